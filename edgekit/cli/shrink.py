@@ -1,0 +1,45 @@
+"""`edgekit shrink RECIPE`: run a recipe's stages, reusing cached results, and print what each artifact measures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from edgekit import recipe as recipe_mod
+from edgekit.cli.app import app, err, out
+
+
+def results_table(record: dict) -> Table:
+    table = Table(title=f"{record['recipe']['name']}: ONNX artifacts")
+    for col in ("artifact", "accuracy", "size", "p50 latency (batch 1)", "threads"):
+        table.add_column(col, justify="left" if col == "artifact" else "right")
+    for st in record["stages"]:
+        for row in st["metrics"].get("artifacts", []):
+            table.add_row(row["stage"], f"{row['accuracy'] * 100:.2f} %", f"{row['size_bytes'] / 1e6:.2f} MB",
+                          f"{row['latency_p50_ms']:.3f} ms", str(row["threads"]))
+    return table
+
+
+@app.command()
+def shrink(
+    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    run_dir: Path = typer.Option(None, "--run-dir", help="Where stage outputs go (default: runs/<recipe name>)."),
+    force: bool = typer.Option(False, "--force", help="Run every stage again, ignoring cached results."),
+    from_stage: str = typer.Option(None, "--from", help="Run this stage and all after it again."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
+):
+    """Run a recipe: train → prune → quantize → export → evaluate, each stage cached by the hash of its inputs."""
+    from edgekit.pipeline import Pipeline
+
+    loaded = recipe_mod.load(recipe)
+    run_dir = run_dir or Path("runs") / loaded.recipe.name
+    record = Pipeline(loaded, run_dir, console=err).run(force=force, from_stage=from_stage)
+    if as_json:
+        typer.echo(json.dumps(record, indent=2))
+    else:
+        cached = sum(s["cached"] for s in record["stages"])
+        out.print(results_table(record))
+        out.print(f"{len(record['stages'])} stages, {cached} cached; run record: {run_dir / 'run.json'}")

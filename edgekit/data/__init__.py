@@ -1,0 +1,11 @@
+"""Datasets as numpy arrays (torch-free, so a device without torch can evaluate too).
+
+A source string picks the loader: ``fashion-mnist``, ``imagefolder:DIR``, ``python:module:function``.
+"""
+
+from __future__ import annotations
+
+from edgekit.data.dataset import Dataset, Split
+from edgekit.data.sources import SOURCES, check_source, load_dataset
+
+__all__ = ["Dataset", "Split", "SOURCES", "check_source", "load_dataset"]

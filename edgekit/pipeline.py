@@ -1,0 +1,267 @@
+"""Run a recipe's stages in order, each output addressed by the hash of what produced it.
+
+    recipe ──► stage 1 ──► stage 2 ──► ... ──► run.json (+ history/)
+                 │            │
+      stages/<id>-<key>/   stages/<id>-<key>/      key = sha256(kind, config, input keys,
+        artifact + manifest.json                          data fingerprint, model, seed, version)
+
+A stage whose directory exists with a valid manifest is reused ("cached"); changing a stage changes its
+key and therefore the keys of everything after it. A stage runs in a temporary directory that is renamed
+into place only when complete, so a killed run never leaves something a later run mistakes for finished.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fcntl
+import importlib.util
+import os
+import platform
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from edgekit import __version__
+from edgekit.errors import EdgekitError, InputError, MissingExtra, StageFailed
+from edgekit.fsutil import read_json, write_json
+from edgekit.hashing import hash_file, hash_obj
+from edgekit.recipe import LoadedRecipe, StageConfig
+from edgekit.registry import StageKind, stage_kinds
+from edgekit.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
+
+RUN_FILE = "run.json"
+
+
+@dataclass
+class StageRecord:
+    id: str
+    kind: str
+    key: str
+    dir: str
+    cached: bool
+    wall_time_s: float
+    metrics: dict[str, Any]
+
+
+def stage_key(cfg: StageConfig, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str) -> str:
+    recipe = loaded.recipe
+    return hash_obj({
+        "kind": cfg.kind,
+        "config": cfg.model_dump(exclude={"id", "input"}),
+        "inputs": [a.key for a in inputs],
+        "data": data_fingerprint,
+        # a stage starting from the recipe's model (train from scratch) depends on it; others on their input
+        "model": None if inputs else (recipe.model.model_dump() if recipe.model else None),
+        "seed": recipe.seed,
+        "edgekit": __version__,
+    })
+
+
+def load_artifact(stage_dir: Path) -> Artifact | None:
+    """A finished stage directory, or None when missing or corrupt (a corrupt entry is a miss, not a crash)."""
+    try:
+        m = read_json(stage_dir / MANIFEST)
+        if m.get("manifest_version") != MANIFEST_VERSION:
+            return None
+        for name, info in m["files"].items():
+            if (stage_dir / name).stat().st_size != info["size"]:
+                return None
+        return Artifact(m["stage"]["id"], m["stage"]["kind"], m["key"], stage_dir, m)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _upstream(cfg: StageConfig, kind: StageKind, done: list[Artifact], loaded: LoadedRecipe) -> list[Artifact]:
+    want = (kind.consumes or "").rstrip("?*")
+    if not kind.consumes:
+        return []
+    if cfg.input is not None:
+        chosen = next(a for a in done if a.stage_id == cfg.input)
+        if chosen.produces != want:
+            raise loaded.error(loaded.stage_loc(cfg.id, "input"),
+                               f"stage '{cfg.input}' produces {chosen.produces or 'no model'}, '{cfg.kind}' needs {want}")
+        return [chosen]
+    matches = [a for a in done if a.produces == want]
+    if kind.consumes.endswith("*"):
+        if not matches:
+            raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' needs an earlier stage that produces {want}")
+        return matches
+    if matches:
+        return [matches[-1]]
+    if kind.consumes.endswith("?"):
+        if loaded.recipe.model is None:
+            raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' starts from the recipe's model, but the recipe has no model: key")
+        return []
+    raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' needs an earlier stage that produces a {want} model")
+
+
+def _manifest(cfg: StageConfig, kind: StageKind, key: str, inputs: list[Artifact], out: Path,
+              output: StageOutput, wall: float, data_fingerprint: str) -> dict[str, Any]:
+    files = {p.relative_to(out).as_posix(): {"size": p.stat().st_size, "sha256": hash_file(p)}
+             for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "stage": {"id": cfg.id, "kind": cfg.kind},
+        "key": key,
+        "config": cfg.model_dump(),
+        "inputs": [{"stage": a.stage_id, "key": a.key} for a in inputs],
+        "data_fingerprint": data_fingerprint,
+        "produces": kind.produces,
+        "artifact": output.artifact,
+        "files": files,
+        "metrics": output.metrics,
+        "wall_time_s": round(wall, 3),
+        "versions": _versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"edgekit": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "onnx", "onnxruntime", "torch", "torchvision", "torch-pruning", "neural-compressor"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+@contextmanager
+def _lock(run_dir: Path):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{run_dir}: another edgekit run is using this run directory") from None
+        yield
+
+
+def _check_owner(run_dir: Path, name: str) -> None:
+    """Never mix two recipes' results in one run directory."""
+    try:
+        owner = read_json(run_dir / RUN_FILE).get("recipe", {}).get("name")
+    except (OSError, ValueError):
+        return
+    if owner and owner != name:
+        raise InputError(f"{run_dir}: holds runs of recipe '{owner}', not '{name}'; choose another --run-dir")
+
+
+def _default_threads(threads: int | None) -> int:
+    return threads or len(os.sched_getaffinity(0))
+
+
+class Pipeline:
+    def __init__(self, loaded: LoadedRecipe, run_dir: Path, console: Console | None = None):
+        self.loaded = loaded
+        self.run_dir = Path(run_dir)
+        self.stages_dir = self.run_dir / "stages"
+        self.console = console or Console(stderr=True)
+        self._dataset = None
+
+    def dataset(self):
+        if self._dataset is None:
+            from edgekit.data import load_dataset
+            from edgekit.data.sources import DataSourceError
+
+            try:
+                self._dataset = load_dataset(self.loaded.recipe.data, self.loaded.recipe.seed, self.loaded.file.parent)
+            except DataSourceError as e:
+                raise self.loaded.error(("data", e.key), e.message) from None
+        return self._dataset
+
+    def run(self, force: bool = False, from_stage: str | None = None) -> dict[str, Any]:
+        recipe = self.loaded.recipe
+        ids = [s.id for s in recipe.stages]
+        if from_stage is not None and from_stage not in ids:
+            hint = difflib.get_close_matches(from_stage, ids, n=1)
+            raise InputError(f"--from: no stage '{from_stage}' in {self.loaded.file}" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+        with _lock(self.run_dir):
+            _check_owner(self.run_dir, recipe.name)
+            self._clean_partial()
+            started = datetime.now(timezone.utc)
+            fingerprint = self.dataset().fingerprint
+            record: dict[str, Any] = {
+                "edgekit": __version__,
+                "recipe": {"name": recipe.name, "file": str(self.loaded.file), "sha256": hash_obj(self.loaded.text)},
+                "started": started.isoformat(timespec="seconds"),
+                "status": "running",
+                "stages": [],
+            }
+            done: list[Artifact] = []
+            rerun = force
+            try:
+                for cfg in recipe.stages:
+                    rerun = rerun or cfg.id == from_stage
+                    art, rec = self._run_stage(cfg, done, fingerprint, rerun)
+                    done.append(art)
+                    record["stages"].append(rec.__dict__)
+                record["status"] = "ok"
+            except BaseException as e:
+                record["status"] = "failed"
+                record["error"] = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+                raise
+            finally:
+                record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                write_json(self.run_dir / RUN_FILE, record)
+                write_json(self.run_dir / "history" / f"{started:%Y%m%dT%H%M%S}-{os.getpid()}.json", record)
+            return record
+
+    def _clean_partial(self) -> None:
+        # we hold the run-directory lock, so any temporary stage directory is from a run that died
+        if self.stages_dir.is_dir():
+            for d in self.stages_dir.glob(".tmp-*"):
+                shutil.rmtree(d, ignore_errors=True)
+
+    def _run_stage(self, cfg: StageConfig, done: list[Artifact], fingerprint: str, rerun: bool):
+        kind = stage_kinds()[cfg.kind]
+        inputs = _upstream(cfg, kind, done, self.loaded)
+        key = stage_key(cfg, inputs, self.loaded, fingerprint)
+        final = self.stages_dir / f"{cfg.id}-{key[:16]}"
+        if not rerun:
+            art = load_artifact(final)
+            if art is not None:
+                self.console.print(f"[green]✓[/] {cfg.id:<12} cached  [dim]{final}[/]")
+                return art, StageRecord(cfg.id, cfg.kind, key, str(final), True, art.manifest.get("wall_time_s", 0.0), art.metrics)
+            if final.exists():
+                self.console.print(f"[yellow]![/] {cfg.id:<12} cache entry incomplete or corrupt, running again")
+        if kind.needs and importlib.util.find_spec("torch") is None:
+            raise MissingExtra(kind.needs, "torch")
+
+        self.console.print(f"[cyan]▶[/] {cfg.id:<12} running {cfg.kind}")
+        tmp = self.stages_dir / f".tmp-{cfg.id}-{key[:16]}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        t0 = time.perf_counter()
+        ctx = StageContext(self.loaded, cfg, tmp, inputs, _default_threads(self.loaded.recipe.threads), self.console, self.dataset)
+        try:
+            output = kind.run(ctx, cfg)
+        except EdgekitError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        except BaseException as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            raise StageFailed(f"stage '{cfg.id}' ({cfg.kind}) failed: {type(e).__name__}: {e}") from e
+        wall = time.perf_counter() - t0
+        manifest = _manifest(cfg, kind, key, inputs, tmp, output, wall, fingerprint)
+        write_json(tmp / MANIFEST, manifest)  # written last: its presence marks the directory complete
+        if final.exists():  # a forced re-run replaces the entry in one rename, never a mix of old and new
+            trash = self.stages_dir / f".tmp-old-{final.name}-{os.getpid()}"
+            final.rename(trash)
+            tmp.rename(final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            tmp.rename(final)
+        self.console.print(f"[green]✓[/] {cfg.id:<12} done in {wall:.1f}s  [dim]{final}[/]")
+        art = Artifact(cfg.id, cfg.kind, key, final, manifest)
+        return art, StageRecord(cfg.id, cfg.kind, key, str(final), False, round(wall, 3), output.metrics)

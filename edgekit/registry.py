@@ -1,0 +1,57 @@
+"""The one registry of stage kinds. A stage kind is a strict config model plus a run function.
+
+    @register_stage(TrainConfig, consumes="torch?", produces="torch")
+    def run(ctx: StageContext, cfg: TrainConfig) -> dict: ...
+
+``consumes`` says which earlier artifact the stage reads: "torch" or "onnx" (nearest earlier stage
+producing it, or the stage named by ``input:``), "torch?" (optional: train from the recipe's model if
+none), or "onnx*" (every ONNX artifact so far, e.g. evaluate). ``produces`` is "torch", "onnx" or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgekit.recipe import StageConfig
+
+CONSUMES = ("torch", "torch?", "onnx", "onnx*", None)
+PRODUCES = ("torch", "onnx", None)
+
+
+@dataclass(frozen=True)
+class StageKind:
+    name: str
+    config: type[StageConfig]
+    run: Callable[..., dict[str, Any]]
+    consumes: str | None
+    produces: str | None
+    needs: str  # the optional-dependency extra the run needs ("" for the torch-free base)
+
+
+STAGES: dict[str, StageKind] = {}
+
+
+def register_stage(config: type[StageConfig], *, consumes: str | None, produces: str | None, needs: str = "shrink"):
+    name = config.model_fields["kind"].default
+    if not isinstance(name, str):
+        raise TypeError(f"{config.__name__}.kind needs a Literal default naming the stage kind")
+    if consumes not in CONSUMES or produces not in PRODUCES:
+        raise ValueError(f"stage '{name}': consumes must be one of {CONSUMES}, produces one of {PRODUCES}")
+
+    def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        if name in STAGES:
+            raise ValueError(f"stage kind '{name}' is registered twice")
+        STAGES[name] = StageKind(name, config, fn, consumes, produces, needs)
+        return fn
+
+    return wrap
+
+
+def stage_kinds() -> dict[str, StageKind]:
+    """Every registered stage kind. Stage modules keep heavy imports inside run(), so this stays light."""
+    import edgekit.stages  # noqa: F401  (importing registers the built-in kinds)
+
+    return STAGES

@@ -1,0 +1,53 @@
+"""ONNX Runtime helpers shared by export parity checks, evaluation and benchmarking."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import InputError
+
+
+def session(path: Path, threads: int = 1, spinning: bool = True):
+    """One InferenceSession on the CPU. With ``spinning=False`` an idle session's thread pool does not
+    busy-wait, so it cannot steal cores from the session being measured next."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise InputError(f"{path}: onnxruntime cannot load this model ({str(e).splitlines()[0][:200]})") from None
+
+
+def predict(sess, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Logits for all of ``x`` in batches. (N, ...) -> (N, num_classes)."""
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: x[i : i + batch_size]})[0] for i in range(0, len(x), batch_size)])
+
+
+def accuracy(sess, x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> float:
+    return float((predict(sess, x, batch_size).argmax(1) == y).mean())
+
+
+def latency_ms(sess, sample: np.ndarray, warmup: int = 10, runs: int = 50, min_seconds: float = 1.0) -> list[float]:
+    """Per-query wall times in ms for one batch, after warm-up; at least ``runs`` queries and ``min_seconds``."""
+    name = sess.get_inputs()[0].name
+    feed = {name: sample}
+    for _ in range(warmup):
+        sess.run(None, feed)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < runs or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        sess.run(None, feed)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times

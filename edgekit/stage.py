@@ -1,0 +1,73 @@
+"""What a stage sees while it runs (StageContext), what it leaves behind (Artifact), and what it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from edgekit.recipe import LoadedRecipe, StageConfig
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A finished stage directory: its files plus manifest.json (inputs, config, versions, hashes, metrics)."""
+
+    stage_id: str
+    kind: str
+    key: str
+    dir: Path
+    manifest: dict[str, Any]
+
+    @property
+    def produces(self) -> str | None:
+        return self.manifest.get("produces")
+
+    @property
+    def file(self) -> Path | None:
+        """The main file (model.onnx, model.safetensors, ...), if the stage produced one."""
+        name = self.manifest.get("artifact")
+        return self.dir / name if name else None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.manifest.get("metrics", {})
+
+
+@dataclass
+class StageOutput:
+    artifact: str | None = None  # main file name inside the stage directory
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageContext:
+    loaded: LoadedRecipe
+    cfg: StageConfig
+    out: Path  # a fresh temporary directory: everything written here becomes the artifact
+    inputs: list[Artifact]
+    threads: int
+    console: Console
+    _dataset: Callable[[], Any]
+
+    @property
+    def recipe(self):
+        return self.loaded.recipe
+
+    @property
+    def input(self) -> Artifact | None:
+        return self.inputs[-1] if self.inputs else None
+
+    def dataset(self):
+        return self._dataset()
+
+    def error(self, key: str | None, message: str):
+        """A RecipeError that points at this stage's key in the recipe file (exit 2)."""
+        loc = self.loaded.stage_loc(self.cfg.id, *( [key] if key else []))
+        return self.loaded.error(loc, message)

@@ -1,0 +1,56 @@
+"""Export a torch model to one self-contained ONNX file, check it, and prove parity on real samples."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import Field
+
+from edgekit.errors import StageFailed
+from edgekit.recipe import StageConfig
+from edgekit.registry import register_stage
+from edgekit.stage import StageContext, StageOutput
+
+
+class ExportConfig(StageConfig):
+    kind: Literal["export"] = "export"
+    opset: int = Field(18, ge=13, le=23, description="ONNX opset; the dynamo exporter writes 18 or newer")
+    exporter: Literal["dynamo", "legacy"] = Field("dynamo", description="torch.onnx exporter")
+    parity_samples: int = Field(256, ge=1, le=100_000, description="real validation samples compared torch vs ONNX")
+    max_abs_diff: float = Field(1e-3, gt=0, description="largest allowed logit difference")
+    min_top1_agreement: float = Field(0.99, gt=0, le=1, description="share of samples whose top-1 class must match")
+
+
+@register_stage(ExportConfig, consumes="torch", produces="onnx")
+def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
+    import numpy as np
+    import torch
+
+    from edgekit.data.dataset import normalize
+    from edgekit.runtime import ort
+    from edgekit.torchkit.export import export_onnx
+    from edgekit.torchkit.models import load_model
+
+    if cfg.exporter == "dynamo" and cfg.opset < 18:
+        raise ctx.error("opset", f"the dynamo exporter writes opset 18 or newer, got {cfg.opset}; use exporter: legacy for older runtimes")
+    torch.set_num_threads(ctx.threads)
+    model, meta = load_model(ctx.input.dir)
+    pre = meta["preprocess"]
+    ds = ctx.dataset()
+    x = normalize(ds.val.x[: cfg.parity_samples], pre["mean"], pre["std"])
+    path = ctx.out / "model.onnx"
+    export_onnx(model, torch.from_numpy(x[:2]), path, cfg.opset, cfg.exporter)
+    (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
+
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    got = ort.predict(ort.session(path, ctx.threads), x)
+    diff = float(np.abs(ref - got).max())
+    agree = float((ref.argmax(1) == got.argmax(1)).mean())
+    metrics = {"parity_max_abs_diff": diff, "parity_top1_agreement": agree, "parity_samples": len(x),
+               "size_bytes": path.stat().st_size}
+    if diff > cfg.max_abs_diff or agree < cfg.min_top1_agreement:
+        raise StageFailed(f"stage '{cfg.id}': ONNX export differs from torch on {len(x)} samples: max |diff| {diff:.2e} "
+                          f"(limit {cfg.max_abs_diff:.0e}), top-1 agreement {agree:.4f} (limit {cfg.min_top1_agreement})")
+    return StageOutput("model.onnx", metrics)

@@ -1,0 +1,61 @@
+"""Train (or fine-tune) a classifier. Starts from the recipe's model, or from the previous stage's model
+when there is one (e.g. recovery after pruning)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from edgekit.recipe import StageConfig
+from edgekit.registry import register_stage
+from edgekit.stage import StageContext, StageOutput
+
+
+class TrainConfig(StageConfig):
+    kind: Literal["train"] = "train"
+    epochs: int = Field(3, ge=1, le=1000)
+    lr: float = Field(3e-3, gt=0, lt=10)
+    batch_size: int = Field(128, ge=1, le=65536)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    weight_decay: float = Field(5e-4, ge=0, lt=1)
+    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    augment: bool = Field(True, description="random flips and shifts of training images")
+
+
+@register_stage(TrainConfig, consumes="torch?", produces="torch")
+def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
+    import torch
+
+    from edgekit.torchkit.models import build_model, load_model, load_weights, save_model
+    from edgekit.torchkit.training import TrainSettings, evaluate, fit
+
+    torch.set_num_threads(ctx.threads)
+    torch.manual_seed(ctx.recipe.seed)
+    ds = ctx.dataset()
+    if ctx.input is not None:
+        model, meta = load_model(ctx.input.dir)
+        spec, extra = meta["spec"], {k: v for k, v in meta.items() if k != "spec"}
+    else:
+        spec = {**ctx.recipe.model.model_dump(), "num_classes": len(ds.classes), "in_channels": ds.input_shape[0]}
+        model = build_model(spec, spec["num_classes"], spec["in_channels"])
+        weights = spec.get("weights")
+        if weights and weights != "imagenet":
+            path = (ctx.loaded.file.parent / weights).expanduser()
+            if not path.is_file():
+                raise ctx.loaded.error(("model", "weights"), f"{path}: no such weights file")
+            try:
+                model.load_state_dict(load_weights(path))
+            except (RuntimeError, OSError, ValueError) as e:
+                raise ctx.loaded.error(("model", "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})") from None
+        extra = {}
+    extra["preprocess"] = ds.preprocess()
+    settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
+                             schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
+                             seed=ctx.recipe.seed)
+    result = fit(model, ds.train, ds.val, ds.mean, ds.std, settings, console=ctx.console, label=cfg.id)
+    test_acc = evaluate(model, ds.test, ds.mean, ds.std)
+    save_model(model, ctx.out, spec, extra)
+    params = sum(p.numel() for p in model.parameters())
+    return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params})

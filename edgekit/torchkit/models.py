@@ -1,0 +1,172 @@
+"""Model zoo behind one function, ``build_model(spec, num_classes, in_channels)``, and a pickle-free
+artifact format: ``model.safetensors`` (weights) + ``model.json`` (how to rebuild the architecture).
+
+Sources: ``torchvision:NAME`` (any classification model, first conv and classifier adapted),
+``edgekit:NAME`` (built-ins below), ``python:module:function`` (called with num_classes=, in_channels=).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgekit.errors import InputError
+
+MODEL_JSON = "model.json"
+WEIGHTS = "model.safetensors"
+
+BUILTINS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_builtin(name: str):
+    def wrap(fn):
+        if name in BUILTINS:
+            raise ValueError(f"built-in model '{name}' is registered twice")
+        BUILTINS[name] = fn
+        return fn
+
+    return wrap
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNetSmall(nn.Module):
+    """A CIFAR-style ResNet for small inputs (28x28, 32x32): 3 stages of 2 basic blocks."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, width: float = 1.0):
+        super().__init__()
+        c = [max(8, int(round(w * width))) for w in (16, 32, 64)]
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, c[0], 3, 1, 1, bias=False), nn.BatchNorm2d(c[0]), nn.ReLU())
+        blocks, cin = [], c[0]
+        for i, cout in enumerate(c):
+            blocks += [BasicBlock(cin, cout, 1 if i == 0 else 2), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.layers = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):  # (B, C, H, W) -> (B, num_classes)
+        return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
+
+
+@register_builtin("resnet-small")
+def resnet_small(num_classes: int, in_channels: int, width: float = 1.0) -> nn.Module:
+    return ResNetSmall(num_classes, in_channels, width)
+
+
+def _first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
+    return next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+
+
+def _set_module(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, leaf, module)
+
+
+def adapt_input(model: nn.Module, in_channels: int, stem_stride: int | None) -> None:
+    """Match the first conv to the data's channels; optionally swap a large-image stem for a 3x3 one.
+
+    A pretrained RGB kernel is summed over its input channels for grayscale input (the usual trick)."""
+    found = _first_conv(model)
+    if found is None:
+        return
+    name, conv = found
+    if conv.in_channels == in_channels and stem_stride is None:
+        return
+    k, s, p = (conv.kernel_size, conv.stride, conv.padding) if stem_stride is None else (3, stem_stride, 1)
+    new = nn.Conv2d(in_channels, conv.out_channels, k, s, p, bias=conv.bias is not None)
+    if stem_stride is None and in_channels == 1:
+        with torch.no_grad():
+            new.weight.copy_(conv.weight.sum(dim=1, keepdim=True))
+    _set_module(model, name, new)
+    if stem_stride is not None and isinstance(getattr(model, "maxpool", None), nn.MaxPool2d):
+        model.maxpool = nn.Identity()  # the stride now comes from the stem conv alone
+
+
+def adapt_classes(model: nn.Module, num_classes: int) -> None:
+    last = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if last and last[-1][1].out_features != num_classes:
+        name, fc = last[-1]
+        _set_module(model, name, nn.Linear(fc.in_features, num_classes, bias=fc.bias is not None))
+
+
+def build_model(spec: dict[str, Any], num_classes: int, in_channels: int) -> nn.Module:
+    """Build the architecture a recipe's ``model:`` describes, adapted to the data; weights not loaded."""
+    prefix, _, name = spec["source"].partition(":")
+    if prefix == "torchvision":
+        import torchvision
+
+        if name not in torchvision.models.list_models(module=torchvision.models):
+            raise InputError(f"model.source: torchvision has no classification model '{name}'")
+        imagenet = spec.get("weights") == "imagenet"
+        model = torchvision.models.get_model(name, weights="DEFAULT" if imagenet else None,
+                                             **({} if imagenet else {"num_classes": num_classes}))
+        adapt_classes(model, num_classes)
+    elif prefix == "edgekit":
+        if name not in BUILTINS:
+            raise InputError(f"model.source: no built-in model '{name}'; built-ins: {', '.join(sorted(BUILTINS))}")
+        model = BUILTINS[name](num_classes=num_classes, in_channels=in_channels, width=spec.get("width", 1.0))
+    elif prefix == "python":
+        module_name, _, fn_name = name.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module_name), fn_name)
+        except (ImportError, AttributeError) as e:
+            raise InputError(f"model.source: cannot import {name} ({e})") from None
+        model = fn(num_classes=num_classes, in_channels=in_channels)
+    else:
+        raise InputError(f"model.source: unknown model source '{spec['source']}'")
+    adapt_input(model, in_channels, spec.get("stem_stride"))
+    return model
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from .safetensors or a torch file; never unpickles arbitrary objects."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def save_model(model: nn.Module, out: Path, spec: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """Write weights + rebuild recipe; ``extra`` holds e.g. preprocessing or pruned layer shapes."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    save_file(state, str(out / WEIGHTS))
+    (out / MODEL_JSON).write_text(json.dumps({"spec": spec, **(extra or {})}, indent=2, sort_keys=True))
+
+
+def load_model(stage_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model saved by ``save_model`` (with its pruned shapes, if any) and load its weights."""
+    meta = json.loads((stage_dir / MODEL_JSON).read_text())
+    spec = meta["spec"]
+    model = build_model({**spec, "weights": None}, spec["num_classes"], spec["in_channels"])
+    state = load_weights(stage_dir / WEIGHTS)
+    if meta.get("pruned"):
+        from edgekit.torchkit.reshape import apply_shapes
+
+        apply_shapes(model, meta["pruned"])
+    model.load_state_dict(state)
+    return model.eval(), meta

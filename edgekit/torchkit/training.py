@@ -1,0 +1,117 @@
+"""A plain supervised training loop on in-memory numpy splits: validation every epoch, best weights kept."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+
+from edgekit.data.dataset import Split, normalize
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    lr: float
+    batch_size: int
+    optimizer: str = "adamw"
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    schedule: str = "onecycle"
+    label_smoothing: float = 0.0
+    augment: bool = True
+    seed: int = 0
+
+
+def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator | None = None):
+    """Yield (x, y) tensors; shuffled when an rng is given. Normalisation is the shared numpy one."""
+    order = rng.permutation(len(split)) if rng is not None else np.arange(len(split))
+    for i in range(0, len(order), batch_size):
+        idx = order[i : i + batch_size]
+        yield torch.from_numpy(normalize(split.x[idx], mean, std)), torch.from_numpy(split.y[idx])
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random horizontal flip and a random shift of up to 1/8 of the side (pad-and-crop). (B, C, H, W)."""
+    b, _, h, w = x.shape
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    pad = max(1, h // 8)
+    padded = nn.functional.pad(x, (pad, pad, pad, pad))
+    dy, dx = torch.randint(0, 2 * pad + 1, (2,), generator=gen).tolist()  # one shift per batch: cheap on CPU
+    return padded[:, :, dy : dy + h, dx : dx + w]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, mean, std, batch_size: int = 512) -> float:
+    model.eval()
+    correct = 0
+    for x, y in batches(split, batch_size, mean, std):
+        correct += int((model(x).argmax(1) == y).sum())
+    return correct / max(1, len(split))
+
+
+def _optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    # no weight decay on norms and biases: standard practice, and it keeps BN scales meaningful for pruning
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if s.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=s.lr)
+
+
+def _scheduler(opt, s: TrainSettings, steps: int):
+    if s.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=steps, pct_start=0.15)
+    if s.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings, console=None,
+        loss_fn=None, label: str = "train") -> dict:
+    """Train ``model`` in place and leave it holding the weights of the best validation epoch.
+
+    ``loss_fn(logits, x, y)`` replaces cross-entropy (distillation uses it). Returns per-epoch history."""
+    torch.manual_seed(s.seed)
+    rng = np.random.default_rng(s.seed)
+    gen = torch.Generator().manual_seed(s.seed)
+    steps_per_epoch = math.ceil(len(train) / s.batch_size)
+    opt = _optimizer(model, s)
+    sched = _scheduler(opt, s, s.epochs * steps_per_epoch)
+    ce = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
+    loss_fn = loss_fn or (lambda logits, x, y: ce(logits, y))
+    best = {"val_accuracy": -1.0, "epoch": 0}
+    best_state = copy.deepcopy(model.state_dict())
+    history = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        for epoch in range(1, s.epochs + 1):
+            task = progress.add_task(f"{label} epoch {epoch}/{s.epochs}", total=steps_per_epoch, info="")
+            model.train()
+            total, n = 0.0, 0
+            for x, y in batches(train, s.batch_size, mean, std, rng):
+                if s.augment and x.ndim == 4:
+                    x = augment(x, gen)
+                loss = loss_fn(model(x), x, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                total, n = total + float(loss) * len(y), n + len(y)
+                progress.update(task, advance=1, info=f"loss {total / n:.4f}")
+            acc = evaluate(model, val, mean, std)
+            history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": round(acc, 5)})
+            progress.update(task, info=f"loss {total / max(1, n):.4f}  val {acc:.4f}")
+            if acc > best["val_accuracy"]:
+                best = {"val_accuracy": acc, "epoch": epoch}
+                best_state = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    model.eval()
+    return {"history": history, "best_epoch": best["epoch"], "val_accuracy": round(best["val_accuracy"], 5)}
