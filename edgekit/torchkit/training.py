@@ -104,7 +104,7 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
                 loss.backward()
                 opt.step()
                 sched.step()
-                total, n = total + float(loss) * len(y), n + len(y)
+                total, n = total + loss.item() * len(y), n + len(y)
                 progress.update(task, advance=1, info=f"loss {total / n:.4f}")
             acc = evaluate(model, val, mean, std)
             history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": round(acc, 5)})
