@@ -24,10 +24,10 @@ class EvaluateConfig(StageConfig):
 
 
 def evaluate_onnx(path, pre: dict, ds, cfg: EvaluateConfig) -> dict:
-    from edgekit.data.dataset import normalize
     from edgekit.runtime import ort
+    from edgekit.runtime.preprocess import prepare
 
-    x = normalize(ds.test.x, pre["mean"], pre["std"])
+    x = prepare(pre, ds.test.x)
     sess = ort.session(path, threads=max(cfg.threads, 1))
     acc = ort.accuracy(sess, x, ds.test.y)
     times = ort.latency_ms(sess, x[:1], runs=cfg.latency_runs, min_seconds=cfg.min_seconds)

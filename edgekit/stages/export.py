@@ -27,8 +27,8 @@ def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
     import numpy as np
     import torch
 
-    from edgekit.data.dataset import normalize
     from edgekit.runtime import ort
+    from edgekit.runtime.preprocess import prepare
     from edgekit.torchkit.export import export_onnx
     from edgekit.torchkit.models import load_model
 
@@ -38,7 +38,7 @@ def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
     model, meta = load_model(ctx.input.dir)
     pre = meta["preprocess"]
     ds = ctx.dataset()
-    x = normalize(ds.val.x[: cfg.parity_samples], pre["mean"], pre["std"])
+    x = prepare(pre, ds.val.x[: cfg.parity_samples])
     path = ctx.out / "model.onnx"
     export_onnx(model, torch.from_numpy(x[:2]), path, cfg.opset, cfg.exporter)
     (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
