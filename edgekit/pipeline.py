@@ -2,7 +2,7 @@
 
     recipe ──► stage 1 ──► stage 2 ──► ... ──► run.json (+ history/)
                  │            │
-      stages/<id>-<key>/   stages/<id>-<key>/      key = sha256(kind, config, input keys,
+      stages/<id>-<key>/   stages/<id>-<key>/      key = sha256(kind, config, input content,
         artifact + manifest.json                          data fingerprint, model, seed, version)
 
 A stage whose directory exists with a valid manifest is reused ("cached"); changing a stage changes its
@@ -54,13 +54,18 @@ def stage_key(cfg: StageConfig, inputs: list[Artifact], loaded: LoadedRecipe, da
     return hash_obj({
         "kind": cfg.kind,
         "config": cfg.model_dump(exclude={"id", "input"}),
-        "inputs": [a.key for a in inputs],
+        # the input's content, not its key: a re-run that reproduces the same bytes keeps downstream cached
+        "inputs": [content_hash(a) for a in inputs],
         "data": data_fingerprint,
         # a stage starting from the recipe's model (train from scratch) depends on it; others on their input
         "model": None if inputs else (recipe.model.model_dump() if recipe.model else None),
         "seed": recipe.seed,
         "edgekit": __version__,
     })
+
+
+def content_hash(art: Artifact) -> str:
+    return hash_obj({name: f["sha256"] for name, f in art.manifest["files"].items()})
 
 
 def load_artifact(stage_dir: Path) -> Artifact | None:
