@@ -30,6 +30,7 @@ from rich.console import Console
 from edgekit import __version__
 from edgekit.errors import EdgekitError, InputError, MissingExtra, StageFailed
 from edgekit.fsutil import read_json, write_json
+from edgekit.graph import wire
 from edgekit.hashing import hash_file, hash_obj
 from edgekit.recipe import LoadedRecipe, StageConfig
 from edgekit.registry import StageKind, stage_kinds
@@ -80,30 +81,6 @@ def load_artifact(stage_dir: Path) -> Artifact | None:
         return Artifact(m["stage"]["id"], m["stage"]["kind"], m["key"], stage_dir, m)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _upstream(cfg: StageConfig, kind: StageKind, done: list[Artifact], loaded: LoadedRecipe) -> list[Artifact]:
-    want = (kind.consumes or "").rstrip("?*")
-    if not kind.consumes:
-        return []
-    if cfg.input is not None:
-        chosen = next(a for a in done if a.stage_id == cfg.input)
-        if chosen.produces != want:
-            raise loaded.error(loaded.stage_loc(cfg.id, "input"),
-                               f"stage '{cfg.input}' produces {chosen.produces or 'no model'}, '{cfg.kind}' needs {want}")
-        return [chosen]
-    matches = [a for a in done if a.produces == want]
-    if kind.consumes.endswith("*"):
-        if not matches:
-            raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' needs an earlier stage that produces {want}")
-        return matches
-    if matches:
-        return [matches[-1]]
-    if kind.consumes.endswith("?"):
-        if loaded.recipe.model is None:
-            raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' starts from the recipe's model, but the recipe has no model: key")
-        return []
-    raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' needs an earlier stage that produces a {want} model")
 
 
 def _manifest(cfg: StageConfig, kind: StageKind, key: str, inputs: list[Artifact], out: Path,
@@ -171,6 +148,7 @@ class Pipeline:
         self.stages_dir = self.run_dir / "stages"
         self.console = console or Console(stderr=True)
         self._dataset = None
+        self.wiring = wire(loaded)
 
     def dataset(self):
         if self._dataset is None:
@@ -228,7 +206,8 @@ class Pipeline:
 
     def _run_stage(self, cfg: StageConfig, done: list[Artifact], fingerprint: str, rerun: bool):
         kind = stage_kinds()[cfg.kind]
-        inputs = _upstream(cfg, kind, done, self.loaded)
+        by_id = {a.stage_id: a for a in done}
+        inputs = [by_id[i] for i in self.wiring[cfg.id]]
         key = stage_key(cfg, inputs, self.loaded, fingerprint)
         final = self.stages_dir / f"{cfg.id}-{key[:16]}"
         if not rerun:
