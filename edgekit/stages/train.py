@@ -21,7 +21,8 @@ class TrainConfig(StageConfig):
     weight_decay: float = Field(5e-4, ge=0, lt=1)
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
-    augment: bool = Field(True, description="random flips and shifts of training images")
+    augment: bool = Field(False, description="random flips and shifts of training images (helps long schedules, slows short ones)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
 
 
 @register_stage(TrainConfig, consumes="torch?", produces="torch")
@@ -29,7 +30,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     import torch
 
     from edgekit.torchkit.models import build_model, load_model, load_weights, save_model
-    from edgekit.torchkit.training import TrainSettings, evaluate, fit
+    from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
@@ -53,7 +54,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     extra["preprocess"] = ds.preprocess()
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
                              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
-                             seed=ctx.recipe.seed)
+                             seed=ctx.recipe.seed, device=pick_device(cfg.device))
     result = fit(model, ds.train, ds.val, ds.mean, ds.std, settings, console=ctx.console, label=cfg.id)
     test_acc = evaluate(model, ds.test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
