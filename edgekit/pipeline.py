@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import fcntl
-import importlib.util
 import os
 import platform
 import shutil
@@ -28,7 +27,7 @@ from typing import Any
 from rich.console import Console
 
 from edgekit import __version__
-from edgekit.errors import EdgekitError, InputError, MissingExtra, StageFailed
+from edgekit.errors import EdgekitError, InputError, StageFailed, require
 from edgekit.fsutil import read_json, write_json
 from edgekit.graph import wire
 from edgekit.hashing import hash_file, hash_obj
@@ -217,8 +216,8 @@ class Pipeline:
                 return art, StageRecord(cfg.id, cfg.kind, key, str(final), True, art.manifest.get("wall_time_s", 0.0), art.metrics)
             if final.exists():
                 self.console.print(f"[yellow]![/] {cfg.id:<12} cache entry incomplete or corrupt, running again")
-        if kind.needs and importlib.util.find_spec("torch") is None:
-            raise MissingExtra(kind.needs, "torch")
+        if kind.needs:
+            require("torch", kind.needs)  # one clear line naming the extra, not an ImportError deep in a stage
 
         self.console.print(f"[cyan]▶[/] {cfg.id:<12} running {cfg.kind}")
         tmp = self.stages_dir / f".tmp-{cfg.id}-{key[:16]}-{os.getpid()}"
