@@ -28,7 +28,7 @@ from rich.console import Console
 
 from edgekit import __version__
 from edgekit.errors import EdgekitError, InputError, StageFailed, require
-from edgekit.fsutil import read_json, write_json
+from edgekit.fsutil import read_json, resolve_path, write_json
 from edgekit.graph import wire
 from edgekit.hashing import hash_file, hash_obj
 from edgekit.recipe import LoadedRecipe, StageConfig
@@ -49,6 +49,16 @@ class StageRecord:
     metrics: dict[str, Any]
 
 
+def model_fingerprint(loaded: LoadedRecipe) -> str | None:
+    """The recipe's model spec, plus the content of a local weights file (replacing the file re-trains)."""
+    model = loaded.recipe.model
+    if model is None:
+        return None
+    weights = model.weights and resolve_path(model.weights, loaded.file.parent)
+    return hash_obj({"spec": model.model_dump(),
+                     "weights": hash_file(weights) if weights and weights.is_file() else model.weights})
+
+
 def stage_key(cfg: StageConfig, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str) -> str:
     recipe = loaded.recipe
     return hash_obj({
@@ -58,7 +68,7 @@ def stage_key(cfg: StageConfig, inputs: list[Artifact], loaded: LoadedRecipe, da
         "inputs": [content_hash(a) for a in inputs],
         "data": data_fingerprint,
         # a stage starting from the recipe's model (train from scratch) depends on it; others on their input
-        "model": None if inputs else (recipe.model.model_dump() if recipe.model else None),
+        "model": None if inputs else model_fingerprint(loaded),
         "seed": recipe.seed,
         "edgekit": __version__,
     })

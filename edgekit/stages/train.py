@@ -29,6 +29,7 @@ class TrainConfig(StageConfig):
 def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     import torch
 
+    from edgekit.fsutil import resolve_path
     from edgekit.torchkit.models import build_model, load_model, load_weights, save_model
     from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
 
@@ -43,7 +44,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         model = build_model(spec, spec["num_classes"], spec["in_channels"])
         weights = spec.get("weights")
         if weights and weights != "imagenet":
-            path = (ctx.loaded.file.parent / weights).expanduser()
+            path = resolve_path(weights, ctx.loaded.file.parent)
             if not path.is_file():
                 raise ctx.loaded.error(("model", "weights"), f"{path}: no such weights file")
             try:
