@@ -7,14 +7,15 @@ measure accuracy with numpy and onnxruntime alone (no dataset loader, no recipe,
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgekit.errors import InputError
+from edgekit.fsutil import write_atomic
 
 FORMAT = "edgekit.bundle/1"
 
@@ -27,15 +28,12 @@ class Bundle:
 
 
 def save_bundle(path: Path, x: np.ndarray, y: np.ndarray, preprocess: dict) -> None:
-    """Write atomically (temp file + rename), so a half-written bundle never exists under ``path``."""
+    """Written atomically, so a half-written bundle never exists under ``path``."""
     if len(x) != len(y):
         raise ValueError(f"bundle inputs ({len(x)}) and labels ({len(y)}) differ in length")
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, x=x, y=y.astype(np.int64), preprocess=np.array(json.dumps(preprocess)),
-                            format=np.array(FORMAT))
-    tmp.replace(path)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, x=x, y=y.astype(np.int64), preprocess=np.array(json.dumps(preprocess)), format=np.array(FORMAT))
+    write_atomic(Path(path), buf.getvalue())
 
 
 def load_bundle(path: Path) -> Bundle:

@@ -90,7 +90,9 @@ def _accuracy(sess, model: Path, bundle_path: str, fixed_batch: int | None) -> d
 
 
 def serve(cfg: dict, inbox, reply) -> None:
-    from edgekit.runtime import ort  # after the baseline: the runtime's own memory counts as baseline
+    import onnxruntime  # noqa: F401  (loaded before the baseline: the runtime library is not the model's memory)
+
+    from edgekit.runtime import ort
 
     model = Path(cfg["model"])
     baseline = memory.current_rss()

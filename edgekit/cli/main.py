@@ -6,7 +6,7 @@ import os
 import sys
 
 from edgekit.cli.app import app, err
-from edgekit.cli import recipe_cmds, shrink  # noqa: F401  (registers the commands)
+from edgekit.cli import bench, recipe_cmds, shrink  # noqa: F401  (registers the commands)
 from edgekit.errors import EdgekitError
 
 
