@@ -67,7 +67,7 @@ class CaseResult:
     stats: LatencyStats
     unstable: list[str]
     attempts: int
-    memory: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)  # baseline_rss_bytes, peak_rss_bytes, inference_bytes
     accuracy: dict | None = None
     vs_reference: dict | None = None
 
@@ -141,7 +141,10 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
         results = [CaseResult(c, w.hello, r, s, u, attempts) for c, w, r, s, u in zip(cases, workers, rounds, stats, unstable)]
         measured_accuracy: set[Path] = set()
         for res, w in zip(results, workers):
-            res.memory = w.call("memory")
+            mem = w.call("memory")
+            base, peak = mem["baseline_rss"], mem["peak_rss"]
+            res.memory = {"baseline_rss_bytes": base, "peak_rss_bytes": peak,
+                          "inference_bytes": peak - base if base is not None and peak is not None else None}
             if bundle is not None and res.case.model not in measured_accuracy:  # accuracy does not depend on threads
                 res.accuracy = {k: v for k, v in w.call("accuracy", bundle=str(bundle)).items() if k != "ok"}
                 measured_accuracy.add(res.case.model)

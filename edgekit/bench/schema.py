@@ -30,8 +30,6 @@ def latency(res: CaseResult) -> dict:
 
 def case_record(run: BenchRun, res: CaseResult) -> dict:
     c, counts = res.case, run.models[res.case.model]
-    mem = res.memory
-    base, peak = mem.get("baseline_rss"), mem.get("peak_rss")
     return {
         "model": str(c.model),
         "name": c.model.stem if c.model.stem != "model" else c.model.parent.name,
@@ -48,8 +46,7 @@ def case_record(run: BenchRun, res: CaseResult) -> dict:
         "latency_ms": latency(res),
         # throughput from the mean: total items / total time, which is what a stream of queries sees
         "throughput_per_s": _r(c.batch * 1000 / res.stats.mean, 2),
-        "memory": {"baseline_rss_bytes": base, "peak_rss_bytes": peak,
-                   "inference_bytes": peak - base if base is not None and peak is not None else None},
+        "memory": res.memory,
         "accuracy": res.accuracy,
         "unstable": bool(res.unstable),
         "unstable_reasons": res.unstable,
