@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = PRESETS["quick"]
 
 
-def conv_net(path: Path, channels: int, hw: int = 28, classes: int = 10, seed: int = 0) -> Path:
+def conv_net(path: Path, channels: int, hw: int = 28, classes: int = 10, seed: int = 0, batch: int | str = "batch") -> Path:
     """(B, 1, hw, hw) -> Conv 3x3 (channels) -> Relu -> Conv 3x3 -> Relu -> GlobalAveragePool -> Gemm (classes)."""
     rng = np.random.default_rng(seed)
     init = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in [
@@ -41,8 +41,8 @@ def conv_net(path: Path, channels: int, hw: int = 28, classes: int = 10, seed: i
              helper.make_node("GlobalAveragePool", ["r2"], ["p"]),
              helper.make_node("Reshape", ["p", "flat"], ["f"]),
              helper.make_node("Gemm", ["f", "wf", "bf"], ["logits"], transB=1)]
-    graph = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, hw, hw])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], init)
+    graph = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 1, hw, hw])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])], init)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     onnx.checker.check_model(model)
     onnx.save(model, path)
@@ -293,11 +293,13 @@ def test_cli_table_and_output_file(models, tmp_path):
     (["bench", "{small}", "--reference", "3"], "--reference 3: give a position from 1 to 1"),
     (["bench", "{bad}", "--quick"], "not a readable ONNX model"),
     (["bench", "{small}", "--bundle", "{bad}"], "cannot read evaluation bundle"),
+    (["bench", "{fixed}", "--batch", "4", "--quick"], "has a fixed batch size of 1; batch 4 needs"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(models, tmp_path, args, message):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    res = _cli([a.format(small=models[0], bad=bad) for a in args], tmp_path)
+    fixed = conv_net(tmp_path / "fixed.onnx", 4, batch=1)
+    res = _cli([a.format(small=models[0], bad=bad, fixed=fixed) for a in args], tmp_path)
     assert res.returncode == 2, res.stderr
     assert message in res.stderr and "Traceback" not in res.stderr
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgekit.bench import graph, system
+from edgekit.bench.bundle import load_bundle
 from edgekit.bench.isolation import Worker, round_order
 from edgekit.bench.stats import LatencyStats, Thresholds, instability, ratio_with_spread, summarize
 from edgekit.errors import InputError
@@ -106,8 +107,10 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
         raise InputError(f"--reference {reference}: there are {len(models)} models (0-based index)")
     if any(t < 1 for t in threads) or any(b < 1 for b in batches):
         raise InputError("threads and batch sizes must be at least 1")
-    if bundle is not None and not Path(bundle).is_file():
-        raise InputError(f"{bundle}: no such evaluation bundle")
+    if bundle is not None:
+        if not Path(bundle).is_file():
+            raise InputError(f"{bundle}: no such evaluation bundle")
+        load_bundle(Path(bundle))  # a broken bundle fails now, not after minutes of latency measurement
 
     counts = {m: {**graph.count(m), "size_bytes": m.stat().st_size} for m in dict.fromkeys(models)}
     cases = [Case(m, t, b) for m in dict.fromkeys(models) for t in threads for b in batches]

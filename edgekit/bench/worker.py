@@ -43,6 +43,9 @@ def make_feed(sess, batch: int, pre: dict | None, seed: int = 0) -> dict[str, np
         hint = (pre or {}).get("input_shape") or []
         dims = []
         for i, d in enumerate(inp.shape):
+            if i == 0 and isinstance(d, int) and d > 0 and d != batch:
+                raise ValueError(f"input '{inp.name}' has a fixed batch size of {d}; batch {batch} needs a model "
+                                 "exported with a dynamic batch axis")
             if isinstance(d, int) and d > 0:
                 dims.append(d)
             elif i == 0:
@@ -57,25 +60,6 @@ def make_feed(sess, batch: int, pre: dict | None, seed: int = 0) -> dict[str, np
         else:  # token ids, pixels, masks: small non-negative values are valid for any of them
             feed[inp.name] = rng.integers(0, 2, size=dims).astype(dtype)
     return feed
-
-
-def _timed(run, feed, runs: int, seconds: float) -> list[float]:
-    """Query times in ms until both ``runs`` queries and ``seconds`` have passed. Kept minimal: the loop adds
-    two perf_counter_ns calls and a list append per query."""
-    if runs <= 0 and seconds <= 0:
-        return []
-    clock = time.perf_counter_ns
-    times: list[int] = []
-    append = times.append
-    deadline = clock() + int(seconds * 1e9)
-    while True:
-        t0 = clock()
-        run(None, feed)
-        t1 = clock()
-        append(t1 - t0)
-        if len(times) >= runs and t1 >= deadline:
-            break
-    return [t / 1e6 for t in times]
 
 
 def _accuracy(sess, model: Path, bundle_path: str, fixed_batch: int | None) -> dict:
@@ -106,14 +90,13 @@ def serve(cfg: dict, inbox, reply) -> None:
     shape0 = sess.get_inputs()[0].shape[0]
     reply({"ok": True, "session_ms": (t1 - t0) * 1e3, "first_run_ms": (t3 - t2) * 1e3,
            "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "session_rss": memory.current_rss()})
-    run = sess.run
     for line in inbox:
         cmd = json.loads(line)
         if cmd["cmd"] == "warmup":
-            reply({"ok": True, "times_ms": _timed(run, feed, cmd["runs"], cmd["seconds"])})
+            reply({"ok": True, "times_ms": ort.timed_runs(sess, feed, cmd["runs"], cmd["seconds"])})
         elif cmd["cmd"] == "measure":
-            _timed(run, feed, cmd.get("warmup", 0), 0.0)
-            reply({"ok": True, "times_ms": _timed(run, feed, cmd["runs"], cmd["seconds"])})
+            ort.timed_runs(sess, feed, cmd.get("warmup", 0), 0.0)
+            reply({"ok": True, "times_ms": ort.timed_runs(sess, feed, cmd["runs"], cmd["seconds"])})
         elif cmd["cmd"] == "memory":
             reply({"ok": True, "baseline_rss": baseline, "peak_rss": memory.peak_rss()})
         elif cmd["cmd"] == "accuracy":
