@@ -84,6 +84,28 @@ def test_instability_flags_drift_and_uncertainty_not_steady_runs():
     assert any("CI" in why for why in instability(summarize(bimodal), Thresholds()))
 
 
+def test_throttling_marks_a_run_invalid():
+    from edgekit.bench.system import throttling
+
+    quiet = {"vcgencmd_throttled": 0x50000, "throttle_events": 7}  # throttled since boot, not during the run
+    assert throttling(quiet, quiet) == []
+    assert "during the run" in throttling(quiet, {**quiet, "vcgencmd_throttled": 0x50004})[0]  # throttled now
+    assert "0x0 -> 0x40000" in throttling({"vcgencmd_throttled": 0}, {"vcgencmd_throttled": 0x40000})[0]
+    assert "3 CPU thermal throttle events" in throttling(quiet, {**quiet, "throttle_events": 10})[0]
+    assert throttling({}, {}) == []  # nothing exposed: unknown, not invalid
+
+
+def test_fingerprint_describes_this_machine():
+    from edgekit.bench.system import fingerprint, snapshot
+
+    fp = fingerprint()
+    assert fp["cores"] >= 1 and fp["onnxruntime"] and fp["python"] and fp["arch"]
+    assert set(fp["isa"]) <= {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "neon", "dotprod", "i8mm", "sve", "bf16"}
+    if fp["arch"] == "aarch64":
+        assert "neon" in fp["isa"]
+    json.dumps(snapshot())  # whatever the OS exposes, it serialises
+
+
 # ---------------------------------------------------------------- graph counts
 
 def test_graph_counts_params_and_macs(models):
@@ -294,6 +316,7 @@ def test_cli_table_and_output_file(models, tmp_path):
     (["bench", "{bad}", "--quick"], "not a readable ONNX model"),
     (["bench", "{small}", "--bundle", "{bad}"], "cannot read evaluation bundle"),
     (["bench", "{fixed}", "--batch", "4", "--quick"], "has a fixed batch size of 1; batch 4 needs"),
+    (["bench", "{small}", "--bundle", "{bad}", "--recipe", "r.yaml"], "--bundle and --recipe exclude each other"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(models, tmp_path, args, message):
     bad = tmp_path / "bad.onnx"

@@ -56,8 +56,9 @@ PRESETS = {
 @dataclass(frozen=True)
 class Case:
     model: Path
-    threads: int
+    threads: int  # onnxruntime intra-op threads
     batch: int
+    inter_threads: int = 1
 
 
 @dataclass
@@ -95,7 +96,7 @@ def _no_progress(what: str, done: int, total: int) -> None:
 
 def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Sequence[int] = (1,),
           settings: Settings = PRESETS["default"], reference: int | None = None, bundle: Path | None = None,
-          spinning: bool = True, progress: Progress = _no_progress) -> BenchRun:
+          spinning: bool = True, inter_threads: int = 1, progress: Progress = _no_progress) -> BenchRun:
     """Measure every model at every thread count and batch size; ratios against ``models[reference]``."""
     models = [Path(m) for m in models]
     if not models:
@@ -105,7 +106,7 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
             raise InputError(f"{m}: no such file")
     if reference is not None and not 0 <= reference < len(models):
         raise InputError(f"--reference {reference}: there are {len(models)} models (0-based index)")
-    if any(t < 1 for t in threads) or any(b < 1 for b in batches):
+    if any(t < 1 for t in threads) or any(b < 1 for b in batches) or inter_threads < 1:
         raise InputError("threads and batch sizes must be at least 1")
     if bundle is not None:
         if not Path(bundle).is_file():
@@ -113,7 +114,7 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
         load_bundle(Path(bundle))  # a broken bundle fails now, not after minutes of latency measurement
 
     counts = {m: {**graph.count(m), "size_bytes": m.stat().st_size} for m in dict.fromkeys(models)}
-    cases = [Case(m, t, b) for m in dict.fromkeys(models) for t in threads for b in batches]
+    cases = [Case(m, t, b, inter_threads) for m in dict.fromkeys(models) for t in threads for b in batches]
     total = 2 * len(cases) + len(cases) * settings.rounds + len(cases)
     step = 0
 
@@ -127,7 +128,7 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
     try:
         for c in cases:  # one at a time, so every cold start has the machine to itself
             progress(f"cold start {c.model.name} ({c.threads}t, batch {c.batch})", step, total)
-            workers.append(Worker(c.model, c.threads, c.batch, spinning))
+            workers.append(Worker(c.model, c.threads, c.batch, spinning, c.inter_threads))
             tick(f"cold start {c.model.name}")
         for c, w in zip(cases, workers):
             w.call("warmup", runs=settings.warmup_runs, seconds=settings.warmup_seconds)

@@ -17,7 +17,7 @@ from edgekit.errors import InputError
 class Worker:
     """A ``python -m edgekit.bench.worker`` process holding one ONNX Runtime session."""
 
-    def __init__(self, model: Path, threads: int, batch: int, spinning: bool):
+    def __init__(self, model: Path, threads: int, batch: int, spinning: bool, inter_threads: int = 1):
         self.model = model
         env = dict(os.environ)
         # the child must import this edgekit even when it runs from a source tree
@@ -25,7 +25,8 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen([sys.executable, "-m", "edgekit.bench.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        self.hello = self._send({"model": str(model), "threads": threads, "batch": batch, "spinning": spinning})
+        self.hello = self._send({"model": str(model), "threads": threads, "inter_threads": inter_threads, "batch": batch,
+                                 "spinning": spinning})
 
     def _send(self, msg: dict) -> dict:
         try:

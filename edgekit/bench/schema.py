@@ -38,7 +38,7 @@ def case_record(run: BenchRun, res: CaseResult) -> dict:
         "macs": counts["macs"],
         "ops": counts["ops"],
         "threads": c.threads,
-        "inter_op_threads": 1,
+        "inter_op_threads": c.inter_threads,
         "batch": c.batch,
         "input_shapes": res.hello.get("input_shapes"),
         "cold_start_ms": {"session": _r(res.hello["session_ms"]), "first_run": _r(res.hello["first_run_ms"]),

@@ -5,7 +5,7 @@ peak resident memory of the process is the memory of that model's inference. The
 config line, then commands; every reply is one JSON line on the original stdout (anything else the process
 prints goes to stderr, so it cannot corrupt the protocol).
 
-    python -m edgekit.bench.worker   <  {"model": "m.onnx", "threads": 1, "batch": 1, "spinning": true}
+    python -m edgekit.bench.worker   <  {"model": "m.onnx", "threads": 1, "inter_threads": 1, "batch": 1, "spinning": true}
                                      <  {"cmd": "warmup", "runs": 10, "seconds": 0.5}
                                      <  {"cmd": "measure", "runs": 100, "seconds": 1.0, "warmup": 2}
                                      <  {"cmd": "memory"} | {"cmd": "accuracy", "bundle": "b.npz"} | {"cmd": "quit"}
@@ -81,7 +81,7 @@ def serve(cfg: dict, inbox, reply) -> None:
     model = Path(cfg["model"])
     baseline = memory.current_rss()
     t0 = time.perf_counter()
-    sess = ort.session(model, threads=cfg["threads"], spinning=cfg["spinning"])
+    sess = ort.session(model, threads=cfg["threads"], spinning=cfg["spinning"], inter_threads=cfg.get("inter_threads", 1))
     t1 = time.perf_counter()
     feed = make_feed(sess, cfg["batch"], _preprocess_beside(model))
     t2 = time.perf_counter()

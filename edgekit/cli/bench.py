@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import typer
@@ -65,6 +66,19 @@ def results_table(doc: dict) -> Table:
     return table
 
 
+def _recipe_dataset(path: Path):
+    """The dataset a recipe's data: section names, loaded (torch-free) with its split settings and seed."""
+    from edgekit import recipe as recipe_mod
+    from edgekit.data import load_dataset
+    from edgekit.data.sources import DataSourceError
+
+    loaded = recipe_mod.load(path)
+    try:
+        return load_dataset(loaded.recipe.data, loaded.recipe.seed, loaded.file.parent)
+    except DataSourceError as e:
+        raise loaded.error(("data", e.key), e.message) from None
+
+
 @app.command()
 def bench(
     models: list[Path] = typer.Argument(..., help="ONNX model files; with several, they are measured in alternating rounds."),
@@ -74,7 +88,9 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="Under a second per model: smoke tests, rough numbers."),
     thorough: bool = typer.Option(False, "--thorough", help="MLPerf-style floor (1024 queries, 60 s per model), repeated once if unstable."),
     repeat: int = typer.Option(None, "--repeat", min=0, max=10, help="Measure again up to this many times while a result is unstable."),
+    inter_threads: int = typer.Option(1, "--inter-threads", min=1, max=256, help="onnxruntime inter-op threads (>1 runs independent graph branches in parallel)."),
     bundle: Path = typer.Option(None, "--bundle", help="Evaluation bundle (.npz from `edgekit bundle`): also measure accuracy."),
+    recipe: Path = typer.Option(None, "--recipe", help="Also measure accuracy on this recipe's test split (needs the dataset here; a bundle does not)."),
     no_spinning: bool = typer.Option(False, "--no-spinning", help="Stop onnxruntime's threads from busy-waiting between ops (lower CPU use, usually slower)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any result is unstable or the run was throttled."),
     as_json: bool = typer.Option(False, "--json", help="Print the result document (schema edgekit.bench/1) on stdout."),
@@ -85,21 +101,29 @@ def bench(
     from dataclasses import replace
 
     from edgekit.bench import PRESETS, bench as run_bench, document
+    from edgekit.bench.bundle import bundle_from_dataset, save_bundle
 
     if quick and thorough:
         raise InputError("--quick and --thorough exclude each other")
+    if bundle is not None and recipe is not None:
+        raise InputError("--bundle and --recipe exclude each other: give one source of test samples")
     settings = PRESETS["quick" if quick else "thorough" if thorough else "default"]
     if repeat is not None:
         settings = replace(settings, repeat_unstable=repeat)
     if reference is not None and not 1 <= reference <= len(models):
         raise InputError(f"--reference {reference}: give a position from 1 to {len(models)}")
     ref = (reference - 1) if reference is not None else (0 if len(models) > 1 else None)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("benchmarking", total=None)
-        result = run_bench(models, threads=parse_ints(threads, "--threads"), batches=parse_ints(batch, "--batch"),
-                           settings=settings, reference=ref, bundle=bundle, spinning=not no_spinning,
-                           progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
+    thread_list, batch_list = parse_ints(threads, "--threads"), parse_ints(batch, "--batch")
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
+        if recipe is not None:
+            bundle = Path(tmp) / "test.npz"
+            save_bundle(bundle, *bundle_from_dataset(_recipe_dataset(recipe)))
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("benchmarking", total=None)
+            result = run_bench(models, threads=thread_list, batches=batch_list, settings=settings, reference=ref,
+                               bundle=bundle, spinning=not no_spinning, inter_threads=inter_threads,
+                               progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
     doc = document(result)
     if output is not None:
         from edgekit.fsutil import write_json
@@ -127,16 +151,9 @@ def bundle(
 ):
     """Export a recipe's test split as an evaluation bundle, so `edgekit bench --bundle` can measure accuracy on a
     device with no dataset loader (numpy + onnxruntime only)."""
-    from edgekit import recipe as recipe_mod
     from edgekit.bench.bundle import bundle_from_dataset, save_bundle
-    from edgekit.data import load_dataset
-    from edgekit.data.sources import DataSourceError
 
-    loaded = recipe_mod.load(recipe)
-    try:
-        ds = load_dataset(loaded.recipe.data, loaded.recipe.seed, loaded.file.parent)
-    except DataSourceError as e:
-        raise loaded.error(("data", e.key), e.message) from None
+    ds = _recipe_dataset(recipe)
     x, y, pre = bundle_from_dataset(ds, limit)
     save_bundle(output, x, y, pre)
     out.print(f"{output}: {len(y)} test samples of '{ds.name}' ({len(ds.classes)} classes), {output.stat().st_size / 1e6:.1f} MB")

@@ -10,15 +10,16 @@ import numpy as np
 from edgekit.errors import InputError
 
 
-def session(path: Path, threads: int = 1, spinning: bool = True):
+def session(path: Path, threads: int = 1, spinning: bool = True, inter_threads: int = 1):
     """One InferenceSession on the CPU. With ``spinning=False`` an idle session's thread pool does not
-    busy-wait, so it cannot steal cores from the session being measured next."""
+    busy-wait, so it cannot steal cores from the session being measured next. ``inter_threads`` > 1 runs
+    independent branches of the graph in parallel (ORT_PARALLEL); 1 keeps the usual sequential execution."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.inter_op_num_threads = inter_threads
+    opts.execution_mode = ort.ExecutionMode.ORT_PARALLEL if inter_threads > 1 else ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     if not spinning:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
