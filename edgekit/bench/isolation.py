@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from edgekit.errors import InputError
@@ -23,8 +24,10 @@ class Worker:
         # the child must import this edgekit even when it runs from a source tree
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        # stderr to a file, not a pipe: a chatty library must never block the worker on a full pipe
+        self.log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "edgekit.bench.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         self.hello = self._send({"model": str(model), "threads": threads, "inter_threads": inter_threads, "batch": batch,
                                  "spinning": spinning})
 
@@ -37,12 +40,14 @@ class Worker:
         line = self.proc.stdout.readline()
         if not line:
             self.proc.wait()
-            tail = (self.proc.stderr.read() or "").strip().splitlines()[-1:] or ["no output"]
+            self.log.seek(0)
+            tail = self.log.read().strip().splitlines()[-1:] or ["no output"]
             raise InputError(f"{self.model}: benchmark worker exited with code {self.proc.returncode} ({tail[0][:300]})")
         reply = json.loads(line)
         if not reply.get("ok"):
             self.close()
-            raise InputError(f"{self.model}: {reply.get('error')}")
+            msg = str(reply.get("error"))
+            raise InputError(msg if msg.startswith(str(self.model)) else f"{self.model}: {msg}")
         return reply
 
     def call(self, cmd: str, **args) -> dict:
@@ -57,8 +62,8 @@ class Worker:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            f.close()
+        self.proc.stdout.close()
+        self.log.close()
 
 
 def round_order(n_cases: int, round_index: int) -> list[int]:
