@@ -308,6 +308,12 @@ def test_cli_table_and_output_file(models, tmp_path):
     assert [r["threads"] for r in json.loads(out.read_text())["results"]] == [1, 2]
 
 
+def test_cli_strict_fails_on_unstable_results(models, tmp_path):
+    res = _cli(["bench", str(models[0]), "--quick", "--max-ci", "0", "--strict"], tmp_path)
+    assert res.returncode == 1
+    assert "unstable:" in res.stderr and "1 unstable result(s)" in res.stderr and "Traceback" not in res.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["bench", "missing.onnx", "--quick"], "missing.onnx: no such file"),
     (["bench", "{small}", "--quick", "--thorough"], "--quick and --thorough exclude each other"),
