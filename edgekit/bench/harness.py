@@ -98,7 +98,8 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
           settings: Settings = PRESETS["default"], reference: int | None = None, bundle: Path | None = None,
           spinning: bool = True, inter_threads: int = 1, progress: Progress = _no_progress) -> BenchRun:
     """Measure every model at every thread count and batch size; ratios against ``models[reference]``."""
-    models = [Path(m) for m in models]
+    # a stage directory stands for the model.onnx inside it
+    models = [Path(m) / "model.onnx" if Path(m).is_dir() and (Path(m) / "model.onnx").is_file() else Path(m) for m in models]
     if not models:
         raise InputError("no models to benchmark")
     for m in models:
