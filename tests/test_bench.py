@@ -82,6 +82,12 @@ def test_instability_flags_drift_and_uncertainty_not_steady_runs():
     assert any("round medians" in why for why in instability(summarize(drifting), Thresholds()))
     bimodal = [list(rng.choice([5.0, 15.0], 30)) for _ in range(2)]
     assert any("CI" in why for why in instability(summarize(bimodal), Thresholds()))
+    # a steady median but a fifth of the queries hit by another process: flagged by the p90 / p50 ratio
+    disturbed = [list(np.where(rng.random(400) < 0.2, 40.0, 1.0) + rng.normal(0, 0.01, 400)) for _ in range(4)]
+    assert [why for why in instability(summarize(disturbed), Thresholds()) if "p90" in why]
+    # rare spikes (1 %) alone are not instability
+    spiky = [list(np.where(rng.random(400) < 0.01, 40.0, 10.0) + rng.normal(0, 0.05, 400)) for _ in range(4)]
+    assert instability(summarize(spiky), Thresholds()) == []
 
 
 def test_throttling_marks_a_run_invalid():

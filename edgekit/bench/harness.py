@@ -98,22 +98,7 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
           settings: Settings = PRESETS["default"], reference: int | None = None, bundle: Path | None = None,
           spinning: bool = True, inter_threads: int = 1, progress: Progress = _no_progress) -> BenchRun:
     """Measure every model at every thread count and batch size; ratios against ``models[reference]``."""
-    # a stage directory stands for the model.onnx inside it
-    models = [Path(m) / "model.onnx" if Path(m).is_dir() and (Path(m) / "model.onnx").is_file() else Path(m) for m in models]
-    if not models:
-        raise InputError("no models to benchmark")
-    for m in models:
-        if not m.is_file():
-            raise InputError(f"{m}: no such file")
-    if reference is not None and not 0 <= reference < len(models):
-        raise InputError(f"--reference {reference}: there are {len(models)} models (0-based index)")
-    if any(t < 1 for t in threads) or any(b < 1 for b in batches) or inter_threads < 1:
-        raise InputError("threads and batch sizes must be at least 1")
-    if bundle is not None:
-        if not Path(bundle).is_file():
-            raise InputError(f"{bundle}: no such evaluation bundle")
-        load_bundle(Path(bundle))  # a broken bundle fails now, not after minutes of latency measurement
-
+    models = _check_inputs(models, threads, batches, inter_threads, reference, bundle)
     counts = {m: {**graph.count(m), "size_bytes": m.stat().st_size} for m in dict.fromkeys(models)}
     cases = [Case(m, t, b, inter_threads) for m in dict.fromkeys(models) for t in threads for b in batches]
     total = 2 * len(cases) + len(cases) * settings.rounds + len(cases)
@@ -128,12 +113,12 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
     workers: list[Worker] = []
     try:
         for c in cases:  # one at a time, so every cold start has the machine to itself
-            progress(f"cold start {c.model.name} ({c.threads}t, batch {c.batch})", step, total)
+            progress(f"cold start {display_name(c.model)} ({c.threads}t, batch {c.batch})", step, total)
             workers.append(Worker(c.model, c.threads, c.batch, spinning, c.inter_threads))
-            tick(f"cold start {c.model.name}")
+            tick(f"cold start {display_name(c.model)}")
         for c, w in zip(cases, workers):
             w.call("warmup", runs=settings.warmup_runs, seconds=settings.warmup_seconds)
-            tick(f"warm-up {c.model.name}")
+            tick(f"warm-up {display_name(c.model)}")
         attempts, rounds = 0, []
         while True:
             attempts += 1
@@ -144,16 +129,7 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
                 break
             total += len(cases) * settings.rounds
         results = [CaseResult(c, w.hello, r, s, u, attempts) for c, w, r, s, u in zip(cases, workers, rounds, stats, unstable)]
-        measured_accuracy: set[Path] = set()
-        for res, w in zip(results, workers):
-            mem = w.call("memory")
-            base, peak = mem["baseline_rss"], mem["peak_rss"]
-            res.memory = {"baseline_rss_bytes": base, "peak_rss_bytes": peak,
-                          "inference_bytes": peak - base if base is not None and peak is not None else None}
-            if bundle is not None and res.case.model not in measured_accuracy:  # accuracy does not depend on threads
-                res.accuracy = {k: v for k, v in w.call("accuracy", bundle=str(bundle)).items() if k != "ok"}
-                measured_accuracy.add(res.case.model)
-            tick(f"memory/accuracy {res.case.model.name}")
+        _memory_and_accuracy(results, workers, bundle, tick)
     finally:
         for w in workers:
             w.close()
@@ -168,6 +144,43 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
     return BenchRun(settings, spinning, machine, before, after, system.throttling(before, after), counts, ref, results)
 
 
+def display_name(model: Path) -> str:
+    """``export-3f2a.../model.onnx`` -> ``export-3f2a...``; ``int8.onnx`` -> ``int8``."""
+    return model.parent.name if model.stem == "model" and model.parent.name else model.stem
+
+
+def _check_inputs(models, threads, batches, inter_threads, reference, bundle) -> list[Path]:
+    """Every problem with the request, found before any process starts; a stage directory means its model.onnx."""
+    models = [Path(m) / "model.onnx" if Path(m).is_dir() and (Path(m) / "model.onnx").is_file() else Path(m) for m in models]
+    if not models:
+        raise InputError("no models to benchmark")
+    for m in models:
+        if not m.is_file():
+            raise InputError(f"{m}: no such file")
+    if reference is not None and not 0 <= reference < len(models):
+        raise InputError(f"--reference {reference}: there are {len(models)} models (0-based index)")
+    if not threads or not batches or min(threads) < 1 or min(batches) < 1 or inter_threads < 1:
+        raise InputError("give at least one thread count and batch size, each at least 1")
+    if bundle is not None:
+        if not Path(bundle).is_file():
+            raise InputError(f"{bundle}: no such evaluation bundle")
+        load_bundle(Path(bundle))  # a broken bundle fails now, not after minutes of latency measurement
+    return models
+
+
+def _memory_and_accuracy(results: list[CaseResult], workers: list[Worker], bundle: Path | None, tick) -> None:
+    measured: set[Path] = set()
+    for res, w in zip(results, workers):
+        mem = w.call("memory")  # before accuracy: its large batches are not the deployment's memory
+        base, peak = mem["baseline_rss"], mem["peak_rss"]
+        res.memory = {"baseline_rss_bytes": base, "peak_rss_bytes": peak,
+                      "inference_bytes": peak - base if base is not None and peak is not None else None}
+        if bundle is not None and res.case.model not in measured:  # accuracy does not depend on threads or batch
+            res.accuracy = {k: v for k, v in w.call("accuracy", bundle=str(bundle)).items() if k != "ok"}
+            measured.add(res.case.model)
+        tick(f"memory/accuracy {display_name(res.case.model)}")
+
+
 def _measure(cases: list[Case], workers: list[Worker], settings: Settings, tick) -> list[list[list[float]]]:
     """rounds[case][round] = query times (ms), rounds alternating between cases."""
     runs, seconds = settings.per_round()
@@ -176,5 +189,5 @@ def _measure(cases: list[Case], workers: list[Worker], settings: Settings, tick)
         for i in round_order(len(cases), r):
             reply = workers[i].call("measure", runs=runs, seconds=seconds, warmup=settings.round_warmup)
             rounds[i].append(reply["times_ms"])
-            tick(f"round {r + 1}/{settings.rounds} {cases[i].model.name}")
+            tick(f"round {r + 1}/{settings.rounds} {display_name(cases[i].model)}")
     return rounds

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 
 from edgekit import __version__
-from edgekit.bench.harness import BenchRun, CaseResult
+from edgekit.bench.harness import BenchRun, CaseResult, display_name
 from edgekit.bench.stats import PERCENTILES
 
 SCHEMA = "edgekit.bench/1"
@@ -32,7 +32,7 @@ def case_record(run: BenchRun, res: CaseResult) -> dict:
     c, counts = res.case, run.models[res.case.model]
     return {
         "model": str(c.model),
-        "name": c.model.stem if c.model.stem != "model" else c.model.parent.name,
+        "name": display_name(c.model),
         "size_bytes": counts["size_bytes"],
         "params": counts["params"],
         "macs": counts["macs"],

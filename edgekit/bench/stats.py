@@ -20,6 +20,7 @@ class Thresholds:
 
     max_ci_rel: float = 0.03  # 95 % CI half-width of p50, as a share of p50
     max_round_spread: float = 0.10  # (max - min) of per-round medians, as a share of p50
+    max_p90_ratio: float = 1.5  # p90 / p50: beyond it, more than a tenth of the queries were disturbed
 
 
 def quantile_ci(sorted_x: np.ndarray, q: float, confidence: float = 0.95) -> tuple[float | None, float | None]:
@@ -87,8 +88,9 @@ def summarize(rounds: list[list[float]]) -> LatencyStats:
 
 
 def instability(s: LatencyStats, th: Thresholds) -> list[str]:
-    """Why a measurement cannot be trusted; empty if it can. Tail spikes alone are not instability (they are
-    real and reported as p99); an uncertain median or medians that move between rounds are."""
+    """Why a measurement cannot be trusted; empty if it can: an uncertain median, medians that move between
+    rounds, or a p90 far above p50 (a tenth of the queries disturbed, e.g. by another busy process). Rare
+    spikes alone are not instability: every OS has some, and they are reported as p99."""
     reasons = []
     if s.ci_rel is None:
         reasons.append(f"too few queries ({s.n}) for a p50 confidence interval")
@@ -96,6 +98,8 @@ def instability(s: LatencyStats, th: Thresholds) -> list[str]:
         reasons.append(f"p50 95% CI half-width {s.ci_rel:.1%} > {th.max_ci_rel:.0%}")
     if s.round_spread > th.max_round_spread:
         reasons.append(f"round medians spread {s.round_spread:.1%} > {th.max_round_spread:.0%}")
+    if s.percentiles[90] > th.max_p90_ratio * s.p50:
+        reasons.append(f"p90 is {s.percentiles[90] / s.p50:.2f}x p50 (> {th.max_p90_ratio}x): queries are being disturbed")
     return reasons
 
 

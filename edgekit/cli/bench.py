@@ -94,6 +94,7 @@ def bench(
     no_spinning: bool = typer.Option(False, "--no-spinning", help="Stop onnxruntime's threads from busy-waiting between ops (lower CPU use, usually slower)."),
     max_ci: float = typer.Option(None, "--max-ci", min=0, max=100, help="Unstable above this 95% CI half-width of p50, in % of p50 (default 3)."),
     max_drift: float = typer.Option(None, "--max-drift", min=0, max=1000, help="Unstable above this spread of per-round medians, in % of p50 (default 10)."),
+    max_p90: float = typer.Option(None, "--max-p90", min=1, max=1000, help="Unstable when p90 exceeds this multiple of p50 (default 1.5)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any result is unstable or the run was throttled."),
     as_json: bool = typer.Option(False, "--json", help="Print the result document (schema edgekit.bench/1) on stdout."),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the result document to this JSON file."),
@@ -114,7 +115,8 @@ def bench(
         settings = replace(settings, repeat_unstable=repeat)
     th = settings.thresholds
     settings = replace(settings, thresholds=replace(th, max_ci_rel=th.max_ci_rel if max_ci is None else max_ci / 100,
-                                                    max_round_spread=th.max_round_spread if max_drift is None else max_drift / 100))
+                                                    max_round_spread=th.max_round_spread if max_drift is None else max_drift / 100,
+                                                    max_p90_ratio=th.max_p90_ratio if max_p90 is None else max_p90))
     if reference is not None and not 1 <= reference <= len(models):
         raise InputError(f"--reference {reference}: give a position from 1 to {len(models)}")
     ref = (reference - 1) if reference is not None else (0 if len(models) > 1 else None)
