@@ -189,11 +189,11 @@ def test_json_schema_is_stable(models):
         assert set(r["latency_ms"]) == GOLDEN_LATENCY
         assert set(r["latency_ms"]["ci95"]) == {"p50", "p90", "p95", "p99"}
         assert set(r["cold_start_ms"]) == {"session", "first_run", "total"}
-        assert set(r["memory"]) == {"baseline_rss_bytes", "peak_rss_bytes", "inference_bytes"}
+        assert set(r["memory"]) == {"baseline_rss_bytes", "peak_rss_bytes", "session_bytes", "inference_bytes"}
         lat = r["latency_ms"]
         assert lat["n"] >= QUICK.min_runs and len(lat["round_medians"]) == QUICK.rounds
         assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"]
-        assert r["memory"]["inference_bytes"] > 0 and r["cold_start_ms"]["total"] > 0
+        assert 0 < r["memory"]["session_bytes"] <= r["memory"]["inference_bytes"] and r["cold_start_ms"]["total"] > 0
     assert doc["results"][1]["input_shapes"] == {"input": [4, 1, 28, 28]}
 
 

@@ -69,7 +69,7 @@ class CaseResult:
     stats: LatencyStats
     unstable: list[str]
     attempts: int
-    memory: dict = field(default_factory=dict)  # baseline_rss_bytes, peak_rss_bytes, inference_bytes
+    memory: dict = field(default_factory=dict)  # baseline_rss_bytes, peak_rss_bytes, session_bytes, inference_bytes
     accuracy: dict | None = None
     vs_reference: dict | None = None
 
@@ -173,7 +173,11 @@ def _memory_and_accuracy(results: list[CaseResult], workers: list[Worker], bundl
     for res, w in zip(results, workers):
         mem = w.call("memory")  # before accuracy: its large batches are not the deployment's memory
         base, peak = mem["baseline_rss"], mem["peak_rss"]
+        session = res.hello.get("session_rss")
         res.memory = {"baseline_rss_bytes": base, "peak_rss_bytes": peak,
+                      # resident growth from creating the session (weights, prepacked kernels) ...
+                      "session_bytes": session - base if base is not None and session is not None else None,
+                      # ... and up to the peak of inference (plus activations and arenas)
                       "inference_bytes": peak - base if base is not None and peak is not None else None}
         if bundle is not None and res.case.model not in measured:  # accuracy does not depend on threads or batch
             res.accuracy = {k: v for k, v in w.call("accuracy", bundle=str(bundle)).items() if k != "ok"}

@@ -93,7 +93,7 @@ def serve(cfg: dict, inbox, reply) -> None:
     for line in inbox:
         cmd = json.loads(line)
         if cmd["cmd"] == "warmup":
-            reply({"ok": True, "times_ms": ort.timed_runs(sess, feed, cmd["runs"], cmd["seconds"])})
+            reply({"ok": True, "runs": len(ort.timed_runs(sess, feed, cmd["runs"], cmd["seconds"]))})
         elif cmd["cmd"] == "measure":
             ort.timed_runs(sess, feed, cmd.get("warmup", 0), 0.0)
             reply({"ok": True, "times_ms": ort.timed_runs(sess, feed, cmd["runs"], cmd["seconds"])})
