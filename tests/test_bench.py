@@ -314,6 +314,36 @@ def test_cli_table_and_output_file(models, tmp_path):
     assert [r["threads"] for r in json.loads(out.read_text())["results"]] == [1, 2]
 
 
+TOY_DATA = """
+import numpy as np
+
+def load(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (120, 1, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 10, 120)
+    return {"train": (x[:80], y[:80]), "test": (x[80:], y[80:]), "classes": [str(i) for i in range(10)]}
+"""
+
+
+def test_bundle_exported_from_a_recipe_feeds_bench(models, tmp_path):
+    (tmp_path / "toydata.py").write_text(TOY_DATA)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("edgekit: 1\nname: toy\ndata: {source: 'python:toydata:load'}\nstages:\n  - {id: ev, kind: evaluate}\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, timeout=300)
+
+    made = cli("bundle", str(recipe), "-o", str(tmp_path / "b.npz"), "--limit", "25")
+    assert made.returncode == 0, made.stderr
+    assert "25 test samples" in made.stdout
+    via_bundle = cli("bench", str(models[0]), "--quick", "--json", "--bundle", str(tmp_path / "b.npz"))
+    via_recipe = cli("bench", str(models[0]), "--quick", "--json", "--recipe", str(recipe))
+    assert via_bundle.returncode == 0 and via_recipe.returncode == 0, via_bundle.stderr + via_recipe.stderr
+    assert json.loads(via_bundle.stdout)["results"][0]["accuracy"]["samples"] == 25
+    assert json.loads(via_recipe.stdout)["results"][0]["accuracy"]["samples"] == 40  # the whole test split
+
+
 def test_cli_strict_fails_on_unstable_results(models, tmp_path):
     res = _cli(["bench", str(models[0]), "--quick", "--max-ci", "0", "--strict"], tmp_path)
     assert res.returncode == 1

@@ -163,4 +163,5 @@ def bundle(
     ds = _recipe_dataset(recipe)
     x, y, pre = bundle_from_dataset(ds, limit)
     save_bundle(output, x, y, pre)
-    out.print(f"{output}: {len(y)} test samples of '{ds.name}' ({len(ds.classes)} classes), {output.stat().st_size / 1e6:.1f} MB")
+    out.print(f"{output}: {len(y)} test samples of '{ds.name}' ({len(ds.classes)} classes), "
+              f"{output.stat().st_size / 1e6:.1f} MB", soft_wrap=True, highlight=False)
