@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgekit.bench import graph, system
@@ -51,6 +51,13 @@ PRESETS = {
     "thorough": Settings(warmup_runs=100, warmup_seconds=5.0, min_runs=1024, min_seconds=60.0, rounds=10,
                          round_warmup=5, repeat_unstable=1),
 }
+
+
+def settings_for(preset: str, *, repeat: int | None = None, **thresholds: float | None) -> Settings:
+    """A preset with user overrides; a None override keeps the preset's value."""
+    base = PRESETS[preset]
+    th = replace(base.thresholds, **{k: v for k, v in thresholds.items() if v is not None})
+    return replace(base, thresholds=th, repeat_unstable=base.repeat_unstable if repeat is None else repeat)
 
 
 @dataclass(frozen=True)

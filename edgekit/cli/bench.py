@@ -101,22 +101,16 @@ def bench(
 ):
     """Latency (p50/p90/p95/p99 with confidence intervals), throughput, cold start, memory, size, params, MACs
     and accuracy of ONNX models on this machine, each model in its own process. Torch-free."""
-    from dataclasses import replace
-
-    from edgekit.bench import PRESETS, bench as run_bench, document
+    from edgekit.bench import bench as run_bench, document, settings_for
     from edgekit.bench.bundle import bundle_from_dataset, save_bundle
 
     if quick and thorough:
         raise InputError("--quick and --thorough exclude each other")
     if bundle is not None and recipe is not None:
         raise InputError("--bundle and --recipe exclude each other: give one source of test samples")
-    settings = PRESETS["quick" if quick else "thorough" if thorough else "default"]
-    if repeat is not None:
-        settings = replace(settings, repeat_unstable=repeat)
-    th = settings.thresholds
-    settings = replace(settings, thresholds=replace(th, max_ci_rel=th.max_ci_rel if max_ci is None else max_ci / 100,
-                                                    max_round_spread=th.max_round_spread if max_drift is None else max_drift / 100,
-                                                    max_p90_ratio=th.max_p90_ratio if max_p90 is None else max_p90))
+    settings = settings_for("quick" if quick else "thorough" if thorough else "default", repeat=repeat,
+                            max_ci_rel=None if max_ci is None else max_ci / 100,
+                            max_round_spread=None if max_drift is None else max_drift / 100, max_p90_ratio=max_p90)
     if reference is not None and not 1 <= reference <= len(models):
         raise InputError(f"--reference {reference}: give a position from 1 to {len(models)}")
     ref = (reference - 1) if reference is not None else (0 if len(models) > 1 else None)
