@@ -125,8 +125,9 @@ def test_graph_counts_params_and_macs(models):
     assert small["uncounted"] == []
 
 
-def test_graph_counts_quantized_qdq_model(models, tmp_path):
-    from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_graph_counts_quantized_models(models, tmp_path, fmt):
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -136,7 +137,9 @@ def test_graph_counts_quantized_qdq_model(models, tmp_path):
             return next(self.batches, None)
 
     q = tmp_path / "q.onnx"
-    quantize_static(str(models[1]), str(q), Reader(), weight_type=QuantType.QInt8)
+    quantize_static(str(models[1]), str(q), Reader(), weight_type=QuantType.QInt8, quant_format=QuantFormat[fmt])
+    ops = {n.op_type for n in onnx.load(q).graph.node}
+    assert ("QLinearConv" in ops) == (fmt == "QOperator") and ("DequantizeLinear" in ops)
     fp, qq = count(models[1]), count(q)
     assert qq["macs"] == fp["macs"] and qq["params"] == fp["params"]
 

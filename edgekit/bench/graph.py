@@ -17,6 +17,7 @@ from edgekit.errors import InputError
 # op type -> index of (input, weight, bias) among the node's inputs; None: the op has no such input
 CONV = {"Conv": (0, 1, 2), "ConvInteger": (0, 1, None), "QLinearConv": (0, 3, 8)}
 MATMUL = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
+GEMM = {"Gemm": (0, 1, 2), "QGemm": (0, 3, 6)}  # QGemm: onnxruntime's com.microsoft quantised Gemm
 NORM = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
 ELEMENTWISE = {"Relu", "Clip", "LeakyRelu", "PRelu", "Elu", "MaxPool", "AveragePool", "GlobalAveragePool",
                "GlobalMaxPool", "Resize", "QLinearAveragePool", "QLinearGlobalAveragePool"}
@@ -24,7 +25,8 @@ POOL_ON_INPUT = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
                  "QLinearGlobalAveragePool"}  # ptflops counts pooling on its input elements
 # inputs of these ops that are quantisation scales / zero points, not parameters
 QPARAM_INPUTS = {"QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2}, "QLinearConv": {1, 2, 4, 5, 6, 7},
-                 "QLinearMatMul": {1, 2, 4, 5, 6, 7}, "ConvInteger": {2, 3}, "MatMulInteger": {2, 3}}
+                 "QLinearMatMul": {1, 2, 4, 5, 6, 7}, "ConvInteger": {2, 3}, "MatMulInteger": {2, 3},
+                 "QGemm": {1, 2, 4, 5, 7, 8}}
 FLOAT_OR_QUANT = {1, 2, 3, 6, 10, 11, 16}  # onnx TensorProto: FLOAT, UINT8, INT8, INT32, FLOAT16, DOUBLE, BFLOAT16
 
 
@@ -88,17 +90,25 @@ def count(path: Path) -> dict:
                 continue
             core += prod(x) * prod(w[1:])  # every input element scatters into (C_out / groups) * kernel outputs
             extra += prod(y) if len(ins) > 2 and ins[2] else 0
-        elif op == "Gemm" or op in MATMUL:
-            ai = 0
-            a, y = shape(ins[ai]), shape(node.output[0])
+        elif op in GEMM:
+            ai, wi, bi = GEMM[op]
+            a, b = shape(ins[ai]), shape(ins[wi])
+            if b is None:
+                unknown.add(node.name or op)
+                continue
+            attrs = {at.name: at.i for at in node.attribute}
+            k, n = (b[1], b[0]) if attrs.get("transB") else (b[0], b[1])
+            # A's rows are the batch (1 here); onnx cannot infer shapes behind com.microsoft ops, so fall back to it
+            m = (a[1] if attrs.get("transA") else a[0]) if a is not None else 1
+            core += m * n * k  # from the operands: a contrib op's output shape may not be inferred
+            if len(ins) > bi and ins[bi]:
+                extra += m * n
+        elif op in MATMUL:
+            a, y = shape(ins[MATMUL[op][0]]), shape(node.output[0])
             if a is None or y is None:
                 unknown.add(node.name or op)
                 continue
-            trans_a = any(at.name == "transA" and at.i for at in node.attribute)
-            k = a[-2] if trans_a else a[-1]
-            core += prod(y) * k
-            if op == "Gemm" and len(ins) > 2 and ins[2]:
-                extra += prod(y)
+            core += prod(y) * a[-1]
         elif op in NORM or op in ELEMENTWISE:
             t = shape(ins[0] if op in POOL_ON_INPUT or op in NORM else node.output[0])
             if t is None:
