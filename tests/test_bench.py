@@ -209,7 +209,8 @@ def test_two_models_compared_in_one_run(models):
     ratio = res[big].vs_reference
     assert len(res[big].rounds) == len(res[small].rounds) == 3
     # 32 channels costs ~60x the MACs of 4: the big model is slower in every round, not only on average
-    assert ratio["min"] > 1.5 and ratio["min"] <= ratio["p50_ratio"] <= ratio["max"]
+    # (the pooled p50 ratio need not lie between the per-round ratios, so only their order is checked)
+    assert ratio["min"] > 1.5 and ratio["p50_ratio"] > 1.5 and ratio["min"] <= ratio["max"]
     # each case had its own worker process: its own session creation and memory
     assert all(r.hello["session_ms"] > 0 and r.memory["inference_bytes"] > 0 for r in res.values())
     assert run.models[big]["macs"] > 50 * run.models[small]["macs"] / 2
