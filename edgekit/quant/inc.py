@@ -6,6 +6,8 @@ which the ONNX export carries as QDQ nodes. ``onnx_int8.fold_weight_quantization
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,7 @@ def quantize_pt2e(model, example, calibrate: Callable[[object], None], evaluate:
     from neural_compressor.torch.export import export
     from neural_compressor.torch.quantization import StaticQuantConfig, TuningConfig, autotune, convert, prepare
 
+    logging.getLogger("neural_compressor").setLevel(logging.WARNING)  # INC logs every step at INFO
     batch = torch.export.Dim("batch", min=1, max=65536)
     exported = export(model.eval(), (example,), dynamic_shapes=({0: batch},))
     if exported is None:
@@ -71,8 +74,11 @@ def export_int8_onnx(qmodel, example, path: Path, opset: int) -> dict:
 
     batch = torch.export.Dim("batch", min=1, max=65536)
     raw = path.with_name("inc-export.onnx")
-    torch.onnx.export(qmodel, (example,), str(raw), dynamo=True, external_data=False, opset_version=opset,
-                      input_names=["input"], output_names=["logits"], dynamic_shapes=({0: batch},), verbose=False)
+    with warnings.catch_warnings():
+        # a PT2E GraphModule cannot be switched to eval(); it has no train-mode behaviour left to worry about
+        warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")
+        torch.onnx.export(qmodel, (example,), str(raw), dynamo=True, external_data=False, opset_version=opset,
+                          input_names=["input"], output_names=["logits"], dynamic_shapes=({0: batch},), verbose=False)
     model = onnx.load(str(raw))
     raw.unlink()
     from edgekit.quant.onnx_int8 import fold_weight_quantization

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-SKIP_OPS = {"Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Transpose", "Cast",
-            "QuantizeLinear", "DequantizeLinear", "Identity", "ConstantOfShape", "Range", "Slice", "Concat"}
+# ops that never carry quantized data; shape ops like Reshape stay in: the QDQ quantizer wraps them too
+SKIP_OPS = {"Constant", "Shape", "Cast", "QuantizeLinear", "DequantizeLinear", "Identity", "ConstantOfShape", "Range"}
 
 
 def _with_outputs(model, names: list[str]) -> bytes:
@@ -61,4 +61,9 @@ def rank_nodes(float_path: Path, quant_path: Path, batches: Iterable[dict], thre
     for n in nodes:
         upstream = max((nsr[i] for i in n.input if i in nsr), default=0.0)
         added.append((n.name, nsr[n.output[0]] - upstream))
-    return sorted(added, key=lambda kv: -kv[1])
+    ranked = sorted(added, key=lambda kv: -kv[1])
+    # nodes the quantizer folded away (e.g. a Relu after a Conv) have no tensor to compare; they come last,
+    # so the ladder's final rung can still keep every node in float
+    measured = {name for name, _ in ranked}
+    return ranked + [(n.name, 0.0) for n in fm.graph.node
+                     if n.op_type not in SKIP_OPS and n.name and n.name not in measured]
