@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+import io
 import shutil
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -107,9 +109,27 @@ def quantize(src: Path, dst: Path, attempt: Attempt, reader=None, cache_dir: Pat
              percentile: float = 99.999) -> None:
     """Write the quantized ``src`` to ``dst``. Static needs a calibration ``reader``; activation ranges are cached
     per calibration method in ``cache_dir``, so ladder steps that only change weights do not calibrate again."""
+    with _quiet():
+        _quantize(src, dst, attempt, reader, cache_dir, percentile)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The quantizer logs every skipped tensor at WARNING on the root logger and prints calibration progress on
+    stdout (which edgekit keeps for results): both go away for the call, and are restored after it."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def _quantize(src: Path, dst: Path, attempt: Attempt, reader, cache_dir: Path | None, percentile: float) -> None:
     from onnxruntime.quantization import QuantFormat, quantize_dynamic, quantize_static
 
-    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer logs every skipped tensor at WARNING
     if attempt.mode == "dynamic":
         quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(DYNAMIC_OPS), per_channel=attempt.per_channel,
                          reduce_range=attempt.reduce_range, weight_type=_qtype(attempt.weight_type),
