@@ -52,6 +52,13 @@ def test_tolerance_rejects_nonsense(bad):
         Tolerance.parse(bad)
 
 
+def test_recipe_rejects_a_bad_tolerance_with_its_line(tmp_path):
+    with pytest.raises(RecipeError, match=r"recipe.yaml:9: stages\[2\].max_accuracy_drop: must be accuracy points"):
+        parse(RECIPE.format(stage="{id: q, kind: quantize, max_accuracy_drop: lots}"), tmp_path / "recipe.yaml")
+    with pytest.raises(RecipeError, match=r"stages\[2\].on_miss"):
+        parse(RECIPE.format(stage="{id: q, kind: inc-quantize, on_miss: ignore}"), tmp_path / "recipe.yaml")
+
+
 def test_calibration_is_stratified_seeded_and_bounded():
     y = np.repeat(np.arange(4), [400, 300, 200, 100])
     idx = stratified_indices(y, 100, seed=3)

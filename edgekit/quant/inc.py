@@ -66,9 +66,10 @@ def quantize_pt2e(model, example, calibrate: Callable[[object], None], evaluate:
     return autotune(exported, tune, eval_fn=eval_fn, run_fn=calibrate, example_inputs=(example,))
 
 
-def export_int8_onnx(qmodel, example, path: Path, opset: int) -> dict:
-    """Export the converted model with torch.onnx (dynamo), fold its weight QDQ into int8 initializers, check it.
-    Returns {"folded_weights": n}."""
+def export_int8_onnx(qmodel, example, path: Path, opset: int, calibration: Iterable[dict] = ()) -> dict:
+    """Export the converted model with torch.onnx (dynamo), fold its weight QDQ into int8 initializers, give the
+    compute outputs INC left in float a Q/DQ pair (ranges from ``calibration`` batches, ``{input: array}``; INC's
+    own scales everywhere else), check it. Returns {"folded_weights": n, "requantized_outputs": m}."""
     import onnx
     import torch
 
@@ -81,12 +82,17 @@ def export_int8_onnx(qmodel, example, path: Path, opset: int) -> dict:
                           input_names=["input"], output_names=["logits"], dynamic_shapes=({0: batch},), verbose=False)
     model = onnx.load(str(raw))
     raw.unlink()
-    from edgekit.quant.onnx_int8 import fold_weight_quantization
+    from edgekit.quant import onnx_int8
 
-    folded = fold_weight_quantization(model)
+    folded = onnx_int8.fold_weight_quantization(model)
+    tensors = onnx_int8.unquantized_outputs(model)
+    added = 0
+    if tensors and calibration:
+        added = onnx_int8.insert_qdq(model, onnx_int8.tensor_ranges(model, tensors, calibration))
+        onnx_int8.topological_sort(model)
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
-    return {"folded_weights": folded}
+    return {"folded_weights": folded, "requantized_outputs": added}
 
 
 def torch_batches(raw, prepare: Callable, batch_size: int) -> Iterable:

@@ -86,7 +86,9 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
                           f"tolerable_loss {tolerable:.4%}")
         try:
             qmodel = inc.quantize_pt2e(model, example, calibrate, evaluate, tolerable, cfg.max_trials, log)
-            info = inc.export_int8_onnx(qmodel, example, int8_path, cfg.opset)
+            batches = ({"input": prepare(pre, raw[i : i + cfg.calibration.batch_size])}
+                       for i in range(0, len(raw), cfg.calibration.batch_size))
+            info = inc.export_int8_onnx(qmodel, example, int8_path, cfg.opset, batches)
         except StageFailed:
             raise
         except Exception as e:  # INC / torch.export raise many types; one line names the step
