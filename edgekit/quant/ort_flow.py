@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.errors import StageFailed
 from edgekit.quant import ladder, ort_static, sensitivity
 from edgekit.quant.measure import Measurement, MeasureSettings, Trial, best_of, measure_onnx
 from edgekit.quant.tolerance import Tolerance
@@ -41,8 +42,12 @@ def run_trials(src: Path, work: Path, start: ort_static.Attempt, x_val: np.ndarr
     def attempt(a: ort_static.Attempt) -> Trial:
         t0 = time.perf_counter()
         path = work / f"trial-{len(trials) + 1}.onnx"
-        ort_static.quantize(prep, path, a, reader=make_reader() if a.mode == "static" else None, cache_dir=work,
-                            percentile=settings.percentile)
+        try:
+            ort_static.quantize(prep, path, a, reader=make_reader() if a.mode == "static" else None, cache_dir=work,
+                                percentile=settings.percentile)
+        except Exception as e:  # the quantizer raises bare ValueError/RuntimeError/onnx errors on what it cannot handle
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise StageFailed(f"onnxruntime could not quantize {src.name} ({a.label()}): {type(e).__name__}: {first}") from e
         m = measure_onnx(path, x_val, y_val, measure)
         drop = tol.drop_points(float_m.accuracy, m.accuracy)
         trial = Trial(len(trials) + 1, a.label(), a.as_dict(), m, drop, tol.met(float_m.accuracy, m.accuracy),
