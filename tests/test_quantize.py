@@ -254,7 +254,7 @@ def test_transformer_encoder_dynamic(tmp_path):
 
     ids = torch.randint(0, 200, (64, 16), generator=torch.Generator().manual_seed(0))
     src = tmp_path / "bert.onnx"
-    torch.onnx.export(Logits(model), (ids[:2],), str(src), dynamo=True, external_data=False, opset_version=18,
+    torch.onnx.export(Logits(model).eval(), (ids[:2],), str(src), dynamo=True, external_data=False, opset_version=18,
                       input_names=["input"], output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch", max=1024)},))
     onnx_model = ort_static.load_checked(src)
     assert not ort_static.is_conv_net(onnx_model)
