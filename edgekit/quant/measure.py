@@ -1,0 +1,76 @@
+"""Measure one ONNX file the same way for every trial and for the float input: validation accuracy, file size,
+batch-1 p50 latency on a fixed thread count. One ONNX Runtime session at a time, so an idle thread pool never
+competes with the one being timed."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Measurement:
+    accuracy: float  # fraction 0..1 on the validation samples
+    size_bytes: int
+    latency_p50_ms: float  # batch 1
+    latency_runs: int
+    threads: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    threads: int = 1  # latency threads (edge devices: one core is the honest default)
+    accuracy_threads: int = 1  # threads for the accuracy pass, which is not timed
+    latency_runs: int = 50
+    min_seconds: float = 1.0
+
+
+def measure_onnx(path: Path, x: np.ndarray, y: np.ndarray, settings: MeasureSettings) -> Measurement:
+    """``x``: prepared model input (N, ...) float32; ``y``: (N,) labels."""
+    from edgekit.runtime import ort
+
+    sess = ort.session(path, threads=settings.accuracy_threads, spinning=False)
+    acc = ort.accuracy(sess, x, y)
+    del sess
+    sess = ort.session(path, threads=settings.threads)
+    times = ort.latency_ms(sess, x[:1], runs=settings.latency_runs, min_seconds=settings.min_seconds)
+    del sess
+    return Measurement(round(acc, 5), Path(path).stat().st_size, round(statistics.median(times), 4), len(times),
+                       settings.threads)
+
+
+def ratios(quant: Measurement, ref: Measurement) -> dict:
+    """Quantized vs float, as the report and the benchmarks print them."""
+    return {"size_ratio": round(quant.size_bytes / ref.size_bytes, 4),
+            "latency_ratio": round(quant.latency_p50_ms / ref.latency_p50_ms, 4),
+            "accuracy_drop_points": round((ref.accuracy - quant.accuracy) * 100, 3)}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One quantized candidate, as the trial log records it."""
+
+    index: int
+    label: str
+    config: dict
+    measurement: Measurement
+    drop_points: float
+    met: bool
+    seconds: float  # quantize + measure wall time
+    path: Path | None = None  # where the candidate file lies while the stage runs (not logged)
+
+    def as_dict(self) -> dict:
+        return {"trial": self.index, "label": self.label, "config": self.config, **self.measurement.as_dict(),
+                "accuracy_drop_points": round(self.drop_points, 3), "met_tolerance": self.met,
+                "seconds": round(self.seconds, 2)}
+
+
+def best_of(trials: list[Trial]) -> Trial | None:
+    """Highest accuracy; among equals the faster one."""
+    return max(trials, key=lambda t: (t.measurement.accuracy, -t.measurement.latency_p50_ms), default=None)

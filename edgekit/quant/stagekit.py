@@ -1,0 +1,61 @@
+"""The parts both quantize stages share: their data (validation to score, training samples to calibrate) and
+what they write (model.onnx + preprocess.json + trials.json, only into the stage's own directory)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import InputError
+from edgekit.fsutil import write_json
+from edgekit.quant.calibration import stratified_indices
+from edgekit.quant.config import GuardedQuantConfig
+from edgekit.quant.measure import Trial
+from edgekit.quant.outcome import Decision
+
+
+def read_preprocess(stage_dir: Path) -> dict:
+    path = stage_dir / "preprocess.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: missing or unreadable ({type(e).__name__}); re-run the export stage") from None
+
+
+def validation(ctx, cfg: GuardedQuantConfig, pre: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared validation input (N, ...) float32 and labels; a stratified subset when ``val_samples`` is set."""
+    from edgekit.runtime.preprocess import prepare
+
+    val = ctx.dataset().val
+    if len(val) == 0:
+        raise ctx.error("val_samples", "the validation split is empty: candidates cannot be scored")
+    if cfg.val_samples is not None and cfg.val_samples < len(val):
+        val = val.take(stratified_indices(val.y, cfg.val_samples, ctx.recipe.seed))
+    return prepare(pre, val.x), val.y
+
+
+def calibration_raw(ctx, cfg: GuardedQuantConfig) -> np.ndarray:
+    """Raw training samples for calibration (uint8 images): class-stratified, seeded."""
+    train = ctx.dataset().train
+    if len(train) == 0:
+        raise ctx.error("calibration", "the training split is empty: there is nothing to calibrate on")
+    return train.x[stratified_indices(train.y, cfg.calibration.samples, ctx.recipe.seed)]
+
+
+def write_result(ctx, d: Decision, float_file: Path, trials: list[Trial], pre: dict) -> None:
+    shutil.copyfile(float_file if d.keep == "float" else d.trial.path, ctx.out / "model.onnx")
+    (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
+    write_json(ctx.out / "trials.json", {"trials": [t.as_dict() for t in trials], "kept": d.keep,
+                                         "chosen_trial": d.trial.index, "notes": list(d.notes)})
+
+
+def report(ctx, d: Decision, float_m, backend: str) -> None:
+    for note in d.notes:
+        ctx.console.print(f"  [bold yellow]![/] {note}")
+    kept = float_m if d.keep == "float" else d.trial.measurement
+    ctx.console.print(f"  {backend}: kept {d.keep} (trial {d.trial.index}: {d.trial.label}); size "
+                      f"{kept.size_bytes / float_m.size_bytes:.2f}x, latency {kept.latency_p50_ms / float_m.latency_p50_ms:.2f}x, "
+                      f"accuracy {kept.accuracy:.4f} vs float {float_m.accuracy:.4f}")

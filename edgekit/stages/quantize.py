@@ -1,0 +1,71 @@
+"""INT8 quantization with ONNX Runtime (static QDQ or dynamic), held to an accuracy tolerance by a fallback ladder.
+
+    - {id: int8, kind: quantize, max_accuracy_drop: 0.5, calibration: {samples: 512, method: minmax}}
+
+Writes model.onnx (the kept candidate), preprocess.json (copied from the input) and trials.json (every trial)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from edgekit.quant.config import GuardedQuantConfig
+from edgekit.registry import register_stage
+from edgekit.stage import StageContext, StageOutput
+
+
+class QuantizeConfig(GuardedQuantConfig):
+    kind: Literal["quantize"] = "quantize"
+    mode: Literal["static", "dynamic"] = Field(
+        "static", description="static QDQ (CNNs and most models) or dynamic (MatMul/Gemm-heavy models: transformers)")
+    per_channel: bool = Field(True, description="one weight scale per output channel (first rung)")
+    reduce_range: bool = Field(False, description="7-bit weights (first rung)")
+    activation_type: Literal["uint8", "int8"] = "uint8"
+    weight_type: Literal["int8", "uint8"] = "int8"
+    ladder: bool = Field(True, description="on a missed tolerance try per-tensor/per-channel, reduce_range, U8U8, then float nodes")
+    max_trials: int = Field(8, ge=1, le=64, description="most candidates quantized and measured")
+    max_excluded: int = Field(8, ge=0, le=1000, description="most sensitive nodes the last rungs may keep in float")
+
+
+@register_stage(QuantizeConfig, consumes="onnx", produces="onnx")
+def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
+    from edgekit.quant import ort_static, outcome, stagekit
+    from edgekit.quant.calibration import BatchReader, check_matches
+    from edgekit.quant.measure import measure_onnx
+    from edgekit.quant.ort_flow import LadderSettings, run_trials
+    from edgekit.runtime.preprocess import prepare
+
+    src = ctx.input.file
+    model = ort_static.load_checked(src)
+    pre = stagekit.read_preprocess(ctx.input.dir)
+    if cfg.mode == "dynamic" and ort_static.is_conv_net(model):
+        raise ctx.error("mode", "dynamic quantization of a convolutional network runs ConvInteger, measured ~10x slower "
+                                "than fp32 on x86; use mode: static")
+    if cfg.mode == "dynamic" and any(n.op_type in ("Conv", "ConvTranspose") for n in model.graph.node):
+        ctx.console.print("  [bold yellow]![/] dynamic mode quantizes MatMul/Gemm only; this model's convolutions stay fp32")
+    del model
+    tol = cfg.tolerance
+    x_val, y_val = stagekit.validation(ctx, cfg, pre)
+    input_name = check_matches(src, x_val[:1])
+    raw = stagekit.calibration_raw(ctx, cfg)  # dynamic mode uses it only to rank sensitive nodes
+
+    def make_reader():
+        return BatchReader(raw, input_name, lambda b: prepare(pre, b), cfg.calibration.batch_size)
+
+    measure = cfg.measure_settings(accuracy_threads=ctx.threads)
+    ctx.console.print(f"  measuring the float model on {len(y_val)} validation samples")
+    float_m = measure_onnx(src, x_val, y_val, measure)
+    ctx.console.print(f"  float: acc {float_m.accuracy:.4f}  {float_m.size_bytes / 1e6:.2f} MB  {float_m.latency_p50_ms:.2f} ms "
+                      f"(p50 batch 1, {cfg.threads} thread(s)); tolerance {tol}")
+    start = ort_static.Attempt(cfg.mode, cfg.per_channel, cfg.reduce_range, cfg.activation_type, cfg.weight_type,
+                               cfg.calibration.method)
+    settings = LadderSettings(cfg.ladder, cfg.max_trials, cfg.max_excluded, percentile=cfg.calibration.percentile)
+    with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as work:
+        trials = run_trials(src, Path(work), start, x_val, y_val, float_m, tol, make_reader, measure, settings, ctx.console)
+        d = outcome.decide(cfg.id, float_m, trials, tol, cfg.on_miss, cfg.prefer_faster)
+        stagekit.write_result(ctx, d, src, trials, pre)
+    stagekit.report(ctx, d, float_m, "onnxruntime")
+    return StageOutput("model.onnx", outcome.metrics("onnxruntime", tol, float_m, trials, d))
