@@ -36,7 +36,7 @@ def write_report(run_dir: str | Path, budgets: dict[str, Any] | None = None, out
     out = Path(out_dir) if out_dir else run_dir
     if budgets is None:  # keep the budgets an earlier `edgekit shrink` stored
         budgets = stored_budgets(run_dir / REPORT_FILE)
-    report = build_report(run_dir, budgets)
+    report = build_report(run_dir, budgets or None)
     done = Written(report)
     png = None
     try:
