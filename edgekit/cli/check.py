@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from edgekit.cli.app import app, err, out
 from edgekit.errors import CheckFailed, InputError
@@ -14,9 +15,9 @@ from edgekit.errors import CheckFailed, InputError
 def print_outcome(outcome, console) -> None:
     style = {"pass": "green", "fail": "red", "skip": "yellow"}
     for r in outcome.results:
-        console.print(f"[{style[r.status]}]{r.status.upper():<4}[/] {r.budget}: {r.message}", highlight=False, soft_wrap=True)
+        console.print(f"[{style[r.status]}]{r.status.upper():<4}[/] {escape(r.budget)}: {escape(r.message)}", highlight=False, soft_wrap=True)
     for w in outcome.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
 
 
 def failure(outcome) -> CheckFailed:
@@ -61,7 +62,7 @@ def check(
     if as_json:
         typer.echo(json.dumps(outcome.to_json(), indent=2))
         for w in outcome.warnings:
-            err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     else:
         print_outcome(outcome, out)
     if not outcome.passed:

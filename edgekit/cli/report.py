@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from edgekit.cli.app import app, err, out
 
@@ -21,14 +22,14 @@ def report(
 
     written = write_report(run_dir, out_dir=out_dir)
     for w in written.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(written.report, indent=2, sort_keys=True))
     else:
         front = " → ".join(written.report["pareto"]["frontier"]) or "none"
-        out.print(f"Pareto frontier: {front}", highlight=False)
+        out.print(f"Pareto frontier: {escape(front)}", highlight=False)
         for p in written.files:
-            out.print(f"wrote {p}", highlight=False)
+            out.print(f"wrote {escape(str(p))}", highlight=False)
 
 
 @app.command()
@@ -48,4 +49,4 @@ def compare(
         return
     out.print(table(diff, str(run_a), str(run_b)))
     for note in diff["notes"]:
-        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from edgekit import recipe as recipe_mod
@@ -60,6 +61,6 @@ def _report_and_check(loaded, run_dir: Path):
     budgets = loaded.recipe.budgets
     written = write_report(run_dir, budgets=budgets.model_dump(mode="json") if budgets else {})
     for w in written.warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
-    err.print(f"report: {run_dir / 'report.html'}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    err.print(f"report: {escape(str(run_dir / 'report.html'))}", highlight=False)
     return check(written.report, budgets) if budgets else None

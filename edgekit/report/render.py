@@ -140,6 +140,8 @@ def html_page(report: dict[str, Any], png: bytes | None) -> str:
     e = html.escape
     name = report.get("recipe", {}).get("name", "run")
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+             # the browser itself refuses any load that is not inline: the page cannot phone home
+             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>edgekit report: {e(name)}</title><style>{_CSS}</style></head><body>",
              f"<h1>edgekit report: {e(name)}</h1><dl>"]
