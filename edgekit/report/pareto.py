@@ -54,10 +54,6 @@ def plot(report: dict[str, Any]) -> bytes:
                        s=[_area(s, biggest) for _, s in group], c=colour, marker=marker, alpha=0.55,
                        edgecolors=["black" if r["id"] in on_front else colour for r, _ in group],
                        linewidths=[2.0 if r["id"] in on_front else 0.8 for r, _ in group], label=label, zorder=3)
-        for r, s in zip(rows, sizes):
-            # label just right of the marker's edge (marker diameter in points = sqrt(area))
-            ax.annotate(f"{r['id']}\n{_mb(s)}", (r["latency_ms"]["p50"], r["accuracy"] * 100), textcoords="offset points",
-                        xytext=(_area(s, biggest) ** 0.5 / 2 + 4, 0), va="center", fontsize=8, zorder=4)
         front = [r for i in report["pareto"]["frontier"] for r in rows if r["id"] == i]
         if front:
             xs = [r["latency_ms"]["p50"] for r in front]
@@ -68,6 +64,7 @@ def plot(report: dict[str, Any]) -> bytes:
         lats = [r["latency_ms"]["p50"] for r in rows]
         if lats and min(lats) > 0 and max(lats) / min(lats) > 20:
             ax.set_xscale("log")  # a prompted model can be 100x slower than the shrunk one
+        _labels(ax, rows, sizes, biggest)
         ax.set_xlabel("batch-1 latency p50 (ms, lower is better)")
         ax.set_ylabel("test accuracy (%, higher is better)")
         name = report.get("recipe", {}).get("name", "")
@@ -75,7 +72,7 @@ def plot(report: dict[str, Any]) -> bytes:
         ax.grid(True, alpha=0.3)
         ax.margins(x=0.25, y=0.2)
         if rows:
-            legend = ax.legend(loc="lower right", fontsize=8, markerscale=1.0)
+            legend = ax.legend(loc="best", fontsize=8, markerscale=1.0)
             for h in legend.legend_handles:
                 if hasattr(h, "set_sizes"):
                     h.set_sizes([60])
@@ -87,6 +84,26 @@ def plot(report: dict[str, Any]) -> bytes:
     finally:
         plt.close(fig)
     return buf.getvalue()
+
+
+def _labels(ax, rows: list[dict], sizes: list[int], biggest: int) -> None:
+    """Name and size beside each marker, moved down where it would cover an earlier label."""
+    ax.autoscale_view()
+    placed: list[tuple[float, float]] = []  # label anchors in display pixels
+    order = sorted(range(len(rows)), key=lambda i: -rows[i]["accuracy"])
+    for i in order:
+        r, size = rows[i], sizes[i]
+        xy = (r["latency_ms"]["p50"], r["accuracy"] * 100)
+        # just right of the marker: its diameter is sqrt(area) points, converted to pixels
+        dx = _area(size, biggest) ** 0.5 / 2 * ax.figure.dpi / 72 + 4
+        px, py = ax.transData.transform(xy)
+        dy = 0.0
+        while any(abs(px + dx - qx) < 70 and abs(py + dy - qy) < 26 for qx, qy in placed):
+            dy -= 26
+        placed.append((px + dx, py + dy))
+        ax.annotate(f"{r['id']}\n{_mb(size)}", xy, textcoords="offset pixels", xytext=(dx, dy), va="center",
+                    fontsize=8, zorder=4, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if dy else None)
 
 
 def _area(size: int, biggest: int) -> float:
