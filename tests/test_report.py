@@ -238,13 +238,17 @@ def test_compare_two_reports(run_dir, tmp_path, capsys):
     newer = variant(report, tmp_path / "new.json", size_bytes=size * 2, accuracy=report["artifacts"][0]["accuracy"] - 0.01)
     assert main(["compare", str(run_dir), str(newer), "--json"]) == 0
     captured = capsys.readouterr()
-    [row] = json.loads(captured.out)["rows"]
+    diff = json.loads(captured.out)
+    [row] = diff["rows"]
     assert row["id"] == "export" and row["in"] == "both"
     assert row["size_pct"] == 100.0 and row["accuracy_pt"] == -1.0
-    assert row["latency_pct"] is None and "latency not compared" in captured.err  # no fingerprint: not comparable
+    assert row["latency_pct"] is None  # no fingerprint: two timings are not comparable
+    assert diff["notes"] == ["export: latency not compared, no machine fingerprint recorded"]
     a = variant(report, tmp_path / "a.json", machine="m1")
     b = variant(report, tmp_path / "b.json", machine="m1", latency_ms={"p50": report["artifacts"][0]["latency_ms"]["p50"] * 1.5})
     assert main(["compare", str(a), str(b), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"][0]["latency_pct"] == pytest.approx(50.0, abs=0.01)
-    assert main(["compare", str(a), str(b)]) == 0
-    assert "export" in capsys.readouterr().out
+    assert main(["compare", str(run_dir), str(newer)]) == 0
+    captured = capsys.readouterr()
+    assert "+100.00 %" in captured.out and "-1.00 pt" in captured.out
+    assert "note: export: latency not compared" in captured.err

@@ -59,8 +59,9 @@ def plot(report: dict[str, Any]) -> bytes:
             xs = [r["latency_ms"]["p50"] for r in front]
             ys = [r["accuracy"] * 100 for r in front]
             ax.step(xs, ys, where="post", color="black", linestyle="--", linewidth=1.2, label="Pareto frontier", zorder=2)
-            ax.annotate("Pareto frontier", (xs[-1], ys[-1]), textcoords="offset points", xytext=(-10, -18),
-                        fontsize=9, style="italic", ha="right")
+            if len(front) > 1:
+                ax.annotate("Pareto frontier", (xs[-1], ys[-1]), textcoords="offset points", xytext=(-10, -18),
+                            fontsize=9, style="italic", ha="right")
         lats = [r["latency_ms"]["p50"] for r in rows]
         if lats and min(lats) > 0 and max(lats) / min(lats) > 20:
             ax.set_xscale("log")  # a prompted model can be 100x slower than the shrunk one
