@@ -221,6 +221,7 @@ def test_corrupt_or_wrong_version_report_exit_2(gate, report, tmp_path, case):
     ("must_beat: [gpt]\n", "must_beat: the report has no baseline 'gpt'; baselines: none"),
     ("max_latency_ms: 1\nlatency_percentile: p99\n", "the report has no p99 latency for 'export' (measured: p50)"),
     ("latency_percentile: p95\n", "nothing to check: the budgets set no limit"),
+    ("edgekit: 1\nbudgets:\n  max_sise_mb: 1\n", "budgets.yaml:3: budgets.max_sise_mb: unknown key 'max_sise_mb'"),
 ])
 def test_bad_budgets_exit_2(gate, run_dir, budgets, msg):
     code, out, err, _ = gate(run_dir, budgets)
@@ -233,6 +234,14 @@ def test_bad_targets_exit_2(gate, tmp_path, capsys):
     assert "no such report or run directory" in capsys.readouterr().err
     assert main(["check", str(tmp_path)]) == 2
     assert "neither a run directory" in capsys.readouterr().err
+
+
+def test_failed_run_never_passes(gate, report, tmp_path):
+    data = {**report, "run": {"status": "failed", "error": "stage 'quantize' failed: out of memory"}}
+    (tmp_path / "failed.json").write_text(json.dumps(data))
+    code, out, err, junit = gate(tmp_path / "failed.json", "max_size_mb: 100\n")
+    assert code == 1 and "FAIL run_status: the run did not finish (status failed): stage 'quantize' failed" in out
+    assert _cases(junit) == {"run_status": "fail", "max_size_mb": "pass"}
 
 
 def test_no_budgets_anywhere_exit_2(gate, run_dir):
@@ -266,3 +275,12 @@ def test_shrink_checks_recipe_budgets_and_check_reuses_them(run_dir, art, tmp_pa
     plain = recipe_with(run_dir, "")
     assert main(["shrink", str(plain), "--run-dir", str(run_dir)]) == 0
     assert read_json(run_dir / "report.json")["budgets"] is None
+
+
+def test_recipe_schema_documents_budgets():
+    from edgekit.recipe import json_schema
+
+    schema = json_schema()
+    budgets = schema["$defs"]["Budgets"]["properties"]
+    assert {"max_size_mb", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt", "must_beat", "regression"} <= set(budgets)
+    assert budgets["max_size_mb"]["description"].startswith("largest allowed file size")

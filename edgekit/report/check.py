@@ -91,12 +91,17 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
         raise InputError("nothing to check: give --budgets FILE, a recipe with budgets:, or --baseline REPORT")
     budgets = budgets or Budgets()
     out = Outcome()
+    status = report.get("run", {}).get("status")
+    if status not in (None, "ok"):  # a run that died keeps older artifacts around: never pass it
+        error = report["run"].get("error") or "no error recorded"
+        out.results.append(Result("run_status", report.get("final") or "-", "fail", None, None, "",
+                                  f"the run did not finish (status {status}): {error}"))
     for selector, limits in budgets.targets():
         _check_limits(report, find(report, selector), limits, budgets, out)
     regression = budgets.regression.model_dump() if budgets.regression else (DEFAULT_REGRESSION if baseline else None)
     if regression:
         _check_regression(report, baseline, budgets, regression, out)
-    if not out.results:
+    if not any(r.budget != "run_status" for r in out.results):
         raise InputError("nothing to check: the budgets set no limit")
     return out
 
