@@ -27,7 +27,7 @@ def failure(outcome) -> CheckFailed:
 
 @app.command()
 def check(
-    target: Path = typer.Argument(..., help="report.json, or a run directory (its report is rebuilt from run.json)."),
+    target: Path = typer.Argument(..., metavar="REPORT_OR_RUN_DIR", help="report.json, or a run directory (its report is rebuilt from run.json)."),
     baseline: Path = typer.Option(None, "--baseline", help="A stored report.json to check regressions against."),
     budgets_file: Path = typer.Option(None, "--budgets", help="Budgets YAML (or a recipe); default: the budgets stored in the report."),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here (one testcase per budget)."),

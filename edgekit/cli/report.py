@@ -13,7 +13,7 @@ from edgekit.cli.app import app, err, out
 
 @app.command()
 def report(
-    run_dir: Path = typer.Argument(..., help="A run directory (holds run.json)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run directory (holds run.json)."),
     out_dir: Path = typer.Option(None, "--out", help="Write the files here instead of into the run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json on stdout."),
 ):
@@ -34,8 +34,8 @@ def report(
 
 @app.command()
 def compare(
-    run_a: Path = typer.Argument(..., help="Run directory or report.json (the old one)."),
-    run_b: Path = typer.Argument(..., help="Run directory or report.json (the new one)."),
+    run_a: Path = typer.Argument(..., metavar="RUN_A", help="Run directory or report.json (the old one)."),
+    run_b: Path = typer.Argument(..., metavar="RUN_B", help="Run directory or report.json (the new one)."),
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON on stdout."),
 ):
     """Show what changed between two runs: per artifact, size, accuracy and latency (latency only when both were
