@@ -252,3 +252,31 @@ def test_compare_two_reports(run_dir, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "+100.00 %" in captured.out and "-1.00 pt" in captured.out
     assert "note: export: latency not compared" in captured.err
+
+
+def test_gate_on_constructed_report_targets_and_baselines(tmp_path):
+    from edgekit.report.budgets import Budgets, Limits
+    from edgekit.report.check import check
+
+    report = build_report(_constructed_run(tmp_path))
+    budgets = Budgets(max_accuracy_drop_pt=5, must_beat=["smollm", "zero-shot"],
+                      artifacts={"prune": Limits(max_latency_ms=2.0, max_size_mb=1.5)})
+    got = {(r.budget, r.artifact): (r.status, round(r.measured, 3)) for r in check(report, budgets).results}
+    assert got == {
+        ("max_accuracy_drop_pt", "int8-fast"): ("fail", 11.0),  # final vs the fp32 export: 91 % → 80 %
+        ("must_beat.smollm", "int8-fast"): ("pass", 80.0),
+        ("must_beat.zero-shot", "int8-fast"): ("fail", 80.0),
+        ("max_latency_ms", "prune"): ("pass", 2.0),  # equal to the limit is within it
+        ("max_size_mb", "prune"): ("fail", 2.0),
+    }
+
+
+def test_run_without_measured_artifacts_reports_and_refuses_to_gate(tmp_path, capsys):
+    (tmp_path / "run.json").write_text(json.dumps({"recipe": {"name": "e"}, "status": "ok",
+                                                   "stages": [{"id": "train", "kind": "train", "metrics": {}}]}))
+    assert main(["report", str(tmp_path)]) == 0
+    report = read_json(tmp_path / "report.json")
+    assert report["artifacts"] == [] and report["final"] is None and report["pareto"]["frontier"] == []
+    (tmp_path / "b.yaml").write_text("max_size_mb: 1\n")
+    assert main(["check", str(tmp_path), "--budgets", str(tmp_path / "b.yaml")]) == 2
+    assert "no measured artifact" in capsys.readouterr().err
