@@ -69,13 +69,15 @@ def test_frontier_on_constructed_points():
 def _constructed_run(tmp_path: Path) -> Path:
     """A run directory as the pipeline writes it, with rows in each shape other stages produce: flat and nested
     latency percentiles, params/MACs/peak memory, a machine fingerprint, and prompted baselines."""
-    fp = {"cpu": "Test CPU", "isa": ["avx2"], "cores": 2, "onnxruntime": "1.32.0", "timestamp": "2026-01-01"}
+    fp = {"cpu": "Test CPU", "isa": ["avx2"], "cores": 2, "onnxruntime": "1.32.0", "timestamp": "2026-01-01",
+          "thermal": {"temp_c": 51.0, "governor": "performance"}}
     rows = [
         {"stage": "export", "file": "a.onnx", "accuracy": 0.91, "size_bytes": 4_000_000, "latency_p50_ms": 4.0,
          "latency_p95_ms": 4.6, "params": 1_000_000, "macs": 50_000_000, "machine": fp},
         {"stage": "prune", "file": "b.onnx", "accuracy": 0.89, "size_bytes": 2_000_000,
          "latency": {"p50": {"value": 2.0, "ci": [1.9, 2.1]}, "p99_ms": 3.0}, "peak_memory_mb": 12.5, "machine": fp},
-        {"stage": "quantize", "file": "c.onnx", "accuracy": 0.88, "size_bytes": 600_000, "latency_p50_ms": 2.5, "machine": fp},
+        {"stage": "quantize", "file": "c.onnx", "accuracy": 0.88, "size_bytes": 600_000, "latency_p50_ms": 2.5,
+         "machine": {**fp, "timestamp": "2026-01-02", "thermal": {"temp_c": 63.5, "governor": "performance"}}},
         {"stage": "int8-fast", "file": "d.onnx", "accuracy": 0.80, "size_bytes": 500_000, "latency_p50_ms": 1.0, "machine": fp},
     ]
     baselines = [
@@ -280,3 +282,14 @@ def test_run_without_measured_artifacts_reports_and_refuses_to_gate(tmp_path, ca
     (tmp_path / "b.yaml").write_text("max_size_mb: 1\n")
     assert main(["check", str(tmp_path), "--budgets", str(tmp_path / "b.yaml")]) == 2
     assert "no measured artifact" in capsys.readouterr().err
+
+
+def test_machine_fingerprint_ids():
+    from edgekit.report.build import fingerprint_id
+
+    a = {"cpu": "Cortex-A76", "isa": ["neon", "dotprod"], "cores": 4, "timestamp": "t1", "sensors": {"temp_c": 50}}
+    assert fingerprint_id(a) == fingerprint_id({**a, "timestamp": "t2", "sensors": {"temp_c": 80}})
+    assert fingerprint_id(a) != fingerprint_id({**a, "cpu": "Cortex-A72"})
+    assert fingerprint_id(a) != fingerprint_id({**a, "isa": ["neon"]})
+    assert fingerprint_id({"id": "pi5-a76", "cpu": "x"}) == "pi5-a76" and fingerprint_id("abc123") == "abc123"
+    assert fingerprint_id(None) is None and fingerprint_id({}) is None

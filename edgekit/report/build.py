@@ -145,8 +145,14 @@ def fingerprint_id(fp: Any) -> str | None:
         for key in ("id", "hash", "fingerprint"):
             if isinstance(fp.get(key), str):
                 return fp[key]
-        return hash_obj({k: v for k, v in fp.items() if k not in _VOLATILE})[:16]
+        return hash_obj(_stable(fp))[:16]
     return hash_obj(fp)[:16]
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in _VOLATILE}
+    return value
 
 
 def _read_run(run_dir: Path) -> dict:
