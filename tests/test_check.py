@@ -284,3 +284,14 @@ def test_recipe_schema_documents_budgets():
     budgets = schema["$defs"]["Budgets"]["properties"]
     assert {"max_size_mb", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt", "must_beat", "regression"} <= set(budgets)
     assert budgets["max_size_mb"]["description"].startswith("largest allowed file size")
+
+
+def test_noisy_timing_warns_and_throttled_timing_skips_latency_gates(gate, report, tmp_path):
+    noisy = variant(report, tmp_path / "noisy.json", unstable=True, unstable_reasons=["cv 14 % > 10 %"])
+    code, out, err, _ = gate(noisy, "max_latency_ms: 0.0001\n")
+    assert code == 1 and "FAIL max_latency_ms" in out  # still enforced ...
+    assert "flagged unstable (cv 14 % > 10 %)" in err  # ... with a warning
+    throttled = variant(report, tmp_path / "throttled.json", measurement_valid=False, invalid_reasons=["CPU throttled"])
+    code, out, err, junit = gate(throttled, "max_latency_ms: 0.0001\nmax_size_mb: 100\n")
+    assert code == 0 and "SKIP max_latency_ms" in out and "marked invalid (CPU throttled)" in err
+    assert _cases(junit) == {"max_latency_ms": "skip", "max_size_mb": "pass"}

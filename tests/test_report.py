@@ -73,7 +73,8 @@ def _constructed_run(tmp_path: Path) -> Path:
           "thermal": {"temp_c": 51.0, "governor": "performance"}}
     rows = [
         {"stage": "export", "file": "a.onnx", "accuracy": 0.91, "size_bytes": 4_000_000, "latency_p50_ms": 4.0,
-         "latency_p95_ms": 4.6, "params": 1_000_000, "macs": 50_000_000, "machine": fp},
+         "latency_p95_ms": 4.6, "params": 1_000_000, "macs": 50_000_000, "peak_rss_bytes": 40_000_000,
+         "unstable": True, "unstable_reasons": ["p90/p50 1.6"]},
         {"stage": "prune", "file": "b.onnx", "accuracy": 0.89, "size_bytes": 2_000_000,
          "latency": {"p50": {"value": 2.0, "ci": [1.9, 2.1]}, "p99_ms": 3.0}, "peak_memory_mb": 12.5, "machine": fp},
         {"stage": "quantize", "file": "c.onnx", "accuracy": 0.88, "size_bytes": 600_000, "latency_p50_ms": 2.5,
@@ -91,7 +92,7 @@ def _constructed_run(tmp_path: Path) -> Path:
         {"id": "prune", "kind": "prune", "metrics": {"params": 400_000, "macs": 20_000_000}},
         {"id": "quantize", "kind": "quantize", "metrics": {}},
         {"id": "int8-fast", "kind": "quantize", "metrics": {}},
-        {"id": "evaluate", "kind": "evaluate", "metrics": {"artifacts": rows}},
+        {"id": "evaluate", "kind": "evaluate", "metrics": {"artifacts": rows, "machine": fp, "valid": True, "invalid_reasons": []}},
         {"id": "zero-shot", "kind": "prompted", "metrics": {"artifacts": baselines[:1]}},
         {"id": "smollm", "kind": "prompted", "metrics": {"artifacts": baselines[1:]}},
     ]
@@ -117,7 +118,9 @@ def test_report_json_frontier_and_fields_on_constructed_run(tmp_path):
     assert report["reference"] == "export" and report["final"] == "int8-fast"
     assert by_id["prune"]["latency_ms"] == {"p50": 2.0, "p99": 3.0}
     assert by_id["export"]["latency_ms"] == {"p50": 4.0, "p95": 4.6}
-    assert by_id["prune"]["peak_memory_bytes"] == 12_500_000
+    assert by_id["prune"]["peak_memory_bytes"] == 12_500_000 and by_id["export"]["peak_memory_bytes"] == 40_000_000
+    assert by_id["export"]["unstable"] is True and by_id["export"]["unstable_reasons"] == ["p90/p50 1.6"]
+    assert by_id["prune"]["unstable"] is None and by_id["export"]["measurement_valid"] is True
     assert by_id["export"]["params"] == 1_000_000  # measured on the artifact wins over the train stage's count
     assert by_id["quantize"]["params"] == 400_000 and by_id["quantize"]["params_from"] == "prune"
     assert by_id["quantize"]["macs"] == 20_000_000

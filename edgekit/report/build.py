@@ -113,6 +113,12 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         "peak_memory_bytes": _peak_memory(raw),
         "cost_per_1k": _num(raw.get("cost_per_1k")),
         "machine": machine_id,
+        # the benchmark harness flags noisy timings (unstable) and throttled runs (valid: false)
+        "unstable": raw["unstable"] if isinstance(raw.get("unstable"), bool) else None,
+        "unstable_reasons": list(raw.get("unstable_reasons") or []),
+        "measurement_valid": metrics["valid"] if isinstance(metrics.get("valid"), bool) else None,
+        "invalid_reasons": list(metrics.get("invalid_reasons") or []),
+        **{k: raw[k] for k in ("provider", "model") if isinstance(raw.get(k), str)},
     }
 
 

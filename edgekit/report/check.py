@@ -128,9 +128,24 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
                                   f"{aid}: accuracy {_pct(art['accuracy'])} {'>' if ok else '≤'} {name}'s {_pct(base['accuracy'])}"))
 
 
+def _timing_problem(art: dict, budget: str, out: Outcome) -> str | None:
+    """Why this artifact's latency cannot be gated (a throttled, invalid run), or None; warns on noisy timings."""
+    if art.get("unstable"):
+        reasons = "; ".join(art.get("unstable_reasons") or []) or "high spread"
+        out.warnings.append(f"{budget} ({art['id']}): the latency measurement was flagged unstable ({reasons})")
+    if art.get("measurement_valid") is False:
+        why = "the measurement was marked invalid (" + ("; ".join(art.get("invalid_reasons") or []) or "no reason recorded") + ")"
+        out.warnings.append(f"{budget} ({art['id']}) skipped: {why}")
+        return why
+    return None
+
+
 def _latency_limit(art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> Result:
     p, aid = lim.latency_percentile, art["id"]
     value = _latency(art, p)
+    invalid = _timing_problem(art, "max_latency_ms", out)
+    if invalid:
+        return _skip("max_latency_ms", aid, lim.max_latency_ms, "ms", invalid)
     if budgets.latency_machine is not None and not (art.get("machine") or "").startswith(budgets.latency_machine):
         why = (f"the limit was set on machine {budgets.latency_machine}, this report was measured on "
                f"{art.get('machine') or 'an unrecorded machine'}")
@@ -160,7 +175,10 @@ def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, lim
     if limits.get("latency_pct") is not None:
         p = budgets.latency_percentile
         mine, theirs = art.get("machine"), old.get("machine")
-        if mine is None or theirs is None or mine != theirs:
+        invalid = _timing_problem(art, "regression.latency_pct", out) or _timing_problem(old, "regression.latency_pct (baseline report)", out)
+        if invalid:
+            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
+        elif mine is None or theirs is None or mine != theirs:
             why = ("no machine fingerprint recorded" if mine is None or theirs is None
                    else f"measured on different machines ({theirs} in the baseline, {mine} now)")
             out.warnings.append(f"regression.latency_pct ({aid}) skipped: {why}; latency is only compared on the same machine")

@@ -50,7 +50,8 @@ def sections(report: dict[str, Any]) -> list[Section]:
                         f"fp32 reference: {report.get('reference') or '–'}; final artifact: {report.get('final') or '–'}.")
     for a in report["artifacts"]:
         lat = a["latency_ms"]
-        arts.rows.append([a["id"], a["kind"], fmt_acc(a["accuracy"]), fmt_size(a["size_bytes"]), fmt_ms(lat.get("p50")),
+        flag = " (unstable)" if a.get("unstable") else (" (invalid)" if a.get("measurement_valid") is False else "")
+        arts.rows.append([a["id"], a["kind"], fmt_acc(a["accuracy"]), fmt_size(a["size_bytes"]), fmt_ms(lat.get("p50")) + flag,
                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
                           fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
     out.append(arts)
