@@ -250,6 +250,8 @@ def _check_budget_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
     b = loaded.recipe.budgets
     if b is None:
         return
+    if not b.sets_a_limit():
+        raise loaded.error(("budgets",), "sets no limit (e.g. max_size_mb, min_accuracy_pct, regression); remove it or add one")
     named = [(("budgets", "artifact"), b.artifact), (("budgets", "reference"), b.reference)]
     named += [(("budgets", "artifacts", k), k) for k in b.artifacts]
     for loc, target in named:

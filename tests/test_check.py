@@ -295,3 +295,20 @@ def test_noisy_timing_warns_and_throttled_timing_skips_latency_gates(gate, repor
     code, out, err, junit = gate(throttled, "max_latency_ms: 0.0001\nmax_size_mb: 100\n")
     assert code == 0 and "SKIP max_latency_ms" in out and "marked invalid (CPU throttled)" in err
     assert _cases(junit) == {"max_latency_ms": "skip", "max_size_mb": "pass"}
+
+
+@pytest.mark.parametrize("budgets,line,msg", [
+    ("budgets:\n  max_sise_mb: 1\n", 11, "budgets.max_sise_mb: unknown key 'max_sise_mb' (did you mean 'max_size_mb'?)"),
+    ("budgets:\n  artifact: exprt\n  max_size_mb: 1\n", 11, "budgets.artifact: no stage 'exprt' in this recipe (did you mean 'export'?)"),
+    ("budgets:\n  reference: trian\n  max_size_mb: 1\n", 11, "budgets.reference: no stage 'trian'"),
+    ("budgets:\n  latency_percentile: p95\n", 10, "budgets: sets no limit"),
+    ("budgets:\n  regression: {size_pct: -1}\n", 11, "budgets.regression.size_pct: must be greater than or equal to 0"),
+])
+def test_recipe_budgets_are_validated_with_line_and_key(tmp_path, capsys, budgets, line, msg):
+    from report_run import RECIPE
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE + budgets)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:{line}: {msg}" in err, err

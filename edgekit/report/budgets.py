@@ -67,6 +67,11 @@ class Budgets(Limits):
     regression: Regression | None = Field(None, description="limits vs a stored baseline report (edgekit check --baseline)")
     artifacts: dict[str, Limits] = Field(default_factory=dict, description="more limits for other artifacts, keyed by stage id")
 
+    def sets_a_limit(self) -> bool:
+        limits = ("max_size_mb", "max_size_bytes", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt")
+        return any(getattr(lim, k) is not None for _, lim in self.targets() for k in limits) or \
+            any(lim.must_beat for _, lim in self.targets()) or self.regression is not None
+
     def targets(self) -> list[tuple[str, Limits]]:
         """(artifact selector, limits) pairs, the main target first."""
         return [(self.artifact, self), *self.artifacts.items()]
