@@ -219,7 +219,6 @@ def test_corrupt_or_wrong_version_report_exit_2(gate, report, tmp_path, case):
     ("- 1\n", "budgets are a YAML mapping"),
     ("artifact: quantise\nmax_size_mb: 1\n", "the report has no artifact 'quantise'"),
     ("must_beat: [gpt]\n", "must_beat: the report has no baseline 'gpt'; baselines: none"),
-    ("max_latency_ms: 1\nlatency_percentile: p99\n", "the report has no p99 latency for 'export' (measured: p50)"),
     ("latency_percentile: p95\n", "nothing to check: the budgets set no limit"),
     ("edgekit: 1\nbudgets:\n  max_sise_mb: 1\n", "budgets.yaml:3: budgets.max_sise_mb: unknown key 'max_sise_mb'"),
 ])
@@ -227,6 +226,14 @@ def test_bad_budgets_exit_2(gate, run_dir, budgets, msg):
     code, out, err, _ = gate(run_dir, budgets)
     assert code == 2, out + err
     assert msg in err, err
+
+
+def test_percentile_the_report_did_not_measure_exit_2(gate, report, tmp_path):
+    data = json.loads(json.dumps(report))
+    data["artifacts"][0]["latency_ms"] = {"p50": data["artifacts"][0]["latency_ms"]["p50"]}  # as the spine's evaluate
+    (tmp_path / "p50-only.json").write_text(json.dumps(data))
+    code, _, err, _ = gate(tmp_path / "p50-only.json", "max_latency_ms: 1\nlatency_percentile: p99\n")
+    assert code == 2 and "the report has no p99 latency for 'export' (measured: p50)" in err
 
 
 def test_bad_targets_exit_2(gate, tmp_path, capsys):

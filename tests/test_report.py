@@ -43,6 +43,10 @@ def test_shrink_writes_report_of_real_run(run_dir):
     assert art["accuracy"] == row["accuracy"] and art["size_bytes"] == row["size_bytes"] == Path(row["file"]).stat().st_size
     assert art["latency_ms"]["p50"] == row["latency_p50_ms"] > 0
     assert art["params"] and art["params"] > 1000  # counted by the stage or inherited from the train stage
+    # what the benchmark harness measures: every percentile, MACs, peak memory, the machine it ran on
+    assert set(art["latency_ms"]) == {"p50", "p90", "p95", "p99"}
+    assert art["macs"] > art["params"] and art["peak_memory_bytes"] > 0
+    assert report["machines"][art["machine"]]["onnxruntime"] == report["versions"]["onnxruntime"]
     assert report["baselines"] == [] and report["pareto"]["frontier"] == ["export"]
     assert report["budgets"] is None
 
@@ -240,8 +244,10 @@ def test_report_json_output_and_bad_run_dir(run_dir, tmp_path, capsys):
 def test_compare_two_reports(run_dir, tmp_path, capsys):
     report = read_json(run_dir / "report.json")
     size = report["artifacts"][0]["size_bytes"]
-    newer = variant(report, tmp_path / "new.json", size_bytes=size * 2, accuracy=report["artifacts"][0]["accuracy"] - 0.01)
-    assert main(["compare", str(run_dir), str(newer), "--json"]) == 0
+    older = variant(report, tmp_path / "old.json", machine=None)
+    newer = variant(report, tmp_path / "new.json", size_bytes=size * 2, accuracy=report["artifacts"][0]["accuracy"] - 0.01,
+                    machine=None)
+    assert main(["compare", str(older), str(newer), "--json"]) == 0
     captured = capsys.readouterr()
     diff = json.loads(captured.out)
     [row] = diff["rows"]
@@ -253,7 +259,7 @@ def test_compare_two_reports(run_dir, tmp_path, capsys):
     b = variant(report, tmp_path / "b.json", machine="m1", latency_ms={"p50": report["artifacts"][0]["latency_ms"]["p50"] * 1.5})
     assert main(["compare", str(a), str(b), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"][0]["latency_pct"] == pytest.approx(50.0, abs=0.01)
-    assert main(["compare", str(run_dir), str(newer)]) == 0
+    assert main(["compare", str(older), str(newer)]) == 0
     captured = capsys.readouterr()
     assert "+100.00 %" in captured.out and "-1.00 pt" in captured.out
     assert "note: export: latency not compared" in captured.err
