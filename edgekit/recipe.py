@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edgekit.errors import RecipeError
+from edgekit.report.budgets import FINAL, Budgets
 
 Loc = tuple[str | int, ...]
 ID_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -80,6 +81,7 @@ class Recipe(Strict):
     data: DataConfig
     model: ModelConfig | None = None
     stages: list[StageConfig] = Field(min_length=1)
+    budgets: Budgets | None = Field(None, description="limits `edgekit check` enforces (and `edgekit shrink` at the end of a run)")
 
 
 @dataclass
@@ -240,6 +242,22 @@ def _check_graph(loaded: LoadedRecipe) -> None:
     from edgekit.graph import wire
 
     wire(loaded)
+    _check_budget_targets(loaded, seen)
+
+
+def _check_budget_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
+    """Budgets that name an artifact must name a stage of this recipe."""
+    b = loaded.recipe.budgets
+    if b is None:
+        return
+    if not b.sets_a_limit():
+        raise loaded.error(("budgets",), "sets no limit (e.g. max_size_mb, min_accuracy_pct, regression); remove it or add one")
+    named = [(("budgets", "artifact"), b.artifact), (("budgets", "reference"), b.reference)]
+    named += [(("budgets", "artifacts", k), k) for k in b.artifacts]
+    for loc, target in named:
+        if target is not None and target != FINAL and target not in ids:
+            hint = difflib.get_close_matches(target, list(ids), n=1)
+            raise loaded.error(loc, f"no stage '{target}' in this recipe" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
 
 
 def load(path: str | Path) -> LoadedRecipe:

@@ -8,7 +8,7 @@ import sys
 from rich.markup import escape
 
 from edgekit.cli.app import app, err
-from edgekit.cli import bench, recipe_cmds, shrink  # noqa: F401  (registers the commands)
+from edgekit.cli import recipe_cmds, shrink, bench, report, check  # noqa: F401, I001  (registers the commands, in --help order)
 from edgekit.errors import EdgekitError
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from edgekit import recipe as recipe_mod
@@ -37,9 +38,29 @@ def shrink(
     loaded = recipe_mod.load(recipe)
     run_dir = run_dir or Path("runs") / loaded.recipe.name
     record = Pipeline(loaded, run_dir, console=err).run(force=force, from_stage=from_stage)
+    outcome = _report_and_check(loaded, run_dir)
     if as_json:
         typer.echo(json.dumps(record, indent=2))
     else:
         cached = sum(s["cached"] for s in record["stages"])
         out.print(results_table(record))
         out.print(f"{len(record['stages'])} stages, {cached} cached; run record: {run_dir / 'run.json'}")
+    if outcome is not None:
+        from edgekit.cli.check import failure, print_outcome
+
+        print_outcome(outcome, err if as_json else out)
+        if not outcome.passed:
+            raise failure(outcome)
+
+
+def _report_and_check(loaded, run_dir: Path):
+    """Write the run's report; with budgets in the recipe, check them (the same gate as `edgekit check`)."""
+    from edgekit.report.check import check
+    from edgekit.report.write import write_report
+
+    budgets = loaded.recipe.budgets
+    written = write_report(run_dir, budgets=budgets.model_dump(mode="json") if budgets else {})
+    for w in written.warnings:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    err.print(f"report: {escape(str(run_dir / 'report.html'))}", highlight=False)
+    return check(written.report, budgets) if budgets else None

@@ -1,0 +1,103 @@
+"""Budgets: the limits `edgekit check` enforces, given in a recipe's ``budgets:`` key or a separate YAML file.
+
+    budgets:
+      artifact: final            # which artifact the limits apply to: a stage id, or "final" (default)
+      max_size_mb: 2.0           # file size on disk (MB = 10^6 bytes); or max_size_bytes
+      max_latency_ms: 5.0        # batch-1 latency at latency_percentile (p50 default)
+      latency_percentile: p95
+      min_accuracy_pct: 85       # test accuracy, percent
+      max_accuracy_drop_pt: 1.0  # vs the fp32 reference artifact (reference: STAGE, default the first export)
+      must_beat: [zero-shot]     # baseline ids the artifact must beat on accuracy
+      regression:                # vs a stored baseline report (edgekit check --baseline REPORT)
+        size_pct: 2
+        latency_pct: 10
+        accuracy_pt: 0.5
+      artifacts:                 # extra limits for other artifacts, by stage id
+        export: {max_size_mb: 10}
+
+"final" is the last ONNX artifact the run produced (the one you ship); a stage id picks another. Every unit
+is in the key's name, so `1.0` is never ambiguous between a fraction and a percentage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgekit.errors import InputError
+
+PERCENTILES = ("p50", "p90", "p95", "p99")
+FINAL = "final"
+# The regression limits `edgekit check --baseline` applies when the budgets give none (size +2 %, latency +10 %,
+# accuracy −0.5 pt): what a reviewer would call "no real change".
+DEFAULT_REGRESSION = {"size_pct": 2.0, "latency_pct": 10.0, "accuracy_pt": 0.5}
+TARGET = r"^[a-z][a-z0-9_-]{0,39}$"
+
+
+class _Strict(BaseModel):
+    # same contract as edgekit.recipe.Strict; defined here because the recipe imports this module
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Regression(_Strict):
+    size_pct: float | None = Field(None, ge=0, description="file size may grow at most this many percent")
+    latency_pct: float | None = Field(None, ge=0, description="latency may grow at most this many percent (same machine only)")
+    accuracy_pt: float | None = Field(None, ge=0, description="accuracy may fall at most this many percentage points")
+
+
+class Limits(_Strict):
+    max_size_mb: float | None = Field(None, gt=0, description="largest allowed file size in MB (10^6 bytes)")
+    max_size_bytes: int | None = Field(None, gt=0, description="largest allowed file size in bytes")
+    max_latency_ms: float | None = Field(None, gt=0, description="largest allowed batch-1 latency at latency_percentile")
+    latency_percentile: Literal["p50", "p90", "p95", "p99"] = Field("p50", description="which latency percentile max_latency_ms limits")
+    min_accuracy_pct: float | None = Field(None, ge=0, le=100, description="lowest allowed test accuracy in percent")
+    max_accuracy_drop_pt: float | None = Field(None, ge=0, le=100, description="largest allowed accuracy drop vs the fp32 reference, in points")
+    must_beat: list[str] = Field(default_factory=list, description="baseline ids whose accuracy the artifact must exceed")
+
+
+class Budgets(Limits):
+    artifact: str = Field(FINAL, pattern=TARGET, description="stage id of the artifact the limits apply to, or 'final'")
+    reference: str | None = Field(None, pattern=TARGET, description="stage id of the fp32 reference (default: the first export)")
+    latency_machine: str | None = Field(
+        None, min_length=8, description="machine fingerprint id (or prefix) the latency limit was set on; other machines skip it"
+    )
+    regression: Regression | None = Field(None, description="limits vs a stored baseline report (edgekit check --baseline)")
+    artifacts: dict[str, Limits] = Field(default_factory=dict, description="more limits for other artifacts, keyed by stage id")
+
+    def sets_a_limit(self) -> bool:
+        limits = ("max_size_mb", "max_size_bytes", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt")
+        return any(getattr(lim, k) is not None for _, lim in self.targets() for k in limits) or \
+            any(lim.must_beat for _, lim in self.targets()) or self.regression is not None
+
+    def targets(self) -> list[tuple[str, Limits]]:
+        """(artifact selector, limits) pairs, the main target first."""
+        return [(self.artifact, self), *self.artifacts.items()]
+
+
+def load_budgets(path: str | Path) -> Budgets:
+    """A budgets YAML file: the mapping itself, or a recipe (its ``budgets:`` key). Errors name file, line and key."""
+    from edgekit.recipe import _map_lines, _validate
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read budgets file ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file (expected YAML budgets)") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: budgets are a YAML mapping (max_size_mb: ..., min_accuracy_pct: ...)")
+    lines: dict = {}
+    _map_lines(node, (), lines, path)
+    prefix: tuple = ()
+    if "budgets" in data:  # a recipe, or a file that wraps its budgets in a key
+        data, prefix = data["budgets"], ("budgets",)
+    return _validate(Budgets, data, path, lines, prefix)

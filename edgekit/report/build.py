@@ -1,0 +1,282 @@
+"""report.json: one versioned document per run with every measured artifact and baseline.
+
+Built from a run directory only (run.json, the stage manifests and the rows the measuring stages left in their
+metrics), so `edgekit report RUN_DIR` can rebuild it anywhere, torch-free. Field names measured by other stages
+vary as they grow (flat ``latency_p95_ms`` or a nested ``latency`` mapping, ``params``, ``macs``, peak memory, a
+machine fingerprint): this module is the one place that reads them, and a missing one is ``None``, never an error.
+
+    {"schema": "edgekit.report/1", "recipe": {...}, "versions": {...}, "reference": "export", "final": "quantize",
+     "artifacts": [{"id", "stage", "kind", "role": "artifact", "accuracy", "size_bytes",
+                    "latency_ms": {"p50", "p90", "p95", "p99"}, "params", "macs", "peak_memory_bytes", "machine", ...}],
+     "baselines": [... same fields, "role": "baseline", "cost_per_1k" ...],
+     "machines": {fingerprint id: fingerprint}, "pareto": {"frontier": [ids]}, "stages": [...]}
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from edgekit import __version__
+from edgekit.errors import InputError
+from edgekit.fsutil import read_json
+from edgekit.hashing import hash_obj
+from edgekit.report.budgets import PERCENTILES
+from edgekit.report.pareto import frontier
+
+SCHEMA = "edgekit.report/1"
+REPORT_FILE = "report.json"
+# Fingerprint keys that change between runs on the same machine, so they must not split it in two.
+_VOLATILE = {"created", "time", "timestamp", "date", "hostname", "host", "node", "uptime", "load", "loadavg",
+             "temperature", "temp_c", "frequency", "freq_mhz", "cpu_freq", "available", "memory_available",
+             "throttled", "governor_after", "before", "after"}
+
+
+def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report of a finished run directory.
+
+    >>> report = build_report("runs/quick")           # doctest: +SKIP
+    >>> [a["id"] for a in report["artifacts"]], report["pareto"]["frontier"]   # doctest: +SKIP
+    """
+    run_dir = Path(run_dir)
+    run = _read_run(run_dir)
+    kinds = {s["id"]: s["kind"] for s in run["stages"]}
+    manifests = {s["id"]: _manifest(s) for s in run["stages"]}
+
+    artifacts: dict[str, dict] = {}
+    baselines: dict[str, dict] = {}
+    machines: dict[str, Any] = {}
+    for st in run["stages"]:
+        metrics = st.get("metrics") or {}
+        for raw in metrics.get("artifacts") or []:
+            if not isinstance(raw, dict):
+                continue
+            row = normalize_row(raw, st, kinds, metrics, machines)
+            # a later measurement of the same artifact (a second evaluate stage) replaces the earlier one
+            (baselines if row["role"] == "baseline" else artifacts)[row["id"]] = row
+    arts = [artifacts[i] for i in _recipe_order(artifacts, kinds)]
+    for a in arts:
+        _inherit_counts(a, run["stages"], manifests)
+    bases = list(baselines.values())
+    reference = next((a["id"] for a in arts if a["kind"] == "export"), arts[0]["id"] if arts else None)
+    report = {
+        "schema": SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "edgekit": __version__,
+        "run_dir": str(run_dir.resolve()),
+        "recipe": run.get("recipe", {}),
+        "run": {k: run.get(k) for k in ("status", "started", "finished", "error") if k in run},
+        "versions": _versions(manifests),
+        "reference": reference,
+        "final": arts[-1]["id"] if arts else None,
+        "artifacts": arts,
+        "baselines": bases,
+        "machines": machines,
+        "stages": [{"id": s["id"], "kind": s["kind"], "cached": s.get("cached"), "wall_time_s": s.get("wall_time_s"),
+                    "key": s.get("key"), "dir": s.get("dir")} for s in run["stages"]],
+        "budgets": budgets,
+    }
+    report["pareto"] = pareto_section(arts + bases)
+    return report
+
+
+def pareto_section(rows: list[dict]) -> dict[str, Any]:
+    points = [(r["id"], r["accuracy"], r["latency_ms"].get("p50")) for r in rows]
+    return {"x": "latency_ms.p50", "y": "accuracy", "frontier": frontier(points)}
+
+
+def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, machines: dict) -> dict[str, Any]:
+    """One measured row in the report's shape; every optional measurement is None when absent."""
+    role = "baseline" if raw.get("role") == "baseline" else "artifact"
+    produced_by = raw.get("stage") or stage["id"]
+    ident = str(raw.get("id") or raw.get("name") or produced_by) if role == "baseline" else str(produced_by)
+    machine = raw.get("machine") or raw.get("fingerprint") or metrics.get("machine") or metrics.get("fingerprint")
+    machine_id = fingerprint_id(machine)
+    if machine_id and isinstance(machine, dict):
+        machines.setdefault(machine_id, machine)
+    return {
+        "id": ident,
+        "role": role,
+        "stage": produced_by,
+        "kind": kinds.get(produced_by, stage["kind"]),
+        "measured_by": stage["id"],
+        "file": raw.get("file"),
+        "accuracy": _num(raw.get("accuracy")),
+        "size_bytes": _int(raw.get("size_bytes")),
+        "latency_ms": latency_percentiles(raw),
+        "latency_runs": _int(raw.get("latency_runs")),
+        "threads": _int(raw.get("threads")),
+        "test_samples": _int(raw.get("test_samples")),
+        "params": _int(_first(raw, "params", "parameters", "num_params")),
+        "macs": _int(_first(raw, "macs", "MACs")),
+        "peak_memory_bytes": _peak_memory(raw),
+        "cost_per_1k": _num(raw.get("cost_per_1k")),
+        "machine": machine_id,
+        # the benchmark harness flags noisy timings (unstable) and throttled runs (valid: false)
+        "unstable": raw["unstable"] if isinstance(raw.get("unstable"), bool) else None,
+        "unstable_reasons": list(raw.get("unstable_reasons") or []),
+        "measurement_valid": metrics["valid"] if isinstance(metrics.get("valid"), bool) else None,
+        "invalid_reasons": list(metrics.get("invalid_reasons") or []),
+        **{k: raw[k] for k in ("provider", "model") if isinstance(raw.get(k), str)},
+    }
+
+
+def latency_percentiles(raw: dict) -> dict[str, float]:
+    """{"p50": ms, "p95": ms, ...} from flat ``latency_p95_ms`` keys or a nested ``latency``/``latency_ms`` mapping
+    whose values are numbers or {"value"|"ms"|"median": number, ...} (e.g. with a confidence interval)."""
+    out: dict[str, float] = {}
+    for p in PERCENTILES:
+        v = _num(raw.get(f"latency_{p}_ms"))
+        if v is not None:
+            out[p] = v
+    nested = raw.get("latency") if isinstance(raw.get("latency"), dict) else raw.get("latency_ms")
+    if isinstance(nested, dict):
+        for p in PERCENTILES:
+            v = _first(nested, p, f"{p}_ms")
+            if isinstance(v, dict):
+                v = _first(v, "value", "ms", "median", "estimate")
+            if _num(v) is not None:
+                out.setdefault(p, _num(v))
+    return out
+
+
+def fingerprint_id(fp: Any) -> str | None:
+    """A short stable id for a machine fingerprint: its own id if it has one, else a hash of its stable fields."""
+    if fp is None or fp == {}:
+        return None
+    if isinstance(fp, str):
+        return fp
+    if isinstance(fp, dict):
+        for key in ("id", "hash", "fingerprint"):
+            if isinstance(fp.get(key), str):
+                return fp[key]
+        return hash_obj(_stable(fp))[:16]
+    return hash_obj(fp)[:16]
+
+
+def _stable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in _VOLATILE}
+    return value
+
+
+def _read_run(run_dir: Path) -> dict:
+    path = run_dir / "run.json"
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: no such run directory")
+    try:
+        run = read_json(path)
+    except FileNotFoundError:
+        raise InputError(f"{run_dir}: not a run directory (no run.json; run `edgekit shrink` first)") from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: unreadable run record ({e})") from None
+    if not isinstance(run, dict) or not isinstance(run.get("stages"), list) or \
+            not all(isinstance(s, dict) and "id" in s and "kind" in s for s in run["stages"]):
+        raise InputError(f"{path}: not an edgekit run record (expected a 'stages' list of {{id, kind, metrics}})")
+    return run
+
+
+def _manifest(stage: dict) -> dict:
+    try:
+        return read_json(Path(stage["dir"]) / "manifest.json")
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}  # a run dir copied without its stages still reports what run.json recorded
+
+
+def _versions(manifests: dict[str, dict]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in manifests.values():  # later stages ran most recently: their versions win
+        out.update(m.get("versions") or {})
+    return out
+
+
+def _recipe_order(rows: dict[str, dict], kinds: dict[str, str]) -> list[str]:
+    order = list(kinds)
+    return sorted(rows, key=lambda i: order.index(i) if i in order else len(order))
+
+
+def _inherit_counts(row: dict, stages: list[dict], manifests: dict[str, dict]) -> None:
+    """Params/MACs the measuring stage did not count: take them from the nearest upstream stage that did
+    (export and quantize keep the parameter count of the model they were given; prune and train record theirs)."""
+    metrics = {s["id"]: s.get("metrics") or {} for s in stages}
+    stage, seen = row["stage"], set()
+    while stage and stage not in seen and (row["params"] is None or row["macs"] is None):
+        seen.add(stage)
+        for key in ("params", "macs"):
+            if row[key] is None and _int(metrics.get(stage, {}).get(key)) is not None:
+                row[key] = _int(metrics[stage][key])
+                row[f"{key}_from"] = stage
+        inputs = manifests.get(stage, {}).get("inputs") or []
+        stage = inputs[-1].get("stage") if inputs and isinstance(inputs[-1], dict) else None
+
+
+def _first(d: dict, *keys: str) -> Any:
+    return next((d[k] for k in keys if d.get(k) is not None), None)
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _int(v: Any) -> int | None:
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _peak_memory(raw: dict) -> int | None:
+    b = _first(raw, "peak_memory_bytes", "peak_rss_bytes", "memory_peak_bytes")
+    if b is not None:
+        return _int(b)
+    mb = _first(raw, "peak_memory_mb", "peak_rss_mb")
+    return int(mb * 1e6) if _num(mb) is not None else None
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """A report from report.json, or built fresh from a run directory. Anything else is an InputError (exit 2)."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "run.json").is_file():
+            return build_report(path, stored_budgets(path / REPORT_FILE))
+        if (path / REPORT_FILE).is_file():
+            path = path / REPORT_FILE
+        else:
+            raise InputError(f"{path}: neither a run directory (run.json) nor a folder holding {REPORT_FILE}")
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such report or run directory") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a report (binary file)") from None
+    except ValueError as e:
+        raise InputError(f"{path}: corrupt report, not valid JSON ({e})") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read report ({e.strerror or e})") from None
+    return validate_report(data, path)
+
+
+def validate_report(data: Any, path: Path | str) -> dict[str, Any]:
+    """Check the schema version and the fields the gate relies on; a clear one-line error otherwise."""
+    from pydantic import ValidationError
+
+    from edgekit.report.schema import ReportModel
+
+    if not isinstance(data, dict) or "schema" not in data:
+        raise InputError(f"{path}: not an edgekit report (no 'schema' field)")
+    if data["schema"] != SCHEMA:
+        raise InputError(f"{path}: report schema {data['schema']!r} is not supported; this edgekit reads {SCHEMA!r} "
+                         f"(rebuild it with `edgekit report RUN_DIR`)")
+    try:
+        ReportModel.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"{path}: corrupt report: {where}: {err['msg']}") from None
+    return data
+
+
+def stored_budgets(report_path: Path) -> dict | None:
+    # `edgekit shrink` stores the recipe's budgets in report.json; a rebuild from the run dir keeps them
+    try:
+        return read_json(report_path).get("budgets")
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,221 @@
+"""The CI gate: evaluate budgets against a report, optionally against a stored baseline report.
+
+Size and accuracy gates are deterministic (same files, same test split → same numbers on any machine), so they
+are always enforced. Latency depends on the machine: a latency regression is checked only when both reports were
+measured on machines with the same fingerprint, and an absolute latency limit only on the machine named by
+``latency_machine`` when one is given; otherwise the gate is skipped with a warning, never passed silently.
+
+    >>> outcome = check(load_report("runs/quick"), Budgets(max_size_mb=2))   # doctest: +SKIP
+    >>> outcome.passed, [r.line() for r in outcome.failed]                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from edgekit.errors import InputError
+from edgekit.report.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
+
+Status = Literal["pass", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class Result:
+    budget: str  # the budget's key as written, e.g. "max_size_mb", "regression.size_pct", "must_beat.zero-shot"
+    artifact: str
+    status: Status
+    measured: float | None
+    limit: float | None
+    unit: str  # "MB", "bytes", "ms", "%", "pt", "% growth"
+    message: str
+
+    def line(self) -> str:
+        return f"{self.status.upper():<4} {self.budget}: {self.message}"
+
+
+@dataclass
+class Outcome:
+    results: list[Result] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Result]:
+        return [r for r in self.results if r.status == "fail"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"passed": self.passed, "results": [asdict(r) for r in self.results], "warnings": self.warnings}
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    return {"MB": f"{value:.3f} MB", "bytes": f"{int(value):,} bytes", "ms": f"{value:.3f} ms", "%": f"{value:.2f} %",
+            "pt": f"{value:.2f} pt", "% growth": f"{value:+.2f} %"}.get(unit, f"{value:g} {unit}")
+
+
+def _gate(budget: str, art: str, measured: float, limit: float, unit: str, what: str, *, at_most: bool) -> Result:
+    ok = measured <= limit if at_most else measured >= limit
+    op = ("≤" if ok else ">") if at_most else ("≥" if ok else "<")
+    return Result(budget, art, "pass" if ok else "fail", measured, limit, unit,
+                  f"{art}: {what} {fmt(measured, unit)} {op} limit {fmt(limit, unit)}")
+
+
+def _skip(budget: str, art: str, limit: float | None, unit: str, why: str) -> Result:
+    return Result(budget, art, "skip", None, limit, unit, f"{art}: not checked: {why}")
+
+
+def find(report: dict, selector: str, where: str = "report") -> dict:
+    """The artifact a budget targets: "final" or a stage id."""
+    arts = report["artifacts"]
+    if not arts:
+        raise InputError(f"the {where} has no measured artifact (did the recipe end with an evaluate stage?)")
+    ident = report["final"] if selector == FINAL else selector
+    hit = next((a for a in arts if a["id"] == ident), None)
+    if hit is None:
+        ids = [a["id"] for a in arts]
+        hint = difflib.get_close_matches(ident, ids, n=1)
+        raise InputError(f"the {where} has no artifact '{ident}'" + (f" (did you mean '{hint[0]}'?)" if hint else f"; it has: {', '.join(ids)}"))
+    return hit
+
+
+def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, Any] | None = None) -> Outcome:
+    """Every budget as a Result. Bad budgets for this report (unknown artifact or baseline id, a percentile the
+    report did not measure) raise InputError: a gate that cannot be evaluated is a configuration error."""
+    if budgets is None and baseline is None:
+        raise InputError("nothing to check: give --budgets FILE, a recipe with budgets:, or --baseline REPORT")
+    budgets = budgets or Budgets()
+    out = Outcome()
+    status = report.get("run", {}).get("status")
+    if status not in (None, "ok"):  # a run that died keeps older artifacts around: never pass it
+        error = report["run"].get("error") or "no error recorded"
+        out.results.append(Result("run_status", report.get("final") or "-", "fail", None, None, "",
+                                  f"the run did not finish (status {status}): {error}"))
+    for selector, limits in budgets.targets():
+        _check_limits(report, find(report, selector), limits, budgets, out)
+    regression = budgets.regression.model_dump() if budgets.regression else (DEFAULT_REGRESSION if baseline else None)
+    if regression:
+        _check_regression(report, baseline, budgets, regression, out)
+    if not any(r.budget != "run_status" for r in out.results):
+        raise InputError("nothing to check: the budgets set no limit")
+    return out
+
+
+def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> None:
+    aid = art["id"]
+    if lim.max_size_mb is not None:
+        out.results.append(_gate("max_size_mb", aid, _need(art, "size_bytes") / 1e6, lim.max_size_mb, "MB", "file size", at_most=True))
+    if lim.max_size_bytes is not None:
+        out.results.append(_gate("max_size_bytes", aid, _need(art, "size_bytes"), lim.max_size_bytes, "bytes", "file size", at_most=True))
+    if lim.max_latency_ms is not None:
+        out.results.append(_latency_limit(art, lim, budgets, out))
+    if lim.min_accuracy_pct is not None:
+        out.results.append(_gate("min_accuracy_pct", aid, _need(art, "accuracy") * 100, lim.min_accuracy_pct, "%", "accuracy", at_most=False))
+    if lim.max_accuracy_drop_pt is not None:
+        ref = find(report, budgets.reference or report.get("reference") or FINAL)
+        drop = (_need(ref, "accuracy") - _need(art, "accuracy")) * 100
+        out.results.append(_gate("max_accuracy_drop_pt", aid, drop, lim.max_accuracy_drop_pt, "pt",
+                                 f"accuracy drop vs {ref['id']} ({_pct(ref['accuracy'])} → {_pct(art['accuracy'])})", at_most=True))
+    for name in lim.must_beat:
+        base = _baseline(report, name)
+        ok = _need(art, "accuracy") > _need(base, "accuracy")
+        out.results.append(Result(f"must_beat.{name}", aid, "pass" if ok else "fail", art["accuracy"] * 100, base["accuracy"] * 100, "%",
+                                  f"{aid}: accuracy {_pct(art['accuracy'])} {'>' if ok else '≤'} {name}'s {_pct(base['accuracy'])}"))
+
+
+def _timing_problem(art: dict, budget: str, out: Outcome) -> str | None:
+    """Why this artifact's latency cannot be gated (a throttled, invalid run), or None; warns on noisy timings."""
+    if art.get("unstable"):
+        reasons = "; ".join(art.get("unstable_reasons") or []) or "high spread"
+        out.warnings.append(f"{budget} ({art['id']}): the latency measurement was flagged unstable ({reasons})")
+    if art.get("measurement_valid") is False:
+        why = "the measurement was marked invalid (" + ("; ".join(art.get("invalid_reasons") or []) or "no reason recorded") + ")"
+        out.warnings.append(f"{budget} ({art['id']}) skipped: {why}")
+        return why
+    return None
+
+
+def _latency_limit(art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> Result:
+    p, aid = lim.latency_percentile, art["id"]
+    value = _latency(art, p)
+    invalid = _timing_problem(art, "max_latency_ms", out)
+    if invalid:
+        return _skip("max_latency_ms", aid, lim.max_latency_ms, "ms", invalid)
+    if budgets.latency_machine is not None and not (art.get("machine") or "").startswith(budgets.latency_machine):
+        why = (f"the limit was set on machine {budgets.latency_machine}, this report was measured on "
+               f"{art.get('machine') or 'an unrecorded machine'}")
+        out.warnings.append(f"max_latency_ms ({aid}) skipped: {why}")
+        return _skip("max_latency_ms", aid, lim.max_latency_ms, "ms", why)
+    return _gate("max_latency_ms", aid, value, lim.max_latency_ms, "ms", f"{p} latency", at_most=True)
+
+
+def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, limits: dict, out: Outcome) -> None:
+    art = find(report, budgets.artifact)
+    aid = art["id"]
+    if baseline is None:
+        for key, limit in limits.items():
+            if limit is not None:
+                out.results.append(_skip(f"regression.{key}", aid, limit, "% growth" if key != "accuracy_pt" else "pt",
+                                         "no baseline report (edgekit check --baseline REPORT)"))
+        return
+    old = find(baseline, budgets.artifact, "baseline report")
+    if limits.get("size_pct") is not None:
+        a, b = _need(art, "size_bytes"), _need(old, "size_bytes")
+        out.results.append(_gate("regression.size_pct", aid, _growth(a, b), limits["size_pct"], "% growth",
+                                 f"size vs baseline ({b:,} → {a:,} bytes)", at_most=True))
+    if limits.get("accuracy_pt") is not None:
+        drop = (_need(old, "accuracy") - _need(art, "accuracy")) * 100
+        out.results.append(_gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
+                                 f"accuracy drop vs baseline ({_pct(old['accuracy'])} → {_pct(art['accuracy'])})", at_most=True))
+    if limits.get("latency_pct") is not None:
+        p = budgets.latency_percentile
+        mine, theirs = art.get("machine"), old.get("machine")
+        invalid = _timing_problem(art, "regression.latency_pct", out) or _timing_problem(old, "regression.latency_pct (baseline report)", out)
+        if invalid:
+            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
+        elif mine is None or theirs is None or mine != theirs:
+            why = ("no machine fingerprint recorded" if mine is None or theirs is None
+                   else f"measured on different machines ({theirs} in the baseline, {mine} now)")
+            out.warnings.append(f"regression.latency_pct ({aid}) skipped: {why}; latency is only compared on the same machine")
+            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", why))
+        else:
+            a, b = _latency(art, p), _latency(old, p, "baseline report")
+            out.results.append(_gate("regression.latency_pct", aid, _growth(a, b), limits["latency_pct"], "% growth",
+                                     f"{p} latency vs baseline ({b:.3f} → {a:.3f} ms)", at_most=True))
+
+
+def _baseline(report: dict, name: str) -> dict:
+    hit = next((b for b in report["baselines"] if b["id"] == name), None)
+    if hit is None:
+        ids = [b["id"] for b in report["baselines"]]
+        hint = difflib.get_close_matches(name, ids, n=1)
+        raise InputError(f"must_beat: the report has no baseline '{name}'" +
+                         (f" (did you mean '{hint[0]}'?)" if hint else f"; baselines: {', '.join(ids) or 'none'}"))
+    return hit
+
+
+def _need(row: dict, key: str) -> float:
+    if row.get(key) is None:
+        raise InputError(f"the report has no {key} for '{row['id']}'")
+    return row[key]
+
+
+def _latency(row: dict, p: str, where: str = "report") -> float:
+    lat = row.get("latency_ms") or {}
+    if lat.get(p) is None:
+        have = ", ".join(sorted(lat)) or "none"
+        raise InputError(f"the {where} has no {p} latency for '{row['id']}' (measured: {have}); set latency_percentile")
+    return lat[p]
+
+
+def _growth(new: float, old: float) -> float:
+    return (new - old) / old * 100 if old else (0.0 if new == old else float("inf"))
+
+
+def _pct(acc: float) -> str:
+    return f"{acc * 100:.2f} %"

@@ -1,0 +1,116 @@
+"""The accuracy/latency Pareto frontier and its chart.
+
+A point is on the frontier when no other point is at least as accurate and at least as fast, and strictly
+better in one of the two. The chart (matplotlib, the `report` extra, headless Agg backend) shows every artifact
+and baseline: x = batch-1 p50 latency, y = accuracy, marker area proportional to file size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Point = tuple[str, float | None, float | None]  # (id, accuracy (higher is better), latency ms (lower is better))
+
+
+def frontier(points: list[Point]) -> list[str]:
+    """Ids of the non-dominated points, fastest first. Points missing accuracy or latency take no part.
+
+    >>> frontier([("a", 0.9, 5.0), ("b", 0.8, 1.0), ("c", 0.7, 2.0), ("d", 0.9, 6.0)])
+    ['b', 'a']
+    """
+    pts = [(i, a, l) for i, a, l in points if a is not None and l is not None]
+
+    def dominated(p: Point) -> bool:
+        _, a, l = p
+        return any(a2 >= a and l2 <= l and (a2 > a or l2 < l) for _, a2, l2 in pts)
+
+    return [i for i, _, _ in sorted((p for p in pts if not dominated(p)), key=lambda p: (p[2], -p[1], p[0]))]
+
+
+def plot(report: dict[str, Any]) -> bytes:
+    """The Pareto chart of a report as PNG bytes. Raises MissingExtra without matplotlib."""
+    import io
+
+    from edgekit.errors import require
+
+    matplotlib = require("matplotlib", "report")
+    matplotlib.use("Agg", force=True)  # headless: CI and servers have no display
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["artifacts"] + report["baselines"]
+            if r.get("accuracy") is not None and r["latency_ms"].get("p50") is not None]
+    on_front = set(report["pareto"]["frontier"])
+    sizes = [r.get("size_bytes") or 0 for r in rows]
+    biggest = max(sizes, default=0) or 1
+
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    try:
+        for role, colour, marker, label in (("artifact", "#1f77b4", "o", "edgekit artifact"),
+                                            ("baseline", "#d62728", "s", "prompted baseline")):
+            group = [(r, s) for r, s in zip(rows, sizes) if r["role"] == role]
+            if not group:
+                continue
+            ax.scatter([r["latency_ms"]["p50"] for r, _ in group], [r["accuracy"] * 100 for r, _ in group],
+                       s=[_area(s, biggest) for _, s in group], c=colour, marker=marker, alpha=0.55,
+                       edgecolors=["black" if r["id"] in on_front else colour for r, _ in group],
+                       linewidths=[2.0 if r["id"] in on_front else 0.8 for r, _ in group], label=label, zorder=3)
+        front = [r for i in report["pareto"]["frontier"] for r in rows if r["id"] == i]
+        if front:
+            xs = [r["latency_ms"]["p50"] for r in front]
+            ys = [r["accuracy"] * 100 for r in front]
+            ax.step(xs, ys, where="post", color="black", linestyle="--", linewidth=1.2, label="Pareto frontier", zorder=2)
+            if len(front) > 1:
+                ax.annotate("Pareto frontier", (xs[-1], ys[-1]), textcoords="offset points", xytext=(-10, -18),
+                            fontsize=9, style="italic", ha="right")
+        lats = [r["latency_ms"]["p50"] for r in rows]
+        if lats and min(lats) > 0 and max(lats) / min(lats) > 20:
+            ax.set_xscale("log")  # a prompted model can be 100x slower than the shrunk one
+        _labels(ax, rows, sizes, biggest)
+        ax.set_xlabel("batch-1 latency p50 (ms, lower is better)")
+        ax.set_ylabel("test accuracy (%, higher is better)")
+        name = report.get("recipe", {}).get("name", "")
+        ax.set_title(f"{name}: accuracy vs latency (marker area ∝ file size)", fontsize=11)
+        ax.grid(True, alpha=0.3)
+        ax.margins(x=0.25, y=0.2)
+        if rows:
+            legend = ax.legend(loc="best", fontsize=8, markerscale=1.0)
+            for h in legend.legend_handles:
+                if hasattr(h, "set_sizes"):
+                    h.set_sizes([60])
+        else:
+            ax.text(0.5, 0.5, "no artifact has both accuracy and latency", ha="center", transform=ax.transAxes)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _labels(ax, rows: list[dict], sizes: list[int], biggest: int) -> None:
+    """Name and size beside each marker, moved down where it would cover an earlier label."""
+    ax.autoscale_view()
+    placed: list[tuple[float, float]] = []  # label anchors in display pixels
+    order = sorted(range(len(rows)), key=lambda i: -rows[i]["accuracy"])
+    for i in order:
+        r, size = rows[i], sizes[i]
+        xy = (r["latency_ms"]["p50"], r["accuracy"] * 100)
+        # just right of the marker: its diameter is sqrt(area) points, converted to pixels
+        dx = _area(size, biggest) ** 0.5 / 2 * ax.figure.dpi / 72 + 4
+        px, py = ax.transData.transform(xy)
+        dy = 0.0
+        while any(abs(px + dx - qx) < 70 and abs(py + dy - qy) < 26 for qx, qy in placed):
+            dy -= 26
+        placed.append((px + dx, py + dy))
+        ax.annotate(f"{r['id']}\n{_mb(size)}", xy, textcoords="offset pixels", xytext=(dx, dy), va="center",
+                    fontsize=8, zorder=4, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if dy else None)
+
+
+def _area(size: int, biggest: int) -> float:
+    # area (points^2) proportional to size; a floor keeps a 100x smaller model visible
+    return max(30.0, 2000.0 * size / biggest)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size else "size ?"

@@ -1,0 +1,166 @@
+"""report.md and report.html from a report dict. Both come from the same sections (title, columns, rows), so
+they always say the same thing. The HTML is one self-contained file: inline CSS, the chart as a data: URI, no
+script and no external request, so it opens offline and can be attached to a CI run as is."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Section:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+
+def fmt_size(b: int | None) -> str:
+    if b is None:
+        return "–"
+    return f"{b / 1e6:.2f} MB" if b >= 1e5 else f"{b / 1e3:.1f} kB"
+
+
+def fmt_count(n: int | None) -> str:
+    if n is None:
+        return "–"
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return str(n)
+
+
+def fmt_ms(v: float | None) -> str:
+    return "–" if v is None else (f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms")
+
+
+def fmt_acc(v: float | None) -> str:
+    return "–" if v is None else f"{v * 100:.2f} %"
+
+
+def sections(report: dict[str, Any]) -> list[Section]:
+    front = report["pareto"]["frontier"]
+    out = []
+    arts = Section("Artifacts", ["artifact", "kind", "accuracy", "size", "p50", "p95", "p99", "params", "MACs",
+                                 "peak memory", "Pareto"],
+                   note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
+                        f"fp32 reference: {report.get('reference') or '–'}; final artifact: {report.get('final') or '–'}.")
+    for a in report["artifacts"]:
+        lat = a["latency_ms"]
+        flag = " (unstable)" if a.get("unstable") else (" (invalid)" if a.get("measurement_valid") is False else "")
+        arts.rows.append([a["id"], a["kind"], fmt_acc(a["accuracy"]), fmt_size(a["size_bytes"]), fmt_ms(lat.get("p50")) + flag,
+                          fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
+                          fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
+    out.append(arts)
+    if report["baselines"]:
+        base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries", "Pareto"])
+        for b in report["baselines"]:
+            lat = b["latency_ms"]
+            cost = "–" if b["cost_per_1k"] is None else f"{b['cost_per_1k']:.4g}"
+            base.rows.append([b["id"], fmt_acc(b["accuracy"]), fmt_size(b["size_bytes"]), fmt_ms(lat.get("p50")),
+                              fmt_ms(lat.get("p95")), fmt_count(b["params"]), cost, "★" if b["id"] in front else ""])
+        out.append(base)
+        verdict = verdict_sentence(report)
+        if verdict:
+            base.note = verdict
+    machines = Section("Machines", ["fingerprint", "details"])
+    for mid, fp in report.get("machines", {}).items():
+        details = ", ".join(f"{k}: {v}" for k, v in fp.items() if not isinstance(v, (dict, list))) if isinstance(fp, dict) else str(fp)
+        machines.rows.append([mid, details[:300]])
+    if not machines.rows:
+        machines.note = "No machine fingerprint was recorded with these measurements: latency gates will be skipped."
+    out.append(machines)
+    out.append(Section("Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]))
+    return out
+
+
+def verdict_sentence(report: dict[str, Any]) -> str:
+    """Final artifact vs the most accurate baseline, in one sentence."""
+    final = next((a for a in report["artifacts"] if a["id"] == report.get("final")), None)
+    scored = [b for b in report["baselines"] if b["accuracy"] is not None]
+    if final is None or final["accuracy"] is None or not scored:
+        return ""
+    best = max(scored, key=lambda b: b["accuracy"])
+    diff = (final["accuracy"] - best["accuracy"]) * 100
+    parts = [f"{final['id']} is {abs(diff):.1f} pt {'more' if diff >= 0 else 'less'} accurate than {best['id']}"]
+    if final["size_bytes"] and best["size_bytes"]:
+        parts.append(f"{final['size_bytes'] / best['size_bytes']:.3g}× its size")
+    fl, bl = final["latency_ms"].get("p50"), best["latency_ms"].get("p50")
+    if fl and bl:
+        parts.append(f"{fl / bl:.3g}× its p50 latency")
+    return ", ".join(parts) + "."
+
+
+def _header(report: dict[str, Any]) -> list[tuple[str, str]]:
+    r = report.get("recipe", {})
+    run = report.get("run", {})
+    return [("recipe", f"{r.get('name', '?')} ({r.get('file', '?')})"), ("recipe sha256", str(r.get("sha256", "?"))[:16]),
+            ("run", f"{run.get('status', '?')}, started {run.get('started', '?')}"), ("report", f"{report['schema']}, {report['created']}"),
+            ("Pareto frontier", " → ".join(report["pareto"]["frontier"]) or "–")]
+
+
+def markdown(report: dict[str, Any], chart: str | None = "pareto.png") -> str:
+    """report.md; ``chart`` is the relative path of the PNG (None when it could not be drawn)."""
+    name = report.get("recipe", {}).get("name", "run")
+    lines = [f"# edgekit report: {name}", ""]
+    lines += [f"- **{k}**: {_md(v)}" for k, v in _header(report)]
+    lines.append("")
+    lines.append(f"![accuracy vs latency, marker area ∝ file size]({chart})" if chart else
+                 "_No chart: install the `report` extra (matplotlib) and run `edgekit report` again._")
+    for s in sections(report):
+        lines += ["", f"## {s.title}", ""]
+        if s.rows:
+            lines.append("| " + " | ".join(s.columns) + " |")
+            lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(s.columns))) + "|")
+            lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in s.rows]
+        if s.note:
+            lines += ["", s.note]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1b1f24;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.3rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}dt{font-weight:600;color:#57606a}dd{margin:0}
+table{border-collapse:collapse;font-size:.88rem;width:100%}th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:right}
+th{background:#f6f8fa}td:first-child,th:first-child{text-align:left;font-weight:600}tr:nth-child(even) td{background:#fbfcfd}
+p.note{font-size:.85rem;color:#57606a}img{max-width:100%;border:1px solid #d0d7de;border-radius:6px}
+.missing{padding:1rem;background:#fff8c5;border:1px solid #d4a72c;border-radius:6px}
+"""
+
+
+def html_page(report: dict[str, Any], png: bytes | None) -> str:
+    """report.html: self-contained (inline CSS, chart embedded as base64), nothing fetched from anywhere."""
+    e = html.escape
+    name = report.get("recipe", {}).get("name", "run")
+    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+             # the browser itself refuses any load that is not inline: the page cannot phone home
+             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>edgekit report: {e(name)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>edgekit report: {e(name)}</h1><dl>"]
+    parts += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _header(report)]
+    parts.append("</dl>")
+    if png:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f'<p><img alt="accuracy vs latency, marker area proportional to file size" src="data:image/png;base64,{data}"></p>')
+    else:
+        parts.append('<p class="missing">No chart: install the <code>report</code> extra (matplotlib) and run '
+                     "<code>edgekit report</code> again.</p>")
+    for s in sections(report):
+        parts.append(f"<h2>{e(s.title)}</h2>")
+        if s.rows:
+            parts.append("<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in s.columns) + "</tr></thead><tbody>")
+            parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in s.rows]
+            parts.append("</tbody></table>")
+        if s.note:
+            parts.append(f'<p class="note">{e(s.note)}</p>')
+    parts.append(f'<p class="note">Generated by edgekit {e(report.get("edgekit", ""))}.</p></body></html>')
+    return "\n".join(parts) + "\n"
