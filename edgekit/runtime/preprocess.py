@@ -10,8 +10,15 @@ from edgekit.data.dataset import normalize
 
 
 def prepare(pre: dict, x: np.ndarray) -> np.ndarray:
-    """Images: uint8 (N, C, H, W) -> float32 normalised (N, C, H, W)."""
+    """Images: uint8 (N, C, H, W) -> float32 normalised (N, C, H, W).
+    Text: (N,) str -> int64 token ids (N, L), by the tokenizer stored in ``pre["tokenizer"]``."""
     kind = pre.get("kind", "image")
     if kind == "image":
         return normalize(x, pre["mean"], pre["std"])
+    if kind == "text":
+        from edgekit.runtime.tokenize import from_dict
+
+        if "tokenizer" not in pre:
+            raise ValueError("text preprocessing needs a 'tokenizer' entry in preprocess.json")
+        return from_dict(pre["tokenizer"]).encode(x)
     raise ValueError(f"no preprocessing for inputs of kind {kind!r}")
