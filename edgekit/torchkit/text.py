@@ -92,7 +92,7 @@ def new_text_model(model_cfg, ds: Dataset, base_dir: Path, max_length: int = 64)
     spec: dict[str, Any] = {**model_cfg.model_dump(), "num_classes": len(ds.classes), "in_channels": 0}
     if prefix == "edgekit" and name == "bow":
         # the vocabulary comes from the training split only, so nothing about the test split leaks in
-        tok = WordTokenizer.fit(ds.train.x, max_vocab=20000, min_count=2, max_length=max_length, bigram_buckets=16384)
+        tok = WordTokenizer.fit(ds.train.x, max_vocab=20000, min_count=2, max_length=max_length, bigram_buckets=8192)
         spec["text"] = {"vocab_size": tok.size, "dim": max(8, round(64 * model_cfg.width)),
                         "hidden": max(8, round(128 * model_cfg.width)), "pad_id": tok.pad_id}
         model = build_text_model(spec, len(ds.classes))
