@@ -264,3 +264,41 @@ def test_verdict_compares_best_artifact_with_best_baseline():
     assert verdict(rows[:2]) is None and verdict(rows[2:]) is None
     loses = verdict([{**rows[0], "accuracy": 0.5}, rows[2]])
     assert "17.0" not in loses.sentence and "less accurate" in loses.sentence and "prompted model wins" in loses.sentence
+
+
+# --- the prompted stage in a recipe --------------------------------------------------------------
+
+
+def test_prompted_stage_row_and_verdict_with_openai_endpoint(tmp_path, monkeypatch, capsys):
+    from edgekit.cli.main import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    fixture = Path(__file__).parent / "fixtures" / "wordnet"
+    with ChatServer() as server:
+        recipe = tmp_path / "r.yaml"
+        recipe.write_text(f"""edgekit: 1
+name: prompted-test
+data: {{source: "wordnet-nouns:animal,plant,person,artifact", path: {fixture}, val_fraction: 0.3}}
+stages:
+  - id: api
+    kind: prompted
+    provider: openai
+    base_url: {server.url}
+    model: test-model
+    retries: 0
+    price_input_per_1m: 1.0
+""")
+        assert main(["shrink", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0
+        row = json.loads((tmp_path / "run" / "run.json").read_text())["stages"][0]["metrics"]["artifacts"][0]
+        assert row["role"] == "baseline" and row["provider"] == "openai" and row["size_bytes"] is None
+        assert row["test_samples"] == server.requests > 0
+        assert row["cost_per_1k"] == pytest.approx(100 / 1e6 * 1000)  # 100 prompt tokens per query at 1.0 per 1M
+        assert row["latency_p50_ms"] > 0 and row["usage"]["requests"] == row["test_samples"]
+        assert any((tmp_path / "xdg" / "edgekit" / "openai").rglob("*.json"))
+        out = capsys.readouterr().out
+        assert "api (openai baseline)" in out and "n/a" in out
+
+        bad = recipe.read_text() + "    few_shot: 2\n    prompts: ['{label}']\n"
+        recipe.write_text(bad)
+        assert main(["shrink", str(recipe), "--run-dir", str(tmp_path / "run2")]) == 2
+        assert "'prompts' does not apply to the openai provider" in capsys.readouterr().err

@@ -41,6 +41,14 @@ class PromptedConfig(StageConfig):
     timeout_s: float = Field(30.0, gt=0, le=3600, description="openai: per-request timeout")
     retries: int = Field(3, ge=0, le=20, description="openai: retries with exponential backoff on timeouts, 429 and 5xx")
     concurrency: int = Field(4, ge=1, le=256, description="openai: requests in flight at once")
+    cache: bool = Field(True, description="openai: keep every answer on disk (~/.cache/edgekit/openai) so a rerun or a failed run never pays twice")
+
+
+def _cache_dir():
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgekit" / "openai"
 
 
 def _provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
@@ -48,13 +56,19 @@ def _provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict
     from edgekit.modelpath import resolve_model_path
 
     kw: dict = {"labels": labels}
+    similarity = cfg.provider in ("embedding", "clip")
+    misplaced = [k for k, bad in (("prompts", cfg.prompts and not similarity), ("instruction", cfg.instruction and similarity),
+                                  ("few_shot", cfg.few_shot and similarity)) if bad]
+    if misplaced:
+        raise ctx.error(misplaced[0], f"'{misplaced[0]}' does not apply to the {cfg.provider} provider "
+                        f"(prompts: embedding/clip; instruction, few_shot: llm/openai)")
     if cfg.provider == "openai":
         if not cfg.base_url or not cfg.model:
             raise ctx.error("base_url" if not cfg.base_url else "model", "the openai provider needs base_url and model")
         import os
 
         kw.update(base_url=cfg.base_url, model=cfg.model, api_key=os.environ.get(cfg.api_key_env), timeout_s=cfg.timeout_s,
-                  retries=cfg.retries, concurrency=cfg.concurrency, cache_dir=ctx.loaded.file.parent / ".edgekit-cache" / "openai",
+                  retries=cfg.retries, concurrency=cfg.concurrency, cache_dir=_cache_dir() if cfg.cache else None,
                   price_input_per_1m=cfg.price_input_per_1m, price_output_per_1m=cfg.price_output_per_1m)
     else:
         name = cfg.model or DEFAULT_MODELS.get(cfg.provider)
