@@ -10,7 +10,7 @@ encoded once; the K label continuations then run as one batch on top of its key/
 
 from __future__ import annotations
 
-import copy
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,6 +63,8 @@ class LLMScorer(Baseline):
         self.size_bytes = disk_size(model)
         self.params = sum(p.numel() for p in self.lm.parameters())
         self.prompt_tokens = 0
+        # transformers 5 renamed the cache argument; older versions only know past_key_values
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
         end = self.tok.eos_token_id
         # each label answer: its tokens, then end-of-turn (so "animal" does not also score "animal husbandry")
         self.label_ids = [self.tok(n, add_special_tokens=False).input_ids + ([end] if end is not None else [])
@@ -94,10 +96,11 @@ class LLMScorer(Baseline):
         with torch.no_grad():
             out = self.lm(input_ids=ids, use_cache=True)
             first = torch.log_softmax(out.logits[0, -1], -1)  # (V,) next-token distribution after the prompt
-            cache = copy.copy(out.past_key_values)
-            cache.batch_repeat_interleave(k)
+            cache = getattr(out, "cache", None)
+            cache = out.past_key_values if cache is None else cache
+            cache.batch_repeat_interleave(k)  # in place: the prompt's keys/values once per label
             # causal attention: padding after a label cannot change the label's own log-probabilities
-            rest = torch.log_softmax(self.lm(input_ids=cont, past_key_values=cache, use_cache=False).logits, -1)  # (K, Lmax, V)
+            rest = torch.log_softmax(self.lm(input_ids=cont, use_cache=False, **{self._cache_kw: cache}).logits, -1)  # (K, Lmax, V)
         total = np.zeros(k)
         for i, lab in enumerate(self.label_ids):
             total[i] = float(first[lab[0]]) + sum(float(rest[i, j - 1, lab[j]]) for j in range(1, len(lab)))
