@@ -85,7 +85,7 @@ def verdict(rows: Iterable[dict[str, Any]]) -> Verdict | None:
     if cost_b:
         parts.append(f"and saves {cost_b:.4g} per 1000 queries")
     pays = diff >= 0 and (size_r is None or size_r <= 1) and (lat_r is None or lat_r <= 1)
-    sentence = (f"{a['stage']} ({a['accuracy'] * 100:.1f} %) is " + ", ".join(parts) + f" than {name_b} ({b['accuracy'] * 100:.1f} %) "
+    sentence = (f"{a['stage']} ({a['accuracy'] * 100:.1f} %) is " + ", ".join(parts) + f" than {name_b[:-1]}, {b['accuracy'] * 100:.1f} %) "
                 f"on {a.get('test_samples', '?')} vs {b.get('test_samples', '?')} test samples: "
                 + ("training pays off here." if pays else "the prompted model wins on at least one axis."))
     table = [
