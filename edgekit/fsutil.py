@@ -29,3 +29,9 @@ def write_json(path: Path, obj: Any) -> None:
 def read_json(path: Path) -> Any:
     with open(path) as f:
         return json.load(f)
+
+
+def resolve_path(path: str, base_dir: Path) -> Path:
+    """A recipe path: ~ expanded, relative paths against the recipe file's folder (not the working directory)."""
+    p = Path(os.path.expanduser(path))
+    return p if p.is_absolute() else base_dir / p

@@ -2,7 +2,7 @@
 
     recipe ──► stage 1 ──► stage 2 ──► ... ──► run.json (+ history/)
                  │            │
-      stages/<id>-<key>/   stages/<id>-<key>/      key = sha256(kind, config, input keys,
+      stages/<id>-<key>/   stages/<id>-<key>/      key = sha256(kind, config, input content,
         artifact + manifest.json                          data fingerprint, model, seed, version)
 
 A stage whose directory exists with a valid manifest is reused ("cached"); changing a stage changes its
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import fcntl
-import importlib.util
 import os
 import platform
 import shutil
@@ -28,8 +27,9 @@ from typing import Any
 from rich.console import Console
 
 from edgekit import __version__
-from edgekit.errors import EdgekitError, InputError, MissingExtra, StageFailed
-from edgekit.fsutil import read_json, write_json
+from edgekit.errors import EdgekitError, InputError, StageFailed, require
+from edgekit.fsutil import read_json, resolve_path, write_json
+from edgekit.graph import wire
 from edgekit.hashing import hash_file, hash_obj
 from edgekit.recipe import LoadedRecipe, StageConfig
 from edgekit.registry import StageKind, stage_kinds
@@ -49,18 +49,33 @@ class StageRecord:
     metrics: dict[str, Any]
 
 
+def model_fingerprint(loaded: LoadedRecipe) -> str | None:
+    """The recipe's model spec, plus the content of a local weights file (replacing the file re-trains)."""
+    model = loaded.recipe.model
+    if model is None:
+        return None
+    weights = model.weights and resolve_path(model.weights, loaded.file.parent)
+    return hash_obj({"spec": model.model_dump(),
+                     "weights": hash_file(weights) if weights and weights.is_file() else model.weights})
+
+
 def stage_key(cfg: StageConfig, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str) -> str:
     recipe = loaded.recipe
     return hash_obj({
         "kind": cfg.kind,
         "config": cfg.model_dump(exclude={"id", "input"}),
-        "inputs": [a.key for a in inputs],
+        # the input's content, not its key: a re-run that reproduces the same bytes keeps downstream cached
+        "inputs": [content_hash(a) for a in inputs],
         "data": data_fingerprint,
         # a stage starting from the recipe's model (train from scratch) depends on it; others on their input
-        "model": None if inputs else (recipe.model.model_dump() if recipe.model else None),
+        "model": None if inputs else model_fingerprint(loaded),
         "seed": recipe.seed,
         "edgekit": __version__,
     })
+
+
+def content_hash(art: Artifact) -> str:
+    return hash_obj({name: f["sha256"] for name, f in art.manifest["files"].items()})
 
 
 def load_artifact(stage_dir: Path) -> Artifact | None:
@@ -75,30 +90,6 @@ def load_artifact(stage_dir: Path) -> Artifact | None:
         return Artifact(m["stage"]["id"], m["stage"]["kind"], m["key"], stage_dir, m)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _upstream(cfg: StageConfig, kind: StageKind, done: list[Artifact], loaded: LoadedRecipe) -> list[Artifact]:
-    want = (kind.consumes or "").rstrip("?*")
-    if not kind.consumes:
-        return []
-    if cfg.input is not None:
-        chosen = next(a for a in done if a.stage_id == cfg.input)
-        if chosen.produces != want:
-            raise loaded.error(loaded.stage_loc(cfg.id, "input"),
-                               f"stage '{cfg.input}' produces {chosen.produces or 'no model'}, '{cfg.kind}' needs {want}")
-        return [chosen]
-    matches = [a for a in done if a.produces == want]
-    if kind.consumes.endswith("*"):
-        if not matches:
-            raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' needs an earlier stage that produces {want}")
-        return matches
-    if matches:
-        return [matches[-1]]
-    if kind.consumes.endswith("?"):
-        if loaded.recipe.model is None:
-            raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' starts from the recipe's model, but the recipe has no model: key")
-        return []
-    raise loaded.error(loaded.stage_loc(cfg.id, "kind"), f"'{cfg.kind}' needs an earlier stage that produces a {want} model")
 
 
 def _manifest(cfg: StageConfig, kind: StageKind, key: str, inputs: list[Artifact], out: Path,
@@ -166,6 +157,7 @@ class Pipeline:
         self.stages_dir = self.run_dir / "stages"
         self.console = console or Console(stderr=True)
         self._dataset = None
+        self.wiring = wire(loaded)
 
     def dataset(self):
         if self._dataset is None:
@@ -223,7 +215,8 @@ class Pipeline:
 
     def _run_stage(self, cfg: StageConfig, done: list[Artifact], fingerprint: str, rerun: bool):
         kind = stage_kinds()[cfg.kind]
-        inputs = _upstream(cfg, kind, done, self.loaded)
+        by_id = {a.stage_id: a for a in done}
+        inputs = [by_id[i] for i in self.wiring[cfg.id]]
         key = stage_key(cfg, inputs, self.loaded, fingerprint)
         final = self.stages_dir / f"{cfg.id}-{key[:16]}"
         if not rerun:
@@ -233,8 +226,8 @@ class Pipeline:
                 return art, StageRecord(cfg.id, cfg.kind, key, str(final), True, art.manifest.get("wall_time_s", 0.0), art.metrics)
             if final.exists():
                 self.console.print(f"[yellow]![/] {cfg.id:<12} cache entry incomplete or corrupt, running again")
-        if kind.needs and importlib.util.find_spec("torch") is None:
-            raise MissingExtra(kind.needs, "torch")
+        if kind.needs:
+            require("torch", kind.needs)  # one clear line naming the extra, not an ImportError deep in a stage
 
         self.console.print(f"[cyan]▶[/] {cfg.id:<12} running {cfg.kind}")
         tmp = self.stages_dir / f".tmp-{cfg.id}-{key[:16]}-{os.getpid()}"

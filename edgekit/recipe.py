@@ -225,7 +225,7 @@ def parse(text: str, file: Path) -> LoadedRecipe:
 
 
 def _check_graph(loaded: LoadedRecipe) -> None:
-    """Ids unique, inputs point backwards, and a model exists where a stage trains one from scratch."""
+    """Ids unique, inputs point backwards, every stage finds the artifact it consumes."""
     seen: set[str] = set()
     for i, st in enumerate(loaded.recipe.stages):
         if st.id in seen:
@@ -237,6 +237,9 @@ def _check_graph(loaded: LoadedRecipe) -> None:
                 f"no earlier stage '{st.input}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""),
             )
         seen.add(st.id)
+    from edgekit.graph import wire
+
+    wire(loaded)
 
 
 def load(path: str | Path) -> LoadedRecipe:

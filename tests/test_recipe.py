@@ -53,6 +53,9 @@ BAD = {
     "stage-not-mapping": (GOOD.replace("  - {id: evaluate, kind: evaluate}", "  - evaluate"), 9, "a stage is a mapping"),
     "bad-model-source": (GOOD.replace('"edgekit:resnet-small"', "resnet18"), 5, "model.source: must be torchvision:NAME"),
     "binary-file": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", None, "recipe.yaml"),
+    "nothing-to-export": (GOOD.replace("  - {id: train, kind: train, epochs: 1}\n", ""), 7, "stages[0].kind: 'export' needs an earlier stage that produces a torch model"),
+    "wrong-input-kind": (GOOD.replace("kind: evaluate}", "kind: evaluate, input: train}"), 9, "stage 'train' produces a torch model, 'evaluate' needs an ONNX model"),
+    "no-model-to-train": (GOOD.replace('model: {source: "edgekit:resnet-small"}\n', ""), 6, "the recipe has no model: key"),
     "yaml-tag": (GOOD.replace("seed: 0", "seed: !!python/object:os.system 0"), 3, "not valid YAML"),
 }
 

