@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.data.dataset import Split, split_train_val
-from edgekit.data.sources import DataSourceError, _resolve, register_source
+from edgekit.data.sources import DataSourceError, register_source
+from edgekit.fsutil import resolve_path
 from edgekit.hashing import hash_file
 
 # lexicographer file numbers 03..28 of WordNet 3.0 (lexnames), without the "noun." prefix
@@ -78,7 +79,7 @@ def select(pairs: list[tuple[str, str]], classes: list[str]) -> tuple[np.ndarray
 def find_data_noun(cfg, base_dir: Path) -> tuple[Path, str]:
     """data.path (a dict folder or the file itself), $EDGEKIT_DATA, the Debian location, or NLTK's corpus."""
     if cfg.path:
-        p = _resolve(cfg.path, base_dir)
+        p = resolve_path(cfg.path, base_dir)
         for c in (p, p / "data.noun", p / "dict" / "data.noun"):
             if c.is_file():
                 return c, "path"
