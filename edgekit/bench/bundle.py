@@ -22,7 +22,7 @@ FORMAT = "edgekit.bundle/1"
 
 @dataclass(frozen=True)
 class Bundle:
-    x: np.ndarray  # raw inputs as the dataset stores them: images uint8 (N, C, H, W)
+    x: np.ndarray  # raw inputs as the dataset stores them: images uint8 (N, C, H, W), texts (N,) str
     y: np.ndarray  # (N,) int64 class indices
     preprocess: dict  # the dataset's preprocess.json (used when a model has none beside it)
 
@@ -51,4 +51,7 @@ def bundle_from_dataset(ds, limit: int | None = None) -> tuple[np.ndarray, np.nd
     idx = np.arange(len(ds.test))
     if limit is not None and limit < len(idx):
         idx = np.sort(np.random.default_rng(0).permutation(len(idx))[:limit])
-    return ds.test.x[idx], ds.test.y[idx], ds.preprocess()
+    x = ds.test.x[idx]
+    if x.dtype == object:  # texts: fixed-width unicode, which .npz stores without pickling
+        x = x.astype(str)
+    return x, ds.test.y[idx], ds.preprocess()

@@ -69,7 +69,9 @@ def _accuracy(sess, model: Path, bundle_path: str, fixed_batch: int | None) -> d
 
     bundle = load_bundle(Path(bundle_path))
     pre = _preprocess_beside(model) or bundle.preprocess
-    x = prepare(pre, bundle.x) if bundle.x.dtype == np.uint8 and pre.get("kind", "image") == "image" else bundle.x
+    kind = pre.get("kind", "image")
+    raw = (kind == "image" and bundle.x.dtype == np.uint8) or (kind == "text" and bundle.x.dtype.kind in "UO")
+    x = prepare(pre, bundle.x) if raw else bundle.x
     return {"value": ort.accuracy(sess, x, bundle.y, batch_size=fixed_batch or 256), "samples": len(bundle.y)}
 
 

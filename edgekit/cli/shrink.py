@@ -14,14 +14,31 @@ from edgekit.cli.app import app, err, out
 
 
 def results_table(record: dict) -> Table:
-    table = Table(title=f"{record['recipe']['name']}: ONNX artifacts")
+    table = Table(title=f"{record['recipe']['name']}: ONNX artifacts and prompted baselines")
     for col in ("artifact", "accuracy", "size", "p50 latency (batch 1)", "threads"):
         table.add_column(col, justify="left" if col == "artifact" else "right")
     for st in record["stages"]:
         for row in st["metrics"].get("artifacts", []):
-            table.add_row(row["stage"], f"{row['accuracy'] * 100:.2f} %", f"{row['size_bytes'] / 1e6:.2f} MB",
-                          f"{row['latency_p50_ms']:.3f} ms", str(row["threads"]))
+            name = row["stage"] + (f" [dim]({row['provider']} baseline)[/]" if row.get("role") == "baseline" else "")
+            size = "n/a" if row.get("size_bytes") is None else f"{row['size_bytes'] / 1e6:.2f} MB"
+            latency = "n/a" if row.get("latency_p50_ms") is None else f"{row['latency_p50_ms']:.3f} ms"
+            table.add_row(name, f"{row['accuracy'] * 100:.2f} %", size, latency, str(row.get("threads", "")))
     return table
+
+
+def verdict_table(record: dict) -> tuple[str, Table] | None:
+    """The best artifact against the best prompted baseline, when the run has both."""
+    from edgekit.verdict import run_rows, verdict
+
+    v = verdict(run_rows(record))
+    if v is None:
+        return None
+    table = Table(title="verdict: trained and shrunk vs prompted")
+    for col in ("", v.artifact["stage"], v.baseline["stage"], "artifact vs baseline"):
+        table.add_column(col, justify="left" if not col else "right")
+    for r in v.rows:
+        table.add_row(r["metric"], r["artifact"], r["baseline"], r["comparison"])
+    return v.sentence, table
 
 
 @app.command()
@@ -44,6 +61,9 @@ def shrink(
     else:
         cached = sum(s["cached"] for s in record["stages"])
         out.print(results_table(record))
+        if (found := verdict_table(record)) is not None:
+            out.print(found[1])
+            out.print(found[0])
         out.print(f"{len(record['stages'])} stages, {cached} cached; run record: {run_dir / 'run.json'}")
     if outcome is not None:
         from edgekit.cli.check import failure, print_outcome

@@ -1,6 +1,7 @@
 """Datasets as numpy arrays (torch-free, so a device without torch can evaluate too).
 
-A source string picks the loader: ``fashion-mnist``, ``imagefolder:DIR``, ``python:module:function``.
+A source string picks the loader: ``fashion-mnist``, ``imagefolder:DIR``, ``wordnet-nouns[:CLASSES]``,
+``python:module:function``.
 """
 
 from __future__ import annotations

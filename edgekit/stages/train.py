@@ -39,6 +39,15 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     if ctx.input is not None:
         model, meta = load_model(ctx.input.dir)
         spec, extra = meta["spec"], {k: v for k, v in meta.items() if k != "spec"}
+    elif ds.kind == "text":
+        from edgekit.errors import InputError
+        from edgekit.torchkit.text import new_text_model
+
+        try:
+            model, spec, pre = new_text_model(ctx.recipe.model, ds, ctx.loaded.file.parent)
+        except InputError as e:
+            raise ctx.loaded.error(("model", "source"), e.message.removeprefix("model.source: ")) from None
+        extra = {"preprocess": pre}
     else:
         spec = {**ctx.recipe.model.model_dump(), "num_classes": len(ds.classes), "in_channels": ds.input_shape[0]}
         model = build_model(spec, spec["num_classes"], spec["in_channels"])
@@ -52,12 +61,18 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
             except (RuntimeError, OSError, ValueError) as e:
                 raise ctx.loaded.error(("model", "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})") from None
         extra = {}
-    extra["preprocess"] = ds.preprocess()
+    if ds.kind == "text":  # the tokenizer is part of the model: keep the one it was built with
+        from edgekit.torchkit.text import token_splits
+
+        train, val, test = token_splits(extra["preprocess"], ds.train, ds.val, ds.test)
+    else:
+        extra["preprocess"] = ds.preprocess()
+        train, val, test = ds.train, ds.val, ds.test
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
                              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
                              seed=ctx.recipe.seed, device=pick_device(cfg.device))
-    result = fit(model, ds.train, ds.val, ds.mean, ds.std, settings, console=ctx.console, label=cfg.id)
-    test_acc = evaluate(model, ds.test, ds.mean, ds.std)
+    result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, label=cfg.id)
+    test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
     params = sum(p.numel() for p in model.parameters())
     return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params})

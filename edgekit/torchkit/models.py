@@ -112,6 +112,10 @@ def adapt_classes(model: nn.Module, num_classes: int) -> None:
 
 def build_model(spec: dict[str, Any], num_classes: int, in_channels: int) -> nn.Module:
     """Build the architecture a recipe's ``model:`` describes, adapted to the data; weights not loaded."""
+    if "text" in spec:  # text models carry their tokenizer-dependent sizes in the spec
+        from edgekit.torchkit.text import build_text_model
+
+        return build_text_model(spec, num_classes)
     prefix, _, name = spec["source"].partition(":")
     if prefix == "torchvision":
         import torchvision

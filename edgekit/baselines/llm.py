@@ -1,0 +1,113 @@
+"""Zero-/few-shot classification with a local generative model, scored by label likelihood.
+
+The model never generates free text: for each class we compute log P(label tokens, end-of-turn | prompt)
+and take the most likely class, so every answer is a valid class (no parsing failures). The prompt is
+encoded once; the K label continuations then run as one batch on top of its key/value cache.
+
+    llm = LLMScorer(model=Path(".../SmolLM2-135M-Instruct.Q4_1.gguf"), labels=LabelSet.of(["animal", "plant"]))
+    llm.classify(["a small domesticated feline"])   # -> array([0])
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.baselines.base import Baseline, LabelSet, disk_size
+from edgekit.data.dataset import Split
+from edgekit.errors import InputError, require
+
+DEFAULT_INSTRUCTION = ("Classify the text into exactly one of these categories: {labels}.\n\n"
+                       "Text: {input}\n\nAnswer with the category name only.")
+
+
+def pick_examples(train: Split, k: int, seed: int) -> list[tuple[str, int]]:
+    """``k`` seeded training examples, cycling through the classes so each appears about equally."""
+    rng = np.random.default_rng(seed)
+    by_class = [rng.permutation(np.flatnonzero(train.y == c)).tolist() for c in np.unique(train.y)]
+    out = []
+    while len(out) < k and any(by_class):
+        for idx in by_class:
+            if idx and len(out) < k:
+                i = idx.pop()
+                out.append((str(train.x[i]), int(train.y[i])))
+    return out
+
+
+class LLMScorer(Baseline):
+    provider = "llm"
+
+    def __init__(self, model: Path, labels: LabelSet, instruction: str = DEFAULT_INSTRUCTION,
+                 examples: Sequence[tuple[str, int]] = (), **_unused):
+        import torch
+
+        transformers = require("transformers", "text")
+        model = Path(model)
+        if model.is_file() and model.suffix == ".gguf":  # transformers de-quantizes GGUF weights to float32
+            where, kw = str(model.parent), {"gguf_file": model.name}
+        elif model.is_dir():
+            where, kw = str(model), {}
+        else:
+            raise InputError(f"{model}: expected a .gguf file or a Hugging Face model folder")
+        for placeholder in ("{labels}", "{input}"):
+            if placeholder not in instruction:
+                raise InputError(f"instruction has no {placeholder} placeholder")
+        self.tok = transformers.AutoTokenizer.from_pretrained(where, **kw)
+        self.lm = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kw).eval()
+        self.labels = labels
+        self.instruction = instruction
+        self.examples = list(examples)
+        self.size_bytes = disk_size(model)
+        self.params = sum(p.numel() for p in self.lm.parameters())
+        self.prompt_tokens = 0
+        # transformers 5 renamed the cache argument; older versions only know past_key_values
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
+        end = self.tok.eos_token_id
+        # each label answer: its tokens, then end-of-turn (so "animal" does not also score "animal husbandry")
+        self.label_ids = [self.tok(n, add_special_tokens=False).input_ids + ([end] if end is not None else [])
+                          for n in labels.names]
+
+    def _prompt_ids(self, text: str) -> list[int]:
+        names = ", ".join(self.labels.names)
+        messages = []
+        for ex_text, ex_label in self.examples:
+            messages += [{"role": "user", "content": self.instruction.replace("{labels}", names).replace("{input}", ex_text)},
+                         {"role": "assistant", "content": self.labels.names[ex_label]}]
+        messages.append({"role": "user", "content": self.instruction.replace("{labels}", names).replace("{input}", text)})
+        if self.tok.chat_template:
+            prompt = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        else:  # a base model: plain text turns
+            prompt = "".join(f"{m['content']}\n" if m["role"] == "user" else f"{m['content']}\n\n" for m in messages)
+        return self.tok(prompt, add_special_tokens=False).input_ids
+
+    def scores(self, text: str) -> np.ndarray:
+        """log P(label_k | prompt) for each class k: (K,) float."""
+        import torch
+
+        ids = torch.tensor([self._prompt_ids(text)])  # (1, P)
+        self.prompt_tokens += ids.shape[1]
+        k, longest = len(self.label_ids), max(map(len, self.label_ids))
+        cont = torch.full((k, longest), self.tok.eos_token_id or 0, dtype=torch.long)  # (K, Lmax), right-padded
+        for i, lab in enumerate(self.label_ids):
+            cont[i, : len(lab)] = torch.tensor(lab)
+        with torch.no_grad():
+            out = self.lm(input_ids=ids, use_cache=True)
+            first = torch.log_softmax(out.logits[0, -1], -1)  # (V,) next-token distribution after the prompt
+            cache = getattr(out, "cache", None)
+            cache = out.past_key_values if cache is None else cache
+            cache.batch_repeat_interleave(k)  # in place: the prompt's keys/values once per label
+            # causal attention: padding after a label cannot change the label's own log-probabilities
+            rest = torch.log_softmax(self.lm(input_ids=cont, use_cache=False, **{self._cache_kw: cache}).logits, -1)  # (K, Lmax, V)
+        total = np.zeros(k)
+        for i, lab in enumerate(self.label_ids):
+            total[i] = float(first[lab[0]]) + sum(float(rest[i, j - 1, lab[j]]) for j in range(1, len(lab)))
+        return total
+
+    def classify(self, samples: Sequence[str]) -> np.ndarray:
+        return np.array([int(np.argmax(self.scores(str(s)))) for s in samples], np.int64)
+
+    def usage(self) -> dict:
+        return {"prompt_tokens": self.prompt_tokens}

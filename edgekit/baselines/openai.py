@@ -1,0 +1,170 @@
+"""Any OpenAI-compatible chat endpoint as a zero-/few-shot classifier (llama.cpp server, Ollama, vLLM, hosted).
+
+Standard library only (urllib + threads). Per request: a timeout, retries with exponential backoff on
+timeouts, connection errors, 429 and 5xx; at most ``concurrency`` requests in flight. Every completed
+answer is written to an on-disk cache at once (keyed by the sha256 of endpoint + request body), so a run
+that fails half-way loses nothing: the next run sends only what is missing. Token usage and cost are
+summed from the responses' ``usage`` blocks.
+
+    chat = OpenAIChat(base_url="http://127.0.0.1:8080/v1", model="qwen2.5-0.5b", labels=LabelSet.of(["animal", "plant"]))
+    chat.classify(["a small domesticated feline"])   # -> array([0])
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.baselines.base import Baseline, LabelSet
+from edgekit.baselines.llm import DEFAULT_INSTRUCTION
+from edgekit.errors import EdgekitError
+from edgekit.fsutil import write_json
+from edgekit.hashing import hash_obj
+
+
+class ProviderError(EdgekitError):
+    """The endpoint failed for good (after retries) or answered something that is not a chat completion."""
+
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+class OpenAIChat(Baseline):
+    provider = "openai"
+
+    def __init__(self, base_url: str, model: str, labels: LabelSet, api_key: str | None = None,
+                 instruction: str = DEFAULT_INSTRUCTION, examples: Sequence[tuple[str, int]] = (),
+                 timeout_s: float = 30.0, retries: int = 3, backoff_s: float = 0.5, concurrency: int = 4,
+                 cache_dir: Path | None = None, price_input_per_1m: float | None = None,
+                 price_output_per_1m: float | None = None, max_tokens: int = 16, **_unused):
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model, self.labels, self.api_key = model, labels, api_key
+        self.instruction, self.examples = instruction, list(examples)
+        self.timeout_s, self.retries, self.backoff_s, self.concurrency = timeout_s, retries, backoff_s, concurrency
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.prices = (price_input_per_1m, price_output_per_1m)
+        self.max_tokens = max_tokens
+        self.latencies_ms: list[float] = []
+        self.counts = {"requests": 0, "cached": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "unparsed": 0}
+        self._lock = threading.Lock()
+
+    # --- requests ------------------------------------------------------------------------------
+
+    def _body(self, text: str) -> dict:
+        names = ", ".join(self.labels.names)
+        messages = []
+        for ex_text, ex_label in self.examples:
+            messages += [{"role": "user", "content": self.instruction.replace("{labels}", names).replace("{input}", ex_text)},
+                         {"role": "assistant", "content": self.labels.names[ex_label]}]
+        messages.append({"role": "user", "content": self.instruction.replace("{labels}", names).replace("{input}", text)})
+        return {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens}
+
+    def _cache_path(self, body: dict) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = hash_obj({"url": self.url, "body": body})
+        return self.cache_dir / key[:2] / f"{key}.json"
+
+    def _post(self, body: dict) -> tuple[dict, float]:
+        """One completion with retries: (parsed JSON, wall ms of the successful attempt)."""
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})}
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                with self._lock:
+                    self.counts["retries"] += 1
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+            t0 = time.perf_counter()
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    raw = resp.read()
+            except urllib.error.HTTPError as e:
+                last = f"HTTP {e.code} {e.reason}"
+                if e.code in RETRY_STATUS:
+                    continue
+                raise ProviderError(f"{self.url}: {last}: {e.read()[:200].decode(errors='replace')}") from None
+            except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as e:
+                reason = getattr(e, "reason", e)
+                last = f"timed out after {self.timeout_s:g} s" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else f"{reason}"
+                continue
+            ms = (time.perf_counter() - t0) * 1e3
+            try:
+                return json.loads(raw), ms
+            except ValueError:
+                raise ProviderError(f"{self.url}: malformed response (not JSON): {raw[:120]!r}") from None
+        raise ProviderError(f"{self.url}: no answer after {self.retries + 1} attempts: {last}")
+
+    def _answer(self, text: str) -> dict:
+        """{"content", "prompt_tokens", "completion_tokens", "latency_ms"} from the cache or the endpoint."""
+        body = self._body(text)
+        path = self._cache_path(body)
+        if path is not None and path.is_file():
+            try:
+                entry = json.loads(path.read_text())
+                with self._lock:
+                    self.counts["cached"] += 1
+                return entry
+            except ValueError:
+                pass  # a damaged cache entry is a miss
+        resp, ms = self._post(body)
+        try:
+            content = resp["choices"][0]["message"]["content"]
+            if not isinstance(content, str):
+                raise TypeError
+        except (KeyError, IndexError, TypeError):
+            raise ProviderError(f"{self.url}: malformed response (no choices[0].message.content): {json.dumps(resp)[:160]}") from None
+        usage = resp.get("usage") or {}
+        entry = {"content": content, "prompt_tokens": int(usage.get("prompt_tokens", 0)),
+                 "completion_tokens": int(usage.get("completion_tokens", 0)), "latency_ms": round(ms, 3)}
+        if path is not None:
+            write_json(path, entry)  # at once: a later failure cannot lose this answer
+        with self._lock:
+            self.counts["requests"] += 1
+        return entry
+
+    # --- classification -------------------------------------------------------------------------
+
+    def parse(self, content: str) -> int:
+        """The class an answer names: exact name first, else the earliest class name in the text; -1 if none."""
+        norm = re.sub(r"[^a-z0-9 ]+", " ", content.lower()).strip()
+        names = [n.lower() for n in self.labels.names]
+        if norm in names:
+            return names.index(norm)
+        hits = [(m.start(), i) for i, n in enumerate(names) for m in [re.search(rf"\b{re.escape(n)}\b", norm)] if m]
+        return min(hits)[1] if hits else -1
+
+    def classify(self, samples: Sequence[str]) -> np.ndarray:
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        try:
+            entries = list(pool.map(self._answer, [str(s) for s in samples]))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # on an error: stop sending, keep what is cached
+        out = np.array([self.parse(e["content"]) for e in entries], np.int64)
+        with self._lock:
+            for e in entries:
+                self.counts["prompt_tokens"] += e["prompt_tokens"]
+                self.counts["completion_tokens"] += e["completion_tokens"]
+                self.latencies_ms.append(e["latency_ms"])
+            self.counts["unparsed"] += int((out < 0).sum())
+        return out
+
+    def usage(self) -> dict:
+        return dict(self.counts)
+
+    def cost_per_1k(self, queries: int) -> float | None:
+        pin, pout = self.prices
+        if (pin is None and pout is None) or not queries:
+            return None
+        total = (self.counts["prompt_tokens"] * (pin or 0) + self.counts["completion_tokens"] * (pout or 0)) / 1e6
+        return round(total / queries * 1000, 6)
