@@ -59,16 +59,17 @@ def model_fingerprint(loaded: LoadedRecipe) -> str | None:
                      "weights": hash_file(weights) if weights and weights.is_file() else model.weights})
 
 
-def stage_key(cfg: StageConfig, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str) -> str:
+def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str) -> str:
     recipe = loaded.recipe
+    starts_from_recipe_model = kind.consumes == "torch?" and not inputs
     return hash_obj({
         "kind": cfg.kind,
         "config": cfg.model_dump(exclude={"id", "input"}),
         # the input's content, not its key: a re-run that reproduces the same bytes keeps downstream cached
         "inputs": [content_hash(a) for a in inputs],
         "data": data_fingerprint,
-        # a stage starting from the recipe's model (train from scratch) depends on it; others on their input
-        "model": None if inputs else model_fingerprint(loaded),
+        # only a stage that builds the recipe's model (train from scratch) depends on it; others on their input
+        "model": model_fingerprint(loaded) if starts_from_recipe_model else None,
         "seed": recipe.seed,
         "edgekit": __version__,
     })
@@ -217,7 +218,7 @@ class Pipeline:
         kind = stage_kinds()[cfg.kind]
         by_id = {a.stage_id: a for a in done}
         inputs = [by_id[i] for i in self.wiring[cfg.id]]
-        key = stage_key(cfg, inputs, self.loaded, fingerprint)
+        key = stage_key(cfg, kind, inputs, self.loaded, fingerprint)
         final = self.stages_dir / f"{cfg.id}-{key[:16]}"
         if not rerun:
             art = load_artifact(final)
