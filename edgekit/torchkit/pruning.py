@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from edgekit.errors import InputError
+from edgekit.torchkit.reshape import sync_hf_config
 
 IMPORTANCE = ("l1", "l2", "taylor", "bn-scale", "lamp", "fpgm", "random")
 TARGETS = ("channels", "macs", "params")
@@ -43,7 +44,7 @@ class PruneSettings:
     importance: str = "l2"
     scope: str = "layer"  # "layer": every layer loses the same share; "global": rank channels model-wide
     steps: int = 1
-    round_to: int | None = 8  # keep channel counts multiples of this (SIMD-friendly kernels)
+    round_to: int | None = None  # keep channel counts multiples of this (torch-pruning applies it per channel group)
     max_layer_ratio: float = 0.9  # never remove more than this share of any one layer
     ignore: tuple[str, ...] = ()  # module-name glob patterns left untouched
     ignore_classifier: bool = True
@@ -156,6 +157,8 @@ def _prune_once(model: nn.Module, example: torch.Tensor, s: PruneSettings, ratio
     named = dict(model.named_modules())
     heads = _attention(model)
     by_heads = s.attention == "heads"
+    # keep at least one head per attention layer: torch-pruning would remove them all at high ratios
+    head_ratio = min(ratio, 1 - 1 / min(heads.values())) if by_heads and heads else 0.0
     try:
         pruner = tp.pruner.BasePruner(
             model, example, importance=importance(s.importance), global_pruning=s.scope == "global",
@@ -164,7 +167,7 @@ def _prune_once(model: nn.Module, example: torch.Tensor, s: PruneSettings, ratio
             # fresh dicts: torch-pruning mutates these arguments and their defaults are shared
             in_channel_groups={}, out_channel_groups={}, channel_groups={}, num_heads=dict(heads),
             prune_num_heads=by_heads and bool(heads), prune_head_dims=not by_heads,
-            head_pruning_ratio=ratio if by_heads and heads else 0.0, output_transform=_logits,
+            head_pruning_ratio=head_ratio, output_transform=_logits,
         )
         pruner.step()
     except (RuntimeError, ValueError, IndexError, KeyError, TypeError, AssertionError) as e:
@@ -257,6 +260,7 @@ def prune(model: nn.Module, example: torch.Tensor, s: PruneSettings,
             log(f"step {step}/{s.steps}: MACs {macs / macs0:.1%}, params {params / params0:.1%} of the original")
         if between is not None and step < s.steps:
             between(model, step)
+    sync_hf_config(model)
     macs1, params1 = count(model, example)
     after = widths(model)
     layers = {n: (w, after[n]) for n, w in widths0.items() if n in after}
