@@ -46,6 +46,7 @@ class PruneConfig(StageConfig):
 
 @register_stage(PruneConfig, consumes="torch", produces="torch")
 def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
+    import numpy as np
     import torch
     from torch import nn
 
@@ -68,7 +69,7 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     def gradients(m: nn.Module) -> None:  # Taylor importance: |w * dL/dw| summed over a few batches
         m.train()
         loss_fn = nn.CrossEntropyLoss()
-        sub = ds.train.take(torch.arange(min(cfg.gradient_samples, len(ds.train))).numpy())
+        sub = ds.train.take(np.arange(min(cfg.gradient_samples, len(ds.train))))
         for x, y in batches(sub, cfg.batch_size, ds.mean, ds.std):
             loss_fn(m(x), y).backward()
         m.eval()
