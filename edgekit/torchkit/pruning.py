@@ -210,6 +210,8 @@ def _search(model: nn.Module, example, s: PruneSettings, ignored: list[str], goa
     (1 - r)^2, so sqrt(value) is nearly linear in r and 2-4 trials usually land within 1 % of the goal."""
     def trial(r: float) -> tuple[nn.Module, int]:
         m = copy.deepcopy(model)
+        for src, dst in zip(model.parameters(), m.parameters()):  # deepcopy drops .grad; Taylor needs it
+            dst.grad = None if src.grad is None else src.grad.clone()
         _prune_once(m, example, s, r, ignored)
         return m, _measure(m, example, s.target)
 
