@@ -229,3 +229,28 @@ stages:
     recipe.write_text(bad)
     with pytest.raises(RecipeError, match=r"distill.teacher: .*no earlier stage|distill.teacher: 'export-unpruned'"):
         Pipeline(load(recipe), tmp_path / "run").run()
+
+
+@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed")
+def test_stage_errors_point_at_the_recipe_key(tmp_path):
+    from edgekit.pipeline import Pipeline
+    from edgekit.recipe import load
+
+    recipe = tmp_path / "r.yaml"
+    base = f"""edgekit: 1
+name: prune-errors
+threads: 1
+data: {{source: fashion-mnist, path: {FASHION}, limit_train: 200, limit_test: 50}}
+model: {{source: "edgekit:resnet-small", width: 0.25}}
+stages:
+  - {{id: train, kind: train, epochs: 1}}
+"""
+    cases = {
+        "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module",
+        "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs",
+        "  - {id: prune, kind: prune, finetune_epochs: 1}\n": r"r.yaml:8: stages\[1\]\.finetune_epochs: .*needs steps > 1",
+    }
+    for stage, message in cases.items():
+        recipe.write_text(base + stage)
+        with pytest.raises(RecipeError, match=message):
+            Pipeline(load(recipe), tmp_path / "run").run()
