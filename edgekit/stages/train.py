@@ -1,5 +1,9 @@
 """Train (or fine-tune) a classifier. Starts from the recipe's model, or from the previous stage's model
-when there is one (e.g. recovery after pruning)."""
+when there is one (e.g. recovery after pruning).
+
+``distill: {teacher: train}`` adds knowledge distillation from an earlier torch model (usually the
+unpruned one when recovering after ``prune``). The teacher must be an ancestor of this stage's input, so
+the cache key, which already covers the input's lineage, covers the teacher too."""
 
 from __future__ import annotations
 
@@ -7,9 +11,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekit.recipe import StageConfig
+from edgekit.recipe import ID_PATTERN, StageConfig, Strict
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
+
+
+class DistillConfig(Strict):
+    teacher: str = Field(pattern=ID_PATTERN, description="id of an earlier stage whose torch model teaches (an ancestor of the input)")
+    temperature: float = Field(4.0, gt=0, le=100, description="softmax temperature of both models' logits")
+    weight: float = Field(0.7, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
 
 
 class TrainConfig(StageConfig):
@@ -23,6 +33,7 @@ class TrainConfig(StageConfig):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     augment: bool = Field(False, description="random flips and shifts of training images (helps long schedules, slows short ones)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
+    distill: DistillConfig | None = Field(None, description="knowledge distillation from an earlier model")
 
 
 @register_stage(TrainConfig, consumes="torch?", produces="torch")
@@ -31,7 +42,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
 
     from edgekit.fsutil import resolve_path
     from edgekit.torchkit.models import build_model, load_model, load_weights, save_model
-    from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
+    from edgekit.torchkit.training import TrainSettings, distillation_loss, evaluate, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
@@ -71,8 +82,28 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
                              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
                              seed=ctx.recipe.seed, device=pick_device(cfg.device))
-    result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, label=cfg.id)
+    loss_fn = None
+    if cfg.distill is not None:
+        teacher, _ = load_model(_ancestor(ctx, cfg.distill.teacher).dir)
+        loss_fn = distillation_loss(teacher.to(settings.device), cfg.distill.temperature, cfg.distill.weight, cfg.label_smoothing)
+    result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=loss_fn, label=cfg.id)
     test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
     params = sum(p.numel() for p in model.parameters())
     return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params})
+
+
+def _ancestor(ctx: StageContext, stage_id: str):
+    """The artifact of ``stage_id`` on this stage's input lineage (input, its input, ...)."""
+    from edgekit.pipeline import load_artifact
+
+    where = ctx.loaded.stage_loc(ctx.cfg.id, "distill", "teacher")
+    art = ctx.input
+    while art is not None and art.stage_id != stage_id:
+        parents = art.manifest.get("inputs", [])
+        art = load_artifact(art.dir.parent / f"{parents[0]['stage']}-{parents[0]['key'][:16]}") if parents else None
+    if art is None:
+        raise ctx.loaded.error(where, f"'{stage_id}' is not an earlier stage on this stage's input lineage")
+    if art.produces != "torch":
+        raise ctx.loaded.error(where, f"stage '{stage_id}' produces {art.produces or 'no model'}, a teacher must be a torch model")
+    return art

@@ -1,0 +1,256 @@
+"""Structured pruning: real torch-pruning on real architectures, pickle-free save/reload, ONNX export run in ORT."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torch_pruning")
+
+from edgekit.errors import InputError, RecipeError  # noqa: E402
+from edgekit.torchkit.export import export_onnx  # noqa: E402
+from edgekit.torchkit.models import build_model, load_model, save_model  # noqa: E402
+from edgekit.torchkit.pruning import PruneError, PruneSettings, prune, widths  # noqa: E402
+from edgekit.torchkit.reshape import apply_shapes, diff  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))  # prune_models, for python:prune_models:NAME sources
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and the test machines are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _image(c: int, size: int) -> torch.Tensor:
+    return torch.randn(4, c, size, size, generator=torch.Generator().manual_seed(0))
+
+
+CASES = {
+    # spec, example input, a layer whose output width must shrink
+    "resnet-small": ({"source": "edgekit:resnet-small", "width": 0.5, "in_channels": 1}, _image(1, 16), "layers.4.conv1"),
+    "mobilenet_v2": ({"source": "torchvision:mobilenet_v2", "in_channels": 3}, _image(3, 32), "features.2.conv.0.0"),
+    "resnet18": ({"source": "torchvision:resnet18", "stem_stride": 2, "in_channels": 1}, _image(1, 16), "layer4.1.conv1"),
+    "grouped-concat": ({"source": "python:prune_models:grouped_concat", "in_channels": 1}, _image(1, 16), "grouped.0"),
+    "bert": ({"source": "python:prune_models:tiny_bert", "in_channels": 1},
+             torch.randint(0, 100, (4, 8), generator=torch.Generator().manual_seed(0)), "bert.encoder.layer.1.intermediate.dense"),
+}
+
+
+def _build(spec: dict) -> torch.nn.Module:
+    spec = {**spec, "num_classes": 10}
+    return build_model(spec, 10, spec["in_channels"])
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_prune_export_reload_without_pickle(name, tmp_path):
+    torch.manual_seed(0)
+    spec, x, shrinks = CASES[name]
+    spec = {**spec, "num_classes": 10}
+    model = _build(spec).eval()
+    result = prune(model, x, PruneSettings(target="macs", ratio=0.5))
+    pruned = result.model
+
+    # measured target reached; the classifier keeps its classes; the named layer really lost channels
+    assert result.macs[1] <= 0.5 * result.macs[0]
+    assert result.params[1] < 0.7 * result.params[0]
+    assert sum(p.numel() for p in pruned.parameters()) == result.params[1]
+    assert result.layers[shrinks][1] < result.layers[shrinks][0] == widths(_build(spec))[shrinks]
+    assert widths(pruned)[result.ignored[-1]] == 10
+    with torch.no_grad():
+        ref = pruned(x).numpy()
+    assert ref.shape == (4, 10)
+
+    # save: safetensors + JSON shapes; reload builds the architecture from JSON, never unpickles
+    save_model(pruned, tmp_path, spec, {"pruned": diff(_build(spec), pruned)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.safetensors"]
+    assert json.loads((tmp_path / "model.json").read_text())["pruned"]["modules"][shrinks]
+    reloaded, _ = load_model(tmp_path)
+    assert widths(reloaded) == widths(pruned)
+    with torch.no_grad():
+        np.testing.assert_allclose(reloaded(x).numpy(), ref, atol=1e-5)
+
+    # ONNX: one file, same logits in onnxruntime
+    import onnxruntime as ort
+
+    path = tmp_path / "model.onnx"
+    export_onnx(reloaded, x[:2], path, opset=18)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_bert_heads_removed_and_config_updated():
+    spec, x, _ = CASES["bert"]
+    result = prune(_build(spec).eval(), x, PruneSettings(target="channels", ratio=0.5))
+    attn = result.model.bert.encoder.layer[0].attention.self
+    assert attn.num_attention_heads == 2 and attn.attention_head_size == 16 and attn.all_head_size == 32
+    assert attn.query.out_features == 32
+    config = result.model.bert.config
+    assert config.num_attention_heads == 2
+    assert config.hidden_size == result.model.bert.embeddings.word_embeddings.embedding_dim < 64
+    assert config.intermediate_size == result.model.bert.encoder.layer[0].intermediate.dense.out_features < 256
+
+
+def test_params_target_and_iterative_steps():
+    spec, x, _ = CASES["resnet-small"]
+    seen = []
+    result = prune(_build(spec).eval(), x, PruneSettings(target="params", ratio=0.6, steps=3, importance="lamp", scope="global"),
+                   between=lambda m, step: seen.append((step, sum(p.numel() for p in m.parameters()))))
+    assert result.params[1] <= 0.4 * result.params[0]
+    # two recovery hooks, at about 80 % and 60 % of the parameters
+    assert [s for s, _ in seen] == [1, 2]
+    assert [round(n / result.params[0], 1) for _, n in seen] == [0.8, 0.6]
+
+
+@pytest.mark.parametrize("importance", ["l1", "bn-scale", "fpgm", "random", "taylor"])
+def test_every_importance_criterion(importance):
+    spec, x, _ = CASES["resnet-small"]
+    model = _build(spec).eval()
+
+    def grads(m):
+        torch.nn.functional.cross_entropy(m(x), torch.tensor([0, 1, 2, 3])).backward()
+
+    result = prune(model, x, PruneSettings(target="channels", ratio=0.25, importance=importance), grad_fn=grads)
+    assert result.layers["layers.0.conv1"] == (8, 6)
+
+
+def test_taylor_gradients_survive_the_target_search():
+    spec, x, _ = CASES["resnet-small"]
+    calls = []
+
+    def grads(m):
+        calls.append(1)
+        torch.nn.functional.cross_entropy(m(x), torch.tensor([0, 1, 2, 3])).backward()
+
+    result = prune(_build(spec).eval(), x, PruneSettings(target="macs", ratio=0.4, importance="taylor"), grad_fn=grads)
+    assert calls == [1] and result.macs[1] <= 0.6 * result.macs[0]
+
+
+def test_round_to_keeps_multiples():
+    spec, x, _ = CASES["resnet18"]
+    result = prune(_build(spec).eval(), x, PruneSettings(target="channels", ratio=0.3, round_to=16))
+    assert all(after % 16 == 0 for name, (_, after) in result.layers.items() if name != "fc")
+
+
+def test_ignored_patterns_stay_untouched():
+    spec, x, _ = CASES["resnet18"]
+    result = prune(_build(spec).eval(), x, PruneSettings(target="channels", ratio=0.5, ignore=("layer4.*",)))
+    assert "layer4.1.conv1" in result.ignored
+    assert result.layers["layer4.1.conv1"] == (512, 512)
+    assert result.layers["layer3.1.conv1"][1] < 256
+
+
+def test_unknown_pattern_is_an_error():
+    spec, x, _ = CASES["resnet-small"]
+    with pytest.raises(PruneError, match="pattern 'layers.9.*' matches no module") as e:
+        prune(_build(spec).eval(), x, PruneSettings(ignore=("layers.9.*",)))
+    assert e.value.key == "ignore"
+
+
+def test_unreachable_target_is_an_error():
+    spec, x, _ = CASES["resnet-small"]
+    with pytest.raises(PruneError, match=r"cannot remove 95% of the MACs: at most \d+\.\d%") as e:
+        prune(_build(spec).eval(), x, PruneSettings(target="macs", ratio=0.95, max_layer_ratio=0.5))
+    assert e.value.key == "ratio"
+
+
+def test_layer_torch_pruning_cannot_handle_is_named():
+    spec = {"source": "python:prune_models:hardcoded", "in_channels": 1}
+    with pytest.raises(PruneError, match="cannot handle module 'pool' \\(Pool16\\)") as e:
+        prune(_build(spec).eval(), _image(1, 8), PruneSettings(target="channels", ratio=0.5))
+    assert e.value.key == "ignore"
+
+
+def test_apply_shapes_rejects_foreign_shapes():
+    model = _build(CASES["resnet-small"][0])
+    with pytest.raises(InputError, match="name module 'nope'"):
+        apply_shapes(model, {"modules": {"nope": {"attrs": {}, "params": {}, "buffers": {}}}})
+    with pytest.raises(InputError, match="not a numeric attribute"):
+        apply_shapes(model, {"modules": {"fc": {"attrs": {"forward": 3}, "params": {}, "buffers": {}}}})
+
+
+def test_recipe_rejects_ratio_out_of_range(tmp_path):
+    from edgekit.recipe import parse
+
+    text = ("edgekit: 1\nname: t\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
+            "stages:\n  - {id: train, kind: train}\n  - id: prune\n    kind: prune\n    ratio: 1.5\n")
+    with pytest.raises(RecipeError, match=r"r.yaml:9: stages\[1\]\.ratio: must be less than 1, got 1.5"):
+        parse(text, tmp_path / "r.yaml")
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed")
+def test_recipe_prune_recover_distill_export_evaluate(tmp_path):
+    """train -> prune (taylor, 2 slices with fine-tuning) -> recover with distillation -> export both -> evaluate."""
+    from edgekit.pipeline import Pipeline
+    from edgekit.recipe import load
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""
+edgekit: 1
+name: prune-e2e
+threads: 1
+data: {{source: fashion-mnist, path: {FASHION}, limit_train: 3000, limit_test: 500}}
+model: {{source: "edgekit:resnet-small", width: 0.5}}
+stages:
+  - {{id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 32}}
+  - {{id: prune, kind: prune, target: macs, ratio: 0.5, importance: taylor, steps: 2, finetune_epochs: 1, lr: 1.0e-3, batch_size: 32, gradient_samples: 256}}
+  - {{id: recover, kind: train, epochs: 1, lr: 1.0e-3, batch_size: 32, distill: {{teacher: train, temperature: 4, weight: 0.7}}}}
+  - {{id: export, kind: export}}
+  - {{id: export-unpruned, kind: export, input: train}}
+  - {{id: evaluate, kind: evaluate, latency_runs: 5, min_seconds: 0}}
+""")
+    record = Pipeline(load(recipe), tmp_path / "run").run()
+    m = {s["id"]: s["metrics"] for s in record["stages"]}
+    assert m["prune"]["macs_ratio"] <= 0.5 and m["prune"]["params_ratio"] < 0.7
+    assert m["prune"]["layers"]["layers.0.conv1"]["after"] < m["prune"]["layers"]["layers.0.conv1"]["before"]
+    assert m["prune"]["test_accuracy_before"] == m["train"]["test_accuracy"]
+    assert m["export"]["parity_top1_agreement"] >= 0.99
+    rows = {r["stage"]: r for r in m["evaluate"]["artifacts"]}
+    assert rows["export"]["size_bytes"] < 0.7 * rows["export-unpruned"]["size_bytes"]
+    # recovery with distillation brings the pruned model back close to its teacher
+    assert rows["export"]["accuracy"] > rows["export-unpruned"]["accuracy"] - 0.1
+    assert rows["export"]["accuracy"] > 0.5
+
+    # a teacher off the input lineage is a one-line recipe error
+    bad = recipe.read_text().replace("teacher: train", "teacher: export-unpruned")
+    recipe.write_text(bad)
+    with pytest.raises(RecipeError, match=r"distill.teacher: .*no earlier stage|distill.teacher: 'export-unpruned'"):
+        Pipeline(load(recipe), tmp_path / "run").run()
+
+
+@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed")
+def test_stage_errors_point_at_the_recipe_key(tmp_path):
+    from edgekit.pipeline import Pipeline
+    from edgekit.recipe import load
+
+    recipe = tmp_path / "r.yaml"
+    base = f"""edgekit: 1
+name: prune-errors
+threads: 1
+data: {{source: fashion-mnist, path: {FASHION}, limit_train: 200, limit_test: 50}}
+model: {{source: "edgekit:resnet-small", width: 0.25}}
+stages:
+  - {{id: train, kind: train, epochs: 1}}
+"""
+    cases = {
+        "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module",
+        "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs",
+        "  - {id: prune, kind: prune, finetune_epochs: 1}\n": r"r.yaml:8: stages\[1\]\.finetune_epochs: .*needs steps > 1",
+    }
+    for stage, message in cases.items():
+        recipe.write_text(base + stage)
+        with pytest.raises(RecipeError, match=message):
+            Pipeline(load(recipe), tmp_path / "run").run()
