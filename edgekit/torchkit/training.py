@@ -27,7 +27,7 @@ class TrainSettings:
     augment: bool = False
     seed: int = 0
     device: str = "cpu"
-    channels_last: bool = True
+    channels_last: bool = False
 
 
 def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator | None = None):
@@ -92,7 +92,7 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
     ``loss_fn(logits, x, y)`` replaces cross-entropy (distillation uses it). Returns per-epoch history."""
     torch.manual_seed(s.seed)
     model.to(s.device)
-    # NHWC is ~30 % faster for CPU conv training (oneDNN); irrelevant for models without 4-D inputs
+    # NHWC trained ~30 % faster per sample on an AVX-512 Xeon, but aborted in backward after pruning here: opt-in
     layout = torch.channels_last if s.channels_last and train.x.ndim == 4 else torch.contiguous_format
     model.to(memory_format=layout)
     rng = np.random.default_rng(s.seed)
