@@ -40,6 +40,19 @@ def fill(template: str, label: str) -> str:
     return template.replace("{label}", label)
 
 
+def chat_messages(instruction: str, names: Sequence[str], examples: Sequence[tuple[str, int]], text: str) -> list[dict]:
+    """The classification prompt as chat turns: optional few-shot (text, label index) pairs, then the query."""
+    listed = ", ".join(names)
+
+    def turn(t: str) -> dict:
+        return {"role": "user", "content": instruction.replace("{labels}", listed).replace("{input}", t)}
+
+    messages = []
+    for ex_text, ex_label in examples:
+        messages += [turn(ex_text), {"role": "assistant", "content": names[ex_label]}]
+    return messages + [turn(text)]
+
+
 def disk_size(path: Path) -> int:
     """Bytes of a model file, or of every file in a model folder."""
     path = Path(path)

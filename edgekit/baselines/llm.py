@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.baselines.base import Baseline, LabelSet, disk_size
+from edgekit.baselines.base import Baseline, LabelSet, chat_messages, disk_size
 from edgekit.data.dataset import Split
 from edgekit.errors import InputError, require
 
@@ -71,12 +71,7 @@ class LLMScorer(Baseline):
                           for n in labels.names]
 
     def _prompt_ids(self, text: str) -> list[int]:
-        names = ", ".join(self.labels.names)
-        messages = []
-        for ex_text, ex_label in self.examples:
-            messages += [{"role": "user", "content": self.instruction.replace("{labels}", names).replace("{input}", ex_text)},
-                         {"role": "assistant", "content": self.labels.names[ex_label]}]
-        messages.append({"role": "user", "content": self.instruction.replace("{labels}", names).replace("{input}", text)})
+        messages = chat_messages(self.instruction, self.labels.names, self.examples, text)
         if self.tok.chat_template:
             prompt = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:  # a base model: plain text turns

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.baselines.base import Baseline, LabelSet
+from edgekit.baselines.base import Baseline, LabelSet, chat_messages
 from edgekit.baselines.llm import DEFAULT_INSTRUCTION
 from edgekit.errors import EdgekitError
 from edgekit.fsutil import write_json
@@ -60,12 +60,7 @@ class OpenAIChat(Baseline):
     # --- requests ------------------------------------------------------------------------------
 
     def _body(self, text: str) -> dict:
-        names = ", ".join(self.labels.names)
-        messages = []
-        for ex_text, ex_label in self.examples:
-            messages += [{"role": "user", "content": self.instruction.replace("{labels}", names).replace("{input}", ex_text)},
-                         {"role": "assistant", "content": self.labels.names[ex_label]}]
-        messages.append({"role": "user", "content": self.instruction.replace("{labels}", names).replace("{input}", text)})
+        messages = chat_messages(self.instruction, self.labels.names, self.examples, text)
         return {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens}
 
     def _cache_path(self, body: dict) -> Path | None:
