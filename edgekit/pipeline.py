@@ -205,7 +205,7 @@ class Pipeline:
             finally:
                 record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 write_json(self.run_dir / RUN_FILE, record)
-                write_json(self.run_dir / "history" / f"{started:%Y%m%dT%H%M%S}-{os.getpid()}.json", record)
+                write_json(self.run_dir / "history" / f"{started:%Y%m%dT%H%M%S.%f}-{os.getpid()}.json", record)  # µs: two runs in one second stay apart
             return record
 
     def _clean_partial(self) -> None:
