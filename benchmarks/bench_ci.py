@@ -2,6 +2,7 @@
 default recipe's model (target <= 2 % on a quiet machine). Repeats the measurement to show it holds.
 
     python benchmarks/bench_ci.py [--model M.onnx ...] [--threads 1] [--repeats 3] [--json]
+    python benchmarks/bench_ci.py --run-dir runs/fashion-mnist     # every ONNX file of a finished run
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, nargs="*", help="ONNX models (default: the default recipe's resnet18, exported)")
+    ap.add_argument("--run-dir", type=Path, help="measure the ONNX artifacts of this finished run (its run.json)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     from _models import default_model
 
-    models = args.model or [default_model(Path("/tmp/edgekit-bench-models"))]
+    if args.run_dir:
+        stages = json.loads((args.run_dir / "run.json").read_text())["stages"]
+        models = [p for st in stages if (p := Path(st["dir"]) / "model.onnx").is_file()]
+    else:
+        models = args.model or [default_model(Path("/tmp/edgekit-bench-models"))]
     rows = []
     for i in range(args.repeats):
         doc = document(bench(models, threads=(args.threads,), settings=PRESETS["default"]))

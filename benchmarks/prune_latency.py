@@ -1,6 +1,6 @@
 """Does pruning make the exported model faster? ONNX Runtime p50 latency, batch 1, pruned vs unpruned.
 
-    python benchmarks/prune_latency.py                         # resnet18 (stem stride 2, 1x28x28), 50 % MACs
+    python benchmarks/prune_latency.py                         # resnet18 as in the default recipe (1x28x28), 50 % MACs
     python benchmarks/prune_latency.py --round-to none,8,16    # which channel rounding runs fastest
     python benchmarks/prune_latency.py --run-dir RUN           # the exports of a finished edgekit run
     python benchmarks/prune_latency.py --json
@@ -94,7 +94,7 @@ def measure(variants: dict[str, dict], rounds: int, runs: int, threads: int, sam
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="torchvision:resnet18")
-    ap.add_argument("--stem-stride", type=int, default=2)
+    ap.add_argument("--stem-stride", type=int, default=None, help="default: the ImageNet stem, as the default recipe")
     ap.add_argument("--input", default="1x28x28", help="C x H x W of one sample")
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--target", default="macs", choices=["macs", "params", "channels"])

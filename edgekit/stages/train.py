@@ -32,6 +32,7 @@ class TrainConfig(StageConfig):
     schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     augment: bool = Field(False, description="random flips and shifts of training images (helps long schedules, slows short ones)")
+    channels_last: bool = Field(False, description="train CNNs in NHWC memory layout: faster oneDNN kernels on CPU")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
     distill: DistillConfig | None = Field(None, description="knowledge distillation from an earlier model")
 
@@ -42,6 +43,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
 
     from edgekit.fsutil import resolve_path
     from edgekit.torchkit.models import build_model, load_model, load_weights, save_model
+    from edgekit.torchkit.small_maps import fast_small_map_convs
     from edgekit.torchkit.training import TrainSettings, distillation_loss, evaluate, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
@@ -81,13 +83,15 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         train, val, test = ds.train, ds.val, ds.test
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
                              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
-                             seed=ctx.recipe.seed, device=pick_device(cfg.device))
-    loss_fn = None
+                             seed=ctx.recipe.seed, device=pick_device(cfg.device), channels_last=cfg.channels_last)
+    loss_fn, teachers = None, []
     if cfg.distill is not None:
-        teacher, _ = load_model(_ancestor(ctx, cfg.distill.teacher).dir)
-        loss_fn = distillation_loss(teacher.to(settings.device), cfg.distill.temperature, cfg.distill.weight, cfg.label_smoothing)
-    result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=loss_fn, label=cfg.id)
-    test_acc = evaluate(model, test, ds.mean, ds.std)
+        teachers = [load_model(_ancestor(ctx, cfg.distill.teacher).dir)[0].to(settings.device)]
+        loss_fn = distillation_loss(teachers[0], cfg.distill.temperature, cfg.distill.weight, cfg.label_smoothing)
+    with fast_small_map_convs(*teachers):
+        result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=loss_fn, label=cfg.id)
+    with fast_small_map_convs(model):
+        test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
     params = sum(p.numel() for p in model.parameters())
     return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params})
