@@ -89,3 +89,15 @@ def test_resnet18_default_is_over_parameterised():
     model = build_model({"source": "torchvision:resnet18", "stem_stride": 2}, 10, 1)
     assert sum(p.numel() for p in model.parameters()) > 5_000_000
     assert model.conv1.stride == (2, 2) and model.conv1.in_channels == 1 and isinstance(model.maxpool, torch.nn.Identity)
+
+
+@pytest.mark.parametrize("in_channels,layout", [(5, torch.contiguous_format), (16, torch.channels_last)])
+def test_channels_last_avoids_the_onednn_strided_1x1_crash(in_channels, layout):
+    """A strided 1x1 conv with < 8 input channels aborts the process in NHWC backward: train it in NCHW."""
+    from edgekit.data.dataset import Split
+    from edgekit.torchkit.training import TrainSettings, _memory_format
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(in_channels, 32, 1, stride=2), torch.nn.Conv2d(32, 32, 1, stride=2))
+    images = Split(np.zeros((4, in_channels, 8, 8), np.uint8), np.zeros(4, np.int64))
+    assert _memory_format(model, TrainSettings(1, 1e-3, 4, channels_last=True), images, None) == layout
+    assert _memory_format(model, TrainSettings(1, 1e-3, 4), images, None) == torch.contiguous_format

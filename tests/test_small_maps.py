@@ -11,10 +11,10 @@ from edgekit.torchkit.small_maps import fast_small_map_convs, live_taps
 
 
 def test_live_taps_of_a_3x3_kernel():
-    assert live_taps(1, 3, 1, 1, 1) == (1, 1, 0)  # 1x1 map: only the centre tap reads data
-    assert live_taps(2, 3, 2, 1, 1) == (1, 2, 0)  # 2x2 map, stride 2: one output, the lower-right 2x2 taps
-    assert live_taps(2, 3, 1, 1, 1) == (0, 3, 1)  # every tap reads data somewhere: kernel kept
-    assert live_taps(28, 7, 2, 3, 1) == (0, 7, 3)
+    assert live_taps(1, 3, 1, 1, 1) == (1, 1, 0, 1)  # 1x1 map: only the centre tap reads data
+    assert live_taps(2, 3, 2, 1, 1) == (1, 2, 0, 1)  # 2x2 map, stride 2: one output, the lower-right 2x2 taps
+    assert live_taps(2, 3, 1, 1, 1) == (0, 3, 1, 2)  # every tap reads data somewhere: kernel kept
+    assert live_taps(28, 7, 2, 3, 1) == (0, 7, 3, 14)
 
 
 @pytest.mark.parametrize("size,kernel,stride,pad,dilation", [

@@ -23,19 +23,23 @@ from torch.nn import functional as F
 SMALL_MAP = 4  # output pixels at or below which the weight gradient is computed as a convolution
 
 
+def _out_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
 @lru_cache(maxsize=1024)
-def live_taps(size: int, kernel: int, stride: int, pad: int, dilation: int) -> tuple[int, int, int]:
-    """(first live tap, live kernel length, new padding) along one axis; the full kernel when cutting
-    cannot keep the output size with symmetric padding."""
-    out = (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+def live_taps(size: int, kernel: int, stride: int, pad: int, dilation: int) -> tuple[int, int, int, int]:
+    """(first live tap, live kernel length, new padding, output size) along one axis; the full kernel when
+    cutting cannot keep the output size with symmetric padding."""
+    out = _out_size(size, kernel, stride, pad, dilation)
     live = [j for j in range(kernel) if any(0 <= i * stride - pad + j * dilation < size for i in range(out))]
     if not live:
-        return 0, kernel, pad
+        return 0, kernel, pad, out
     first, length = live[0], live[-1] - live[0] + 1
     new_pad = pad - first * dilation
-    if new_pad < 0 or (size + 2 * new_pad - dilation * (length - 1) - 1) // stride + 1 != out:
-        return 0, kernel, pad
-    return first, length, new_pad
+    if new_pad < 0 or _out_size(size, length, stride, new_pad, dilation) != out:
+        return 0, kernel, pad, out
+    return first, length, new_pad, out
 
 
 class _SmallMapConv(torch.autograd.Function):
@@ -63,13 +67,12 @@ class _SmallMapConv(torch.autograd.Function):
 
 
 def _conv_forward(self: nn.Conv2d, x, weight, bias):
-    (h0, kh, ph), (w0, kw, pw) = (live_taps(x.shape[d], weight.shape[d], self.stride[i], self.padding[i], self.dilation[i])
-                                  for i, d in enumerate((-2, -1)))
+    (h0, kh, ph, oh), (w0, kw, pw, ow) = (
+        live_taps(x.shape[d], weight.shape[d], self.stride[i], self.padding[i], self.dilation[i]) for i, d in ((0, -2), (1, -1)))
     if (kh, kw) != tuple(weight.shape[-2:]):
         weight = weight[:, :, h0 : h0 + kh, w0 : w0 + kw]
-    out_pixels = ((x.shape[-2] + 2 * ph - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1) * \
-                 ((x.shape[-1] + 2 * pw - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1)
-    if (out_pixels <= SMALL_MAP and kh * kw > 1 and self.groups == 1 and self.dilation == (1, 1)
+    # the weight-gradient rewrite was measured against oneDNN (CPU) only: GPUs keep their own kernels
+    if (oh * ow <= SMALL_MAP and kh * kw > 1 and self.groups == 1 and self.dilation == (1, 1) and x.is_cpu
             and torch.is_grad_enabled() and weight.requires_grad):
         return _SmallMapConv.apply(x, weight, bias, self.stride, (ph, pw))
     return F.conv2d(x, weight, bias, self.stride, (ph, pw), self.dilation, self.groups)

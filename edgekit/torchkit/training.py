@@ -87,6 +87,21 @@ def _scheduler(opt, s: TrainSettings, steps: int):
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
 
 
+def _memory_format(model: nn.Module, s: TrainSettings, train: Split, console) -> torch.memory_format:
+    """NHWC when asked for: oneDNN's faster conv kernels (1.1-1.3x per ResNet-18 CPU step, benchmarks/train_step.py)."""
+    if not s.channels_last or train.x.ndim != 4:
+        return torch.contiguous_format
+    # oneDNN's NHWC weight gradient of a strided 1x1 conv with under 8 input channels corrupts the heap
+    # (torch 2.14 on AVX2, measured: glibc aborts); such models (tiny ones, or heavily pruned) train in NCHW
+    bad = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)
+           and m.stride != (1, 1) and m.in_channels < 8]
+    if bad and s.device == "cpu":
+        if console is not None:
+            console.print(f"  channels_last off: {bad[0]} is a strided 1x1 conv with < 8 input channels (oneDNN bug)")
+        return torch.contiguous_format
+    return torch.channels_last
+
+
 def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings, console=None,
         loss_fn=None, label: str = "train") -> dict:
     """Train ``model`` in place and leave it holding the weights of the best validation epoch.
@@ -94,8 +109,7 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
     ``loss_fn(logits, x, y)`` replaces cross-entropy (distillation uses it). Returns per-epoch history."""
     torch.manual_seed(s.seed)
     model.to(s.device)
-    # NHWC: oneDNN's faster conv kernels (1.1-1.3x per ResNet-18 step on CPU, benchmarks/train_step.py); opt-in
-    layout = torch.channels_last if s.channels_last and train.x.ndim == 4 else torch.contiguous_format
+    layout = _memory_format(model, s, train, console)
     model.to(memory_format=layout)
     rng = np.random.default_rng(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
