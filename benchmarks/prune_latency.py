@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from edgekit.report.build import read_run  # noqa: E402
 from edgekit.runtime import ort  # noqa: E402
 
 
@@ -57,7 +58,7 @@ def build_variants(args, out: Path) -> dict[str, dict]:
 
 def run_variants(run_dir: Path) -> dict[str, dict]:
     """The ONNX exports of a finished run, named by stage; pruned ones are those with a prune stage upstream."""
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_run(run_dir)
     dirs = {s["id"]: Path(s["dir"]) for s in record["stages"]}
     kinds = {s["id"]: s["kind"] for s in record["stages"]}
 

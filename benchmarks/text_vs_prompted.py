@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from edgekit.report.build import read_run
 from edgekit.verdict import run_rows, split_rows, verdict
 
 
@@ -19,7 +20,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0].startswith("-"):
         print(__doc__)
         return 2
-    record = json.loads((Path(argv[0]) / "run.json").read_text())
+    record = read_run(Path(argv[0]))
     rows = run_rows(record)
     arts, bases = split_rows(rows)
     zero_shot = [b for b in bases if b["provider"] == "embedding"]

@@ -40,7 +40,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
     >>> [a["id"] for a in report["artifacts"]], report["pareto"]["frontier"]   # doctest: +SKIP
     """
     run_dir = Path(run_dir)
-    run = _read_run(run_dir)
+    run = read_run(run_dir)
     kinds = {s["id"]: s["kind"] for s in run["stages"]}
     manifests = {s["id"]: _manifest(s) for s in run["stages"]}
 
@@ -161,7 +161,8 @@ def _stable(value: Any) -> Any:
     return value
 
 
-def _read_run(run_dir: Path) -> dict:
+def read_run(run_dir: Path) -> dict:
+    """A run directory's run.json, checked: a one-line InputError names what is missing or malformed."""
     path = run_dir / "run.json"
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: no such run directory")
