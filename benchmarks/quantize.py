@@ -18,21 +18,27 @@ from pathlib import Path
 from edgekit.data import load_dataset
 from edgekit.quant.onnx_int8 import kernel_counts
 from edgekit.recipe import load
+from edgekit.report.build import read_run
 from edgekit.runtime import ort
 from edgekit.runtime.preprocess import prepare
 
-KINDS = {"export": "fp32", "quantize": "ort-int8", "inc-quantize": "inc-int8"}
-
-
 def artifacts(run_dir: Path) -> tuple[dict[str, Path], Path]:
-    run = json.loads((run_dir / "run.json").read_text())
-    found = {}
-    for st in run["stages"]:
-        if st["kind"] in KINDS:
-            found[KINDS[st["kind"]]] = Path(st["dir"])
-    if "fp32" not in found or "ort-int8" not in found:
+    """The run's first export, the ORT quantize stage fed by it, and the first INC stage. A recipe may hold
+    more of each (the default recipe also quantizes its pruned export): only one branch is compared."""
+    run = read_run(run_dir)
+
+    def source(st: dict) -> str | None:
+        inputs = json.loads((Path(st["dir"]) / "manifest.json").read_text()).get("inputs", [])
+        return inputs[0]["stage"] if inputs else None
+
+    stages = run["stages"]
+    export = next((st for st in stages if st["kind"] == "export"), None)
+    ort_int8 = next((st for st in stages if export and st["kind"] == "quantize" and source(st) == export["id"]), None)
+    inc = next((st for st in stages if st["kind"] == "inc-quantize"), None)
+    if export is None or ort_int8 is None:
         sys.exit(f"{run_dir}: needs finished export and quantize stages (run the recipe first)")
-    return found, Path(run["recipe"]["file"])
+    found = {"fp32": export, "ort-int8": ort_int8, **({"inc-int8": inc} if inc else {})}
+    return {name: Path(st["dir"]) for name, st in found.items()}, Path(run["recipe"]["file"])
 
 
 def main() -> int:
