@@ -29,8 +29,12 @@ from rich.console import Console
 from edgekit import __version__
 from edgekit.errors import EdgekitError, InputError, StageFailed, require
 from edgekit.fsutil import read_json, resolve_path, write_json
+from edgekit.bench.system import speed_id
 from edgekit.graph import wire
+from edgekit.codehash import code_fingerprint, folder_hash, user_code_hash
 from edgekit.hashing import hash_file, hash_obj
+from edgekit.modelpath import resolve_model_path
+from edgekit.preflight import preflight
 from edgekit.recipe import LoadedRecipe, StageConfig
 from edgekit.registry import StageKind, stage_kinds
 from edgekit.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
@@ -49,17 +53,41 @@ class StageRecord:
     metrics: dict[str, Any]
 
 
+# Stages whose output depends on the training data only: how much of the test split is scored (limit_test)
+# changes their reported test metrics, never the model they write, so it must not re-train.
+TRAIN_DATA_ONLY = frozenset({"train", "prune"})
+
+
 def model_fingerprint(loaded: LoadedRecipe) -> str | None:
-    """The recipe's model spec, plus the content of a local weights file (replacing the file re-trains)."""
+    """The recipe's model spec, plus the content of what it names: a local weights file, the user's
+    python:module:function source, an hf:DIR folder (editing any of them re-trains)."""
     model = loaded.recipe.model
     if model is None:
         return None
     weights = model.weights and resolve_path(model.weights, loaded.file.parent)
-    return hash_obj({"spec": model.model_dump(),
+    prefix, _, arg = model.source.partition(":")
+    code = None
+    if prefix == "python":
+        code = user_code_hash(arg.partition(":")[0])
+    elif prefix == "hf":
+        try:
+            code = folder_hash(resolve_model_path(arg, loaded.file.parent))
+        except (InputError, OSError):
+            code = None  # the train stage reports the missing folder
+    return hash_obj({"spec": model.model_dump(), "code": code,
                      "weights": hash_file(weights) if weights and weights.is_file() else model.weights})
 
 
-def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str) -> str:
+def stage_code(kind: StageKind) -> dict:
+    """The edgekit source a stage kind runs (its module, what it imports, the data loaders) and the versions of
+    the packages that code imports: an edit under edgekit/quant/ or an onnxruntime upgrade re-runs quantize."""
+    return code_fingerprint((kind.run.__module__, "edgekit.data"))
+
+
+def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str,
+              train_fingerprint: str | None = None, machine: str | None = None) -> str:
+    """sha256 of everything that can change the stage's output. ``machine`` is the speed fingerprint, given for
+    stages whose output depends on a latency measurement (a quantize stage that keeps the faster model)."""
     recipe = loaded.recipe
     starts_from_recipe_model = kind.consumes == "torch?" and not inputs
     return hash_obj({
@@ -67,12 +95,18 @@ def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded:
         "config": cfg.model_dump(exclude={"id", "input"}),
         # the input's content, not its key: a re-run that reproduces the same bytes keeps downstream cached
         "inputs": [content_hash(a) for a in inputs],
-        "data": data_fingerprint,
+        "data": train_fingerprint if cfg.kind in TRAIN_DATA_ONLY and train_fingerprint else data_fingerprint,
         # only a stage that builds the recipe's model (train from scratch) depends on it; others on their input
         "model": model_fingerprint(loaded) if starts_from_recipe_model else None,
         "seed": recipe.seed,
-        "edgekit": __version__,
+        "code": stage_code(kind),
+        "machine": machine if _measures_speed(cfg) else None,
     })
+
+
+def _measures_speed(cfg: StageConfig) -> bool:
+    # prefer_faster: the quantize stages keep the float model when INT8 measures slower *on this machine*
+    return bool(getattr(cfg, "prefer_faster", False))
 
 
 def content_hash(art: Artifact) -> str:
@@ -80,13 +114,16 @@ def content_hash(art: Artifact) -> str:
 
 
 def load_artifact(stage_dir: Path) -> Artifact | None:
-    """A finished stage directory, or None when missing or corrupt (a corrupt entry is a miss, not a crash)."""
+    """A finished stage directory, or None when missing or corrupt (a corrupt entry is a miss, not a crash).
+    Every file's sha256 is checked against the manifest, not only its size: same-size bytes written over an
+    artifact would otherwise be reused and keep every downstream key unchanged (~0.1 s per 45 MB file)."""
     try:
         m = read_json(stage_dir / MANIFEST)
         if m.get("manifest_version") != MANIFEST_VERSION:
             return None
         for name, info in m["files"].items():
-            if (stage_dir / name).stat().st_size != info["size"]:
+            path = stage_dir / name
+            if path.stat().st_size != info["size"] or hash_file(path) != info["sha256"]:
                 return None
         return Artifact(m["stage"]["id"], m["stage"]["kind"], m["key"], stage_dir, m)
     except (OSError, ValueError, KeyError, TypeError):
@@ -137,14 +174,14 @@ def _lock(run_dir: Path):
         yield
 
 
-def _check_owner(run_dir: Path, name: str) -> None:
-    """Never mix two recipes' results in one run directory."""
+def _check_owner(run_dir: Path, name: str) -> dict | None:
+    """The recipe block of the run.json of another recipe that owns this directory, else None: never mix two
+    recipes' results in one run directory."""
     try:
-        owner = read_json(run_dir / RUN_FILE).get("recipe", {}).get("name")
-    except (OSError, ValueError):
-        return
-    if owner and owner != name:
-        raise InputError(f"{run_dir}: holds runs of recipe '{owner}', not '{name}'; choose another --run-dir")
+        owner = read_json(run_dir / RUN_FILE).get("recipe", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    return owner if isinstance(owner, dict) and owner.get("name") and owner["name"] != name else None
 
 
 def _default_threads(threads: int | None) -> int:
@@ -178,10 +215,7 @@ class Pipeline:
             hint = difflib.get_close_matches(from_stage, ids, n=1)
             raise InputError(f"--from: no stage '{from_stage}' in {self.loaded.file}" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
         with _lock(self.run_dir):
-            _check_owner(self.run_dir, recipe.name)
-            self._clean_partial()
             started = datetime.now(timezone.utc)
-            fingerprint = self.dataset().fingerprint
             record: dict[str, Any] = {
                 "edgekit": __version__,
                 "recipe": {"name": recipe.name, "file": str(self.loaded.file), "sha256": hash_obj(self.loaded.text)},
@@ -191,10 +225,20 @@ class Pipeline:
             }
             done: list[Artifact] = []
             rerun = force
+            # everything after the lock is inside the try: a run that fails early (owner check, missing dataset)
+            # must not leave an older run.json saying ok for `edgekit check` to pass
             try:
+                preflight(self.loaded)  # a missing folder or model fails now, not after an hour of training
+                owner = _check_owner(self.run_dir, recipe.name)
+                if owner is not None:
+                    record["recipe"] = owner  # the directory stays the other recipe's: only its status changes
+                    raise InputError(f"{self.run_dir}: holds runs of recipe '{owner.get('name')}', not '{recipe.name}'; choose another --run-dir")
+                self._clean_partial()
+                fingerprint = self.dataset().fingerprint
+                train_fingerprint = self.dataset().train_fingerprint
                 for cfg in recipe.stages:
                     rerun = rerun or cfg.id == from_stage
-                    art, rec = self._run_stage(cfg, done, fingerprint, rerun)
+                    art, rec = self._run_stage(cfg, done, fingerprint, train_fingerprint, rerun)
                     done.append(art)
                     record["stages"].append(rec.__dict__)
                 record["status"] = "ok"
@@ -214,11 +258,12 @@ class Pipeline:
             for d in self.stages_dir.glob(".tmp-*"):
                 shutil.rmtree(d, ignore_errors=True)
 
-    def _run_stage(self, cfg: StageConfig, done: list[Artifact], fingerprint: str, rerun: bool):
+    def _run_stage(self, cfg: StageConfig, done: list[Artifact], fingerprint: str, train_fingerprint: str, rerun: bool):
         kind = stage_kinds()[cfg.kind]
         by_id = {a.stage_id: a for a in done}
         inputs = [by_id[i] for i in self.wiring[cfg.id]]
-        key = stage_key(cfg, kind, inputs, self.loaded, fingerprint)
+        machine = speed_id() if _measures_speed(cfg) else None
+        key = stage_key(cfg, kind, inputs, self.loaded, fingerprint, train_fingerprint, machine)
         final = self.stages_dir / f"{cfg.id}-{key[:16]}"
         if not rerun:
             art = load_artifact(final)

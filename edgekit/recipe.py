@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edgekit.errors import RecipeError
 from edgekit.report.budgets import FINAL, Budgets
+from edgekit.yamlsafe import compose_and_load, read_text
 
 Loc = tuple[str | int, ...]
 ID_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -76,7 +77,7 @@ class StageConfig(Strict):
 class Recipe(Strict):
     edgekit: Literal[1] = Field(description="recipe format version")
     name: str = Field(pattern=ID_PATTERN)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     threads: int | None = Field(None, ge=1, le=256, description="torch/onnxruntime threads (default: all cores)")
     data: DataConfig
     model: ModelConfig | None = None
@@ -187,14 +188,7 @@ def parse(text: str, file: Path) -> LoadedRecipe:
 
     STAGES = stage_kinds()
 
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{file}:{mark.line + 1}" if mark else str(file)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise RecipeError(f"{where}: not valid YAML: {problem}") from None
+    node, data = compose_and_load(text, file)
     if node is None or data is None:
         raise RecipeError(f"{file}: the recipe is empty")
     if not isinstance(data, dict):
@@ -262,13 +256,7 @@ def _check_budget_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
 
 def load(path: str | Path) -> LoadedRecipe:
     path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"{path}: no such recipe file")
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise RecipeError(f"{path}: not a text file (expected a YAML recipe)") from None
-    return parse(text, path)
+    return parse(read_text(path, "recipe"), path)
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,11 +1,16 @@
 """What machine a result came from, and what state it was in.
 
-``fingerprint()`` says whether two results are comparable (CPU, ISA features, cores, memory, OS, runtime);
+``fingerprint()`` says whether two results are comparable: its ``id`` hashes only what decides speed (CPU model,
+board, ISA features, usable cores, onnxruntime version; threads are compared per result), while Python, numpy,
+the kernel release and the memory size are kept as context, so a runner image update does not silently switch
+latency regression checks off;
 ``snapshot()`` records frequency, governor, temperature and throttling before and after a run, from Linux
 sysfs and the Raspberry Pi's ``vcgencmd`` where they exist. Everything degrades to "unknown", never fails."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import shutil
@@ -57,8 +62,18 @@ def _version(dist: str) -> str | None:
         return None
 
 
+SPEED_KEYS = ("cpu", "board", "arch", "isa", "cores_usable", "onnxruntime")
+
+
+def speed_id(fp: dict | None = None) -> str:
+    """16 hex digits over the facts that decide speed; equal ids mean comparable latencies."""
+    fp = fp if fp is not None else fingerprint()
+    facts = {k: fp.get(k) for k in SPEED_KEYS}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def fingerprint() -> dict:
-    """Static facts about this machine and software stack; equal fingerprints mean comparable numbers."""
+    """Static facts about this machine and software stack: ``id`` (speed_id) plus context."""
     info = _cpuinfo()
     flags = set((info.get("flags") or info.get("Features") or "").split())
     if platform.machine().lower() in ("aarch64", "arm64"):
@@ -67,7 +82,7 @@ def fingerprint() -> dict:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
-    return {
+    fp = {
         "cpu": info.get("model name") or info.get("Model") or info.get("Hardware") or platform.processor() or "unknown",
         "board": (_read("/proc/device-tree/model") or "").rstrip("\x00") or None,
         "arch": platform.machine(),
@@ -81,6 +96,7 @@ def fingerprint() -> dict:
         "numpy": _version("numpy"),
         "virtualized": "hypervisor" in flags,
     }
+    return {"id": speed_id(fp), **fp}
 
 
 def _vcgencmd(*args: str) -> str | None:

@@ -30,6 +30,8 @@ class Dataset:
     fingerprint: str  # sha256 of the source files and the split settings
     mean: tuple[float, ...] = field(default=())  # per-channel, on 0..1 pixel values
     std: tuple[float, ...] = field(default=())
+    # the same without the test-split settings (limit_test): what a train or prune stage's model depends on
+    train_fingerprint: str = ""
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.data.dataset import Dataset, Split, limit, split_train_val
+from edgekit.data.filehash import hash_files
 from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
 from edgekit.hashing import hash_file, hash_obj
@@ -63,10 +64,12 @@ def load_dataset(cfg, seed: int, base_dir: Path) -> Dataset:
     val = limit(val, None if cfg.limit_train is None else max(len(classes), int(cfg.limit_train * cfg.val_fraction)), seed)
     test = limit(test, cfg.limit_test, seed)
     kind = meta.pop("kind", "image")
-    fingerprint = hash_obj({"files": meta.pop("files"), "config": cfg.model_dump(), "seed": seed})
+    files = meta.pop("files")
+    fingerprint = hash_obj({"files": files, "classes": classes, "config": cfg.model_dump(), "seed": seed})
+    train_fingerprint = hash_obj({"files": files, "classes": classes, "config": cfg.model_dump(exclude={"limit_test"}), "seed": seed})
     mean, std = _channel_stats(train.x) if kind == "image" else ((), ())
     return Dataset(name=cfg.source, kind=kind, classes=classes, train=train, val=val, test=test,
-                   fingerprint=fingerprint, mean=mean, std=std)
+                   fingerprint=fingerprint, mean=mean, std=std, train_fingerprint=train_fingerprint)
 
 
 def _channel_stats(x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -160,9 +163,18 @@ def fashion_mnist(cfg, arg: str, base_dir: Path, seed: int):
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-def _scan_classes(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    items = [(p, i) for i, c in enumerate(classes) for p in sorted((root / c).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+def _scan_classes(root: Path, classes: list[str] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
+    """(class names, [(image, label)]). With ``classes`` (the training class map) labels come from it, so a test
+    folder with fewer classes still labels a cat as a cat; a class it does not know is bad input."""
+    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if classes is None:
+        classes = found
+    unknown = [c for c in found if c not in classes]
+    if unknown:
+        raise DataSourceError("source", f"{root}: class folder(s) {', '.join(unknown)} not in the training classes "
+                                        f"({', '.join(classes)}); a test class must be one the model was trained on")
+    index = {c: i for i, c in enumerate(classes)}
+    items = [(p, index[c]) for c in found for p in sorted((root / c).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     return classes, items
 
 
@@ -178,7 +190,7 @@ def _load_images(items: list[tuple[Path, int]], size: int | None, mode: str):
                 if size:
                     im = im.resize((size, size), Image.BILINEAR)
                 arrays.append(np.asarray(im))
-        except OSError as e:
+        except (OSError, Image.DecompressionBombError) as e:  # a decompression bomb is bad input too
             raise DataSourceError("source", f"{path}: cannot read image ({e})") from None
         labels.append(label)
     shapes = {a.shape for a in arrays}
@@ -191,7 +203,8 @@ def _load_images(items: list[tuple[Path, int]], size: int | None, mode: str):
 
 @register_source("imagefolder")
 def imagefolder(cfg, arg: str, base_dir: Path, seed: int):
-    """DIR/<class>/*.png, or DIR/train/<class>/ + DIR/test/<class>/ for a fixed test split."""
+    """DIR/<class>/*.png, or DIR/train/<class>/ + DIR/test/<class>/ for a fixed test split (labelled with the
+    training classes)."""
     root = resolve_path(arg, base_dir)
     if not root.is_dir():
         raise DataSourceError("source", f"{root}: no such directory")
@@ -199,12 +212,17 @@ def imagefolder(cfg, arg: str, base_dir: Path, seed: int):
     classes, items = _scan_classes(root / "train" if fixed_test else root)
     if len(classes) < 2 or not items:
         raise DataSourceError("source", f"{root}: expected one subfolder of images per class (found {len(classes)} classes, {len(items)} images)")
-    test_items = _scan_classes(root / "test")[1] if fixed_test else []
+    test_items = _scan_classes(root / "test", classes)[1] if fixed_test else []
+    if fixed_test and not test_items:
+        raise DataSourceError("source", f"{root / 'test'}: no images (expected test/<class>/*.png for classes {', '.join(classes)})")
     from edgekit.errors import require
 
     Image = require("PIL.Image", "shrink")
-    with Image.open(items[0][0]) as im:
-        mode = "L" if im.mode in ("L", "1", "I;16") else "RGB"
+    try:
+        with Image.open(items[0][0]) as im:
+            mode = "L" if im.mode in ("L", "1", "I;16") else "RGB"
+    except (OSError, Image.DecompressionBombError) as e:
+        raise DataSourceError("source", f"{items[0][0]}: cannot read image ({e})") from None
     x, y = _load_images(items, cfg.image_size, mode)
     if fixed_test:
         test = Split(*_load_images(test_items, cfg.image_size or x.shape[-1], mode))
@@ -212,11 +230,12 @@ def imagefolder(cfg, arg: str, base_dir: Path, seed: int):
     else:  # hold out a seeded, stratified test split of the same size as validation
         rest, test = split_train_val(x, y, cfg.val_fraction, seed + 1)
         train_x, train_y = rest.x, rest.y
-    h = hashlib.sha256()
-    for p, _ in items + test_items:
-        st = p.stat()
-        h.update(f"{p.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return train_x, train_y, test, classes, {"files": h.hexdigest()}
+    # content, not stat: a same-size image copied with `cp -p` must change it; class names and labels are in it
+    # too (an empty class folder shifts every label)
+    hashes = hash_files(root, [p for p, _ in items + test_items])
+    labelled = [(p.relative_to(root).as_posix(), label) for p, label in items + test_items]
+    files = hash_obj({"classes": classes, "files": [(rel, label, hashes[rel]) for rel, label in labelled]})
+    return train_x, train_y, test, classes, {"files": files}
 
 
 # --- user code ---------------------------------------------------------------------------------

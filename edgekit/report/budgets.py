@@ -24,10 +24,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit.errors import InputError
+from edgekit.yamlsafe import compose_and_load, read_text
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
 FINAL = "final"
@@ -82,17 +82,7 @@ def load_budgets(path: str | Path) -> Budgets:
     from edgekit.recipe import _map_lines, _validate
 
     path = Path(path)
-    try:
-        text = path.read_text()
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except OSError as e:
-        raise InputError(f"{path}: cannot read budgets file ({e.strerror or e})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not a text file (expected YAML budgets)") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+    node, data = compose_and_load(read_text(path, "budgets"), path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: budgets are a YAML mapping (max_size_mb: ..., min_accuracy_pct: ...)")
     lines: dict = {}

@@ -1,0 +1,52 @@
+"""sha256 of many data files, remembered by (path, size, mtime, inode) so an unchanged folder is not re-read.
+
+A file whose size, mtime or inode changed is hashed again; a same-size copy made with ``cp -p`` (same mtime,
+new inode) is too. The memo is a JSON file per folder under ``$XDG_CACHE_HOME/edgekit/file-hashes/``
+(default ``~/.cache``); a damaged or unwritable memo only costs time, never a wrong answer about content it
+has not seen (its entries are only trusted when all four stat facts match).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from edgekit.fsutil import write_json
+from edgekit.hashing import hash_file
+
+
+def _memo_path(root: Path) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "edgekit" / "file-hashes" / f"{hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]}.json"
+
+
+def hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
+    """{path relative to root: sha256} for every path."""
+    memo_file = _memo_path(root)
+    try:
+        memo = json.loads(memo_file.read_text())
+        if not isinstance(memo, dict):
+            memo = {}
+    except (OSError, ValueError):
+        memo = {}
+    out: dict[str, str] = {}
+    fresh: dict[str, list] = {}
+    for p in paths:
+        rel = p.relative_to(root).as_posix()
+        st = p.stat()
+        stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+        hit = memo.get(rel)
+        if isinstance(hit, list) and len(hit) == 4 and hit[:3] == stamp:
+            digest = hit[3]
+        else:
+            digest = hash_file(p)
+        out[rel] = digest
+        fresh[rel] = [*stamp, digest]
+    if fresh != memo:
+        try:
+            write_json(memo_file, fresh)
+        except OSError:
+            pass  # a read-only home only makes the next run slower
+    return out

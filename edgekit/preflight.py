@@ -1,0 +1,105 @@
+"""What `edgekit validate` (and `edgekit shrink`, before anything runs) can check beyond the recipe's shape:
+the folders, models and modules it names exist. Nothing here imports torch or the user's code: module
+existence is found with ``importlib.util.find_spec`` and torchvision's model names are read from its source,
+so the check costs milliseconds, not a torch import. What cannot be checked (an extra not installed) is
+returned as plain sentences for the caller to print.
+
+    >>> preflight(recipe.load("recipes/quick.yaml"))     # doctest: +SKIP
+    []
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from edgekit.errors import InputError
+from edgekit.fsutil import resolve_path
+from edgekit.modelpath import resolve_model_path
+from edgekit.recipe import LoadedRecipe
+
+_REGISTERED = re.compile(r"@register_model\([^)]*\)\s*\n(?:\s*@[^\n]*\n)*\s*def (\w+)")
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def _spec(module: str):
+    try:
+        return importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a parent package that is missing or not a package
+        return None
+
+
+def torchvision_models() -> set[str] | None:
+    """Classification model names torchvision registers, read from its source; None if it is not installed."""
+    spec = _spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    names: set[str] = set()
+    for f in folder.glob("*.py"):  # top level only: detection, segmentation, video... live in subpackages
+        names.update(_REGISTERED.findall(f.read_text(errors="replace")))
+    return names or None
+
+
+def edgekit_models() -> set[str]:
+    root = Path(__file__).parent / "torchkit"
+    found = set(re.findall(r'@register_builtin\("([^"]+)"\)', (root / "models.py").read_text()))
+    return found | {"bow"}  # the text track's bag-of-words model (torchkit/text.py)
+
+
+def preflight(loaded: LoadedRecipe) -> list[str]:
+    """Raise RecipeError (file, line, key) for a named input that does not exist; return what was not checked."""
+    recipe, base = loaded.recipe, loaded.file.parent
+    unchecked: list[str] = []
+    prefix, _, arg = recipe.data.source.partition(":")
+    if prefix == "imagefolder":
+        folder = resolve_path(arg, base)
+        if not folder.is_dir():
+            raise loaded.error(("data", "source"), f"{folder}: no such directory")
+    elif prefix == "python":
+        module = arg.partition(":")[0]
+        if _spec(module) is None:
+            raise loaded.error(("data", "source"), f"cannot import module '{module}' (not on sys.path)")
+    if recipe.data.path is not None and not resolve_path(recipe.data.path, base).is_dir():
+        raise loaded.error(("data", "path"), f"{resolve_path(recipe.data.path, base)}: no such directory")
+    if recipe.model is not None:
+        unchecked += _check_model(loaded)
+    return unchecked
+
+
+def _check_model(loaded: LoadedRecipe) -> list[str]:
+    model, base = loaded.recipe.model, loaded.file.parent
+    prefix, _, name = model.source.partition(":")
+    loc = ("model", "source")
+    if prefix == "torchvision":
+        known = torchvision_models()
+        if known is None:
+            return [f"model.source {model.source}: not checked (torchvision is not installed: pip install 'edgekit[shrink]')"]
+        if name not in known:
+            import difflib
+
+            hint = difflib.get_close_matches(name, sorted(known), n=1)
+            raise loaded.error(loc, f"torchvision has no classification model '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+    elif prefix == "edgekit":
+        known = edgekit_models()
+        if name not in known:
+            raise loaded.error(loc, f"no built-in model '{name}'; built-ins: {', '.join(sorted(known))}")
+    elif prefix == "python":
+        module = name.partition(":")[0]
+        if not name.partition(":")[2]:
+            raise loaded.error(loc, f"write it as python:module:function, got {model.source!r}")
+        if _spec(module) is None:
+            raise loaded.error(loc, f"cannot import module '{module}' (not on sys.path)")
+    elif prefix == "hf":
+        try:
+            folder = resolve_model_path(name, base)
+        except InputError as e:
+            raise loaded.error(loc, e.message) from None
+        if not (folder / "config.json").is_file() or not any((folder / w).is_file() for w in HF_WEIGHTS):
+            raise loaded.error(loc, f"{folder}: not a Hugging Face model folder (needs config.json and {' or '.join(HF_WEIGHTS[:2])})")
+    if model.weights not in (None, "imagenet"):
+        weights = resolve_path(model.weights, base)
+        if not weights.is_file():
+            raise loaded.error(("model", "weights"), f"{weights}: no such file")
+    return []
