@@ -61,8 +61,6 @@ def preflight(loaded: LoadedRecipe) -> list[str]:
         module = arg.partition(":")[0]
         if _spec(module) is None:
             raise loaded.error(("data", "source"), f"cannot import module '{module}' (not on sys.path)")
-    if recipe.data.path is not None and not resolve_path(recipe.data.path, base).is_dir():
-        raise loaded.error(("data", "path"), f"{resolve_path(recipe.data.path, base)}: no such directory")
     if recipe.model is not None:
         unchecked += _check_model(loaded)
     return unchecked

@@ -1,6 +1,8 @@
 """Any OpenAI-compatible chat endpoint as a zero-/few-shot classifier (llama.cpp server, Ollama, vLLM, hosted).
 
-Standard library only (urllib + threads). Per request: a timeout, retries with exponential backoff on
+Standard library only (urllib + threads). Per request: a total deadline (not only per socket read), a cap on the
+response size, no redirects followed (a redirect would hand the API key and the scoring to another host), an
+API key sent over plain http:// only to a loopback address; retries with exponential backoff on
 timeouts, connection errors, 429 and 5xx; at most ``concurrency`` requests in flight. Every completed
 answer is written to an on-disk cache at once (keyed by the sha256 of endpoint + request body), so a run
 that fails half-way loses nothing: the next run sends only what is missing. Token usage and cost are
@@ -12,11 +14,13 @@ summed from the responses' ``usage`` blocks.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +30,7 @@ import numpy as np
 
 from edgekit.baselines.base import Baseline, LabelSet, chat_messages
 from edgekit.baselines.llm import DEFAULT_INSTRUCTION
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, InputError
 from edgekit.fsutil import write_json
 from edgekit.hashing import hash_obj
 
@@ -36,6 +40,37 @@ class ProviderError(EdgekitError):
 
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+MAX_RESPONSE_BYTES = 1 << 20  # a chat completion of a few tokens is ~1 kB; 1 MiB is generous
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise ProviderError(f"{req.full_url}: HTTP {code} redirect to {newurl} refused (the API key is only "
+                            f"sent to the configured endpoint; set base_url to the final address)")
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(url: str, api_key: str | None) -> None:
+    """Refuse an endpoint that is not http(s), or one that would carry an API key in clear text off this machine."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"base_url: {url!r} is not an http:// or https:// URL")
+    if api_key and parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise InputError(f"base_url: {url} is plain http:// to another machine; an API key is only sent over "
+                         f"https:// (or to a loopback address)")
 
 
 class OpenAIChat(Baseline):
@@ -47,6 +82,7 @@ class OpenAIChat(Baseline):
                  cache_dir: Path | None = None, price_input_per_1m: float | None = None,
                  price_output_per_1m: float | None = None, max_tokens: int = 16, **_unused):
         self.url = base_url.rstrip("/") + "/chat/completions"
+        check_endpoint(self.url, api_key)
         self.model, self.labels, self.api_key = model, labels, api_key
         self.instruction, self.examples = instruction, list(examples)
         self.timeout_s, self.retries, self.backoff_s, self.concurrency = timeout_s, retries, backoff_s, concurrency
@@ -82,9 +118,10 @@ class OpenAIChat(Baseline):
             req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
             t0 = time.perf_counter()
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    raw = resp.read()
+                raw = self._read(req, t0 + self.timeout_s)
             except urllib.error.HTTPError as e:
+                if 300 <= e.code < 400:
+                    raise ProviderError(f"{self.url}: HTTP {e.code} redirect refused (set base_url to the final address)") from None
                 last = f"HTTP {e.code} {e.reason}"
                 if e.code in RETRY_STATUS:
                     continue
@@ -99,6 +136,22 @@ class OpenAIChat(Baseline):
             except ValueError:
                 raise ProviderError(f"{self.url}: malformed response (not JSON): {raw[:120]!r}") from None
         raise ProviderError(f"{self.url}: no answer after {self.retries + 1} attempts: {last}")
+
+    def _read(self, req: urllib.request.Request, deadline: float) -> bytes:
+        """The response body, read in chunks against one deadline for the whole request (a server that drips a
+        byte per socket timeout is cut off), and at most MAX_RESPONSE_BYTES."""
+        with _OPENER.open(req, timeout=self.timeout_s) as resp:
+            chunks, size = [], 0
+            while True:
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"no complete answer within {self.timeout_s:g} s")
+                block = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
+                if not block:
+                    return b"".join(chunks)
+                size += len(block)
+                if size > MAX_RESPONSE_BYTES:
+                    raise ProviderError(f"{self.url}: response larger than {MAX_RESPONSE_BYTES:,} bytes, refused")
+                chunks.append(block)
 
     def _answer(self, text: str) -> dict:
         """{"content", "prompt_tokens", "completion_tokens", "latency_ms"} from the cache or the endpoint."""

@@ -33,6 +33,7 @@ def check(
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here (one testcase per budget)."),
     summary: Path = typer.Option(None, "--summary", help="Append a Markdown summary here, e.g. $GITHUB_STEP_SUMMARY."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
+    allow_skipped: bool = typer.Option(False, "--allow-skipped", help="Exit 0 even when every budget was skipped (nothing enforced)."),
 ):
     """Check a run against its budgets. Size and accuracy gates always apply; latency gates only between
     results from machines with the same fingerprint (skipped with a warning otherwise)."""
@@ -54,7 +55,7 @@ def check(
     else:
         budgets = None
     base = load_report(baseline) if baseline is not None else None
-    outcome = run_check(report, budgets, base)
+    outcome = run_check(report, budgets, base, allow_skipped=allow_skipped)
     if junit is not None:
         write_junit(outcome, junit)
     if summary is not None:
@@ -68,4 +69,6 @@ def check(
     if not outcome.passed:
         raise failure(outcome)
     if not as_json:
-        out.print(f"[green]ok[/]: {len(outcome.results)} budgets checked, none broken", highlight=False)
+        skipped = sum(r.status == "skip" for r in outcome.results)
+        out.print(f"[green]ok[/]: {len(outcome.results) - skipped} budgets checked, none broken"
+                  + (f", {skipped} skipped" if skipped else ""), highlight=False)

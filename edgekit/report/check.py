@@ -19,6 +19,10 @@ from edgekit.errors import InputError
 from edgekit.report.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 
 Status = Literal["pass", "fail", "skip"]
+# two numbers are compared only when measured alike: latency at the same threads and batch, accuracy on the same
+# test samples (their count and, where recorded, a hash of which ones)
+LATENCY_KEYS = ("threads", "batch")
+SAMPLE_KEYS = ("test_samples", "test_set")
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,11 @@ def find(report: dict, selector: str, where: str = "report") -> dict:
     return hit
 
 
-def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, Any] | None = None) -> Outcome:
+def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, Any] | None = None,
+          allow_skipped: bool = False) -> Outcome:
     """Every budget as a Result. Bad budgets for this report (unknown artifact or baseline id, a percentile the
-    report did not measure) raise InputError: a gate that cannot be evaluated is a configuration error."""
+    report did not measure) raise InputError: a gate that cannot be evaluated is a configuration error.
+    A gate whose every budget was skipped enforced nothing: it fails unless ``allow_skipped``."""
     if budgets is None and baseline is None:
         raise InputError("nothing to check: give --budgets FILE, a recipe with budgets:, or --baseline REPORT")
     budgets = budgets or Budgets()
@@ -103,7 +109,21 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
         _check_regression(report, baseline, budgets, regression, out)
     if not any(r.budget != "run_status" for r in out.results):
         raise InputError("nothing to check: the budgets set no limit")
+    enforced = [r for r in out.results if r.budget != "run_status" and r.status != "skip"]
+    if not enforced and not allow_skipped:
+        skipped = [r for r in out.results if r.status == "skip"]
+        out.results.append(Result("all_skipped", report.get("final") or "-", "fail", None, None, "",
+                                  f"all {len(skipped)} budget(s) were skipped, so nothing was enforced "
+                                  f"({skipped[0].message.split(': ', 1)[-1]}); fix that, or pass --allow-skipped to accept it"))
     return out
+
+
+def _mismatch(a: dict, b: dict, keys: tuple[str, ...], names: tuple[str, str]) -> str | None:
+    """Why two rows were measured under different conditions (threads, batch, test samples), or None."""
+    for k in keys:
+        if a.get(k) is not None and b.get(k) is not None and a[k] != b[k]:
+            return f"measured under different conditions: {k.replace('_', ' ')} {b[k]} ({names[1]}) vs {a[k]} ({names[0]})"
+    return None
 
 
 def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> None:
@@ -118,11 +138,21 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
         out.results.append(_gate("min_accuracy_pct", aid, _need(art, "accuracy") * 100, lim.min_accuracy_pct, "%", "accuracy", at_most=False))
     if lim.max_accuracy_drop_pt is not None:
         ref = find(report, budgets.reference or report.get("reference") or FINAL)
+        if ref["id"] == aid or (budgets.reference is None and ref.get("kind") != "export"):
+            raise InputError(f"max_accuracy_drop_pt ({aid}): the run has no separate fp32 reference to measure a drop "
+                             f"from (found '{ref['id']}'); add an export stage before quantizing, or name one with "
+                             f"budgets.reference: STAGE_ID")
+        if (why := _mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
+            raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
         drop = (_need(ref, "accuracy") - _need(art, "accuracy")) * 100
         out.results.append(_gate("max_accuracy_drop_pt", aid, drop, lim.max_accuracy_drop_pt, "pt",
                                  f"accuracy drop vs {ref['id']} ({_pct(ref['accuracy'])} → {_pct(art['accuracy'])})", at_most=True))
     for name in lim.must_beat:
         base = _baseline(report, name)
+        if (why := _mismatch(art, base, SAMPLE_KEYS, (aid, name))):
+            out.warnings.append(f"must_beat.{name} ({aid}) skipped: {why}")
+            out.results.append(_skip(f"must_beat.{name}", aid, None, "%", f"{why}; score the baseline on the same test samples"))
+            continue
         ok = _need(art, "accuracy") > _need(base, "accuracy")
         out.results.append(Result(f"must_beat.{name}", aid, "pass" if ok else "fail", art["accuracy"] * 100, base["accuracy"] * 100, "%",
                                   f"{aid}: accuracy {_pct(art['accuracy'])} {'>' if ok else '≤'} {name}'s {_pct(base['accuracy'])}"))
@@ -168,7 +198,10 @@ def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, lim
         a, b = _need(art, "size_bytes"), _need(old, "size_bytes")
         out.results.append(_gate("regression.size_pct", aid, _growth(a, b), limits["size_pct"], "% growth",
                                  f"size vs baseline ({b:,} → {a:,} bytes)", at_most=True))
-    if limits.get("accuracy_pt") is not None:
+    if limits.get("accuracy_pt") is not None and (why := _mismatch(art, old, SAMPLE_KEYS, ("now", "baseline"))):
+        out.warnings.append(f"regression.accuracy_pt ({aid}) skipped: {why}")
+        out.results.append(_skip("regression.accuracy_pt", aid, limits["accuracy_pt"], "pt", why))
+    elif limits.get("accuracy_pt") is not None:
         drop = (_need(old, "accuracy") - _need(art, "accuracy")) * 100
         out.results.append(_gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
                                  f"accuracy drop vs baseline ({_pct(old['accuracy'])} → {_pct(art['accuracy'])})", at_most=True))
@@ -176,8 +209,12 @@ def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, lim
         p = budgets.latency_percentile
         mine, theirs = art.get("machine"), old.get("machine")
         invalid = _timing_problem(art, "regression.latency_pct", out) or _timing_problem(old, "regression.latency_pct (baseline report)", out)
+        conditions = _mismatch(art, old, LATENCY_KEYS, ("now", "baseline"))
         if invalid:
             out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
+        elif conditions:
+            out.warnings.append(f"regression.latency_pct ({aid}) skipped: {conditions}")
+            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", conditions))
         elif mine is None or theirs is None or mine != theirs:
             why = ("no machine fingerprint recorded" if mine is None or theirs is None
                    else f"measured on different machines ({theirs} in the baseline, {mine} now)")

@@ -65,7 +65,8 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
                        reference=0 if len(models) > 1 else None,
                        progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
     doc = document(result)
-    rows = [row(art.stage_id, rec) for art, rec in zip(ctx.inputs, doc["results"])]
+    test_set = ds.test.digest()  # which samples: the gate compares accuracies only on the same ones
+    rows = [{**row(art.stage_id, rec), "batch": rec.get("batch"), "test_set": test_set} for art, rec in zip(ctx.inputs, doc["results"])]
     for r in rows:
         if r["unstable"]:
             ctx.console.print(f"  [yellow]unstable:[/] {r['stage']}: {'; '.join(r['unstable_reasons'])}", highlight=False)

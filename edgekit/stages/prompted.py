@@ -152,6 +152,7 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
         "latency_p95_ms": round(float(np.percentile(times, 95)), 4) if times else None,
         "latency_runs": len(times), "threads": cfg.threads,
         "size_bytes": bl.size_bytes, "params": bl.params, "cost_per_1k": cost, "test_samples": len(test),
+        "test_set": test.digest(),
         **({"usage": bl.usage()} if bl.usage() else {}),
     }
     write_json(ctx.out / "baseline.json", {"artifacts": [row], "predictions": pred.tolist()})
