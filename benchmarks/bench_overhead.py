@@ -57,7 +57,8 @@ def noop_model(path: Path) -> Path:
     return path
 
 
-def main() -> None:
+def main() -> int:
+    """0 when edgekit's p50 is within the tolerance of a bare loop's, 1 when not."""
     from edgekit.bench import PRESETS, bench
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,6 +66,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pairs", type=int, default=12, help="alternating (bare, edgekit) pairs")
     ap.add_argument("--seconds", type=float, default=1.0, help="measured seconds per block")
+    ap.add_argument("--tolerance-pct", type=float, default=3.0, help="allowed |edgekit/bare - 1| in percent")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     from _models import default_model
@@ -91,17 +93,19 @@ def main() -> None:
               "best_block_ratio": min(edge) / min(bare),
               "noop_bare_p50_us": noop_bare * 1e3, "noop_edgekit_p50_us": noop_edge * 1e3,
               "noop_overhead_share_of_p50": (noop_edge - noop_bare) / statistics.median(bare)}
-    result["within_3_percent"] = abs(result["ratio"] - 1) <= 0.03
+    result["tolerance_pct"] = args.tolerance_pct
+    result["met"] = abs(result["ratio"] - 1) <= args.tolerance_pct / 100
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"bare loop p50 {result['bare_p50_ms']:.4f} ms, edgekit p50 {result['edgekit_p50_ms']:.4f} ms, "
               f"ratio {result['ratio']:.4f} (pairs {result['pair_ratio_min']:.3f}-{result['pair_ratio_max']:.3f}, "
               f"best blocks {result['best_block_ratio']:.4f}); "
-              f"within 3 %: {result['within_3_percent']}")
+              f"within {args.tolerance_pct:g} %: {'ok' if result['met'] else 'FAIL'}")
         print(f"no-op model: bare {result['noop_bare_p50_us']:.2f} us, edgekit {result['noop_edgekit_p50_us']:.2f} us per query; "
               f"the difference is {result['noop_overhead_share_of_p50'] * 100:+.3f} % of this model's p50")
+    return 0 if result["met"] else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
