@@ -152,7 +152,8 @@ def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
     msg = msg[0].lower() + msg[1:]
     msg = msg.replace("input should be", "must be")
     if kind.endswith("_type") or kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal", "literal_error", "string_pattern_mismatch", "too_short"):
-        msg += f", got {err['input']!r}"
+        got = repr(err["input"])
+        msg += f", got {got if len(got) <= 80 else got[:77] + '...'}"  # a 500 kB value stays one readable line
     return msg
 
 
