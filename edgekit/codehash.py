@@ -154,3 +154,17 @@ def folder_hash(folder: Path) -> str:
                 h.update(block)
         h.update(b"\0")
     return h.hexdigest()
+
+
+def tree_fingerprint(root: Path = ROOT) -> dict:
+    """The whole edgekit package (every .py file) and the versions of everything it can import: what a CI cache
+    of stage results must be keyed on, so a cache built by other code is never restored."""
+    return code_fingerprint(tuple(sorted({"edgekit." + ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+                                          for p in root.rglob("*.py") if "__pycache__" not in p.parts})), root)
+
+
+if __name__ == "__main__":  # python -m edgekit.codehash  ->  one line for a CI cache key
+    import json as _json
+
+    fp = tree_fingerprint()
+    print(hashlib.sha256(_json.dumps(fp, sort_keys=True).encode()).hexdigest())

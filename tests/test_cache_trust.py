@@ -179,3 +179,13 @@ def test_a_run_refused_by_the_owner_check_marks_the_run_failed_and_keeps_the_own
     assert "holds runs of recipe 'other'" in capsys.readouterr().err
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "failed" and record["recipe"]["name"] == "other"
+
+
+def test_tree_fingerprint_changes_with_any_source_file(tmp_path):
+    src = tmp_path / "edgekit"
+    shutil.copytree(codehash.ROOT, src, ignore=shutil.ignore_patterns("__pycache__"))
+    before = codehash.tree_fingerprint(src)
+    assert before == codehash.tree_fingerprint()
+    with open(src / "report" / "check.py", "a") as f:
+        f.write("# edit\n")
+    assert codehash.tree_fingerprint(src)["source"] != before["source"]

@@ -143,3 +143,11 @@ def test_hostile_budgets_file_is_refused(tmp_path, capsys, case, content, expect
 def test_missing_recipe_and_a_folder_are_refused(tmp_path, capsys):
     _refused(tmp_path, capsys, ["validate", str(tmp_path / "nope.yaml")], tmp_path / "nope.yaml", "no such recipe file")
     _refused(tmp_path, capsys, ["validate", str(tmp_path)], tmp_path, "no such recipe file")
+
+
+@pytest.mark.parametrize("option, value", [("--threads", "100000"), ("--batch", "10000000"), ("--threads", "1,2,999")])
+def test_bench_threads_and_batch_are_bounded(tmp_path, capsys, option, value):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not read: the option is refused first")
+    assert main(["bench", str(model), option, value]) == 2
+    assert f"{option} {value!r}: values must be at most" in capsys.readouterr().err

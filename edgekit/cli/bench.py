@@ -29,7 +29,13 @@ def parse_ints(text: str, what: str) -> list[int]:
         raise InputError(f"{what} {text!r}: give comma-separated whole numbers, e.g. 1,2,4") from None
     if not vals or min(vals) < 1:
         raise InputError(f"{what} {text!r}: values must be 1 or more")
+    if max(vals) > UPPER[what]:  # a typo like 40000 would otherwise allocate or spawn until the machine gives out
+        raise InputError(f"{what} {text!r}: values must be at most {UPPER[what]}")
     return list(dict.fromkeys(vals))
+
+
+# the same bounds the recipe keys have (threads ≤ 256; a batch of 4096 28x28 images is already 12 MB of input)
+UPPER = {"--threads": 256, "--batch": 4096}
 
 
 def _mb(n: int | None) -> str:
