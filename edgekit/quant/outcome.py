@@ -3,10 +3,12 @@ tolerance (else the best, or a failure, as configured), or the float model when 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from edgekit.errors import StageFailed
 from edgekit.quant.measure import Measurement, Trial, best_of, ratios
+from edgekit.quant.speed import describe
 from edgekit.quant.tolerance import Tolerance
 
 
@@ -16,11 +18,14 @@ class Decision:
     trial: Trial  # the INT8 candidate considered (kept or not)
     met: bool
     notes: tuple[str, ...]  # plain sentences for the console and the metrics
+    speed: dict | None = None  # the harness comparison behind a keep-float decision (quant/speed.py)
 
 
 def decide(stage_id: str, float_m: Measurement, trials: list[Trial], tol: Tolerance, on_miss: str,
-           prefer_faster: bool) -> Decision:
-    """Raises StageFailed (exit 1) when no trial meets ``tol`` and ``on_miss`` is "fail"."""
+           prefer_faster: bool, speed: Callable[[Trial], dict] | None = None) -> Decision:
+    """Raises StageFailed (exit 1) when no trial meets ``tol`` and ``on_miss`` is "fail". ``speed`` compares the
+    chosen candidate with the float model in the benchmark harness (quant/speed.py); without it the trials' p50s
+    are compared (tests, and stages that keep INT8 regardless)."""
     met = [t for t in trials if t.met]
     cand = best_of(met) if met else best_of(trials)
     if cand is None:
@@ -34,15 +39,23 @@ def decide(stage_id: str, float_m: Measurement, trials: list[Trial], tol: Tolera
         if on_miss == "fail":
             raise StageFailed(f"stage '{stage_id}': {msg}")
         notes.append(msg + "; keeping the best (on_miss: keep-best)")
-    slower = cand.measurement.latency_p50_ms >= float_m.latency_p50_ms
+    measured = speed(cand) if (speed is not None and prefer_faster) else None
+    if measured is not None:
+        slower = measured["slower"]
+        detail = describe(measured)
+        if not slower and measured["ratio"] >= 1.0:
+            notes.append(f"INT8 is not clearly slower than float on this machine: {detail}; keeping INT8")
+    else:
+        slower = cand.measurement.latency_p50_ms >= float_m.latency_p50_ms
+        detail = (f"{cand.measurement.latency_p50_ms:.3f} ms vs {float_m.latency_p50_ms:.3f} ms p50 (batch 1, "
+                  f"{float_m.threads} thread(s))")
     if slower:
-        speed = (f"INT8 is slower than float on this machine: {cand.measurement.latency_p50_ms:.3f} ms vs "
-                 f"{float_m.latency_p50_ms:.3f} ms p50 (batch 1, {float_m.threads} thread(s))")
+        what = f"INT8 is slower than float on this machine: {detail}"
         if prefer_faster:
-            notes.append(speed + "; keeping the float model (prefer_faster)")
-            return Decision("float", cand, True, tuple(notes))
-        notes.append(speed + "; keeping INT8 anyway (prefer_faster: false)")
-    return Decision("int8", cand, bool(met), tuple(notes))
+            notes.append(what + "; keeping the float model (prefer_faster)")
+            return Decision("float", cand, True, tuple(notes), measured)
+        notes.append(what + "; keeping INT8 anyway (prefer_faster: false)")
+    return Decision("int8", cand, bool(met), tuple(notes), measured)
 
 
 def metrics(backend: str, tol: Tolerance, float_m: Measurement, trials: list[Trial], d: Decision) -> dict:
@@ -55,6 +68,9 @@ def metrics(backend: str, tol: Tolerance, float_m: Measurement, trials: list[Tri
         "trials": [t.as_dict() for t in trials],
         "chosen_trial": d.trial.index,
         "kept": d.keep,
+        # why a row named after an INT8 stage may hold the float file: shown in the report
+        "kept_reason": next((n for n in d.notes if "keeping the float model" in n), None) if d.keep == "float" else None,
+        "speed_check": d.speed,
         "met_tolerance": d.met,
         "notes": list(d.notes),
         "accuracy": kept.accuracy,

@@ -56,8 +56,10 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
             # a later measurement of the same artifact (a second evaluate stage) replaces the earlier one
             (baselines if row["role"] == "baseline" else artifacts)[row["id"]] = row
     arts = [artifacts[i] for i in _recipe_order(artifacts, kinds)]
+    stage_metrics = {s["id"]: s.get("metrics") or {} for s in run["stages"]}
     for a in arts:
         _inherit_counts(a, run["stages"], manifests)
+        _kept(a, stage_metrics.get(a["stage"], {}))
     bases = list(baselines.values())
     reference = next((a["id"] for a in arts if a["kind"] == "export"), arts[0]["id"] if arts else None)
     report = {
@@ -197,6 +199,17 @@ def _versions(manifests: dict[str, dict]) -> dict[str, str]:
 def _recipe_order(rows: dict[str, dict], kinds: dict[str, str]) -> list[str]:
     order = list(kinds)
     return sorted(rows, key=lambda i: order.index(i) if i in order else len(order))
+
+
+def _kept(row: dict, metrics: dict) -> None:
+    """A quantize stage may keep the float model (INT8 measured slower): its row says so, and why."""
+    kept = metrics.get("kept") if metrics.get("kept") in ("int8", "float") else None
+    row["kept"] = kept
+    row["kept_reason"] = None
+    if kept == "float":
+        notes = [n for n in metrics.get("notes") or [] if isinstance(n, str)]
+        row["kept_reason"] = metrics.get("kept_reason") or next((n for n in notes if "float" in n), None) \
+            or "INT8 was not kept (no reason recorded)"
 
 
 def _inherit_counts(row: dict, stages: list[dict], manifests: dict[str, dict]) -> None:

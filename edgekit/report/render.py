@@ -48,12 +48,19 @@ def sections(report: dict[str, Any]) -> list[Section]:
                                  "peak memory", "Pareto"],
                    note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
                         f"fp32 reference: {report.get('reference') or '–'}; final artifact: {report.get('final') or '–'}.")
+    kept_float = []
     for a in report["artifacts"]:
         lat = a["latency_ms"]
         flag = " (unstable)" if a.get("unstable") else (" (invalid)" if a.get("measurement_valid") is False else "")
-        arts.rows.append([a["id"], a["kind"], fmt_acc(a["accuracy"]), fmt_size(a["size_bytes"]), fmt_ms(lat.get("p50")) + flag,
+        kind = a["kind"]
+        if a.get("kept") == "float":  # the row is named after an INT8 stage but holds the float file
+            kind += " (float kept)"
+            kept_float.append(f"{a['id']}: float model kept — {a.get('kept_reason') or 'no reason recorded'}.")
+        arts.rows.append([a["id"], kind, fmt_acc(a["accuracy"]), fmt_size(a["size_bytes"]), fmt_ms(lat.get("p50")) + flag,
                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
                           fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
+    if kept_float:
+        arts.note = (arts.note or "") + " " + " ".join(kept_float)
     out.append(arts)
     if report["baselines"]:
         base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries", "Pareto"])

@@ -43,6 +43,7 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
     import torch
 
     from edgekit.errors import require
+    from edgekit.quant import speed
     from edgekit.quant import inc, outcome, stagekit
     from edgekit.quant.calibration import stratified_indices
     from edgekit.quant.measure import Trial, measure_onnx
@@ -111,7 +112,8 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
         mark = "[green]✓[/]" if trial.met else "[yellow]✗[/]"
         ctx.console.print(f"  {mark} {label}: onnx acc {m.accuracy:.4f} (drop {drop:+.2f} pt)  {m.size_bytes / 1e6:.2f} MB  "
                           f"{m.latency_p50_ms:.2f} ms  int8 kernels {kernels['int8']}, float {kernels['float']}")
-        d = outcome.decide(cfg.id, float_m, [trial], tol, cfg.on_miss, cfg.prefer_faster)
+        d = outcome.decide(cfg.id, float_m, [trial], tol, cfg.on_miss, cfg.prefer_faster,
+                           speed=lambda t: speed.compare(float_path, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
         stagekit.write_result(ctx, d, float_path, [trial], pre)
     stagekit.report(ctx, d, float_m, "neural-compressor")
     metrics = outcome.metrics("neural-compressor", tol, float_m, [trial], d)

@@ -32,6 +32,7 @@ class QuantizeConfig(GuardedQuantConfig):
 
 @register_stage(QuantizeConfig, consumes="onnx", produces="onnx")
 def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
+    from edgekit.quant import speed
     from edgekit.quant import ort_static, outcome, stagekit
     from edgekit.quant.calibration import BatchReader, check_matches
     from edgekit.quant.measure import measure_onnx
@@ -65,7 +66,8 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
     settings = LadderSettings(cfg.ladder, cfg.max_trials, cfg.max_excluded, percentile=cfg.calibration.percentile)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as work:
         trials = run_trials(src, Path(work), start, x_val, y_val, float_m, tol, make_reader, measure, settings, ctx.console)
-        d = outcome.decide(cfg.id, float_m, trials, tol, cfg.on_miss, cfg.prefer_faster)
+        d = outcome.decide(cfg.id, float_m, trials, tol, cfg.on_miss, cfg.prefer_faster,
+                           speed=lambda t: speed.compare(src, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
         stagekit.write_result(ctx, d, src, trials, pre)
     stagekit.report(ctx, d, float_m, "onnxruntime")
     return StageOutput("model.onnx", outcome.metrics("onnxruntime", tol, float_m, trials, d))
