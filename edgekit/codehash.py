@@ -40,6 +40,13 @@ def _file_of(module: str, root: Path = ROOT) -> Path | None:
     return None
 
 
+def _installed(top: str) -> bool:
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):  # a blocked or broken package counts as not installed
+        return False
+
+
 def _framework(module: str) -> bool:
     return any(module == f or module.startswith(f + ".") for f in FRAMEWORK)
 
@@ -65,7 +72,7 @@ def _imports(path: Path, root: Path) -> tuple[frozenset[str], frozenset[str]]:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _MODULE_NAME.fullmatch(node.value):
             # a module started by name: `python -m edgekit.bench.worker`, require("PIL.Image")
             top = node.value.split(".")[0]
-            if _file_of(node.value, root) or (top != "edgekit" and importlib.util.find_spec(top) is not None):
+            if _file_of(node.value, root) or (top != "edgekit" and _installed(top)):
                 names = [node.value]
         for name in names:
             if name.split(".")[0] == "edgekit":
