@@ -31,13 +31,12 @@ from edgekit.errors import EdgekitError, InputError, StageFailed, require
 from edgekit.fsutil import read_json, resolve_path, write_json
 from edgekit.bench.system import speed_id
 from edgekit.graph import wire
-from edgekit.codehash import code_fingerprint, folder_hash, user_code_hash
 from edgekit.hashing import hash_file, hash_obj
-from edgekit.modelpath import resolve_model_path
 from edgekit.preflight import preflight
 from edgekit.recipe import LoadedRecipe, StageConfig
-from edgekit.registry import StageKind, stage_kinds
+from edgekit.registry import stage_kinds
 from edgekit.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
+from edgekit.stagekey import measures_speed, stage_key
 
 RUN_FILE = "run.json"
 
@@ -51,66 +50,6 @@ class StageRecord:
     cached: bool
     wall_time_s: float
     metrics: dict[str, Any]
-
-
-# Stages whose output depends on the training data only: how much of the test split is scored (limit_test)
-# changes their reported test metrics, never the model they write, so it must not re-train.
-TRAIN_DATA_ONLY = frozenset({"train", "prune"})
-
-
-def model_fingerprint(loaded: LoadedRecipe) -> str | None:
-    """The recipe's model spec, plus the content of what it names: a local weights file, the user's
-    python:module:function source, an hf:DIR folder (editing any of them re-trains)."""
-    model = loaded.recipe.model
-    if model is None:
-        return None
-    weights = model.weights and resolve_path(model.weights, loaded.file.parent)
-    prefix, _, arg = model.source.partition(":")
-    code = None
-    if prefix == "python":
-        code = user_code_hash(arg.partition(":")[0])
-    elif prefix == "hf":
-        try:
-            code = folder_hash(resolve_model_path(arg, loaded.file.parent))
-        except (InputError, OSError):
-            code = None  # the train stage reports the missing folder
-    return hash_obj({"spec": model.model_dump(), "code": code,
-                     "weights": hash_file(weights) if weights and weights.is_file() else model.weights})
-
-
-def stage_code(kind: StageKind) -> dict:
-    """The edgekit source a stage kind runs (its module, what it imports, the data loaders) and the versions of
-    the packages that code imports: an edit under edgekit/quant/ or an onnxruntime upgrade re-runs quantize."""
-    return code_fingerprint((kind.run.__module__, "edgekit.data"))
-
-
-def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str,
-              train_fingerprint: str | None = None, machine: str | None = None) -> str:
-    """sha256 of everything that can change the stage's output. ``machine`` is the speed fingerprint, given for
-    stages whose output depends on a latency measurement (a quantize stage that keeps the faster model)."""
-    recipe = loaded.recipe
-    starts_from_recipe_model = kind.consumes == "torch?" and not inputs
-    return hash_obj({
-        "kind": cfg.kind,
-        "config": cfg.model_dump(exclude={"id", "input"}),
-        # the input's content, not its key: a re-run that reproduces the same bytes keeps downstream cached
-        "inputs": [content_hash(a) for a in inputs],
-        "data": train_fingerprint if cfg.kind in TRAIN_DATA_ONLY and train_fingerprint else data_fingerprint,
-        # only a stage that builds the recipe's model (train from scratch) depends on it; others on their input
-        "model": model_fingerprint(loaded) if starts_from_recipe_model else None,
-        "seed": recipe.seed,
-        "code": stage_code(kind),
-        "machine": machine if _measures_speed(cfg) else None,
-    })
-
-
-def _measures_speed(cfg: StageConfig) -> bool:
-    # prefer_faster: the quantize stages keep the float model when INT8 measures slower *on this machine*
-    return bool(getattr(cfg, "prefer_faster", False))
-
-
-def content_hash(art: Artifact) -> str:
-    return hash_obj({name: f["sha256"] for name, f in art.manifest["files"].items()})
 
 
 def load_artifact(stage_dir: Path) -> Artifact | None:
@@ -262,7 +201,7 @@ class Pipeline:
         kind = stage_kinds()[cfg.kind]
         by_id = {a.stage_id: a for a in done}
         inputs = [by_id[i] for i in self.wiring[cfg.id]]
-        machine = speed_id() if _measures_speed(cfg) else None
+        machine = speed_id() if measures_speed(cfg) else None
         key = stage_key(cfg, kind, inputs, self.loaded, fingerprint, train_fingerprint, machine)
         final = self.stages_dir / f"{cfg.id}-{key[:16]}"
         if not rerun:

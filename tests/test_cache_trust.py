@@ -17,7 +17,8 @@ from edgekit import codehash
 from edgekit.cli.main import main
 from edgekit.data import load_dataset
 from edgekit.fsutil import write_json
-from edgekit.pipeline import load_artifact, model_fingerprint, stage_code, stage_key
+from edgekit.pipeline import load_artifact
+from edgekit.stagekey import model_fingerprint, stage_code, stage_key
 from edgekit.recipe import parse
 from edgekit.registry import stage_kinds
 from edgekit.stage import MANIFEST, MANIFEST_VERSION

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.pipeline import stage_key
+from edgekit.stagekey import stage_key
 from edgekit.quant.measure import Measurement, Trial
 from edgekit.quant.outcome import decide, metrics
 from edgekit.quant.speed import compare
@@ -59,9 +59,9 @@ def test_harness_comparison_finds_a_clearly_slower_file_and_not_a_twin(tmp_path)
     fast = _matmul_model(tmp_path / "fast.onnx", 64, 1)
     slow = _matmul_model(tmp_path / "slow.onnx", 64, 400)  # ~400x the work
     r = compare(fast, slow, threads=1, runs=50, min_seconds=0.5)
-    assert r["slower"] and r["ratio"] > 2 and r["rounds"] == 5 and r["machine"]
+    assert r["slower"] and r["ratio"] > 2 and r["rounds"] == 5 and r["machine"], r
     twin = compare(fast, shutil.copy(fast, tmp_path / "twin.onnx"), threads=1, runs=50, min_seconds=0.5)
-    assert not twin["slower"]
+    assert not twin["slower"], twin
 
 
 def test_the_keep_float_decision_is_keyed_on_the_machine(tmp_path):
