@@ -78,7 +78,7 @@ artifacts:
                                            "max_size_mb"]
     assert all(cls == "edgekit.check.export" for cls, _ in cases)
     assert set(_cases(junit).values()) == {"pass"}
-    assert junit.get("tests") == "6" and junit.get("failures") == "0"
+    assert junit.get("tests") == "5" and junit.get("failures") == "0"
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("## ✅ edgekit check: all 5 budgets met")
 
