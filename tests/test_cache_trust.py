@@ -160,8 +160,9 @@ def test_a_run_failing_early_marks_the_run_failed(tmp_path, capsys):
     assert main(["shrink", str(recipe), "--run-dir", str(run_dir)]) == 2
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "failed" and "nowhere" in record["error"]
-    assert main(["check", str(run_dir), "--budgets", str(_budgets(tmp_path))]) != 0
     capsys.readouterr()
+    assert main(["check", str(run_dir), "--budgets", str(_budgets(tmp_path))]) == 1
+    assert "FAIL run_status" in capsys.readouterr().out
 
 
 def _budgets(tmp_path: Path) -> Path:

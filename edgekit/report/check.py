@@ -102,6 +102,8 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
         error = report["run"].get("error") or "no error recorded"
         out.results.append(Result("run_status", report.get("final") or "-", "fail", None, None, "",
                                   f"the run did not finish (status {status}): {error}"))
+        if not report.get("artifacts"):  # it failed before measuring anything: that is the answer (exit 1)
+            return out
     for selector, limits in budgets.targets():
         _check_limits(report, find(report, selector), limits, budgets, out)
     regression = budgets.regression.model_dump() if budgets.regression else (DEFAULT_REGRESSION if baseline else None)
