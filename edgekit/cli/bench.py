@@ -220,7 +220,7 @@ def bench(
 
 @app.command()
 def bundle(
-    recipe: Path = typer.Argument(..., help="Recipe whose data: section names the dataset."),
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe whose data: section names the dataset."),
     output: Path = typer.Option(..., "--output", "-o", help="Bundle file to write (.npz)."),
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many test samples (a seeded random subset)."),
 ):

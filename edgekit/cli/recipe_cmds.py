@@ -16,7 +16,7 @@ VALIDATE_SCHEMA = "edgekit.validate/1"
 
 @app.command()
 def validate(
-    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe YAML file."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout (also when invalid).", metavar=""),
 ):
     """Check a recipe without running it (exit 2 with file:line: key: problem on the first error)."""

@@ -48,7 +48,7 @@ RUN_SCHEMA = "edgekit.run/1"  # the run record (run.json) as `shrink --json` pri
 
 @app.command()
 def shrink(
-    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe YAML file."),
     run_dir: Path = typer.Option(None, "--run-dir", help="Where stage outputs go (default: runs/<recipe name>)."),
     force: bool = typer.Option(False, "--force", help="Run every stage again, ignoring cached results.", metavar=""),
     from_stage: str = typer.Option(None, "--from", help="Run this stage and all after it again."),

@@ -63,6 +63,8 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         extra = {"preprocess": pre}
     else:
         spec = {**ctx.recipe.model.model_dump(), "num_classes": len(ds.classes), "in_channels": ds.input_shape[0]}
+        if spec["source"].startswith("python:"):  # later stages rebuild the model from its module, next to the recipe
+            spec["code_dir"] = str(ctx.loaded.file.parent.resolve())
         model = build_model(spec, spec["num_classes"], spec["in_channels"])
         weights = spec.get("weights")
         if weights and weights != "imagenet":
