@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from edgekit.cli.app import app, err, out
@@ -59,7 +60,7 @@ def _title(doc: dict) -> str:
             f"onnxruntime {m['onnxruntime']} · machine {fingerprint_id(m)}")
 
 
-def _cells(r: dict, ref_name: str | None) -> dict[str, str]:
+def _cells(r: dict) -> dict[str, str]:
     lat, ref, acc = r["latency_ms"], r["vs_reference"], r["accuracy"]
     lo, hi = lat["ci95"]["p50"]
     return {
@@ -71,7 +72,7 @@ def _cells(r: dict, ref_name: str | None) -> dict[str, str]:
         "inference mem MB": _mb(r["memory"]["inference_bytes"]), "size MB": _mb(r["size_bytes"]),
         "params": _count(r["params"]), "MACs": _count(r["macs"]),
         "accuracy": "–" if acc is None else f"{acc['value'] * 100:.2f} %",
-        f"p50 ÷ {ref_name or 'reference'} [min–max]": "–" if ref is None else f"{ref['p50_ratio']:.2f}× [{ref['min']:.2f}–{ref['max']:.2f}]",
+        "÷ ref [min–max]": "–" if ref is None else f"{ref['p50_ratio']:.2f}× [{ref['min']:.2f}–{ref['max']:.2f}]",
         "status": "[yellow]unstable[/]" if r["unstable"] else "[green]ok[/]",
     }
 
@@ -79,15 +80,16 @@ def _cells(r: dict, ref_name: str | None) -> dict[str, str]:
 def results_table(doc: dict, width: int = WIDE_TABLE_COLUMNS) -> Table:
     """One row per result when ``width`` allows it, else one two-column block per result (readable at 80 columns)."""
     ref_name = next((r["name"] for r in doc["results"] if r["vs_reference"] is not None and r["vs_reference"].get("p50_ratio") == 1.0), None)
-    rows = [_cells(r, ref_name) for r in doc["results"]]
+    rows = [_cells(r) for r in doc["results"]]
+    caption = f"÷ ref: p50 divided by the p50 of {ref_name} (min–max over rounds)" if ref_name else None
     if width >= WIDE_TABLE_COLUMNS:
-        table = Table(title=_title(doc))
+        table = Table(title=_title(doc), caption=caption)
         for c in rows[0] if rows else ():
-            table.add_column(c, justify="left" if c in ("model", "status") else "right")
+            table.add_column(escape(c), justify="left" if c in ("model", "status") else "right")
         for cells in rows:
             table.add_row(*cells.values())
         return table
-    table = Table(title=_title(doc), show_header=False)
+    table = Table(title=_title(doc), caption=caption, show_header=False, expand=True)
     table.add_column("", justify="left", no_wrap=True)
     table.add_column("", justify="right")
     for i, cells in enumerate(rows):
@@ -95,7 +97,7 @@ def results_table(doc: dict, width: int = WIDE_TABLE_COLUMNS) -> Table:
             table.add_section()
         table.add_row(f"[bold]{cells.pop('model')}[/]", f"{cells.pop('thr')} thread(s), batch {cells.pop('batch')}")
         for name, value in cells.items():
-            table.add_row(name, value)
+            table.add_row(escape(name), value)
     return table
 
 
