@@ -187,8 +187,10 @@ def _validate(model: type[BaseModel], data: Any, file: Path, lines: dict[Loc, in
         return model.model_validate(data)
     except ValidationError as e:
         errors = e.errors()
-        # report the first error in file order: that is the one a user fixes first
-        errors.sort(key=lambda er: _line_for(lines, prefix + tuple(er["loc"])) or 0)
+        # an unknown key first (a typo such as modle: also makes a key "missing"; the did-you-mean is the fix),
+        # then in file order; a missing key has no line of its own, so it comes last
+        errors.sort(key=lambda er: (er["type"] != "extra_forbidden",
+                                    _line_for(lines, prefix + tuple(er["loc"])) or float("inf")))
         first = errors[0]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise RecipeError(_format(file, lines, prefix + tuple(first["loc"]), _message(first, model) + more)) from None

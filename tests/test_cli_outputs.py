@@ -233,3 +233,11 @@ def test_python_sources_are_found_next_to_the_recipe(tmp_path, monkeypatch):
     import sys
 
     assert str(tmp_path) not in sys.path  # the import path is left as it was
+
+
+def test_a_misspelt_key_gets_the_did_you_mean_not_the_missing_key(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("edgekit: 1\nname: t\ndaat: {source: fashion-mnist}\nmodle: {source: 'edgekit:resnet-small'}\n"
+                      "stages:\n  - {id: train, kind: train}\n")
+    code, _, err = cli("validate", str(recipe))
+    assert code == 2 and err.strip() == f"error: {recipe}:3: daat: unknown key 'daat' (did you mean 'data'?) (+2 more)"
