@@ -31,7 +31,7 @@ stages:
   - {id: export, kind: export}
   - {id: evaluate, kind: evaluate, min_seconds: 0.2, latency_runs: 30}
 """
-TINY_BUDGETS = "min_accuracy_pct: 20\nmax_size_mb: 5\n"
+TINY_BUDGETS = "min_accuracy_pct: 1\nmax_size_mb: 5\n"  # the gate is under test, not the 1-epoch model
 
 
 def fresh_clone(dest: Path) -> Path:
