@@ -31,7 +31,7 @@ RUN = "runs/docs-tiny"
 # placeholder in the docs -> what stands for it in the sandbox
 PLACEHOLDERS = [
     (r"\[([^\]]*?)\s*\.\.\.\]", r"\1"), (r"\[([^\]]+)\]", r"\1"),  # optional parts: given
-    (r"runs/<name>", RUN), (r"runs/wordnet-text", RUN), (r"\bREPORT_OR_RUN_DIR\b|\bRUN_DIR\b|\bRUN_A\b|\bRUN_B\b", RUN),
+    (r"runs/(<name>|quick|wordnet-text)(?=/|\s|$)", RUN), (r"\bREPORT_OR_RUN_DIR\b|\bRUN_DIR\b|\bRUN_A\b|\bRUN_B\b", RUN),
     (r"\bREPORT\b|\bmain-report\.json\b", f"{RUN}/report.json"), (r"\$GITHUB_STEP_SUMMARY", "summary.md"),
     (r"--budgets FILE", "--budgets budgets.yaml"), (r"--junit FILE", "--junit junit.xml"),
     (r"--summary FILE", "--summary summary.md"),
@@ -100,7 +100,9 @@ def sandbox(tmp: Path) -> dict[str, str]:
     shutil.copytree(ROOT / "recipes", tmp / "recipes")
     shutil.copytree(ROOT / "benchmarks", tmp / "benchmarks")
     (tmp / "ci").mkdir()
-    (tmp / "budgets.yaml").write_text("min_accuracy_pct: 10\nmax_size_mb: 5\n")
+    (tmp / "budgets.yaml").write_text("min_accuracy_pct: 1\nmax_size_mb: 5\n")
+    for cls in ("cat", "dog"):  # `edgekit init photos/`: a folder with one subfolder per class
+        (tmp / "photos" / cls).mkdir(parents=True)
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     for name, target in (("edgekit", f'"{sys.executable}" -m edgekit'), ("python", f'"{sys.executable}"')):

@@ -120,7 +120,7 @@ def test_workflow_steps_pass_on_a_fresh_clone(tmp_path):
     assert junit.get("tests") == "2" and junit.get("failures") == "0"
     text = summary.read_text()
     assert text.startswith("## an earlier step\n") and "edgekit check: all 2 budgets met" in text  # appended to
-    for line in next(s for s in job()["steps"] if s.get("name") == "Upload the report")["with"]["path"].split():
+    for line in next(s for s in job()["steps"] if s.get("name") == "Upload the report")["with"]["path"].splitlines():
         assert (clone / line.replace("${{ env.RUN_DIR }}", env["RUN_DIR"])).is_file(), line
 
     # outside GitHub the summary variable is unset: the same step still gates and writes JUnit

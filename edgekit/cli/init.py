@@ -41,7 +41,7 @@ def source_spec(source: str, recipe_dir: Path) -> str:
     from edgekit.data.sources import check_source
 
     folder = Path(source.removeprefix("imagefolder:")).expanduser()
-    if source.startswith("imagefolder:") or folder.is_dir():
+    if source.startswith("imagefolder:") or folder.is_dir() or "/" in source:
         if not folder.is_dir():
             raise InputError(f"{source}: no such folder")
         return "imagefolder:" + os.path.relpath(folder.resolve(), recipe_dir.resolve())
