@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def main() -> int:
     """0 when the target is met, 1 when it is missed (a CI step that runs this fails on a miss)."""
     from edgekit.bench import PRESETS, bench, document
-    from edgekit.report.build import read_run
+    from edgekit.report.build import in_run, read_run
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, nargs="*", help="ONNX models (default: the default recipe's resnet18, exported)")
@@ -34,7 +34,7 @@ def main() -> int:
 
     if args.run_dir:
         stages = read_run(args.run_dir)["stages"]
-        models = [p for st in stages if (p := Path(st["dir"]) / "model.onnx").is_file()]
+        models = [p for st in stages if (p := in_run(args.run_dir, st["dir"]) / "model.onnx").is_file()]
     else:
         models = args.model or [default_model(Path("/tmp/edgekit-bench-models"))]
     rows = []

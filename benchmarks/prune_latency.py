@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from edgekit.report.build import read_run  # noqa: E402
+from edgekit.report.build import in_run, read_run  # noqa: E402
 from edgekit.runtime import ort  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def build_variants(args, out: Path) -> dict[str, dict]:
 def run_variants(run_dir: Path) -> dict[str, dict]:
     """The ONNX exports of a finished run, named by stage; pruned ones are those with a prune stage upstream."""
     record = read_run(run_dir)
-    dirs = {s["id"]: Path(s["dir"]) for s in record["stages"]}
+    dirs = {s["id"]: in_run(run_dir, s["dir"]) for s in record["stages"]}
     kinds = {s["id"]: s["kind"] for s in record["stages"]}
 
     def lineage(stage: str) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from edgekit.data import load_dataset
 from edgekit.quant.onnx_int8 import kernel_counts
 from edgekit.recipe import load
-from edgekit.report.build import read_run
+from edgekit.report.build import in_run, read_run
 from edgekit.runtime import ort
 from edgekit.runtime.preprocess import prepare
 
@@ -28,7 +28,7 @@ def artifacts(run_dir: Path) -> tuple[dict[str, Path], Path]:
     run = read_run(run_dir)
 
     def source(st: dict) -> str | None:
-        inputs = json.loads((Path(st["dir"]) / "manifest.json").read_text()).get("inputs", [])
+        inputs = json.loads((in_run(run_dir, st["dir"]) / "manifest.json").read_text()).get("inputs", [])
         return inputs[0]["stage"] if inputs else None
 
     stages = run["stages"]
@@ -38,7 +38,7 @@ def artifacts(run_dir: Path) -> tuple[dict[str, Path], Path]:
     if export is None or ort_int8 is None:
         sys.exit(f"{run_dir}: needs finished export and quantize stages (run the recipe first)")
     found = {"fp32": export, "ort-int8": ort_int8, **({"inc-int8": inc} if inc else {})}
-    return {name: Path(st["dir"]) for name, st in found.items()}, Path(run["recipe"]["file"])
+    return {name: in_run(run_dir, st["dir"]) for name, st in found.items()}, in_run(run_dir, run["recipe"]["file"])
 
 
 def main() -> int:

@@ -29,8 +29,14 @@ class MissingExtra(InputError):
     def __init__(self, extra: str, module: str):
         super().__init__(
             f"this needs the '{extra}' extra ({module} is not installed): "
-            f"pip install 'edgekit[{extra}]' -c constraints.txt"
+            f"pip install 'edgekit[{extra}]'"
         )
+
+
+class Interrupted(EdgekitError):
+    """Ctrl-C (SIGINT) stopped a command; the message says what was interrupted and what was kept. Exit code 130."""
+
+    exit_code = 130
 
 
 class StageFailed(EdgekitError):

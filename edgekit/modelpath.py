@@ -25,3 +25,23 @@ def resolve_model_path(name: str, base_dir: Path) -> Path:
             if q.exists():
                 return q
     raise InputError(f"{name}: no such file or folder (relative to {base_dir}), and no installed package holds it")
+
+
+def import_function(ref: str, base_dir: Path | None):
+    """``module:function`` from a recipe: the module is looked up next to the recipe (``base_dir``) first, then on
+    the usual import path, so ``python:mymodels:tiny_cnn`` finds ``mymodels.py`` beside the recipe without PYTHONPATH.
+    Raises ImportError or AttributeError, which the caller turns into a message naming its recipe key."""
+    import importlib
+    import sys
+
+    module_name, _, fn_name = ref.partition(":")
+    added = str(Path(base_dir).resolve()) if base_dir is not None else None
+    if added is not None and added not in sys.path:
+        sys.path.insert(0, added)
+    else:
+        added = None
+    try:
+        return getattr(importlib.import_module(module_name), fn_name)
+    finally:
+        if added is not None:
+            sys.path.remove(added)

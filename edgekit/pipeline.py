@@ -13,12 +13,10 @@ into place only when complete, so a killed run never leaves something a later ru
 from __future__ import annotations
 
 import difflib
-import fcntl
 import os
 import platform
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,15 +24,15 @@ from typing import Any
 
 from rich.console import Console
 
-from edgekit import __version__
+from edgekit import __version__, runlock
 from edgekit.errors import EdgekitError, InputError, StageFailed, require
-from edgekit.fsutil import read_json, resolve_path, write_json
+from edgekit.fsutil import read_json, write_json
 from edgekit.bench.system import speed_id
 from edgekit.graph import wire
 from edgekit.hashing import hash_file, hash_obj
 from edgekit.preflight import preflight
 from edgekit.recipe import LoadedRecipe, StageConfig
-from edgekit.registry import stage_kinds
+from edgekit.registry import StageKind, stage_kinds
 from edgekit.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
 from edgekit.stagekey import measures_speed, stage_key
 
@@ -102,17 +100,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-@contextmanager
-def _lock(run_dir: Path):
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(f"{run_dir}: another edgekit run is using this run directory") from None
-        yield
-
-
 def _check_owner(run_dir: Path, name: str) -> dict | None:
     """The recipe block of the run.json of another recipe that owns this directory, else None: never mix two
     recipes' results in one run directory."""
@@ -135,6 +122,7 @@ class Pipeline:
         self.console = console or Console(stderr=True)
         self._dataset = None
         self.wiring = wire(loaded)
+        self.running: str | None = None  # the stage running now, for a message when Ctrl-C interrupts it
 
     def dataset(self):
         if self._dataset is None:
@@ -153,11 +141,13 @@ class Pipeline:
         if from_stage is not None and from_stage not in ids:
             hint = difflib.get_close_matches(from_stage, ids, n=1)
             raise InputError(f"--from: no stage '{from_stage}' in {self.loaded.file}" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
-        with _lock(self.run_dir):
+        with runlock.hold(self.run_dir):
             started = datetime.now(timezone.utc)
             record: dict[str, Any] = {
                 "edgekit": __version__,
-                "recipe": {"name": recipe.name, "file": str(self.loaded.file), "sha256": hash_obj(self.loaded.text)},
+                # paths relative to the run directory, so a moved or copied run dir is still complete
+                "recipe": {"name": recipe.name, "file": os.path.relpath(self.loaded.file.resolve(), self.run_dir.resolve()),
+                           "sha256": hash_obj(self.loaded.text)},
                 "started": started.isoformat(timespec="seconds"),
                 "status": "running",
                 "stages": [],
@@ -183,13 +173,16 @@ class Pipeline:
                 record["status"] = "ok"
             except BaseException as e:
                 record["status"] = "failed"
-                record["error"] = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+                record["error"] = getattr(e, "message", None) or f"{type(e).__name__}: {e}".rstrip(": ")
                 raise
             finally:
                 record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 write_json(self.run_dir / RUN_FILE, record)
                 write_json(self.run_dir / "history" / f"{started:%Y%m%dT%H%M%S.%f}-{os.getpid()}.json", record)  # µs: two runs in one second stay apart
             return record
+
+    def _in_run(self, path: Path) -> str:
+        return path.relative_to(self.run_dir).as_posix()
 
     def _clean_partial(self) -> None:
         # we hold the run-directory lock, so any temporary stage directory is from a run that died
@@ -208,7 +201,7 @@ class Pipeline:
             art = load_artifact(final)
             if art is not None:
                 self.console.print(f"[green]✓[/] {cfg.id:<12} cached  [dim]{final}[/]")
-                return art, StageRecord(cfg.id, cfg.kind, key, str(final), True, art.manifest.get("wall_time_s", 0.0), art.metrics)
+                return art, StageRecord(cfg.id, cfg.kind, key, self._in_run(final), True, art.manifest.get("wall_time_s", 0.0), art.metrics)
             if final.exists():
                 self.console.print(f"[yellow]![/] {cfg.id:<12} cache entry incomplete or corrupt, running again")
         if kind.needs:
@@ -220,6 +213,7 @@ class Pipeline:
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
         ctx = StageContext(self.loaded, cfg, tmp, inputs, _default_threads(self.loaded.recipe.threads), self.console, self.dataset)
+        self.running = cfg.id
         try:
             output = kind.run(ctx, cfg)
         except EdgekitError:
@@ -231,6 +225,7 @@ class Pipeline:
                 raise
             raise StageFailed(f"stage '{cfg.id}' ({cfg.kind}) failed: {type(e).__name__}: {e}") from e
         wall = time.perf_counter() - t0
+        self.running = None
         manifest = _manifest(cfg, kind, key, inputs, tmp, output, wall, fingerprint)
         write_json(tmp / MANIFEST, manifest)  # written last: its presence marks the directory complete
         if final.exists():  # a forced re-run replaces the entry in one rename, never a mix of old and new
@@ -242,4 +237,4 @@ class Pipeline:
             tmp.rename(final)
         self.console.print(f"[green]✓[/] {cfg.id:<12} done in {wall:.1f}s  [dim]{final}[/]")
         art = Artifact(cfg.id, cfg.kind, key, final, manifest)
-        return art, StageRecord(cfg.id, cfg.kind, key, str(final), False, round(wall, 3), output.metrics)
+        return art, StageRecord(cfg.id, cfg.kind, key, self._in_run(final), False, round(wall, 3), output.metrics)

@@ -27,7 +27,8 @@ ID_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
 class Strict(BaseModel):
     """Frozen, no unknown keys: a typo is an error, never silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a YAML string such as 4e-3 (PyYAML reads it as text) is an error, as in the JSON Schema editors use
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DataConfig(Strict):
@@ -76,12 +77,12 @@ class StageConfig(Strict):
 
 class Recipe(Strict):
     edgekit: Literal[1] = Field(description="recipe format version")
-    name: str = Field(pattern=ID_PATTERN)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    name: str = Field(pattern=ID_PATTERN, description="name of the recipe; the default run directory is runs/<name>")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for data splits, subsets, initialisation and training order")
     threads: int | None = Field(None, ge=1, le=256, description="torch/onnxruntime threads (default: all cores)")
-    data: DataConfig
-    model: ModelConfig | None = None
-    stages: list[StageConfig] = Field(min_length=1)
+    data: DataConfig = Field(description="the dataset: source, split and subset sizes")
+    model: ModelConfig | None = Field(None, description="the model a train stage starts from (omit for prompted-only recipes)")
+    stages: list[StageConfig] = Field(min_length=1, description="stages in order; each reads the artifact of the nearest earlier stage it can use")
     budgets: Budgets | None = Field(None, description="limits `edgekit check` enforces (and `edgekit shrink` at the end of a run)")
 
 
@@ -154,7 +155,19 @@ def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
     if kind.endswith("_type") or kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal", "literal_error", "string_pattern_mismatch", "too_short"):
         got = repr(err["input"])
         msg += f", got {got if len(got) <= 80 else got[:77] + '...'}"  # a 500 kB value stays one readable line
+        if kind in ("int_type", "float_type") and isinstance(err["input"], str) and _numeric(err["input"]):
+            # PyYAML (YAML 1.1) reads 4e-3 as text; the JSON Schema an editor checks against rejects it too
+            value = float(err["input"])
+            msg += f" (YAML read this as text: write {int(value) if kind == 'int_type' and value.is_integer() else value!r}, no quotes)"
     return msg
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
@@ -176,8 +189,10 @@ def _validate(model: type[BaseModel], data: Any, file: Path, lines: dict[Loc, in
         return model.model_validate(data)
     except ValidationError as e:
         errors = e.errors()
-        # report the first error in file order: that is the one a user fixes first
-        errors.sort(key=lambda er: _line_for(lines, prefix + tuple(er["loc"])) or 0)
+        # an unknown key first (a typo such as modle: also makes a key "missing"; the did-you-mean is the fix),
+        # then in file order; a missing key has no line of its own, so it comes last
+        errors.sort(key=lambda er: (er["type"] != "extra_forbidden",
+                                    _line_for(lines, prefix + tuple(er["loc"])) or float("inf")))
         first = errors[0]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise RecipeError(_format(file, lines, prefix + tuple(first["loc"]), _message(first, model) + more)) from None
@@ -272,6 +287,8 @@ def json_schema() -> dict[str, Any]:
     for name, kind in sorted(STAGES.items()):
         sub = kind.config.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
+        kind_doc = (kind.config.__doc__ or "").strip().splitlines()
+        sub["properties"]["kind"].setdefault("description", f"stage kind '{name}'" + (f": {kind_doc[0]}" if kind_doc else ""))
         defs[kind.config.__name__] = sub
         refs.append({"$ref": f"#/$defs/{kind.config.__name__}"})
     schema["properties"]["stages"]["items"] = {"oneOf": refs}

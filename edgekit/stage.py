@@ -36,6 +36,13 @@ class Artifact:
         return self.dir / name if name else None
 
     @property
+    def file_in_run(self) -> str | None:
+        """The main file relative to the run directory (``stages/<id>-<key>/model.onnx``): what run records store,
+        so a run directory stays valid when it is moved or copied."""
+        name = self.manifest.get("artifact")
+        return f"{self.dir.parent.name}/{self.dir.name}/{name}" if name else None
+
+    @property
     def metrics(self) -> dict[str, Any]:
         return self.manifest.get("metrics", {})
 

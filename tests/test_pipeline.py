@@ -52,7 +52,7 @@ def test_end_to_end_train_export_evaluate(tmp_path):
     row = evaluate["metrics"]["artifacts"][0]
     assert row["test_samples"] == 300 and row["latency_p50_ms"] > 0
     assert row["accuracy"] > 0.3  # 10 classes: chance is 0.1
-    onnx_dir = Path(export["dir"])
+    onnx_dir = run_dir / export["dir"]  # relative to the run dir
     assert sorted(p.name for p in onnx_dir.iterdir()) == ["manifest.json", "model.onnx", "preprocess.json"]
     manifest = json.loads((onnx_dir / "manifest.json").read_text())
     assert manifest["inputs"][0]["stage"] == "train" and manifest["files"]["model.onnx"]["size"] == row["size_bytes"]
@@ -69,7 +69,7 @@ def test_rerun_is_cached_and_opset_change_reruns_only_downstream(tmp_path):
     assert cached(changed) == {"train": True, "export": False, "evaluate": False}
     assert len(list((run_dir / "history").iterdir())) == 3
     # the earlier export is still there: results of other runs are never overwritten
-    assert Path(first["stages"][1]["dir"]).is_dir()
+    assert (run_dir / first["stages"][1]["dir"]).is_dir()
 
 
 def test_from_and_force(tmp_path):
@@ -87,11 +87,11 @@ def test_unknown_from_stage_is_input_error(tmp_path, capsys):
 def test_corrupt_cache_entry_is_a_miss(tmp_path):
     run_dir = tmp_path / "run"
     first = shrink(recipe(tmp_path), run_dir)
-    onnx = Path(first["stages"][1]["dir"]) / "model.onnx"
+    onnx = run_dir / first["stages"][1]["dir"] / "model.onnx"
     old_sha = json.loads((onnx.parent / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
     onnx.write_bytes(onnx.read_bytes()[:100])  # truncated: size no longer matches the manifest
     again = shrink(recipe(tmp_path), run_dir)
-    new_sha = json.loads((Path(again["stages"][1]["dir"]) / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
+    new_sha = json.loads((run_dir / again["stages"][1]["dir"] / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
     assert cached(again)["train"] and not cached(again)["export"]
     # evaluate is keyed on its input's content: reused only if the re-export reproduced the same bytes
     assert cached(again)["evaluate"] == (new_sha == old_sha)

@@ -132,7 +132,7 @@ def test_bow_student_trains_exports_and_evaluates(tmp_path):
     assert export["metrics"]["parity_top1_agreement"] == 1.0
     row = next(s for s in record["stages"] if s["id"] == "evaluate")["metrics"]["artifacts"][0]
     assert row["accuracy"] > 0.5 and row["test_samples"] == 200  # 4 classes: chance is ~0.25
-    pre = json.loads((Path(export["dir"]) / "preprocess.json").read_text())
+    pre = json.loads((tmp_path / "run" / export["dir"] / "preprocess.json").read_text())
     assert pre["kind"] == "text" and pre["tokenizer"]["type"] == "words" and pre["input_shape"] == [64]
 
 
@@ -154,7 +154,7 @@ def test_hf_encoder_source_fine_tunes_and_exports(tmp_path):
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     export = next(s for s in record["stages"] if s["id"] == "export")
     assert export["metrics"]["parity_max_abs_diff"] < 1e-3
-    pre = json.loads((Path(export["dir"]) / "preprocess.json").read_text())
+    pre = json.loads((tmp_path / "run" / export["dir"] / "preprocess.json").read_text())
     assert pre["tokenizer"]["type"] == "hf"
     ids = from_dict(pre["tokenizer"]).encode(["a dog"])
     assert ids[0, 0] == 101 and ids[0, -1] == 0  # [CLS] ... padding

@@ -10,11 +10,14 @@ import tempfile
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from edgekit.cli.app import app, err, out
-from edgekit.errors import CheckFailed, InputError
+from edgekit.errors import CheckFailed, InputError, Interrupted
+from edgekit.fsutil import check_output_file
+from edgekit.progress import progress
 
 
 def parse_ints(text: str, what: str) -> list[int]:
@@ -51,25 +54,92 @@ def _count(n: int | None) -> str:
     return str(n)
 
 
-def results_table(doc: dict) -> Table:
+WIDE_TABLE_COLUMNS = 170  # the one-row-per-result table needs this many columns; narrower gets one block per result
+
+
+def _title(doc: dict) -> str:
+    from edgekit.report.build import fingerprint_id
+
     m = doc["machine"]
-    table = Table(title=f"{m['cpu']} · {m['cores_usable']} cores · {','.join(m['isa']) or 'no SIMD flags'} · onnxruntime {m['onnxruntime']}")
-    cols = ["model", "thr", "batch", "p50 ms [95% CI]", "p90", "p99", "cv", "items/s", "cold ms", "mem MB",
-            "size MB", "params", "MACs", "accuracy", "vs ref [min–max]", "status"]
-    for c in cols:
-        table.add_column(c, justify="left" if c in ("model", "status") else "right")
-    for r in doc["results"]:
-        lat = r["latency_ms"]
-        lo, hi = lat["ci95"]["p50"]
-        ref = r["vs_reference"]
-        acc = r["accuracy"]
-        status = "[yellow]unstable[/]" if r["unstable"] else "[green]ok[/]"
-        table.add_row(r["name"], str(r["threads"]), str(r["batch"]), f"{lat['p50']:.3f} [{lo:.3f}–{hi:.3f}]",
-                      f"{lat['p90']:.3f}", f"{lat['p99']:.3f}", f"{lat['cv']:.2f}", f"{r['throughput_per_s']:.1f}",
-                      f"{r['cold_start_ms']['total']:.0f}", _mb(r["memory"]["inference_bytes"]), _mb(r["size_bytes"]),
-                      _count(r["params"]), _count(r["macs"]), "–" if acc is None else f"{acc['value'] * 100:.2f} %",
-                      "–" if ref is None else f"{ref['p50_ratio']:.2f}× [{ref['min']:.2f}–{ref['max']:.2f}]", status)
+    # the id is what a budget's latency_machine: names, so it is printed where the numbers are
+    return (f"{m['cpu']} · {m['cores_usable']} cores · {','.join(m['isa']) or 'no SIMD flags'} · "
+            f"onnxruntime {m['onnxruntime']} · machine {fingerprint_id(m)}")
+
+
+def _cells(r: dict) -> dict[str, str]:
+    lat, ref, acc = r["latency_ms"], r["vs_reference"], r["accuracy"]
+    lo, hi = lat["ci95"]["p50"]
+    return {
+        "model": r["name"], "thr": str(r["threads"]), "batch": str(r["batch"]),
+        "p50 ms [95% CI]": f"{lat['p50']:.3f} [{lo:.3f}–{hi:.3f}]", "p90": f"{lat['p90']:.3f}",
+        "p99": f"{lat['p99']:.3f}", "cv": f"{lat['cv']:.2f}", "items/s": f"{r['throughput_per_s']:.1f}",
+        "cold ms": f"{r['cold_start_ms']['total']:.0f}",
+        # memory the model adds to the process while it runs (the report's "peak memory" is the whole process)
+        "inference mem MB": _mb(r["memory"]["inference_bytes"]), "size MB": _mb(r["size_bytes"]),
+        "params": _count(r["params"]), "MACs": _count(r["macs"]),
+        "accuracy": "–" if acc is None else f"{acc['value'] * 100:.2f} %",
+        "÷ ref [min–max]": "–" if ref is None else f"{ref['p50_ratio']:.2f}× [{ref['min']:.2f}–{ref['max']:.2f}]",
+        "status": "[yellow]unstable[/]" if r["unstable"] else "[green]ok[/]",
+    }
+
+
+def results_table(doc: dict, width: int = WIDE_TABLE_COLUMNS) -> Table:
+    """One row per result when ``width`` allows it, else one two-column block per result (readable at 80 columns)."""
+    ref_name = next((r["name"] for r in doc["results"] if r["vs_reference"] is not None and r["vs_reference"].get("p50_ratio") == 1.0), None)
+    rows = [_cells(r) for r in doc["results"]]
+    caption = f"÷ ref: p50 divided by the p50 of {ref_name} (min–max over rounds)" if ref_name else None
+    if width >= WIDE_TABLE_COLUMNS:
+        table = Table(title=_title(doc), caption=caption)
+        for c in rows[0] if rows else ():
+            table.add_column(escape(c), justify="left" if c in ("model", "status") else "right")
+        for cells in rows:
+            table.add_row(*cells.values())
+        return table
+    table = Table(title=_title(doc), caption=caption, show_header=False, expand=True)
+    table.add_column("", justify="left", no_wrap=True)
+    table.add_column("", justify="right")
+    for i, cells in enumerate(rows):
+        if i:
+            table.add_section()
+        table.add_row(f"[bold]{cells.pop('model')}[/]", f"{cells.pop('thr')} thread(s), batch {cells.pop('batch')}")
+        for name, value in cells.items():
+            table.add_row(escape(name), value)
     return table
+
+
+def run_models(paths: list[Path]) -> list[Path]:
+    """ONNX files as given; a run directory (holds run.json) stands for every ONNX artifact of that run."""
+    from edgekit.fsutil import read_json
+    from edgekit.report.build import in_run, read_run
+
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir() and (p / "run.json").is_file():
+            before = len(found)
+            for st in read_run(p)["stages"]:
+                d = in_run(p, st.get("dir"))
+                try:
+                    name = read_json(d / "manifest.json").get("artifact") if d else None
+                except (OSError, ValueError):
+                    continue
+                if isinstance(name, str) and name.endswith(".onnx") and (d / name).is_file():
+                    found.append(d / name)
+            if len(found) == before:
+                raise InputError(f"{p}: this run directory holds no finished ONNX artifact")
+        elif p.is_dir() and not (p / "model.onnx").is_file():
+            raise InputError(f"{p}: a folder, but neither a run directory (run.json) nor a stage folder (model.onnx)")
+        elif not p.exists():
+            raise InputError(f"{p}: no such file")
+        else:
+            found.append(p)
+    return found
+
+
+def _check_threads(thread_list: list[int]) -> None:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if max(thread_list) > cores:
+        raise InputError(f"--threads {max(thread_list)}: this machine has {cores} usable cores; more threads than cores "
+                         f"only measures contention")
 
 
 def _recipe_dataset(path: Path):
@@ -87,22 +157,22 @@ def _recipe_dataset(path: Path):
 
 @app.command()
 def bench(
-    models: list[Path] = typer.Argument(..., help="ONNX model files; with several, they are measured in alternating rounds."),
+    models: list[Path] = typer.Argument(..., metavar="MODEL_OR_RUN_DIR...", help="ONNX model files, or a run directory (all its ONNX artifacts); several are measured in alternating rounds."),
     reference: int = typer.Option(None, "--reference", "-r", help="Position (1-based) of the model the others are compared to (default: the first, when there are several)."),
     threads: str = typer.Option("1", "--threads", "-t", help="onnxruntime intra-op threads: 1 | 1,2,4 | sweep (1, 2, 4, ... up to the usable cores)."),
     batch: str = typer.Option("1", "--batch", "-b", help="Batch sizes, e.g. 1,8 (throughput is reported per item)."),
-    quick: bool = typer.Option(False, "--quick", help="Under a second per model: smoke tests, rough numbers."),
-    thorough: bool = typer.Option(False, "--thorough", help="MLPerf-style floor (1024 queries, 60 s per model), repeated once if unstable."),
+    quick: bool = typer.Option(False, "--quick", help="Under a second per model: smoke tests, rough numbers.", metavar=""),
+    thorough: bool = typer.Option(False, "--thorough", help="MLPerf-style floor (1024 queries, 60 s per model), repeated once if unstable.", metavar=""),
     repeat: int = typer.Option(None, "--repeat", min=0, max=10, help="Measure again up to this many times while a result is unstable."),
     inter_threads: int = typer.Option(1, "--inter-threads", min=1, max=256, help="onnxruntime inter-op threads (>1 runs independent graph branches in parallel)."),
     bundle: Path = typer.Option(None, "--bundle", help="Evaluation bundle (.npz from `edgekit bundle`): also measure accuracy."),
     recipe: Path = typer.Option(None, "--recipe", help="Also measure accuracy on this recipe's test split (needs the dataset here; a bundle does not)."),
-    no_spinning: bool = typer.Option(False, "--no-spinning", help="Stop onnxruntime's threads from busy-waiting between ops (lower CPU use, usually slower)."),
+    no_spinning: bool = typer.Option(False, "--no-spinning", help="Stop onnxruntime's threads from busy-waiting between ops (lower CPU use, usually slower).", metavar=""),
     max_ci: float = typer.Option(None, "--max-ci", min=0, max=100, help="Unstable above this 95% CI half-width of p50, in % of p50 (default 3)."),
     max_drift: float = typer.Option(None, "--max-drift", min=0, max=1000, help="Unstable above this spread of per-round medians, in % of p50 (default 10)."),
     max_p90: float = typer.Option(None, "--max-p90", min=1, max=1000, help="Unstable when p90 exceeds this multiple of p50 (default 1.5)."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any result is unstable or the run was throttled."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result document (schema edgekit.bench/1) on stdout."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any result is unstable or the run was throttled.", metavar=""),
+    as_json: bool = typer.Option(False, "--json", help="Print the result document (schema edgekit.bench/1) on stdout.", metavar=""),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the result document to this JSON file."),
 ):
     """Latency (p50/p90/p95/p99 with confidence intervals), throughput, cold start, memory, size, params, MACs
@@ -114,6 +184,8 @@ def bench(
         raise InputError("--quick and --thorough exclude each other")
     if bundle is not None and recipe is not None:
         raise InputError("--bundle and --recipe exclude each other: give one source of test samples")
+    output = check_output_file(output, "--output")  # before minutes of measuring, not after
+    models = run_models(models)
     settings = settings_for("quick" if quick else "thorough" if thorough else "default", repeat=repeat,
                             max_ci_rel=None if max_ci is None else max_ci / 100,
                             max_round_spread=None if max_drift is None else max_drift / 100, max_p90_ratio=max_p90)
@@ -121,16 +193,20 @@ def bench(
         raise InputError(f"--reference {reference}: give a position from 1 to {len(models)}")
     ref = (reference - 1) if reference is not None else (0 if len(models) > 1 else None)
     thread_list, batch_list = parse_ints(threads, "--threads"), parse_ints(batch, "--batch")
-    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
-        if recipe is not None:
-            bundle = Path(tmp) / "test.npz"
-            save_bundle(bundle, *bundle_from_dataset(_recipe_dataset(recipe)))
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=err, transient=True) as bar:
-            task = bar.add_task("benchmarking", total=None)
-            result = run_bench(models, threads=thread_list, batches=batch_list, settings=settings, reference=ref,
-                               bundle=bundle, spinning=not no_spinning, inter_threads=inter_threads,
-                               progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
+    _check_threads(thread_list)
+    try:
+        with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
+            if recipe is not None:
+                bundle = Path(tmp) / "test.npz"
+                save_bundle(bundle, *bundle_from_dataset(_recipe_dataset(recipe)))
+            with progress(err, TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                          TimeElapsedColumn(), transient=True) as bar:
+                task = bar.add_task("benchmarking", total=None)
+                result = run_bench(models, threads=thread_list, batches=batch_list, settings=settings, reference=ref,
+                                   bundle=bundle, spinning=not no_spinning, inter_threads=inter_threads,
+                                   progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
+    except KeyboardInterrupt:
+        raise Interrupted("benchmark interrupted; nothing was written") from None
     doc = document(result)
     if output is not None:
         from edgekit.fsutil import write_json
@@ -139,7 +215,7 @@ def bench(
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:
-        out.print(results_table(doc))
+        out.print(results_table(doc, out.width))
     unstable = [f"{r['name']} ({r['threads']}t, batch {r['batch']}): {'; '.join(r['unstable_reasons'])}"
                 for r in doc["results"] if r["unstable"]]
     for line in unstable:
@@ -152,7 +228,7 @@ def bench(
 
 @app.command()
 def bundle(
-    recipe: Path = typer.Argument(..., help="Recipe whose data: section names the dataset."),
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe whose data: section names the dataset."),
     output: Path = typer.Option(..., "--output", "-o", help="Bundle file to write (.npz)."),
     limit: int = typer.Option(None, "--limit", min=1, help="At most this many test samples (a seeded random subset)."),
 ):
@@ -160,6 +236,9 @@ def bundle(
     device with no dataset loader (numpy + onnxruntime only)."""
     from edgekit.bench.bundle import bundle_from_dataset, save_bundle
 
+    output = check_output_file(output, "--output")
+    if output is None:
+        raise InputError("--output: give a file name for the bundle (.npz)")
     ds = _recipe_dataset(recipe)
     x, y, pre = bundle_from_dataset(ds, limit)
     save_bundle(output, x, y, pre)

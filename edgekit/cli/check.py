@@ -9,7 +9,25 @@ import typer
 from rich.markup import escape
 
 from edgekit.cli.app import app, err, out
+from edgekit.cli.report import warn_if_running
 from edgekit.errors import CheckFailed, InputError
+from edgekit.fsutil import check_output_file
+
+CHECK_SCHEMA = "edgekit.check/1"
+
+
+def unfinished_run(report: dict, target: Path):
+    """A run that stopped before measuring anything fails the gate as such (with JUnit and summary written), instead
+    of an error blaming the recipe for a missing evaluate stage. None when the run finished or measured something."""
+    from edgekit.report.check import Outcome, Result
+
+    run = report.get("run") or {}
+    if report.get("artifacts") or run.get("status") in (None, "ok"):
+        return None
+    why = f": {run['error']}" if run.get("error") else ""
+    return Outcome([Result("run_status", "run", "fail", None, None, "",
+                           f"{target}: the run did not finish (status {run['status']}{why}) and measured no artifact; "
+                           "run `edgekit shrink` again to complete it")])
 
 
 def print_outcome(outcome, console) -> None:
@@ -31,9 +49,9 @@ def check(
     baseline: Path = typer.Option(None, "--baseline", help="A stored report.json to check regressions against."),
     budgets_file: Path = typer.Option(None, "--budgets", help="Budgets YAML (or a recipe); default: the budgets stored in the report."),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here (one testcase per budget)."),
-    summary: Path = typer.Option(None, "--summary", help="Append a Markdown summary here, e.g. $GITHUB_STEP_SUMMARY."),
-    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
-    allow_skipped: bool = typer.Option(False, "--allow-skipped", help="Exit 0 even when every budget was skipped (nothing enforced)."),
+    summary: str = typer.Option(None, "--summary", help="Append a Markdown summary here, e.g. \"$GITHUB_STEP_SUMMARY\" (empty: none)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout.", metavar=""),
+    allow_skipped: bool = typer.Option(False, "--allow-skipped", help="Exit 0 even when every budget was skipped (nothing enforced).", metavar=""),
 ):
     """Check a run against its budgets. Size and accuracy gates always apply; latency gates only between
     results from machines with the same fingerprint (skipped with a warning otherwise)."""
@@ -42,6 +60,9 @@ def check(
     from edgekit.report.check import check as run_check
     from edgekit.report.ci import append_summary, write_junit
 
+    junit = check_output_file(junit, "--junit")  # before the check: a bad path must not lose its result
+    summary_file = check_output_file(Path(summary) if summary else None, "--summary")
+    warn_if_running(target)
     report = load_report(target)
     if budgets_file is not None:
         budgets = load_budgets(budgets_file)
@@ -55,13 +76,13 @@ def check(
     else:
         budgets = None
     base = load_report(baseline) if baseline is not None else None
-    outcome = run_check(report, budgets, base, allow_skipped=allow_skipped)
+    outcome = unfinished_run(report, target) or run_check(report, budgets, base, allow_skipped=allow_skipped)
     if junit is not None:
         write_junit(outcome, junit)
-    if summary is not None:
-        append_summary(outcome, summary)
+    if summary_file is not None:
+        append_summary(outcome, summary_file)
     if as_json:
-        typer.echo(json.dumps(outcome.to_json(), indent=2))
+        typer.echo(json.dumps({"schema": CHECK_SCHEMA, **outcome.to_json()}, indent=2))
         for w in outcome.warnings:
             err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     else:
@@ -71,4 +92,4 @@ def check(
     if not as_json:
         skipped = sum(r.status == "skip" for r in outcome.results)
         out.print(f"[green]ok[/]: {len(outcome.results) - skipped} budgets checked, none broken"
-                  + (f", {skipped} skipped" if skipped else ""), highlight=False)
+                  + (f" ({skipped} not checked, see above)" if skipped else ""), highlight=False)

@@ -9,18 +9,34 @@ import typer
 
 from edgekit import recipe as recipe_mod
 from edgekit.cli.app import app, err, out
+from edgekit.errors import InputError
+from edgekit.preflight import preflight
+
+VALIDATE_SCHEMA = "edgekit.validate/1"
 
 
 @app.command()
-def validate(recipe: Path = typer.Argument(..., help="Recipe YAML file.")):
+def validate(
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe YAML file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout (also when invalid).", metavar=""),
+):
     """Check a recipe without running it (exit 2 with file:line: key: problem on the first error)."""
-    from edgekit.preflight import preflight
-
-    loaded = recipe_mod.load(recipe)
-    for note in preflight(loaded):  # folders, models and modules the recipe names exist
+    try:
+        loaded = recipe_mod.load(recipe)
+        notes = preflight(loaded)  # folders, models and modules the recipe names exist
+    except InputError as e:
+        if as_json:
+            typer.echo(json.dumps({"schema": VALIDATE_SCHEMA, "file": str(recipe), "ok": False, "error": e.message}, indent=2))
+        raise
+    for note in notes:
         err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     r = loaded.recipe
-    out.print(f"{recipe}: ok — recipe '{r.name}', {len(r.stages)} stages: " + " → ".join(f"{s.id} ({s.kind})" for s in r.stages))
+    if as_json:
+        typer.echo(json.dumps({"schema": VALIDATE_SCHEMA, "file": str(recipe), "ok": True, "name": r.name,
+                               "stages": [{"id": s.id, "kind": s.kind} for s in r.stages]}, indent=2))
+        return
+    out.print(f"{recipe}: ok — recipe '{r.name}', {len(r.stages)} stages: " + " → ".join(f"{s.id} ({s.kind})" for s in r.stages),
+              highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from edgekit import recipe as recipe_mod
 from edgekit.cli.app import app, err, out
+from edgekit.errors import Interrupted
+from edgekit.fsutil import check_output_dir
 
 
 def results_table(record: dict) -> Table:
@@ -41,23 +43,32 @@ def verdict_table(record: dict) -> tuple[str, Table] | None:
     return v.sentence, table
 
 
+RUN_SCHEMA = "edgekit.run/1"  # the run record (run.json) as `shrink --json` prints it
+
+
 @app.command()
 def shrink(
-    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe YAML file."),
     run_dir: Path = typer.Option(None, "--run-dir", help="Where stage outputs go (default: runs/<recipe name>)."),
-    force: bool = typer.Option(False, "--force", help="Run every stage again, ignoring cached results."),
+    force: bool = typer.Option(False, "--force", help="Run every stage again, ignoring cached results.", metavar=""),
     from_stage: str = typer.Option(None, "--from", help="Run this stage and all after it again."),
-    as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout.", metavar=""),
 ):
     """Run a recipe: train → prune → quantize → export → evaluate, each stage cached by the hash of its inputs."""
     from edgekit.pipeline import Pipeline
 
     loaded = recipe_mod.load(recipe)
-    run_dir = run_dir or Path("runs") / loaded.recipe.name
-    record = Pipeline(loaded, run_dir, console=err).run(force=force, from_stage=from_stage)
+    run_dir = check_output_dir(run_dir or Path("runs") / loaded.recipe.name, "--run-dir")
+    pipeline = Pipeline(loaded, run_dir, console=err)
+    try:
+        record = pipeline.run(force=force, from_stage=from_stage)
+    except KeyboardInterrupt:
+        where = f"stage '{pipeline.running}'" if pipeline.running else "the run"
+        raise Interrupted(f"interrupted during {where} of {recipe}; finished stages are kept and "
+                          f"{run_dir / 'run.json'} marks the run failed: run the same command to resume") from None
     outcome = _report_and_check(loaded, run_dir)
     if as_json:
-        typer.echo(json.dumps(record, indent=2))
+        typer.echo(json.dumps({"schema": RUN_SCHEMA, **record}, indent=2))
     else:
         cached = sum(s["cached"] for s in record["stages"])
         out.print(results_table(record))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib
 import os
 import struct
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from edgekit.data.dataset import Dataset, Split, limit, split_train_val
 from edgekit.data.filehash import hash_files
 from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
+from edgekit.modelpath import import_function
 from edgekit.hashing import hash_file, hash_obj
 
 
@@ -249,9 +249,9 @@ def python_function(cfg, arg: str, base_dir: Path, seed: int):
     if not fn_name:
         raise DataSourceError("source", f"write it as python:module:function, got python:{arg}")
     try:
-        fn = getattr(importlib.import_module(module_name), fn_name)
+        fn = import_function(arg, base_dir)  # next to the recipe first
     except (ImportError, AttributeError) as e:
-        raise DataSourceError("source", f"cannot import {module_name}:{fn_name} ({e})") from None
+        raise DataSourceError("source", f"cannot import {module_name}:{fn_name} next to the recipe ({base_dir}) or from the import path ({e})") from None
     out = fn(seed=seed)
     try:
         (xtr, ytr), (xte, yte), classes = out["train"], out["test"], list(out["classes"])

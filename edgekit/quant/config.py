@@ -26,7 +26,7 @@ class GuardedQuantConfig(StageConfig):
     on_miss: Literal["fail", "keep-best"] = Field(
         "fail", description="no candidate meets the tolerance: fail the run (exit 1) or keep the best candidate")
     prefer_faster: bool = Field(True, description="keep the float model when INT8 measures slower on this machine")
-    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig, description="samples and method used to choose activation ranges")
     val_samples: int | None = Field(None, ge=1, description="validation samples each candidate is scored on (default: all)")
     threads: int = Field(1, ge=1, le=256, description="onnxruntime threads for the batch-1 latency measurement")
     latency_runs: int = Field(50, ge=1, le=100_000, description="at least this many timed batch-1 queries per candidate")

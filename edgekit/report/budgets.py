@@ -90,4 +90,6 @@ def load_budgets(path: str | Path) -> Budgets:
     prefix: tuple = ()
     if "budgets" in data:  # a recipe, or a file that wraps its budgets in a key
         data, prefix = data["budgets"], ("budgets",)
+    elif "edgekit" in data and "stages" in data:
+        raise InputError(f"{path}: a recipe without a budgets: section; add one, or pass a budgets file")
     return _validate(Budgets, data, path, lines, prefix)

@@ -42,7 +42,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     kinds = {s["id"]: s["kind"] for s in run["stages"]}
-    manifests = {s["id"]: _manifest(s) for s in run["stages"]}
+    manifests = {s["id"]: _manifest(run_dir, s) for s in run["stages"]}
 
     artifacts: dict[str, dict] = {}
     baselines: dict[str, dict] = {}
@@ -182,9 +182,21 @@ def read_run(run_dir: Path) -> dict:
     return run
 
 
-def _manifest(stage: dict) -> dict:
+def in_run(run_dir: Path, recorded: str | None) -> Path | None:
+    """A path a run record stores, relative to its run directory (so the directory can move); records written
+    before that stored paths relative to the working directory, which is tried when nothing is found in the run."""
+    if not recorded:
+        return None
+    p = Path(recorded)
+    if p.is_absolute():
+        return p
+    inside = Path(run_dir) / p
+    return inside if inside.exists() or not p.exists() else p
+
+
+def _manifest(run_dir: Path, stage: dict) -> dict:
     try:
-        return read_json(Path(stage["dir"]) / "manifest.json")
+        return read_json(in_run(run_dir, stage["dir"]) / "manifest.json")
     except (OSError, ValueError, KeyError, TypeError):
         return {}  # a run dir copied without its stages still reports what run.json recorded
 

@@ -1,6 +1,6 @@
 """What CI systems read from a check: JUnit XML (one testcase per budget) and a Markdown summary for
-``$GITHUB_STEP_SUMMARY``. Both are written atomically; the summary file is appended to when it exists, as
-GitHub expects several steps to add to the same summary."""
+``$GITHUB_STEP_SUMMARY``. The JUnit file is written atomically; the summary is appended to in place (same file,
+mode and links), as GitHub expects several steps to add to the same summary."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgekit.fsutil import write_atomic
+from edgekit.fsutil import append_text, write_atomic
 from edgekit.report.check import Outcome, fmt
 
 _ICON = {"pass": "✅", "fail": "❌", "skip": "⚠️"}
@@ -37,7 +37,13 @@ def junit_xml(outcome: Outcome, suite: str = "edgekit.check") -> str:
 
 def markdown_summary(outcome: Outcome, title: str = "edgekit check") -> str:
     n, bad = len(outcome.results), len(outcome.failed)
-    head = f"## {_ICON['pass']} {title}: all {n} budgets met" if outcome.passed else f"## {_ICON['fail']} {title}: {bad} of {n} budgets broken"
+    skipped = sum(r.status == "skip" for r in outcome.results)
+    if not outcome.passed:
+        head = f"## {_ICON['fail']} {title}: {bad} of {n} budgets broken"
+    elif skipped:  # a skipped gate is not a met one: say so in the headline, not only in its row
+        head = f"## {_ICON['skip']} {title}: {n - skipped} of {n} budgets met, {skipped} not checked"
+    else:
+        head = f"## {_ICON['pass']} {title}: all {n} budgets met"
     lines = [head, "", "| | budget | artifact | measured | limit |", "|---|---|---|---:|---:|"]
     for r in outcome.results:
         lines.append(f"| {_ICON[r.status]} | `{r.budget}` | {r.artifact} | {fmt(r.measured, r.unit)} | {fmt(r.limit, r.unit)} |")
@@ -53,5 +59,5 @@ def write_junit(outcome: Outcome, path: Path) -> None:
 
 def append_summary(outcome: Outcome, path: Path) -> None:
     path = Path(path)
-    old = path.read_text() if path.is_file() else ""
-    write_atomic(path, old + ("\n" if old and not old.endswith("\n\n") else "") + markdown_summary(outcome))
+    old_size = path.stat().st_size if path.is_file() else 0
+    append_text(path, ("\n" if old_size else "") + markdown_summary(outcome))

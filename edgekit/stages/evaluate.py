@@ -28,11 +28,11 @@ class EvaluateConfig(StageConfig):
     repeat_unstable: int = Field(0, ge=0, le=10, description="measure again up to this many times while a result is unstable")
 
 
-def row(stage_id: str, rec: dict) -> dict:
-    """One artifact's metrics row from its bench record (schema edgekit.bench/1)."""
+def row(stage_id: str, rec: dict, file: str | None = None) -> dict:
+    """One artifact's metrics row from its bench record (schema edgekit.bench/1); ``file`` relative to the run dir."""
     lat, mem = rec["latency_ms"], rec["memory"]
     return {
-        "stage": stage_id, "file": rec["model"], "accuracy": round(rec["accuracy"]["value"], 5),
+        "stage": stage_id, "file": file or rec["model"], "accuracy": round(rec["accuracy"]["value"], 5),
         "test_samples": rec["accuracy"]["samples"], "size_bytes": rec["size_bytes"], "params": rec["params"],
         "macs": rec["macs"], "threads": rec["threads"], "latency_runs": lat["n"],
         **{f"latency_p{p}_ms": lat[f"p{p}"] for p in (50, 90, 95, 99)},
@@ -47,7 +47,7 @@ def row(stage_id: str, rec: dict) -> dict:
 def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
     from dataclasses import replace
 
-    from rich.progress import Progress
+    from edgekit.progress import progress
 
     from edgekit.bench import PRESETS, bench, document
     from edgekit.bench.bundle import bundle_from_dataset, save_bundle
@@ -57,7 +57,7 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
                        repeat_unstable=cfg.repeat_unstable)
     models = [art.file for art in ctx.inputs]
     ctx.console.print(f"  evaluating {len(models)} ONNX artifact(s) on {len(ds.test)} test samples, {cfg.threads} thread(s)")
-    with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as tmp, Progress(console=ctx.console, transient=True) as bar:
+    with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as tmp, progress(ctx.console, transient=True) as bar:
         bundle = Path(tmp) / "test.npz"
         save_bundle(bundle, *bundle_from_dataset(ds))
         task = bar.add_task("evaluate", total=None)
@@ -66,7 +66,7 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
                        progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
     doc = document(result)
     test_set = ds.test.digest()  # which samples: the gate compares accuracies only on the same ones
-    rows = [{**row(art.stage_id, rec), "batch": rec.get("batch"), "test_set": test_set} for art, rec in zip(ctx.inputs, doc["results"])]
+    rows = [{**row(art.stage_id, rec, art.file_in_run), "batch": rec.get("batch"), "test_set": test_set} for art, rec in zip(ctx.inputs, doc["results"])]
     for r in rows:
         if r["unstable"]:
             ctx.console.print(f"  [yellow]unstable:[/] {r['stage']}: {'; '.join(r['unstable_reasons'])}", highlight=False)

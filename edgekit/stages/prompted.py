@@ -104,7 +104,7 @@ def _timed_batch1(bl, xs, runs: int) -> list[float]:
 def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     import numpy as np
     import torch
-    from rich.progress import Progress
+    from edgekit.progress import progress as progress_for
 
     from edgekit.baselines import LabelSet, create
     from edgekit.data.dataset import limit
@@ -128,7 +128,7 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
         torch.set_num_threads(cfg.threads)
     preds, times = [], []
     step = 1 if per_query else (len(test) if cfg.provider == "openai" else 64)
-    with Progress(console=ctx.console, transient=True) as progress:
+    with progress_for(ctx.console, transient=True) as progress:
         task = progress.add_task(f"{cfg.id}: {cfg.provider} on {len(test)} test samples", total=len(test))
         for i in range(0, len(test), step):
             t0 = time.perf_counter()

@@ -35,7 +35,7 @@ class PruneConfig(StageConfig):
     steps: int = Field(1, ge=1, le=50, description="reach the target in this many equal slices")
     finetune_epochs: int = Field(0, ge=0, le=100, description="fine-tuning epochs between slices (steps > 1)")
     lr: float = Field(1e-3, gt=0, lt=10, description="learning rate of the between-slice fine-tuning")
-    batch_size: int = Field(128, ge=1, le=65536)
+    batch_size: int = Field(128, ge=1, le=65536, description="samples per step of the between-slice fine-tuning")
     # Off by default: measured (benchmarks/prune_latency.py, resnet18 at 50 % MACs, ORT x86, 1 thread) rounding
     # bought no latency per MAC (none x0.49 latency at x0.50 MACs; 8: x0.55 at x0.48; 16: x0.43 at x0.41), and
     # torch-pruning applies it per channel group, which can freeze grouped convs entirely.

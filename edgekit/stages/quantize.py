@@ -23,8 +23,8 @@ class QuantizeConfig(GuardedQuantConfig):
         "static", description="static QDQ (CNNs and most models) or dynamic (MatMul/Gemm-heavy models: transformers)")
     per_channel: bool = Field(True, description="one weight scale per output channel (first rung)")
     reduce_range: bool = Field(False, description="7-bit weights (first rung)")
-    activation_type: Literal["uint8", "int8"] = "uint8"
-    weight_type: Literal["int8", "uint8"] = "int8"
+    activation_type: Literal["uint8", "int8"] = Field("uint8", description="INT8 type of quantized activations")
+    weight_type: Literal["int8", "uint8"] = Field("int8", description="INT8 type of quantized weights")
     ladder: bool = Field(True, description="on a missed tolerance try per-tensor/per-channel, reduce_range, U8U8, then float nodes")
     max_trials: int = Field(8, ge=1, le=64, description="most candidates quantized and measured")
     max_excluded: int = Field(8, ge=0, le=1000, description="most sensitive nodes the last rungs may keep in float")

@@ -24,13 +24,13 @@ class DistillConfig(Strict):
 
 class TrainConfig(StageConfig):
     kind: Literal["train"] = "train"
-    epochs: int = Field(3, ge=1, le=1000)
-    lr: float = Field(3e-3, gt=0, lt=10)
-    batch_size: int = Field(128, ge=1, le=65536)
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    weight_decay: float = Field(5e-4, ge=0, lt=1)
-    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    epochs: int = Field(3, ge=1, le=1000, description="passes over the training split")
+    lr: float = Field(3e-3, gt=0, lt=10, description="peak learning rate (write 4.0e-3: YAML reads 4e-3 without a dot as text)")
+    batch_size: int = Field(128, ge=1, le=65536, description="training samples per step")
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw (fused) or sgd with Nesterov momentum")
+    weight_decay: float = Field(5e-4, ge=0, lt=1, description="L2 weight decay (decoupled for adamw)")
+    schedule: Literal["onecycle", "cosine", "constant"] = Field("onecycle", description="learning-rate schedule over all steps")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="share of the target probability spread over the other classes")
     augment: bool = Field(False, description="random flips and shifts of training images (helps long schedules, slows short ones)")
     channels_last: bool = Field(False, description="train CNNs in NHWC memory layout: faster oneDNN kernels on CPU")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
@@ -63,6 +63,8 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         extra = {"preprocess": pre}
     else:
         spec = {**ctx.recipe.model.model_dump(), "num_classes": len(ds.classes), "in_channels": ds.input_shape[0]}
+        if spec["source"].startswith("python:"):  # later stages rebuild the model from its module, next to the recipe
+            spec["code_dir"] = str(ctx.loaded.file.parent.resolve())
         model = build_model(spec, spec["num_classes"], spec["in_channels"])
         weights = spec.get("weights")
         if weights and weights != "imagenet":

@@ -7,7 +7,6 @@ Sources: ``torchvision:NAME`` (any classification model, first conv and classifi
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from edgekit.errors import InputError
+from edgekit.modelpath import import_function
 
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
@@ -133,9 +133,9 @@ def build_model(spec: dict[str, Any], num_classes: int, in_channels: int) -> nn.
     elif prefix == "python":
         module_name, _, fn_name = name.partition(":")
         try:
-            fn = getattr(importlib.import_module(module_name), fn_name)
+            fn = import_function(name, spec.get("code_dir"))  # the recipe's folder first
         except (ImportError, AttributeError) as e:
-            raise InputError(f"model.source: cannot import {name} ({e})") from None
+            raise InputError(f"model.source: cannot import {name} next to the recipe or from the import path ({e})") from None
         model = fn(num_classes=num_classes, in_channels=in_channels)
     else:
         raise InputError(f"model.source: unknown model source '{spec['source']}'")

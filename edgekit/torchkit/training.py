@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from edgekit.data.dataset import Split, normalize
+from edgekit.progress import progress as progress_for
 from edgekit.torchkit.small_maps import fast_small_map_convs
 
 
@@ -122,7 +123,7 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
     best_state = copy.deepcopy(model.state_dict())
     history = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress, fast_small_map_convs(model):
+    with progress_for(console, *columns, transient=False) as progress, fast_small_map_convs(model):
         for epoch in range(1, s.epochs + 1):
             task = progress.add_task(f"{label} epoch {epoch}/{s.epochs}", total=steps_per_epoch, info="")
             model.train()
