@@ -24,9 +24,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from edgekit.errors import InputError
+from edgekit.strict import Strict
+from edgekit.yamlerrors import map_lines, validate
 from edgekit.yamlsafe import compose_and_load, read_text
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
@@ -37,18 +39,13 @@ DEFAULT_REGRESSION = {"size_pct": 2.0, "latency_pct": 10.0, "accuracy_pt": 0.5}
 TARGET = r"^[a-z][a-z0-9_-]{0,39}$"
 
 
-class _Strict(BaseModel):
-    # same contract as edgekit.recipe.Strict; defined here because the recipe imports this module
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Regression(_Strict):
+class Regression(Strict):
     size_pct: float | None = Field(None, ge=0, description="file size may grow at most this many percent")
     latency_pct: float | None = Field(None, ge=0, description="latency may grow at most this many percent (same machine only)")
     accuracy_pt: float | None = Field(None, ge=0, description="accuracy may fall at most this many percentage points")
 
 
-class Limits(_Strict):
+class Limits(Strict):
     max_size_mb: float | None = Field(None, gt=0, description="largest allowed file size in MB (10^6 bytes)")
     max_size_bytes: int | None = Field(None, gt=0, description="largest allowed file size in bytes")
     max_latency_ms: float | None = Field(None, gt=0, description="largest allowed batch-1 latency at latency_percentile")
@@ -79,17 +76,15 @@ class Budgets(Limits):
 
 def load_budgets(path: str | Path) -> Budgets:
     """A budgets YAML file: the mapping itself, or a recipe (its ``budgets:`` key). Errors name file, line and key."""
-    from edgekit.recipe import _map_lines, _validate
-
     path = Path(path)
     node, data = compose_and_load(read_text(path, "budgets"), path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: budgets are a YAML mapping (max_size_mb: ..., min_accuracy_pct: ...)")
     lines: dict = {}
-    _map_lines(node, (), lines, path)
+    map_lines(node, (), lines, path)
     prefix: tuple = ()
     if "budgets" in data:  # a recipe, or a file that wraps its budgets in a key
         data, prefix = data["budgets"], ("budgets",)
     elif "edgekit" in data and "stages" in data:
         raise InputError(f"{path}: a recipe without a budgets: section; add one, or pass a budgets file")
-    return _validate(Budgets, data, path, lines, prefix)
+    return validate(Budgets, data, path, lines, prefix)

@@ -3,16 +3,18 @@ miswiring before anything runs)."""
 
 from __future__ import annotations
 
-from edgekit.recipe import LoadedRecipe
+from typing import TYPE_CHECKING
+
+from edgekit.registry import StageKind
+
+if TYPE_CHECKING:  # annotation only: the recipe calls wire() while it validates
+    from edgekit.recipe import LoadedRecipe
 
 NAMES = {"torch": "a torch model", "onnx": "an ONNX model", None: "no model"}
 
 
-def wire(loaded: LoadedRecipe) -> dict[str, list[str]]:
+def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[str]]:
     """Stage id -> ids of the stages whose artifacts it consumes, in order."""
-    from edgekit.registry import stage_kinds
-
-    kinds = stage_kinds()
     produced: list[tuple[str, str | None]] = []  # (stage id, what it produces)
     wiring: dict[str, list[str]] = {}
     for cfg in loaded.recipe.stages:

@@ -31,10 +31,12 @@ from edgekit.bench.system import speed_id
 from edgekit.graph import wire
 from edgekit.hashing import hash_file, hash_obj
 from edgekit.preflight import preflight
-from edgekit.recipe import LoadedRecipe, StageConfig
-from edgekit.registry import StageKind, stage_kinds
+from edgekit.recipe import LoadedRecipe
+from edgekit.strict import StageConfig
+from edgekit.registry import StageKind
 from edgekit.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
 from edgekit.stagekey import measures_speed, stage_key
+from edgekit.stages import stage_kinds
 
 RUN_FILE = "run.json"
 
@@ -121,7 +123,7 @@ class Pipeline:
         self.stages_dir = self.run_dir / "stages"
         self.console = console or Console(stderr=True)
         self._dataset = None
-        self.wiring = wire(loaded)
+        self.wiring = wire(loaded, stage_kinds())
         self.running: str | None = None  # the stage running now, for a message when Ctrl-C interrupts it
 
     def dataset(self):
@@ -190,6 +192,16 @@ class Pipeline:
             for d in self.stages_dir.glob(".tmp-*"):
                 shutil.rmtree(d, ignore_errors=True)
 
+    def _lineage(self, inputs: list[Artifact], by_id: dict[str, Artifact]) -> list[Artifact]:
+        """The input, its input, ... (first input at each step), nearest first."""
+        out: list[Artifact] = []
+        art = inputs[-1] if inputs else None
+        while art is not None:
+            out.append(art)
+            parents = self.wiring[art.stage_id]
+            art = by_id[parents[0]] if parents else None
+        return out
+
     def _run_stage(self, cfg: StageConfig, done: list[Artifact], fingerprint: str, train_fingerprint: str, rerun: bool):
         kind = stage_kinds()[cfg.kind]
         by_id = {a.stage_id: a for a in done}
@@ -212,7 +224,8 @@ class Pipeline:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
-        ctx = StageContext(self.loaded, cfg, tmp, inputs, _default_threads(self.loaded.recipe.threads), self.console, self.dataset)
+        ctx = StageContext(self.loaded, cfg, tmp, inputs, _default_threads(self.loaded.recipe.threads), self.console, self.dataset,
+                           self._lineage(inputs, by_id))
         self.running = cfg.id
         try:
             output = kind.run(ctx, cfg)

@@ -13,22 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
+from edgekit.budgets import FINAL, Budgets
 from edgekit.errors import RecipeError
-from edgekit.report.budgets import FINAL, Budgets
+from edgekit.graph import wire
+from edgekit.stages import stage_kinds
+from edgekit.strict import ID_PATTERN, StageConfig, Strict
+from edgekit.yamlerrors import Loc, format_error, map_lines, validate
 from edgekit.yamlsafe import compose_and_load, read_text
 
-Loc = tuple[str | int, ...]
-ID_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
-
-
-class Strict(BaseModel):
-    """Frozen, no unknown keys: a typo is an error, never silently ignored."""
-
-    # strict: a YAML string such as 4e-3 (PyYAML reads it as text) is an error, as in the JSON Schema editors use
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DataConfig(Strict):
@@ -67,14 +61,6 @@ class ModelConfig(Strict):
         return v
 
 
-class StageConfig(Strict):
-    """Fields every stage has. A stage kind subclasses this with its own settings."""
-
-    id: str = Field(pattern=ID_PATTERN, description="unique name of this stage in the recipe")
-    kind: str
-    input: str | None = Field(None, description="id of the stage whose artifact this one consumes (default: nearest earlier)")
-
-
 class Recipe(Strict):
     edgekit: Literal[1] = Field(description="recipe format version")
     name: str = Field(pattern=ID_PATTERN, description="name of the recipe; the default run directory is runs/<name>")
@@ -96,112 +82,15 @@ class LoadedRecipe:
     lines: dict[Loc, int] = field(default_factory=dict)
 
     def error(self, loc: Loc, message: str) -> RecipeError:
-        return RecipeError(_format(self.file, self.lines, loc, message))
+        return RecipeError(format_error(self.file, self.lines, loc, message))
 
     def stage_loc(self, stage_id: str, *rest: str | int) -> Loc:
         idx = next(i for i, s in enumerate(self.recipe.stages) if s.id == stage_id)
         return ("stages", idx, *rest)
 
 
-def loc_str(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _line_for(lines: dict[Loc, int], loc: Loc) -> int | None:
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
-
-
-def _format(file: Path, lines: dict[Loc, int], loc: Loc, message: str) -> str:
-    line = _line_for(lines, loc)
-    where = f"{file}:{line}" if line else str(file)
-    return f"{where}: {loc_str(loc)}: {message}" if loc else f"{where}: {message}"
-
-
-def _map_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: Path) -> None:
-    """Record the 1-based line of every key path; reject duplicate keys, which YAML would silently merge."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                raise RecipeError(_format(file, {loc + (key,): key_node.start_mark.line + 1}, loc + (key,), "duplicate key"))
-            seen.add(key)
-            lines[loc + (key,)] = key_node.start_mark.line + 1
-            _map_lines(value_node, loc + (key,), lines, file)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[loc + (i,)] = item.start_mark.line + 1
-            _map_lines(item, loc + (i,), lines, file)
-
-
-def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
-    kind, loc = err["type"], err["loc"]
-    if kind == "extra_forbidden":
-        allowed = _fields_at(model, loc[:-1])
-        hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        return f"unknown key '{loc[-1]}'" + (f" (did you mean '{hint[0]}'?)" if hint else f"; allowed: {', '.join(allowed)}")
-    if kind == "missing":
-        return "required key is missing"
-    msg = err["msg"]
-    msg = msg.removeprefix("Value error, ")
-    msg = msg[0].lower() + msg[1:]
-    msg = msg.replace("input should be", "must be")
-    if kind.endswith("_type") or kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal", "literal_error", "string_pattern_mismatch", "too_short"):
-        got = repr(err["input"])
-        msg += f", got {got if len(got) <= 80 else got[:77] + '...'}"  # a 500 kB value stays one readable line
-        if kind in ("int_type", "float_type") and isinstance(err["input"], str) and _numeric(err["input"]):
-            # PyYAML (YAML 1.1) reads 4e-3 as text; the JSON Schema an editor checks against rejects it too
-            value = float(err["input"])
-            msg += f" (YAML read this as text: write {int(value) if kind == 'int_type' and value.is_integer() else value!r}, no quotes)"
-    return msg
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
-    """Names of the keys allowed at a path, following nested models."""
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        info = model.model_fields.get(str(part))
-        ann = getattr(info, "annotation", None)
-        nested = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not nested:
-            return []
-        model = nested[0]
-    return sorted(model.model_fields)
-
-
-def _validate(model: type[BaseModel], data: Any, file: Path, lines: dict[Loc, int], prefix: Loc = ()) -> BaseModel:
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        errors = e.errors()
-        # an unknown key first (a typo such as modle: also makes a key "missing"; the did-you-mean is the fix),
-        # then in file order; a missing key has no line of its own, so it comes last
-        errors.sort(key=lambda er: (er["type"] != "extra_forbidden",
-                                    _line_for(lines, prefix + tuple(er["loc"])) or float("inf")))
-        first = errors[0]
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise RecipeError(_format(file, lines, prefix + tuple(first["loc"]), _message(first, model) + more)) from None
-
-
 def parse(text: str, file: Path) -> LoadedRecipe:
     """Validate recipe text; raise RecipeError naming file, line and key on the first problem."""
-    from edgekit.registry import stage_kinds
-
     STAGES = stage_kinds()
 
     node, data = compose_and_load(text, file)
@@ -210,25 +99,25 @@ def parse(text: str, file: Path) -> LoadedRecipe:
     if not isinstance(data, dict):
         raise RecipeError(f"{file}:1: a recipe is a YAML mapping (key: value), got {type(data).__name__}")
     lines: dict[Loc, int] = {}
-    _map_lines(node, (), lines, file)
+    map_lines(node, (), lines, file)
 
     raw_stages = data.get("stages")
     header = dict(data)
     if isinstance(raw_stages, list):
         header["stages"] = [{"id": "x", "kind": "x"}] if raw_stages else []
-    recipe = _validate(Recipe, header, file, lines)
+    recipe = validate(Recipe, header, file, lines)
 
     stages: list[StageConfig] = []
     for i, raw in enumerate(raw_stages):
         loc: Loc = ("stages", i)
         if not isinstance(raw, dict):
-            raise RecipeError(_format(file, lines, loc, f"a stage is a mapping with 'id' and 'kind', got {raw!r}"))
+            raise RecipeError(format_error(file, lines, loc, f"a stage is a mapping with 'id' and 'kind', got {raw!r}"))
         kind = raw.get("kind")
         if kind not in STAGES:
             hint = difflib.get_close_matches(str(kind), list(STAGES), n=1)
             hint_s = f" (did you mean '{hint[0]}'?)" if hint else f"; known kinds: {', '.join(sorted(STAGES))}"
-            raise RecipeError(_format(file, lines, loc + ("kind",), f"unknown stage kind {kind!r}{hint_s}"))
-        stages.append(_validate(STAGES[kind].config, raw, file, lines, loc))
+            raise RecipeError(format_error(file, lines, loc + ("kind",), f"unknown stage kind {kind!r}{hint_s}"))
+        stages.append(validate(STAGES[kind].config, raw, file, lines, loc))
 
     recipe = recipe.model_copy(update={"stages": stages})
     loaded = LoadedRecipe(recipe=recipe, file=file, text=text, lines=lines)
@@ -249,9 +138,7 @@ def _check_graph(loaded: LoadedRecipe) -> None:
                 f"no earlier stage '{st.input}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""),
             )
         seen.add(st.id)
-    from edgekit.graph import wire
-
-    wire(loaded)
+    wire(loaded, stage_kinds())
     _check_budget_targets(loaded, seen)
 
 
@@ -277,8 +164,6 @@ def load(path: str | Path) -> LoadedRecipe:
 
 def json_schema() -> dict[str, Any]:
     """The recipe's JSON Schema, with `stages` items as a union over every registered stage kind."""
-    from edgekit.registry import stage_kinds
-
     STAGES = stage_kinds()
 
     schema = Recipe.model_json_schema()

@@ -3,6 +3,9 @@
     @register_stage(TrainConfig, consumes="torch?", produces="torch")
     def run(ctx: StageContext, cfg: TrainConfig) -> dict: ...
 
+A leaf: a stage module registers itself here; ``edgekit.stages`` imports every built-in stage module and
+hands out the complete table (``stage_kinds()``), so nothing here imports a stage back.
+
 ``consumes`` says which earlier artifact the stage reads: "torch" or "onnx" (nearest earlier stage
 producing it, or the stage named by ``input:``), "torch?" (optional: train from the recipe's model if
 none), or "onnx*" (every ONNX artifact so far, e.g. evaluate). ``produces`` is "torch", "onnx" or None.
@@ -12,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from edgekit.recipe import StageConfig
+from edgekit.strict import StageConfig
 
 CONSUMES = ("torch", "torch?", "onnx", "onnx*", None)
 PRODUCES = ("torch", "onnx", None)
@@ -48,10 +50,3 @@ def register_stage(config: type[StageConfig], *, consumes: str | None, produces:
         return fn
 
     return wrap
-
-
-def stage_kinds() -> dict[str, StageKind]:
-    """Every registered stage kind. Stage modules keep heavy imports inside run(), so this stays light."""
-    import edgekit.stages  # noqa: F401  (importing registers the built-in kinds)
-
-    return STAGES

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from edgekit.recipe import LoadedRecipe, StageConfig
+from edgekit.strict import StageConfig
+
+if TYPE_CHECKING:  # annotation only: the recipe imports the stage modules, which import this one
+    from edgekit.recipe import LoadedRecipe
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -62,6 +65,9 @@ class StageContext:
     threads: int
     console: Console
     _dataset: Callable[[], Any]
+    # artifacts on this stage's input lineage, nearest first (input, its input, ...): given by the pipeline,
+    # so a stage never reads the cache directory itself
+    ancestors: list[Artifact] = field(default_factory=list)
 
     @property
     def recipe(self):
@@ -70,6 +76,10 @@ class StageContext:
     @property
     def input(self) -> Artifact | None:
         return self.inputs[-1] if self.inputs else None
+
+    def ancestor(self, stage_id: str) -> Artifact | None:
+        """The artifact of ``stage_id`` if it is on this stage's input lineage, else None."""
+        return next((a for a in self.ancestors if a.stage_id == stage_id), None)
 
     def dataset(self):
         return self._dataset()

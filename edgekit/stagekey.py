@@ -17,7 +17,8 @@ from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
 from edgekit.hashing import hash_file, hash_obj
 from edgekit.modelpath import resolve_model_path
-from edgekit.recipe import LoadedRecipe, StageConfig
+from edgekit.recipe import LoadedRecipe
+from edgekit.strict import StageConfig
 from edgekit.registry import StageKind
 from edgekit.stage import Artifact
 

@@ -20,7 +20,7 @@ from edgekit.fsutil import write_json
 from edgekit.pipeline import load_artifact
 from edgekit.stagekey import model_fingerprint, stage_code, stage_key
 from edgekit.recipe import parse
-from edgekit.registry import stage_kinds
+from edgekit.stages import stage_kinds
 from edgekit.stage import MANIFEST, MANIFEST_VERSION
 
 

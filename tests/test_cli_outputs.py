@@ -109,7 +109,7 @@ def test_budgets_from_a_recipe_without_budgets_says_so(tmp_path):
 
 def test_recipe_without_budgets_is_named_as_such(tmp_path):
     from edgekit.errors import InputError
-    from edgekit.report.budgets import load_budgets
+    from edgekit.budgets import load_budgets
 
     with pytest.raises(InputError, match="a recipe without a budgets: section"):
         load_budgets(ROOT / "recipes" / "quick.yaml")

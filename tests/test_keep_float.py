@@ -15,7 +15,7 @@ from edgekit.quant.outcome import decide, metrics
 from edgekit.quant.speed import compare
 from edgekit.quant.tolerance import Tolerance
 from edgekit.recipe import parse
-from edgekit.registry import stage_kinds
+from edgekit.stages import stage_kinds
 from edgekit.report.build import _kept
 from edgekit.report.render import html_page, markdown
 

@@ -146,7 +146,7 @@ def _ctx(tmp_path, data, inputs, stage: str) -> tuple[StageContext, object]:
 
 
 def _run(ctx, cfg):
-    from edgekit.registry import stage_kinds
+    from edgekit.stages import stage_kinds
 
     return stage_kinds()[cfg.kind].run(ctx, cfg)
 

@@ -266,7 +266,7 @@ def test_compare_two_reports(run_dir, tmp_path, capsys):
 
 
 def test_gate_on_constructed_report_targets_and_baselines(tmp_path):
-    from edgekit.report.budgets import Budgets, Limits
+    from edgekit.budgets import Budgets, Limits
     from edgekit.report.check import check
 
     report = build_report(_constructed_run(tmp_path))

@@ -88,7 +88,7 @@ def test_workflow_cache_key_covers_what_changes_stage_outputs():
 
 def test_shipped_budgets_fit_the_default_recipe():
     from edgekit.recipe import load
-    from edgekit.report.budgets import load_budgets
+    from edgekit.budgets import load_budgets
 
     env = job()["env"]
     budgets = load_budgets(ROOT / env["BUDGETS"])

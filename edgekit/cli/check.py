@@ -55,7 +55,7 @@ def check(
 ):
     """Check a run against its budgets. Size and accuracy gates always apply; latency gates only between
     results from machines with the same fingerprint (skipped with a warning otherwise)."""
-    from edgekit.report.budgets import Budgets, load_budgets
+    from edgekit.budgets import Budgets, load_budgets
     from edgekit.report.build import load_report
     from edgekit.report.check import check as run_check
     from edgekit.report.ci import append_summary, write_junit

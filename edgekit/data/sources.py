@@ -260,7 +260,3 @@ def python_function(cfg, arg: str, base_dir: Path, seed: int):
     xtr, xte = np.asarray(xtr), np.asarray(xte)
     files = hash_obj([hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in (xtr, ytr, xte, yte)])
     return xtr, np.asarray(ytr, np.int64), Split(xte, np.asarray(yte, np.int64)), classes, {"files": files, "kind": out.get("kind", "image")}
-
-
-# sources in their own modules register themselves on import
-from edgekit.data import wordnet  # noqa: E402,F401

@@ -1,10 +1,10 @@
 """INT8 quantization shared by the `quantize` (ONNX Runtime) and `inc-quantize` (Intel Neural Compressor) stages.
+A library: it knows nothing about recipes. The stages' recipe glue lives with them (stages/quant_config.py,
+stages/quant_common.py).
 
-    config.py       the recipe settings both stages share (tolerance, on_miss, prefer_faster, calibration)
     tolerance.py    max_accuracy_drop ("0.5" points or "1%" relative) and the check against it
     measure.py      accuracy / size / batch-1 latency of one ONNX file, and the trial log
     outcome.py      which candidate a stage keeps (first within tolerance, best, or the faster float model)
-    stagekit.py     the stages' data (validation, calibration samples) and output files
     calibration.py  class-stratified, seeded calibration samples streamed in batches
     ort_static.py   ONNX Runtime static QDQ and dynamic quantization of one configuration
     ladder.py       the fallback ladder of configurations tried when the tolerance is missed

@@ -22,7 +22,7 @@ from edgekit import __version__
 from edgekit.errors import InputError
 from edgekit.fsutil import read_json
 from edgekit.hashing import hash_obj
-from edgekit.report.budgets import PERCENTILES
+from edgekit.budgets import PERCENTILES
 from edgekit.report.pareto import frontier
 
 SCHEMA = "edgekit.report/1"

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from edgekit.errors import InputError
-from edgekit.report.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
+from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 
 Status = Literal["pass", "fail", "skip"]
 # two numbers are compared only when measured alike: latency at the same threads and batch, accuracy on the same

@@ -1,3 +1,9 @@
 """Built-in stage kinds, imported explicitly so the registry is complete and its order is fixed."""
 
+from edgekit.registry import STAGES, StageKind
 from edgekit.stages import evaluate, export, inc_quantize, prompted, prune, quantize, train  # noqa: F401
+
+
+def stage_kinds() -> dict[str, StageKind]:
+    """Every registered stage kind. Stage modules keep heavy imports inside run(), so this stays light."""
+    return STAGES

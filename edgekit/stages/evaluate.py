@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.fsutil import write_json
-from edgekit.recipe import StageConfig
+from edgekit.strict import StageConfig
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
 

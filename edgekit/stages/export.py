@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.errors import StageFailed
-from edgekit.recipe import StageConfig
+from edgekit.strict import StageConfig
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
 

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.errors import StageFailed
-from edgekit.quant.config import GuardedQuantConfig
+from edgekit.stages.quant_config import GuardedQuantConfig
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
 
@@ -44,7 +44,8 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
 
     from edgekit.errors import require
     from edgekit.quant import speed
-    from edgekit.quant import inc, outcome, stagekit
+    from edgekit.quant import inc, outcome
+    from edgekit.stages import quant_common
     from edgekit.quant.calibration import stratified_indices
     from edgekit.quant.measure import Trial, measure_onnx
     from edgekit.quant.onnx_int8 import kernel_counts
@@ -57,8 +58,8 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
     model, meta = load_model(ctx.input.dir)
     pre = meta["preprocess"]
     tol = cfg.tolerance
-    x_val, y_val = stagekit.validation(ctx, cfg, pre)
-    raw = stagekit.calibration_raw(ctx, cfg)
+    x_val, y_val = quant_common.validation(ctx, cfg, pre)
+    raw = quant_common.calibration_raw(ctx, cfg)
     tune_idx = stratified_indices(y_val, cfg.tune_samples, ctx.recipe.seed)
     xt, yt = torch.from_numpy(x_val[tune_idx]), torch.from_numpy(y_val[tune_idx])
     example = torch.from_numpy(x_val[:2])  # batch >= 2 keeps the exported batch axis dynamic
@@ -114,8 +115,8 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
                           f"{m.latency_p50_ms:.2f} ms  int8 kernels {kernels['int8']}, float {kernels['float']}")
         d = outcome.decide(cfg.id, float_m, [trial], tol, cfg.on_miss, cfg.prefer_faster,
                            speed=lambda t: speed.compare(float_path, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
-        stagekit.write_result(ctx, d, float_path, [trial], pre)
-    stagekit.report(ctx, d, float_m, "neural-compressor")
+        quant_common.write_result(ctx, d, float_path, [trial], pre)
+    quant_common.report(ctx, d, float_m, "neural-compressor")
     metrics = outcome.metrics("neural-compressor", tol, float_m, [trial], d)
     metrics.update(inc_trials=inc_trials, inc_baseline_torch_accuracy=log.baseline, kernels=kernels, **info)
     return StageOutput("model.onnx", metrics)

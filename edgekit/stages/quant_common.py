@@ -12,7 +12,8 @@ import numpy as np
 from edgekit.errors import InputError
 from edgekit.fsutil import write_json
 from edgekit.quant.calibration import stratified_indices
-from edgekit.quant.config import GuardedQuantConfig
+from edgekit.stage import StageContext
+from edgekit.stages.quant_config import GuardedQuantConfig
 from edgekit.quant.measure import Trial
 from edgekit.quant.outcome import Decision
 
@@ -25,7 +26,7 @@ def read_preprocess(stage_dir: Path) -> dict:
         raise InputError(f"{path}: missing or unreadable ({type(e).__name__}); re-run the export stage") from None
 
 
-def validation(ctx, cfg: GuardedQuantConfig, pre: dict) -> tuple[np.ndarray, np.ndarray]:
+def validation(ctx: StageContext, cfg: GuardedQuantConfig, pre: dict) -> tuple[np.ndarray, np.ndarray]:
     """Prepared validation input (N, ...) float32 and labels; a stratified subset when ``val_samples`` is set."""
     from edgekit.runtime.preprocess import prepare
 
@@ -37,7 +38,7 @@ def validation(ctx, cfg: GuardedQuantConfig, pre: dict) -> tuple[np.ndarray, np.
     return prepare(pre, val.x), val.y
 
 
-def calibration_raw(ctx, cfg: GuardedQuantConfig) -> np.ndarray:
+def calibration_raw(ctx: StageContext, cfg: GuardedQuantConfig) -> np.ndarray:
     """Raw training samples for calibration (uint8 images): class-stratified, seeded."""
     train = ctx.dataset().train
     if len(train) == 0:
@@ -45,14 +46,14 @@ def calibration_raw(ctx, cfg: GuardedQuantConfig) -> np.ndarray:
     return train.x[stratified_indices(train.y, cfg.calibration.samples, ctx.recipe.seed)]
 
 
-def write_result(ctx, d: Decision, float_file: Path, trials: list[Trial], pre: dict) -> None:
+def write_result(ctx: StageContext, d: Decision, float_file: Path, trials: list[Trial], pre: dict) -> None:
     shutil.copyfile(float_file if d.keep == "float" else d.trial.path, ctx.out / "model.onnx")
     (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
     write_json(ctx.out / "trials.json", {"trials": [t.as_dict() for t in trials], "kept": d.keep,
                                          "chosen_trial": d.trial.index, "notes": list(d.notes)})
 
 
-def report(ctx, d: Decision, float_m, backend: str) -> None:
+def report(ctx: StageContext, d: Decision, float_m, backend: str) -> None:
     for note in d.notes:
         ctx.console.print(f"  [bold yellow]![/] {note}")
     kept = float_m if d.keep == "float" else d.trial.measurement

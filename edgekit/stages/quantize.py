@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekit.quant.config import GuardedQuantConfig
+from edgekit.stages.quant_config import GuardedQuantConfig
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
 
@@ -33,7 +33,8 @@ class QuantizeConfig(GuardedQuantConfig):
 @register_stage(QuantizeConfig, consumes="onnx", produces="onnx")
 def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
     from edgekit.quant import speed
-    from edgekit.quant import ort_static, outcome, stagekit
+    from edgekit.quant import ort_static, outcome
+    from edgekit.stages import quant_common
     from edgekit.quant.calibration import BatchReader, check_matches
     from edgekit.quant.measure import measure_onnx
     from edgekit.quant.ort_flow import LadderSettings, run_trials
@@ -41,7 +42,7 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
 
     src = ctx.input.file
     model = ort_static.load_checked(src)
-    pre = stagekit.read_preprocess(ctx.input.dir)
+    pre = quant_common.read_preprocess(ctx.input.dir)
     if cfg.mode == "dynamic" and ort_static.is_conv_net(model):
         raise ctx.error("mode", "dynamic quantization of a convolutional network runs ConvInteger, measured ~10x slower "
                                 "than fp32 on x86; use mode: static")
@@ -49,9 +50,9 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
         ctx.console.print("  [bold yellow]![/] dynamic mode quantizes MatMul/Gemm only; this model's convolutions stay fp32")
     del model
     tol = cfg.tolerance
-    x_val, y_val = stagekit.validation(ctx, cfg, pre)
+    x_val, y_val = quant_common.validation(ctx, cfg, pre)
     input_name = check_matches(src, x_val[:1])
-    raw = stagekit.calibration_raw(ctx, cfg)  # dynamic mode uses it only to rank sensitive nodes
+    raw = quant_common.calibration_raw(ctx, cfg)  # dynamic mode uses it only to rank sensitive nodes
 
     def make_reader():
         return BatchReader(raw, input_name, lambda b: prepare(pre, b), cfg.calibration.batch_size)
@@ -68,6 +69,6 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
         trials = run_trials(src, Path(work), start, x_val, y_val, float_m, tol, make_reader, measure, settings, ctx.console)
         d = outcome.decide(cfg.id, float_m, trials, tol, cfg.on_miss, cfg.prefer_faster,
                            speed=lambda t: speed.compare(src, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
-        stagekit.write_result(ctx, d, src, trials, pre)
-    stagekit.report(ctx, d, float_m, "onnxruntime")
+        quant_common.write_result(ctx, d, src, trials, pre)
+    quant_common.report(ctx, d, float_m, "onnxruntime")
     return StageOutput("model.onnx", outcome.metrics("onnxruntime", tol, float_m, trials, d))

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekit.recipe import ID_PATTERN, StageConfig, Strict
+from edgekit.strict import ID_PATTERN, StageConfig, Strict
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
 
@@ -101,13 +101,8 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
 
 def _ancestor(ctx: StageContext, stage_id: str):
     """The artifact of ``stage_id`` on this stage's input lineage (input, its input, ...)."""
-    from edgekit.pipeline import load_artifact
-
     where = ctx.loaded.stage_loc(ctx.cfg.id, "distill", "teacher")
-    art = ctx.input
-    while art is not None and art.stage_id != stage_id:
-        parents = art.manifest.get("inputs", [])
-        art = load_artifact(art.dir.parent / f"{parents[0]['stage']}-{parents[0]['key'][:16]}") if parents else None
+    art = ctx.ancestor(stage_id)
     if art is None:
         raise ctx.loaded.error(where, f"'{stage_id}' is not an earlier stage on this stage's input lineage")
     if art.produces != "torch":
