@@ -1,5 +1,5 @@
 """Issue 6 targets, read from ONE run of recipes/wordnet-text.yaml (all rows measured side by side there):
-the best ONNX artifact vs the MiniLM zero-shot baseline on the same test split.
+the final ONNX artifact (the run's verdict) vs the MiniLM zero-shot baseline on the same test split.
 
     edgekit shrink recipes/wordnet-text.yaml --run-dir runs/wordnet-text
     python benchmarks/text_vs_prompted.py runs/wordnet-text [--json]
@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from edgekit.report.build import read_run
-from edgekit.verdict import run_rows, split_rows, verdict
+from edgekit.report.build import build_report, read_run
+from edgekit.verdict import verdict
 
 
 def main(argv: list[str]) -> int:
@@ -21,13 +21,13 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     record = read_run(Path(argv[0]))
-    rows = run_rows(record)
-    arts, bases = split_rows(rows)
-    zero_shot = [b for b in bases if b["provider"] == "embedding"]
-    if not arts or not zero_shot:
-        print(f"{argv[0]}: the run has no ONNX artifact rows or no embedding baseline row")
+    report = build_report(Path(argv[0]))
+    arts, bases = report["artifacts"], report["baselines"]
+    zero_shot = [b for b in bases if b.get("provider") == "embedding"]
+    v = verdict(arts, zero_shot, report["final"])  # the run's verdict rule, against the zero-shot baseline only
+    if v is None:
+        print(f"{argv[0]}: the run has no scored final artifact or no embedding baseline row")
         return 2
-    v = verdict(arts + zero_shot)
     checks = {
         "accuracy_gain_pt >= 15": v.accuracy_diff_pt >= 15,
         "size_ratio <= 0.1": v.size_ratio is not None and v.size_ratio <= 0.1,
@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
     wall = sum(s["wall_time_s"] for s in record["stages"])
     out = {"artifact": v.artifact, "baseline": v.baseline, "accuracy_gain_pt": v.accuracy_diff_pt,
            "size_ratio": v.size_ratio, "latency_ratio": v.latency_ratio, "stage_wall_time_s": round(wall, 1),
-           "other_baselines": [b for b in bases if b["provider"] != "embedding"], "checks": checks}
+           "other_baselines": [b for b in bases if b.get("provider") != "embedding"], "checks": checks}
     if "--json" in argv:
         print(json.dumps(out, indent=2))
     else:
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
         for r in v.rows:
             print(f"  {r['metric']:<24} {r['artifact']:>14} {r['baseline']:>14} {r['comparison']:>12}")
         for b in out["other_baselines"]:
-            print(f"  also: {b['stage']} ({b['provider']}): {b['accuracy'] * 100:.1f} % on {b['test_samples']} samples, p50 {b['latency_p50_ms']} ms")
+            print(f"  also: {b['id']} ({b.get('provider')}): {b['accuracy'] * 100:.1f} % on {b['test_samples']} samples, p50 {b['latency_ms'].get('p50')} ms")
         print(f"  stage wall time (sum): {wall:.0f} s")
         for name, ok in checks.items():
             print(f"  {'PASS' if ok else 'FAIL'} {name}")

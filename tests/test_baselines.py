@@ -244,26 +244,29 @@ def test_clip_zero_shot_on_tiny_random_clip(tmp_path):
 # --- verdict -------------------------------------------------------------------------------------
 
 
-def test_verdict_compares_best_artifact_with_best_baseline():
-    rows = [
-        {"stage": "export", "accuracy": 0.86, "size_bytes": 5_000_000, "latency_p50_ms": 0.05, "test_samples": 5000},
-        {"stage": "quantize", "accuracy": 0.87, "size_bytes": 1_500_000, "latency_p50_ms": 0.04, "test_samples": 5000},
-        {"stage": "zero-shot", "role": "baseline", "provider": "embedding", "accuracy": 0.70, "size_bytes": 91_000_000,
-         "latency_p50_ms": 8.0, "cost_per_1k": None, "test_samples": 5000},
-        {"stage": "gpt", "role": "baseline", "provider": "openai", "accuracy": 0.60, "size_bytes": None,
-         "latency_p50_ms": 300.0, "cost_per_1k": 0.05, "test_samples": 100},
-    ]
-    v = verdict(rows)
-    assert v.artifact["stage"] == "quantize" and v.baseline["stage"] == "zero-shot"
+def _row(ident: str, accuracy: float, size: int | None, p50: float, **extra) -> dict:
+    """A report row (edgekit.report/1 shape)."""
+    return {"id": ident, "accuracy": accuracy, "size_bytes": size, "latency_ms": {"p50": p50}, "test_samples": 5000, **extra}
+
+
+def test_verdict_compares_final_artifact_with_best_baseline():
+    arts = [_row("export", 0.88, 5_000_000, 0.05), _row("quantize", 0.87, 1_500_000, 0.04)]
+    bases = [_row("zero-shot", 0.70, 91_000_000, 8.0, provider="embedding", cost_per_1k=None),
+             _row("gpt", 0.60, None, 300.0, provider="openai", cost_per_1k=0.05, test_samples=100)]
+    v = verdict(arts, bases, final="quantize")
+    # the artifact you ship, even though export is more accurate: console, report and check all say this one
+    assert v.artifact == "quantize" and v.baseline == "zero-shot"
     assert v.accuracy_diff_pt == pytest.approx(17.0)
     assert v.size_ratio == pytest.approx(1.5 / 91) and v.latency_ratio == pytest.approx(0.005)
     assert v.sentence.startswith("quantize (87.0 %) is 17.0 pt more accurate, 61x smaller, 200x faster")
-    assert "training pays off here" in v.sentence
+    assert "than zero-shot (embedding, 70.0 %)" in v.sentence and "training pays off here" in v.sentence and v.pays
     assert [r["metric"] for r in v.rows] == ["accuracy", "size", "p50 latency (batch 1)", "cost"]
     assert v.rows[0]["comparison"] == "+17.0 pt"
-    assert verdict(rows[:2]) is None and verdict(rows[2:]) is None
-    loses = verdict([{**rows[0], "accuracy": 0.5}, rows[2]])
+    assert verdict(arts, [], "quantize") is None and verdict([], bases, None) is None
+    assert verdict(arts, bases, "missing") is None
+    loses = verdict([{**arts[1], "accuracy": 0.5}], bases[:1], "quantize")
     assert "17.0" not in loses.sentence and "less accurate" in loses.sentence and "prompted model wins" in loses.sentence
+    assert not loses.pays
 
 
 # --- the prompted stage in a recipe --------------------------------------------------------------

@@ -3,6 +3,7 @@ report.html rendered by headless Chromium, `edgekit report` / `edgekit compare`,
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import re
 import shutil
@@ -142,8 +143,38 @@ def test_report_command_on_constructed_run_renders_every_row(tmp_path, capsys):
     md = (run / "report.md").read_text()
     for name in ("int8-fast", "prune", "quantize", "export", "zero-shot", "smollm", "![accuracy vs latency"):
         assert name in md
-    assert "int8-fast is 15.0 pt less accurate than zero-shot" in md  # the verdict sentence
+    assert "int8-fast (80.0 %) is 15.0 pt less accurate" in md  # the verdict sentence
     assert (run / "pareto.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_console_report_and_check_name_the_same_winner(tmp_path, capsys):
+    """One verdict, computed once into report.json: shrink's console table, report.md, report.html and
+    `edgekit check` all name the final artifact (int8-fast, 80 %), not the most accurate one (export, 91 %)."""
+    from rich.console import Console
+
+    from edgekit.cli.shrink import verdict_table
+
+    run = _constructed_run(tmp_path)
+    assert main(["report", str(run)]) == 0
+    report = read_json(run / "report.json")
+    v = report["verdict"]
+    assert v["artifact"] == report["final"] == "int8-fast" and v["baseline"] == "zero-shot"
+    assert v["accuracy_diff_pt"] == pytest.approx(-15.0) and v["pays"] is False
+
+    sentence, table = verdict_table(report)  # what `edgekit shrink` prints
+    console = Console(record=True, width=200)
+    console.print(table)
+    assert sentence == v["sentence"] and [c.header for c in table.columns][1:3] == ["int8-fast", "zero-shot"]
+    assert v["sentence"] in (run / "report.md").read_text()
+    assert html_module.escape(v["sentence"]) in (run / "report.html").read_text()
+
+    budgets = tmp_path / "b.yaml"
+    budgets.write_text("max_size_mb: 100\n")
+    capsys.readouterr()
+    assert main(["check", str(run), "--budgets", str(budgets)]) == 0
+    assert f"verdict: {v['sentence']}" in capsys.readouterr().out
+    assert main(["check", str(run), "--budgets", str(budgets), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == v
 
 
 def _requests_outside(html: str) -> list[str]:

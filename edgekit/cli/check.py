@@ -87,6 +87,8 @@ def check(
             err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     else:
         print_outcome(outcome, out)
+        if outcome.verdict:
+            out.print(f"verdict: {escape(outcome.verdict['sentence'])}", highlight=False, soft_wrap=True)
     if not outcome.passed:
         raise failure(outcome)
     if not as_json:

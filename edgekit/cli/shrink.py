@@ -28,19 +28,19 @@ def results_table(record: dict) -> Table:
     return table
 
 
-def verdict_table(record: dict) -> tuple[str, Table] | None:
-    """The best artifact against the best prompted baseline, when the run has both."""
-    from edgekit.verdict import run_rows, verdict
+def verdict_table(report: dict) -> tuple[str, Table] | None:
+    """The report's verdict (final artifact against the best prompted baseline), when the run has both."""
+    from edgekit.verdict import of_report
 
-    v = verdict(run_rows(record))
+    v = of_report(report)
     if v is None:
         return None
     table = Table(title="verdict: trained and shrunk vs prompted")
-    for col in ("", v.artifact["stage"], v.baseline["stage"], "artifact vs baseline"):
+    for col in ("", v["artifact"], v["baseline"], "artifact vs baseline"):
         table.add_column(col, justify="left" if not col else "right")
-    for r in v.rows:
+    for r in v["rows"]:
         table.add_row(r["metric"], r["artifact"], r["baseline"], r["comparison"])
-    return v.sentence, table
+    return v["sentence"], table
 
 
 RUN_SCHEMA = "edgekit.run/1"  # the run record (run.json) as `shrink --json` prints it
@@ -66,13 +66,13 @@ def shrink(
         where = f"stage '{pipeline.running}'" if pipeline.running else "the run"
         raise Interrupted(f"interrupted during {where} of {recipe}; finished stages are kept and "
                           f"{run_dir / 'run.json'} marks the run failed: run the same command to resume") from None
-    outcome = _report_and_check(loaded, run_dir)
+    report, outcome = _report_and_check(loaded, run_dir)
     if as_json:
         typer.echo(json.dumps({"schema": RUN_SCHEMA, **record}, indent=2))
     else:
         cached = sum(s["cached"] for s in record["stages"])
         out.print(results_table(record))
-        if (found := verdict_table(record)) is not None:
+        if (found := verdict_table(report)) is not None:
             out.print(found[1])
             out.print(found[0])
         out.print(f"{len(record['stages'])} stages, {cached} cached; run record: {run_dir / 'run.json'}")
@@ -94,4 +94,4 @@ def _report_and_check(loaded, run_dir: Path):
     for w in written.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     err.print(f"report: {escape(str(run_dir / 'report.html'))}", highlight=False)
-    return check(written.report, budgets) if budgets else None
+    return written.report, (check(written.report, budgets) if budgets else None)

@@ -24,6 +24,7 @@ from edgekit.fsutil import read_json
 from edgekit.hashing import hash_obj
 from edgekit.budgets import PERCENTILES
 from edgekit.report.pareto import frontier
+from edgekit.verdict import verdict
 
 SCHEMA = "edgekit.report/1"
 REPORT_FILE = "report.json"
@@ -80,6 +81,8 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         "budgets": budgets,
     }
     report["pareto"] = pareto_section(arts + bases)
+    found = verdict(arts, bases, report["final"])
+    report["verdict"] = found.to_dict() if found else None  # the one verdict console, report and check show
     return report
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from edgekit.errors import InputError
 from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
+from edgekit.verdict import of_report
 
 Status = Literal["pass", "fail", "skip"]
 # two numbers are compared only when measured alike: latency at the same threads and batch, accuracy on the same
@@ -43,6 +44,7 @@ class Result:
 class Outcome:
     results: list[Result] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    verdict: dict[str, Any] | None = None  # the report's verdict, shown with the gate's results
 
     @property
     def failed(self) -> list[Result]:
@@ -53,7 +55,8 @@ class Outcome:
         return not self.failed
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "results": [asdict(r) for r in self.results], "warnings": self.warnings}
+        return {"passed": self.passed, "results": [asdict(r) for r in self.results], "warnings": self.warnings,
+                "verdict": self.verdict}
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -96,7 +99,7 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     if budgets is None and baseline is None:
         raise InputError("nothing to check: give --budgets FILE, a recipe with budgets:, or --baseline REPORT")
     budgets = budgets or Budgets()
-    out = Outcome()
+    out = Outcome(verdict=of_report(report))
     status = report.get("run", {}).get("status")
     if status not in (None, "ok"):  # a run that died keeps older artifacts around: never pass it
         error = report["run"].get("error") or "no error recorded"

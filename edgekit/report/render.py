@@ -9,6 +9,8 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgekit.verdict import of_report
+
 
 @dataclass
 class Section:
@@ -70,9 +72,9 @@ def sections(report: dict[str, Any]) -> list[Section]:
             base.rows.append([b["id"], fmt_acc(b["accuracy"]), fmt_size(b["size_bytes"]), fmt_ms(lat.get("p50")),
                               fmt_ms(lat.get("p95")), fmt_count(b["params"]), cost, "★" if b["id"] in front else ""])
         out.append(base)
-        verdict = verdict_sentence(report)
+        verdict = of_report(report)
         if verdict:
-            base.note = verdict
+            base.note = verdict["sentence"]
     machines = Section("Machines", ["fingerprint", "details"])
     for mid, fp in report.get("machines", {}).items():
         details = ", ".join(f"{k}: {v}" for k, v in fp.items() if not isinstance(v, (dict, list))) if isinstance(fp, dict) else str(fp)
@@ -82,23 +84,6 @@ def sections(report: dict[str, Any]) -> list[Section]:
     out.append(machines)
     out.append(Section("Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]))
     return out
-
-
-def verdict_sentence(report: dict[str, Any]) -> str:
-    """Final artifact vs the most accurate baseline, in one sentence."""
-    final = next((a for a in report["artifacts"] if a["id"] == report.get("final")), None)
-    scored = [b for b in report["baselines"] if b["accuracy"] is not None]
-    if final is None or final["accuracy"] is None or not scored:
-        return ""
-    best = max(scored, key=lambda b: b["accuracy"])
-    diff = (final["accuracy"] - best["accuracy"]) * 100
-    parts = [f"{final['id']} is {abs(diff):.1f} pt {'more' if diff >= 0 else 'less'} accurate than {best['id']}"]
-    if final["size_bytes"] and best["size_bytes"]:
-        parts.append(f"{final['size_bytes'] / best['size_bytes']:.3g}× its size")
-    fl, bl = final["latency_ms"].get("p50"), best["latency_ms"].get("p50")
-    if fl and bl:
-        parts.append(f"{fl / bl:.3g}× its p50 latency")
-    return ", ".join(parts) + "."
 
 
 def _header(report: dict[str, Any]) -> list[tuple[str, str]]:
