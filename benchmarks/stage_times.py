@@ -53,7 +53,7 @@ def main() -> None:
         if "test_accuracy" in m:
             extra = f"test accuracy (torch) {m['test_accuracy'] * 100:.2f} %  "
         for row in m.get("artifacts", []):
-            extra += f"{row['stage']}: accuracy {row['accuracy'] * 100:.2f} %, p50 {row['latency_p50_ms']:.2f} ms  "
+            extra += f"{row['stage']}: accuracy {row['accuracy'] * 100:.2f} %, p50 {row['latency_ms']['p50']:.2f} ms  "
         print(f"  {st['id']:<10} {st['wall_time_s']:8.1f} s  {extra}")
 
     warm_wall, warm = shrink(recipe, run_dir)

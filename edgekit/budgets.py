@@ -22,16 +22,14 @@ is in the key's name, so `1.0` is never ambiguous between a fraction and a perce
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
-
 from pydantic import Field
 
 from edgekit.errors import InputError
+from edgekit.rows import PERCENTILES, Percentile
 from edgekit.strict import Strict
 from edgekit.yamlerrors import map_lines, validate
 from edgekit.yamlsafe import compose_and_load, read_text
 
-PERCENTILES = ("p50", "p90", "p95", "p99")
 FINAL = "final"
 # The regression limits `edgekit check --baseline` applies when the budgets give none (size +2 %, latency +10 %,
 # accuracy −0.5 pt): what a reviewer would call "no real change".
@@ -49,7 +47,7 @@ class Limits(Strict):
     max_size_mb: float | None = Field(None, gt=0, description="largest allowed file size in MB (10^6 bytes)")
     max_size_bytes: int | None = Field(None, gt=0, description="largest allowed file size in bytes")
     max_latency_ms: float | None = Field(None, gt=0, description="largest allowed batch-1 latency at latency_percentile")
-    latency_percentile: Literal["p50", "p90", "p95", "p99"] = Field("p50", description="which latency percentile max_latency_ms limits")
+    latency_percentile: Percentile = Field("p50", description="which latency percentile max_latency_ms limits")
     min_accuracy_pct: float | None = Field(None, ge=0, le=100, description="lowest allowed test accuracy in percent")
     max_accuracy_drop_pt: float | None = Field(None, ge=0, le=100, description="largest allowed accuracy drop vs the fp32 reference, in points")
     must_beat: list[str] = Field(default_factory=list, description="baseline ids whose accuracy the artifact must exceed")

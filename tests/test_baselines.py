@@ -296,7 +296,7 @@ stages:
         assert row["role"] == "baseline" and row["provider"] == "openai" and row["size_bytes"] is None
         assert row["test_samples"] == server.requests > 0
         assert row["cost_per_1k"] == pytest.approx(100 / 1e6 * 1000)  # 100 prompt tokens per query at 1.0 per 1M
-        assert row["latency_p50_ms"] > 0 and row["usage"]["requests"] == row["test_samples"]
+        assert row["latency_ms"]["p50"] > 0 and row["usage"]["requests"] == row["test_samples"]
         assert any((tmp_path / "xdg" / "edgekit" / "openai").rglob("*.json"))
         out = capsys.readouterr().out
         assert "api (openai baseline)" in out and "n/a" in out

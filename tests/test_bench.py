@@ -408,8 +408,9 @@ def test_evaluate_stage_rows_come_from_the_harness(models, tmp_path):
     rows = metrics["artifacts"]
     assert [r["stage"] for r in rows] == ["a", "b"]
     for r in rows:
-        assert {"stage", "file", "accuracy", "size_bytes", "latency_p50_ms", "threads", "test_samples", "latency_p99_ms",
-                "latency_p50_ci95_ms", "latency_cv", "unstable", "params", "macs", "peak_rss_bytes"} <= set(r)
+        assert {"stage", "file", "accuracy", "size_bytes", "latency_ms", "threads", "test_samples",
+                "latency_p50_ci95_ms", "latency_cv", "unstable", "params", "macs", "peak_memory_bytes"} <= set(r)
+        assert set(r["latency_ms"]) == {"p50", "p90", "p95", "p99"}
         assert r["test_samples"] == 64 and 0 <= r["accuracy"] <= 1 and r["latency_runs"] >= 30
     assert rows[1]["vs_reference"]["p50_ratio"] > 1
     assert metrics["machine"]["onnxruntime"]

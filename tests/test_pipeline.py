@@ -50,7 +50,7 @@ def test_end_to_end_train_export_evaluate(tmp_path):
     export, evaluate = record["stages"][1], record["stages"][2]
     assert export["metrics"]["parity_top1_agreement"] >= 0.99
     row = evaluate["metrics"]["artifacts"][0]
-    assert row["test_samples"] == 300 and row["latency_p50_ms"] > 0
+    assert row["test_samples"] == 300 and row["latency_ms"]["p50"] > 0
     assert row["accuracy"] > 0.3  # 10 classes: chance is 0.1
     onnx_dir = run_dir / export["dir"]  # relative to the run dir
     assert sorted(p.name for p in onnx_dir.iterdir()) == ["manifest.json", "model.onnx", "preprocess.json"]

@@ -42,7 +42,7 @@ def test_shrink_writes_report_of_real_run(run_dir):
     [art] = report["artifacts"]
     assert art["id"] == "export" and art["kind"] == "export" and art["measured_by"] == "evaluate"
     assert art["accuracy"] == row["accuracy"] and art["size_bytes"] == row["size_bytes"] == (run_dir / row["file"]).stat().st_size
-    assert art["latency_ms"]["p50"] == row["latency_p50_ms"] > 0
+    assert art["latency_ms"] == row["latency_ms"] and art["latency_ms"]["p50"] > 0  # one shape in run.json and report.json
     assert art["params"] and art["params"] > 1000  # counted by the stage or inherited from the train stage
     # what the benchmark harness measures: every percentile, MACs, peak memory, the machine it ran on
     assert set(art["latency_ms"]) == {"p50", "p90", "p95", "p99"}
@@ -72,24 +72,24 @@ def test_frontier_on_constructed_points():
 
 
 def _constructed_run(tmp_path: Path) -> Path:
-    """A run directory as the pipeline writes it, with rows in each shape other stages produce: flat and nested
-    latency percentiles, params/MACs/peak memory, a machine fingerprint, and prompted baselines."""
+    """A run directory as the pipeline writes it (rows in edgekit.rows' contract): some percentiles measured and
+    some not, params/MACs/peak memory, per-row and per-stage machine fingerprints, and prompted baselines."""
     fp = {"cpu": "Test CPU", "isa": ["avx2"], "cores": 2, "onnxruntime": "1.32.0", "timestamp": "2026-01-01",
           "thermal": {"temp_c": 51.0, "governor": "performance"}}
     rows = [
-        {"stage": "export", "file": "a.onnx", "accuracy": 0.91, "size_bytes": 4_000_000, "latency_p50_ms": 4.0,
-         "latency_p95_ms": 4.6, "params": 1_000_000, "macs": 50_000_000, "peak_rss_bytes": 40_000_000,
+        {"stage": "export", "file": "a.onnx", "accuracy": 0.91, "size_bytes": 4_000_000, "latency_ms": {"p50": 4.0, "p95": 4.6},
+         "params": 1_000_000, "macs": 50_000_000, "peak_memory_bytes": 40_000_000,
          "unstable": True, "unstable_reasons": ["p90/p50 1.6"]},
         {"stage": "prune", "file": "b.onnx", "accuracy": 0.89, "size_bytes": 2_000_000,
-         "latency": {"p50": {"value": 2.0, "ci": [1.9, 2.1]}, "p99_ms": 3.0}, "peak_memory_mb": 12.5, "machine": fp},
-        {"stage": "quantize", "file": "c.onnx", "accuracy": 0.88, "size_bytes": 600_000, "latency_p50_ms": 2.5,
+         "latency_ms": {"p50": 2.0, "p99": 3.0}, "peak_memory_bytes": 12_500_000, "machine": fp},
+        {"stage": "quantize", "file": "c.onnx", "accuracy": 0.88, "size_bytes": 600_000, "latency_ms": {"p50": 2.5},
          "machine": {**fp, "timestamp": "2026-01-02", "thermal": {"temp_c": 63.5, "governor": "performance"}}},
-        {"stage": "int8-fast", "file": "d.onnx", "accuracy": 0.80, "size_bytes": 500_000, "latency_p50_ms": 1.0, "machine": fp},
+        {"stage": "int8-fast", "file": "d.onnx", "accuracy": 0.80, "size_bytes": 500_000, "latency_ms": {"p50": 1.0}, "machine": fp},
     ]
     baselines = [
-        {"role": "baseline", "stage": "zero-shot", "accuracy": 0.95, "size_bytes": 90_000_000, "latency_p50_ms": 40.0,
+        {"role": "baseline", "stage": "zero-shot", "accuracy": 0.95, "size_bytes": 90_000_000, "latency_ms": {"p50": 40.0},
          "params": 22_000_000, "cost_per_1k": 0.0},
-        {"role": "baseline", "stage": "smollm", "accuracy": 0.60, "size_bytes": 100_000_000, "latency_p50_ms": 900.0},
+        {"role": "baseline", "stage": "smollm", "accuracy": 0.60, "size_bytes": 100_000_000, "latency_ms": {"p50": 900.0}},
     ]
     stages = [
         {"id": "train", "kind": "train", "metrics": {"params": 1_100_000}},
@@ -134,6 +134,18 @@ def test_report_json_frontier_and_fields_on_constructed_run(tmp_path):
     assert report["machines"][machine]["cpu"] == "Test CPU"
     assert by_id["zero-shot"]["role"] == "baseline" and by_id["zero-shot"]["cost_per_1k"] == 0.0
     assert by_id["smollm"]["machine"] is None
+
+
+def test_run_measured_by_an_older_edgekit_is_refused_with_exit_2(tmp_path, capsys):
+    run = _constructed_run(tmp_path)
+    record = json.loads((run / "run.json").read_text())
+    row = record["stages"][5]["metrics"]["artifacts"][0]
+    row["latency_p50_ms"] = row.pop("latency_ms")["p50"]  # the flat shape edgekit wrote before the row contract
+    (run / "run.json").write_text(json.dumps(record))
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "stage 'evaluate' was measured by an older edgekit" in err and "Traceback" not in err
+    assert not (run / "report.json").exists()
 
 
 def test_report_command_on_constructed_run_renders_every_row(tmp_path, capsys):

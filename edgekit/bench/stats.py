@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PERCENTILES = (50, 90, 95, 99)
+from edgekit.rows import PERCENTILES as ROW_PERCENTILES
+
+# the percentiles of edgekit.rows as numbers (50, 90, 95, 99)
+PERCENTILES = tuple(int(p.removeprefix("p")) for p in ROW_PERCENTILES)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from edgekit import recipe as recipe_mod
 from edgekit.cli.app import app, err, out
 from edgekit.errors import Interrupted
 from edgekit.fsutil import check_output_dir
+from edgekit.rows import latency
 
 
 def results_table(record: dict) -> Table:
@@ -23,8 +24,9 @@ def results_table(record: dict) -> Table:
         for row in st["metrics"].get("artifacts", []):
             name = row["stage"] + (f" [dim]({row['provider']} baseline)[/]" if row.get("role") == "baseline" else "")
             size = "n/a" if row.get("size_bytes") is None else f"{row['size_bytes'] / 1e6:.2f} MB"
-            latency = "n/a" if row.get("latency_p50_ms") is None else f"{row['latency_p50_ms']:.3f} ms"
-            table.add_row(name, f"{row['accuracy'] * 100:.2f} %", size, latency, str(row.get("threads", "")))
+            p50 = latency(row)
+            latency_s = "n/a" if p50 is None else f"{p50:.3f} ms"
+            table.add_row(name, f"{row['accuracy'] * 100:.2f} %", size, latency_s, str(row.get("threads", "")))
     return table
 
 

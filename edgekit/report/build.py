@@ -1,9 +1,8 @@
 """report.json: one versioned document per run with every measured artifact and baseline.
 
 Built from a run directory only (run.json, the stage manifests and the rows the measuring stages left in their
-metrics), so `edgekit report RUN_DIR` can rebuild it anywhere, torch-free. Field names measured by other stages
-vary as they grow (flat ``latency_p95_ms`` or a nested ``latency`` mapping, ``params``, ``macs``, peak memory, a
-machine fingerprint): this module is the one place that reads them, and a missing one is ``None``, never an error.
+metrics), so `edgekit report RUN_DIR` can rebuild it anywhere, torch-free. The rows are edgekit.rows' contract,
+read by name (no alias guessing); a missing optional measurement is ``None``, never an error.
 
     {"schema": "edgekit.report/1", "recipe": {...}, "versions": {...}, "reference": "export", "final": "quantize",
      "artifacts": [{"id", "stage", "kind", "role": "artifact", "accuracy", "size_bytes",
@@ -22,7 +21,7 @@ from edgekit import __version__
 from edgekit.errors import InputError
 from edgekit.fsutil import read_json
 from edgekit.hashing import hash_obj
-from edgekit.budgets import PERCENTILES
+from edgekit.rows import PERCENTILES
 from edgekit.report.pareto import frontier
 from edgekit.verdict import verdict
 
@@ -53,6 +52,9 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         for raw in metrics.get("artifacts") or []:
             if not isinstance(raw, dict):
                 continue
+            if "latency_ms" not in raw and any(str(k).startswith("latency_p") for k in raw):
+                raise InputError(f"{run_dir / 'run.json'}: stage '{st['id']}' was measured by an older edgekit (flat latency "
+                                 f"keys); run `edgekit shrink` again to measure it")
             row = normalize_row(raw, st, kinds, metrics, machines)
             # a later measurement of the same artifact (a second evaluate stage) replaces the earlier one
             (baselines if row["role"] == "baseline" else artifacts)[row["id"]] = row
@@ -95,8 +97,8 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
     """One measured row in the report's shape; every optional measurement is None when absent."""
     role = "baseline" if raw.get("role") == "baseline" else "artifact"
     produced_by = raw.get("stage") or stage["id"]
-    ident = str(raw.get("id") or raw.get("name") or produced_by) if role == "baseline" else str(produced_by)
-    machine = raw.get("machine") or raw.get("fingerprint") or metrics.get("machine") or metrics.get("fingerprint")
+    ident = str(produced_by)
+    machine = raw.get("machine") or metrics.get("machine")
     machine_id = fingerprint_id(machine)
     if machine_id and isinstance(machine, dict):
         machines.setdefault(machine_id, machine)
@@ -115,9 +117,9 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         "test_samples": _int(raw.get("test_samples")),
         "test_set": raw["test_set"] if isinstance(raw.get("test_set"), str) else None,
         "batch": _int(raw.get("batch")),
-        "params": _int(_first(raw, "params", "parameters", "num_params")),
-        "macs": _int(_first(raw, "macs", "MACs")),
-        "peak_memory_bytes": _peak_memory(raw),
+        "params": _int(raw.get("params")),
+        "macs": _int(raw.get("macs")),
+        "peak_memory_bytes": _int(raw.get("peak_memory_bytes")),
         "cost_per_1k": _num(raw.get("cost_per_1k")),
         "machine": machine_id,
         # the benchmark harness flags noisy timings (unstable) and throttled runs (valid: false)
@@ -130,22 +132,9 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
 
 
 def latency_percentiles(raw: dict) -> dict[str, float]:
-    """{"p50": ms, "p95": ms, ...} from flat ``latency_p95_ms`` keys or a nested ``latency``/``latency_ms`` mapping
-    whose values are numbers or {"value"|"ms"|"median": number, ...} (e.g. with a confidence interval)."""
-    out: dict[str, float] = {}
-    for p in PERCENTILES:
-        v = _num(raw.get(f"latency_{p}_ms"))
-        if v is not None:
-            out[p] = v
-    nested = raw.get("latency") if isinstance(raw.get("latency"), dict) else raw.get("latency_ms")
-    if isinstance(nested, dict):
-        for p in PERCENTILES:
-            v = _first(nested, p, f"{p}_ms")
-            if isinstance(v, dict):
-                v = _first(v, "value", "ms", "median", "estimate")
-            if _num(v) is not None:
-                out.setdefault(p, _num(v))
-    return out
+    """The row's ``latency_ms`` mapping ({"p50": ms, ...}), keeping only measured percentiles."""
+    nested = raw.get("latency_ms") if isinstance(raw.get("latency_ms"), dict) else {}
+    return {p: _num(nested[p]) for p in PERCENTILES if _num(nested.get(p)) is not None}
 
 
 def fingerprint_id(fp: Any) -> str | None:
@@ -242,24 +231,12 @@ def _inherit_counts(row: dict, stages: list[dict], manifests: dict[str, dict]) -
         stage = inputs[-1].get("stage") if inputs and isinstance(inputs[-1], dict) else None
 
 
-def _first(d: dict, *keys: str) -> Any:
-    return next((d[k] for k in keys if d.get(k) is not None), None)
-
-
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _int(v: Any) -> int | None:
     return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-def _peak_memory(raw: dict) -> int | None:
-    b = _first(raw, "peak_memory_bytes", "peak_rss_bytes", "memory_peak_bytes")
-    if b is not None:
-        return _int(b)
-    mb = _first(raw, "peak_memory_mb", "peak_rss_mb")
-    return int(mb * 1e6) if _num(mb) is not None else None
 
 
 def load_report(path: str | Path) -> dict[str, Any]:

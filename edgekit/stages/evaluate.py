@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.fsutil import write_json
+from edgekit.rows import PERCENTILES, Row
 from edgekit.strict import StageConfig
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
@@ -28,17 +29,18 @@ class EvaluateConfig(StageConfig):
     repeat_unstable: int = Field(0, ge=0, le=10, description="measure again up to this many times while a result is unstable")
 
 
-def row(stage_id: str, rec: dict, file: str | None = None) -> dict:
-    """One artifact's metrics row from its bench record (schema edgekit.bench/1); ``file`` relative to the run dir."""
+def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
+    """One artifact's metrics row (edgekit.rows) from its bench record (schema edgekit.bench/1); ``file`` relative
+    to the run dir. The extra latency statistics (CI, mean, CV) and memory figures stay beside the row's fields."""
     lat, mem = rec["latency_ms"], rec["memory"]
     return {
         "stage": stage_id, "file": file or rec["model"], "accuracy": round(rec["accuracy"]["value"], 5),
         "test_samples": rec["accuracy"]["samples"], "size_bytes": rec["size_bytes"], "params": rec["params"],
         "macs": rec["macs"], "threads": rec["threads"], "latency_runs": lat["n"],
-        **{f"latency_p{p}_ms": lat[f"p{p}"] for p in (50, 90, 95, 99)},
+        "latency_ms": {p: lat[p] for p in PERCENTILES},
         "latency_p50_ci95_ms": lat["ci95"]["p50"], "latency_mean_ms": lat["mean"], "latency_cv": lat["cv"],
         "unstable": rec["unstable"], "unstable_reasons": rec["unstable_reasons"],
-        "cold_start_ms": rec["cold_start_ms"]["total"], "peak_rss_bytes": mem["peak_rss_bytes"],
+        "cold_start_ms": rec["cold_start_ms"]["total"], "peak_memory_bytes": mem["peak_rss_bytes"],
         "inference_memory_bytes": mem["inference_bytes"], "vs_reference": rec["vs_reference"],
     }
 

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.fsutil import write_json
+from edgekit.rows import latency
 from edgekit.strict import StageConfig
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
@@ -148,13 +149,12 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     row = {
         "stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": cfg.model or DEFAULT_MODELS.get(cfg.provider),
         "accuracy": round(float((pred == test.y).mean()), 5),
-        "latency_p50_ms": round(statistics.median(times), 4) if times else None,
-        "latency_p95_ms": round(float(np.percentile(times, 95)), 4) if times else None,
+        "latency_ms": {"p50": round(statistics.median(times), 4), "p95": round(float(np.percentile(times, 95)), 4)} if times else {},
         "latency_runs": len(times), "threads": cfg.threads,
         "size_bytes": bl.size_bytes, "params": bl.params, "cost_per_1k": cost, "test_samples": len(test),
         "test_set": test.digest(),
         **({"usage": bl.usage()} if bl.usage() else {}),
     }
     write_json(ctx.out / "baseline.json", {"artifacts": [row], "predictions": pred.tolist()})
-    ctx.console.print(f"  {cfg.id}: accuracy {row['accuracy'] * 100:.2f} % on {len(test)} samples, p50 {row['latency_p50_ms']} ms")
+    ctx.console.print(f"  {cfg.id}: accuracy {row['accuracy'] * 100:.2f} % on {len(test)} samples, p50 {latency(row)} ms")
     return StageOutput("baseline.json", {"artifacts": [row]})

@@ -1,0 +1,49 @@
+"""The one metrics row: what the evaluate stage (one row per ONNX artifact) and the prompted stage (one baseline
+row) leave in run.json, and what report.json holds, with the same field names and the same shapes. Readers
+(report, compare, check, the verdict) read these names and nothing else. Torch-free, a leaf.
+
+    {"stage": "quantize", "role": "artifact", "file": "stages/quantize-…/model.onnx", "accuracy": 0.8874,
+     "test_samples": 10000, "test_set": "…", "size_bytes": 11_500_000, "params": 11_170_000, "macs": 1_820_000_000,
+     "threads": 1, "batch": 1, "latency_runs": 500, "latency_ms": {"p50": 7.3, "p90": 7.9, "p95": 8.2, "p99": 9.0},
+     "peak_memory_bytes": 98_000_000, "unstable": false, "unstable_reasons": []}
+
+A baseline row has ``role: "baseline"``, ``provider``, ``model`` and ``cost_per_1k`` (None when free or unknown);
+a measurement it cannot make is None (an API model has no size). Units are in the names: ms, bytes, per 1k
+queries; accuracy is a fraction in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+PERCENTILES = ("p50", "p90", "p95", "p99")  # the latency percentiles edgekit measures, reports and gates
+Percentile = Literal[PERCENTILES]  # type: ignore[valid-type]  (derived, so the vocabulary is written once)
+Role = Literal["artifact", "baseline"]
+
+
+class Row(TypedDict, total=False):
+    stage: str  # the stage that produced the artifact (or the prompted stage's id)
+    role: Role
+    file: str | None  # the ONNX file, relative to the run directory
+    accuracy: float | None
+    test_samples: int | None
+    test_set: str | None  # digest of which test samples: accuracies are compared only on the same ones
+    size_bytes: int | None
+    params: int | None
+    macs: int | None
+    threads: int | None
+    batch: int | None
+    latency_runs: int | None
+    latency_ms: dict[str, float]  # percentile name ("p50", ...) -> batch-1 latency in ms; only those measured
+    peak_memory_bytes: int | None
+    unstable: bool | None
+    unstable_reasons: list[str]
+    provider: str  # baselines only
+    model: str | None
+    cost_per_1k: float | None
+    machine: dict | str | None  # a machine fingerprint, when the row was measured apart from its stage's metrics
+
+
+def latency(row: dict[str, Any], percentile: str = "p50") -> float | None:
+    """A row's batch-1 latency in ms at ``percentile``, or None when it was not measured."""
+    return (row.get("latency_ms") or {}).get(percentile)
