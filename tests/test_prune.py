@@ -136,9 +136,18 @@ def test_taylor_gradients_survive_the_target_search():
 
 
 def test_round_to_keeps_multiples():
-    spec, x, _ = CASES["resnet18"]
-    result = prune(_build(spec).eval(), x, PruneSettings(target="channels", ratio=0.3, round_to=16))
-    assert all(after % 16 == 0 for name, (_, after) in result.layers.items() if name != "fc")
+    # widths 20/36/52 are not multiples of 8, so every pruned width being one shows round_to at work
+    # (resnet18's widths are multiples of 16 already: unpruned layers would pass too)
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 20, 3, padding=1), nn.BatchNorm2d(20), nn.ReLU(),
+                          nn.Conv2d(20, 36, 3, padding=1), nn.BatchNorm2d(36), nn.ReLU(),
+                          nn.Conv2d(36, 52, 3, padding=1), nn.BatchNorm2d(52), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(52, 10))
+    result = prune(model.eval(), _image(1, 16), PruneSettings(target="channels", ratio=0.3, round_to=8))
+    convs = {name: result.layers[name] for name in ("0", "3", "6")}
+    assert [before for before, _ in convs.values()] == [20, 36, 52]
+    assert all(after % 8 == 0 and 0 < after < before for before, after in convs.values()), convs
 
 
 def test_ignored_patterns_stay_untouched():
