@@ -25,7 +25,7 @@ from pathlib import Path
 from pydantic import Field
 
 from edgekit.errors import InputError
-from edgekit.rows import PERCENTILES, Percentile
+from edgekit.rows import Percentile
 from edgekit.strict import Strict
 from edgekit.yamlerrors import map_lines, validate
 from edgekit.yamlsafe import compose_and_load, read_text

@@ -16,6 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from conftest import python_without
 from edgekit.bench import PRESETS, SCHEMA, bench, document
 from edgekit.bench.bundle import load_bundle, save_bundle
 from edgekit.bench.graph import count
@@ -275,45 +276,24 @@ def test_accuracy_from_bundle_matches_numpy(models, tmp_path):
 
 # ---------------------------------------------------------------- CLI and torch-free proof
 
-BLOCK_TORCH = """
-import sys
-class _NoTorch:
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch.") or name in ("torchvision", "torch_pruning"):
-            raise ImportError(f"torch is blocked in this test: {name}")
-        return None
-sys.meta_path.insert(0, _NoTorch())
-"""
-
-
 def _cli(args: list[str], tmp_path: Path, block_torch: bool = False) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
     if block_torch:
-        site = tmp_path / "notorch"
-        site.mkdir(exist_ok=True)
-        (site / "sitecustomize.py").write_text(BLOCK_TORCH)
-        env["PYTHONPATH"] = os.pathsep.join([str(site), str(ROOT)])
+        return python_without(tmp_path)("-m", "edgekit", *args, env={"COLUMNS": "200"})
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_bench_runs_where_torch_cannot_be_imported(models, tmp_path):
     env_check = _cli(["--version"], tmp_path, block_torch=True)
     assert env_check.returncode == 0
-    probe = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True,
-                           env=dict(os.environ, PYTHONPATH=str(tmp_path / "notorch")))
+    probe = python_without(tmp_path)("-c", "import torch")
     assert probe.returncode != 0 and "blocked" in probe.stderr  # the block works
 
     res = _cli(["bench", str(models[0]), str(models[1]), "--quick", "--json"], tmp_path, block_torch=True)
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc["schema"] == SCHEMA and len(doc["results"]) == 2 and doc["results"][1]["vs_reference"]["p50_ratio"] > 1
-
-    code = ("import sys, edgekit.bench, edgekit.bench.worker, edgekit.runtime.ort, edgekit.runtime.preprocess, "
-            "edgekit.cli.bench, edgekit.cli.main, edgekit.stages.evaluate; "
-            "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')]")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "notorch"), str(ROOT)]))
-    imp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert imp.returncode == 0, imp.stderr
+    # which modules import without torch: tests/test_imports.py
 
 
 def test_cli_table_and_output_file(models, tmp_path):

@@ -1,10 +1,8 @@
 """The command line as a user meets it: version, help, and the torch-free path."""
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
+from conftest import python_without
 from edgekit import __version__
 from edgekit.cli.main import main
 
@@ -13,19 +11,8 @@ ROOT = Path(__file__).parents[1]
 
 def run_without_torch(tmp_path, *code_or_args, module=True):
     """Run python with `import torch` failing, as on a device that only has the base install."""
-    blocker = tmp_path / "blocker"
-    blocker.mkdir(exist_ok=True)
-    (blocker / "sitecustomize.py").write_text(textwrap.dedent("""
-        import sys
-        class _NoTorch:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch.") or name.startswith("torchvision"):
-                    raise ModuleNotFoundError(f"No module named {name!r}")
-        sys.meta_path.insert(0, _NoTorch())
-    """))
-    cmd = [sys.executable, "-m", "edgekit", *code_or_args] if module else [sys.executable, "-c", *code_or_args]
-    env = {"PYTHONPATH": f"{blocker}:{ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    args = ["-m", "edgekit", *code_or_args] if module else ["-c", *code_or_args]
+    return python_without(tmp_path)(*args, env={"HOME": str(tmp_path)})
 
 
 def test_version(capsys):

@@ -8,11 +8,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import python_without
 from edgekit.cli.main import main
 from edgekit.fsutil import read_json
 from edgekit.report.build import SCHEMA, build_report
@@ -237,9 +237,7 @@ def test_outside_request_detector_catches_links():
 
 def _without(modules: list[str], code: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run edgekit code in a fresh interpreter where importing ``modules`` fails, as on a base install."""
-    blocker = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
-    return subprocess.run([sys.executable, "-c", blocker + code], capture_output=True, text=True, cwd=cwd,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=300)
+    return python_without(cwd, tuple(modules))("-c", code, cwd=cwd)
 
 
 @pytest.mark.slow
@@ -248,7 +246,6 @@ def test_report_and_check_run_without_torch(run_dir, tmp_path):
 from edgekit.cli.main import main
 rc_report = main(["report", {str(run_dir)!r}, "--out", {str(tmp_path)!r}])
 rc_check = main(["check", {str(run_dir)!r}, "--budgets", {str(tmp_path / "b.yaml")!r}])
-import sys
 assert "torch" not in [m for m in sys.modules if sys.modules[m] is not None], "torch was imported"
 print("codes", rc_report, rc_check)
 """
