@@ -1,0 +1,45 @@
+"""Every registered stage kind, tested by parametrising over the registry: a new kind is covered for free."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgekit.errors import RecipeError
+from edgekit.recipe import json_schema, parse
+from edgekit.registry import register_stage
+from edgekit.stages import stage_kinds
+
+KINDS = sorted(stage_kinds())
+HEADER = """\
+edgekit: 1
+name: registry
+data: {source: fashion-mnist}
+model: {source: "edgekit:resnet-small"}
+stages:
+"""
+
+
+def test_registry_holds_the_built_in_kinds():
+    assert {"train", "export", "prune", "quantize", "inc-quantize", "evaluate", "prompted"} <= set(KINDS)
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_kind_is_in_the_schema_and_documented(name):
+    kind = stage_kinds()[name]
+    sub = json_schema()["$defs"][kind.config.__name__]
+    assert sub["properties"]["kind"]["const"] == name
+    assert sub["properties"]["kind"].get("description")
+    assert (kind.run.__module__ and __import__(kind.run.__module__, fromlist=["_"]).__doc__), f"{name}: module has no docstring"
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_kind_rejects_an_unknown_key_naming_line_and_key(name, tmp_path):
+    text = HEADER + f"  - {{id: s, kind: {name}, no_such_key: 1}}\n"
+    with pytest.raises(RecipeError, match=rf":6: stages\[0\]\.no_such_key: unknown key 'no_such_key'"):
+        parse(text, tmp_path / "r.yaml")
+
+
+def test_a_kind_registered_twice_is_an_error():
+    kind = stage_kinds()["export"]
+    with pytest.raises(ValueError, match="registered twice"):
+        register_stage(kind.config, consumes=kind.consumes, produces=kind.produces)(kind.run)
