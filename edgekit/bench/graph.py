@@ -51,7 +51,8 @@ def _shapes(model) -> dict[str, list[int] | None]:
 
 
 def count(path: Path) -> dict:
-    """{"params", "macs", "ops", "uncounted"} for one sample; macs/ops None if a needed shape stays unknown."""
+    """{"params", "macs", "ops", "uncounted", "why"} for one sample; macs/ops None if a needed shape stays unknown,
+    and then ``why`` says which nodes and why (never an empty count without a reason)."""
     import onnx
 
     try:
@@ -59,10 +60,11 @@ def count(path: Path) -> dict:
     except Exception as e:  # onnx raises DecodeError / OSError variants
         raise InputError(f"{path}: not a readable ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
     _fix_batch(model, 1)
+    inference_error = None
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:  # a custom op can defeat inference; count what is still known
-        pass
+    except Exception as e:  # a custom op can defeat inference; count what is still known
+        inference_error = f"ONNX shape inference failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
     shapes = _shapes(model)
     g = model.graph
 
@@ -115,8 +117,13 @@ def count(path: Path) -> dict:
                 unknown.add(node.name or op)
                 continue
             extra += prod(t) * (2 if op in NORM else 1)
+    why = None
+    if unknown:
+        names = sorted(unknown)
+        why = (f"{len(names)} node(s) with a shape ONNX shape inference left unknown: {', '.join(names[:3])}"
+               + (", ..." if len(names) > 3 else "") + (f"; {inference_error}" if inference_error else ""))
     return {"params": params(model), "macs": None if unknown else core,
-            "ops": None if unknown else core + extra, "uncounted": sorted(unknown)}
+            "ops": None if unknown else core + extra, "uncounted": sorted(unknown), "why": why}
 
 
 def params(model) -> int:
