@@ -50,18 +50,20 @@ class StageRecord:
 
 
 def model_fingerprint(loaded: LoadedRecipe) -> str | None:
-    """The recipe's model spec, plus the content of a local weights file (replacing the file re-trains)."""
+    """The recipe's model spec, plus the content of a local weights or onnx: file (replacing the file re-runs)."""
     model = loaded.recipe.model
     if model is None:
         return None
     weights = model.weights and resolve_path(model.weights, loaded.file.parent)
+    if model.source.startswith("onnx:"):
+        weights = resolve_path(model.source.removeprefix("onnx:"), loaded.file.parent)
     return hash_obj({"spec": model.model_dump(),
                      "weights": hash_file(weights) if weights and weights.is_file() else model.weights})
 
 
 def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str) -> str:
     recipe = loaded.recipe
-    starts_from_recipe_model = kind.consumes == "torch?" and not inputs
+    starts_from_recipe_model = kind.consumes in ("torch?", "model") and not inputs
     return hash_obj({
         "kind": cfg.kind,
         "config": cfg.model_dump(exclude={"id", "input"}),
