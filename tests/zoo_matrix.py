@@ -18,16 +18,16 @@ from edgekit.data.dataset import Split, normalize
 # name -> (model spec, image side). Small sides keep CPU steps cheap; each side is one its stem/downsampling
 # handles (stem_stride 1 swaps an ImageNet stem for a 3x3 conv, see torchkit/models.adapt_input).
 ARCHS: dict[str, tuple[dict, int]] = {
-    "resnet18": ({"source": "torchvision:resnet18", "stem_stride": 1}, 32),
-    "mobilenet_v2": ({"source": "torchvision:mobilenet_v2", "stem_stride": 1}, 32),
-    "mobilenet_v3_small": ({"source": "torchvision:mobilenet_v3_small", "stem_stride": 1}, 32),
-    "efficientnet_b0": ({"source": "torchvision:efficientnet_b0", "stem_stride": 1}, 32),
-    "shufflenet_v2_x0_5": ({"source": "torchvision:shufflenet_v2_x0_5", "stem_stride": 1}, 32),
-    "squeezenet1_1": ({"source": "torchvision:squeezenet1_1", "stem_stride": 1}, 32),
-    "regnet_x_400mf": ({"source": "torchvision:regnet_x_400mf", "stem_stride": 1}, 32),
-    "densenet121": ({"source": "torchvision:densenet121", "stem_stride": 1}, 32),
-    "convnext_tiny": ({"source": "torchvision:convnext_tiny", "stem_stride": 1}, 32),
-    "vit-small": ({"source": "python:zoo_models:vit_small"}, 32),  # torchvision's VisionTransformer class, small
+    "resnet18": ({"source": "torchvision:resnet18", "stem_stride": 2}, 16),
+    "mobilenet_v2": ({"source": "torchvision:mobilenet_v2", "stem_stride": 2}, 16),
+    "mobilenet_v3_small": ({"source": "torchvision:mobilenet_v3_small", "stem_stride": 2}, 16),
+    "efficientnet_b0": ({"source": "torchvision:efficientnet_b0", "stem_stride": 2}, 16),
+    "shufflenet_v2_x0_5": ({"source": "torchvision:shufflenet_v2_x0_5", "stem_stride": 2}, 16),
+    "squeezenet1_1": ({"source": "torchvision:squeezenet1_1", "stem_stride": 1}, 32),  # its ceil-mode max-pools need 32
+    "regnet_x_400mf": ({"source": "torchvision:regnet_x_400mf", "stem_stride": 2}, 16),
+    "densenet121": ({"source": "torchvision:densenet121", "stem_stride": 2}, 16),
+    "convnext_tiny": ({"source": "torchvision:convnext_tiny"}, 32),  # 4x4 patchify stem: 32 -> 8
+    "vit-small": ({"source": "python:zoo_models:vit_small"}, 16),  # torchvision's VisionTransformer class, small
 }
 SLOW = {"densenet121", "convnext_tiny", "regnet_x_400mf", "efficientnet_b0"}  # measured > 20 s each on 2 cores
 CLASSES = 10
@@ -42,7 +42,8 @@ class ZooResult:
     export_max_abs_diff: float
     export_top1_agreement: float
     macs: int | None  # counted from the ONNX graph
-    macs_pruned: int | None = None  # counted from the pruned model's ONNX graph
+    macs_pruned: int | None = None  # torch-pruning's count (and the pruned ONNX graph's, with export_pruned)
+    macs_ratio: float | None = None  # pruned / unpruned, torch-pruning's count
     prune_refused: str | None = None  # the reason, when pruning refused
     int8_accuracy: float | None = None
     files: dict[str, Path] = field(default_factory=dict)  # float, pruned, int8 -> ONNX path
@@ -66,8 +67,8 @@ def fashion_subset(n_train: int, n_test: int, side: int, seed: int = 0) -> tuple
     return take("train", n_train), take("t10k", n_test)
 
 
-def run_arch(name: str, out: Path, n_train: int = 640, n_test: int = 200, epochs: int = 2, prune_ratio: float = 0.3,
-             int8: bool = True) -> ZooResult:
+def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, epochs: int = 2, prune_ratio: float = 0.3,
+             export_pruned: bool = False) -> ZooResult:
     """Train, export (parity checked), count MACs, prune to ``prune_ratio`` fewer MACs (or record why not), export
     again and quantize to INT8. Raises on anything that should not fail."""
     from edgekit.bench import graph
@@ -105,24 +106,26 @@ def run_arch(name: str, out: Path, n_train: int = 640, n_test: int = 200, epochs
 
     t0 = time.perf_counter()
     try:
-        pruned = prune(model, torch.from_numpy(x[:2]), PruneSettings(target="macs", ratio=prune_ratio)).model
+        pruned = prune(model, torch.from_numpy(x[:2]), PruneSettings(target="macs", ratio=prune_ratio))
     except PruneError as e:
         result.prune_refused = e.message
     else:
-        recalibrate_bn(pruned, train, mean, std, 64)
-        result.files["pruned"] = out / f"{name}-pruned.onnx"
-        export_onnx(pruned, torch.from_numpy(x[:2]), result.files["pruned"], 18)
-        result.macs_pruned = graph.count(result.files["pruned"])["macs"]
+        (m0, m1) = pruned.macs
+        result.macs_pruned, result.macs_ratio = m1, m1 / m0
+        if export_pruned:
+            recalibrate_bn(pruned.model, train, mean, std, 64)
+            result.files["pruned"] = out / f"{name}-pruned.onnx"
+            export_onnx(pruned.model, torch.from_numpy(x[:2]), result.files["pruned"], 18)
+            result.macs_pruned = graph.count(result.files["pruned"])["macs"]
     times["prune"] = time.perf_counter() - t0
 
-    if int8:
-        t0 = time.perf_counter()
-        pre, q = out / f"{name}-pre.onnx", out / f"{name}-int8.onnx"
-        preprocess(path, pre)
-        reader = BatchReader(train.x[:64], "input", lambda b: normalize(b, mean, std), 32)
-        quantize(pre, q, Attempt(), reader)
-        result.int8_accuracy = ort.accuracy(ort.session(q, 1), x, test.y)
-        result.files["int8"] = q
-        times["int8"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pre, q = out / f"{name}-pre.onnx", out / f"{name}-int8.onnx"
+    preprocess(path, pre)
+    reader = BatchReader(train.x[:64], "input", lambda b: normalize(b, mean, std), 32)
+    quantize(pre, q, Attempt(), reader)
+    result.int8_accuracy = ort.accuracy(ort.session(q, 1), x, test.y)
+    result.files["int8"] = q
+    times["int8"] = time.perf_counter() - t0
     result.seconds = times
     return result
