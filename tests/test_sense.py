@@ -142,3 +142,24 @@ def test_chance_level_and_near_chance():
     assert near_chance(0.1023, 0.1) and near_chance(0.14, 0.1) and not near_chance(0.2, 0.1)
     assert near_chance(0.76, 0.75) and not near_chance(0.80, 0.75)
     assert len(set(CHECKS)) == 6
+
+
+def test_graph_counter_says_why_macs_are_unknown(tmp_path):
+    """A real ONNX graph whose conv input comes from a custom op: shape inference cannot see through it."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgekit.bench import graph
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Mystery", ["x"], ["h"], name="custom", domain="com.example"),
+             helper.make_node("Conv", ["h", "w"], ["y"], name="conv_after_custom")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [w]),
+                              opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)])
+    onnx.save(model, tmp_path / "m.onnx")
+    counts = graph.count(tmp_path / "m.onnx")
+    assert counts["macs"] is None and counts["params"] == 36
+    assert counts["why"].startswith("1 node(s) with a shape ONNX shape inference left unknown: conv_after_custom")
