@@ -87,5 +87,8 @@ def test_user_onnx_is_quantized_measured_and_gated_without_torch(user_onnx, tmp_
     gate = _edgekit(["check", "run", "--budgets", "budgets.yaml"], tmp_path)
     assert gate.returncode == 1 and "FAIL sense.chance: model: accuracy" in gate.stdout, gate.stdout + gate.stderr
 
-    missing = _edgekit(["shrink", "recipe.yaml", "--run-dir", "run2"], tmp_path / "notorch")  # no user.onnx there
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "recipe.yaml").write_text(RECIPE)  # relative to the recipe's folder, where there is no user.onnx
+    missing = _edgekit(["shrink", "elsewhere/recipe.yaml", "--run-dir", "run2"], tmp_path)
     assert missing.returncode == 2 and "no such ONNX file" in missing.stderr and "Traceback" not in missing.stderr

@@ -29,9 +29,9 @@ def one_thread():
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in ARCHS])
 def test_zoo_architecture_trains_exports_counts_prunes_and_quantizes(name, tmp_path):
-    r = run_arch(name, tmp_path)
+    r = run_arch(name, tmp_path, exporter="legacy")  # benchmarks/zoo.py runs the same matrix with dynamo
     assert not near_chance(r.accuracy, r.chance), f"{name}: {r.accuracy:.3f} at chance {r.chance:.3f} after training"
-    assert r.export_max_abs_diff < 1e-3 and r.export_top1_agreement >= 0.99
+    assert r.export_scaled_diff < 1e-3 and r.export_top1_agreement >= 0.99  # the export stage's default limits
     assert r.macs is not None and r.macs > 0, f"{name}: the ONNX graph MAC counter found nothing"
     if r.prune_refused is None:
         assert r.macs_ratio <= 0.7 * 1.01, f"{name}: pruning to 70 % MACs left {r.macs_ratio:.1%}"

@@ -23,13 +23,16 @@ ARCHS: dict[str, tuple[dict, int]] = {
     "mobilenet_v3_small": ({"source": "torchvision:mobilenet_v3_small", "stem_stride": 2}, 16),
     "efficientnet_b0": ({"source": "torchvision:efficientnet_b0", "stem_stride": 2}, 16),
     "shufflenet_v2_x0_5": ({"source": "torchvision:shufflenet_v2_x0_5", "stem_stride": 2}, 16),
-    "squeezenet1_1": ({"source": "torchvision:squeezenet1_1", "stem_stride": 1}, 32),  # its ceil-mode max-pools need 32
+    "squeezenet1_1": ({"source": "torchvision:squeezenet1_1", "stem_stride": 1}, 16),
     "regnet_x_400mf": ({"source": "torchvision:regnet_x_400mf", "stem_stride": 2}, 16),
-    "densenet121": ({"source": "torchvision:densenet121", "stem_stride": 2}, 16),
+    "densenet121": ({"source": "torchvision:densenet121", "stem_stride": 2}, 32),  # pool0 + 3 transitions: 16 is too small
     "convnext_tiny": ({"source": "torchvision:convnext_tiny"}, 32),  # 4x4 patchify stem: 32 -> 8
     "vit-small": ({"source": "python:zoo_models:vit_small"}, 16),  # torchvision's VisionTransformer class, small
 }
-SLOW = {"densenet121", "convnext_tiny", "regnet_x_400mf", "efficientnet_b0"}  # measured > 20 s each on 2 cores
+# SqueezeNet has no BatchNorm and a ReLU on its logits: at lr 2e-3 they die within 20 steps (accuracy 0.100,
+# measured); at 1e-3 it needs ~50 steps to leave chance (0.28 after 5 epochs of 320 images, measured)
+TRAIN = {"squeezenet1_1": {"epochs": 5, "lr": 1e-3}}
+SLOW = set(ARCHS) - {"mobilenet_v3_small", "vit-small"}  # the fast tier: the issue's model and the transformer
 CLASSES = 10
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -39,7 +42,7 @@ class ZooResult:
     name: str
     accuracy: float  # on the test subset, torch, BatchNorm recalibrated
     chance: float
-    export_max_abs_diff: float
+    export_scaled_diff: float  # max |torch - ONNX| logit difference / largest logit magnitude (edgekit's export check)
     export_top1_agreement: float
     macs: int | None  # counted from the ONNX graph
     macs_pruned: int | None = None  # torch-pruning's count (and the pruned ONNX graph's, with export_pruned)
@@ -67,16 +70,18 @@ def fashion_subset(n_train: int, n_test: int, side: int, seed: int = 0) -> tuple
     return take("train", n_train), take("t10k", n_test)
 
 
-def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, epochs: int = 2, prune_ratio: float = 0.3,
-             export_pruned: bool = False) -> ZooResult:
-    """Train, export (parity checked), count MACs, prune to ``prune_ratio`` fewer MACs (or record why not), export
-    again and quantize to INT8. Raises on anything that should not fail."""
+def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, prune_ratio: float = 0.3,
+             export_pruned: bool = False, exporter: str = "dynamo") -> ZooResult:
+    """Train, export (parity measured), count MACs, prune to ``prune_ratio`` fewer MACs (or record why not),
+    optionally export the pruned model, and quantize the float one to INT8. Raises on anything that should not fail.
+    The tests export with the legacy exporter (1.2 s vs 26 s for EfficientNet-B0, measured); the benchmark with
+    dynamo, the default users get."""
     from edgekit.bench import graph
     from edgekit.quant.calibration import BatchReader
     from edgekit.quant.ort_static import Attempt, preprocess, quantize
     from edgekit.runtime import ort
     from edgekit.sense import chance_level
-    from edgekit.torchkit.export import export_onnx
+    from edgekit.torchkit.export import export_onnx, parity
     from edgekit.torchkit.models import build_model
     from edgekit.torchkit.pruning import PruneError, PruneSettings, prune
     from edgekit.torchkit.training import TrainSettings, evaluate, fit, recalibrate_bn
@@ -89,19 +94,18 @@ def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, epochs
     t0 = time.perf_counter()
     torch.manual_seed(0)
     model = build_model(spec, CLASSES, 1)
-    fit(model, train, val, mean, std, TrainSettings(epochs=epochs, lr=2e-3, batch_size=32), label=name)
+    fit(model, train, val, mean, std, TrainSettings(**{"epochs": 2, "lr": 2e-3, **TRAIN.get(name, {})}, batch_size=32), label=name)
     acc = evaluate(model, test, mean, std)
     times["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     x = normalize(test.x, mean, std)
     path = out / f"{name}.onnx"
-    export_onnx(model, torch.from_numpy(x[:2]), path, 18)
+    export_onnx(model, torch.from_numpy(x[:2]), path, 18, exporter)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
-    got = ort.predict(ort.session(path, 1), x)
-    result = ZooResult(name, acc, chance_level(test.y.tolist()), float(np.abs(ref - got).max()),
-                       float((ref.argmax(1) == got.argmax(1)).mean()), graph.count(path)["macs"], files={"float": path})
+    _, scaled, agree = parity(ref, ort.predict(ort.session(path, 1), x))
+    result = ZooResult(name, acc, chance_level(test.y.tolist()), scaled, agree, graph.count(path)["macs"], files={"float": path})
     times["export"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -115,7 +119,7 @@ def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, epochs
         if export_pruned:
             recalibrate_bn(pruned.model, train, mean, std, 64)
             result.files["pruned"] = out / f"{name}-pruned.onnx"
-            export_onnx(pruned.model, torch.from_numpy(x[:2]), result.files["pruned"], 18)
+            export_onnx(pruned.model, torch.from_numpy(x[:2]), result.files["pruned"], 18, exporter)
             result.macs_pruned = graph.count(result.files["pruned"])["macs"]
     times["prune"] = time.perf_counter() - t0
 
