@@ -12,6 +12,7 @@ pruned and INT8 ONNX files are measured by edgekit's bench harness: one process 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -77,7 +78,8 @@ def main() -> int:
     for name in args.archs or list(ARCHS):
         with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-") as tmp:
             try:
-                rows.append(measure(name, Path(tmp)))
+                with contextlib.redirect_stdout(sys.stderr):  # training progress bars: stdout keeps the table
+                    rows.append(measure(name, Path(tmp)))
             except Exception as e:  # one architecture failing must not hide the others' numbers
                 rows.append({"arch": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
