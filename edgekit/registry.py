@@ -5,7 +5,8 @@
 
 ``consumes`` says which earlier artifact the stage reads: "torch" or "onnx" (nearest earlier stage
 producing it, or the stage named by ``input:``), "torch?" (optional: train from the recipe's model if
-none), or "onnx*" (every ONNX artifact so far, e.g. evaluate). ``produces`` is "torch", "onnx" or None.
+none), "onnx*" (every ONNX artifact so far, e.g. evaluate) or "model" (the recipe's own ``onnx:`` file,
+import). ``produces`` is "torch", "onnx" or None.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from edgekit.recipe import StageConfig
 
-CONSUMES = ("torch", "torch?", "onnx", "onnx*", None)
+CONSUMES = ("torch", "torch?", "onnx", "onnx*", "model", None)
 PRODUCES = ("torch", "onnx", None)
 
 
