@@ -14,6 +14,7 @@
         accuracy_pt: 0.5
       artifacts:                 # extra limits for other artifacts, by stage id
         export: {max_size_mb: 10}
+      fail_on: [chance, int8-collapse]   # sense checks (edgekit.sense) that fail the gate instead of warning
 
 "final" is the last ONNX artifact the run produced (the one you ship); a stage id picks another. Every unit
 is in the key's name, so `1.0` is never ambiguous between a fraction and a percentage.
@@ -22,10 +23,13 @@ is in the key's name, so `1.0` is never ambiguous between a fraction and a perce
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+
 from pydantic import Field
 
 from edgekit.errors import InputError
 from edgekit.rows import Percentile
+from edgekit.sense import CHECKS
 from edgekit.strict import Strict
 from edgekit.yamlerrors import map_lines, validate
 from edgekit.yamlsafe import compose_and_load, read_text
@@ -61,11 +65,13 @@ class Budgets(Limits):
     )
     regression: Regression | None = Field(None, description="limits vs a stored baseline report (edgekit check --baseline)")
     artifacts: dict[str, Limits] = Field(default_factory=dict, description="more limits for other artifacts, keyed by stage id")
+    fail_on: list[Literal[CHECKS]] = Field(  # type: ignore[valid-type]
+        default_factory=list, description=f"sense checks that fail the gate instead of warning: {', '.join(CHECKS)}")
 
     def sets_a_limit(self) -> bool:
         limits = ("max_size_mb", "max_size_bytes", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt")
         return any(getattr(lim, k) is not None for _, lim in self.targets() for k in limits) or \
-            any(lim.must_beat for _, lim in self.targets()) or self.regression is not None
+            any(lim.must_beat for _, lim in self.targets()) or self.regression is not None or bool(self.fail_on)
 
     def targets(self) -> list[tuple[str, Limits]]:
         """(artifact selector, limits) pairs, the main target first."""

@@ -22,6 +22,8 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 
+from edgekit.modelpath import find_module
+
 _MODULE_NAME = re.compile(r"(edgekit|PIL|torch|torchvision|onnx|onnxruntime|neural_compressor|transformers)(\.\w+)*")
 ROOT = Path(__file__).resolve().parent  # the edgekit package folder
 FRAMEWORK = frozenset({"edgekit.recipe", "edgekit.registry", "edgekit.pipeline", "edgekit.graph", "edgekit.stage",
@@ -131,13 +133,11 @@ def code_fingerprint(modules: tuple[str, ...], root: Path = ROOT) -> dict:
     return {"source": h.hexdigest(), "packages": package_versions(third)}
 
 
-def user_code_hash(module: str) -> str | None:
-    """sha256 of a user module's source (python:module:function), found without importing it; a package hashes
-    its whole folder. None when it cannot be found (the stage that imports it reports that)."""
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
+def user_code_hash(module: str, base_dir: Path | None = None) -> str | None:
+    """sha256 of a user module's source (python:module:function), found without importing it, next to the recipe
+    (``base_dir``) first; a package hashes its whole folder. None when it cannot be found (the stage that imports
+    it reports that)."""
+    spec = find_module(module, base_dir)
     if spec is None or not spec.origin or not Path(spec.origin).is_file():
         return None
     origin = Path(spec.origin)

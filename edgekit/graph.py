@@ -21,7 +21,11 @@ def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[st
         kind = kinds[cfg.kind]
         want = (kind.consumes or "").rstrip("?*")
         loc = loaded.stage_loc(cfg.id, "input" if cfg.input else "kind")
-        if not kind.consumes:
+        if kind.consumes == "model":  # the recipe's own ONNX file, not an earlier stage
+            if loaded.recipe.model is None or not loaded.recipe.model.source.startswith("onnx:"):
+                raise loaded.error(loc, f"'{cfg.kind}' reads the recipe's model: {{source: onnx:PATH}}, and the recipe has none")
+            wiring[cfg.id] = []
+        elif not kind.consumes:
             wiring[cfg.id] = []
         elif cfg.input is not None:
             made = dict(produced)[cfg.input]
@@ -37,6 +41,9 @@ def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[st
             if not matches and kind.consumes.endswith("?"):
                 if loaded.recipe.model is None:
                     raise loaded.error(loc, f"'{cfg.kind}' starts from the recipe's model, but the recipe has no model: key")
+                if loaded.recipe.model.source.startswith("onnx:"):
+                    raise loaded.error(loc, f"'{cfg.kind}' needs a torch model; an onnx: model is already trained "
+                                            f"(start with {{kind: import}}, then quantize and evaluate)")
             elif not matches:
                 raise loaded.error(loc, f"'{cfg.kind}' needs an earlier stage that produces {NAMES[want]}")
         produced.append((cfg.id, kind.produces))

@@ -27,6 +27,27 @@ def resolve_model_path(name: str, base_dir: Path) -> Path:
     raise InputError(f"{name}: no such file or folder (relative to {base_dir}), and no installed package holds it")
 
 
+def find_module(module: str, base_dir: Path | None):
+    """The import spec of a recipe's ``python:`` module, found the way `import_function` imports it (next to the
+    recipe first, then the import path) without importing it; None when it is nowhere."""
+    import importlib.machinery
+    import importlib.util
+
+    top, _, rest = module.partition(".")
+    try:
+        if base_dir is not None:
+            spec = importlib.machinery.PathFinder.find_spec(top, [str(Path(base_dir).resolve())])
+            if spec is not None:
+                for part in filter(None, rest.split(".")):
+                    spec = importlib.machinery.PathFinder.find_spec(f"{spec.name}.{part}", list(spec.submodule_search_locations or []))
+                    if spec is None:
+                        return None
+                return spec
+        return importlib.util.find_spec(module)
+    except (ImportError, ValueError):  # a parent package that is missing or not a package
+        return None
+
+
 def import_function(ref: str, base_dir: Path | None):
     """``module:function`` from a recipe: the module is looked up next to the recipe (``base_dir``) first, then on
     the usual import path, so ``python:mymodels:tiny_cnn`` finds ``mymodels.py`` beside the recipe without PYTHONPATH.

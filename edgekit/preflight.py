@@ -16,7 +16,7 @@ from pathlib import Path
 
 from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
-from edgekit.modelpath import resolve_model_path
+from edgekit.modelpath import find_module, resolve_model_path
 from edgekit.recipe import LoadedRecipe
 
 _REGISTERED = re.compile(r"@register_model\([^)]*\)\s*\n(?:\s*@[^\n]*\n)*\s*def (\w+)")
@@ -59,8 +59,8 @@ def preflight(loaded: LoadedRecipe) -> list[str]:
             raise loaded.error(("data", "source"), f"{folder}: no such directory")
     elif prefix == "python":
         module = arg.partition(":")[0]
-        if _spec(module) is None:
-            raise loaded.error(("data", "source"), f"cannot import module '{module}' (not on sys.path)")
+        if find_module(module, base) is None:
+            raise loaded.error(("data", "source"), f"cannot import module '{module}' (not next to the recipe, nor on sys.path)")
     if recipe.model is not None:
         unchecked += _check_model(loaded)
     return unchecked
@@ -87,8 +87,11 @@ def _check_model(loaded: LoadedRecipe) -> list[str]:
         module = name.partition(":")[0]
         if not name.partition(":")[2]:
             raise loaded.error(loc, f"write it as python:module:function, got {model.source!r}")
-        if _spec(module) is None:
-            raise loaded.error(loc, f"cannot import module '{module}' (not on sys.path)")
+        if find_module(module, base) is None:
+            raise loaded.error(loc, f"cannot import module '{module}' (not next to the recipe, nor on sys.path)")
+    elif prefix == "onnx":
+        if not resolve_path(name, base).is_file():
+            raise loaded.error(loc, f"{resolve_path(name, base)}: no such ONNX file")
     elif prefix == "hf":
         try:
             folder = resolve_model_path(name, base)

@@ -43,7 +43,7 @@ class DataConfig(Strict):
 
 
 class ModelConfig(Strict):
-    source: str = Field(description="torchvision:NAME | edgekit:NAME | python:module:function")
+    source: str = Field(description="torchvision:NAME | edgekit:NAME | python:module:function | hf:DIR | onnx:PATH (a trained ONNX file, read by kind: import)")
     weights: str | None = Field(
         None, description="'imagenet' (torchvision's pretrained weights, downloaded) or a .safetensors/.pt state dict, loaded weights_only"
     )
@@ -56,8 +56,8 @@ class ModelConfig(Strict):
     @classmethod
     def _known_source(cls, v: str) -> str:
         prefix = v.split(":", 1)[0]
-        if prefix not in ("torchvision", "edgekit", "python", "hf") or ":" not in v:
-            raise ValueError(f"must be torchvision:NAME, edgekit:NAME, hf:DIR or python:module:function, got {v!r}")
+        if prefix not in ("torchvision", "edgekit", "python", "hf", "onnx") or ":" not in v:
+            raise ValueError(f"must be torchvision:NAME, edgekit:NAME, hf:DIR, python:module:function or onnx:PATH, got {v!r}")
         return v
 
 

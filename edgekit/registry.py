@@ -8,7 +8,8 @@ hands out the complete table (``stage_kinds()``), so nothing here imports a stag
 
 ``consumes`` says which earlier artifact the stage reads: "torch" or "onnx" (nearest earlier stage
 producing it, or the stage named by ``input:``), "torch?" (optional: train from the recipe's model if
-none), or "onnx*" (every ONNX artifact so far, e.g. evaluate). ``produces`` is "torch", "onnx" or None.
+none), "onnx*" (every ONNX artifact so far, e.g. evaluate) or "model" (the recipe's own ``onnx:`` file,
+import). ``produces`` is "torch", "onnx" or None.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from edgekit.strict import StageConfig
 
-CONSUMES = ("torch", "torch?", "onnx", "onnx*", None)
+CONSUMES = ("torch", "torch?", "onnx", "onnx*", "model", None)
 PRODUCES = ("torch", "onnx", None)
 
 

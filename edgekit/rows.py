@@ -26,11 +26,13 @@ class Row(TypedDict, total=False):
     role: Role
     file: str | None  # the ONNX file, relative to the run directory
     accuracy: float | None
+    chance_accuracy: float | None  # what always answering the most frequent class scores (edgekit.sense)
     test_samples: int | None
     test_set: str | None  # digest of which test samples: accuracies are compared only on the same ones
     size_bytes: int | None
     params: int | None
     macs: int | None
+    counts_unknown: str | None  # why params/MACs could not be counted, when they could not
     threads: int | None
     batch: int | None
     latency_runs: int | None

@@ -28,16 +28,18 @@ TRAIN_DATA_ONLY = frozenset({"train", "prune"})
 
 
 def model_fingerprint(loaded: LoadedRecipe) -> str | None:
-    """The recipe's model spec, plus the content of what it names: a local weights file, the user's
+    """The recipe's model spec, plus the content of what it names: a local weights or onnx: file, the user's
     python:module:function source, an hf:DIR folder (editing any of them re-trains)."""
     model = loaded.recipe.model
     if model is None:
         return None
     weights = model.weights and resolve_path(model.weights, loaded.file.parent)
     prefix, _, arg = model.source.partition(":")
+    if prefix == "onnx":  # a user's ONNX file: its bytes are the model
+        weights = resolve_path(arg, loaded.file.parent)
     code = None
     if prefix == "python":
-        code = user_code_hash(arg.partition(":")[0])
+        code = user_code_hash(arg.partition(":")[0], loaded.file.parent)
     elif prefix == "hf":
         try:
             code = folder_hash(resolve_model_path(arg, loaded.file.parent))
@@ -58,7 +60,7 @@ def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded:
     """sha256 of everything that can change the stage's output. ``machine`` is the speed fingerprint, given for
     stages whose output depends on a latency measurement (a quantize stage that keeps the faster model)."""
     recipe = loaded.recipe
-    starts_from_recipe_model = kind.consumes == "torch?" and not inputs
+    starts_from_recipe_model = kind.consumes in ("torch?", "model") and not inputs
     return hash_obj({
         "kind": cfg.kind,
         "config": cfg.model_dump(exclude={"id", "input"}),

@@ -171,7 +171,7 @@ def test_macs_agree_with_torch_pruning(spec, channels, hw, tmp_path):
 # ---------------------------------------------------------------- harness
 
 GOLDEN_TOP = {"schema", "edgekit", "created", "settings", "machine", "state", "valid", "invalid_reasons", "reference", "results"}
-GOLDEN_RESULT = {"model", "name", "size_bytes", "params", "macs", "ops", "threads", "inter_op_threads", "batch",
+GOLDEN_RESULT = {"model", "name", "size_bytes", "params", "macs", "ops", "counts_unknown", "threads", "inter_op_threads", "batch",
                  "input_shapes", "cold_start_ms", "latency_ms", "throughput_per_s", "memory", "accuracy", "unstable",
                  "unstable_reasons", "attempts", "vs_reference"}
 GOLDEN_LATENCY = {"n", "mean", "std", "cv", "min", "max", "p50", "p90", "p95", "p99", "ci95", "ci95_half_width_rel_p50",

@@ -113,6 +113,25 @@ def test_user_model_code_is_in_the_train_key(tmp_path, user_code):
     assert model_fingerprint(loaded) != before
 
 
+def test_user_model_next_to_the_recipe_is_found_and_hashed(tmp_path, monkeypatch):
+    """A python: module beside the recipe (no PYTHONPATH) passes validation from another folder, and editing it
+    changes the train key: the module is found where the train stage imports it from."""
+    from edgekit.preflight import preflight
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir(), elsewhere.mkdir()
+    (project / "ek_beside_model.py").write_text("def build(num_classes, in_channels):\n    return None\n")
+    path = project / "r.yaml"
+    path.write_text(RECIPE.format(data_mod="ek_beside_model", model="python:ek_beside_model:build", limit_test=40))
+    monkeypatch.chdir(elsewhere)
+    loaded = parse(path.read_text(), path)
+    assert preflight(loaded) == []
+    before = model_fingerprint(loaded)
+    assert before == model_fingerprint(loaded)
+    (project / "ek_beside_model.py").write_text("def build(num_classes, in_channels):\n    return 1  # changed\n")
+    assert model_fingerprint(loaded) != before
+
+
 def test_hf_folder_content_is_in_the_train_key(tmp_path, user_code):
     folder = tmp_path / "hfmodel"
     folder.mkdir()

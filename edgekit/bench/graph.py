@@ -50,8 +50,43 @@ def _shapes(model) -> dict[str, list[int] | None]:
     return out
 
 
+def _run_shapes(model) -> tuple[dict[str, list[int]], str | None]:
+    """Every intermediate tensor's shape from one onnxruntime run on zeros (batch 1); ({}, why) when it cannot run."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    init = {i.name for i in g.initializer}
+    feeds = {}
+    types = {1: np.float32, 6: np.int32, 7: np.int64, 10: np.float16, 11: np.float64, 2: np.uint8, 3: np.int8}
+    for inp in g.input:
+        if inp.name in init:
+            continue
+        t = inp.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        if None in dims or t.elem_type not in types:
+            return {}, f"input '{inp.name}' has a symbolic size other than the batch"
+        feeds[inp.name] = np.zeros(dims, types[t.elem_type])
+    known = {o.name for o in g.output}
+    names = [o for n in g.node for o in n.output if o and o not in known]
+    g.output.extend(onnx.ValueInfoProto(name=n) for n in names)
+    try:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every node's output
+        opts.intra_op_num_threads = 1
+        sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        outs = sess.run(None, feeds)
+    except Exception as e:  # noqa: BLE001 — any runtime failure only means the shapes stay unknown
+        return {}, f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+    return {o.name: list(np.shape(v)) for o, v in zip(sess.get_outputs(), outs)}, None
+
+
 def count(path: Path) -> dict:
-    """{"params", "macs", "ops", "uncounted"} for one sample; macs/ops None if a needed shape stays unknown."""
+    """{"params", "macs", "ops", "uncounted", "why"} for one sample; macs/ops None if a needed shape stays unknown,
+    and then ``why`` says which nodes and why (never an empty count without a reason)."""
     import onnx
 
     try:
@@ -59,16 +94,36 @@ def count(path: Path) -> dict:
     except Exception as e:  # onnx raises DecodeError / OSError variants
         raise InputError(f"{path}: not a readable ONNX model ({type(e).__name__}: {str(e)[:200]})") from None
     _fix_batch(model, 1)
+    inference_error = None
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
-    except Exception:  # a custom op can defeat inference; count what is still known
-        pass
+    except Exception as e:  # a custom op can defeat inference; count what is still known
+        inference_error = f"ONNX shape inference failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})"
     shapes = _shapes(model)
     g = model.graph
 
     def shape(name: str) -> list[int] | None:
         return shapes.get(name) if name else None
 
+    core, extra, unknown = _tally(g, shape)
+    if unknown:
+        # exporters that compute reshape targets at run time (torch's legacy exporter: Shape -> Gather -> Concat)
+        # leave shapes unknown to static inference; one batch-1 run of the graph in onnxruntime measures them
+        measured, run_error = _run_shapes(model)
+        shapes.update({k: v for k, v in measured.items() if shapes.get(k) is None})
+        core, extra, unknown = _tally(g, shape)
+        inference_error = inference_error or (f"running the graph once to measure them failed ({run_error})" if run_error else None)
+    why = None
+    if unknown:
+        names = sorted(unknown)
+        why = (f"{len(names)} node(s) with a shape ONNX shape inference left unknown: {', '.join(names[:3])}"
+               + (", ..." if len(names) > 3 else "") + (f"; {inference_error}" if inference_error else ""))
+    return {"params": params(model), "macs": None if unknown else core,
+            "ops": None if unknown else core + extra, "uncounted": sorted(unknown), "why": why}
+
+
+def _tally(g, shape) -> tuple[int, int, set[str]]:
+    """(conv/linear MACs, other ops, names of nodes whose shapes are unknown) of one sample."""
     core = extra = 0
     unknown: set[str] = set()
     for node in g.node:
@@ -115,8 +170,7 @@ def count(path: Path) -> dict:
                 unknown.add(node.name or op)
                 continue
             extra += prod(t) * (2 if op in NORM else 1)
-    return {"params": params(model), "macs": None if unknown else core,
-            "ops": None if unknown else core + extra, "uncounted": sorted(unknown)}
+    return core, extra, unknown
 
 
 def params(model) -> int:

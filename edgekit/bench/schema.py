@@ -37,6 +37,7 @@ def case_record(run: BenchRun, res: CaseResult) -> dict:
         "params": counts["params"],
         "macs": counts["macs"],
         "ops": counts["ops"],
+        "counts_unknown": counts.get("why"),  # why macs/ops are None, when they are
         "threads": c.threads,
         "inter_op_threads": c.inter_threads,
         "batch": c.batch,

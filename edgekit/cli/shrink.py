@@ -95,5 +95,9 @@ def _report_and_check(loaded, run_dir: Path):
     written = write_report(run_dir, budgets=budgets.model_dump(mode="json") if budgets else {})
     for w in written.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    if not budgets:  # with budgets, the gate below prints the same findings as its warnings
+        for f in written.report["sense"]:
+            err.print(f"[yellow]warning:[/] sense: {escape(f['check'])} ({escape(f['artifact'])}): {escape(f['message'])}",
+                      highlight=False, soft_wrap=True)
     err.print(f"report: {escape(str(run_dir / 'report.html'))}", highlight=False)
     return written.report, (check(written.report, budgets) if budgets else None)

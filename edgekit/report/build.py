@@ -23,6 +23,7 @@ from edgekit.fsutil import read_json
 from edgekit.hashing import hash_obj
 from edgekit.rows import PERCENTILES
 from edgekit.report.pareto import frontier
+from edgekit.sense import findings, stage_unchanged
 from edgekit.verdict import verdict
 
 SCHEMA = "edgekit.report/1"
@@ -63,6 +64,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
     for a in arts:
         _inherit_counts(a, run["stages"], manifests)
         _kept(a, stage_metrics.get(a["stage"], {}))
+        a["lineage"] = _lineage(a["stage"], manifests)
     bases = list(baselines.values())
     reference = next((a["id"] for a in arts if a["kind"] == "export"), arts[0]["id"] if arts else None)
     report = {
@@ -79,10 +81,13 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         "baselines": bases,
         "machines": machines,
         "stages": [{"id": s["id"], "kind": s["kind"], "cached": s.get("cached"), "wall_time_s": s.get("wall_time_s"),
-                    "key": s.get("key"), "dir": s.get("dir")} for s in run["stages"]],
+                    "key": s.get("key"), "dir": s.get("dir"),
+                    "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests))}
+                   for s in run["stages"]],
         "budgets": budgets,
     }
     report["pareto"] = pareto_section(arts + bases)
+    report["sense"] = [f.to_json() for f in findings(report)]
     found = verdict(arts, bases, report["final"])
     report["verdict"] = found.to_dict() if found else None  # the one verdict console, report and check show
     return report
@@ -117,8 +122,10 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         "test_samples": _int(raw.get("test_samples")),
         "test_set": raw["test_set"] if isinstance(raw.get("test_set"), str) else None,
         "batch": _int(raw.get("batch")),
+        "chance_accuracy": _num(raw.get("chance_accuracy")),
         "params": _int(raw.get("params")),
         "macs": _int(raw.get("macs")),
+        "counts_unknown": raw.get("counts_unknown") if isinstance(raw.get("counts_unknown"), str) else None,
         "peak_memory_bytes": _int(raw.get("peak_memory_bytes")),
         "cost_per_1k": _num(raw.get("cost_per_1k")),
         "machine": machine_id,
@@ -229,6 +236,32 @@ def _inherit_counts(row: dict, stages: list[dict], manifests: dict[str, dict]) -
                 row[f"{key}_from"] = stage
         inputs = manifests.get(stage, {}).get("inputs") or []
         stage = inputs[-1].get("stage") if inputs and isinstance(inputs[-1], dict) else None
+
+
+def _parent(stage: str, manifests: dict[str, dict]) -> str | None:
+    inputs = manifests.get(stage, {}).get("inputs") or []
+    return inputs[-1].get("stage") if inputs and isinstance(inputs[-1], dict) else None
+
+
+def _lineage(stage: str, manifests: dict[str, dict]) -> list[str]:
+    """The stages upstream of an artifact's producer, nearest first (export <- recover <- prune <- train)."""
+    out: list[str] = []
+    parent = _parent(stage, manifests)
+    while parent and parent not in out and parent != stage:
+        out.append(parent)
+        parent = _parent(parent, manifests)
+    return out
+
+
+def _same_as_input(stage: str, manifests: dict[str, dict]) -> bool:
+    """Whether a stage's main file has the same bytes as its input's (a stage that changed nothing)."""
+    def main_hash(m: dict) -> str | None:
+        info = (m.get("files") or {}).get(m.get("artifact") or "")
+        return info.get("sha256") if isinstance(info, dict) else None
+
+    parent = _parent(stage, manifests)
+    mine = main_hash(manifests.get(stage, {}))
+    return parent is not None and mine is not None and mine == main_hash(manifests.get(parent, {}))
 
 
 def _num(v: Any) -> float | None:

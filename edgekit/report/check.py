@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from edgekit.errors import InputError
 from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
+from edgekit.sense import findings
 from edgekit.verdict import of_report
 
 Status = Literal["pass", "fail", "skip"]
@@ -97,9 +98,12 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     report did not measure) raise InputError: a gate that cannot be evaluated is a configuration error.
     A gate whose every budget was skipped enforced nothing: it fails unless ``allow_skipped``."""
     if budgets is None and baseline is None:
-        raise InputError("nothing to check: give --budgets FILE, a recipe with budgets:, or --baseline REPORT")
+        found = findings(report)
+        noted = f" (the report has {len(found)} sense warning(s), e.g. {found[0].line()})" if found else ""
+        raise InputError("nothing to check: give --budgets FILE, a recipe with budgets:, or --baseline REPORT" + noted)
     budgets = budgets or Budgets()
     out = Outcome(verdict=of_report(report))
+    _check_sense(report, budgets, out)
     status = report.get("run", {}).get("status")
     if status not in (None, "ok"):  # a run that died keeps older artifacts around: never pass it
         error = report["run"].get("error") or "no error recorded"
@@ -161,6 +165,20 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
         ok = _need(art, "accuracy") > _need(base, "accuracy")
         out.results.append(Result(f"must_beat.{name}", aid, "pass" if ok else "fail", art["accuracy"] * 100, base["accuracy"] * 100, "%",
                                   f"{aid}: accuracy {_pct(art['accuracy'])} {'>' if ok else '≤'} {name}'s {_pct(base['accuracy'])}"))
+
+
+def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
+    """Sense checks (edgekit.sense) warn; those named in budgets' fail_on fail the gate, one result per finding."""
+    found = findings(report)
+    for f in found:
+        if f.check in budgets.fail_on:
+            out.results.append(Result(f"sense.{f.check}", f.artifact, "fail", None, None, "", f"{f.artifact}: {f.message}"))
+        else:
+            out.warnings.append(f"sense: {f.line()}")
+    for name in budgets.fail_on:
+        if not any(f.check == name for f in found):
+            out.results.append(Result(f"sense.{name}", report.get("final") or "-", "pass", None, None, "",
+                                      "no artifact triggers this sense check"))
 
 
 def _timing_problem(art: dict, budget: str, out: Outcome) -> str | None:

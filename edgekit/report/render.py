@@ -9,6 +9,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgekit.sense import findings
 from edgekit.verdict import of_report
 
 
@@ -46,7 +47,7 @@ def fmt_acc(v: float | None) -> str:
 def sections(report: dict[str, Any]) -> list[Section]:
     front = report["pareto"]["frontier"]
     out = []
-    arts = Section("Artifacts", ["artifact", "kind", "accuracy", "size", "p50", "p95", "p99", "params", "MACs",
+    arts = Section("Artifacts", ["artifact", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
                                  "peak memory", "Pareto"],
                    note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
                         f"fp32 reference: {report.get('reference') or '–'}; final artifact: {report.get('final') or '–'}.")
@@ -58,12 +59,14 @@ def sections(report: dict[str, Any]) -> list[Section]:
         if a.get("kept") == "float":  # the row is named after an INT8 stage but holds the float file
             kind += " (float kept)"
             kept_float.append(f"{a['id']}: float model kept — {a.get('kept_reason') or 'no reason recorded'}.")
-        arts.rows.append([a["id"], kind, fmt_acc(a["accuracy"]), fmt_size(a["size_bytes"]), fmt_ms(lat.get("p50")) + flag,
+        arts.rows.append([a["id"], kind, fmt_acc(a["accuracy"]), fmt_acc(a.get("chance_accuracy")), fmt_size(a["size_bytes"]),
+                          fmt_ms(lat.get("p50")) + flag,
                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
                           fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
     if kept_float:
         arts.note = (arts.note or "") + " " + " ".join(kept_float)
     out.append(arts)
+    out.append(sense_section(report))
     if report["baselines"]:
         base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries", "Pareto"])
         for b in report["baselines"]:
@@ -84,6 +87,16 @@ def sections(report: dict[str, Any]) -> list[Section]:
     out.append(machines)
     out.append(Section("Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]))
     return out
+
+
+def sense_section(report: dict[str, Any]) -> Section:
+    """What edgekit.sense found wrong with these results (a report without the key is checked now)."""
+    found = report["sense"] if isinstance(report.get("sense"), list) else [f.to_json() for f in findings(report)]
+    sec = Section("Sense checks", ["check", "artifact", "finding"], [[f["check"], f["artifact"], f["message"]] for f in found])
+    sec.note = ("Each is a warning; budgets' fail_on: [...] makes the gate fail on it." if found else
+                "None: accuracy above chance, pruned and INT8 models no slower than their parents, every stage changed "
+                "its input, params and MACs counted.")
+    return sec
 
 
 def _header(report: dict[str, Any]) -> list[tuple[str, str]]:

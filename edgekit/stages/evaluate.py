@@ -16,6 +16,7 @@ from edgekit.fsutil import write_json
 from edgekit.rows import PERCENTILES, Row
 from edgekit.strict import StageConfig
 from edgekit.registry import register_stage
+from edgekit.sense import chance_level
 from edgekit.stage import StageContext, StageOutput
 
 
@@ -36,7 +37,7 @@ def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
     return {
         "stage": stage_id, "file": file or rec["model"], "accuracy": round(rec["accuracy"]["value"], 5),
         "test_samples": rec["accuracy"]["samples"], "size_bytes": rec["size_bytes"], "params": rec["params"],
-        "macs": rec["macs"], "threads": rec["threads"], "latency_runs": lat["n"],
+        "macs": rec["macs"], "counts_unknown": rec.get("counts_unknown"), "threads": rec["threads"], "latency_runs": lat["n"],
         "latency_ms": {p: lat[p] for p in PERCENTILES},
         "latency_p50_ci95_ms": lat["ci95"]["p50"], "latency_mean_ms": lat["mean"], "latency_cv": lat["cv"],
         "unstable": rec["unstable"], "unstable_reasons": rec["unstable_reasons"],
@@ -67,8 +68,10 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
                        reference=0 if len(models) > 1 else None,
                        progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
     doc = document(result)
+    chance = chance_level(ds.test.y.tolist())  # the accuracy of always answering the most common class
     test_set = ds.test.digest()  # which samples: the gate compares accuracies only on the same ones
-    rows = [{**row(art.stage_id, rec, art.file_in_run), "batch": rec.get("batch"), "test_set": test_set} for art, rec in zip(ctx.inputs, doc["results"])]
+    rows = [{**row(art.stage_id, rec, art.file_in_run), "batch": rec.get("batch"), "test_set": test_set,
+             "chance_accuracy": chance} for art, rec in zip(ctx.inputs, doc["results"])]
     for r in rows:
         if r["unstable"]:
             ctx.console.print(f"  [yellow]unstable:[/] {r['stage']}: {'; '.join(r['unstable_reasons'])}", highlight=False)

@@ -30,7 +30,7 @@ class QuantizeConfig(GuardedQuantConfig):
     max_excluded: int = Field(8, ge=0, le=1000, description="most sensitive nodes the last rungs may keep in float")
 
 
-@register_stage(QuantizeConfig, consumes="onnx", produces="onnx")
+@register_stage(QuantizeConfig, consumes="onnx", produces="onnx", needs="")  # onnxruntime only: works without torch
 def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
     from edgekit.quant import speed
     from edgekit.quant import ort_static, outcome

@@ -42,6 +42,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     import torch
 
     from edgekit.fsutil import resolve_path
+    from edgekit.sense import chance_level, near_chance
     from edgekit.torchkit.models import build_model, load_model, load_weights, save_model
     from edgekit.torchkit.small_maps import fast_small_map_convs
     from edgekit.torchkit.training import TrainSettings, distillation_loss, evaluate, fit, pick_device
@@ -96,7 +97,12 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
     params = sum(p.numel() for p in model.parameters())
-    return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params})
+    chance = chance_level(test.y.tolist())
+    if chance is not None and near_chance(test_acc, chance):  # the loss did not fall either (else fit stopped)
+        ctx.console.print(f"  [bold yellow]![/] test accuracy {test_acc:.4f} is at chance level ({chance:.4f}): "
+                          f"the model learned nothing; try another lr or more epochs", highlight=False)
+    return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params,
+                                             "test_chance_accuracy": chance})
 
 
 def _ancestor(ctx: StageContext, stage_id: str):

@@ -172,10 +172,46 @@ def _prune_once(model: nn.Module, example: torch.Tensor, s: PruneSettings, ratio
             head_pruning_ratio=head_ratio, output_transform=_logits,
         )
         pruner.step()
-    except (RuntimeError, ValueError, IndexError, KeyError, TypeError, AssertionError) as e:
-        raise PruneError(None, f"torch-pruning cannot prune this model: {type(e).__name__}: {str(e).splitlines()[0][:200]}") from e
+    except Exception as e:  # torch-pruning fails on graphs it cannot follow with any of a dozen error types
+        where = blocking_op(e, model)
+        why = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]}"
+        if where is None:
+            raise PruneError(None, f"torch-pruning cannot prune this model ({why})") from e
+        raise PruneError("ignore", f"torch-pruning cannot prune this model: its dependency graph breaks at {where} "
+                                   f"({why}); add the modules around it to ignore:, or prune another architecture") from e
     _fix_attention(model, pruner.num_heads)
     check_runs(model, example)
+
+
+def blocking_op(err: BaseException, model: nn.Module) -> str | None:
+    """Where in the model torch-pruning's dependency graph broke, in words ("op ViewBackward0 after module
+    'stage2.0.branch2.7' (ReLU)"), from the innermost graph node on the error's traceback; None if none is there."""
+    node, tb = None, err.__traceback__
+    while tb is not None:  # innermost frame last: it holds the node being processed when the error was raised
+        for var in ("reshape_node", "node"):
+            cand = tb.tb_frame.f_locals.get(var)
+            if hasattr(cand, "grad_fn") and hasattr(cand, "inputs") and hasattr(cand, "module"):
+                node = cand
+                break
+        tb = tb.tb_next
+    if node is None:
+        return None
+    names = {m: n for n, m in model.named_modules() if n}
+    op = type(node.grad_fn).__name__ if node.grad_fn is not None else type(node.module).__name__
+    if "View" in op or "Reshape" in op:
+        op += " (a reshape across the channel axis, e.g. a channel shuffle)"
+    if node.module in names:
+        return f"module '{names[node.module]}' ({type(node.module).__name__})"
+    queue, seen = list(node.inputs), set()
+    while queue:  # the nearest named module upstream of the op
+        n = queue.pop(0)
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.module in names:
+            return f"op {op} after module '{names[n.module]}' ({type(n.module).__name__})"
+        queue += n.inputs
+    return f"op {op}"
 
 
 def check_runs(model: nn.Module, example: torch.Tensor, pruned: bool = True) -> None:

@@ -1,4 +1,8 @@
-"""A plain supervised training loop on in-memory numpy splits: validation every epoch, best weights kept."""
+"""A plain supervised training loop on in-memory numpy splits: validation every epoch, best weights kept.
+
+Two guards make it hard to fail silently: BatchNorm statistics are recomputed over training samples before
+every evaluation (``recalibrate_bn``), and a run whose loss falls while validation accuracy stays at chance
+stops with the reason (``NotLearning``) instead of shipping a model that guesses."""
 
 from __future__ import annotations
 
@@ -12,8 +16,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from torch import nn
 
 from edgekit.data.dataset import Split, normalize
+from edgekit.errors import StageFailed
+from edgekit.sense import chance_level, near_chance
 from edgekit.progress import progress as progress_for
 from edgekit.torchkit.small_maps import fast_small_map_convs
+
+# BatchNorm recalibration reads at most this many training samples: the running mean and variance of a
+# layer are then within ~1/sqrt(4096) of the full-data values, at a fraction of an epoch's cost.
+BN_SAMPLES = 4096
+
+
+class NotLearning(StageFailed):
+    """Training loss fell but validation accuracy stayed at chance: the model fits nothing that generalises."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,58 @@ def pick_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
+
+
+def batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, split: Split, mean, std, batch_size: int = 256, samples: int = BN_SAMPLES,
+                   seed: int = 0, memory_format: torch.memory_format = torch.contiguous_format) -> int:
+    """Recompute every BatchNorm layer's running statistics over training samples; no weight changes.
+
+    Running statistics are an exponential average over training steps with momentum 0.1 (0.01 in torchvision's
+    MobileNetV3 and EfficientNet): after a short run, or after pruning changed every layer's input, they still
+    describe older weights and eval-mode accuracy can sit at chance while training loss falls. Here they are reset
+    and rebuilt as exact cumulative averages (momentum None) of batch statistics, with only the BatchNorm layers
+    in train mode (dropout stays off). Returns the number of layers recalibrated."""
+    layers = batchnorms(model)
+    if not layers or len(split) == 0:
+        return 0
+    was_training = model.training
+    momenta = [m.momentum for m in layers]
+    sub = split.take(np.random.default_rng(seed).permutation(len(split))[:samples]) if len(split) > samples else split
+    device = next(model.parameters()).device
+    model.eval()
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+        m.train()
+    try:
+        for x, _ in batches(sub, batch_size, mean, std):
+            if len(x) > 1 or len(sub) == 1:  # a batch of one has no variance to average
+                model(x.to(device, memory_format=memory_format if x.ndim == 4 else torch.contiguous_format))
+    finally:
+        for m, mom in zip(layers, momenta):
+            m.momentum = mom
+        model.train(was_training)
+    return len(layers)
+
+
+def check_learning(history: list[dict], first_loss: float | None, chance: float | None, label: str) -> None:
+    """Raise NotLearning when the training loss fell clearly but no epoch's validation accuracy left chance level."""
+    if chance is None or not history or first_loss is None:
+        return
+    best = max(h["val_accuracy"] for h in history)
+    last_loss = history[-1]["loss"]
+    if near_chance(best, chance) and last_loss < 0.7 * first_loss:
+        accs = ", ".join(f"{h['val_accuracy']:.3f}" for h in history)
+        raise NotLearning(
+            f"stage '{label}': training loss fell from {first_loss:.3f} to {last_loss:.3f} but validation accuracy "
+            f"stayed at chance level ({chance:.3f}) in every epoch ({accs}), even with BatchNorm statistics "
+            f"recomputed: the model memorises the training batches without generalising; check that images and "
+            f"labels match, lower lr, or train longer")
 
 
 @torch.no_grad()
@@ -122,6 +188,9 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
     best = {"val_accuracy": -1.0, "epoch": 0}
     best_state = copy.deepcopy(model.state_dict())
     history = []
+    chance = chance_level(val.y.tolist()) if len(val) else None
+    first_losses: list[float] = []  # the first tenth of epoch 1: what the loss started from
+    warmup = max(1, steps_per_epoch // 10)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
     with progress_for(console, *columns, transient=False) as progress, fast_small_map_convs(model):
         for epoch in range(1, s.epochs + 1):
@@ -138,16 +207,21 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
                 opt.step()
                 sched.step()
                 total, n = total + loss.item() * len(y), n + len(y)
+                if len(first_losses) < warmup and epoch == 1:
+                    first_losses.append(loss.item())
                 progress.update(task, advance=1, info=f"loss {total / n:.4f}")
+            recalibrate_bn(model, train, mean, std, s.batch_size, seed=s.seed + epoch, memory_format=layout)
             acc = evaluate(model, val, mean, std)
             history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": round(acc, 5)})
-            progress.update(task, info=f"loss {total / max(1, n):.4f}  val {acc:.4f}")
+            progress.update(task, info=f"loss {total / max(1, n):.4f}  val {acc:.4f}" + (f" (chance {chance:.3f})" if chance is not None else ""))
             if acc > best["val_accuracy"]:
                 best = {"val_accuracy": acc, "epoch": epoch}
                 best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     model.cpu().to(memory_format=torch.contiguous_format).eval()
-    return {"history": history, "best_epoch": best["epoch"], "val_accuracy": round(best["val_accuracy"], 5)}
+    check_learning(history, sum(first_losses) / len(first_losses) if first_losses else None, chance, label)
+    return {"history": history, "best_epoch": best["epoch"], "val_accuracy": round(best["val_accuracy"], 5),
+            "chance_accuracy": None if chance is None else round(chance, 5)}
 
 
 def distillation_loss(teacher: nn.Module, temperature: float, weight: float, label_smoothing: float = 0.0):
