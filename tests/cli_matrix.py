@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def cases(work: Path) -> list[tuple[list[str], int, str]]:
         (["shrink", recipe, "--from", "trian"], 2, "--from: no stage 'trian'"),
         (["bench", "x.onnx", "--repeat", "11"], 2, "Invalid value for '--repeat'"),
         (["bench", adir], 2, "neither a run directory (run.json) nor a stage folder"),
-        (["bench", afile, "--threads", "4096"], 2, "--threads 4096: this machine has"),
+        (["bench", afile, "--threads", "4096"], 2, "--threads '4096': values must be at most 256"),
+        (["bench", afile, "--threads", str(len(os.sched_getaffinity(0)) + 1)], 2, "this machine has"),
         (["bundle", recipe, "-o", str(work / "b.npz"), "--limit", "0"], 2, "Invalid value for '--limit'"),
         (["report", str(work / "norun")], 2, "norun: no such run directory"),
         (["compare", str(work / "a"), str(work / "b")], 2, "no such report or run directory"),
