@@ -19,8 +19,11 @@ def wire(loaded: LoadedRecipe) -> dict[str, list[str]]:
         kind = kinds[cfg.kind]
         want = (kind.consumes or "").rstrip("?*")
         loc = loaded.stage_loc(cfg.id, "input" if cfg.input else "kind")
-        if not kind.consumes:
-            wiring[cfg.id] = []
+        own_model = kind.consumes == "torch?" and getattr(cfg, "model", None) is not None
+        if own_model and cfg.input is not None:
+            raise loaded.error(loc, "a stage with its own model: starts from it and reads no earlier stage; drop input: or model:")
+        if not kind.consumes or own_model:
+            wiring[cfg.id] = []  # reads nothing, or starts its own lineage from its own model:
         elif cfg.input is not None:
             made = dict(produced)[cfg.input]
             if made != want:
