@@ -36,6 +36,8 @@ class DistillStageConfig(StageConfig):
 
 @register_stage(DistillStageConfig, consumes="torch", produces="torch")
 def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
+    from dataclasses import replace
+
     import numpy as np
     import torch
 
@@ -50,11 +52,12 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
     teacher, teacher_meta = load_model(ctx.input.dir)
-    model, spec, extra = start_model(ctx, cfg.student, ds)
-    pre = extra.setdefault("preprocess", ds.preprocess())
     extra_x = _unlabelled(ctx, cfg, ds)
     raw = np.concatenate([ds.train.x, extra_x]) if len(extra_x) else ds.train.x
     labels = np.concatenate([ds.train.y, np.full(len(extra_x), UNLABELLED, np.int64)])
+    # a student's vocabulary is fitted on every text it trains on, unlabelled ones too (never val/test)
+    model, spec, extra = start_model(ctx, cfg.student, replace(ds, train=Split(raw, labels)))
+    pre = extra.setdefault("preprocess", ds.preprocess())
     ctx.console.print(f"  teacher '{ctx.input.stage_id}' scores {len(ds.train)} labelled + {len(extra_x)} unlabelled samples")
     logits = teacher_logits(teacher, lambda b: prepare(teacher_meta["preprocess"], b), raw)  # (N, C)
     del teacher
