@@ -5,11 +5,12 @@ Built once and cached outside the repository, so repeated CI runs reuse it:
     /var/cache/edgekit/aarch64/   ($EDGEKIT_ARM64_CACHE)
         root/                      debootstrap --arch=arm64 --variant=minbase bookworm (+ python3-venv, pip)
         root/.edgekit-debootstrap-ok
-        wheels-<key>/              aarch64 wheels of the base install + edgekit's own wheel
+        wheels-<key>/              aarch64 wheels of the base install (key: pyproject.toml + constraints.txt)
         root/opt/venv-<key>/       venv inside the root, installed from those wheels with --no-index
+        own-wheel/                 edgekit's wheel from this checkout, reinstalled into the venv on every run
 
 Measured on a 2-core x86_64 VM: debootstrap ~5 min, wheels ~10 s, install under emulation ~2 min (cold);
-a warm cache skips all three. Needs root (binfmt_misc, chroot, mounting /proc) and the Debian packages
+a warm cache skips all three and only reinstalls edgekit's own wheel (~10 s). Needs root (binfmt_misc, chroot, mounting /proc) and the Debian packages
 debootstrap and qemu-user-static (installed by the Makefile's system-deps)."""
 
 from __future__ import annotations
@@ -77,31 +78,40 @@ def debootstrap(log: Path) -> Path:
     return root
 
 
-def _install_key() -> str:
-    """Changes when edgekit's source, its dependencies or their pins change."""
+def _deps_key() -> str:
+    """Changes when edgekit's dependencies or their pins change (not with edgekit's own source)."""
     h = hashlib.sha256()
-    for p in [REPO / "pyproject.toml", REPO / "constraints.txt", *sorted((REPO / "edgekit").rglob("*.py"))]:
-        h.update(str(p.relative_to(REPO)).encode() + b"\0" + p.read_bytes())
+    for p in (REPO / "pyproject.toml", REPO / "constraints.txt"):
+        h.update(p.read_bytes())
     return h.hexdigest()[:12]
 
 
-def wheels(log: Path) -> Path:
-    """edgekit's wheel (built here) and aarch64 wheels of its base install, pinned by constraints.txt."""
-    key = _install_key()
-    dest = CACHE / f"wheels-{key}"
+def own_wheel(dest: Path, log: Path) -> Path:
+    """edgekit's wheel, built from this checkout (pure Python, a few seconds)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(REPO)],
+         log, timeout=300)
+    [wheel] = dest.glob("edgekit-*.whl")
+    return wheel
+
+
+def wheels(own: Path, log: Path) -> Path:
+    """aarch64 wheels of the base install, pinned by constraints.txt, resolved from edgekit's own wheel."""
+    dest = CACHE / f"wheels-{_deps_key()}"
     if (dest / ".ok").is_file():
         return dest
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp = CACHE / f"wheels-{key}.tmp"
+    tmp = CACHE / f"{dest.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    pip = [sys.executable, "-m", "pip"]
-    _run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp), str(REPO)], log, timeout=300)
-    [own] = tmp.glob("edgekit-*.whl")
     plat = [a for p in PLATFORMS for a in ("--platform", p)]
-    _run([*pip, "download", "-q", "--only-binary=:all:", *plat, "--python-version", PYTHON_VERSION,
-          "--implementation", "cp", "-c", str(REPO / "constraints.txt"), "-d", str(tmp), str(own)], log, timeout=600)
+    _run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", *plat, "--python-version",
+          PYTHON_VERSION, "--implementation", "cp", "-c", str(REPO / "constraints.txt"), "-d", str(tmp), str(own)],
+         log, timeout=600)
+    for w in tmp.glob("edgekit-*.whl"):
+        w.unlink()  # edgekit itself is installed fresh on every run
     (tmp / ".ok").write_text("ok\n")
+    shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     return dest
 
@@ -109,13 +119,14 @@ def wheels(log: Path) -> Path:
 class Mounted:
     """/proc (and the wheels) mounted inside the root while it runs; unmounted on exit."""
 
-    def __init__(self, root: Path, wheel_dir: Path | None = None):
-        self.root, self.wheel_dir, self.mounts = root, wheel_dir, []
+    def __init__(self, root: Path, wheel_dir: Path | None = None, own_dir: Path | None = None):
+        self.root, self.wheel_dir, self.own_dir, self.mounts = root, wheel_dir, own_dir, []
 
     def __enter__(self):
         self._mount(["-t", "proc", "proc"], self.root / "proc")
-        if self.wheel_dir is not None:
-            self._mount(["--bind", str(self.wheel_dir)], self.root / "wheels")
+        for src, name in ((self.wheel_dir, "wheels"), (self.own_dir, "own")):
+            if src is not None:
+                self._mount(["--bind", str(src)], self.root / name)
         return self
 
     def _mount(self, args: list[str], target: Path) -> None:
@@ -128,17 +139,19 @@ class Mounted:
             subprocess.run(["umount", "-l", str(target)], check=False)
 
 
-def install_edgekit(root: Path, wheel_dir: Path, log: Path) -> str:
-    """A venv inside the root with edgekit's base install from the aarch64 wheels; its python, as seen in the root."""
+def install_edgekit(root: Path, wheel_dir: Path, own: Path, log: Path) -> str:
+    """A venv inside the root with edgekit's base install from the aarch64 wheels (cached per dependency set) and
+    this checkout's edgekit (reinstalled every time, ~10 s); its python, as seen inside the root."""
     venv = f"/opt/venv-{wheel_dir.name.removeprefix('wheels-')}"
-    if (root / venv.lstrip("/") / ".ok").is_file():
-        return f"{venv}/bin/python"
-    shutil.rmtree(root / venv.lstrip("/"), ignore_errors=True)
-    with Mounted(root, wheel_dir):
-        _run(["chroot", str(root), "python3", "-m", "venv", venv], log, timeout=600)
-        _run(["chroot", str(root), f"{venv}/bin/pip", "install", "-q", "--no-index", "--find-links", "/wheels",
-              "edgekit"], log, timeout=1800)
-    (root / venv.lstrip("/") / ".ok").write_text("ok\n")
+    chroot_pip = ["chroot", str(root), f"{venv}/bin/pip", "install", "-q", "--no-index", "--find-links", "/wheels"]
+    with Mounted(root, wheel_dir, own.parent):
+        if not (root / venv.lstrip("/") / ".ok").is_file():
+            shutil.rmtree(root / venv.lstrip("/"), ignore_errors=True)
+            _run(["chroot", str(root), "python3", "-m", "venv", venv], log, timeout=600)
+            _run([*chroot_pip, f"/own/{own.name}"], log, timeout=1800)  # resolves every dependency from /wheels
+            (root / venv.lstrip("/") / ".ok").write_text("ok\n")
+        else:
+            _run([*chroot_pip, "--no-deps", "--force-reinstall", f"/own/{own.name}"], log, timeout=600)
     return f"{venv}/bin/python"
 
 
@@ -146,7 +159,8 @@ def prepare(log: Path) -> tuple[Path, str]:
     """The cached root and the python of its edgekit venv, building whatever is missing."""
     register_binfmt()
     root = debootstrap(log)
-    return root, install_edgekit(root, wheels(log), log)
+    own = own_wheel(CACHE / "own-wheel", log)
+    return root, install_edgekit(root, wheels(own, log), own, log)
 
 
 if __name__ == "__main__":  # warm the cache by hand: python tests/aarch64_root.py

@@ -166,3 +166,74 @@ def test_full_device_disk_is_a_clear_failure(server, files, tmp_path):
         subprocess.run(["umount", "-l", str(remote)], check=False)
     assert res.returncode == 1 and "MB free" in res.stderr and "Traceback" not in res.stderr
     assert json.loads(out.read_text())["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_device_numbers_appear_in_the_report_and_gate_it(server, tmp_path_factory, tmp_path):
+    from device_run import device_run, stage_model
+
+    run_dir, bundle = device_run(tmp_path_factory)
+    inv = _inventory(tmp_path / "devices.yaml", server.ssh_config, tmp_path / "remote")
+    models = [stage_model(run_dir, "export"), stage_model(run_dir, "int8")]
+    res = _cli(["bench", *map(str, models), "--bundle", str(bundle), "--quick", "--on", "testdev", "--devices", str(inv)])
+    assert res.returncode == 0, res.stderr
+    assert (run_dir / "devices" / "testdev.json").is_file() and "result saved in" in res.stderr
+    assert _cli(["report", str(run_dir)]).returncode == 0
+    report = json.loads((run_dir / "report.json").read_text())
+    dev = next(d for d in report["devices"] if d["name"] == "testdev")  # the aarch64 test may add its own
+    assert dev["name"] == "testdev" and dev["status"] == "ok" and dev["machine"] in report["machines"]
+    for art in report["artifacts"]:
+        d = art["devices"]["testdev"]
+        # same machine, same code, same 500 samples: the device's accuracy is the host's, to the sample
+        assert d["accuracy"] == art["accuracy"] and d["test_samples"] == art["test_samples"] == 500
+        assert d["accuracy_vs_host"]["difference_pt"] == 0 and not d["accuracy_vs_host"]["beyond_noise"]
+        assert d["latency_ms"]["p50"] > 0 and d["machine"] == dev["machine"]
+    assert "## Devices" in (run_dir / "report.md").read_text()
+    acc = report["artifacts"][-1]["devices"]["testdev"]["accuracy"] * 100
+    for device, limit, want in (("testdev", acc - 0.01, 0), ("testdev", acc + 0.01, 1), ("pi4", 0, 1)):
+        budgets = tmp_path / "budgets.yaml"
+        budgets.write_text(f"device: {device}\nmin_accuracy_pct: {limit}\n")
+        res = _cli(["check", str(run_dir), "--budgets", str(budgets)])
+        assert res.returncode == want, res.stdout + res.stderr
+        if device == "pi4":
+            assert "no result from device 'pi4'" in res.stdout
+
+
+def _report_with_device(device: dict | None, summary: dict) -> dict:
+    art = {"id": "int8", "kind": "quantize", "accuracy": 0.90, "test_samples": 2000, "size_bytes": 10**6,
+           "latency_ms": {"p50": 5.0}, "machine": "host0000", "unstable": False, "measurement_valid": True,
+           "invalid_reasons": [], "devices": {"pi4": device} if device else {}}
+    return {"artifacts": [art], "final": "int8", "reference": "int8", "baselines": [], "devices": [summary], "run": {}}
+
+
+def test_gate_naming_a_device_uses_its_numbers_and_its_throttling():
+    from edgekit.report.budgets import Budgets
+    from edgekit.report.check import check
+    from edgekit.report.devices import accuracy_vs_host
+
+    throttled = {"machine": "pi4aaaaaaaa", "emulated": False, "status": "ok", "accuracy": 0.892, "test_samples": 2000,
+                 "latency_ms": {"p50": 40.0}, "threads": 1, "unstable": False, "measurement_valid": False,
+                 "invalid_reasons": ["vcgencmd get_throttled=0x4: under-voltage or throttling during the run"],
+                 "accuracy_vs_host": accuracy_vs_host(0.90, 0.892, 2000, 2000, "quantize")}
+    report = _report_with_device(throttled, {"name": "pi4", "status": "ok"})
+    budgets = Budgets(device="pi4", min_accuracy_pct=89.5, max_latency_ms=100)
+    results = {r.budget: r for r in check(report, budgets).results}
+    # the host's 90.0 % would pass; the device's 89.2 % does not
+    assert results["min_accuracy_pct"].status == "fail" and results["min_accuracy_pct"].measured == pytest.approx(89.2)
+    assert results["max_latency_ms"].status == "skip" and "vcgencmd" in results["max_latency_ms"].message
+    assert {r.budget: r.status for r in check(report, Budgets(min_accuracy_pct=89.5)).results} == {"min_accuracy_pct": "pass"}
+    # a run that failed on the device never passes a gate that names it
+    failed = _report_with_device(None, {"name": "pi4", "status": "failed", "error": "connection lost during the benchmark"})
+    [res] = check(failed, Budgets(device="pi4", max_size_mb=5)).results
+    assert res.status == "fail" and "connection lost" in res.message
+
+
+def test_accuracy_difference_is_flagged_beyond_test_set_noise():
+    from edgekit.report.devices import accuracy_vs_host
+
+    same = accuracy_vs_host(0.8833, 0.8833, 300, 300, "export")
+    assert same["difference_pt"] == 0 and not same["beyond_noise"]
+    small = accuracy_vs_host(0.8900, 0.8920, 2000, 2000, "quantize")  # measured x86 vs aarch64: within noise
+    assert not small["beyond_noise"] and small["noise_pt"] == pytest.approx(1.37, abs=0.01) and "integer kernels" in small["note"]
+    big = accuracy_vs_host(0.90, 0.70, 2000, 2000, "quantize")  # a collapse on the device's kernels
+    assert big["beyond_noise"] and big["difference_pt"] == pytest.approx(-20)

@@ -23,6 +23,7 @@ from edgekit.errors import InputError
 from edgekit.fsutil import read_json
 from edgekit.hashing import hash_obj
 from edgekit.report.budgets import PERCENTILES
+from edgekit.report.devices import attach as attach_devices
 from edgekit.report.pareto import frontier
 
 SCHEMA = "edgekit.report/1"
@@ -59,6 +60,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
     for a in arts:
         _inherit_counts(a, run["stages"], manifests)
     bases = list(baselines.values())
+    devices = attach_devices(run_dir, arts, machines, fingerprint_id)  # edgekit bench --on results, beside the host's
     reference = next((a["id"] for a in arts if a["kind"] == "export"), arts[0]["id"] if arts else None)
     report = {
         "schema": SCHEMA,
@@ -73,6 +75,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         "artifacts": arts,
         "baselines": bases,
         "machines": machines,
+        "devices": devices,
         "stages": [{"id": s["id"], "kind": s["kind"], "cached": s.get("cached"), "wall_time_s": s.get("wall_time_s"),
                     "key": s.get("key"), "dir": s.get("dir")} for s in run["stages"]],
         "budgets": budgets,
