@@ -182,7 +182,7 @@ def test_device_numbers_appear_in_the_report_and_gate_it(server, tmp_path_factor
     report = json.loads((run_dir / "report.json").read_text())
     dev = next(d for d in report["devices"] if d["name"] == "testdev")  # the aarch64 test may add its own
     assert dev["name"] == "testdev" and dev["status"] == "ok" and dev["machine"] in report["machines"]
-    for art in report["artifacts"]:
+    for art in (a for a in report["artifacts"] if a["id"] in ("export", "int8")):
         d = art["devices"]["testdev"]
         # same machine, same code, same 500 samples: the device's accuracy is the host's, to the sample
         assert d["accuracy"] == art["accuracy"] and d["test_samples"] == art["test_samples"] == 500
@@ -237,3 +237,33 @@ def test_accuracy_difference_is_flagged_beyond_test_set_noise():
     assert not small["beyond_noise"] and small["noise_pt"] == pytest.approx(1.37, abs=0.01) and "integer kernels" in small["note"]
     big = accuracy_vs_host(0.90, 0.70, 2000, 2000, "quantize")  # a collapse on the device's kernels
     assert big["beyond_noise"] and big["difference_pt"] == pytest.approx(-20)
+
+
+@pytest.mark.slow
+def test_quantize_target_lets_the_device_choose(server, tmp_path_factory):
+    from device_run import RECIPE, device_run
+
+    run_dir, _ = device_run(tmp_path_factory)
+    stage = ('  - {id: int8-dev, kind: quantize, input: export, target: testdev, target_preset: quick, '
+             'max_accuracy_drop: 5, on_miss: keep-best, calibration: {samples: 128}}\n')
+    recipe = run_dir.parent / "recipe-target.yaml"
+    recipe.write_text(RECIPE.replace("  - {id: evaluate", stage + "  - {id: evaluate"))
+    _inventory(run_dir.parent / "devices.yaml", server.ssh_config, run_dir.parent / "remote-target")  # next to the recipe
+    res = _cli(["shrink", str(recipe), "--run-dir", str(run_dir)])
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    [stage_dir] = (run_dir / "stages").glob("int8-dev-*")
+    metrics = json.loads((stage_dir / "manifest.json").read_text())["metrics"]
+    dec = metrics["decided_on"]
+    assert dec["device"] == "testdev" and dec["machine"]["arch"] == fingerprint()["arch"]
+    # the host's chosen candidate and its CPU-dependent neighbours: per-channel flipped, S8S8 vs U8S8
+    labels = [t["label"] for t in metrics["trials"]]
+    assert len(labels) == 3 and any("S8S8" in x for x in labels) and any("U8S8" in x for x in labels)
+    assert any("per-tensor" in x for x in labels) and any("per-channel" in x for x in labels)
+    chosen = next(t for t in metrics["trials"] if t["trial"] == metrics["chosen_trial"])
+    # the kept file follows the device's own latencies: INT8 only when it is faster there
+    assert (metrics["kept"] == "int8") == (chosen["latency_p50_ms"] < metrics["float"]["latency_p50_ms"])
+    assert metrics["float"]["latency_p50_ms"] != dec["host_float"]["latency_p50_ms"]  # measured again, there
+    report = json.loads((run_dir / "report.json").read_text())
+    art = next(a for a in report["artifacts"] if a["id"] == "int8-dev")
+    assert art["decided_on"]["device"] == "testdev" and art["decided_on"]["machine"] in report["machines"]
+    assert "chosen on device testdev" in (run_dir / "report.md").read_text()

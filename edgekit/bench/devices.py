@@ -35,7 +35,8 @@ class Device(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(description="name in reports and result files")
-    host: str = Field(min_length=1, pattern=r"^[^\s;&|`$<>'\"]+$", description="ssh destination: user@host or a Host alias")
+    host: str = Field(min_length=1, pattern=r"^[^\s;&|`$<>'\"-][^\s;&|`$<>'\"]*$",
+                      description="ssh destination: user@host or a Host alias (never an ssh option)")
     ssh_config: str | None = Field(None, description="ssh -F FILE (default: ssh's own ~/.ssh/config)")
     python: str | None = Field(None, description=f"python with edgekit's base install on the device (default: {DEFAULT_VENV})")
     dir: str = Field(DEFAULT_DIR, description="working folder on the device")

@@ -35,6 +35,7 @@ from edgekit.bench.devices import DEFAULT_VENV, Device
 from edgekit.bench.harness import display_name
 from edgekit.bench.schema import SCHEMA
 from edgekit.errors import EdgekitError, InputError
+from edgekit.fsutil import write_json
 
 # ssh declares a link dead after ServerAliveInterval x ServerAliveCountMax seconds without an answer
 SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
@@ -282,8 +283,6 @@ def bench_and_keep(dev: Device, models: Sequence[Path], bench_args: Sequence[str
                    progress: Progress = lambda what: None) -> tuple[dict, list[Path]]:
     """``bench_on``, with its result saved to ``output`` and, when the models come from one run directory, to
     RUN_DIR/devices/<device>.json (where the report finds it). A failed run is saved as its failed record first."""
-    from edgekit.fsutil import write_json
-
     run_dir = run_dir_of(models)
     keep = [p for p in (output, run_dir / "devices" / f"{dev.name}.json" if run_dir else None) if p is not None]
     try:

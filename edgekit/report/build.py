@@ -59,6 +59,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
     arts = [artifacts[i] for i in _recipe_order(artifacts, kinds)]
     for a in arts:
         _inherit_counts(a, run["stages"], manifests)
+        a["decided_on"] = decided_on(run["stages"], a["stage"], machines)
     bases = list(baselines.values())
     devices = attach_devices(run_dir, arts, machines, fingerprint_id)  # edgekit bench --on results, beside the host's
     reference = next((a["id"] for a in arts if a["kind"] == "export"), arts[0]["id"] if arts else None)
@@ -82,6 +83,18 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
     }
     report["pareto"] = pareto_section(arts + bases)
     return report
+
+
+def decided_on(stages: list[dict], stage_id: str, machines: dict) -> dict | None:
+    """Which device's measurements chose this quantize stage's file (``target:``), or None (this machine's)."""
+    metrics = next((s.get("metrics") or {} for s in stages if s["id"] == stage_id), {})
+    dec = metrics.get("decided_on") if isinstance(metrics.get("decided_on"), dict) else None
+    if dec is None:
+        return None
+    mid = fingerprint_id(dec.get("machine"))
+    if mid:
+        machines.setdefault(mid, dec["machine"])
+    return {"device": dec.get("device"), "machine": mid, "kept": metrics.get("kept")}
 
 
 def pareto_section(rows: list[dict]) -> dict[str, Any]:

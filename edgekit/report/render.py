@@ -54,6 +54,9 @@ def sections(report: dict[str, Any]) -> list[Section]:
         arts.rows.append([a["id"], a["kind"], fmt_acc(a["accuracy"]), fmt_size(a["size_bytes"]), fmt_ms(lat.get("p50")) + flag,
                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
                           fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
+    decided = [f"{a['id']}: INT8 or fp32 chosen on device {d['device']} (machine {d['machine']}, kept {d['kept']})."
+               for a in report["artifacts"] if (d := a.get("decided_on"))]
+    arts.note = " ".join([arts.note, *decided])
     out.append(arts)
     if report["baselines"]:
         base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries", "Pareto"])
