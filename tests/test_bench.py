@@ -176,7 +176,7 @@ GOLDEN_RESULT = {"model", "name", "size_bytes", "params", "macs", "ops", "thread
 GOLDEN_LATENCY = {"n", "mean", "std", "cv", "min", "max", "p50", "p90", "p95", "p99", "ci95", "ci95_half_width_rel_p50",
                   "round_medians"}
 GOLDEN_MACHINE = {"cpu", "board", "arch", "isa", "cores", "cores_usable", "memory_bytes", "os", "python", "onnxruntime",
-                  "numpy", "virtualized", "emulated"}
+                  "numpy", "virtualized"}
 GOLDEN_STATE = {"freq_khz", "governor", "temperature_c", "throttle_events", "vcgencmd_throttled", "vcgencmd_temp"}
 
 

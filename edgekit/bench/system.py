@@ -111,7 +111,8 @@ def fingerprint() -> dict:
         "onnxruntime": _version("onnxruntime"),
         "numpy": _version("numpy"),
         "virtualized": "hypervisor" in flags,
-        "emulated": emulated,
+        # only when emulated: a native machine's fingerprint (and its id in reports) stays what it was
+        **({"emulated": emulated} if emulated else {}),
     }
 
 
