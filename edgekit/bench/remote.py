@@ -71,11 +71,34 @@ class Ssh:
         self.base = ["ssh", *(["-F", str(Path(device.ssh_config).expanduser())] if device.ssh_config else []),
                      "-o", f"ConnectTimeout={device.connect_timeout_s}", *SSH_OPTIONS, device.host]
 
-    def run(self, script: str, timeout: float, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    def run(self, script: str, timeout: float) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run([*self.base, script], input=stdin, capture_output=True, timeout=timeout)
+            return subprocess.run([*self.base, script], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             raise TimeoutError(f"no answer from {self.device.host} within {timeout:.0f} s") from e
+
+    def send(self, script: str, files: dict[str, Path | bytes], timeout: float) -> subprocess.CompletedProcess:
+        """Run ``script`` with a tar stream of ``files`` (name on the device -> local file or bytes) on its stdin;
+        streamed, so a model is never held in memory whole."""
+        proc = subprocess.Popen([*self.base, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            with tarfile.open(fileobj=proc.stdin, mode="w|") as tar:
+                for arcname, src in files.items():
+                    if isinstance(src, bytes):
+                        info = tarfile.TarInfo(arcname)
+                        info.size = len(src)
+                        tar.addfile(info, io.BytesIO(src))
+                    else:
+                        tar.add(str(src), arcname=arcname)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the device stopped reading (disk full, link lost): its stderr and exit code say why
+        try:
+            out, err = proc.communicate(timeout=timeout)  # closes stdin: the end of the tar stream
+        except subprocess.TimeoutExpired as e:
+            proc.kill()
+            proc.communicate()
+            raise TimeoutError(f"no answer from {self.device.host} within {timeout:.0f} s") from e
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _last_line(data: bytes | str | None) -> str:
@@ -158,19 +181,6 @@ def _remote_names(models: Sequence[Path]) -> dict[Path, str]:
     return names
 
 
-def _tar_files(files: dict[str, Path | bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for arcname, src in files.items():
-            if isinstance(src, bytes):
-                info = tarfile.TarInfo(arcname)
-                info.size = len(src)
-                tar.addfile(info, io.BytesIO(src))
-            else:
-                tar.add(str(src), arcname=arcname)
-    return buf.getvalue()
-
-
 def bench_on(dev: Device, models: Sequence[Path], bench_args: Sequence[str], *, bundle: Path | None = None,
              setup: bool = False, timeout_s: float = 3600, progress: Progress = lambda what: None) -> dict:
     """Benchmark ``models`` on ``dev`` with ``edgekit bench`` options ``bench_args``; the device's result document.
@@ -221,9 +231,9 @@ def bench_on(dev: Device, models: Sequence[Path], bench_args: Sequence[str], *, 
         files[f"src-{src_id}.tar.gz"] = src
     unpack = f"tar -xzf src-{src_id}.tar.gz -C src-{src_id}.tmp && touch src-{src_id}.tmp/.ok && rm -rf src-{src_id} && mv src-{src_id}.tmp src-{src_id} && rm src-{src_id}.tar.gz"
     try:
-        res = ssh.run(f"set -e; cd {_rpath(dev.dir)}; tar -xf -; "
-                      + (f"rm -rf src-{src_id}.tmp; mkdir src-{src_id}.tmp; {unpack}" if facts.get("src") != "ok" else "true"),
-                      timeout_s, stdin=_tar_files(files))
+        res = ssh.send(f"set -e; cd {_rpath(dev.dir)}; tar -xf -; "
+                       + (f"rm -rf src-{src_id}.tmp; mkdir src-{src_id}.tmp; {unpack}" if facts.get("src") != "ok" else "true"),
+                       files, timeout_s)
     except TimeoutError as e:
         raise failed(f"device {dev.name}: copying timed out ({e})") from None
     if res.returncode != 0:
