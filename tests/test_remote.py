@@ -16,6 +16,7 @@ import pytest
 import sshd as sshd_mod
 from edgekit.bench.bundle import save_bundle
 from edgekit.bench.system import emulation, fingerprint
+from test_bench import _cli as bench_cli
 from test_bench import conv_net
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +86,8 @@ def test_device_without_edgekits_dependencies_is_bad_input(server, files, tmp_pa
 def test_bad_inventory_names_file_line_and_key(tmp_path, files):
     inv = tmp_path / "devices.yaml"
     inv.write_text("pi4:\n  host: pi@10.0.0.4\n  pyhton: /usr/bin/python3\n")
-    res = _cli(["bench", str(files[0]), "--on", "pi4", "--devices", str(inv)])
+    # with torch unimportable: --on is part of the torch-free base install
+    res = bench_cli(["bench", str(files[0]), "--on", "pi4", "--devices", str(inv)], tmp_path, block_torch=True)
     assert res.returncode == 2 and f"{inv}:3" in res.stderr and "did you mean 'python'" in res.stderr
 
 
