@@ -9,9 +9,10 @@ Built once and cached outside the repository, so repeated CI runs reuse it:
         root/opt/venv-<key>/       venv inside the root, installed from those wheels with --no-index
         own-wheel/                 edgekit's wheel from this checkout, reinstalled into the venv on every run
 
-Measured on a 2-core x86_64 VM: debootstrap ~5 min, wheels ~10 s, install under emulation ~2 min (cold);
-a warm cache skips all three and only reinstalls edgekit's own wheel (~10 s). Needs root (binfmt_misc, chroot, mounting /proc) and the Debian packages
-debootstrap and qemu-user-static (installed by the Makefile's system-deps)."""
+Measured on a 2-core x86_64 VM: debootstrap ~6 min, wheels ~10 s, install under emulation ~2 min (cold); a
+warm cache skips all three and only reinstalls edgekit's own wheel (~10 s). Needs root (binfmt_misc, chroot,
+mounting /proc) and the Debian packages debootstrap and qemu-user-static (installed by the Makefile's
+system-deps). The binfmt registration stays in the kernel until reboot, as `systemd-binfmt` would leave it."""
 
 from __future__ import annotations
 
