@@ -64,7 +64,8 @@ def test_base_install_benches_int8_and_fp32_on_emulated_aarch64(tmp_path_factory
     assert m["arch"] == "aarch64" and m["emulated"] and "qemu-user" in m["emulated"]
     assert m["cpu"].startswith("emulated aarch64") and m["isa"] == ["neon"]  # not the host's "AMD EPYC ... avx2"
     assert not emu["valid"] and any("latencies are meaningless" in r for r in emu["invalid_reasons"])
-    host_acc = {r["name"]: r["accuracy"] for r in host["results"]}
+    by_file = {r["model"]: r["accuracy"] for r in host["results"]}
+    host_acc = {name: by_file[str(path)] for name, path in models.items()}
     emu_acc = {r["name"]: r["accuracy"] for r in emu["results"]}
     assert emu_acc["export"] == host_acc["export"]  # fp32: the same predictions on both CPUs, to the sample
     assert emu_acc["int8"]["samples"] == host_acc["int8"]["samples"] == 500
