@@ -1,5 +1,7 @@
-"""One real tiny run with an fp32 and an INT8 ONNX file (prefer_faster: false, so INT8 is kept even where it is slower) and its evaluation bundle, shared by the device tests
-(bench over SSH, emulated aarch64); built once per session in a pytest temp dir (~1 min on 2 quiet cores; batch 64 so 31 steps lift it well above chance)."""
+"""One real tiny run with an fp32 and an INT8 ONNX file and its evaluation bundle, shared by the device tests
+(bench over SSH, emulated aarch64); built once per session in a pytest temp dir (~1 min on 2 quiet cores).
+Batch 64 gives 31 training steps, enough to lift the model well above chance; prefer_faster: false keeps the
+INT8 file even where it is slower on this machine, since the tests compare INT8 across CPUs."""
 
 from __future__ import annotations
 
