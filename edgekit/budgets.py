@@ -63,6 +63,9 @@ class Budgets(Limits):
     latency_machine: str | None = Field(
         None, min_length=8, description="machine fingerprint id (or prefix) the latency limit was set on; other machines skip it"
     )
+    device: str | None = Field(
+        None, min_length=1, description="check accuracy and latency on this device's numbers (a result of `edgekit bench --on NAME` in RUN_DIR/devices/)"
+    )
     regression: Regression | None = Field(None, description="limits vs a stored baseline report (edgekit check --baseline)")
     artifacts: dict[str, Limits] = Field(default_factory=dict, description="more limits for other artifacts, keyed by stage id")
     fail_on: list[Literal[CHECKS]] = Field(  # type: ignore[valid-type]

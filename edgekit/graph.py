@@ -21,12 +21,15 @@ def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[st
         kind = kinds[cfg.kind]
         want = (kind.consumes or "").rstrip("?*")
         loc = loaded.stage_loc(cfg.id, "input" if cfg.input else "kind")
+        own_model = kind.consumes == "torch?" and getattr(cfg, "model", None) is not None
+        if own_model and cfg.input is not None:
+            raise loaded.error(loc, "a stage with its own model: starts from it and reads no earlier stage; drop input: or model:")
         if kind.consumes == "model":  # the recipe's own ONNX file, not an earlier stage
             if loaded.recipe.model is None or not loaded.recipe.model.source.startswith("onnx:"):
                 raise loaded.error(loc, f"'{cfg.kind}' reads the recipe's model: {{source: onnx:PATH}}, and the recipe has none")
             wiring[cfg.id] = []
-        elif not kind.consumes:
-            wiring[cfg.id] = []
+        elif not kind.consumes or own_model:
+            wiring[cfg.id] = []  # reads nothing, or starts its own lineage from its own model:
         elif cfg.input is not None:
             made = dict(produced)[cfg.input]
             if made != want:

@@ -27,10 +27,10 @@ from edgekit.stage import Artifact
 TRAIN_DATA_ONLY = frozenset({"train", "prune"})
 
 
-def model_fingerprint(loaded: LoadedRecipe) -> str | None:
+def model_fingerprint(loaded: LoadedRecipe, model=None) -> str | None:
     """The recipe's model spec, plus the content of what it names: a local weights or onnx: file, the user's
     python:module:function source, an hf:DIR folder (editing any of them re-trains)."""
-    model = loaded.recipe.model
+    model = model or loaded.recipe.model  # a stage's own model: (a second lineage) or the recipe's
     if model is None:
         return None
     weights = model.weights and resolve_path(model.weights, loaded.file.parent)
@@ -68,7 +68,7 @@ def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded:
         "inputs": [content_hash(a) for a in inputs],
         "data": train_fingerprint if cfg.kind in TRAIN_DATA_ONLY and train_fingerprint else data_fingerprint,
         # only a stage that builds the recipe's model (train from scratch) depends on it; others on their input
-        "model": model_fingerprint(loaded) if starts_from_recipe_model else None,
+        "model": model_fingerprint(loaded, getattr(cfg, "model", None)) if starts_from_recipe_model else None,
         "seed": recipe.seed,
         "code": stage_code(kind),
         "machine": machine if measures_speed(cfg) else None,

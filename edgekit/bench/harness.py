@@ -148,7 +148,10 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
         for r in results:
             base = by_key[(ref, r.case.threads, r.case.batch)]
             r.vs_reference = ratio_with_spread(r.rounds, base.rounds)
-    return BenchRun(settings, spinning, machine, before, after, system.throttling(before, after), counts, ref, results)
+    invalid = system.throttling(before, after)
+    if machine.get("emulated"):  # accuracy is still the device's own; timings are the emulator's
+        invalid.append(f"emulated run ({machine['emulated']}): latencies are meaningless, accuracy is valid")
+    return BenchRun(settings, spinning, machine, before, after, invalid, counts, ref, results)
 
 
 def display_name(model: Path) -> str:

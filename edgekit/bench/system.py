@@ -72,18 +72,49 @@ def speed_id(fp: dict | None = None) -> str:
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _arch_family(name: str) -> str:
+    name = name.lower()
+    for family, prefixes in (("x86", ("x86", "amd64", "i386", "i686")), ("arm", ("aarch64", "arm")),
+                             ("riscv", ("riscv",)), ("ppc", ("ppc", "powerpc")), ("s390", ("s390",))):
+        if name.startswith(prefixes):
+            return family
+    return name
+
+
+def emulation(machine: str | None = None, cpuinfo: dict[str, str] | None = None) -> str | None:
+    """How this process is emulated, e.g. "qemu-user: aarch64 code on an x86 CPU (AMD EPYC ...)", or None if native.
+
+    Under qemu-user the kernel's /proc/cpuinfo still describes the host's CPU (x86 keys vendor_id/flags under an
+    aarch64 python), so a CPU whose family differs from the interpreter's architecture means emulation."""
+    machine = machine or platform.machine()
+    info = _cpuinfo() if cpuinfo is None else cpuinfo
+    if "vendor_id" in info or ("flags" in info and "Features" not in info):
+        cpu_family = "x86"
+    elif "CPU implementer" in info or "Features" in info:
+        cpu_family = "arm"
+    else:
+        return None  # cpuinfo says nothing we recognise: assume native
+    if cpu_family == _arch_family(machine):
+        return None
+    return f"qemu-user: {machine} code on an {cpu_family} CPU ({info.get('model name') or 'unknown model'})"
+
+
 def fingerprint() -> dict:
     """Static facts about this machine and software stack: ``id`` (speed_id) plus context."""
     info = _cpuinfo()
-    flags = set((info.get("flags") or info.get("Features") or "").split())
+    emulated = emulation(platform.machine(), info)
+    # under emulation cpuinfo lists the host CPU's flags, which the emulated code cannot use
+    flags = set() if emulated else set((info.get("flags") or info.get("Features") or "").split())
     if platform.machine().lower() in ("aarch64", "arm64"):
         flags.add("asimd")  # NEON is mandatory on AArch64 even where the kernel does not list it
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
+    cpu = info.get("model name") or info.get("Model") or info.get("Hardware") or platform.processor() or "unknown"
     fp = {
-        "cpu": info.get("model name") or info.get("Model") or info.get("Hardware") or platform.processor() or "unknown",
+        # an emulated run must not pass for the host's CPU: its timings say nothing about either machine
+        "cpu": f"emulated {platform.machine()} (on {cpu})" if emulated else cpu,
         "board": (_read("/proc/device-tree/model") or "").rstrip("\x00") or None,
         "arch": platform.machine(),
         "isa": sorted(name for name, flag in ISA_FLAGS.items() if flag in flags),
@@ -95,6 +126,8 @@ def fingerprint() -> dict:
         "onnxruntime": _version("onnxruntime"),
         "numpy": _version("numpy"),
         "virtualized": "hypervisor" in flags,
+        # only when emulated: a native machine's fingerprint (and its id in reports) stays what it was
+        **({"emulated": emulated} if emulated else {}),
     }
     return {"id": speed_id(fp), **fp}
 

@@ -174,6 +174,9 @@ def bench(
     strict: bool = typer.Option(False, "--strict", help="Exit 1 if any result is unstable or the run was throttled.", metavar=""),
     as_json: bool = typer.Option(False, "--json", help="Print the result document (schema edgekit.bench/1) on stdout.", metavar=""),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the result document to this JSON file."),
+    on: str = typer.Option(None, "--on", help="Measure on this device over SSH (user@host, a Host alias, or a name from devices.yaml); the result comes back here."),
+    devices: Path = typer.Option(None, "--devices", help="Device inventory for --on (default: ./devices.yaml, then ~/.config/edgekit/devices.yaml)."),
+    setup_device: bool = typer.Option(False, "--setup-device", help="With --on: allow creating a venv on the device and pip-installing edgekit's base dependencies there."),
 ):
     """Latency (p50/p90/p95/p99 with confidence intervals), throughput, cold start, memory, size, params, MACs
     and accuracy of ONNX models on this machine, each model in its own process. Torch-free."""
@@ -193,22 +196,31 @@ def bench(
         raise InputError(f"--reference {reference}: give a position from 1 to {len(models)}")
     ref = (reference - 1) if reference is not None else (0 if len(models) > 1 else None)
     thread_list, batch_list = parse_ints(threads, "--threads"), parse_ints(batch, "--batch")
-    _check_threads(thread_list)
+    if on is None:
+        _check_threads(thread_list)  # a device's own cores are checked there
+    else:  # the same options, passed through to the harness on the device
+        flags = {"--threads": threads, "--batch": batch, "--repeat": repeat, "--inter-threads": inter_threads,
+                 "--reference": reference, "--max-ci": max_ci, "--max-drift": max_drift, "--max-p90": max_p90}
+        switches = {"--quick": quick, "--thorough": thorough, "--no-spinning": no_spinning}
+        remote_args = [a for k, v in flags.items() if v is not None for a in (k, str(v))] + [k for k, v in switches.items() if v]
     try:
         with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
             if recipe is not None:
                 bundle = Path(tmp) / "test.npz"
                 save_bundle(bundle, *bundle_from_dataset(_recipe_dataset(recipe)))
-            with progress(err, TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                          TimeElapsedColumn(), transient=True) as bar:
-                task = bar.add_task("benchmarking", total=None)
-                result = run_bench(models, threads=thread_list, batches=batch_list, settings=settings, reference=ref,
-                                   bundle=bundle, spinning=not no_spinning, inter_threads=inter_threads,
-                                   progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
+            if on is not None:
+                doc = _bench_on(on, devices, models, remote_args, bundle, setup_device, output)
+            else:
+                with progress(err, TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                              TimeElapsedColumn(), transient=True) as bar:
+                    task = bar.add_task("benchmarking", total=None)
+                    result = run_bench(models, threads=thread_list, batches=batch_list, settings=settings, reference=ref,
+                                       bundle=bundle, spinning=not no_spinning, inter_threads=inter_threads,
+                                       progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
+                doc = document(result)
     except KeyboardInterrupt:
         raise Interrupted("benchmark interrupted; nothing was written") from None
-    doc = document(result)
-    if output is not None:
+    if output is not None and on is None:  # a device's result is saved by _bench_on, failed or not
         from edgekit.fsutil import write_json
 
         write_json(output, doc)
@@ -224,6 +236,20 @@ def bench(
         err.print(f"[red]invalid run:[/] {line}", highlight=False)
     if strict and (unstable or doc["invalid_reasons"]):
         raise CheckFailed(f"{len(unstable)} unstable result(s), {len(doc['invalid_reasons'])} throttling event(s); see above")
+
+
+def _bench_on(on: str, devices: Path | None, models: list[Path], args: list[str], bundle: Path | None,
+              setup: bool, output: Path | None) -> dict:
+    from edgekit.bench.devices import resolve_device
+    from edgekit.bench.remote import bench_and_keep
+
+    device = resolve_device(on, devices)
+    with err.status(f"connecting to {device.name}") as status:
+        doc, kept = bench_and_keep(device, models, args, bundle=bundle, setup=setup, output=output,
+                                   progress=lambda what: status.update(what))
+    for path in kept:
+        err.print(f"{device.name}: result saved in {path}", highlight=False, soft_wrap=True)
+    return doc
 
 
 @app.command()

@@ -21,6 +21,7 @@ from edgekit import __version__
 from edgekit.errors import InputError
 from edgekit.fsutil import read_json
 from edgekit.hashing import hash_obj
+from edgekit.report.devices import attach as attach_devices
 from edgekit.rows import PERCENTILES
 from edgekit.report.pareto import frontier
 from edgekit.sense import findings, stage_unchanged
@@ -65,7 +66,9 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         _inherit_counts(a, run["stages"], manifests)
         _kept(a, stage_metrics.get(a["stage"], {}))
         a["lineage"] = _lineage(a["stage"], manifests)
+        a["decided_on"] = decided_on(run["stages"], a["stage"], machines)
     bases = list(baselines.values())
+    devices = attach_devices(run_dir, arts, machines, fingerprint_id)  # edgekit bench --on results, beside the host's
     reference = next((a["id"] for a in arts if a["kind"] == "export"), arts[0]["id"] if arts else None)
     report = {
         "schema": SCHEMA,
@@ -80,6 +83,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         "artifacts": arts,
         "baselines": bases,
         "machines": machines,
+        "devices": devices,
         "stages": [{"id": s["id"], "kind": s["kind"], "cached": s.get("cached"), "wall_time_s": s.get("wall_time_s"),
                     "key": s.get("key"), "dir": s.get("dir"),
                     "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests))}
@@ -91,6 +95,18 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
     found = verdict(arts, bases, report["final"])
     report["verdict"] = found.to_dict() if found else None  # the one verdict console, report and check show
     return report
+
+
+def decided_on(stages: list[dict], stage_id: str, machines: dict) -> dict | None:
+    """Which device's measurements chose this quantize stage's file (``target:``), or None (this machine's)."""
+    metrics = next((s.get("metrics") or {} for s in stages if s["id"] == stage_id), {})
+    dec = metrics.get("decided_on") if isinstance(metrics.get("decided_on"), dict) else None
+    if dec is None:
+        return None
+    mid = fingerprint_id(dec.get("machine"))
+    if mid:
+        machines.setdefault(mid, dec["machine"])
+    return {"device": dec.get("device"), "machine": mid, "kept": metrics.get("kept")}
 
 
 def pareto_section(rows: list[dict]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from edgekit.errors import InputError
 from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 from edgekit.sense import findings
+from edgekit.report.devices import on_device
 from edgekit.verdict import of_report
 
 Status = Literal["pass", "fail", "skip"]
@@ -111,8 +112,14 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
                                   f"the run did not finish (status {status}): {error}"))
         if not report.get("artifacts"):  # it failed before measuring anything: that is the answer (exit 1)
             return out
+    if budgets.device is not None:  # the budget names a device: its own numbers, never the host's
+        report = on_device(report, budgets.device)
     for selector, limits in budgets.targets():
-        _check_limits(report, find(report, selector), limits, budgets, out)
+        art = find(report, selector)
+        if art.get("device_problem"):
+            out.results.append(Result("device", art["id"], "fail", None, None, "", f"{art['id']}: {art['device_problem']}"))
+            continue
+        _check_limits(report, art, limits, budgets, out)
     regression = budgets.regression.model_dump() if budgets.regression else (DEFAULT_REGRESSION if baseline else None)
     if regression:
         _check_regression(report, baseline, budgets, regression, out)

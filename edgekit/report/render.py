@@ -65,6 +65,9 @@ def sections(report: dict[str, Any]) -> list[Section]:
                           fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
     if kept_float:
         arts.note = (arts.note or "") + " " + " ".join(kept_float)
+    decided = [f"{a['id']}: INT8 or fp32 chosen on device {d['device']} (machine {d['machine']}, kept {d['kept']})."
+               for a in report["artifacts"] if (d := a.get("decided_on"))]
+    arts.note = " ".join(filter(None, [arts.note, *decided]))
     out.append(arts)
     out.append(sense_section(report))
     if report["baselines"]:
@@ -78,6 +81,8 @@ def sections(report: dict[str, Any]) -> list[Section]:
         verdict = of_report(report)
         if verdict:
             base.note = verdict["sentence"]
+    if report.get("devices"):
+        out.append(devices_section(report))
     machines = Section("Machines", ["fingerprint", "details"])
     for mid, fp in report.get("machines", {}).items():
         details = ", ".join(f"{k}: {v}" for k, v in fp.items() if not isinstance(v, (dict, list))) if isinstance(fp, dict) else str(fp)
@@ -96,6 +101,29 @@ def sense_section(report: dict[str, Any]) -> Section:
     sec.note = ("Each is a warning; budgets' fail_on: [...] makes the gate fail on it." if found else
                 "None: accuracy above chance, pruned and INT8 models no slower than their parents, every stage changed "
                 "its input, params and MACs counted.")
+    return sec
+
+
+def devices_section(report: dict[str, Any]) -> Section:
+    """Each artifact as measured on each device (`edgekit bench --on`), beside the host's accuracy."""
+    sec = Section("Devices", ["artifact", "device", "machine", "accuracy on device", "host accuracy", "difference",
+                              "p50 on device", "status"])
+    for a in report["artifacts"]:
+        for name, d in (a.get("devices") or {}).items():
+            cmp = d.get("accuracy_vs_host")
+            diff = "–" if cmp is None else f"{cmp['difference_pt']:+.2f} pt" + (
+                f" ⚠ beyond noise (±{cmp['noise_pt']:.2f})" if cmp["beyond_noise"] else f" (noise ±{cmp['noise_pt']:.2f})")
+            p50 = "emulated: not timed" if d.get("emulated") else fmt_ms(d["latency_ms"].get("p50")) + (
+                " (invalid)" if d.get("measurement_valid") is False else "")
+            sec.rows.append([a["id"], name, d.get("machine") or "–", fmt_acc(d.get("accuracy")), fmt_acc(a.get("accuracy")),
+                             diff, p50, d.get("status", "ok")])
+    failed = [d for d in report["devices"] if d["status"] != "ok"]
+    for d in failed:
+        sec.rows.append(["–", d["name"], d.get("machine") or "–", "–", "–", "–", "–", f"{d['status']}: {d.get('error') or ''}"])
+    notes = {cmp["note"] for a in report["artifacts"] for d in (a.get("devices") or {}).values()
+             if (cmp := d.get("accuracy_vs_host")) and cmp["difference_pt"] != 0}
+    sec.note = ("Measured on the device with `edgekit bench --on`; noise is the 95 % interval of accuracy on a test set "
+                "that size. " + " ".join(sorted(notes))).strip()
     return sec
 
 

@@ -70,32 +70,37 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     spec, extra = meta["spec"], {k: v for k, v in meta.items() if k not in ("spec", "pruned")}
     pre = meta.get("preprocess") or ds.preprocess()
     example = torch.from_numpy(prepare(pre, ds.val.x[:2]))  # batch 2: the graph trace sees a real batch
+    train, val, test = ds.train, ds.val, ds.test
+    if ds.kind == "text":  # token ids once, by the model's own tokenizer; batches() then passes them through
+        from edgekit.torchkit.text import token_splits
+
+        train, val, test = token_splits(pre, train, val, test)
 
     def gradients(m: nn.Module) -> None:  # Taylor importance: |w * dL/dw| summed over a few batches
         m.train()
         loss_fn = nn.CrossEntropyLoss()
-        sub = ds.train.take(np.arange(min(cfg.gradient_samples, len(ds.train))))
+        sub = train.take(np.arange(min(cfg.gradient_samples, len(train))))
         for x, y in batches(sub, cfg.batch_size, ds.mean, ds.std):
             loss_fn(m(x), y).backward()
         m.eval()
 
     def finetune(m: nn.Module, step: int) -> None:
         s = TrainSettings(cfg.finetune_epochs, cfg.lr, cfg.batch_size, seed=ctx.recipe.seed + step)
-        fit(m, ds.train, ds.val, ds.mean, ds.std, s, console=ctx.console, label=f"{cfg.id} slice {step}")
+        fit(m, train, val, ds.mean, ds.std, s, console=ctx.console, label=f"{cfg.id} slice {step}")
 
     settings = PruneSettings(target=cfg.target, ratio=cfg.ratio, importance=cfg.importance, scope=cfg.scope,
                              steps=cfg.steps, round_to=cfg.round_to, max_layer_ratio=cfg.max_layer_ratio,
                              ignore=tuple(cfg.ignore), ignore_classifier=cfg.ignore_classifier,
                              attention=cfg.attention, seed=ctx.recipe.seed)
-    acc_before = evaluate(model, ds.test, ds.mean, ds.std)
+    acc_before = evaluate(model, test, ds.mean, ds.std)
     try:
         result = prune(model, example, settings, grad_fn=gradients,
                        between=finetune if cfg.finetune_epochs else None, log=lambda msg: ctx.console.print(f"  {msg}"))
     except PruneError as e:
         raise ctx.error(e.key, e.message) from None
     model = result.model
-    recalibrated = recalibrate_bn(model, ds.train, ds.mean, ds.std, cfg.batch_size, seed=ctx.recipe.seed)
-    acc_after = evaluate(model, ds.test, ds.mean, ds.std)
+    recalibrated = recalibrate_bn(model, train, ds.mean, ds.std, cfg.batch_size, seed=ctx.recipe.seed)
+    acc_after = evaluate(model, test, ds.mean, ds.std)
 
     reference = build_model({**spec, "weights": None}, spec["num_classes"], spec["in_channels"])
     save_model(model, ctx.out, spec, {**extra, "preprocess": pre, "pruned": diff(reference, model)})

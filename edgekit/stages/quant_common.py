@@ -26,16 +26,22 @@ def read_preprocess(stage_dir: Path) -> dict:
         raise InputError(f"{path}: missing or unreadable ({type(e).__name__}); re-run the export stage") from None
 
 
-def validation(ctx: StageContext, cfg: GuardedQuantConfig, pre: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Prepared validation input (N, ...) float32 and labels; a stratified subset when ``val_samples`` is set."""
-    from edgekit.runtime.preprocess import prepare
-
+def raw_validation(ctx: StageContext, cfg: GuardedQuantConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Validation samples as stored (uint8 images) and labels; a stratified subset when ``val_samples`` is set."""
     val = ctx.dataset().val
     if len(val) == 0:
         raise ctx.error("val_samples", "the validation split is empty: candidates cannot be scored")
     if cfg.val_samples is not None and cfg.val_samples < len(val):
         val = val.take(stratified_indices(val.y, cfg.val_samples, ctx.recipe.seed))
-    return prepare(pre, val.x), val.y
+    return val.x, val.y
+
+
+def validation(ctx: StageContext, cfg: GuardedQuantConfig, pre: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared validation input (N, ...) float32 and labels; a stratified subset when ``val_samples`` is set."""
+    from edgekit.runtime.preprocess import prepare
+
+    x, y = raw_validation(ctx, cfg)
+    return prepare(pre, x), y
 
 
 def calibration_raw(ctx: StageContext, cfg: GuardedQuantConfig) -> np.ndarray:

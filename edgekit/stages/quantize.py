@@ -28,6 +28,9 @@ class QuantizeConfig(GuardedQuantConfig):
     ladder: bool = Field(True, description="on a missed tolerance try per-tensor/per-channel, reduce_range, U8U8, then float nodes")
     max_trials: int = Field(8, ge=1, le=64, description="most candidates quantized and measured")
     max_excluded: int = Field(8, ge=0, le=1000, description="most sensitive nodes the last rungs may keep in float")
+    target: str | None = Field(None, min_length=1, description="device (devices.yaml name or ssh destination) whose "
+                               "own measurements choose among the INT8 candidates and fp32 (edgekit bench --on)")
+    target_preset: Literal["quick", "default", "thorough"] = Field("default", description="bench preset on the target device")
 
 
 @register_stage(QuantizeConfig, consumes="onnx", produces="onnx", needs="")  # onnxruntime only: works without torch
@@ -67,8 +70,23 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
     settings = LadderSettings(cfg.ladder, cfg.max_trials, cfg.max_excluded, percentile=cfg.calibration.percentile)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as work:
         trials = run_trials(src, Path(work), start, x_val, y_val, float_m, tol, make_reader, measure, settings, ctx.console)
-        d = outcome.decide(cfg.id, float_m, trials, tol, cfg.on_miss, cfg.prefer_faster,
-                           speed=lambda t: speed.compare(src, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
+        decided_on = None
+        if cfg.target is not None:  # the device's numbers decide, not this machine's
+            from edgekit.quant import device_target
+
+            cands = device_target.build_candidates(trials, Path(work), x_val, y_val, float_m, tol, make_reader, measure,
+                                                   cfg.calibration.percentile, ctx.console)
+            inventory = ctx.loaded.file.parent / "devices.yaml"
+            float_m, trials, decided_on = device_target.measure_on_device(
+                cfg.target, inventory if inventory.is_file() else None, src, float_m, cands,
+                *quant_common.raw_validation(ctx, cfg), pre, tol, cfg.threads, cfg.target_preset, Path(work), ctx.console)
+        # the device's numbers decided already when there is a target; else the harness on this machine decides
+        local_speed = None if cfg.target is not None else (
+            lambda t: speed.compare(src, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
+        d = outcome.decide(cfg.id, float_m, trials, tol, cfg.on_miss, cfg.prefer_faster, speed=local_speed)
         quant_common.write_result(ctx, d, src, trials, pre)
-    quant_common.report(ctx, d, float_m, "onnxruntime")
-    return StageOutput("model.onnx", outcome.metrics("onnxruntime", tol, float_m, trials, d))
+    quant_common.report(ctx, d, float_m, "onnxruntime" if decided_on is None else f"onnxruntime, decided on {cfg.target}")
+    metrics = outcome.metrics("onnxruntime", tol, float_m, trials, d)
+    if decided_on is not None:
+        metrics["decided_on"] = decided_on
+    return StageOutput("model.onnx", metrics)

@@ -3,7 +3,13 @@ when there is one (e.g. recovery after pruning).
 
 ``distill: {teacher: train}`` adds knowledge distillation from an earlier torch model (usually the
 unpruned one when recovering after ``prune``). The teacher must be an ancestor of this stage's input, so
-the cache key, which already covers the input's lineage, covers the teacher too."""
+the cache key, which already covers the input's lineage, covers the teacher too.
+
+``model:`` starts a second lineage in the same recipe (e.g. a small student next to a fine-tuned encoder):
+the stage builds that model instead of the recipe's and reads no earlier stage.
+
+Text encoders (``hf:``) with ``head:`` start from the prompted zero-shot classifier and train the head on
+cached embeddings first (``edgekit.torchkit.text_head``); ``encoder: frozen`` stops there (seconds on a CPU)."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from edgekit.model_config import ModelConfig
 from edgekit.strict import ID_PATTERN, StageConfig, Strict
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
@@ -20,6 +27,15 @@ class DistillConfig(Strict):
     teacher: str = Field(pattern=ID_PATTERN, description="id of an earlier stage whose torch model teaches (an ancestor of the input)")
     temperature: float = Field(4.0, gt=0, le=100, description="softmax temperature of both models' logits")
     weight: float = Field(0.7, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
+
+
+class HeadConfig(Strict):
+    init: Literal["prompted", "random"] = Field("prompted", description="prompted: the head starts as the zero-shot classifier over the label prompts")
+    prompts: list[str] = Field(["This is a definition of {label}."], min_length=1, description="label prompt templates with {label}, averaged")
+    labels: dict[str, str] | None = Field(None, description="description of each class used in prompts (default: the class name)")
+    scale: float = Field(20.0, gt=0, le=1000, description="logits = scale x cosine similarity to the label embeddings")
+    epochs: int = Field(30, ge=0, le=10_000, description="head-only epochs on cached embeddings of the training texts (encoder frozen)")
+    lr: float = Field(1e-2, gt=0, lt=10, description="learning rate of the head-only epochs")
 
 
 class TrainConfig(StageConfig):
@@ -35,48 +51,33 @@ class TrainConfig(StageConfig):
     channels_last: bool = Field(False, description="train CNNs in NHWC memory layout: faster oneDNN kernels on CPU")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
     distill: DistillConfig | None = Field(None, description="knowledge distillation from an earlier model")
+    model: ModelConfig | None = Field(None, description="train this model from its start instead of the recipe's (a second lineage; reads no earlier stage)")
+    head: HeadConfig | None = Field(None, description="text encoders (hf:): prompted head init, then head-only training on cached embeddings")
+    encoder: Literal["finetune", "frozen"] = Field(
+        "finetune", description="with head: fine-tune the whole encoder after the head (epochs, lr) or keep it frozen")
 
 
 @register_stage(TrainConfig, consumes="torch?", produces="torch")
 def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     import torch
 
-    from edgekit.fsutil import resolve_path
     from edgekit.sense import chance_level, near_chance
-    from edgekit.torchkit.models import build_model, load_model, load_weights, save_model
+    from edgekit.torchkit.models import load_model, save_model
     from edgekit.torchkit.small_maps import fast_small_map_convs
     from edgekit.torchkit.training import TrainSettings, distillation_loss, evaluate, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
+    if cfg.head is not None and (ds.kind != "text" or ctx.input is not None or not _model_cfg(ctx, cfg).source.startswith("hf:")):
+        raise ctx.error("head", "head: initialises a text encoder's new head (hf: model, trained from its start, text data)")
+    if cfg.encoder == "frozen" and cfg.head is None:
+        raise ctx.error("encoder", "a frozen encoder trains only its head: add head: (e.g. head: {init: prompted})")
     if ctx.input is not None:
         model, meta = load_model(ctx.input.dir)
         spec, extra = meta["spec"], {k: v for k, v in meta.items() if k != "spec"}
-    elif ds.kind == "text":
-        from edgekit.errors import InputError
-        from edgekit.torchkit.text import new_text_model
-
-        try:
-            model, spec, pre = new_text_model(ctx.recipe.model, ds, ctx.loaded.file.parent)
-        except InputError as e:
-            raise ctx.loaded.error(("model", "source"), e.message.removeprefix("model.source: ")) from None
-        extra = {"preprocess": pre}
     else:
-        spec = {**ctx.recipe.model.model_dump(), "num_classes": len(ds.classes), "in_channels": ds.input_shape[0]}
-        if spec["source"].startswith("python:"):  # later stages rebuild the model from its module, next to the recipe
-            spec["code_dir"] = str(ctx.loaded.file.parent.resolve())
-        model = build_model(spec, spec["num_classes"], spec["in_channels"])
-        weights = spec.get("weights")
-        if weights and weights != "imagenet":
-            path = resolve_path(weights, ctx.loaded.file.parent)
-            if not path.is_file():
-                raise ctx.loaded.error(("model", "weights"), f"{path}: no such weights file")
-            try:
-                model.load_state_dict(load_weights(path))
-            except (RuntimeError, OSError, ValueError) as e:
-                raise ctx.loaded.error(("model", "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})") from None
-        extra = {}
+        model, spec, extra = start_model(ctx, _model_cfg(ctx, cfg), ds, normalize=cfg.head is not None)
     if ds.kind == "text":  # the tokenizer is part of the model: keep the one it was built with
         from edgekit.torchkit.text import token_splits
 
@@ -91,8 +92,19 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     if cfg.distill is not None:
         teachers = [load_model(_ancestor(ctx, cfg.distill.teacher).dir)[0].to(settings.device)]
         loss_fn = distillation_loss(teachers[0], cfg.distill.temperature, cfg.distill.weight, cfg.label_smoothing)
-    with fast_small_map_convs(*teachers):
-        result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=loss_fn, label=cfg.id)
+
+    def fit_all(m):
+        with fast_small_map_convs(*teachers):
+            return fit(m, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=loss_fn, label=cfg.id)
+
+    if cfg.head is not None:
+        from edgekit.runtime.preprocess import prepare
+        from edgekit.torchkit.text_head import train_head_first
+
+        result = train_head_first(model, lambda raw: prepare(extra["preprocess"], raw), train, val,
+                                  _head_settings(ctx, cfg, ds), fit_all, log=lambda msg: ctx.console.print(f"  {msg}"))
+    else:
+        result = fit_all(model)
     with fast_small_map_convs(model):
         test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
@@ -103,6 +115,58 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
                           f"the model learned nothing; try another lr or more epochs", highlight=False)
     return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params,
                                              "test_chance_accuracy": chance})
+
+
+def _model_cfg(ctx: StageContext, cfg: TrainConfig) -> ModelConfig:
+    return cfg.model or ctx.recipe.model
+
+
+def _head_settings(ctx: StageContext, cfg: TrainConfig, ds):
+    from edgekit.torchkit.text_head import HeadSettings, descriptions_for
+
+    h = cfg.head
+    try:
+        descriptions = descriptions_for(ds.classes, h.labels)
+    except ValueError as e:
+        raise ctx.error("head", str(e)) from None
+    bad = next((t for t in h.prompts if "{label}" not in t), None)
+    if bad is not None:
+        raise ctx.error("head", f"prompt {bad!r} has no {{label}} placeholder")
+    return HeadSettings(descriptions, tuple(h.prompts), h.init, h.scale, h.epochs, h.lr, encoder=cfg.encoder,
+                        seed=ctx.recipe.seed)
+
+
+def start_model(ctx: StageContext, model_cfg: ModelConfig, ds, normalize: bool = False):
+    """A fresh model (pretrained weights where the source has them) -> (model, spec, extra for model.json).
+    Errors point at the stage's own ``model:`` when it has one, else at the recipe's."""
+    from edgekit.errors import InputError
+    from edgekit.fsutil import resolve_path
+    from edgekit.torchkit.models import build_model, load_weights
+
+    own = getattr(ctx.cfg, "model", None) is not None
+    where = ctx.loaded.stage_loc(ctx.cfg.id, "model") if own else ("model",)
+    if ds.kind == "text":
+        from edgekit.torchkit.text import new_text_model
+
+        try:
+            model, spec, pre = new_text_model(model_cfg, ds, ctx.loaded.file.parent, normalize=normalize)
+        except InputError as e:
+            raise ctx.loaded.error((*where, "source"), e.message.removeprefix("model.source: ")) from None
+        return model, spec, {"preprocess": pre}
+    spec = {**model_cfg.model_dump(), "num_classes": len(ds.classes), "in_channels": ds.input_shape[0]}
+    if spec["source"].startswith("python:"):  # later stages rebuild the model from its module, next to the recipe
+        spec["code_dir"] = str(ctx.loaded.file.parent.resolve())
+    model = build_model(spec, spec["num_classes"], spec["in_channels"])
+    weights = spec.get("weights")
+    if weights and weights != "imagenet":
+        path = resolve_path(weights, ctx.loaded.file.parent)
+        if not path.is_file():
+            raise ctx.loaded.error((*where, "weights"), f"{path}: no such weights file")
+        try:
+            model.load_state_dict(load_weights(path))
+        except (RuntimeError, OSError, ValueError) as e:
+            raise ctx.loaded.error((*where, "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})") from None
+    return model, spec, {}
 
 
 def _ancestor(ctx: StageContext, stage_id: str):

@@ -45,21 +45,33 @@ class BagOfWords(nn.Module):
 
 
 class EncoderClassifier(nn.Module):
-    """A transformer encoder, mean-pooled over real tokens, with a linear head. ids (B, L) -> logits (B, C)."""
+    """A transformer encoder, mean-pooled over real tokens, with a linear head. ids (B, L) -> logits (B, C).
 
-    def __init__(self, encoder: nn.Module, num_classes: int, pad_id: int = 0, dropout: float = 0.1):
+    ``normalize``: the pooled vector is scaled to unit length first, as sentence-transformers does, so a
+    head whose rows are unit label embeddings times a scale computes scaled cosine similarities: the
+    zero-shot classifier (``edgekit.torchkit.text_head``)."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int, pad_id: int = 0, dropout: float = 0.1,
+                 normalize: bool = False):
         super().__init__()
         self.pad_id = pad_id
+        self.normalize = normalize
         self.encoder = encoder
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(encoder.config.hidden_size, num_classes)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (B, L) -> pooled sentence embeddings (B, H), unit length when ``normalize``."""
         mask = (ids != self.pad_id).to(torch.int64)  # (B, L)
         hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, L, H)
         m = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # (B, H)
-        return self.fc(self.drop(pooled))
+        if self.normalize:
+            pooled = pooled / pooled.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        return pooled
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.drop(self.embed(ids)))
 
 
 def _hf_encoder(text: dict[str, Any], pretrained_dir: Path | None) -> nn.Module:
@@ -82,12 +94,19 @@ def build_text_model(spec: dict[str, Any], num_classes: int, pretrained_dir: Pat
     if prefix == "edgekit" and name == "bow":
         return BagOfWords(text["vocab_size"], num_classes, text["dim"], text["hidden"], text["pad_id"])
     if prefix == "hf":
-        return EncoderClassifier(_hf_encoder(text, pretrained_dir), num_classes, text["pad_id"])
+        encoder = _hf_encoder(text, pretrained_dir)
+        if text.get("pooler") is False and getattr(encoder, "pooler", None) is not None:
+            # unused (the classifier mean-pools), and invisible to torch-pruning's graph, which then leaves
+            # its input at the unpruned width and the pruned model breaks there
+            encoder.pooler = None
+        return EncoderClassifier(encoder, num_classes, text["pad_id"], normalize=text.get("normalize", False))
     raise InputError(f"model.source: '{spec['source']}' is not a text model; use edgekit:bow or hf:DIR")
 
 
-def new_text_model(model_cfg, ds: Dataset, base_dir: Path, max_length: int = 64) -> tuple[nn.Module, dict, dict]:
-    """A fresh text model for the recipe's ``model:`` on this dataset -> (model, spec, preprocess)."""
+def new_text_model(model_cfg, ds: Dataset, base_dir: Path, max_length: int = 64,
+                   normalize: bool = False) -> tuple[nn.Module, dict, dict]:
+    """A fresh text model for the recipe's ``model:`` on this dataset -> (model, spec, preprocess).
+    ``normalize``: hf encoders pool to unit vectors (needed by a head initialised from label prompts)."""
     prefix, _, name = model_cfg.source.partition(":")
     spec: dict[str, Any] = {**model_cfg.model_dump(), "num_classes": len(ds.classes), "in_channels": 0}
     if prefix == "edgekit" and name == "bow":
@@ -103,10 +122,11 @@ def new_text_model(model_cfg, ds: Dataset, base_dir: Path, max_length: int = 64)
         tok_spec = json.loads((folder / "tokenizer.json").read_text())
         pad_id = (tok_spec.get("padding") or {}).get("pad_id", 0)
         tok = HFTokenizer(tok_spec, max_length=max_length, pad_id=pad_id)
-        model = build_text_model({**spec, "text": {"pad_id": pad_id}}, len(ds.classes), pretrained_dir=folder)
+        text = {"pad_id": pad_id, "pooler": False, **({"normalize": True} if normalize else {})}
+        model = build_text_model({**spec, "text": text}, len(ds.classes), pretrained_dir=folder)
         cfg = model.encoder.config.to_dict()
         keep = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")}
-        spec["text"] = {"pad_id": pad_id, "hf_config": keep}
+        spec["text"] = {**text, "hf_config": keep}
     else:
         raise InputError(f"model.source: text data needs a text model (edgekit:bow or hf:DIR), got '{model_cfg.source}'")
     pre = {**ds.preprocess(), "input_shape": [max_length], "tokenizer": tok.to_dict()}

@@ -1,0 +1,102 @@
+"""Train a new, small student from an earlier (large) torch model's soft labels: "train big, then shrink".
+
+    - {id: finetune, kind: train, head: {init: prompted}}                   # the teacher: fine-tuned MiniLM
+    - {id: distilled, kind: distill, student: {source: "edgekit:bow"}, unlabelled: 10000}
+
+The teacher is this stage's input (so the cache key covers its content); the student is built from
+``student:`` like a recipe model and may read the data differently (its own tokenizer): the teacher scores
+every training sample once with its own preprocessing (``edgekit.torchkit.soft_labels``). ``unlabelled: N``
+adds N more training texts the student never sees labels for, taken from the training split beyond
+``data.limit_train`` — the teacher labels them (the "vast private data" case)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from edgekit.model_config import ModelConfig
+from edgekit.strict import StageConfig
+from edgekit.registry import register_stage
+from edgekit.stage import StageContext, StageOutput
+
+
+class DistillStageConfig(StageConfig):
+    kind: Literal["distill"] = "distill"
+    student: ModelConfig = Field(description="the model to train, built from its start like the recipe's model:")
+    epochs: int = Field(4, ge=1, le=1000)
+    lr: float = Field(1e-2, gt=0, lt=10)
+    batch_size: int = Field(256, ge=1, le=65536)
+    weight_decay: float = Field(0.0, ge=0, lt=1)
+    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    temperature: float = Field(2.0, gt=0, le=100, description="softmax temperature of both models' logits")
+    weight: float = Field(0.7, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
+    unlabelled: int = Field(0, ge=0, le=10_000_000, description="extra training samples beyond data.limit_train, taught by the teacher alone")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
+
+
+@register_stage(DistillStageConfig, consumes="torch", produces="torch")
+def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+
+    from edgekit.data.dataset import Split
+    from edgekit.runtime.preprocess import prepare
+    from edgekit.stages.train import start_model
+    from edgekit.torchkit.models import load_model, save_model
+    from edgekit.torchkit.soft_labels import UNLABELLED, SoftLabelLoss, teacher_logits
+    from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
+
+    torch.set_num_threads(ctx.threads)
+    torch.manual_seed(ctx.recipe.seed)
+    ds = ctx.dataset()
+    teacher, teacher_meta = load_model(ctx.input.dir)
+    extra_x = _unlabelled(ctx, cfg, ds)
+    raw = np.concatenate([ds.train.x, extra_x]) if len(extra_x) else ds.train.x
+    labels = np.concatenate([ds.train.y, np.full(len(extra_x), UNLABELLED, np.int64)])
+    # a student's vocabulary is fitted on every text it trains on, unlabelled ones too (never val/test)
+    model, spec, extra = start_model(ctx, cfg.student, replace(ds, train=Split(raw, labels)))
+    pre = extra.setdefault("preprocess", ds.preprocess())
+    ctx.console.print(f"  teacher '{ctx.input.stage_id}' scores {len(ds.train)} labelled + {len(extra_x)} unlabelled samples")
+    logits = teacher_logits(teacher, lambda b: prepare(teacher_meta["preprocess"], b), raw)  # (N, C)
+    del teacher
+    agree = float((logits[: len(ds.train)].argmax(1).numpy() == ds.train.y).mean()) if len(ds.train) else 0.0
+
+    student_in = (lambda b: prepare(pre, b)) if ds.kind == "text" else (lambda b: b)  # images: fit normalises
+    train = Split(student_in(raw), np.arange(len(raw), dtype=np.int64))  # targets are indices into logits
+    val, test = (Split(student_in(s.x), s.y) for s in (ds.val, ds.test))
+    settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
+                             seed=ctx.recipe.seed, device=pick_device(cfg.device))
+    loss = SoftLabelLoss(logits, labels, cfg.temperature, cfg.weight)
+    result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=loss, label=cfg.id)
+    test_acc = evaluate(model, test, ds.mean, ds.std)
+    save_model(model, ctx.out, spec, extra)
+    return StageOutput("model.safetensors", {
+        **result, "test_accuracy": round(test_acc, 5), "params": sum(p.numel() for p in model.parameters()),
+        "teacher": ctx.input.stage_id, "labelled_samples": len(ds.train), "unlabelled_samples": len(extra_x),
+        "teacher_train_agreement": round(agree, 5),
+    })
+
+
+def _unlabelled(ctx: StageContext, cfg: DistillStageConfig, ds):
+    """``cfg.unlabelled`` training samples outside the labelled subset (seeded); never validation or test."""
+    import numpy as np
+
+    from edgekit.data import load_dataset
+
+    if cfg.unlabelled == 0:
+        return ds.train.x[:0]
+    data = ctx.recipe.data
+    if data.limit_train is None:
+        raise ctx.error("unlabelled", "unlabelled samples come from the training split beyond data.limit_train; set data.limit_train")
+    full = load_dataset(data.model_copy(update={"limit_train": None}), ctx.recipe.seed, ctx.loaded.file.parent)
+    if ds.kind != "text":
+        raise ctx.error("unlabelled", "unlabelled samples are drawn for text data only (texts identify themselves)")
+    labelled = set(ds.train.x.tolist())
+    pool = np.flatnonzero([x not in labelled for x in full.train.x.tolist()])
+    if len(pool) < cfg.unlabelled:
+        raise ctx.error("unlabelled", f"only {len(pool)} training samples lie beyond data.limit_train, asked for {cfg.unlabelled}")
+    pick = np.sort(np.random.default_rng(ctx.recipe.seed + 7).choice(pool, cfg.unlabelled, replace=False))
+    return full.train.x[pick]
