@@ -3,12 +3,8 @@ miswiring before anything runs)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from edgekit.recipe_model import LoadedRecipe
 from edgekit.registry import StageKind
-
-if TYPE_CHECKING:  # annotation only: the recipe calls wire() while it validates
-    from edgekit.recipe import LoadedRecipe
 
 NAMES = {"torch": "a torch model", "onnx": "an ONNX model", None: "no model"}
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 
+from edgekit.recipe_model import LoadedRecipe
 from edgekit.strict import StageConfig
-
-if TYPE_CHECKING:  # annotation only: the recipe imports the stage modules, which import this one
-    from edgekit.recipe import LoadedRecipe
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

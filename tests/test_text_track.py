@@ -146,6 +146,7 @@ stages:
 def test_stage_model_starts_a_second_lineage(tmp_path, capsys):
     from edgekit.graph import wire
     from edgekit.recipe import load
+    from edgekit.stages import stage_kinds
 
     recipe = tmp_path / "r.yaml"
     base = """edgekit: 1
@@ -158,7 +159,7 @@ stages:
   - {id: distilled, kind: distill, student: {source: 'edgekit:resnet-small', width: 0.25}, input: big}
 """
     recipe.write_text(base % "")
-    assert wire(load(recipe)) == {"big": [], "small": [], "distilled": ["big"]}
+    assert wire(load(recipe), stage_kinds()) == {"big": [], "small": [], "distilled": ["big"]}
     recipe.write_text(base % ", input: big")
     assert main(["validate", str(recipe)]) == 2
     err = capsys.readouterr().err.strip()

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from edgekit.bench import graph, system
+import edgekit.bench.graph as graph
+import edgekit.bench.system as system
 from edgekit.bench.bundle import load_bundle
 from edgekit.bench.isolation import Worker, round_order
 from edgekit.bench.stats import LatencyStats, Thresholds, instability, ratio_with_spread, summarize

@@ -45,7 +45,7 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
     from edgekit.errors import require
     from edgekit.quant import speed
     from edgekit.quant import inc, outcome
-    from edgekit.stages import quant_common
+    import edgekit.stages.quant_common as quant_common
     from edgekit.quant.calibration import stratified_indices
     from edgekit.quant.measure import Trial, measure_onnx
     from edgekit.quant.onnx_int8 import kernel_counts

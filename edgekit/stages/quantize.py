@@ -37,7 +37,7 @@ class QuantizeConfig(GuardedQuantConfig):
 def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
     from edgekit.quant import speed
     from edgekit.quant import ort_static, outcome
-    from edgekit.stages import quant_common
+    import edgekit.stages.quant_common as quant_common
     from edgekit.quant.calibration import BatchReader, check_matches
     from edgekit.quant.measure import measure_onnx
     from edgekit.quant.ort_flow import LadderSettings, run_trials
