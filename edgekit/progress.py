@@ -74,8 +74,9 @@ class LineProgress:
                            highlight=False, soft_wrap=True)
 
 
-def progress(console: Console, *columns: Any, transient: bool = False):
+def progress(console: Console | None, *columns: Any, transient: bool = False):
     """Live bars on a terminal, log lines elsewhere; silent when the console is quiet (--quiet)."""
+    console = console or Console(stderr=True)  # library callers (fit() in a test or a notebook) may pass none
     if console.is_terminal or console.quiet:
         return Progress(*columns, console=console, transient=transient)
     return LineProgress(console)

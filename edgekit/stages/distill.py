@@ -24,11 +24,11 @@ from edgekit.stage import StageContext, StageOutput
 class DistillStageConfig(StageConfig):
     kind: Literal["distill"] = "distill"
     student: ModelConfig = Field(description="the model to train, built from its start like the recipe's model:")
-    epochs: int = Field(4, ge=1, le=1000)
-    lr: float = Field(1e-2, gt=0, lt=10)
-    batch_size: int = Field(256, ge=1, le=65536)
-    weight_decay: float = Field(0.0, ge=0, lt=1)
-    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    epochs: int = Field(4, ge=1, le=1000, description="passes over the (labelled + unlabelled) training texts")
+    lr: float = Field(1e-2, gt=0, lt=10, description="peak learning rate of the student")
+    batch_size: int = Field(256, ge=1, le=65536, description="training samples per step")
+    weight_decay: float = Field(0.0, ge=0, lt=1, description="decoupled AdamW weight decay")
+    schedule: Literal["onecycle", "cosine", "constant"] = Field("onecycle", description="learning-rate schedule over all steps")
     temperature: float = Field(2.0, gt=0, le=100, description="softmax temperature of both models' logits")
     weight: float = Field(0.7, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
     unlabelled: int = Field(0, ge=0, le=10_000_000, description="extra training samples beyond data.limit_train, taught by the teacher alone")
