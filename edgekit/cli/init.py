@@ -17,6 +17,7 @@ from edgekit import recipe as recipe_mod
 from edgekit.cli.app import app, out
 from edgekit.errors import InputError
 from edgekit.fsutil import check_output_file, write_atomic
+from edgekit.strict import ID_PATTERN
 
 DEFAULT_MODEL = "edgekit:resnet-small"  # small and fast to train on 2 CPU cores; torchvision:NAME for more
 
@@ -55,7 +56,7 @@ def source_spec(source: str, recipe_dir: Path) -> str:
 def recipe_name(source: str) -> str:
     stem = Path(source.rstrip("/")).name if ":" not in source or source.startswith("imagefolder:") else source.split(":")[-1]
     name = re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-_")[:40]
-    return name if re.match(recipe_mod.ID_PATTERN, name or "") else "my-model"
+    return name if re.match(ID_PATTERN, name or "") else "my-model"
 
 
 @app.command()
