@@ -44,7 +44,8 @@ def _row(result: dict) -> tuple[int, int]:
 def attach(run_dir: Path, artifacts: list[dict], machines: dict, fingerprint_id: Callable[[Any], str | None]) -> list[dict]:
     """Add ``devices`` to every artifact a device measured; return one summary per device result file."""
     summaries = []
-    by_file = {str(Path(a["file"]).resolve()): a for a in artifacts if a.get("file")}
+    # artifact files are relative to the run dir (absolute in runs of older edgekit: joining keeps those)
+    by_file = {str((Path(run_dir) / a["file"]).resolve()): a for a in artifacts if a.get("file")}
     for path in sorted((Path(run_dir) / DEVICES_DIR).glob("*.json")):
         try:
             doc = read_json(path)
