@@ -1,6 +1,7 @@
 """Every shell command in README.md and docs/*.md, run as written — with small data: recipes are swapped for a
 tiny one, ONNX placeholders are its exported model, `bench` runs its quick preset. A renamed option, a missing
-file or a command that no longer exists fails here."""
+file or a command that no longer exists fails here. ```console blocks are transcripts for another machine (a
+Pi, root, ssh) and are not run; a command that measures on a device (`--on`) is checked against `bench -h`."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ RUN = "runs/docs-tiny"
 # placeholder in the docs -> what stands for it in the sandbox
 PLACEHOLDERS = [
     (r"\[([^\]]*?)\s*\.\.\.\]", r"\1"), (r"\[([^\]]+)\]", r"\1"),  # optional parts: given
-    (r"runs/(<name>|quick|wordnet-text)(?=/|\s|$)", RUN), (r"\bREPORT_OR_RUN_DIR\b|\bRUN_DIR\b|\bRUN_A\b|\bRUN_B\b", RUN),
+    (r"runs/(<name>|quick|wordnet-text|fashion-mnist)(?=/|\s|$)", RUN), (r"\bREPORT_OR_RUN_DIR\b|\bRUN_DIR\b|\bRUN_A\b|\bRUN_B\b", RUN),
     (r"\bREPORT\b|\bmain-report\.json\b", f"{RUN}/report.json"), (r"\$GITHUB_STEP_SUMMARY", "summary.md"),
     (r"--budgets FILE", "--budgets budgets.yaml"), (r"--junit FILE", "--junit junit.xml"),
     (r"--summary FILE", "--summary summary.md"),
@@ -145,6 +146,12 @@ def test_every_documented_command_runs(tmp_path):
         if not re.match(r"(edgekit|python benchmarks/|cp )", command):
             if (why := check_static(command)) is not None:
                 broken.append(f"{where}: {written}: {why}")
+            continue
+        if re.search(r"\s--on\s", command):  # needs a device over SSH: its options must exist, at least
+            usage = subprocess.run(["bash", "-c", "edgekit bench -h"], cwd=tmp_path, env=env, capture_output=True, text=True).stdout
+            missing = [o for o in re.findall(r"\s(--[a-z][a-z-]*)", command) if o not in usage]
+            if missing:
+                broken.append(f"{where}: {written}: no such bench option(s) {missing}")
             continue
         if command.startswith("edgekit bench") and not (tmp_path / "model.onnx").exists():
             export = next((tmp_path / RUN / "stages").glob("export-*")) / "model.onnx"

@@ -243,6 +243,7 @@ def _without(modules: list[str], code: str, cwd: Path) -> subprocess.CompletedPr
 @pytest.mark.slow
 def test_report_and_check_run_without_torch(run_dir, tmp_path):
     code = f"""
+import sys
 from edgekit.cli.main import main
 rc_report = main(["report", {str(run_dir)!r}, "--out", {str(tmp_path)!r}])
 rc_check = main(["check", {str(run_dir)!r}, "--budgets", {str(tmp_path / "b.yaml")!r}])

@@ -130,16 +130,16 @@ stages:
     assert m["frozen"]["schedule"] == "frozen-encoder" and "history" not in m["frozen"]
     assert 0.55 <= m["prune"]["params_ratio"] <= 0.61  # 40 % of the params removed, measured
     assert m["prune"]["test_accuracy_before"] == m["finetune"]["test_accuracy"]  # scored on token ids, not strings
-    heads = json.loads((Path(stages["prune"]["dir"]) / "model.json").read_text())["pruned"]["modules"]
+    heads = json.loads(((tmp_path / "run" / stages["prune"]["dir"]) / "model.json").read_text())["pruned"]["modules"]
     assert any(k.endswith("attention.self.query") for k in heads) and any(k.endswith("intermediate.dense") for k in heads)
     assert "test_accuracy" in m["recover"] and m["export-pruned"]["parity_top1_agreement"] >= 0.99
     assert "Evaluation failed" not in caplog.text  # onnxscript's skipped constant folds no longer reach the console
     fp32 = m["export-pruned"]["size_bytes"]
     for q in ("int8", "int8-static"):
         assert m[q]["kept"] == "int8", m[q]
-        assert (Path(stages[q]["dir"]) / "model.onnx").stat().st_size <= 0.35 * fp32  # the embedding table too
+        assert (tmp_path / "run" / stages[q]["dir"] / "model.onnx").stat().st_size <= 0.35 * fp32  # the embedding table too
     assert m["distilled"]["labelled_samples"] == 300 and m["distilled"]["unlabelled_samples"] == 200
-    student = json.loads((Path(stages["distilled"]["dir"]) / "model.json").read_text())
+    student = json.loads(((tmp_path / "run" / stages["distilled"]["dir"]) / "model.json").read_text())
     assert student["preprocess"]["tokenizer"]["type"] == "words"  # its own tokenizer, not the teacher's
 
 
