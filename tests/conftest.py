@@ -43,3 +43,14 @@ def python_without(tmp_path: Path, blocked: tuple[str, ...] = TORCH_PACKAGES):
 def run_python_without_torch(tmp_path):
     """``run("-m", "edgekit", ...)`` or ``run("-c", code)`` with torch, torchvision and torch_pruning unimportable."""
     return python_without(tmp_path)
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Tiny models run fastest on one thread, and the test machines are shared."""
+    import torch  # here, not at the top: the no-torch tests share this conftest
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,13 +21,7 @@ from edgekit.torchkit.reshape import apply_shapes, diff  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))  # prune_models, for python:prune_models:NAME sources
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the test machines are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
 
 
 def _image(c: int, size: int) -> torch.Tensor:

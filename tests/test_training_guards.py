@@ -16,12 +16,7 @@ from edgekit.torchkit.training import NotLearning, TrainSettings, evaluate, fit,
 MEAN, STD = (0.0,), (0.05,)  # inputs 0..20, far from BatchNorm's initial running mean 0 and variance 1
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
 
 
 def _quadrants(n: int, seed: int) -> Split:
