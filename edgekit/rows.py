@@ -38,6 +38,9 @@ class Row(TypedDict, total=False):
     latency_runs: int | None
     latency_ms: dict[str, float]  # percentile name ("p50", ...) -> batch-1 latency in ms; only those measured
     peak_memory_bytes: int | None
+    gmacs_per_s: float | None  # MACs per second at p50 (batch x MACs / p50), in units of 1e9
+    peak_fraction: float | None  # gmacs_per_s / the machine's attainable GMAC/s (edgekit.bench.peak), 0..1
+    steal_percent: float | None  # CPU steal (% of all cores' time) while the artifact was measured
     unstable: bool | None
     unstable_reasons: list[str]
     provider: str  # baselines only

@@ -40,6 +40,13 @@ def fmt_ms(v: float | None) -> str:
     return "–" if v is None else (f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms")
 
 
+def fmt_rate(gmacs: float | None, fraction: float | None) -> str:
+    """Achieved GMAC/s and its share of the machine's measured peak (edgekit.bench.peak)."""
+    if gmacs is None:
+        return "–"
+    return f"{gmacs:.1f}" + ("" if fraction is None else f" ({fraction * 100:.0f} %)")
+
+
 def fmt_acc(v: float | None) -> str:
     return "–" if v is None else f"{v * 100:.2f} %"
 
@@ -48,7 +55,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
     front = report["pareto"]["frontier"]
     out = []
     arts = Section("Artifacts", ["artifact", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
-                                 "peak memory", "Pareto"],
+                                 "GMAC/s (of peak)", "peak memory", "Pareto"],
                    note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
                         f"fp32 reference: {report.get('reference') or '–'}; final artifact: {report.get('final') or '–'}.")
     kept_float = []
@@ -62,7 +69,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
         arts.rows.append([a["id"], kind, fmt_acc(a["accuracy"]), fmt_acc(a.get("chance_accuracy")), fmt_size(a["size_bytes"]),
                           fmt_ms(lat.get("p50")) + flag,
                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
-                          fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
+                          fmt_rate(a.get("gmacs_per_s"), a.get("peak_fraction")), fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
     if kept_float:
         arts.note = (arts.note or "") + " " + " ".join(kept_float)
     decided = [f"{a['id']}: INT8 or fp32 chosen on device {d['device']} (machine {d['machine']}, kept {d['kept']})."

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from edgekit.errors import InputError
+from edgekit.torchkit.importance import IMPORTANCE, make as importance
 from edgekit.torchkit.reshape import sync_hf_config
 
-IMPORTANCE = ("l1", "l2", "taylor", "bn-scale", "lamp", "fpgm", "random")
 TARGETS = ("channels", "macs", "params")
 _SEARCH_TOLERANCE = 0.004  # channel-ratio resolution of the MACs/params search
 _GOAL_SLACK = 0.01  # a result within 1 % below the goal is close enough
@@ -61,21 +61,6 @@ class PruneResult:
     params: tuple[int, int]
     layers: dict[str, tuple[int, int]]  # prunable layer -> output width before, after
     ignored: list[str] = field(default_factory=list)
-
-
-def importance(name: str):
-    import torch_pruning as tp
-
-    imp = tp.importance
-    return {
-        "l1": lambda: imp.GroupMagnitudeImportance(p=1),
-        "l2": lambda: imp.GroupMagnitudeImportance(p=2),
-        "taylor": lambda: imp.GroupTaylorImportance(),
-        "bn-scale": lambda: imp.BNScaleImportance(),
-        "lamp": lambda: imp.LAMPImportance(p=2),
-        "fpgm": lambda: imp.FPGMImportance(p=2),
-        "random": lambda: imp.RandomImportance(),
-    }[name]()
 
 
 def count(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
