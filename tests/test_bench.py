@@ -170,10 +170,12 @@ def test_macs_agree_with_torch_pruning(spec, channels, hw, tmp_path):
 
 # ---------------------------------------------------------------- harness
 
-GOLDEN_TOP = {"schema", "edgekit", "created", "settings", "machine", "state", "valid", "invalid_reasons", "reference", "results"}
+GOLDEN_TOP = {"schema", "edgekit", "created", "settings", "machine", "state", "valid", "invalid_reasons", "reference", "results",
+              "peak"}
 GOLDEN_RESULT = {"model", "name", "size_bytes", "params", "macs", "ops", "counts_unknown", "threads", "inter_op_threads", "batch",
                  "input_shapes", "cold_start_ms", "latency_ms", "throughput_per_s", "memory", "accuracy", "unstable",
-                 "unstable_reasons", "attempts", "vs_reference"}
+                 "unstable_reasons", "attempts", "vs_reference", "gmacs_per_s", "peak_fraction", "steal_percent",
+                 "cpu_busy_percent"}
 GOLDEN_LATENCY = {"n", "mean", "std", "cv", "min", "max", "p50", "p90", "p95", "p99", "ci95", "ci95_half_width_rel_p50",
                   "round_medians"}
 GOLDEN_MACHINE = {"id", "cpu", "board", "arch", "isa", "cores", "cores_usable", "memory_bytes", "os", "python", "onnxruntime",
@@ -215,6 +217,16 @@ def test_two_models_compared_in_one_run(models):
     # each case had its own worker process: its own session creation and memory
     assert all(r.hello["session_ms"] > 0 and r.memory["inference_bytes"] > 0 for r in res.values())
     assert run.models[big]["macs"] > 50 * run.models[small]["macs"] / 2
+    # distance to the limit: achieved MAC rate at p50, against the machine's measured peak for 1 thread
+    doc = document(run)
+    top = doc["peak"]["1"]["peak_gmacs_per_s"]
+    for rec in doc["results"]:
+        assert rec["gmacs_per_s"] == pytest.approx(rec["macs"] / (rec["latency_ms"]["p50"] * 1e6), rel=1e-3)
+        assert rec["peak_fraction"] == pytest.approx(rec["gmacs_per_s"] / top, rel=1e-2)
+        assert 0 <= rec["steal_percent"] <= 100 and 0 < rec["cpu_busy_percent"] <= 100
+    # per-op overhead dominates the 4-channel model: it is much further from the peak than the 32-channel one
+    big_rec, small_rec = (next(r for r in doc["results"] if r["model"] == str(m)) for m in (big, small))
+    assert big_rec["peak_fraction"] > 3 * small_rec["peak_fraction"]
 
 
 def _busy_loop_procs(n: int) -> list[subprocess.Popen]:

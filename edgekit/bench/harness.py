@@ -159,7 +159,8 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
     if machine.get("emulated"):  # accuracy is still the device's own; timings are the emulator's
         invalid.append(f"emulated run ({machine['emulated']}): latencies are meaningless, accuracy is valid")
     # after the models, with every worker closed: the microbenchmarks have the machine to themselves
-    peaks = {t: peak_rate.attainable(t, machine) for t in dict.fromkeys(threads)} if peak else {}
+    # (not under emulation: the emulator's rate says nothing about the device)
+    peaks = {t: peak_rate.attainable(t, machine) for t in dict.fromkeys(threads)} if peak and not machine.get("emulated") else {}
     return BenchRun(settings, spinning, machine, before, after, invalid, counts, ref, results, peaks)
 
 

@@ -86,7 +86,9 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         "devices": devices,
         "stages": [{"id": s["id"], "kind": s["kind"], "cached": s.get("cached"), "wall_time_s": s.get("wall_time_s"),
                     "key": s.get("key"), "dir": s.get("dir"),
-                    "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests))}
+                    "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests)),
+                    # a prune stage's own measured speed-up (edgekit.torchkit.prune_speed), read by edgekit.sense
+                    **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {})}
                    for s in run["stages"]],
         "budgets": budgets,
     }

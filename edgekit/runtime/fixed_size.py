@@ -132,6 +132,7 @@ def crop_padding_taps(model) -> CropReport:
         report.kernels[node.name or name] = (list(w.shape[2:]), kernel)
         report.convs_cropped += 1
     report.pools_removed = _drop_unit_global_pools(model, shapes)
+    _drop_unused_initializers(g)  # a shared weight whose readers all got cropped copies; a dropped mean's axes
     return report
 
 
@@ -164,7 +165,10 @@ def _drop_unit_global_pools(model, shapes) -> int:
                 if name == dst:
                     other.input[i] = src
         g.node.remove(node)
-    used = {i for n in g.node for i in n.input}
-    for t in [t for t in g.initializer if t.name not in used]:  # e.g. the dropped ReduceMean's axes
-        g.initializer.remove(t)
     return len(dropped)
+
+
+def _drop_unused_initializers(g) -> None:
+    used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+    for t in [t for t in g.initializer if t.name not in used]:
+        g.initializer.remove(t)
