@@ -20,7 +20,7 @@ from conftest import python_without
 from edgekit.bench import PRESETS, SCHEMA, bench, document
 from edgekit.bench.bundle import load_bundle, save_bundle
 from edgekit.bench.graph import count
-from edgekit.bench.stats import Thresholds, instability, quantile_ci, summarize
+from edgekit.bench.stats import Thresholds, instability, ratio_instability, ratio_with_spread, quantile_ci, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = PRESETS["quick"]
@@ -89,6 +89,20 @@ def test_instability_flags_drift_and_uncertainty_not_steady_runs():
     # rare spikes (1 %) alone are not instability
     spiky = [list(np.where(rng.random(400) < 0.01, 40.0, 10.0) + rng.normal(0, 0.05, 400)) for _ in range(4)]
     assert instability(summarize(spiky), Thresholds()) == []
+
+
+def test_stability_against_a_reference_is_judged_on_the_ratio():
+    rng = np.random.default_rng(2)
+    speed = [1.0, 1.0, 0.6, 1.0, 1.3]  # the VM runs a round 1.7x faster or 1.3x slower: both models feel it alike
+    ref = [list(10 * f + rng.normal(0, 0.05, 300)) for f in speed]
+    child = [list(6 * f + rng.normal(0, 0.03, 300)) for f in speed]
+    s = summarize(child)
+    assert any("round medians" in why for why in instability(s, Thresholds()))  # on its own: flagged
+    assert ratio_instability(s, ratio_with_spread(child, ref), Thresholds()) == []  # the ratio held at 0.6
+    # the child alone slowed down in one round: the comparison itself moved, and that is flagged
+    alone = [list(6 * f * (1.15 if i == 2 else 1) + rng.normal(0, 0.03, 300)) for i, f in enumerate(speed)]
+    reasons = ratio_instability(summarize(alone), ratio_with_spread(alone, ref), Thresholds())
+    assert len(reasons) == 1 and "p50 ratio to the reference spread" in reasons[0]
 
 
 def test_throttling_marks_a_run_invalid():

@@ -25,7 +25,7 @@ import edgekit.bench.peak as peak_rate
 import edgekit.bench.system as system
 from edgekit.bench.bundle import load_bundle
 from edgekit.bench.isolation import Worker, round_order
-from edgekit.bench.stats import LatencyStats, Thresholds, instability, ratio_with_spread, summarize
+from edgekit.bench.stats import LatencyStats, Thresholds, instability, ratio_instability, ratio_with_spread, summarize
 from edgekit.errors import InputError
 
 
@@ -137,7 +137,7 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
             attempts += 1
             rounds, loads = _measure(cases, workers, settings, tick)
             stats = [summarize(r) for r in rounds]
-            unstable = [instability(s, settings.thresholds) for s in stats]
+            unstable = _judge(cases, rounds, stats, settings.thresholds, models[reference] if reference is not None else None)
             if not any(unstable) or attempts > settings.repeat_unstable:
                 break
             total += len(cases) * settings.rounds
@@ -162,6 +162,20 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
     # (not under emulation: the emulator's rate says nothing about the device)
     peaks = {t: peak_rate.attainable(t, machine) for t in dict.fromkeys(threads)} if peak and not machine.get("emulated") else {}
     return BenchRun(settings, spinning, machine, before, after, invalid, counts, ref, results, peaks)
+
+
+def _judge(cases: list[Case], rounds, stats: list[LatencyStats], th: Thresholds, ref: Path | None) -> list[list[str]]:
+    """Unstable reasons per case: the reference (or every case, without one) on its own numbers; every other case on
+    its ratio to the reference at the same threads and batch, measured in the same alternating rounds."""
+    index = {(c.model, c.threads, c.batch): i for i, c in enumerate(cases)}
+    out = []
+    for c, r, s in zip(cases, rounds, stats):
+        base = index.get((ref, c.threads, c.batch)) if ref is not None else None
+        if base is None or c.model == ref:
+            out.append(instability(s, th))
+        else:
+            out.append(ratio_instability(s, ratio_with_spread(r, rounds[base]), th))
+    return out
 
 
 def display_name(model: Path) -> str:
