@@ -221,6 +221,11 @@ stages:
     assert m["prune"]["macs_ratio"] <= 0.5 and m["prune"]["params_ratio"] < 0.7
     assert m["prune"]["layers"]["layers.0.conv1"]["after"] < m["prune"]["layers"]["layers.0.conv1"]["before"]
     assert m["prune"]["test_accuracy_before"] == m["train"]["test_accuracy"]
+    # round_to auto: every rounding timed against the unpruned model, the fastest kept and re-pruned in 2 slices
+    speed = m["prune"]["speed"]
+    assert set(speed["candidates"]) | {s.split(":")[0].split()[-1] for s in speed["skipped"]} == {"none", "8", "16"}
+    assert speed["ratio"] == min(c["ratio"] for c in speed["candidates"].values())
+    assert m["prune"]["round_to"] == (None if speed["chosen"] == "none" else int(speed["chosen"]))
     assert m["export"]["parity_top1_agreement"] >= 0.99
     rows = {r["stage"]: r for r in m["evaluate"]["artifacts"]}
     assert rows["export"]["size_bytes"] < 0.7 * rows["export-unpruned"]["size_bytes"]
@@ -258,3 +263,21 @@ stages:
         recipe.write_text(base + stage)
         with pytest.raises(RecipeError, match=message):
             Pipeline(load(recipe), tmp_path / "run").run()
+
+
+def test_prune_fastest_times_every_rounding_against_the_parent():
+    from edgekit.torchkit.prune_speed import prune_fastest
+
+    torch.manual_seed(0)
+    parent = build_model({"source": "edgekit:resnet-small", "width": 2.0}, 10, 1).eval()  # 32-128 channels
+    before = widths(parent)
+    result, speed = prune_fastest(parent, _image(1, 16), PruneSettings(target="macs", ratio=0.5), (None, 8))
+    assert widths(parent) == before  # the parent is measured, never pruned
+    assert set(speed["candidates"]) == {"none", "8"} and speed["chosen"] in speed["candidates"]
+    chosen = speed["candidates"][speed["chosen"]]
+    assert speed["ratio"] == chosen["ratio"] == min(c["ratio"] for c in speed["candidates"].values())
+    assert 0 < speed["min"] <= speed["max"] and speed["p50_ms"] > 0 and speed["parent_p50_ms"] > 0
+    assert speed["slower_than_parent"] == (speed["ratio"] > 1 and speed["min"] > 1)
+    if speed["chosen"] == "8":  # the kept model is the one that was timed: its pruned widths are multiples of 8
+        assert all(w % 8 == 0 for n, w in widths(result.model).items() if w != before[n] and n != "fc")
+    assert result.macs[1] <= 0.5 * result.macs[0] and chosen["macs_ratio"] == round(result.macs[1] / result.macs[0], 4)

@@ -123,13 +123,6 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     })
 
 
-AUTO_ROUND_TO = (None, 8, 16)
-
-
-def _label(round_to: int | None) -> str:
-    return "none" if round_to is None else str(round_to)
-
-
 def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
     if speed and "chosen" in speed:
         return None if speed["chosen"] == "none" else int(speed["chosen"])
@@ -137,47 +130,15 @@ def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
 
 
 def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settings, gradients, finetune):
-    """(PruneResult, speed metrics or None). With round_to auto: one shape-only prune per candidate rounding (a single
-    slice, no fine-tuning: latency depends on widths, not weights), all timed against the parent in one bench run;
-    the fastest rounding is kept (re-pruned with every slice when steps > 1). A pruned model measured slower than
-    its parent in every round is said out loud here and flagged in the report (edgekit.sense)."""
-    import copy
-    from dataclasses import replace
+    """(PruneResult, speed metrics or None): edgekit.torchkit.prune_speed.prune_fastest with this stage's settings;
+    a pruned model measured slower than its parent in every round is said out loud here (and flagged by edgekit.sense)."""
+    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest
 
-    from edgekit.torchkit.pruning import PruneError, prune
-    from edgekit.torchkit.prune_speed import measure_speed
-
-    log = lambda msg: ctx.console.print(f"  {msg}")  # noqa: E731
-    between = finetune if cfg.finetune_epochs else None
-    if cfg.round_to != "auto":
-        result = prune(copy.deepcopy(parent), example, settings, grad_fn=gradients, between=between, log=log)
-        if not cfg.measure_speed:
-            return result, None
-        speed = measure_speed(parent, {_label(settings.round_to): result.model}, example)[_label(settings.round_to)]
-    else:
-        shapes_only = replace(settings, steps=1)
-        candidates, errors = {}, []
-        for r in AUTO_ROUND_TO:
-            try:
-                candidates[_label(r)] = prune(copy.deepcopy(parent), example, replace(shapes_only, round_to=r), grad_fn=gradients)
-            except PruneError as e:
-                if r is None:
-                    raise
-                errors.append(f"round_to {r}: {e.message}")  # e.g. rounding freezes a grouped conv: not a candidate
-        speeds = measure_speed(parent, {k: c.model for k, c in candidates.items()}, example)
-        chosen = min(speeds, key=lambda k: speeds[k]["ratio"])
-        log("latency vs unpruned, " + ", ".join(f"round_to {k}: x{v['ratio']:.2f}" for k, v in speeds.items())
-            + f" -> round_to {chosen}")
-        round_to = None if chosen == "none" else int(chosen)
-        if cfg.steps == 1:
-            result = candidates[chosen]
-            log(f"MACs {result.macs[1] / result.macs[0]:.1%}, params {result.params[1] / result.params[0]:.1%} of the original")
-        else:
-            result = prune(copy.deepcopy(parent), example, replace(settings, round_to=round_to), grad_fn=gradients,
-                           between=between, log=log)
-        speed = {**speeds[chosen], "chosen": chosen, "candidates": speeds, "skipped": errors}
-    speed["slower_than_parent"] = speed["ratio"] > 1 and speed["min"] > 1  # slower in every alternating round
-    if speed["slower_than_parent"]:
+    result, speed = prune_fastest(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else None,
+                                  measure=cfg.measure_speed, grad_fn=gradients,
+                                  between=finetune if cfg.finetune_epochs else None,
+                                  log=lambda msg: ctx.console.print(f"  {msg}"))
+    if speed and speed["slower_than_parent"]:
         ctx.console.print(f"  [yellow]warning:[/] the pruned model measured {speed['ratio']:.2f}x the parent's latency "
                           f"here (every round slower); the report flags it", highlight=False)
     return result, speed

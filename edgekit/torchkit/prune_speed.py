@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+AUTO_ROUND_TO = (None, 8, 16)  # channel roundings tried by round_to: auto (8: AVX2's 8 floats, 16: AVX-512's)
 # A few seconds for all candidates together: enough rounds that the per-round ratios bound the comparison.
 SPEED_SETTINGS = dict(warmup_runs=10, warmup_seconds=0.2, min_runs=100, min_seconds=1.0, rounds=5, round_warmup=2)
 
@@ -64,3 +65,54 @@ def measure_speed(parent: nn.Module, candidates: dict[str, nn.Module], example: 
                      "min": round(ref.get("min", 0.0), 4), "max": round(ref.get("max", 0.0), 4),
                      "unstable": res.unstable + [f"parent: {r}" for r in base.unstable]}
     return out
+
+
+def _label(round_to: int | None) -> str:
+    return "none" if round_to is None else str(round_to)
+
+
+def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates: tuple[int | None, ...] | None,
+                  measure: bool = True, grad_fn=None, between=None, log=None):
+    """Prune a copy of ``parent`` (left as it is); returns (PruneResult, speed dict or None).
+
+    ``candidates`` (channel roundings, None = off): one shape-only prune per candidate (a single slice, no fine-tuning:
+    latency depends on widths, not weights), all timed against the parent in one bench run, the fastest kept
+    (re-pruned with every slice when ``settings.steps > 1``). ``candidates=None``: ``settings.round_to`` as given,
+    timed against the parent when ``measure``. The speed dict: p50_ms, parent_p50_ms, ratio (pruned / parent), min/max
+    of the per-round ratios, unstable, slower_than_parent (every round slower), and with candidates: chosen,
+    candidates (each one's figures), skipped (roundings torch-pruning could not apply)."""
+    import copy
+
+    from edgekit.torchkit.pruning import PruneError, prune
+
+    if candidates is None:
+        result = prune(copy.deepcopy(parent), example, settings, grad_fn=grad_fn, between=between, log=log)
+        if not measure:
+            return result, None
+        name = _label(settings.round_to)
+        speed = measure_speed(parent, {name: result.model}, example)[name]
+    else:
+        shapes_only = replace(settings, steps=1)
+        pruned, skipped = {}, []
+        for r in candidates:
+            try:
+                pruned[_label(r)] = prune(copy.deepcopy(parent), example, replace(shapes_only, round_to=r), grad_fn=grad_fn)
+            except PruneError as e:
+                if r is None or r == candidates[0]:
+                    raise
+                skipped.append(f"round_to {r}: {e.message}")  # e.g. rounding freezes a grouped conv
+        speeds = measure_speed(parent, {k: c.model for k, c in pruned.items()}, example)
+        for k, c in pruned.items():  # rounding moves the MACs reached too (widths move in steps of the multiple)
+            speeds[k]["macs_ratio"] = round(c.macs[1] / c.macs[0], 4)
+        chosen = min(speeds, key=lambda k: speeds[k]["ratio"])
+        if log:
+            log("latency vs parent: " + ", ".join(f"round_to {k} x{v['ratio']:.2f}" for k, v in speeds.items())
+                + f" -> round_to {chosen}")
+        if settings.steps == 1:
+            result = pruned[chosen]
+        else:
+            result = prune(copy.deepcopy(parent), example, replace(settings, round_to=None if chosen == "none" else int(chosen)),
+                           grad_fn=grad_fn, between=between, log=log)
+        speed = {**speeds[chosen], "chosen": chosen, "candidates": speeds, "skipped": skipped}
+    speed["slower_than_parent"] = speed["ratio"] > 1 and speed["min"] > 1  # slower in every alternating round
+    return result, speed

@@ -236,12 +236,22 @@ def _search(model: nn.Module, example, s: PruneSettings, ignored: list[str], goa
         _prune_once(m, example, s, r, ignored)
         return m, _measure(m, example, s.target)
 
-    best, v_hi = trial(s.max_layer_ratio)
+    hi = s.max_layer_ratio
+    best, v_hi = trial(hi)
+    if v_hi > goal and s.round_to:
+        # torch-pruning rounds a layer's kept width *down* to the multiple; at high ratios that empties small layers,
+        # which it then leaves unpruned, so MACs stop falling with the ratio: look for a reachable ratio below
+        for r in (0.8, 0.7, 0.6, 0.5, 0.4):
+            if r < hi:
+                m, v = trial(r)
+                if v <= goal:
+                    best, v_hi, hi = m, v, r
+                    break
     if v_hi > goal:
         what = "MACs" if s.target == "macs" else "parameters"
         raise PruneError("ratio", f"cannot remove {s.ratio:.0%} of the {what}: at most {1 - v_hi / base:.1%} with "
                                   f"max_layer_ratio {s.max_layer_ratio} and {len(ignored)} ignored layer(s)")
-    lo, hi, v_lo = 0.0, s.max_layer_ratio, _measure(model, example, s.target)
+    lo, v_lo = 0.0, _measure(model, example, s.target)
     for _ in range(_MAX_TRIALS):
         if hi - lo <= _SEARCH_TOLERANCE or v_hi >= goal * (1 - _GOAL_SLACK):
             break
