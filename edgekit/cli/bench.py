@@ -54,7 +54,7 @@ def _count(n: int | None) -> str:
     return str(n)
 
 
-WIDE_TABLE_COLUMNS = 188  # the one-row-per-result table needs this many columns; narrower gets one block per result
+WIDE_TABLE_COLUMNS = 210  # the one-row-per-result table needs this many columns; narrower gets one block per result
 
 
 def _title(doc: dict) -> str:
