@@ -18,6 +18,7 @@ from edgekit.cli.app import app, err, out
 from edgekit.errors import CheckFailed, InputError, Interrupted
 from edgekit.fsutil import check_output_file
 from edgekit.progress import progress
+from edgekit.units import fmt_rate
 
 
 def parse_ints(text: str, what: str) -> list[int]:
@@ -79,8 +80,7 @@ def _cells(r: dict) -> dict[str, str]:
         "inference mem MB": _mb(r["memory"]["inference_bytes"]), "size MB": _mb(r["size_bytes"]),
         "params": _count(r["params"]), "MACs": _count(r["macs"]),
         # distance to the limit: achieved MAC rate at p50 and its share of this machine's measured peak
-        "GMAC/s (of peak)": "–" if r.get("gmacs_per_s") is None else
-            f"{r['gmacs_per_s']:.1f}" + ("" if r.get("peak_fraction") is None else f" ({r['peak_fraction'] * 100:.0f} %)"),
+        "GMAC/s (of peak)": fmt_rate(r.get("gmacs_per_s"), r.get("peak_fraction")),
         "accuracy": "–" if acc is None else f"{acc['value'] * 100:.2f} %",
         "÷ ref [min–max]": "–" if ref is None else f"{ref['p50_ratio']:.2f}× [{ref['min']:.2f}–{ref['max']:.2f}]",
         "status": "[yellow]unstable[/]" if r["unstable"] else "[green]ok[/]",
