@@ -281,3 +281,25 @@ def test_prune_fastest_times_every_rounding_against_the_parent():
     if speed["chosen"] == "8":  # the kept model is the one that was timed: its pruned widths are multiples of 8
         assert all(w % 8 == 0 for n, w in widths(result.model).items() if w != before[n] and n != "fc")
     assert result.macs[1] <= 0.5 * result.macs[0] and chosen["macs_ratio"] == round(result.macs[1] / result.macs[0], 4)
+
+
+def test_export_pass_crops_a_resnet_on_small_maps_exactly(tmp_path):
+    # resnet-small on 4x4 inputs ends on 1x1 maps: its last convs read mostly padding
+    from edgekit.bench import graph
+    from edgekit.runtime import ort
+    from edgekit.stages.export import crop_file
+    from edgekit.torchkit.export import parity
+
+    torch.manual_seed(0)
+    model = build_model({"source": "edgekit:resnet-small", "width": 0.5}, 10, 1).eval()
+    x = _image(1, 4)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, x, path, 18)
+    macs_before = graph.count(path)["macs"]
+    report = crop_file(path)
+    assert report.convs_cropped >= 2 and report.macs_removed > 0.2 * macs_before
+    assert graph.count(path)["macs"] == macs_before - report.macs_removed
+    with torch.no_grad():
+        ref = model(x).numpy()
+    _, scaled, agree = parity(ref, ort.predict(ort.session(path), x.numpy()))
+    assert scaled < 1e-5 and agree == 1.0
