@@ -9,7 +9,14 @@ pruned model it receives (optionally distilling from the unpruned one) and keeps
 epoch. With ``steps > 1`` the target is reached in equal slices; ``finetune_epochs`` then fine-tunes
 between slices (not after the last: that is the recovery stage's job), which tolerates harsher targets.
 
+Speed: fewer MACs alone do not make a float model faster on a CPU (odd channel counts miss ONNX Runtime's
+blocked kernels). With ``round_to: auto`` (the default) the stage prunes once per channel rounding (none, 8,
+16), times each exported candidate against the unpruned model here (edgekit.torchkit.prune_speed) and keeps
+the fastest; ``speed`` in its metrics holds what it measured, and a pruned model slower than its parent in every
+round is flagged (edgekit.sense: pruned-slower), never passed on silently.
+
 Metrics: params and MACs before/after (torch-pruning's counter, per sample), per-layer output widths,
+the chosen ``round_to`` and ``speed`` (p50 pruned/parent ratio with per-round min/max, every candidate),
 and test accuracy before pruning and right after it (before any recovery). Pruning changes every layer's
 input, so BatchNorm statistics are recomputed over training samples before that measurement and before the
 model is saved (exact averages, no weight changed): a cheap step that alone recovers much of the loss.
