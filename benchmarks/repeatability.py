@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,16 +33,27 @@ def artifacts(run_dir: Path) -> list[Path]:
     return run_models([run_dir])
 
 
+def _kinds(flagged: list[list[str]]) -> dict[str, int]:
+    """How many runs gave each kind of unstable reason (the reason's words before its first number)."""
+    out: dict[str, int] = {}
+    for reasons in flagged:
+        for kind in {re.split(r"[0-9]", r, maxsplit=1)[0].strip(" (") or r for r in reasons}:
+            out[kind] = out.get(kind, 0) + 1
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", type=Path, required=True)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--max-spread", type=float, default=0.03)
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per artifact (evaluate's default: 5)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
     models = artifacts(args.run_dir)
-    docs = [document(bench(models, settings=PRESETS["default"], reference=0)) for _ in range(args.repeats)]
+    settings = replace(PRESETS["default"], min_seconds=args.seconds)
+    docs = [document(bench(models, settings=settings, reference=0)) for _ in range(args.repeats)]
     names = [r["name"] for r in docs[0]["results"]]
     peak = docs[-1]["peak"]["1"]
     rows, ok = [], True
@@ -50,7 +63,7 @@ def main() -> int:
         spread = (max(ratios) - min(ratios)) / statistics.median(ratios)
         flagged = [r["unstable_reasons"] for r in recs if r["unstable"]]
         row = {"artifact": name, "p50_ms": [r["latency_ms"]["p50"] for r in recs], "ratios": ratios,
-               "spread": round(spread, 4), "flagged_runs": len(flagged), "reasons": sorted({w for f in flagged for w in f}),
+               "spread": round(spread, 4), "flagged_runs": len(flagged), "reasons": _kinds(flagged),
                "steal_percent": [r["steal_percent"] for r in recs], "cpu_busy_percent": [r["cpu_busy_percent"] for r in recs],
                "macs": recs[-1]["macs"], "gmacs_per_s": recs[-1]["gmacs_per_s"], "peak_fraction": recs[-1]["peak_fraction"]}
         ok &= spread <= args.max_spread and row["gmacs_per_s"] is not None
@@ -68,7 +81,7 @@ def main() -> int:
         rate = "–" if r["gmacs_per_s"] is None else f"{r['gmacs_per_s']:.1f} GMAC/s = {r['peak_fraction']:.0%} of peak"
         print(f"  {'':<36} {r['macs'] / 1e6 if r['macs'] else 0:.1f} M MACs, {rate}; steal "
               f"{'/'.join(str(s) for s in r['steal_percent'])} %; flagged in {r['flagged_runs']}/{args.repeats} run(s)"
-              + (f": {'; '.join(r['reasons'])}" if r["reasons"] else ""))
+              + (f": {'; '.join(f'{k} ({n}x)' for k, n in r['reasons'].items())}" if r["reasons"] else ""))
     print("OK" if ok else "FAIL")
     return 0 if ok else 1
 
