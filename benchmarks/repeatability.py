@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 from dataclasses import replace
@@ -33,11 +32,16 @@ def artifacts(run_dir: Path) -> list[Path]:
     return run_models([run_dir])
 
 
+KINDS = (("ratio to the reference", "ratio spread across rounds"), ("CI", "p50 CI too wide"),
+         ("round medians", "round medians drift"), ("p90", "p90 far above p50 (disturbed queries)"),
+         ("too few", "too few queries"))
+
+
 def _kinds(flagged: list[list[str]]) -> dict[str, int]:
-    """How many runs gave each kind of unstable reason (the reason's words before its first number)."""
+    """How many runs gave each kind of unstable reason."""
     out: dict[str, int] = {}
     for reasons in flagged:
-        for kind in {re.split(r"[0-9]", r, maxsplit=1)[0].strip(" (") or r for r in reasons}:
+        for kind in {next((name for key, name in KINDS if key in r), r) for r in reasons}:
             out[kind] = out.get(kind, 0) + 1
     return out
 
