@@ -67,6 +67,19 @@ def measure_speed(parent: nn.Module, candidates: dict[str, nn.Module], example: 
     return out
 
 
+# A rounding lands the MACs/params target in steps of the multiple, often past it. A candidate that removed more than
+# this beyond the asked share is faster for the wrong reason (it spent more of the accuracy budget): not compared.
+OVERSHOOT = 0.05
+
+
+def comparable(speeds: dict[str, dict], settings) -> list[str]:
+    """Candidates that removed at most ``settings.ratio + OVERSHOOT`` of the target quantity (all of them for a
+    channels target, or when none qualifies)."""
+    key = f"{settings.target}_ratio"
+    fair = [k for k, v in speeds.items() if key not in v or 1 - v[key] <= settings.ratio + OVERSHOOT]
+    return fair or list(speeds)
+
+
 def _label(round_to: int | None) -> str:
     return "none" if round_to is None else str(round_to)
 
@@ -80,7 +93,8 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
     (re-pruned with every slice when ``settings.steps > 1``). ``candidates=None``: ``settings.round_to`` as given,
     timed against the parent when ``measure``. The speed dict: p50_ms, parent_p50_ms, ratio (pruned / parent), min/max
     of the per-round ratios, unstable, slower_than_parent (every round slower), and with candidates: chosen,
-    candidates (each one's figures), skipped (roundings torch-pruning could not apply)."""
+    candidates (each one's figures), skipped (roundings torch-pruning could not apply, or that overshot the target by more
+    than OVERSHOOT: those are timed but not chosen)."""
     import copy
 
     from edgekit.torchkit.pruning import PruneError, prune
@@ -104,7 +118,11 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
         speeds = measure_speed(parent, {k: c.model for k, c in pruned.items()}, example)
         for k, c in pruned.items():  # rounding moves the MACs reached too (widths move in steps of the multiple)
             speeds[k]["macs_ratio"] = round(c.macs[1] / c.macs[0], 4)
-        chosen = min(speeds, key=lambda k: speeds[k]["ratio"])
+            speeds[k]["params_ratio"] = round(c.params[1] / c.params[0], 4)
+        fair = comparable(speeds, settings)
+        chosen = min(fair, key=lambda k: speeds[k]["ratio"])
+        skipped += [f"round_to {k}: removes {1 - speeds[k][f'{settings.target}_ratio']:.0%} of the {settings.target}, more "
+                    f"than {settings.ratio:.0%} + {OVERSHOOT:.0%}" for k in speeds if k not in fair]
         if log:
             log("latency vs parent: " + ", ".join(f"round_to {k} x{v['ratio']:.2f}" for k, v in speeds.items())
                 + f" -> round_to {chosen}")
