@@ -84,7 +84,7 @@ def main() -> int:
               f"  p50 {' '.join(f'{x:.3f}' for x in r['p50_ms'])} ms")
         rate = "–" if r["gmacs_per_s"] is None else f"{r['gmacs_per_s']:.1f} GMAC/s = {r['peak_fraction']:.0%} of peak"
         print(f"  {'':<36} {r['macs'] / 1e6 if r['macs'] else 0:.1f} M MACs, {rate}; steal "
-              f"{'/'.join(str(s) for s in r['steal_percent'])} %; flagged in {r['flagged_runs']}/{args.repeats} run(s)"
+              f"{'/'.join(str(s) for s in r['steal_percent'])} %, all cores busy {'/'.join(str(b) for b in r['cpu_busy_percent'])} %; flagged in {r['flagged_runs']}/{args.repeats} run(s)"
               + (f": {'; '.join(f'{k} ({n}x)' for k, n in r['reasons'].items())}" if r["reasons"] else ""))
     print("OK" if ok else "FAIL")
     return 0 if ok else 1
