@@ -37,6 +37,8 @@ class Row(TypedDict, total=False):
     batch: int | None
     latency_runs: int | None
     latency_ms: dict[str, float]  # percentile name ("p50", ...) -> batch-1 latency in ms; only those measured
+    latency_p50_ci95_ms: list[float] | None  # [low, high] 95 % order-statistic interval of p50 (edgekit.bench.stats)
+    latency_round_p50_ms: list[float]  # p50 of each alternating round, in order: rows of one evaluate stage compare round by round
     peak_memory_bytes: int | None
     unstable: bool | None
     unstable_reasons: list[str]

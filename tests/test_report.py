@@ -108,7 +108,9 @@ def _constructed_run(tmp_path: Path) -> Path:
         parent = inputs.get(st["id"])
         (Path(st["dir"]) / "manifest.json").write_text(json.dumps(
             {"inputs": [{"stage": parent, "key": "k"}] if parent else [], "versions": {"edgekit": "0.1.0", "onnxruntime": "1.32.0"}}))
-    (tmp_path / "run.json").write_text(json.dumps({"recipe": {"name": "constructed", "file": "r.yaml", "sha256": "ab" * 32},
+    # the recipe ships int8-fast by name (ship: {stage: int8-fast}): the verdict follows the shipped artifact
+    (tmp_path / "run.json").write_text(json.dumps({"recipe": {"name": "constructed", "file": "r.yaml", "sha256": "ab" * 32,
+                                                              "ship": {"stage": "int8-fast"}},
                                                    "status": "ok", "stages": stages}))
     return tmp_path
 
@@ -161,7 +163,7 @@ def test_report_command_on_constructed_run_renders_every_row(tmp_path, capsys):
 
 def test_console_report_and_check_name_the_same_winner(tmp_path, capsys):
     """One verdict, computed once into report.json: shrink's console table, report.md, report.html and
-    `edgekit check` all name the final artifact (int8-fast, 80 %), not the most accurate one (export, 91 %)."""
+    `edgekit check` all name the shipped artifact (int8-fast, 80 %), not the most accurate one (export, 91 %)."""
     from rich.console import Console
 
     from edgekit.cli.shrink import verdict_table

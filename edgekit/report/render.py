@@ -46,11 +46,11 @@ def fmt_acc(v: float | None) -> str:
 
 def sections(report: dict[str, Any]) -> list[Section]:
     front = report["pareto"]["frontier"]
-    out = []
+    out = [ship] if (ship := ship_section(report)) else []
     arts = Section("Artifacts", ["artifact", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
                                  "peak memory", "Pareto"],
                    note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
-                        f"fp32 reference: {report.get('reference') or '–'}; final artifact: {report.get('final') or '–'}.")
+                        f"fp32 reference: {report.get('reference') or '–'}; shipped: {report.get('final') or '–'}.")
     kept_float = []
     for a in report["artifacts"]:
         lat = a["latency_ms"]
@@ -92,6 +92,20 @@ def sections(report: dict[str, Any]) -> list[Section]:
     out.append(machines)
     out.append(Section("Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]))
     return out
+
+
+def ship_section(report: dict[str, Any]) -> Section | None:
+    """Which artifact ships (edgekit.ship) and why each other one lost; None for a report without a decision."""
+    ship = report.get("ship")
+    if not ship:
+        return None
+    sec = Section("Shipped artifact", ["artifact", "decision", "why"])
+    if ship["artifact"]:
+        sec.rows.append([ship["artifact"], "ships", ship["reason"]])
+    sec.rows += [[ident, "lost", why] for ident, why in ship["lost"].items()]
+    sec.note = (f"Rule: {ship['rule']}. The shipped file is copied to ship/model.onnx in the run directory." if ship["artifact"]
+                else ship["reason"])
+    return sec
 
 
 def sense_section(report: dict[str, Any]) -> Section:
