@@ -46,6 +46,10 @@ class Row(TypedDict, total=False):
     model: str | None
     cost_per_1k: float | None
     machine: dict | str | None  # a machine fingerprint, when the row was measured apart from its stage's metrics
+    # report.json only (edgekit.report.build), artifacts: which model lineage the artifact belongs to
+    lineage: list[str]  # the stages upstream of its producer, nearest first (export <- recover <- prune <- train)
+    lineage_root: str  # the first stage of that chain (e.g. "train", or a stage with its own model: "small")
+    lineage_model: str | None  # the model source that lineage starts from ("torchvision:resnet18", "edgekit:resnet-small")
 
 
 def latency(row: dict[str, Any], percentile: str = "p50") -> float | None:

@@ -157,7 +157,9 @@ def test_report_command_on_constructed_run_renders_every_row(tmp_path, capsys):
     md = (run / "report.md").read_text()
     for name in ("int8-fast", "prune", "quantize", "export", "zero-shot", "smollm", "![accuracy vs latency"):
         assert name in md
-    assert "int8-fast (80.0 %) is 15.0 pt less accurate" in md  # the verdict sentence
+    # the verdict sentence: the shipped artifact against each baseline, then who wins
+    assert "ship int8-fast (0.50 MB, p50 1.000 ms, 80.00 %): 15.0 pt less accurate, 180x smaller, 40x faster than zero-shot" in md
+    assert "It beats smollm. A trade-off or tie with zero-shot." in md
     assert (run / "pareto.png").read_bytes()[:8] == PNG_MAGIC
 
 
@@ -178,7 +180,8 @@ def test_console_report_and_check_name_the_same_winner(tmp_path, capsys):
     sentence, table = verdict_table(report)  # what `edgekit shrink` prints
     console = Console(record=True, width=200)
     console.print(table)
-    assert sentence == v["sentence"] and [c.header for c in table.columns][1:3] == ["int8-fast", "zero-shot"]
+    assert sentence == v["sentence"] and [r["contender"] for r in v["rows"]] == ["int8-fast", "zero-shot", "smollm"]
+    assert "int8-fast" in table.title and [r["outcome"] for r in v["rows"]] == ["", "trade-off", "shipped wins"]
     assert v["sentence"] in (run / "report.md").read_text()
     assert html_module.escape(v["sentence"]) in (run / "report.html").read_text()
 

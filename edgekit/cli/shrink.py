@@ -31,17 +31,18 @@ def results_table(record: dict) -> Table:
 
 
 def verdict_table(report: dict) -> tuple[str, Table] | None:
-    """The report's verdict (final artifact against the best prompted baseline), when the run has both."""
+    """The report's verdict (the shipped artifact against every other lineage and prompted baseline), when the
+    run has something to compare it with."""
     from edgekit.verdict import of_report
 
     v = of_report(report)
     if v is None:
         return None
-    table = Table(title="verdict: trained and shrunk vs prompted")
-    for col in ("", v["artifact"], v["baseline"], "artifact vs baseline"):
-        table.add_column(col, justify="left" if not col else "right")
+    table = Table(title=f"verdict: {v['artifact']} (shipped) against every lineage and baseline")
+    for col in ("", "kind", "accuracy", "size", "p50 (batch 1)", "shipped vs it", "outcome"):
+        table.add_column(col, justify="left" if col in ("", "kind", "shipped vs it", "outcome") else "right")
     for r in v["rows"]:
-        table.add_row(r["metric"], r["artifact"], r["baseline"], r["comparison"])
+        table.add_row(r["contender"], r["kind"], r["accuracy"], r["size"], r["p50"], r["comparison"], r["outcome"])
     return v["sentence"], table
 
 

@@ -67,6 +67,8 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         _inherit_counts(a, run["stages"], manifests)
         _kept(a, stage_metrics.get(a["stage"], {}))
         a["lineage"] = _lineage(a["stage"], manifests)
+        a["lineage_root"] = a["lineage"][-1] if a["lineage"] else a["stage"]
+        a["lineage_model"] = _model_of(manifests.get(a["lineage_root"], {}), run.get("recipe", {}).get("model"))
         a["decided_on"] = decided_on(run["stages"], a["stage"], machines)
     bases = list(baselines.values())
     devices = attach_devices(run_dir, arts, machines, fingerprint_id)  # edgekit bench --on results, beside the host's
@@ -273,6 +275,12 @@ def _lineage(stage: str, manifests: dict[str, dict]) -> list[str]:
         out.append(parent)
         parent = _parent(parent, manifests)
     return out
+
+
+def _model_of(manifest: dict, recipe_model: str | None) -> str | None:
+    """The model source a lineage starts from: its first stage's own model: (a second lineage), else the recipe's."""
+    own = (manifest.get("config") or {}).get("model")
+    return own.get("source") if isinstance(own, dict) and isinstance(own.get("source"), str) else recipe_model
 
 
 def _same_as_input(stage: str, manifests: dict[str, dict]) -> bool:
