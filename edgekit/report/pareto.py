@@ -4,7 +4,7 @@ A point is on the frontier when no other point is at least as accurate and at le
 better in one of the two. The chart (matplotlib, the `report` extra, headless Agg backend) shows every artifact
 and baseline: x = batch-1 p50 latency, y = accuracy, marker area proportional to file size; each model lineage
 (the big model shrunk, a small one trained directly, a pretrained one fine-tuned) in its own colour, prompted
-baselines as red squares, the shipped artifact ringed with a star.
+baselines as red squares, the shipped artifact ringed in gold.
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def plot(report: dict[str, Any]) -> bytes:
                        linewidths=[2.0 if r["id"] in on_front else 0.8 for r, _ in group], label=label, zorder=3)
         shipped = next((r for r in rows if r["id"] == report.get("final")), None)
         if shipped is not None:
-            ax.scatter([shipped["latency_ms"]["p50"]], [shipped["accuracy"] * 100], s=160, marker="*", c="gold",
-                       edgecolors="black", linewidths=0.8, label=f"shipped: {shipped['id']}", zorder=5)
+            # a gold ring around the marker, so the lineage colour underneath stays visible
+            ring = _area(shipped.get("size_bytes") or 0, biggest) ** 0.5 + 14
+            ax.scatter([shipped["latency_ms"]["p50"]], [shipped["accuracy"] * 100], s=ring ** 2, marker="o",
+                       facecolors="none", edgecolors="goldenrod", linewidths=2.5, label=f"shipped: {shipped['id']}", zorder=5)
         front = [r for i in report["pareto"]["frontier"] for r in rows if r["id"] == i]
         if front:
             xs = [r["latency_ms"]["p50"] for r in front]
@@ -135,6 +137,6 @@ def _labels(ax, rows: list[dict], sizes: list[int], biggest: int) -> None:
 
 def _area(size: int, biggest: int) -> float:
     # area (points^2) proportional to size; a floor keeps a 100x smaller model visible
-    return max(30.0, 2000.0 * size / biggest)
+    return max(60.0, 2000.0 * size / biggest)
 
 
