@@ -26,6 +26,7 @@ from edgekit.budgets import FINAL, Budgets, Limits
 from edgekit.errors import InputError
 from edgekit.noise import accuracy_tie, latency_tie, size_tie
 from edgekit.rows import latency
+from edgekit.units import fmt_acc, fmt_ms, fmt_size
 from edgekit.strict import ID_PATTERN, Strict
 
 
@@ -143,7 +144,7 @@ def _over_limits(a: dict, limits: Limits | None) -> str | None:
         return None
     size, max_size = a.get("size_bytes"), limits.max_size_bytes or (limits.max_size_mb and limits.max_size_mb * 1e6)
     if max_size and size is not None and size > max_size:
-        return f"over budget: {_mb(size)} > max size {_mb(max_size)}"
+        return f"over budget: {fmt_size(size)} > max size {fmt_size(max_size)}"
     if limits.min_accuracy_pct is not None and a["accuracy"] * 100 < limits.min_accuracy_pct:
         return f"over budget: {_pct(a)} < min_accuracy_pct {limits.min_accuracy_pct:g} %"
     ms = latency(a, limits.latency_percentile)
@@ -197,27 +198,21 @@ def _why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> str:
     if dom is not None:
         return f"dominated by {dom['id']}: {_summary(dom)} vs {_summary(a)}"
     if objective == "size" and not size_tie(a.get("size_bytes"), best.get("size_bytes")):
-        return f"larger: {_mb(a.get('size_bytes'))} vs {_mb(best.get('size_bytes'))}"
+        return f"larger: {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
     if objective == "latency" and not latency_tie(a, best):
-        return f"slower: p50 {_ms(latency(a))} vs {_ms(latency(best))}"
+        return f"slower: p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
     if objective == "size" and not latency_tie(a, best):
-        return f"slower: same size within 1 %, p50 {_ms(latency(a))} vs {_ms(latency(best))}"
+        return f"slower: same size within 1 %, p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
     if objective == "latency" and not size_tie(a.get("size_bytes"), best.get("size_bytes")):
-        return f"larger: p50 the same within noise, {_mb(a.get('size_bytes'))} vs {_mb(best.get('size_bytes'))}"
+        return f"larger: p50 the same within noise, {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
     return f"tied with {best['id']} within noise; {best['id']} is {'more accurate' if best['accuracy'] > a['accuracy'] else 'earlier in the recipe'}"
 
 
 def _summary(a: dict) -> str:
-    return f"{_mb(a.get('size_bytes'))}, p50 {_ms(latency(a))}, {_pct(a)}"
+    return f"{fmt_size(a.get('size_bytes'))}, p50 {fmt_ms(latency(a))}, {_pct(a)}"
 
 
 def _pct(a: dict) -> str:
-    return f"{a['accuracy'] * 100:.2f} %"
+    return fmt_acc(a["accuracy"])
 
 
-def _mb(b) -> str:
-    return "n/a" if b is None else f"{b / 1e6:.2f} MB"
-
-
-def _ms(v) -> str:
-    return "n/a" if v is None else f"{v:.3f} ms"

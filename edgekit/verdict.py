@@ -19,6 +19,7 @@ from typing import Any
 
 from edgekit.noise import accuracy_margin_pt, accuracy_tie, latency_tie, size_tie
 from edgekit.rows import latency
+from edgekit.units import fmt_acc, fmt_ms, fmt_size
 from edgekit.ship import ShipRule, decide
 
 
@@ -53,20 +54,14 @@ def _times(r: float) -> str:
     return f"{f:,.0f}x" if f >= 10 else f"{f:.1f}x"
 
 
-def _mb(b) -> str:
-    return "n/a" if b is None else f"{b / 1e6:.2f} MB"
-
-
-def _ms(v) -> str:
-    return "n/a" if v is None else f"{v:.3f} ms"
 
 
 def _cost(v) -> str:
-    return "n/a" if v is None else f"{v:.4g} per 1k"
+    return "–" if v is None else f"{v:.4g} per 1k"
 
 
 def _pct(a: dict) -> str:
-    return f"{a['accuracy'] * 100:.2f} %"
+    return fmt_acc(a["accuracy"])
 
 
 def lineage_picks(artifacts: list[dict], shipped: dict) -> list[dict]:
@@ -132,18 +127,18 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
         return None
     cmps, clauses = [], []
     rows = [{"contender": s["id"], "kind": "shipped" + (f" ({s['lineage_model']})" if s.get("lineage_model") else ""), "accuracy": _pct(s),
-             "size": _mb(s.get("size_bytes")), "p50": _ms(latency(s)), "comparison": "", "outcome": "",
+             "size": fmt_size(s.get("size_bytes")), "p50": fmt_ms(latency(s)), "comparison": "", "outcome": "",
              "cost": _cost(s.get("cost_per_1k"))}]
     for c, label, kind in contenders:
         cmp = compare(s, c)
         cmps.append({**cmp, "kind": kind, "label": label})
         saves = f", and saves {c['cost_per_1k']:.4g} per 1000 queries" if c.get("cost_per_1k") else ""
-        clauses.append(f"{_clause(cmp)} than {label}: {_mb(c.get('size_bytes'))}, {_ms(latency(c))}, {_pct(c)}{saves}")
+        clauses.append(f"{_clause(cmp)} than {label}: {fmt_size(c.get('size_bytes'))}, {fmt_ms(latency(c))}, {_pct(c)}{saves}")
         rows.append({"contender": c["id"], "kind": kind if kind != "other lineage" else f"lineage ({c.get('lineage_model') or '?'})",
-                     "accuracy": _pct(c), "size": _mb(c.get("size_bytes")), "p50": _ms(latency(c)),
+                     "accuracy": _pct(c), "size": fmt_size(c.get("size_bytes")), "p50": fmt_ms(latency(c)),
                      "comparison": f"shipped is {_clause(cmp)}", "outcome": cmp["outcome"], "cost": _cost(c.get("cost_per_1k"))})
     samples = s.get("test_samples")
-    sentence = (f"ship {s['id']} ({_mb(s.get('size_bytes'))}, p50 {_ms(latency(s))}, {_pct(s)}): " + "; ".join(clauses)
+    sentence = (f"ship {s['id']} ({fmt_size(s.get('size_bytes'))}, p50 {fmt_ms(latency(s))}, {_pct(s)}): " + "; ".join(clauses)
                 + f" (on {samples or '?'} test samples; differences within noise are ties). ")
     wins = [c["id"] for c in cmps if c["outcome"] == "shipped wins"]
     loses = [c["id"] for c in cmps if c["outcome"] == "contender wins"]
