@@ -51,6 +51,7 @@ class Decision:
     rule: str  # the rule in words
     reference: str | None
     lost: dict[str, str] = field(default_factory=dict)  # every other artifact id -> why it lost
+    closest: str | None = None  # when the budgets' limits let nothing ship: what the rule picks without them
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,8 +86,9 @@ def decide(artifacts: list[dict], rule: ShipRule, reference: str | None, limits:
         else:
             ok.append(a)
     if not ok:
+        closest = decide(artifacts, rule, reference) if limits is not None else None
         return Decision(None, "nothing ships: no artifact is within budget (" + "; ".join(f"{k}: {v}" for k, v in lost.items()) + ")",
-                        text, reference, lost)
+                        text, reference, lost, closest.artifact if closest else None)
     best = ok[0]
     for a in ok[1:]:
         if _better(a, best, rule.objective):

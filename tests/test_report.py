@@ -50,6 +50,10 @@ def test_shrink_writes_report_of_real_run(run_dir):
     assert report["machines"][art["machine"]]["onnxruntime"] == report["versions"]["onnxruntime"]
     assert report["baselines"] == [] and report["pareto"]["frontier"] == ["export"]
     assert report["budgets"] is None
+    # `edgekit shrink` ships the one artifact: RUN_DIR/ship/model.onnx is that file byte for byte
+    assert report["ship"]["artifact"] == "export" and report["ship"]["lost"] == {}
+    assert (run_dir / "ship" / "model.onnx").read_bytes() == (run_dir / art["file"]).read_bytes()
+    assert json.loads((run_dir / "ship" / "preprocess.json").read_text())["input_shape"] == [1, 28, 28]
 
 
 @pytest.mark.slow

@@ -166,6 +166,14 @@ def test_report_ships_by_the_rule_and_publish_copies_it_byte_for_byte(tmp_path):
     assert (run2 / "ship/model.onnx").read_bytes() == (run2 / "stages/int8/model.onnx").read_bytes()
 
 
+def test_console_names_the_shipped_artifact_and_why_each_other_lost(tmp_path):
+    from edgekit.cli.shrink import ship_lines
+
+    lines = ship_lines(build_report(constructed_run(tmp_path)))
+    assert lines[0] == "ships: int8-pruned (smallest file within 0.5 pt of export's accuracy: 2.90 MB, p50 0.600 ms, 90.10 %)"
+    assert [ln.split(":")[0] for ln in lines[1:]] == ["  export", "  export-pruned", "  int8", "  inc-int8"]
+
+
 def test_nothing_ships_check_exits_1_with_the_reason_and_ship_dir_is_removed(tmp_path, capsys):
     run = constructed_run(tmp_path)
     (run / "ship").mkdir()
@@ -176,6 +184,7 @@ def test_nothing_ships_check_exits_1_with_the_reason_and_ship_dir_is_removed(tmp
     assert main(["check", str(run)]) == 1
     out = capsys.readouterr().out
     assert "FAIL ship: nothing ships: no artifact is within budget" in out and "int8-pruned: over budget: 2.90 MB" in out
+    assert "FAIL max_size_mb: int8-pruned: file size 2.900 MB > limit 1.000 MB" in out  # on what would ship without it
     # budgets with room for the pruned INT8 file: it ships, and the gate checks it
     write_report(run, budgets={"max_size_mb": 3.0})
     assert main(["check", str(run)]) == 0

@@ -117,9 +117,12 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
         report = on_device(report, budgets.device)
     for selector, limits in budgets.targets():
         if selector == FINAL and report.get("artifacts") and not report.get("final") and (report.get("ship") or {}).get("reason"):
-            # the shipping rule let nothing ship: that is the gate's answer for the shipped artifact (exit 1)
+            # the shipping rule let nothing ship: that is the gate's answer for the shipped artifact (exit 1); the
+            # limits are still shown on the artifact the rule would pick without them, so each broken one is named
             out.results.append(Result("ship", "-", "fail", None, None, "", report["ship"]["reason"]))
-            continue
+            if not report["ship"].get("closest"):
+                continue
+            selector = report["ship"]["closest"]
         art = find(report, selector)
         if art.get("device_problem"):
             out.results.append(Result("device", art["id"], "fail", None, None, "", f"{art['id']}: {art['device_problem']}"))
