@@ -62,6 +62,15 @@ def _cost(v) -> str:
     return "n/a" if v is None else f"{v:.4g} per 1k"
 
 
+def _on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
+    """The artifact row as scored on the baseline's test samples (a seeded subset for a slow or paid baseline:
+    the evaluate stage's ``accuracy_on``), and whether the two are on the same samples."""
+    if not b.get("test_set") or a.get("test_set") == b["test_set"]:
+        return a, bool(b.get("test_set"))
+    sub = (a.get("accuracy_on") or {}).get(b["test_set"])
+    return ({**a, **sub}, True) if sub else (a, False)
+
+
 def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> Verdict | None:
     """The final artifact against the most accurate baseline (report rows); None unless both have an accuracy."""
     a = next((r for r in artifacts if r["id"] == final and r.get("accuracy") is not None), None)
@@ -69,6 +78,7 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
     if a is None or not scored:
         return None
     b = _best(scored)
+    a, same = _on_samples_of(a, b)
     diff = (a["accuracy"] - b["accuracy"]) * 100
     size_r = _ratio(a.get("size_bytes"), b.get("size_bytes"))
     lat_r = _ratio(_p50(a), _p50(b))
@@ -80,11 +90,12 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
     if lat_r is not None:
         parts.append(f"{_times(lat_r)} {'faster' if lat_r <= 1 else 'slower'} at batch 1 (p50 {_ms(_p50(a))} vs {_ms(_p50(b))})")
     cost_b = b.get("cost_per_1k")
-    if cost_b:
-        parts.append(f"and saves {cost_b:.4g} per 1000 queries")
+    if cost_b:  # what the shipped model, running on the user's own CPU, replaces
+        parts.append(f"and replaces {cost_b:.4g} per 1000 queries{' (estimated tokens)' if b.get('cost_estimated') else ''}")
     pays = diff >= 0 and (size_r is None or size_r <= 1) and (lat_r is None or lat_r <= 1)
     sentence = (f"{a['id']} ({a['accuracy'] * 100:.1f} %) is " + ", ".join(parts) + f" than {name_b}, {b['accuracy'] * 100:.1f} %) "
-                f"on {a.get('test_samples') or '?'} vs {b.get('test_samples') or '?'} test samples: "
+                + (f"on the same {b.get('test_samples')} test samples: " if same else
+                   f"on {a.get('test_samples') or '?'} vs {b.get('test_samples') or '?'} test samples: ")
                 + ("training pays off here." if pays else "the prompted model wins on at least one axis."))
     table = [
         {"metric": "accuracy", "artifact": f"{a['accuracy'] * 100:.2f} %", "baseline": f"{b['accuracy'] * 100:.2f} %", "comparison": f"{diff:+.1f} pt"},
