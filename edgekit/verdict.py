@@ -68,7 +68,7 @@ def _on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
     if not b.get("test_set") or a.get("test_set") == b["test_set"]:
         return a, bool(b.get("test_set"))
     sub = (a.get("accuracy_on") or {}).get(b["test_set"])
-    return ({**a, **sub}, True) if sub else (a, False)
+    return ({**a, **sub, "test_set": b["test_set"]}, True) if sub else (a, False)
 
 
 def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> Verdict | None:

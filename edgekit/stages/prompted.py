@@ -17,7 +17,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,8 @@ from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
 
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")  # a whole value "${NAME}"
+EnvRef = Annotated[str, Field(pattern=ENV_REF.pattern)]
+ENV_FIELDS = ("base_url", "model", "price_input_per_1m", "price_output_per_1m")
 
 
 class PromptedConfig(StageConfig):
@@ -44,8 +46,8 @@ class PromptedConfig(StageConfig):
     threads: int = Field(1, ge=1, le=256, description="torch threads while timing batch-1 queries (local providers)")
     latency_runs: int = Field(30, ge=1, le=100_000, description="batch-1 queries timed (embedding/clip/siglip; llm/openai time every query)")
     price_per_1k: float | None = Field(None, ge=0, description="cost per 1000 queries (e.g. hosting), reported as cost_per_1k")
-    price_input_per_1m: float | None = Field(None, ge=0, description="openai: price per million prompt tokens")
-    price_output_per_1m: float | None = Field(None, ge=0, description="openai: price per million completion tokens")
+    price_input_per_1m: Annotated[float, Field(ge=0)] | EnvRef | None = Field(None, description="openai: price per million prompt tokens (or \"${NAME}\")")
+    price_output_per_1m: Annotated[float, Field(ge=0)] | EnvRef | None = Field(None, description="openai: price per million completion tokens (or \"${NAME}\")")
     base_url: str | None = Field(None, description="openai: endpoint base URL, e.g. http://127.0.0.1:8080/v1, or \"${NAME}\" for an environment variable")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key (may be unset for local servers)")
     timeout_s: float = Field(30.0, gt=0, le=3600, description="openai: per-request timeout")
@@ -57,15 +59,30 @@ class PromptedConfig(StageConfig):
 
     def env_refs(self) -> dict[str, str]:
         """Field -> environment variable, for values written as ${NAME}."""
-        return {f: m.group(1) for f in ("base_url", "model") if (v := getattr(self, f)) and (m := ENV_REF.match(v))}
+        return {f: m.group(1) for f in ENV_FIELDS if isinstance(v := getattr(self, f), str) and (m := ENV_REF.match(v))}
 
     def key_context(self, recipe) -> dict | None:
         """The referenced variables' values belong in the stage key: another endpoint or model is another result."""
         refs = self.env_refs()
         return {"env": {name: os.environ.get(name) for name in refs.values()}} if refs else None
 
-    def resolved(self) -> PromptedConfig:
-        return self.model_copy(update={f: os.environ.get(name) or None for f, name in self.env_refs().items()})
+    def resolved(self, ctx: StageContext) -> PromptedConfig:
+        """The config with ${NAME} values read from the environment (an unset price is no price)."""
+        update = {}
+        for f, name in self.env_refs().items():
+            value = os.environ.get(name) or None
+            if value is not None and f.startswith("price"):
+                try:
+                    value = float(value)
+                    assert value >= 0
+                except (ValueError, AssertionError):
+                    raise ctx.error(f, f"${name} = {value!r} is not a price (a number >= 0)") from None
+            update[f] = value
+        return self.model_copy(update=update)
+
+    def required_env(self) -> list[str]:
+        """Variables without which there is nothing to prompt (endpoint and model; prices are optional)."""
+        return [name for f, name in self.env_refs().items() if f in ("base_url", "model")]
 
 
 def _cache_dir() -> Path:
@@ -132,7 +149,7 @@ def _latency(times: list[float]) -> dict[str, float]:
 
 def _not_configured(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     """Environment variables unset: a row saying what was not compared, so the report says it plainly."""
-    unset = sorted(name for f, name in cfg.env_refs().items() if not os.environ.get(name))
+    unset = sorted(name for name in cfg.required_env() if not os.environ.get(name))
     why = (f"not compared: {cfg.provider} baseline not configured (set {', '.join(unset)}; see docs/prompting.md)")
     row = {"stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": None, "accuracy": None,
            "latency_ms": {}, "size_bytes": None, "params": None, "cost_per_1k": None, "test_samples": None,
@@ -151,9 +168,9 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     from edgekit.baselines import LabelSet, create
     from edgekit.data.dataset import limit
 
-    cfg = cfg.resolved()
-    if cfg.env_refs() and (cfg.base_url is None or cfg.model is None):
-        return _not_configured(ctx, ctx.cfg)
+    if any(not os.environ.get(name) for name in cfg.required_env()):
+        return _not_configured(ctx, cfg)
+    cfg = cfg.resolved(ctx)
     provider = PROVIDERS[cfg.provider]
     ds = ctx.dataset()
     if ds.kind not in provider.data:
