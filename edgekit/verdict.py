@@ -59,7 +59,7 @@ def _ms(v) -> str:
 
 
 def _cost(v) -> str:
-    return "n/a" if v is None else f"{v:.4g} per 1k"
+    return "n/a" if v is None else f"${v:.4g} per 1k"
 
 
 def _on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
@@ -90,13 +90,14 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
     if lat_r is not None:
         parts.append(f"{_times(lat_r)} {'faster' if lat_r <= 1 else 'slower'} at batch 1 (p50 {_ms(_p50(a))} vs {_ms(_p50(b))})")
     cost_b = b.get("cost_per_1k")
-    if cost_b:  # what the shipped model, running on the user's own CPU, replaces
-        parts.append(f"and replaces {cost_b:.4g} per 1000 queries{' (estimated tokens)' if b.get('cost_estimated') else ''}")
     pays = diff >= 0 and (size_r is None or size_r <= 1) and (lat_r is None or lat_r <= 1)
     sentence = (f"{a['id']} ({a['accuracy'] * 100:.1f} %) is " + ", ".join(parts) + f" than {name_b}, {b['accuracy'] * 100:.1f} %) "
                 + (f"on the same {b.get('test_samples')} test samples: " if same else
                    f"on {a.get('test_samples') or '?'} vs {b.get('test_samples') or '?'} test samples: ")
                 + ("training pays off here." if pays else "the prompted model wins on at least one axis."))
+    if cost_b:  # what the shipped model, running on the user's own CPU, replaces
+        sentence += (f" Shipped, the {_mb(a.get('size_bytes'))} {a['id']} model replaces ${cost_b:.4g} per 1000 queries "
+                     f"to {b['id']}{' (from estimated tokens)' if b.get('cost_estimated') else ''}.")
     table = [
         {"metric": "accuracy", "artifact": f"{a['accuracy'] * 100:.2f} %", "baseline": f"{b['accuracy'] * 100:.2f} %", "comparison": f"{diff:+.1f} pt"},
         {"metric": "size", "artifact": _mb(a.get("size_bytes")), "baseline": _mb(b.get("size_bytes")),

@@ -97,7 +97,7 @@ def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
             notes.append(f"{b['id']}: {b['not_compared']}.")
             continue
         lat, usage, n = b["latency_ms"], b.get("usage") or {}, b.get("test_samples") or 0
-        cost = "–" if b["cost_per_1k"] is None else f"{b['cost_per_1k']:.4g}" + (" (estimated tokens)" if b.get("cost_estimated") else "")
+        cost = "–" if b["cost_per_1k"] is None else f"${b['cost_per_1k']:.4g}" + (" (estimated tokens)" if b.get("cost_estimated") else "")
         tokens = "–" if not n or "prompt_tokens" not in usage else \
             f"{usage['prompt_tokens'] / n:.0f}+{usage.get('completion_tokens', 0) / n:.0f}" + ("" if usage.get("tokens", "reported") == "reported" else " est.")
         unparsed = "–" if b.get("unparsed") is None else f"{b['unparsed']} of {n}"
