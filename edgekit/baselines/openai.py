@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 import threading
 import time
 import urllib.error

