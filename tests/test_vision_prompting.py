@@ -189,7 +189,8 @@ stages:
         monkeypatch.setenv("EDGEKIT_TEST_VLM_URL", server.url)
         monkeypatch.setenv("EDGEKIT_TEST_VLM_MODEL", "vlm-test")
         monkeypatch.setenv("EDGEKIT_TEST_VLM_PRICE_IN", "2.5")
-        assert main(["shrink", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0  # the variables are in the key
+        assert main(["shrink", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0
+        assert len(list((tmp_path / "run" / "stages").glob("vlm-*"))) == 2  # the variables' values are in the stage key
         row = json.loads((tmp_path / "run" / "run.json").read_text())["stages"][0]["metrics"]["artifacts"][0]
         assert row["accuracy"] == 1.0 and row["test_samples"] == 8 == len(server.requests) and row["model"] == "vlm-test"
         assert all(len(r["images"]) == 3 and r["images"][0].shape[:2] == (32, 32) for r in server.requests)  # 2 shots + query
@@ -243,3 +244,70 @@ def test_siglip_zero_shot_on_tiny_random_siglip(tmp_path):
         logits = model(input_ids=texts["input_ids"], pixel_values=pixels).logits_per_image  # (N, K)
     assert (one.classify(images) == logits.argmax(1).numpy()).all()
     assert sig.params == sum(p.numel() for p in model.parameters()) and sig.provider == "siglip"
+
+
+# --- like with like: artifacts scored on the prompted subset; the verdict and the gate use it -----
+
+
+def test_evaluate_scores_artifacts_on_each_prompted_subset(tmp_path):
+    """The evaluate stage's draw is the prompted stage's draw: same digest, and the accuracy on those samples."""
+    import onnx
+    from onnx import TensorProto, helper
+    from types import SimpleNamespace
+
+    from edgekit.data.dataset import Dataset, Split, limit
+    from edgekit.stages.evaluate import EvaluateConfig, subset_accuracies
+    from edgekit.stages.prompted import PromptedConfig
+
+    # a real ONNX classifier: class = 1 if the mean pixel is above the normalised midpoint (two logits)
+    w = np.full((16, 2), 0.0, np.float32)
+    w[:, 1] = 1.0 / 16
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["m"]),
+         helper.make_node("Add", ["m", "b"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [16, 2], w.ravel()), helper.make_tensor("b", TensorProto.FLOAT, [2], [0.0, 0.0])])
+    model = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (40, 1, 4, 4), dtype=np.uint8)
+    y = rng.integers(0, 2, 40)
+    test = Split(x, y)
+    ds = Dataset("t", "image", ["a", "b"], test, test, test, "fp", mean=(0.5,), std=(0.5,))
+    stages = [PromptedConfig(id="vlm", provider="openai", samples=10), PromptedConfig(id="all", provider="openai")]
+    recipe = SimpleNamespace(stages=stages, seed=3)
+    assert EvaluateConfig(id="evaluate").key_context(recipe) == {"prompted_subsets": [10]}
+    ctx = SimpleNamespace(recipe=recipe, inputs=[SimpleNamespace(file=model)])
+    (on,) = subset_accuracies(ctx, ds)
+    sub = limit(test, 10, 3)  # what the prompted stage scores
+    normalised = (sub.x.reshape(10, -1) / 255.0 - 0.5) / 0.5
+    expected = float(((normalised.mean(1) > 0).astype(int) == sub.y).mean())
+    assert 0 < expected < 1  # a real, imperfect score (the test would notice a wrong subset)
+    assert on == {sub.digest(): {"accuracy": pytest.approx(expected), "test_samples": 10}}
+
+
+def test_verdict_and_gate_compare_on_the_baselines_samples():
+    from edgekit.budgets import Budgets
+    from edgekit.report.check import check
+    from edgekit.verdict import verdict
+
+    art = {"id": "int8", "kind": "quantize", "role": "artifact", "accuracy": 0.90, "test_samples": 1000, "test_set": "full",
+           "size_bytes": 3_000_000, "latency_ms": {"p50": 2.0}, "accuracy_on": {"sub300": {"accuracy": 0.80, "test_samples": 300}}}
+    vlm = {"id": "vision-chat", "role": "baseline", "provider": "openai", "accuracy": 0.82, "test_samples": 300,
+           "test_set": "sub300", "size_bytes": None, "latency_ms": {"p50": 400.0}, "cost_per_1k": 0.77}
+    v = verdict([art], [vlm], "int8")
+    assert v.accuracy_diff_pt == pytest.approx(-2.0)  # 80 % on the same 300, not 90 % on 1000
+    assert "on the same 300 test samples" in v.sentence and "prompted model wins" in v.sentence
+    assert "Shipped, the 3.00 MB int8 model replaces $0.77 per 1000 queries to vision-chat." in v.sentence
+    other = {**vlm, "test_set": "elsewhere"}
+    assert "on 1000 vs 300 test samples" in verdict([art], [other], "int8").sentence  # no score on those: said so
+
+    unset = {"id": "siglip", "role": "baseline", "provider": "siglip", "accuracy": None, "test_samples": None,
+             "not_compared": "not compared: siglip baseline not configured (set X)", "latency_ms": {}}
+    report = {"schema": "edgekit.report/1", "artifacts": [art], "baselines": [vlm, unset], "final": "int8",
+              "reference": None, "stages": [], "machines": {}}
+    out = check(report, Budgets(must_beat=["vision-chat", "siglip"]))
+    by = {r.budget: r for r in out.results}
+    assert by["must_beat.vision-chat"].status == "fail" and by["must_beat.vision-chat"].measured == pytest.approx(80.0)
+    assert by["must_beat.siglip"].status == "skip" and "not configured" in by["must_beat.siglip"].message
