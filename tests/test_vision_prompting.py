@@ -103,6 +103,17 @@ def test_tokens_are_estimated_and_labelled_when_the_endpoint_reports_none(tmp_pa
         assert chat.cost_per_1k(2) > 0
 
 
+def test_text_queries_get_estimated_tokens_and_cost_the_same_way(tmp_path):
+    with VisionServer(lambda images, text: "trouser", usage=False) as server:
+        chat = vision(server, tmp_path)
+        assert chat.classify(["a pair of long pants"]).tolist() == [1]
+        body = server.requests[0]["body"]
+        assert isinstance(body["messages"][-1]["content"], str) and server.requests[0]["images"] == []
+        u = chat.usage()
+        assert u["tokens"] == "estimated" and u["prompt_tokens"] == round(len(body["messages"][-1]["content"]) / 4)
+        assert chat.cost_per_1k(1) == pytest.approx((u["prompt_tokens"] * 2.5 + 2 * 10.0) / 1e6 * 1000)
+
+
 def test_refusal_is_unparsed_malformed_is_an_error_slow_times_out(tmp_path):
     def rule(images, text):
         mean = images[-1].mean()
