@@ -85,7 +85,7 @@ def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
         if prompt.get("instruction"):
             shown = {k: v for k, v in prompt.items() if k not in ("instruction", "parse_rule")}
             notes.append(f"{b['id']} prompt ({', '.join(f'{k} {v}' for k, v in shown.items())}): "
-                         f"\"{prompt['instruction']}\" Parsing: {prompt.get('parse_rule', '–')}."
+                         f"\"{prompt['instruction'].replace(chr(10), ' ⏎ ')}\" Parsing: {prompt.get('parse_rule', '–')}."
                          + (f" Unparsed answers, e.g.: {usage['unparsed_answers'][:3]}." if usage.get("unparsed_answers") else ""))
         elif prompt.get("templates"):
             notes.append(f"{b['id']} prompt templates: {prompt['templates']}.")
@@ -93,7 +93,7 @@ def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
     if verdict:
         notes.insert(0, verdict["sentence"])
     else:
-        notes.insert(0, "No verdict: no prompted baseline was scored.")
+        notes.insert(0, "No verdict: it needs both a final artifact and a scored prompted baseline.")
     base.note = " ".join(notes)
     return base
 
