@@ -309,10 +309,10 @@ def test_verdict_and_gate_compare_on_the_baselines_samples():
            "test_set": "sub300", "size_bytes": None, "latency_ms": {"p50": 400.0}, "cost_per_1k": 0.77}
     v = verdict([art], [vlm], "int8")
     assert v.accuracy_diff_pt == pytest.approx(-2.0)  # 80 % on the same 300, not 90 % on 1000
-    assert "on the same 300 test samples" in v.sentence and "prompted model wins" in v.sentence
-    assert "Shipped, the 3.00 MB int8 model replaces $0.77 per 1000 queries to vision-chat." in v.sentence
-    other = {**vlm, "test_set": "elsewhere"}
-    assert "on 1000 vs 300 test samples" in verdict([art], [other], "int8").sentence  # no score on those: said so
+    assert "vision-chat (prompted openai) on the same 300 test samples (80.00 % there)" in v.sentence
+    assert "shipped, the 3.00 MB model replaces $0.77 per 1000 queries to it" in v.sentence
+    other = verdict([art], [{**vlm, "test_set": "elsewhere"}], "int8")  # no score on those samples: not claimed
+    assert "on the same" not in other.sentence and other.accuracy_diff_pt == pytest.approx(8.0)
 
     unset = {"id": "siglip", "role": "baseline", "provider": "siglip", "accuracy": None, "test_samples": None,
              "not_compared": "not compared: siglip baseline not configured (set X)", "latency_ms": {}}
