@@ -60,7 +60,7 @@ def _cost(v) -> str:
     return "–" if v is None else f"${v:.4g} per 1k"
 
 
-def _on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
+def on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
     """The artifact row as scored on the baseline's test samples (a seeded subset for a slow or paid baseline:
     the evaluate stage's ``accuracy_on``), and whether the two are on the same samples."""
     if not b.get("test_set") or a.get("test_set") == b["test_set"]:
@@ -140,7 +140,7 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
              "cost": _cost(s.get("cost_per_1k"))}]
     for c, label, kind in contenders:
         # a baseline scored on a seeded subset is compared with the shipped artifact's accuracy on that subset
-        sc, same = _on_samples_of(s, c) if kind == "prompted baseline" else (s, False)
+        sc, same = on_samples_of(s, c) if kind == "prompted baseline" else (s, False)
         cmp = compare(sc, c)
         cmps.append({**cmp, "kind": kind, "label": label})
         on = f" on the same {c['test_samples']} test samples ({_pct(sc)} there)" if same and sc is not s else ""
