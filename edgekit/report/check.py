@@ -19,7 +19,7 @@ from edgekit.errors import InputError
 from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 from edgekit.sense import findings
 from edgekit.report.devices import on_device
-from edgekit.verdict import of_report
+from edgekit.verdict import on_samples_of, of_report
 from edgekit.units import fmt_acc
 
 Status = Literal["pass", "fail", "skip"]
@@ -116,6 +116,13 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     if budgets.device is not None:  # the budget names a device: its own numbers, never the host's
         report = on_device(report, budgets.device)
     for selector, limits in budgets.targets():
+        if selector == FINAL and report.get("artifacts") and not report.get("final") and (report.get("ship") or {}).get("reason"):
+            # the shipping rule let nothing ship: that is the gate's answer for the shipped artifact (exit 1); the
+            # limits are still shown on the artifact the rule would pick without them, so each broken one is named
+            out.results.append(Result("ship", "-", "fail", None, None, "", report["ship"]["reason"]))
+            if not report["ship"].get("closest"):
+                continue
+            selector = report["ship"]["closest"]
         art = find(report, selector)
         if art.get("device_problem"):
             out.results.append(Result("device", art["id"], "fail", None, None, "", f"{art['id']}: {art['device_problem']}"))
@@ -166,6 +173,11 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
                                  f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
     for name in lim.must_beat:
         base = _baseline(report, name)
+        if base.get("not_compared"):
+            out.warnings.append(f"must_beat.{name} ({aid}) skipped: {base['not_compared']}")
+            out.results.append(_skip(f"must_beat.{name}", aid, None, "%", base["not_compared"]))
+            continue
+        art = on_samples_of(art, base)[0]  # a baseline scored on a seeded subset: the artifact on the same one
         if (why := _mismatch(art, base, SAMPLE_KEYS, (aid, name))):
             out.warnings.append(f"must_beat.{name} ({aid}) skipped: {why}")
             out.results.append(_skip(f"must_beat.{name}", aid, None, "%", f"{why}; score the baseline on the same test samples"))

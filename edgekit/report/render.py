@@ -24,11 +24,11 @@ class Section:
 
 def sections(report: dict[str, Any]) -> list[Section]:
     front = report["pareto"]["frontier"]
-    out = []
-    arts = Section("Artifacts", ["artifact", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
+    out = [s for s in (ship_section(report), verdict_section(report)) if s is not None]
+    arts = Section("Artifacts", ["artifact", "lineage", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
                                  "peak memory", "Pareto"],
                    note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
-                        f"fp32 reference: {report.get('reference') or '–'}; final artifact: {report.get('final') or '–'}.")
+                        f"fp32 reference: {report.get('reference') or '–'}; shipped: {report.get('final') or '–'}.")
     kept_float = []
     for a in report["artifacts"]:
         lat = a["latency_ms"]
@@ -37,7 +37,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
         if a.get("kept") == "float":  # the row is named after an INT8 stage but holds the float file
             kind += " (float kept)"
             kept_float.append(f"{a['id']}: float model kept — {a.get('kept_reason') or 'no reason recorded'}.")
-        arts.rows.append([a["id"], kind, fmt_acc(a["accuracy"]), fmt_acc(a.get("chance_accuracy")), fmt_size(a["size_bytes"]),
+        arts.rows.append([a["id"], a.get("lineage_model") or a.get("lineage_root") or "–", kind, fmt_acc(a["accuracy"]), fmt_acc(a.get("chance_accuracy")), fmt_size(a["size_bytes"]),
                           fmt_ms(lat.get("p50")) + flag,
                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
                           fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
@@ -49,16 +49,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
     out.append(arts)
     out.append(sense_section(report))
     if report["baselines"]:
-        base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries", "Pareto"])
-        for b in report["baselines"]:
-            lat = b["latency_ms"]
-            cost = "–" if b["cost_per_1k"] is None else f"{b['cost_per_1k']:.4g}"
-            base.rows.append([b["id"], fmt_acc(b["accuracy"]), fmt_size(b["size_bytes"]), fmt_ms(lat.get("p50")),
-                              fmt_ms(lat.get("p95")), fmt_count(b["params"]), cost, "★" if b["id"] in front else ""])
-        out.append(base)
-        verdict = of_report(report)
-        if verdict:
-            base.note = verdict["sentence"]
+        out.append(baselines_section(report, front))
     if report.get("devices"):
         out.append(devices_section(report))
     machines = Section("Machines", ["fingerprint", "details"])
@@ -70,6 +61,64 @@ def sections(report: dict[str, Any]) -> list[Section]:
     out.append(machines)
     out.append(Section("Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]))
     return out
+
+
+def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
+    """Prompted baselines beside latency and accuracy: cost per 1k queries, tokens, unparsed answers; the note
+    holds each chat prompt with its parsing rule, and what was not compared."""
+    base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries",
+                                          "tokens / query (in+out)", "unparsed", "Pareto"])
+    notes = []
+    for b in report["baselines"]:
+        if b.get("not_compared"):
+            base.rows.append([b["id"], "–", "–", "–", "–", "–", "–", "–", "–", ""])
+            notes.append(f"{b['id']}: {b['not_compared']}.")
+            continue
+        lat, usage, n = b["latency_ms"], b.get("usage") or {}, b.get("test_samples") or 0
+        cost = "–" if b["cost_per_1k"] is None else f"${b['cost_per_1k']:.4g}" + (" (estimated tokens)" if b.get("cost_estimated") else "")
+        tokens = "–" if not n or "prompt_tokens" not in usage else \
+            f"{usage['prompt_tokens'] / n:.0f}+{usage.get('completion_tokens', 0) / n:.0f}" + ("" if usage.get("tokens", "reported") == "reported" else " est.")
+        unparsed = "–" if b.get("unparsed") is None else f"{b['unparsed']} of {n}"
+        base.rows.append([b["id"], fmt_acc(b["accuracy"]), fmt_size(b["size_bytes"]), fmt_ms(lat.get("p50")),
+                          fmt_ms(lat.get("p95")), fmt_count(b["params"]), cost, tokens, unparsed, "★" if b["id"] in front else ""])
+        prompt = b.get("prompt") or {}
+        if prompt.get("instruction"):
+            shown = {k: v for k, v in prompt.items() if k not in ("instruction", "parse_rule")}
+            notes.append(f"{b['id']} prompt ({', '.join(f'{k} {v}' for k, v in shown.items())}): "
+                         f"\"{prompt['instruction'].replace(chr(10), ' ⏎ ')}\" Parsing: {prompt.get('parse_rule', '–')}."
+                         + (f" Unparsed answers, e.g.: {usage['unparsed_answers'][:3]}." if usage.get("unparsed_answers") else ""))
+        elif prompt.get("templates"):
+            notes.append(f"{b['id']} prompt templates: {prompt['templates']}.")
+    if not of_report(report):
+        notes.insert(0, "No verdict: it needs both a shipped artifact and something scored to compare it with.")
+    base.note = " ".join(notes)
+    return base
+
+
+def ship_section(report: dict[str, Any]) -> Section | None:
+    """Which artifact ships (edgekit.ship) and why each other one lost; None for a report without a decision."""
+    ship = report.get("ship")
+    if not ship:
+        return None
+    sec = Section("Shipped artifact", ["artifact", "decision", "why"])
+    if ship["artifact"]:
+        sec.rows.append([ship["artifact"], "ships", ship["reason"]])
+    sec.rows += [[ident, "lost", why] for ident, why in ship["lost"].items()]
+    sec.note = (f"Rule: {ship['rule']}. The shipped file is copied to ship/model.onnx in the run directory." if ship["artifact"]
+                else ship["reason"])
+    return sec
+
+
+def verdict_section(report: dict[str, Any]) -> Section | None:
+    """The verdict sentence and the table behind it: the shipped artifact, each other lineage, each baseline."""
+    v = of_report(report)
+    if not v:
+        return None
+    sec = Section("Verdict", ["artifact", "kind", "accuracy", "size", "p50", "shipped vs it", "outcome"], note=v["sentence"])
+    if "contender" not in (v["rows"] or [{}])[0]:  # a report.json written by an older edgekit: the sentence only
+        return sec
+    sec.rows = [[r["contender"], r["kind"], r["accuracy"], r["size"], r["p50"], r["comparison"], r["outcome"]] for r in v["rows"]]
+    return sec
 
 
 def sense_section(report: dict[str, Any]) -> Section:
