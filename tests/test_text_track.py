@@ -113,7 +113,9 @@ stages:
   - {{id: finetune, kind: train, head: {{labels: {{{labels}}}, epochs: 5}}, epochs: 1, lr: 1.0e-3, batch_size: 64}}
   - {{id: frozen, kind: train, model: {{source: "hf:{folder}"}}, head: {{epochs: 5}}, encoder: frozen}}
   - {{id: prune, kind: prune, input: finetune, target: params, ratio: 0.4}}
-  - {{id: recover, kind: train, epochs: 1, lr: 1.0e-3, batch_size: 64, distill: {{teacher: finetune}}}}
+  - {{id: prune-global, kind: prune, input: finetune, target: params, ratio: 0.4, scope: global, importance: taylor,
+     gradient_samples: 64}}
+  - {{id: recover, kind: train, input: prune, epochs: 1, lr: 1.0e-3, batch_size: 64, distill: {{teacher: finetune}}}}
   - {{id: export-pruned, kind: export, parity_samples: 16}}
   - {{id: int8, kind: quantize, mode: dynamic, val_samples: 32, max_accuracy_drop: 100, prefer_faster: false,
      latency_runs: 5, min_seconds: 0}}
@@ -130,6 +132,7 @@ stages:
     assert m["frozen"]["schedule"] == "frozen-encoder" and "history" not in m["frozen"]
     assert 0.55 <= m["prune"]["params_ratio"] <= 0.61  # 40 % of the params removed, measured
     assert m["prune"]["test_accuracy_before"] == m["finetune"]["test_accuracy"]  # scored on token ids, not strings
+    assert m["prune-global"]["params_ratio"] <= 0.61  # heads ranked model-wide: no layer emptied (was ZeroDivisionError)
     heads = json.loads(((tmp_path / "run" / stages["prune"]["dir"]) / "model.json").read_text())["pruned"]["modules"]
     assert any(k.endswith("attention.self.query") for k in heads) and any(k.endswith("intermediate.dense") for k in heads)
     assert "test_accuracy" in m["recover"] and m["export-pruned"]["parity_top1_agreement"] >= 0.99
@@ -164,3 +167,27 @@ stages:
     assert main(["validate", str(recipe)]) == 2
     err = capsys.readouterr().err.strip()
     assert f"{recipe}:7: stages[1].input: a stage with its own model:" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("importance", ["l2", "taylor"])
+def test_global_scope_keeps_a_head_in_every_attention_layer(importance, torch_one_thread):
+    """Global scope ranks heads model-wide; a layer whose heads all rank low used to lose every head
+    (ZeroDivisionError in the attention bookkeeping). Each layer now keeps its best head."""
+    transformers = pytest.importorskip("transformers")
+    from edgekit.torchkit.pruning import PruneSettings, prune
+    from edgekit.torchkit.text import EncoderClassifier
+
+    config = transformers.BertConfig(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=128, max_position_embeddings=32)
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    encoder = transformers.BertModel(config, add_pooling_layer=False)
+    model = EncoderClassifier(encoder, 4, normalize=True).eval()
+    x = torch.randint(1, 100, (2, 12), generator=torch.Generator().manual_seed(0))
+    settings = PruneSettings(target="channels", ratio=0.7, importance=importance, scope="global")
+    result = prune(model, x, settings, grad_fn=lambda m: torch.nn.functional.cross_entropy(m(x), torch.tensor([0, 1])).backward())
+    layers = [layer.attention.self for layer in result.model.encoder.encoder.layer]
+    assert all(a.num_attention_heads >= 1 and a.query.out_features == a.num_attention_heads * a.attention_head_size
+               for a in layers)
+    assert sum(a.num_attention_heads for a in layers) < 8  # heads were removed, globally
+    assert result.model(x).shape == (2, 4)

@@ -136,6 +136,25 @@ def _logits(out):
     return getattr(out, "logits", out)
 
 
+def _keep_one_head(score: Callable, heads: dict[nn.Module, int], is_out: Callable) -> Callable:
+    """``score`` with each attention layer's best head ranked above every other head.
+
+    Global scope ranks heads model-wide with one threshold, so a layer whose heads all rank low loses every
+    head (``num_attention_heads`` 0: a division by zero, or a layer that passes nothing). The head ratio is
+    capped at 1 - 1/heads, so the heads removed never reach one per layer: the raised ones always stay."""
+    def scores(group):
+        imp = score(group)
+        # the group of q/k/v outputs (rooted at any of its layers, e.g. the attention output's inputs)
+        n = next((heads[dep.target.module] for dep, _ in group if dep.target.module in heads and is_out(dep.handler)), None)
+        if imp is None or not n or len(imp) % n:
+            return imp
+        per_head = imp.view(n, -1)  # (heads, head_dim): torch-pruning ranks heads by this row mean
+        imp = imp.clone()
+        imp.view(n, -1)[per_head.mean(1).argmax()] = float("inf")
+        return imp
+    return scores
+
+
 def _prune_once(model: nn.Module, example: torch.Tensor, s: PruneSettings, ratio: float, ignored: list[str]) -> None:
     """One torch-pruning step at channel ``ratio`` (relative to the model as it is now), in place."""
     import torch_pruning as tp
@@ -156,6 +175,8 @@ def _prune_once(model: nn.Module, example: torch.Tensor, s: PruneSettings, ratio
             prune_num_heads=by_heads and bool(heads), prune_head_dims=not by_heads,
             head_pruning_ratio=head_ratio, output_transform=_logits,
         )
+        if s.scope == "global" and head_ratio > 0:
+            pruner.importance = _keep_one_head(pruner.importance, heads, pruner.DG.is_out_channel_pruning_fn)
         pruner.step()
     except Exception as e:  # torch-pruning fails on graphs it cannot follow with any of a dozen error types
         where = blocking_op(e, model)
