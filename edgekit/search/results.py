@@ -36,7 +36,7 @@ def record(trial) -> dict[str, Any]:
     from optuna.storages import RetryFailedTrialCallback
 
     ua = trial.user_attrs
-    cons = ua.get("constraints") or []
+    cons = ua.get("constraints") or {}
     state = trial.state.name
     error = ua.get("error")
     if state == "FAIL" and not error:
@@ -51,7 +51,7 @@ def record(trial) -> dict[str, Any]:
         "row": ua.get("row"),
         "reference": ua.get("reference"),
         "constraints": cons,
-        "feasible": all(c <= 0 for c in cons),
+        "feasible": all(c <= 0 for c in cons.values()),
         "error": error if state != "COMPLETE" else None,
         "seconds": trial.duration.total_seconds() if trial.duration is not None else None,
     }

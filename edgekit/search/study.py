@@ -12,6 +12,7 @@ A finished trial is never run again: the budget counts trials, not retries.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,9 @@ from edgekit.rows import latency
 from edgekit.search import space
 from edgekit.search.config import DIRECTIONS, SearchConfig
 from edgekit.search.trial import Outcome, rounded, run_trial, trial_dir
+
+# retried_trial_number has been "experimental" since Optuna 2.8; edgekit pins Optuna, so the warning is noise
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 JOURNAL = "study.journal"
 MAX_RETRY = 2  # a trial whose worker died is retried at most this often (a trial that kills its worker stops)
@@ -54,21 +58,21 @@ def open_storage(url: str | None, search_dir: Path, heartbeat_s: int):
         raise EdgekitError(f"--storage: cannot open the study storage: {type(e).__name__}: {str(e).splitlines()[0]}") from None
 
 
-def constraints(loaded: LoadedRecipe, out: Outcome) -> list[float]:
-    """The recipe's budgets as Optuna constraints (feasible when every value is <= 0), in budgets' units."""
+def constraints(loaded: LoadedRecipe, out: Outcome) -> dict[str, float]:
+    """The recipe's budgets as Optuna constraints (feasible when every value is <= 0), in the budgets' units."""
     b = loaded.recipe.budgets
     if b is None:
-        return []
-    row, ref, c = out.row, out.reference, []
+        return {}
+    row, ref, c = out.row, out.reference, {}
     size_limit = b.max_size_bytes or (b.max_size_mb * 1e6 if b.max_size_mb else None)
     if size_limit:
-        c.append((row["size_bytes"] - size_limit) / 1e6)
+        c["size_mb"] = (row["size_bytes"] - size_limit) / 1e6
     if b.max_latency_ms is not None:
-        c.append((latency(row, b.latency_percentile) or float("inf")) - b.max_latency_ms)
+        c["latency_ms"] = (latency(row, b.latency_percentile) or float("inf")) - b.max_latency_ms
     if b.min_accuracy_pct is not None:
-        c.append(b.min_accuracy_pct - row["accuracy"] * 100)
+        c["accuracy_pct"] = b.min_accuracy_pct - row["accuracy"] * 100
     if b.max_accuracy_drop_pt is not None and ref is not None:
-        c.append((ref["accuracy"] - row["accuracy"]) * 100 - b.max_accuracy_drop_pt)
+        c["accuracy_drop_pt"] = (ref["accuracy"] - row["accuracy"]) * 100 - b.max_accuracy_drop_pt
     return c
 
 
@@ -77,22 +81,18 @@ def objective_values(cfg: SearchConfig, row: dict[str, Any]) -> list[float]:
     return [metric[o] for o in cfg.objectives]
 
 
-def _constraints_of(trial: FrozenTrial) -> list[float]:
-    return trial.user_attrs.get("constraints") or [0.0]
-
-
-def make_sampler(cfg: SearchConfig, seed: int, with_constraints: bool):
-    func = _constraints_of if with_constraints else None
+def make_sampler(cfg: SearchConfig, seed: int | None):
+    """Constraints reach the sampler through ``Trial.set_constraint`` (Optuna 5), not a constraints_func."""
     if cfg.sampler == "nsga2":
         population = cfg.population or min(50, max(4, cfg.trials // 4))
-        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed, constraints_func=func)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, cfg.trials // 4)), constraints_func=func)
+        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(3, cfg.trials // 4)))
 
 
-def open_study(loaded: LoadedRecipe, storage, name: str, seed: int) -> optuna.Study:
+def open_study(loaded: LoadedRecipe, storage, name: str, seed: int | None) -> optuna.Study:
     cfg = loaded.recipe.search
     directions = [DIRECTIONS[o] for o in cfg.objectives]
-    sampler = make_sampler(cfg, seed, loaded.recipe.budgets is not None)
+    sampler = make_sampler(cfg, seed)
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions, load_if_exists=True)
     if [d.name.lower() for d in study.directions] != directions:
         raise InputError(f"study '{name}' in this storage optimises other objectives; use --study NEW-NAME or the same objectives")
@@ -163,7 +163,10 @@ def make_objective(loaded: LoadedRecipe, params: list[space.Param], search_dir: 
             raise
         trial.set_user_attr("row", out.row)
         trial.set_user_attr("reference", out.reference)
-        trial.set_user_attr("constraints", constraints(loaded, out))
+        limits = constraints(loaded, out)
+        for key, value in limits.items():
+            trial.set_constraint(key, value)
+        trial.set_user_attr("constraints", limits)
         return objective_values(cfg, out.row)
 
     return objective

@@ -42,7 +42,7 @@ def rounded(value: Any) -> Any:
 def artifact_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The artifact a trial is scored on: the most compressed (smallest file) evaluated ONNX artifact, later
     stages winning ties. The one place to switch to the recipe's shipping rule."""
-    candidates = [r for r in rows if r.get("role") == "artifact" and r.get("size_bytes") and r.get("accuracy") is not None]
+    candidates = [r for r in rows if r.get("role", "artifact") == "artifact" and r.get("size_bytes") and r.get("accuracy") is not None]
     if not candidates:
         return None
     return min(reversed(candidates), key=lambda r: r["size_bytes"])
