@@ -65,10 +65,9 @@ def search(
         result = summary([record(t) for t in st.get_trials(deepcopy=False)], list(cfg.objectives), name,
                          storage.split("@")[-1] if storage else str(search_dir / study_mod.JOURNAL))
         result["snippets"] = {str(t["number"]): space.settings_snippet(t["settings"], params)
-                              for t in result["trials"] if t["number"] in result["frontier"]}
+                              for t in result["trials"] if t["state"] == "COMPLETE"}
+        result["chart"] = str(chart.plot(result, search_dir / "pareto.png")) if result["frontier"] else None
         write_json(search_dir / "result.json", result)
-        if result["frontier"]:
-            chart.plot(result, search_dir / "pareto.png")
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
@@ -116,19 +115,21 @@ def print_result(result: dict) -> None:
     trials = {t["number"]: t for t in result["trials"]}
     failed = [t for t in result["trials"] if t["state"] == "FAIL"]
     table = Table(title=f"search '{result['study']}': frontier over {', '.join(result['objectives'])}")
-    for col in ("trial", "artifact", "accuracy", "size", "p50", "settings (paste into the recipe's stages)"):
-        table.add_column(col, justify="left" if col in ("trial", "artifact", "settings (paste into the recipe's stages)") else "right")
+    for col in ("trial", "artifact", "accuracy", "size", "p50"):
+        table.add_column(col, justify="left" if col in ("trial", "artifact") else "right")
     for n in result["frontier"]:
         t = trials[n]
         m = metrics(t["row"])
         label = f"#{n}" + (" (hand)" if t["hand"] else "") + (" dominates hand" if n in result["dominating_hand"] else "")
-        table.add_row(label, t["row"]["stage"], f"{m['accuracy']:.2f} %", f"{m['size']:.2f} MB", f"{m['p50']:.3f} ms",
-                      escape(result["snippets"].get(str(n), "").rstrip()))
+        table.add_row(label, t["row"]["stage"], f"{m['accuracy']:.2f} %", f"{m['size']:.2f} MB", f"{m['p50']:.3f} ms")
     out.print(table)
+    for n in result["frontier"]:  # plain lines, not table cells: copied out of a log they still paste as YAML
+        out.print(f"#{n} settings (paste over the recipe's stages):\n{escape(result['snippets'][str(n)].rstrip())}", highlight=False)
     if result["hand"] is not None:
-        out.print(f"hand recipe (trial #{result['hand']}): {describe(trials[result['hand']]['row'], trials[result['hand']]['reference'])}", highlight=False)
+        hand = trials[result["hand"]]
+        out.print(f"hand recipe (trial #{result['hand']}): {describe(hand['row'], hand['reference'])}", highlight=False)
     for t in failed:
         retry = f"; retried as #{t['retried_as']}" if t.get("retried_as") is not None else ""
         out.print(f"trial #{t['number']} failed: {escape(t['error'] or '?')}{retry}", highlight=False)
     out.print(f"{len(result['trials'])} trials ({len(failed)} failed), {len(result['frontier'])} on the frontier; "
-              f"study: {result['storage']}", highlight=False)
+              f"study: {result['storage']}; chart: {result['chart'] or 'none'}", highlight=False)

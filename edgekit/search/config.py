@@ -13,7 +13,7 @@ own models by edgekit.search.space, so errors name the file, line and key like e
       objectives: [accuracy, size, p50]   # maximise accuracy, minimise file size and batch-1 p50 latency
       trials: 20                           # trial budget (the recipe's own settings are trial 0)
       timeout_min: 45                      # and/or a wall-clock budget
-      screening: {evaluate.min_seconds: 1} # cheaper trials; the frontier is re-run without these
+      screening: {evaluate.min_seconds: 1} # cheaper trials (not searched, not in the pasted settings)
 """
 
 from __future__ import annotations
@@ -47,6 +47,6 @@ class SearchConfig(Strict):
     timeout_min: float | None = Field(None, gt=0, description="stop starting trials after this many minutes")
     sampler: Literal["tpe", "nsga2"] = Field("tpe", description="Optuna sampler: multi-objective TPE (few trials) or NSGA-II (many)")
     screening: dict[str, Any] = Field(
-        default_factory=dict, description="'stage.key': value settings every trial runs with to be cheap (e.g. recover.epochs: 1); "
-                                          "the frontier is then re-run without them")
+        default_factory=dict, description="'stage.key': value settings every trial runs with to be cheap (e.g. evaluate.min_seconds: 1); "
+                                          "a frontier trial's pasted settings then run in full with `edgekit shrink`")
     population: int | None = Field(None, ge=2, le=1000, description="NSGA-II population size (default: a quarter of the trials, 4..50)")
