@@ -96,3 +96,45 @@ def test_kill_9_during_a_trial_then_resume(tmp_path):
     for t in complete:  # no finished trial ran twice
         assert runs_of(run / "search" / t["run_dir"]) == 1, t
     assert (run / "search" / "pareto.png").stat().st_size > 0
+
+
+def test_two_workers_on_postgresql_one_killed_mid_trial(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    import pgserver
+
+    if (why := pgserver.missing_requirements()) is not None:
+        pytest.skip(why)
+    path = recipe(tmp_path, 4)
+    run = tmp_path / "run"  # both workers on one machine: one run directory, one stage cache
+    stages = run / "search" / "stages"
+
+    def evaluating_in(proc: subprocess.Popen) -> bool:
+        return stages.is_dir() and any(p.name.endswith(f"-{proc.pid}") for p in stages.glob(".tmp-evaluate-*"))
+
+    with pgserver.postgres_server() as url:
+        args = ["search", str(path), "--run-dir", str(run), "--storage", url, "--worker", "--heartbeat", "1", "--json"]
+        a = start(args, tmp_path / "a.log")
+        try:
+            wait_for(lambda: runs_of(run / "search" / "trials" / "0000") == 1, 240, "worker A to finish trial 0")
+            b = start(args, tmp_path / "b.log")
+            wait_for(lambda: evaluating_in(b), 120, "worker B to run a trial")
+            wait_for(lambda: evaluating_in(a), 120, "worker A to run its next trial")
+        finally:
+            os.killpg(a.pid, signal.SIGKILL)
+            a.wait()
+        out, _ = b.communicate(timeout=240)
+        log = (tmp_path / "b.log").read_text()
+        assert b.returncode == 0, log
+
+    result = json.loads(out)
+    by = {t["number"]: t for t in result["trials"]}
+    killed = [t for t in result["trials"] if t["state"] == "FAIL"]
+    assert len(killed) == 1, result["trials"]
+    dead = killed[0]
+    assert "stopped sending heartbeats" in dead["error"]
+    retry = by[dead["retried_as"]]
+    assert retry["state"] == "COMPLETE" and retry["retry_of"] == dead["number"] and retry["settings"] == dead["settings"]
+    complete = [t for t in result["trials"] if t["state"] == "COMPLETE"]
+    assert len(complete) == 4, result["trials"]
+    for t in complete:  # not lost, not duplicated: every finished trial ran once
+        assert runs_of(run / "search" / t["run_dir"]) == 1, t

@@ -33,8 +33,9 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print the search result as JSON on stdout.", metavar=""),
 ):
     """Search the recipe's stage settings for the smallest, fastest, most accurate artifacts within its budgets."""
-    import optuna
+    from edgekit.errors import require
 
+    optuna = require("optuna", "search")  # one line naming the extra, not an ImportError
     from edgekit import runlock
     from edgekit.search import chart, study as study_mod
 
