@@ -35,12 +35,12 @@ def search(
     """Search the recipe's stage settings for the smallest, fastest, most accurate artifacts within its budgets."""
     from edgekit.errors import require
 
+    loaded = recipe_mod.load(recipe)
+    params = space.resolve(loaded)  # a bad space is a recipe error (exit 2) before anything runs
     optuna = require("optuna", "search")  # one line naming the extra, not an ImportError
     from edgekit import runlock
     from edgekit.search import chart, study as study_mod
 
-    loaded = recipe_mod.load(recipe)
-    params = space.resolve(loaded)  # a bad space is a recipe error (exit 2) before anything runs
     cfg = loaded.recipe.search
     run_dir = check_output_dir(run_dir or Path("runs") / loaded.recipe.name, "--run-dir")
     search_dir = run_dir / "search"
