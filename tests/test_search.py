@@ -80,3 +80,89 @@ def test_unknown_objective_and_bad_screening_key(tmp_path, capsys):
     path = write(tmp_path, "prune.ratio: [0.3, 0.8]\n  screening: {recover.epoch: 1}")
     assert main(["validate", str(path)]) == 2
     assert "recipe.yaml:17: search.screening.recover.epoch: unknown key 'epoch'" in capsys.readouterr().err
+
+
+def loaded_with(tmp_path, extra: str = ""):
+    from edgekit.recipe import load
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE + "    prune.ratio: [0.3, 0.8]\n    recover.distill.weight: [0, 1]\n    prune.importance: [l1, lamp]\n" + extra)
+    return load(path)
+
+
+def test_space_types_and_the_recipes_own_values(tmp_path):
+    from edgekit.search import space
+
+    loaded = loaded_with(tmp_path)
+    params = {p.name: p for p in space.resolve(loaded)}
+    assert (params["prune.ratio"].kind, params["prune.ratio"].low, params["prune.ratio"].high) == ("float", 0.3, 0.8)
+    assert params["recover.distill.weight"].kind == "float"  # [0, 1] on a float key is a float range, not choices
+    assert params["int8.per_channel"].choices == (True, False)
+    own = {n: space.recipe_value(loaded, p) for n, p in params.items()}
+    assert own == {"int8.per_channel": True, "prune.ratio": 0.5, "recover.distill.weight": 0.7, "prune.importance": "l2"}
+
+
+def test_trial_recipe_and_pasteable_settings(tmp_path):
+    import yaml
+
+    from edgekit.search import space
+
+    loaded = loaded_with(tmp_path, "  screening: {evaluate.min_seconds: 0.5}\n")
+    params = space.resolve(loaded)
+    values = {"prune.ratio": 0.61, "recover.distill.weight": 0.25, "int8.per_channel": False, "prune.importance": "lamp"}
+    trial = space.with_values(loaded, values, params, loaded.recipe.search.screening)
+    by = {s.id: s for s in trial.recipe.stages}
+    assert (by["prune"].ratio, by["prune"].importance, by["int8"].per_channel) == (0.61, "lamp", False)
+    assert by["recover"].distill.weight == 0.25 and by["recover"].distill.teacher == "train"  # sibling keys kept
+    assert by["evaluate"].min_seconds == 0.5 and trial.recipe.search is None and trial.file == loaded.file
+    snippet = space.settings_snippet(loaded, values, params)
+    assert snippet.splitlines()[0] == "  - {id: prune, ratio: 0.61, importance: lamp}"  # recipe order
+    pasted = {d["id"]: d for d in yaml.safe_load("stages:\n" + snippet)["stages"]}
+    assert pasted["prune"] == {"id": "prune", "ratio": 0.61, "importance": "lamp"}
+    assert pasted["recover"] == {"id": "recover", "distill": {"weight": 0.25}}
+
+
+def row(stage, acc, size, p50):
+    return {"stage": stage, "accuracy": acc, "size_bytes": size, "latency_ms": {"p50": p50}}
+
+
+def test_trial_artifact_is_the_most_compressed_and_reference_the_first_export(tmp_path):
+    from edgekit.search.trial import artifact_row, reference_row
+
+    rows = [row("export", 0.9, 45_000_000, 3.0), row("export-pruned", 0.89, 23_000_000, 1.5),
+            row("int8-pruned", 0.885, 5_800_000, 1.2), {**row("zero-shot", 0.7, None, 9.0), "role": "baseline"}]
+    assert artifact_row(rows)["stage"] == "int8-pruned"
+    assert reference_row(loaded_with(tmp_path), rows)["stage"] == "export"
+
+
+def test_constraints_from_budgets(tmp_path):
+    from edgekit.search.study import constraints
+    from edgekit.search.trial import Outcome
+
+    loaded = loaded_with(tmp_path, "budgets: {max_size_mb: 5, max_accuracy_drop_pt: 0.5, min_accuracy_pct: 80}\n")
+    out = Outcome(row("int8-pruned", 0.887, 5_800_000, 1.2), row("export", 0.895, 45_000_000, 3.0), tmp_path)
+    c = constraints(loaded, out)
+    assert c["size_mb"] == pytest.approx(0.8) and c["accuracy_pct"] == pytest.approx(-8.7)
+    assert c["accuracy_drop_pt"] == pytest.approx(0.3)  # 0.8 pt drop, 0.5 allowed: infeasible by 0.3
+
+
+def test_frontier_and_dominance():
+    from edgekit.search.results import dominates, frontier, metrics
+
+    def trial(n, acc, size, p50, state="COMPLETE", feasible=True):
+        return {"number": n, "state": state, "feasible": feasible, "row": row("a", acc, size, p50)}
+
+    trials = [trial(0, 0.90, 5_800_000, 1.2), trial(1, 0.90, 4_000_000, 1.1), trial(2, 0.92, 9_000_000, 2.0),
+              trial(3, 0.95, 1_000_000, 0.5, feasible=False), trial(4, 0.99, 1, 0.1, state="FAIL"), trial(5, 0.85, 2_000_000, 1.3)]
+    objectives = ["accuracy", "size", "p50"]
+    assert frontier(trials, objectives) == [5, 1, 2]  # 0 is dominated by 1; 3 is outside the budget; 4 failed
+    assert dominates(metrics(trials[1]["row"]), metrics(trials[0]["row"]), objectives)
+    assert not dominates(metrics(trials[0]["row"]), metrics(trials[0]["row"]), objectives)
+    assert frontier(trials, ["accuracy"]) == [2]
+
+
+def test_bad_storage_url_exits_2_without_a_password(tmp_path, capsys):
+    path = write(tmp_path, "prune.ratio: [0.3, 0.8]")
+    assert main(["search", str(path), "--run-dir", str(tmp_path / "run"), "--storage", "nosuchdb://me:secret@host/db"]) == 2
+    err = capsys.readouterr().err
+    assert "--storage host/db: not a usable SQLAlchemy URL" in err and "secret" not in err

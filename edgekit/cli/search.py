@@ -65,7 +65,7 @@ def search(
             raise Interrupted(f"search interrupted; finished trials are kept in the study: run the same command to resume") from None
         result = summary([record(t) for t in st.get_trials(deepcopy=False)], list(cfg.objectives), name,
                          storage.split("@")[-1] if storage else str(search_dir / study_mod.JOURNAL))
-        result["snippets"] = {str(t["number"]): space.settings_snippet(t["settings"], params)
+        result["snippets"] = {str(t["number"]): space.settings_snippet(loaded, t["settings"], params)
                               for t in result["trials"] if t["state"] == "COMPLETE"}
         result["chart"] = str(chart.plot(result, search_dir / "pareto.png")) if result["frontier"] else None
         write_json(search_dir / "result.json", result)

@@ -204,12 +204,13 @@ def snippet_text(raw: Any) -> str:
     return yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=120)
 
 
-def settings_snippet(values: dict[str, Any], params: list[Param]) -> str:
-    """The trial's settings as stage entries a user can paste over the recipe's: ``- {id: prune, ratio: 0.61}``."""
-    by_stage: dict[str, dict] = {}
+def settings_snippet(loaded: LoadedRecipe, values: dict[str, Any], params: list[Param]) -> str:
+    """The trial's settings as stage entries a user can paste over the recipe's, in recipe order:
+    ``- {id: prune, ratio: 0.61}``."""
+    by_stage: dict[str, dict] = {s.id: {"id": s.id} for s in loaded.recipe.stages}
     by_name = {p.name: p for p in params}
     for name, value in values.items():
         p = by_name[name]
-        _set(by_stage.setdefault(p.stage, {"id": p.stage}), p.path, value)
+        _set(by_stage[p.stage], p.path, value)
     return "".join("  - " + yaml.safe_dump(d, sort_keys=False, default_flow_style=True, width=200).strip() + "\n"
-                   for d in by_stage.values())
+                   for d in by_stage.values() if len(d) > 1)

@@ -49,13 +49,17 @@ def open_storage(url: str | None, search_dir: Path, heartbeat_s: int):
 
         search_dir.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(search_dir / JOURNAL)))
+    from sqlalchemy.exc import ArgumentError
+
+    shown = url.split("@")[-1]  # never print a password
     try:
         return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
                                           failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRY))
-    except ImportError as e:
-        raise InputError(f"--storage {url.split('@')[-1]}: no driver for this URL ({e}); for PostgreSQL use postgresql+psycopg://") from None
-    except Exception as e:  # sqlalchemy: a malformed URL or a server that does not answer
-        raise EdgekitError(f"--storage: cannot open the study storage: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    except (ImportError, ArgumentError) as e:  # not a URL, or no driver for it: the user's input
+        raise InputError(f"--storage {shown}: not a usable SQLAlchemy URL ({str(e).splitlines()[0]}); "
+                         "for PostgreSQL: postgresql+psycopg://USER@HOST/DB") from None
+    except Exception as e:  # a server that does not answer or refuses: the run fails
+        raise EdgekitError(f"--storage {shown}: cannot open the study storage: {type(e).__name__}: {str(e).splitlines()[0]}") from None
 
 
 def constraints(loaded: LoadedRecipe, out: Outcome) -> dict[str, float]:
