@@ -33,7 +33,7 @@ def frontier(trials: list[dict[str, Any]], objectives: list[str]) -> list[int]:
 
 def record(trial) -> dict[str, Any]:
     """One Optuna FrozenTrial as a plain dict (what JSON output, the table and the chart read)."""
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     ua = trial.user_attrs
     cons = ua.get("constraints") or {}
@@ -45,7 +45,7 @@ def record(trial) -> dict[str, Any]:
         "number": trial.number,
         "state": state,
         "hand": bool(ua.get("hand")),
-        "retry_of": RetryFailedTrialCallback.retried_trial_number(trial),
+        "retry_of": RetryHeartbeatStaleTrialCallback.retried_trial_number(trial),
         "settings": ua.get("settings") or dict(trial.params),
         "run_dir": ua.get("run_dir"),
         "row": ua.get("row"),

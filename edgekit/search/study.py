@@ -5,7 +5,7 @@ SQLAlchemy URL (``postgresql+psycopg://…``) that N workers share. Two ways an 
 - one search process (no ``--worker``): it owns the study, so a trial still RUNNING when it starts was left by
   a process that died (kill -9, power loss), and one FAILed by Ctrl-C was stopped on purpose; both are retried.
 - ``--worker``: trials send heartbeats; a trial whose heartbeat stops for the grace period is failed by the
-  next worker that looks, and Optuna's RetryFailedTrialCallback queues it again with the same settings.
+  next worker that looks, and Optuna's RetryHeartbeatStaleTrialCallback queues it again with the same settings.
 A finished trial is never run again: the budget counts trials, not retries.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from edgekit.errors import EdgekitError, InputError
@@ -54,7 +54,7 @@ def open_storage(url: str | None, search_dir: Path, heartbeat_s: int):
     shown = url.split("@")[-1]  # never print a password
     try:
         return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
-                                          failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRY))
+                                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     except (ImportError, ArgumentError) as e:  # not a URL, or no driver for it: the user's input
         raise InputError(f"--storage {shown}: not a usable SQLAlchemy URL ({str(e).splitlines()[0]}); "
                          "for PostgreSQL: postgresql+psycopg://USER@HOST/DB") from None
@@ -114,7 +114,7 @@ def enqueue_hand_trial(study: optuna.Study, loaded: LoadedRecipe, params: list[s
 
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
-    return {n for t in trials if (n := RetryFailedTrialCallback.retried_trial_number(t)) is not None}
+    return {n for t in trials if (n := RetryHeartbeatStaleTrialCallback.retried_trial_number(t)) is not None}
 
 
 def retry_interrupted(study: optuna.Study) -> list[int]:
@@ -130,7 +130,7 @@ def retry_interrupted(study: optuna.Study) -> list[int]:
         if t.state == TrialState.RUNNING:
             storage.set_trial_user_attr(t._trial_id, "error", "interrupted: the search process died during this trial")
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        RetryFailedTrialCallback(max_retry=MAX_RETRY)(study, study._storage.get_trial(t._trial_id))
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, study._storage.get_trial(t._trial_id))
         retried.append(t.number)
     return retried
 
