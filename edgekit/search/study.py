@@ -96,8 +96,11 @@ def make_sampler(cfg: SearchConfig, seed: int | None):
 def open_study(loaded: LoadedRecipe, storage, name: str, seed: int | None) -> optuna.Study:
     cfg = loaded.recipe.search
     directions = [DIRECTIONS[o] for o in cfg.objectives]
-    sampler = make_sampler(cfg, seed)
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions, load_if_exists=True)
+    study = optuna.create_study(study_name=name, storage=storage, sampler=make_sampler(cfg, seed), directions=directions,
+                                load_if_exists=True)
+    if seed is not None and (done := len(study.get_trials(deepcopy=False))):
+        # a resumed search re-seeded with the same seed would propose its first random trials again
+        study.sampler = make_sampler(cfg, seed + done)
     if [d.name.lower() for d in study.directions] != directions:
         raise InputError(f"study '{name}' in this storage optimises other objectives; use --study NEW-NAME or the same objectives")
     if not study.user_attrs.get("objectives"):
