@@ -166,3 +166,25 @@ def test_bad_storage_url_exits_2_without_a_password(tmp_path, capsys):
     assert main(["search", str(path), "--run-dir", str(tmp_path / "run"), "--storage", "nosuchdb://me:secret@host/db"]) == 2
     err = capsys.readouterr().err
     assert "--storage host/db: not a usable SQLAlchemy URL" in err and "secret" not in err
+
+
+def test_shared_stage_cache_keeps_a_live_workers_temporary_stage(tmp_path):
+    """Workers share one stage cache: a run starting must not delete the stage another live process is writing."""
+    import subprocess
+
+    from edgekit.pipeline import Pipeline
+
+    live = subprocess.Popen(["sleep", "30"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        pipeline = Pipeline(loaded_with(tmp_path), tmp_path / "run")
+        mine = pipeline.stages_dir / f".tmp-train-0123456789abcdef-{live.pid}"
+        stale = pipeline.stages_dir / f".tmp-train-0123456789abcdef-{dead.pid}"
+        mine.mkdir(parents=True)
+        stale.mkdir()
+        pipeline._clean_partial()
+        assert mine.is_dir() and not stale.exists()
+    finally:
+        live.kill()
+        live.wait()
