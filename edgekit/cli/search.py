@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -51,7 +52,8 @@ def search(
     budget = study_mod.Budget(trials or cfg.trials, time.time() + 60 * (timeout_min or cfg.timeout_min) if (timeout_min or cfg.timeout_min) else None)
     progress = Progress(budget, err)
 
-    lock = runlock.hold(search_dir) if not worker else _nothing()
+    # one search process owns its search dir; workers share it (trial dirs are numbered by the study)
+    lock = runlock.hold(search_dir) if not worker else contextlib.nullcontext()
     with lock:
         st = study_mod.open_study(loaded, store, name, seed)
         if not worker:
@@ -75,14 +77,6 @@ def search(
         print_result(result)
     if not any(t["state"] == "COMPLETE" for t in result["trials"]):
         raise EdgekitError(f"no trial completed; reasons: {'; '.join(sorted({t['error'] or '?' for t in result['trials']}))}")
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 class Progress:

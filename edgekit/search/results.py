@@ -1,6 +1,6 @@
 """What a search found, read back from the study's storage: every trial with its artifact row, the frontier
 over the study's objectives among the trials within budget, and each frontier trial's settings as recipe lines.
-Torch-free and Optuna-free: it reads the plain trial records ``records(study)`` makes."""
+Torch-free; Optuna only in ``record``, which turns a FrozenTrial into the plain dict everything else reads."""
 
 from __future__ import annotations
 
