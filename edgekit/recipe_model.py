@@ -14,6 +14,7 @@ from edgekit.budgets import Budgets
 from edgekit.errors import RecipeError
 from edgekit.model_config import ModelConfig
 from edgekit.search.config import SearchConfig
+from edgekit.ship import ShipRule
 from edgekit.strict import ID_PATTERN, StageConfig, Strict
 from edgekit.yamlerrors import Loc, format_error
 
@@ -44,6 +45,7 @@ class Recipe(Strict):
     model: ModelConfig | None = Field(None, description="the model a train stage starts from (omit for prompted-only recipes)")
     stages: list[StageConfig] = Field(min_length=1, description="stages in order; each reads the artifact of the nearest earlier stage it can use")
     budgets: Budgets | None = Field(None, description="limits `edgekit check` enforces (and `edgekit shrink` at the end of a run)")
+    ship: ShipRule | None = Field(None, description="which artifact the run ships (default: the smallest file within 0.5 pt of the fp32 reference)")
     search: SearchConfig | None = Field(None, description="what `edgekit search` may change in the stages and what it optimises (ignored by shrink)")
 
 
