@@ -126,13 +126,20 @@ def row(stage, acc, size, p50):
     return {"stage": stage, "accuracy": acc, "size_bytes": size, "latency_ms": {"p50": p50}}
 
 
-def test_trial_artifact_is_the_most_compressed_and_reference_the_first_export(tmp_path):
+def test_trial_artifact_is_the_one_the_shipping_rule_ships(tmp_path):
     from edgekit.search.trial import artifact_row, reference_row
 
-    rows = [row("export", 0.9, 45_000_000, 3.0), row("export-pruned", 0.89, 23_000_000, 1.5),
-            row("int8-pruned", 0.885, 5_800_000, 1.2), {**row("zero-shot", 0.7, None, 9.0), "role": "baseline"}]
-    assert artifact_row(rows)["stage"] == "int8-pruned"
-    assert reference_row(loaded_with(tmp_path), rows)["stage"] == "export"
+    def measured(stage, acc, size, p50):
+        return {**row(stage, acc, size, p50), "test_samples": 10_000, "test_set": "t"}
+
+    rows = [measured("export", 0.90, 45_000_000, 3.0), measured("export-pruned", 0.899, 23_000_000, 1.5),
+            measured("int8", 0.885, 5_800_000, 1.2)]
+    loaded = loaded_with(tmp_path)
+    assert reference_row(loaded, rows)["stage"] == "export"
+    shipped, why = artifact_row(loaded, rows)  # default rule: the smallest file within 0.5 pt of the fp32 export
+    assert shipped["stage"] == "export-pruned" and "0.5 pt" in why  # int8 is smaller but 1.5 pt below
+    shipped, _ = artifact_row(loaded_with(tmp_path, "ship: {stage: int8}\n"), rows)
+    assert shipped["stage"] == "int8"
 
 
 def test_constraints_from_budgets(tmp_path):
@@ -188,3 +195,19 @@ def test_shared_stage_cache_keeps_a_live_workers_temporary_stage(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_the_search_ships_by_the_rule_from_the_whole_frontier():
+    from edgekit.search.results import shipped
+    from edgekit.ship import ShipRule
+
+    def measured(stage, acc, size, p50):
+        return {**row(stage, acc, size, p50), "test_samples": 10_000, "test_set": "t"}
+
+    ref = measured("export", 0.905, 45_000_000, 3.0)
+    trials = [{"number": 0, "row": measured("int8-pruned", 0.903, 5_800_000, 1.2), "reference": ref},
+              {"number": 3, "row": measured("int8-pruned", 0.901, 4_100_000, 1.0), "reference": ref},
+              {"number": 5, "row": measured("int8-pruned", 0.893, 2_900_000, 0.8), "reference": ref}]
+    result = {"trials": trials, "hand": 0, "frontier": [5, 3, 0]}
+    assert shipped(result, ShipRule())["trial"] == 3  # 5 is smaller but 1.2 pt below the fp32 export
+    assert shipped(result, ShipRule(max_accuracy_drop_pt=1.5))["trial"] == 5

@@ -16,7 +16,8 @@ from edgekit.cli.app import app, err, out
 from edgekit.errors import EdgekitError, Interrupted
 from edgekit.fsutil import check_output_dir, write_json
 from edgekit.search import space
-from edgekit.search.results import describe, metrics, record, summary
+from edgekit.search.results import describe, metrics, record, shipped, summary
+from edgekit.ship import ShipRule
 
 
 @app.command()
@@ -69,6 +70,7 @@ def search(
                          storage.split("@")[-1] if storage else str(search_dir / study_mod.JOURNAL))
         result["snippets"] = {str(t["number"]): space.settings_snippet(loaded, t["settings"], params)
                               for t in result["trials"] if t["state"] == "COMPLETE"}
+        result["ship"] = shipped(result, loaded.recipe.ship or ShipRule())
         result["chart"] = str(chart.plot(result, search_dir / "pareto.png")) if result["frontier"] else None
         write_json(search_dir / "result.json", result)
     if as_json:
@@ -120,6 +122,9 @@ def print_result(result: dict) -> None:
     out.print(table)
     for n in result["frontier"]:  # plain lines, not table cells: copied out of a log they still paste as YAML
         out.print(f"#{n} settings (paste over the recipe's stages):\n{escape(result['snippets'][str(n)].rstrip())}", highlight=False)
+    if result.get("ship") is not None:
+        n = result["ship"]["trial"]
+        out.print(f"ships: {'nothing' if n is None else f'trial #{n}'} ({escape(result['ship']['reason'])})", highlight=False)
     if result["hand"] is not None:
         hand = trials[result["hand"]]
         out.print(f"hand recipe (trial #{result['hand']}): {describe(hand['row'], hand['reference'])}", highlight=False)

@@ -78,6 +78,23 @@ def summary(trials: list[dict[str, Any]], objectives: list[str], study: str, sto
     }
 
 
+def shipped(result: dict[str, Any], rule) -> dict[str, Any] | None:
+    """The shipping rule applied to the whole frontier (every frontier trial's artifact, against the hand trial's
+    fp32 reference): which trial's artifact the search ships, and why."""
+    from edgekit.ship import ShipRule, decide
+
+    rule = ShipRule() if rule.stage else rule  # a rule naming a stage already chose each trial's artifact
+    hand = next((t for t in result["trials"] if t["number"] == result["hand"]), None)
+    ref = hand["reference"] if hand else None
+    if ref is None or not result["frontier"]:
+        return None
+    arts = [{**ref, "id": "reference"}] + [{**_by(result["trials"], n)["row"], "id": f"trial-{n}"} for n in result["frontier"]]
+    d = decide(arts, rule, "reference")
+    if d is None or d.artifact is None or d.artifact == "reference":
+        return {"trial": None, "reason": d.reason if d else "nothing measured"}
+    return {"trial": int(d.artifact.removeprefix("trial-")), "reason": d.reason}
+
+
 def _by(trials: list[dict[str, Any]], number: int) -> dict[str, Any]:
     return next(t for t in trials if t["number"] == number)
 

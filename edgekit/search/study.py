@@ -170,6 +170,7 @@ def make_objective(loaded: LoadedRecipe, params: list[space.Param], search_dir: 
             raise
         trial.set_user_attr("row", out.row)
         trial.set_user_attr("reference", out.reference)
+        trial.set_user_attr("shipped_because", out.shipped_because)
         limits = constraints(loaded, out)
         for key, value in limits.items():
             trial.set_constraint(key, value)

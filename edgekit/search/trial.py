@@ -21,6 +21,7 @@ from edgekit.recipe_model import LoadedRecipe
 from edgekit.rows import latency
 from edgekit.search import space
 from edgekit.search.space import Param
+from edgekit.ship import ShipRule, decide
 
 RECIPE_FILE = "recipe.yaml"  # each trial's full recipe, beside its run.json
 
@@ -30,6 +31,7 @@ class Outcome:
     row: dict[str, Any]  # the trial's artifact row (edgekit.rows), as the evaluate stage measured it
     reference: dict[str, Any] | None  # the fp32 reference row of the same run (accuracy drop, size ratio)
     run_dir: Path
+    shipped_because: str = ""  # the shipping rule's reason
 
 
 def rounded(value: Any) -> Any:
@@ -39,19 +41,22 @@ def rounded(value: Any) -> Any:
     return value
 
 
-def artifact_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The artifact a trial is scored on: the most compressed (smallest file) evaluated ONNX artifact, later
-    stages winning ties. The one place to switch to the recipe's shipping rule."""
-    candidates = [r for r in rows if r.get("role", "artifact") == "artifact" and r.get("size_bytes") and r.get("accuracy") is not None]
-    if not candidates:
-        return None
-    return min(reversed(candidates), key=lambda r: r["size_bytes"])
+def artifact_row(loaded: LoadedRecipe, rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
+    """The artifact a trial is scored on, and why: the one the recipe's shipping rule ships (edgekit.ship; the
+    default rule without a ship: block), so the search optimises what `edgekit shrink` would hand over."""
+    arts = [{**r, "id": r["stage"]} for r in rows if r.get("role", "artifact") == "artifact"]
+    ref = reference_row(loaded, rows)
+    rule = loaded.recipe.ship or ShipRule()
+    decision = decide(arts, rule, rule.reference or (ref["stage"] if ref else None))
+    if decision is None or decision.artifact is None:
+        return None, decision.reason if decision else "no evaluated artifact has a test accuracy"
+    return next(r for r in rows if r["stage"] == decision.artifact), decision.reason
 
 
 def reference_row(loaded: LoadedRecipe, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The fp32 reference: the budgets' reference stage, else the first export stage's row (as `edgekit check`)."""
-    budgets = loaded.recipe.budgets
-    ref = budgets.reference if budgets is not None and budgets.reference else \
+    """The fp32 reference: the ship rule's or the budgets' reference stage, else the first export stage's row."""
+    budgets, ship = loaded.recipe.budgets, loaded.recipe.ship
+    ref = (ship.reference if ship else None) or (budgets.reference if budgets else None) or \
         next((s.id for s in loaded.recipe.stages if s.kind == "export"), None)
     return next((r for r in rows if r.get("stage") == ref), None)
 
@@ -77,9 +82,11 @@ def run_trial(loaded: LoadedRecipe, params: list[Param], values: dict[str, Any],
     (run_dir / RECIPE_FILE).write_text(trial_recipe.text)
     record = Pipeline(trial_recipe, run_dir, console=console).run()
     rows = evaluated_rows(record)
-    row = artifact_row(rows)
+    if not rows:
+        raise StageFailed("the trial's run evaluated no ONNX artifact (does the recipe end with an evaluate stage?)")
+    row, why = artifact_row(trial_recipe, rows)
     if row is None:
-        raise StageFailed("the trial's run evaluated no ONNX artifact with a size and an accuracy (does the recipe end with an evaluate stage?)")
+        raise StageFailed(f"the shipping rule ships nothing: {why}")
     if latency(row) is None:
         raise StageFailed(f"artifact '{row['stage']}' has no p50 latency; the evaluate stage must measure it")
-    return Outcome(row, reference_row(trial_recipe, rows), run_dir)
+    return Outcome(row, reference_row(trial_recipe, rows), run_dir, why)
