@@ -211,3 +211,15 @@ def test_the_search_ships_by_the_rule_from_the_whole_frontier():
     result = {"trials": trials, "hand": 0, "frontier": [5, 3, 0]}
     assert shipped(result, ShipRule())["trial"] == 3  # 5 is smaller but 1.2 pt below the fp32 export
     assert shipped(result, ShipRule(max_accuracy_drop_pt=1.5))["trial"] == 5
+
+
+def test_dominating_the_hand_trial_counts_only_differences_beyond_noise():
+    from edgekit.search.results import beats_within_noise
+
+    def measured(acc, size, p50, ci):
+        return {**row("int8-pruned", acc, size, p50), "test_samples": 10_000, "latency_p50_ci95_ms": ci}
+
+    hand = measured(0.903, 5_800_000, 1.20, [1.15, 1.25])
+    assert beats_within_noise(measured(0.901, 4_100_000, 1.18, [1.10, 1.26]), hand)  # smaller; the rest ties
+    assert not beats_within_noise(measured(0.903, 5_800_000, 1.10, [1.05, 1.16]), hand)  # faster only within CI
+    assert not beats_within_noise(measured(0.880, 4_100_000, 1.00, [0.98, 1.02]), hand)  # 2.3 pt less accurate

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgekit.noise import accuracy_tie, latency_tie, size_tie
 from edgekit.rows import latency
+from edgekit.ship import ShipRule, decide
 
 SCHEMA = "edgekit.search/1"
 SIGN = {"accuracy": -1.0, "size": 1.0, "p50": 1.0}  # minimised after multiplying by the sign
@@ -22,6 +24,16 @@ def dominates(a: dict[str, float], b: dict[str, float], objectives: list[str]) -
     sa = [SIGN[o] * a[o] for o in objectives]
     sb = [SIGN[o] * b[o] for o in objectives]
     return all(x <= y for x, y in zip(sa, sb)) and any(x < y for x, y in zip(sa, sb))
+
+
+def beats_within_noise(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Row ``a`` is no worse than ``b`` on accuracy, size and p50 within noise (edgekit.noise, as the shipping rule
+    judges) and better beyond noise on one. Trials' latencies come from different evaluate runs, so a latency
+    difference counts only beyond both runs' confidence intervals."""
+    checks = [(size_tie(a["size_bytes"], b["size_bytes"]), a["size_bytes"] < b["size_bytes"]),
+              (latency_tie(a, b), (latency(a) or float("inf")) < (latency(b) or float("inf"))),
+              (accuracy_tie(a["accuracy"], b["accuracy"], a.get("test_samples"), b.get("test_samples")), a["accuracy"] > b["accuracy"])]
+    return all(tie or better for tie, better in checks) and any(not tie and better for tie, better in checks)
 
 
 def frontier(trials: list[dict[str, Any]], objectives: list[str]) -> list[int]:
@@ -72,8 +84,8 @@ def summary(trials: list[dict[str, Any]], objectives: list[str], study: str, sto
         "trials": trials,
         "frontier": front,
         "hand": hand["number"] if hand else None,
-        "dominating_hand": [n for n in front if hand is not None and n != hand["number"] and dominates(
-            metrics(_by(trials, n)["row"]), metrics(hand["row"]), objectives)],
+        "dominating_hand": [n for n in front if hand is not None and n != hand["number"]
+                            and beats_within_noise(_by(trials, n)["row"], hand["row"])],
         "confirmed": confirmed or {},
     }
 
@@ -81,8 +93,6 @@ def summary(trials: list[dict[str, Any]], objectives: list[str], study: str, sto
 def shipped(result: dict[str, Any], rule) -> dict[str, Any] | None:
     """The shipping rule applied to the whole frontier (every frontier trial's artifact, against the hand trial's
     fp32 reference): which trial's artifact the search ships, and why."""
-    from edgekit.ship import ShipRule, decide
-
     rule = ShipRule() if rule.stage else rule  # a rule naming a stage already chose each trial's artifact
     hand = next((t for t in result["trials"] if t["number"] == result["hand"]), None)
     ref = hand["reference"] if hand else None
