@@ -96,6 +96,7 @@ def test_kill_9_during_a_trial_then_resume(tmp_path):
     for t in complete:  # no finished trial ran twice
         assert runs_of(run / "search" / t["run_dir"]) == 1, t
     assert (run / "search" / "pareto.png").stat().st_size > 0
+    assert result["ship"]["trial"] in result["frontier"]  # the rule ships one frontier trial
 
 
 def test_two_workers_on_postgresql_one_killed_mid_trial(tmp_path):
