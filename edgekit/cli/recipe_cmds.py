@@ -11,6 +11,7 @@ from edgekit import recipe as recipe_mod
 from edgekit.cli.app import app, err, out
 from edgekit.errors import InputError
 from edgekit.preflight import preflight
+from edgekit.search import space
 
 VALIDATE_SCHEMA = "edgekit.validate/1"
 
@@ -24,6 +25,8 @@ def validate(
     try:
         loaded = recipe_mod.load(recipe)
         notes = preflight(loaded)  # folders, models and modules the recipe names exist
+        if loaded.recipe.search is not None:
+            space.resolve(loaded)  # the search space names real stage keys with values those stages accept
     except InputError as e:
         if as_json:
             typer.echo(json.dumps({"schema": VALIDATE_SCHEMA, "file": str(recipe), "ok": False, "error": e.message}, indent=2))
