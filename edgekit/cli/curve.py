@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from edgekit import recipe as recipe_mod
-from edgekit.cli.app import app, err, out
+from edgekit.cli.app import app, err
 from edgekit.curve.sizes import DEFAULT_SIZES
 from edgekit.errors import InputError
 from edgekit.fsutil import check_output_dir
@@ -56,5 +56,5 @@ def curve(
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:
-        out.print(markdown(doc), highlight=False, markup=False)
+        typer.echo(markdown(doc), nl=False)  # plain text: a table row is never wrapped
         err.print(f"curve: {runner.dir / 'curve.png'}, {runner.dir / 'curve.md'}, {runner.dir / 'curve.json'}", highlight=False)

@@ -15,6 +15,7 @@ def plot(doc: dict) -> bytes:
     matplotlib = require("matplotlib", "report")
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     try:
@@ -38,6 +39,10 @@ def plot(doc: dict) -> bytes:
             if c["n_star"] is not None and c["n_star"] in xs and c["b_kind"] != "fine-tune":
                 ax.axvline(xs[c["n_star"]], color="grey", linewidth=0.8, linestyle=":")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(list(xs.values())))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter(
+            [f"all\n({x:,.0f})" if s == "all" else f"{x:g}" for s, x in xs.items()]))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(f"labelled training examples per class (log; {doc['test_samples']} test samples for every point)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title("Learning curve: training vs prompting (bands: 95 % CI over seeds and test set)", fontsize=10)

@@ -80,7 +80,7 @@ def sentence(pair: dict, table: list[dict]) -> str:
         out = f"{a} does not beat {b_text} beyond the noise up to {label(largest)} (crossover not reached)"
     if pair["b_wins_up_to"] is not None:
         out += f"; up to {label(pair['b_wins_up_to'])} {b} wins"
-    return out[0].upper() + out[1:] + "."
+    return out + "."
 
 
 def headline(doc: dict) -> str:

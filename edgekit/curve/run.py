@@ -120,7 +120,7 @@ class CurveRun:
         if path not in self.encoders:
             from edgekit.baselines import LabelSet, create
 
-            self.console.print(f"  loading {path.name} (sentence embeddings, once per model)", highlight=False)
+            self.console.print(f"  loading {path.parent.name}/{path.name} (sentence embeddings, once per model)", highlight=False)
             self.encoders[path] = create("embedding", model=path, labels=LabelSet.of(self.data.ds.classes))
             self.stores[path] = EmbeddingStore(self.dir / "embeddings" / f"{self._content_hash(path)[:16]}.npz",
                                                self.encoders[path].embed)
@@ -136,7 +136,7 @@ class CurveRun:
             texts = list(self.data.test.x) + list(self.data.ds.train.x[union])
             n = len(store.missing(texts))
             if n:
-                self.console.print(f"  embedding {n} texts with {self.model_path(arm).name} (cached for later runs)", highlight=False)
+                self.console.print(f"  embedding {n} texts (cached for later runs)", highlight=False)
                 store.fill(texts, log=lambda m: self.console.print(f"  {m}", highlight=False))
         return time.perf_counter() - t0
 
@@ -195,11 +195,11 @@ class CurveRun:
             point, cached = found[p.key], True
             if point is None:
                 point, cached = self.compute(p, timing=p.seed == 0 and p.size in (None, largest)), False
-                point = {**point, "arm": p.arm.name, "kind": p.arm.kind, "size": p.size, "seed": p.seed,
-                         "examples": None if p.idx is None else int(len(p.idx))}
                 write_json(self.dir / "points" / f"{p.key}.json", point)
                 found[p.key] = point  # few-shot in-context points at sizes past the cap share one key
-            results.append({**point, "key": p.key, "cached": cached})
+            # where the point sits on this curve (a shared key may have been computed for another size)
+            results.append({**point, "arm": p.arm.name, "kind": p.arm.kind, "size": p.size, "seed": p.seed,
+                            "examples": None if p.idx is None else int(len(p.idx)), "key": p.key, "cached": cached})
             where = "flat" if p.size is None else f"{label(p.size)} seed {p.seed}"
             took = "cached" if cached else f"{point['train_s']:.1f} s"
             self.console.print(f"[{i}/{len(planned)}] {p.arm.name} ({p.arm.kind}) {where}: accuracy "
