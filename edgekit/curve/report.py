@@ -89,7 +89,7 @@ def headline(doc: dict) -> str:
     prompted = [r for r in doc["table"] if r["size"] == largest and r["kind"] in ("zero-shot", "few-shot")]
     train = next((a["name"] for a in doc["arms"] if a["kind"] == "train"), None) or next((a["name"] for a in doc["arms"] if a["kind"] == "fine-tune"), None)
     if not prompted or train is None:
-        return doc["sentences"][0] if doc["sentences"] else "no trained arm to compare"
+        return doc["sentences"][0] if doc["sentences"] else "one arm only: nothing to compare it with"
     best = max(prompted, key=lambda r: r["accuracy"])["arm"]
     return next((s for p, s in zip(doc["crossovers"], doc["sentences"]) if p["a"] == train and p["b"] == best), "")
 
