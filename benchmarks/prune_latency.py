@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
+from dataclasses import replace
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 
+from edgekit.bench import PRESETS, bench  # noqa: E402
 from edgekit.report.build import in_run, read_run  # noqa: E402
-from edgekit.runtime import ort  # noqa: E402
 
 
 def build_variants(args, out: Path) -> dict[str, dict]:
@@ -80,15 +79,12 @@ def run_variants(run_dir: Path) -> dict[str, dict]:
     return out
 
 
-def measure(variants: dict[str, dict], rounds: int, runs: int, threads: int, sample: np.ndarray) -> None:
-    per_round: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(rounds):
-        for name, v in variants.items():  # one session alive at a time
-            sess = ort.session(v["path"], threads=threads)
-            per_round[name].append(statistics.median(ort.latency_ms(sess, sample, runs=runs, min_seconds=0.5)))
-            del sess
-    for name, v in variants.items():
-        v["p50_ms"] = statistics.median(per_round[name])
+def measure(variants: dict[str, dict], rounds: int, runs: int, threads: int) -> None:
+    """p50 of every variant from the harness: one worker per file, rounds alternating between files."""
+    settings = replace(PRESETS["default"], rounds=rounds, min_runs=runs * rounds, min_seconds=0.5 * rounds)
+    run = bench([Path(v["path"]) for v in variants.values()], threads=(threads,), settings=settings)
+    for v, res in zip(variants.values(), run.results):
+        v["p50_ms"] = res.stats.p50
         v["size_bytes"] = Path(v["path"]).stat().st_size
 
 
@@ -110,10 +106,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         variants = run_variants(args.run_dir) if args.run_dir else build_variants(args, Path(tmp))
-        first = next(iter(variants.values()))["path"]
-        shape = [d if isinstance(d, int) else 1 for d in ort.session(first).get_inputs()[0].shape]
-        sample = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-        measure(variants, args.rounds, args.runs, args.threads, sample)
+        measure(variants, args.rounds, args.runs, args.threads)
 
     base = next(v for k, v in variants.items() if k.startswith("unpruned"))
     rows = [{"model": k, "p50_ms": round(v["p50_ms"], 4), "latency_ratio": round(v["p50_ms"] / base["p50_ms"], 3),

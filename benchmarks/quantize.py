@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from edgekit.bench import PRESETS, bench
 from edgekit.data import load_dataset
 from edgekit.quant.onnx_int8 import kernel_counts
 from edgekit.recipe import load
@@ -63,16 +64,13 @@ def main() -> int:
         kept = json.loads((d / "trials.json").read_text())["kept"] if (d / "trials.json").exists() else "fp32"
         rows[name] = {"file": str(d / "model.onnx"), "size_bytes": (d / "model.onnx").stat().st_size,
                       "accuracy": round(acc, 5), "kept": kept, "kernels": kernel_counts(d / "model.onnx"),
-                      "p50s": [], "sample": x[:1]}
-    for r in range(args.rounds):
-        for name, row in rows.items():
-            sess = ort.session(Path(row["file"]), threads=args.threads)
-            row["p50s"].append(statistics.median(ort.latency_ms(sess, row["sample"], runs=args.runs, min_seconds=0)))
-            del sess
-        print(f"round {r + 1}/{args.rounds}: " + "  ".join(f"{n} {row['p50s'][-1]:.2f} ms" for n, row in rows.items()),
-              file=sys.stderr)
-    for row in rows.values():
-        row["latency_p50_ms"] = round(statistics.median(row.pop("p50s")), 4)
+                      "sample": x[:1]}
+    # the harness: every file in its own worker, rounds alternating between files, batch 1
+    settings = replace(PRESETS["default"], rounds=args.rounds, min_runs=args.runs * args.rounds, min_seconds=0.5 * args.rounds)
+    run = bench([Path(row["file"]) for row in rows.values()], threads=(args.threads,), settings=settings)
+    for row, res in zip(rows.values(), run.results):
+        row["latency_p50_ms"] = round(res.stats.p50, 4)
+        row["round_medians_ms"] = [round(m, 4) for m in res.stats.round_medians]
         del row["sample"]
 
     fp, q = rows["fp32"], rows["ort-int8"]

@@ -27,7 +27,10 @@ from edgekit.modelpath import find_module
 _MODULE_NAME = re.compile(r"(edgekit|PIL|torch|torchvision|onnx|onnxruntime|neural_compressor|transformers)(\.\w+)*")
 ROOT = Path(__file__).resolve().parent  # the edgekit package folder
 FRAMEWORK = frozenset({"edgekit.recipe", "edgekit.registry", "edgekit.pipeline", "edgekit.graph", "edgekit.stage",
-                       "edgekit.stages", "edgekit.cli", "edgekit.report", "edgekit.codehash"})
+                       "edgekit.stages", "edgekit.cli", "edgekit.report", "edgekit.codehash",
+                       # the recipe's schema and error formatting: validated configs are in the key already
+                       "edgekit.strict", "edgekit.yamlerrors", "edgekit.yamlsafe", "edgekit.recipe_model",
+                       "edgekit.model_config", "edgekit.budgets", "edgekit.preflight"})
 
 
 def _file_of(module: str, root: Path = ROOT) -> Path | None:

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgekit.units import fmt_acc
+
 # every check by name; budgets' ``fail_on`` turns the named ones from warnings into gate failures
 CHECKS = ("chance", "pruned-slower", "int8-slower", "int8-collapse", "unchanged", "counts-unknown")
 QUANT_KINDS = ("quantize", "inc-quantize")
@@ -88,15 +90,13 @@ def findings(report: dict[str, Any]) -> list[Finding]:
     return out
 
 
-def _pct(v: float) -> str:
-    return f"{v * 100:.2f} %"
 
 
 def _chance(row: dict) -> list[Finding]:
     acc, chance = row.get("accuracy"), row.get("chance_accuracy")
     if acc is None or chance is None or not near_chance(acc, chance):
         return []
-    return [Finding("chance", row["id"], f"accuracy {_pct(acc)} is at chance level ({_pct(chance)}: always answering "
+    return [Finding("chance", row["id"], f"accuracy {fmt_acc(acc)} is at chance level ({fmt_acc(chance)}: always answering "
                                          f"the most common class); the model has not learned the task")]
 
 
@@ -131,7 +131,7 @@ def _collapse(row: dict, parent: dict) -> list[Finding]:
     at_chance = chance is not None and near_chance(acc, chance) and not near_chance(ref, chance)
     if (ref - acc) * 100 <= COLLAPSE_PT and not at_chance:
         return []
-    return [Finding("int8-collapse", row["id"], f"INT8 accuracy collapsed: {_pct(acc)} vs {_pct(ref)} for its float "
+    return [Finding("int8-collapse", row["id"], f"INT8 accuracy collapsed: {fmt_acc(acc)} vs {fmt_acc(ref)} for its float "
                                                 f"parent {parent['id']} ({(ref - acc) * 100:.1f} pt lost)")]
 
 

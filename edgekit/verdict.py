@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgekit.units import fmt_ms, fmt_size
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -50,14 +52,6 @@ def _times(r: float | None) -> str:
     return f"{1 / r:,.0f}x" if r < 0.1 else (f"{1 / r:.1f}x" if r <= 1 else f"{r:.1f}x")
 
 
-def _mb(b) -> str:
-    return "n/a" if b is None else f"{b / 1e6:.2f} MB"
-
-
-def _ms(v) -> str:
-    return "n/a" if v is None else f"{v:.3f} ms"
-
-
 def _cost(v) -> str:
     return "n/a" if v is None else f"{v:.4g} per 1k"
 
@@ -78,7 +72,7 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
     if size_r is not None:
         parts.append(f"{_times(size_r)} {'smaller' if size_r <= 1 else 'larger'}")
     if lat_r is not None:
-        parts.append(f"{_times(lat_r)} {'faster' if lat_r <= 1 else 'slower'} at batch 1 (p50 {_ms(_p50(a))} vs {_ms(_p50(b))})")
+        parts.append(f"{_times(lat_r)} {'faster' if lat_r <= 1 else 'slower'} at batch 1 (p50 {fmt_ms(_p50(a))} vs {fmt_ms(_p50(b))})")
     cost_b = b.get("cost_per_1k")
     if cost_b:
         parts.append(f"and saves {cost_b:.4g} per 1000 queries")
@@ -88,9 +82,9 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
                 + ("training pays off here." if pays else "the prompted model wins on at least one axis."))
     table = [
         {"metric": "accuracy", "artifact": f"{a['accuracy'] * 100:.2f} %", "baseline": f"{b['accuracy'] * 100:.2f} %", "comparison": f"{diff:+.1f} pt"},
-        {"metric": "size", "artifact": _mb(a.get("size_bytes")), "baseline": _mb(b.get("size_bytes")),
+        {"metric": "size", "artifact": fmt_size(a.get("size_bytes")), "baseline": fmt_size(b.get("size_bytes")),
          "comparison": "n/a" if size_r is None else f"{size_r:.4f}x"},
-        {"metric": "p50 latency (batch 1)", "artifact": _ms(_p50(a)), "baseline": _ms(_p50(b)),
+        {"metric": "p50 latency (batch 1)", "artifact": fmt_ms(_p50(a)), "baseline": fmt_ms(_p50(b)),
          "comparison": "n/a" if lat_r is None else f"{lat_r:.4f}x"},
         {"metric": "cost", "artifact": _cost(a.get("cost_per_1k")), "baseline": _cost(cost_b), "comparison": ""},
     ]

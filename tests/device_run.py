@@ -7,18 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-RECIPE = """\
-edgekit: 1
-name: device-tiny
-seed: 0
-data: {source: fashion-mnist, limit_train: 2000, limit_test: 500}
-model: {source: "edgekit:resnet-small", width: 0.5}
-stages:
-  - {id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 64}
-  - {id: export, kind: export}
-  - {id: int8, kind: quantize, max_accuracy_drop: 5, on_miss: keep-best, prefer_faster: false, calibration: {samples: 128}}
-  - {id: evaluate, kind: evaluate, min_seconds: 0.2, latency_runs: 30}
-"""
+from tiny import tiny_recipe
+
+RECIPE = tiny_recipe("device-tiny", limit_train=2000, limit_test=500, batch_size=64, more_stages=(
+    "  - {id: int8, kind: quantize, max_accuracy_drop: 5, on_miss: keep-best, prefer_faster: false, "
+    "calibration: {samples: 128}}\n"))
 
 _RUNS: dict[str, tuple[Path, Path]] = {}
 

@@ -5,17 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-RECIPE = """\
-edgekit: 1
-name: report-tiny
-seed: 0
-data: {source: fashion-mnist, limit_train: 1500, limit_test: 500}
-model: {source: "edgekit:resnet-small", width: 0.5}
-stages:
-  - {id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 128}
-  - {id: export, kind: export}
-  - {id: evaluate, kind: evaluate, min_seconds: 0.2, latency_runs: 30}
-"""
+from tiny import tiny_recipe
+
+RECIPE = tiny_recipe("report-tiny", limit_train=1500, limit_test=500)
 
 _RUNS: dict[str, Path] = {}
 

@@ -61,6 +61,17 @@ def test_editing_quant_changes_only_the_quantize_stages_code(tmp_path):
     assert "train" in changed and "prune" in changed and "quantize" not in changed and "evaluate" not in changed
 
 
+def test_editing_the_recipe_schema_or_error_wording_reruns_no_stage(tmp_path):
+    """strict/yamlerrors/model_config shape and word the recipe; the validated config is in the key already."""
+    src = tmp_path / "edgekit"
+    shutil.copytree(codehash.ROOT, src, ignore=shutil.ignore_patterns("__pycache__"))
+    before = _all_stage_codes(src)
+    for leaf in ("strict.py", "yamlerrors.py", "model_config.py"):
+        with open(src / leaf, "a") as f:
+            f.write("# edit\n")
+    assert _all_stage_codes(src) == before
+
+
 def test_stage_code_carries_the_versions_of_the_packages_it_imports():
     kinds = stage_kinds()
     assert "onnxruntime" in stage_code(kinds["quantize"])["packages"]

@@ -14,20 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tiny import tiny_recipe
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-TINY = """\
-edgekit: 1
-name: docs-tiny
-seed: 0
-data: {source: fashion-mnist, limit_train: 1000, limit_test: 300}
-model: {source: "edgekit:resnet-small", width: 0.5}
-stages:
-  - {id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 128}
-  - {id: export, kind: export}
-  - {id: evaluate, kind: evaluate, min_seconds: 0.2, latency_runs: 30}
-"""
+TINY = tiny_recipe("docs-tiny")
 RUN = "runs/docs-tiny"
 # placeholder in the docs -> what stands for it in the sandbox
 PLACEHOLDERS = [

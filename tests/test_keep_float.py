@@ -31,12 +31,12 @@ def test_one_slow_p50_does_not_keep_the_float_model_when_the_harness_sees_no_cle
     trial = Trial(1, "static", {}, _m(0.90, 1.10), 0.0, True, 1.0, Path("int8.onnx"))  # a noisy 50-query p50: +10 %
     unclear = {"slower": False, "ratio": 1.03, "round_min": 0.91, "round_max": 1.12, "float_p50_ms": 1.0,
                "int8_p50_ms": 1.03, "rounds": 5, "threads": 1, "machine": "m"}
-    d = decide("int8", float_m, [trial], Tolerance.parse(0.5), "fail", True, speed=lambda t: unclear)
+    d = decide("int8", float_m, trial, Tolerance.parse(0.5), "fail", True, speed=lambda t: unclear)
     assert d.keep == "int8" and "not clearly slower" in d.notes[0]
     clear = {**unclear, "slower": True, "ratio": 1.30, "round_min": 1.22}
-    d = decide("int8", float_m, [trial], Tolerance.parse(0.5), "fail", True, speed=lambda t: clear)
+    d = decide("int8", float_m, trial, Tolerance.parse(0.5), "fail", True, speed=lambda t: clear)
     assert d.keep == "float" and "5 alternating rounds" in d.notes[0]
-    m = metrics("onnxruntime", Tolerance.parse(0.5), float_m, [trial], d)
+    m = metrics("onnxruntime", Tolerance.parse(0.5), float_m, [trial.as_dict()], d)
     assert m["kept"] == "float" and "1.30x" in m["kept_reason"] and m["speed_check"]["slower"] is True
 
 

@@ -83,9 +83,9 @@ def _m(acc, ms):
 
 def test_decide_prefers_faster_float_and_says_so():
     trial = Trial(1, "static", {}, _m(0.90, 2.0), 0.0, True, 1.0)
-    d = decide("q", _m(0.90, 1.0), [trial], Tolerance.parse(0.5), "fail", prefer_faster=True)
+    d = decide("q", _m(0.90, 1.0), trial, Tolerance.parse(0.5), "fail", prefer_faster=True)
     assert d.keep == "float" and "slower than float" in d.notes[0]
-    d = decide("q", _m(0.90, 1.0), [trial], Tolerance.parse(0.5), "fail", prefer_faster=False)
+    d = decide("q", _m(0.90, 1.0), trial, Tolerance.parse(0.5), "fail", prefer_faster=False)
     assert d.keep == "int8" and "keeping INT8 anyway" in d.notes[0]
 
 

@@ -43,3 +43,25 @@ def test_a_kind_registered_twice_is_an_error():
     kind = stage_kinds()["export"]
     with pytest.raises(ValueError, match="registered twice"):
         register_stage(kind.config, consumes=kind.consumes, produces=kind.produces)(kind.run)
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_kind_docstring_examples_are_valid_configs(name):
+    """Each kind's module docstring shows at least one recipe line for it, and every such line validates: the
+    examples users copy cannot drift from the schema."""
+    import yaml
+
+    kind = stage_kinds()[name]
+    doc = __import__(kind.run.__module__, fromlist=["_"]).__doc__ or ""
+    lines, pending = [], ""
+    for ln in doc.splitlines():  # an example may continue on the next lines until its braces close
+        text = ln.strip()
+        if pending or text.startswith("- {"):
+            pending += " " + text.split("  #")[0]
+            if pending.count("{") == pending.count("}"):
+                if f"kind: {name}," in pending.replace("}", ","):
+                    lines.append(pending.strip()[2:])
+                pending = ""
+    assert lines, f"{kind.run.__module__}: no '- {{id: ..., kind: {name}, ...}}' example in the docstring"
+    for line in lines:
+        kind.config.model_validate(yaml.safe_load(line))

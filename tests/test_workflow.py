@@ -15,22 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tiny import tiny_recipe
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "edgekit.yml"
 # The install step needs root and the network; the test environment already is that install.
 INSTALL_STEP = "Install edgekit and the Fashion-MNIST dataset"
 
-TINY_RECIPE = """\
-edgekit: 1
-name: ci-tiny
-seed: 0
-data: {source: fashion-mnist, limit_train: 1000, limit_test: 300}
-model: {source: "edgekit:resnet-small", width: 0.5}
-stages:
-  - {id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 128}
-  - {id: export, kind: export}
-  - {id: evaluate, kind: evaluate, min_seconds: 0.2, latency_runs: 30}
-"""
+TINY_RECIPE = tiny_recipe("ci-tiny")
 TINY_BUDGETS = "min_accuracy_pct: 1\nmax_size_mb: 5\n"  # the gate is under test, not the 1-epoch model
 
 

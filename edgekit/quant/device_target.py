@@ -20,7 +20,8 @@ from edgekit.bench.devices import resolve_device
 from edgekit.bench.remote import DeviceFailed, bench_on
 from edgekit.errors import StageFailed
 from edgekit.quant import ort_static
-from edgekit.quant.measure import Measurement, MeasureSettings, Trial, best_of, measure_onnx
+from edgekit.quant.measure import Measurement, MeasureSettings, Trial, measure_onnx
+from edgekit.quant.outcome import choose
 from edgekit.quant.tolerance import Tolerance
 
 PRESET_FLAGS = {"quick": ["--quick"], "default": [], "thorough": ["--thorough"]}
@@ -38,8 +39,7 @@ def build_candidates(trials: list[Trial], work: Path, x_val, y_val, float_m: Mea
                      make_reader, measure: MeasureSettings, percentile: float, console) -> list[Trial]:
     """The host's chosen trial plus its neighbours, quantized (into ``work``, next to the ladder's prep.onnx) and
     measured here like every trial."""
-    met = [t for t in trials if t.met]
-    chosen = best_of(met) if met else best_of(trials)
+    chosen = choose(trials)
     start = ort_static.Attempt(**{**chosen.config, "exclude": tuple(chosen.config.get("exclude") or ())})
     by_attempt = {ort_static.Attempt(**{**t.config, "exclude": tuple(t.config.get("exclude") or ())}): t for t in trials}
     out = []

@@ -1,14 +1,16 @@
 """Measure one ONNX file the same way for every trial and for the float input: validation accuracy, file size,
-batch-1 p50 latency on a fixed thread count. One ONNX Runtime session at a time, so an idle thread pool never
-competes with the one being timed."""
+batch-1 p50 latency on a fixed thread count. The latency comes from the benchmark harness (edgekit.bench, the
+one timer edgekit has) with a cheap in-stage preset: its own worker process, warm-up, alternating rounds."""
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from edgekit.bench import PRESETS, bench
+from edgekit.runtime import ort
 
 
 @dataclass(frozen=True)
@@ -33,16 +35,17 @@ class MeasureSettings:
 
 def measure_onnx(path: Path, x: np.ndarray, y: np.ndarray, settings: MeasureSettings) -> Measurement:
     """``x``: prepared model input (N, ...) float32; ``y``: (N,) labels."""
-    from edgekit.runtime import ort
-
     sess = ort.session(path, threads=settings.accuracy_threads, spinning=False)
     acc = ort.accuracy(sess, x, y)
-    del sess
-    sess = ort.session(path, threads=settings.threads)
-    times = ort.latency_ms(sess, x[:1], runs=settings.latency_runs, min_seconds=settings.min_seconds)
-    del sess
-    return Measurement(round(acc, 5), Path(path).stat().st_size, round(statistics.median(times), 4), len(times),
+    del sess  # the harness's worker must have the cores to itself
+    result = bench([Path(path)], threads=(settings.threads,), settings=in_stage(settings)).results[0]
+    return Measurement(round(acc, 5), Path(path).stat().st_size, round(result.stats.p50, 4), result.stats.n,
                        settings.threads)
+
+
+def in_stage(settings: MeasureSettings):
+    """The harness's cheap preset for decisions inside a stage: the trial's query and time budget, two rounds."""
+    return replace(PRESETS["quick"], min_runs=settings.latency_runs, min_seconds=settings.min_seconds, rounds=2)
 
 
 def ratios(quant: Measurement, ref: Measurement) -> dict:

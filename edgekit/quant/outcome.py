@@ -21,19 +21,24 @@ class Decision:
     speed: dict | None = None  # the harness comparison behind a keep-float decision (quant/speed.py)
 
 
-def decide(stage_id: str, float_m: Measurement, trials: list[Trial], tol: Tolerance, on_miss: str,
-           prefer_faster: bool, speed: Callable[[Trial], dict] | None = None) -> Decision:
-    """Raises StageFailed (exit 1) when no trial meets ``tol`` and ``on_miss`` is "fail". ``speed`` compares the
-    chosen candidate with the float model in the benchmark harness (quant/speed.py); without it the trials' p50s
-    are compared (tests, and stages that keep INT8 regardless)."""
+def choose(trials: list[Trial]) -> Trial:
+    """The candidate a trial ladder offers: the best that met the tolerance, else the best of all."""
     met = [t for t in trials if t.met]
-    cand = best_of(met) if met else best_of(trials)
+    return best_of(met) if met else best_of(trials)
+
+
+def decide(stage_id: str, float_m: Measurement, cand: Trial | None, tol: Tolerance, on_miss: str,
+           prefer_faster: bool, speed: Callable[[Trial], dict] | None = None, tried: int = 1) -> Decision:
+    """Keep ``cand`` (the one INT8 candidate a backend offers, out of ``tried`` configurations), the float model,
+    or fail. Raises StageFailed (exit 1) when ``cand`` misses ``tol`` and ``on_miss`` is "fail". ``speed``
+    compares the candidate with the float model in the benchmark harness (quant/speed.py); without it their
+    p50s are compared (tests, and stages that keep INT8 regardless)."""
     if cand is None:
         raise StageFailed(f"stage '{stage_id}': no quantization trial produced a model")
     allowed = tol.allowed_points(float_m.accuracy)
     notes = []
-    if not met:
-        msg = (f"no INT8 candidate met max_accuracy_drop {tol} (allowed {allowed:.2f} pt) in {len(trials)} trial(s); "
+    if not cand.met:
+        msg = (f"no INT8 candidate met max_accuracy_drop {tol} (allowed {allowed:.2f} pt) in {tried} trial(s); "
                f"best: trial {cand.index} ({cand.label}) accuracy {cand.measurement.accuracy:.4f} vs float "
                f"{float_m.accuracy:.4f}, drop {cand.drop_points:.2f} pt")
         if on_miss == "fail":
@@ -55,17 +60,18 @@ def decide(stage_id: str, float_m: Measurement, trials: list[Trial], tol: Tolera
             notes.append(what + "; keeping the float model (prefer_faster)")
             return Decision("float", cand, True, tuple(notes), measured)
         notes.append(what + "; keeping INT8 anyway (prefer_faster: false)")
-    return Decision("int8", cand, bool(met), tuple(notes), measured)
+    return Decision("int8", cand, cand.met, tuple(notes), measured)
 
 
-def metrics(backend: str, tol: Tolerance, float_m: Measurement, trials: list[Trial], d: Decision) -> dict:
+def metrics(backend: str, tol: Tolerance, float_m: Measurement, trials: list[dict], d: Decision) -> dict:
+    """``trials``: the backend's own log of what it tried (ladder trials, or INC's autotune trials)."""
     kept = float_m if d.keep == "float" else d.trial.measurement
     return {
         "backend": backend,
         "tolerance": str(tol),
         "allowed_drop_points": round(tol.allowed_points(float_m.accuracy), 4),
         "float": float_m.as_dict(),
-        "trials": [t.as_dict() for t in trials],
+        "trials": trials,
         "chosen_trial": d.trial.index,
         "kept": d.keep,
         # why a row named after an INT8 stage may hold the float file: shown in the report

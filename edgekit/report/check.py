@@ -20,6 +20,7 @@ from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 from edgekit.sense import findings
 from edgekit.report.devices import on_device
 from edgekit.verdict import of_report
+from edgekit.units import fmt_acc
 
 Status = Literal["pass", "fail", "skip"]
 # two numbers are compared only when measured alike: latency at the same threads and batch, accuracy on the same
@@ -162,7 +163,7 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
             raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
         drop = (_need(ref, "accuracy") - _need(art, "accuracy")) * 100
         out.results.append(_gate("max_accuracy_drop_pt", aid, drop, lim.max_accuracy_drop_pt, "pt",
-                                 f"accuracy drop vs {ref['id']} ({_pct(ref['accuracy'])} → {_pct(art['accuracy'])})", at_most=True))
+                                 f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
     for name in lim.must_beat:
         base = _baseline(report, name)
         if (why := _mismatch(art, base, SAMPLE_KEYS, (aid, name))):
@@ -171,7 +172,7 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
             continue
         ok = _need(art, "accuracy") > _need(base, "accuracy")
         out.results.append(Result(f"must_beat.{name}", aid, "pass" if ok else "fail", art["accuracy"] * 100, base["accuracy"] * 100, "%",
-                                  f"{aid}: accuracy {_pct(art['accuracy'])} {'>' if ok else '≤'} {name}'s {_pct(base['accuracy'])}"))
+                                  f"{aid}: accuracy {fmt_acc(art['accuracy'])} {'>' if ok else '≤'} {name}'s {fmt_acc(base['accuracy'])}"))
 
 
 def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
@@ -234,7 +235,7 @@ def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, lim
     elif limits.get("accuracy_pt") is not None:
         drop = (_need(old, "accuracy") - _need(art, "accuracy")) * 100
         out.results.append(_gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
-                                 f"accuracy drop vs baseline ({_pct(old['accuracy'])} → {_pct(art['accuracy'])})", at_most=True))
+                                 f"accuracy drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
     if limits.get("latency_pct") is not None:
         p = budgets.latency_percentile
         mine, theirs = art.get("machine"), old.get("machine")
@@ -284,5 +285,3 @@ def _growth(new: float, old: float) -> float:
     return (new - old) / old * 100 if old else (0.0 if new == old else float("inf"))
 
 
-def _pct(acc: float) -> str:
-    return f"{acc * 100:.2f} %"

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from edgekit.report.render import fmt_acc, fmt_ms, fmt_size
+from edgekit.units import fmt_acc, fmt_ms, fmt_size
 
 
 def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

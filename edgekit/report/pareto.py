@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgekit.units import fmt_size
+
 Point = tuple[str, float | None, float | None]  # (id, accuracy (higher is better), latency ms (lower is better))
 
 
@@ -102,7 +104,7 @@ def _labels(ax, rows: list[dict], sizes: list[int], biggest: int) -> None:
         while any(abs(px + dx - qx) < 70 and abs(py + dy - qy) < 26 for qx, qy in placed):
             dy -= 26
         placed.append((px + dx, py + dy))
-        ax.annotate(f"{r['id']}\n{_mb(size)}", xy, textcoords="offset pixels", xytext=(dx, dy), va="center",
+        ax.annotate(f"{r['id']}\n{fmt_size(size)}", xy, textcoords="offset pixels", xytext=(dx, dy), va="center",
                     fontsize=8, zorder=4, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
                     arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if dy else None)
 
@@ -112,5 +114,3 @@ def _area(size: int, biggest: int) -> float:
     return max(30.0, 2000.0 * size / biggest)
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.2f} MB" if size else "size ?"

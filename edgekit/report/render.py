@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.sense import findings
+from edgekit.units import fmt_acc, fmt_count, fmt_ms, fmt_size
 from edgekit.verdict import of_report
 
 
@@ -19,29 +20,6 @@ class Section:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     note: str = ""
-
-
-def fmt_size(b: int | None) -> str:
-    if b is None:
-        return "–"
-    return f"{b / 1e6:.2f} MB" if b >= 1e5 else f"{b / 1e3:.1f} kB"
-
-
-def fmt_count(n: int | None) -> str:
-    if n is None:
-        return "–"
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= div:
-            return f"{n / div:.2f} {unit}"
-    return str(n)
-
-
-def fmt_ms(v: float | None) -> str:
-    return "–" if v is None else (f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms")
-
-
-def fmt_acc(v: float | None) -> str:
-    return "–" if v is None else f"{v * 100:.2f} %"
 
 
 def sections(report: dict[str, Any]) -> list[Section]:

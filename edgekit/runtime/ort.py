@@ -55,11 +55,3 @@ def timed_runs(sess, feed: dict[str, np.ndarray], runs: int, seconds: float) -> 
         append(t1 - t0)
         if len(times) >= runs and t1 >= deadline:
             return [t / 1e6 for t in times]
-
-
-def latency_ms(sess, sample: np.ndarray, warmup: int = 10, runs: int = 50, min_seconds: float = 1.0) -> list[float]:
-    """Per-query wall times in ms for one batch, after warm-up; at least ``runs`` queries and ``min_seconds``.
-    In-process and without rounds or statistics: edgekit.bench is the full harness."""
-    feed = {sess.get_inputs()[0].name: sample}
-    timed_runs(sess, feed, warmup, 0.0)
-    return timed_runs(sess, feed, runs, min_seconds)

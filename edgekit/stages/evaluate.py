@@ -2,7 +2,10 @@
 params/MACs, latency percentiles with confidence intervals, cold start and memory, each artifact in its own
 process, in alternating rounds, with the machine fingerprint stored once.
 
-Torch-free: the same code path as `edgekit bench`, so a Pi reproduces the numbers without the pipeline."""
+Torch-free: the same code path as `edgekit bench`, so a Pi reproduces the numbers without the pipeline.
+
+    - {id: evaluate, kind: evaluate}                         # every ONNX artifact, the default preset
+    - {id: evaluate, kind: evaluate, threads: 2, min_seconds: 2.0}"""
 
 from __future__ import annotations
 

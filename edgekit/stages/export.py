@@ -1,4 +1,7 @@
-"""Export a torch model to one self-contained ONNX file, check it, and prove parity on real samples."""
+"""Export a torch model to one self-contained ONNX file, check it, and prove parity on real samples.
+
+    - {id: export, kind: export}                             # the previous stage's model, opset 18
+    - {id: export-pruned, kind: export, input: recover, opset: 18}"""
 
 from __future__ import annotations
 

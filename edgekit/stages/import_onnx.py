@@ -32,8 +32,6 @@ class ImportConfig(StageConfig):
 
 @register_stage(ImportConfig, consumes="model", produces="onnx", needs="")
 def run(ctx: StageContext, cfg: ImportConfig) -> StageOutput:
-    import numpy as np
-
     from edgekit.bench import graph
     from edgekit.errors import InputError
     from edgekit.fsutil import resolve_path

@@ -82,12 +82,12 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
         ctx.console.print(f"  float: acc {float_m.accuracy:.4f}  {float_m.size_bytes / 1e6:.2f} MB  "
                           f"{float_m.latency_p50_ms:.2f} ms (p50 batch 1, {cfg.threads} thread(s)); tolerance {tol}")
         tolerable = tol.relative_loss(float_m.accuracy)
-        log = inc.TuneLog()
+        tune = inc.TuneLog()
         t0 = time.perf_counter()
         ctx.console.print(f"  INC: PT2E static INT8, autotune up to {cfg.max_trials} trial(s) on {len(yt)} samples, "
                           f"tolerable_loss {tolerable:.4%}")
         try:
-            qmodel = inc.quantize_pt2e(model, example, calibrate, evaluate, tolerable, cfg.max_trials, log)
+            qmodel = inc.quantize_pt2e(model, example, calibrate, evaluate, tolerable, cfg.max_trials, tune)
             batches = ({"input": prepare(pre, raw[i : i + cfg.calibration.batch_size])}
                        for i in range(0, len(raw), cfg.calibration.batch_size))
             info = inc.export_int8_onnx(qmodel, example, int8_path, cfg.opset, batches)
@@ -97,10 +97,10 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
             first = str(e).strip().splitlines()[0][:300] if str(e).strip() else ""
             raise StageFailed(f"stage '{cfg.id}': INC quantization failed: {type(e).__name__}: {first}") from e
         del qmodel
-        inc_trials = log.trials(inc.TUNE_SPACE)
+        inc_trials = tune.trials(inc.TUNE_SPACE)
         for t in inc_trials:
             ctx.console.print(f"    autotune trial {t['trial']}: {t['config']}  torch acc {t['torch_accuracy']:.4f}")
-        chosen = _chosen(inc_trials, log.baseline, tolerable)
+        chosen = _chosen(inc_trials, tune.baseline, tolerable)
         config = inc.TUNE_SPACE[(chosen or 1) - 1]
         kernels = kernel_counts(int8_path)
         if kernels["int8"] == 0:
@@ -108,15 +108,17 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
         m = measure_onnx(int8_path, x_val, y_val, measure)
         drop = tol.drop_points(float_m.accuracy, m.accuracy)
         label = f"inc static {config['act_algo']} {config['w_granularity'].replace('_', '-')}"
-        trial = Trial(1, label, {**config, "inc_trial": chosen}, m, drop, tol.met(float_m.accuracy, m.accuracy),
-                      time.perf_counter() - t0, int8_path)
-        mark = "[green]✓[/]" if trial.met else "[yellow]✗[/]"
+        # INC's result, measured with ONNX Runtime like the quantize stage's candidates
+        cand = Trial(chosen or 1, label, {**config, "inc_trial": chosen}, m, drop, tol.met(float_m.accuracy, m.accuracy),
+                     time.perf_counter() - t0, int8_path)
+        mark = "[green]✓[/]" if cand.met else "[yellow]✗[/]"
         ctx.console.print(f"  {mark} {label}: onnx acc {m.accuracy:.4f} (drop {drop:+.2f} pt)  {m.size_bytes / 1e6:.2f} MB  "
                           f"{m.latency_p50_ms:.2f} ms  int8 kernels {kernels['int8']}, float {kernels['float']}")
-        d = outcome.decide(cfg.id, float_m, [trial], tol, cfg.on_miss, cfg.prefer_faster,
+        d = outcome.decide(cfg.id, float_m, cand, tol, cfg.on_miss, cfg.prefer_faster, tried=max(1, len(inc_trials)),
                            speed=lambda t: speed.compare(float_path, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
-        quant_common.write_result(ctx, d, float_path, [trial], pre)
+        # autotune's trials (scored in torch), then the exported file's ONNX measurement
+        quant_common.write_result(ctx, d, float_path, [*inc_trials, {"onnx": cand.as_dict()}], pre)
     quant_common.report(ctx, d, float_m, "neural-compressor")
-    metrics = outcome.metrics("neural-compressor", tol, float_m, [trial], d)
-    metrics.update(inc_trials=inc_trials, inc_baseline_torch_accuracy=log.baseline, kernels=kernels, **info)
+    metrics = outcome.metrics("neural-compressor", tol, float_m, inc_trials, d)
+    metrics.update(onnx_candidate=cand.as_dict(), inc_baseline_torch_accuracy=tune.baseline, kernels=kernels, **info)
     return StageOutput("model.onnx", metrics)

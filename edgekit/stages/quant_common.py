@@ -14,7 +14,6 @@ from edgekit.fsutil import write_json
 from edgekit.quant.calibration import stratified_indices
 from edgekit.stage import StageContext
 from edgekit.stages.quant_config import GuardedQuantConfig
-from edgekit.quant.measure import Trial
 from edgekit.quant.outcome import Decision
 
 
@@ -52,10 +51,11 @@ def calibration_raw(ctx: StageContext, cfg: GuardedQuantConfig) -> np.ndarray:
     return train.x[stratified_indices(train.y, cfg.calibration.samples, ctx.recipe.seed)]
 
 
-def write_result(ctx: StageContext, d: Decision, float_file: Path, trials: list[Trial], pre: dict) -> None:
+def write_result(ctx: StageContext, d: Decision, float_file: Path, trials: list[dict], pre: dict) -> None:
+    """``trials``: the backend's log of what it tried, as the metrics hold it."""
     shutil.copyfile(float_file if d.keep == "float" else d.trial.path, ctx.out / "model.onnx")
     (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
-    write_json(ctx.out / "trials.json", {"trials": [t.as_dict() for t in trials], "kept": d.keep,
+    write_json(ctx.out / "trials.json", {"trials": trials, "kept": d.keep,
                                          "chosen_trial": d.trial.index, "notes": list(d.notes)})
 
 

@@ -83,10 +83,12 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
         # the device's numbers decided already when there is a target; else the harness on this machine decides
         local_speed = None if cfg.target is not None else (
             lambda t: speed.compare(src, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
-        d = outcome.decide(cfg.id, float_m, trials, tol, cfg.on_miss, cfg.prefer_faster, speed=local_speed)
-        quant_common.write_result(ctx, d, src, trials, pre)
+        d = outcome.decide(cfg.id, float_m, outcome.choose(trials), tol, cfg.on_miss, cfg.prefer_faster,
+                           speed=local_speed, tried=len(trials))
+        log = [t.as_dict() for t in trials]
+        quant_common.write_result(ctx, d, src, log, pre)
     quant_common.report(ctx, d, float_m, "onnxruntime" if decided_on is None else f"onnxruntime, decided on {cfg.target}")
-    metrics = outcome.metrics("onnxruntime", tol, float_m, trials, d)
+    metrics = outcome.metrics("onnxruntime", tol, float_m, log, d)
     if decided_on is not None:
         metrics["decided_on"] = decided_on
     return StageOutput("model.onnx", metrics)

@@ -1,6 +1,10 @@
 """Train (or fine-tune) a classifier. Starts from the recipe's model, or from the previous stage's model
 when there is one (e.g. recovery after pruning).
 
+    - {id: train, kind: train, epochs: 2, lr: 4.0e-3, batch_size: 256}
+    - {id: recover, kind: train, epochs: 1, distill: {teacher: train, temperature: 4.0, weight: 0.5}}
+    - {id: small, kind: train, model: {source: "edgekit:resnet-small", width: 0.5}, epochs: 3}
+
 ``distill: {teacher: train}`` adds knowledge distillation from an earlier torch model (usually the
 unpruned one when recovering after ``prune``). The teacher must be an ancestor of this stage's input, so
 the cache key, which already covers the input's lineage, covers the teacher too.

@@ -1,0 +1,28 @@
+"""How edgekit writes a number for people: one format per unit, used by the console, report.md/html, the gate
+and the verdict, so the same size or latency never reads two ways. A missing value is "–". Torch-free, a leaf."""
+
+from __future__ import annotations
+
+
+def fmt_size(b: int | None) -> str:
+    if b is None:
+        return "–"
+    return f"{b / 1e6:.2f} MB" if b >= 1e5 else f"{b / 1e3:.1f} kB"
+
+
+def fmt_count(n: int | None) -> str:
+    if n is None:
+        return "–"
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            return f"{n / div:.2f} {unit}"
+    return str(n)
+
+
+def fmt_ms(v: float | None) -> str:
+    return "–" if v is None else (f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms")
+
+
+def fmt_acc(v: float | None) -> str:
+    """An accuracy (a fraction) as a percentage."""
+    return "–" if v is None else f"{v * 100:.2f} %"
