@@ -60,26 +60,39 @@ def _round(x, nd):
     return None if x is None else round(x, nd)
 
 
-def _size_text(s: Size) -> str:
-    return "the whole training split" if s == ALL else f"{s}"
+def _row(table, arm, size) -> dict | None:
+    return next((r for r in table if r["arm"] == arm and r["size"] == size), None)
 
 
 def _mb(table, arm, size) -> str:
-    row = next((r for r in table if r["arm"] == arm and r["size"] == size), None)
+    row = _row(table, arm, size)
     return "" if not row or row["size_bytes"] is None else f" ({row['size_bytes'] / 1e6:.1f} MB)"
 
 
+def _up_to(table, arm, size) -> str:
+    if size != ALL:
+        return f"{size} per class"
+    row = _row(table, arm, size)
+    return "the whole training split" + (f" (~{row['examples_per_class']:.0f} per class)" if row and row["examples_per_class"] else "")
+
+
 def sentence(pair: dict, table: list[dict]) -> str:
+    """One line per pair, e.g. 'with ≥ 300 labelled examples per class, student (2.1 MB) beats minilm-prompt
+    (zero-shot); up to 30 per class minilm-prompt wins.'"""
     a, b, n_star, largest = pair["a"], pair["b"], pair["n_star"], pair["largest"]
     b_text = f"{b} ({pair['b_kind']})"
-    if n_star is not None:
-        first = n_star == pair["per_size"][0]["size"]
-        out = (f"{a}{_mb(table, a, n_star)} beats {b_text} beyond the noise at every size tried, from {label(n_star)} on"
-               if first else f"with ≥ {_size_text(n_star)} labelled examples per class, {a}{_mb(table, a, n_star)} beats {b_text}")
+    if n_star is None and pair["b_wins_up_to"] == largest:
+        return f"{b_text} beats {a} beyond the noise up to {_up_to(table, a, largest)} (crossover not reached)."
+    if n_star is None:
+        out = f"{a} does not beat {b_text} beyond the noise up to {_up_to(table, a, largest)} (crossover not reached)"
+    elif n_star == pair["per_size"][0]["size"]:
+        out = f"{a}{_mb(table, a, n_star)} beats {b_text} beyond the noise at every size tried, from {_up_to(table, a, n_star)} on"
+    elif n_star == ALL:
+        out = f"only with {_up_to(table, a, n_star)} does {a}{_mb(table, a, n_star)} beat {b_text}"
     else:
-        out = f"{a} does not beat {b_text} beyond the noise up to {label(largest)} (crossover not reached)"
+        out = f"with ≥ {n_star} labelled examples per class, {a}{_mb(table, a, n_star)} beats {b_text}"
     if pair["b_wins_up_to"] is not None:
-        out += f"; up to {label(pair['b_wins_up_to'])} {b} wins"
+        out += f"; up to {_up_to(table, a, pair['b_wins_up_to'])} {b} wins"
     return out + "."
 
 
