@@ -222,3 +222,29 @@ def test_prototypes_are_unit_class_means_and_keep_the_prompt_vector_of_a_class_w
     fallback = np.eye(3, dtype=np.float32)[::-1].copy()
     out = prototypes(vecs, np.array([0, 0, 1]), fallback)
     assert np.allclose(out[0], [2 ** -0.5, 2 ** -0.5, 0]) and np.allclose(out[1], [0, 0, 1]) and np.allclose(out[2], fallback[2])
+
+
+def test_report_table_and_sentences_from_constructed_points():
+    from edgekit.curve.arms import Arm
+    from edgekit.curve.report import build, markdown
+
+    arms = [Arm("student", "train", None), Arm("prompt", "zero-shot", None)]
+    pts = [{"arm": "prompt", "size": None, "accuracy": 0.70, "size_bytes": 90e6, "p50_ms": 9.0, "examples": None}]
+    for size, accs in ((10, [0.40, 0.44, 0.42]), (100, [0.80, 0.81, 0.79]), (ALL, [0.90])):
+        n = 4400 * 3 if size == ALL else size * 3
+        pts += [{"arm": "student", "size": size, "seed": i, "accuracy": a, "train_s": 1.0, "size_bytes": 2.1e6, "examples": n}
+                for i, a in enumerate(accs)]
+    doc = build(pts, arms, [10, 100, ALL], n_test=2000, classes=3, timing={"total_s": 5.0})
+    assert doc["sentence"] == ("with ≥ 100 labelled examples per class, student (2.1 MB) beats prompt (zero-shot); "
+                               "up to 10 per class prompt wins.")
+    row = next(r for r in doc["table"] if r["arm"] == "student" and r["size"] == 10)
+    assert row["seeds"] == 3 and row["accuracy"] == pytest.approx(0.42) and 0.02 < row["ci95"] < 0.05
+    assert next(r for r in doc["table"] if r["arm"] == "student" and r["size"] == ALL)["examples_per_class"] == 4400
+    assert "| all | student | train | 90.0 ±" in markdown(doc)
+
+
+def test_unknown_arm_exits_2_naming_the_recipes_arms(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE.format(extra="  - {id: prompt, kind: prompted, provider: embedding}"))
+    assert main(["curve", str(recipe), "--arms", "student,nope", "--run-dir", str(tmp_path / "run")]) == 2
+    assert "--arms: unknown arm nope; the recipe's arms: student, prompt, prompt:few-shot" in capsys.readouterr().err
