@@ -95,20 +95,21 @@ class CurveRun:
             for size in self.settings.sizes:
                 for s in self.settings.plan.seeds_at(size):
                     out.append(Planned(arm, size, s, subset_indices(y, size, seed0 + s)))
-        code = code_fingerprint(POINT_CODE)
         from edgekit.stagekey import model_fingerprint
 
+        code, test = code_fingerprint(POINT_CODE), self.data.test.digest()
+        models = {a.name: model_fingerprint(self.loaded, a.model) if a.trained else None for a in self.arms}  # hashes hf: folders
         for p in out:
             subset = p.idx
             if p.arm.kind == "few-shot" and p.arm.provider != "embedding":  # the examples shown, not the subset
                 subset = np.array(in_context_order(y, p.idx, self.settings.in_context, seed0 + p.seed))
             p.key = hash_obj({
                 "kind": p.arm.kind, "config": p.arm.stage.model_dump(exclude={"id", "input", "samples", "threads"}),
-                "model": model_fingerprint(self.loaded, p.arm.model) if p.arm.trained else None,
+                "model": models[p.arm.name],
                 "weights": self._content_hash(self.model_path(p.arm)),
                 "train": self.data.ds.train_fingerprint,
                 "subset": None if subset is None else hash_obj(subset.tolist()),
-                "test": self.data.test.digest(), "seed": seed0 + p.seed,
+                "test": test, "seed": seed0 + p.seed,
                 "min_steps": self.settings.min_steps if p.arm.trained else None,
                 "code": code,
             })
