@@ -34,15 +34,12 @@ class CurveData:
 
 
 def batch1_p50(classify: Callable[[Sequence], object], xs: Sequence, runs: int = LATENCY_RUNS) -> float:
-    """Median ms of batch-1 queries, in-process (torch models, like the prompted stage's timing)."""
-    for i in range(min(3, len(xs))):
-        classify(xs[i : i + 1])
-    times = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        classify(xs[i % len(xs) : i % len(xs) + 1])
-        times.append((time.perf_counter() - t0) * 1e3)
-    return round(statistics.median(times), 4)
+    """Median ms of batch-1 queries, in-process: the prompted stage's timer (torch models, not ONNX files)."""
+    from types import SimpleNamespace
+
+    from edgekit.stages.prompted import _timed_batch1
+
+    return round(statistics.median(_timed_batch1(SimpleNamespace(classify=classify), xs, runs)), 4)
 
 
 def epochs_for(n: int, batch_size: int, epochs: int, min_steps: int) -> int:
