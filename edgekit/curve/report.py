@@ -118,6 +118,8 @@ def markdown(doc: dict) -> str:
         p50 = "" if r["p50_ms"] is None else f"{r['p50_ms']:.2f}"
         lines.append(f"| {label(r['size'])} | {r['arm']} | {r['kind']} | {r['accuracy'] * 100:.1f} ± {r['ci95'] * 100:.1f} % "
                      f"| {r['seeds']} | {train_s} | {size} | {p50} |")
+    lines += ["", "train s: each point's own work (fitting, or reading its cached embeddings); the fine-tune and "
+              "few-shot arms share one embedding pass, timed below. p50: batch 1, in-process, at the largest size."]
     lines += ["", "## Crossovers (N*: smallest size from which the first arm wins beyond seed and test-set noise)", ""]
     lines += [f"- {s}" for s in doc["sentences"]]
     t = doc["timing"]
