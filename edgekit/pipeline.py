@@ -149,7 +149,10 @@ class Pipeline:
                 "edgekit": __version__,
                 # paths relative to the run directory, so a moved or copied run dir is still complete
                 "recipe": {"name": recipe.name, "file": os.path.relpath(self.loaded.file.resolve(), self.run_dir.resolve()),
-                           "sha256": hash_obj(self.loaded.text)},
+                           "sha256": hash_obj(self.loaded.text),
+                           # the shipping rule travels with the run, so `edgekit report RUN_DIR` decides the same way
+                           "ship": recipe.ship.model_dump(mode="json", exclude_unset=True) if recipe.ship else None,
+                           "model": recipe.model.source if recipe.model else None},  # names the main lineage in the report
                 "started": started.isoformat(timespec="seconds"),
                 "status": "running",
                 "stages": [],

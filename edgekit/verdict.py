@@ -1,12 +1,15 @@
-"""The verdict: does training still pay? The artifact you ship against the best prompted baseline.
+"""The verdict: the artifact the run ships against every other lineage and every prompted baseline.
 
 Computed once, from the report's rows, when report.json is built (``report["verdict"]``); the shrink console,
 report.md, report.html and `edgekit check` all read that one result, so they always name the same winner.
+Each other lineage (a stage with its own ``model:``, e.g. a small CNN trained directly) is represented by the
+artifact the same shipping rule would pick within it; each baseline by itself. Differences within noise
+(edgekit.noise: accuracy from the test-set size, latency from the harness's rounds) are ties, not wins.
 Torch-free.
 
     v = verdict(report["artifacts"], report["baselines"], report["final"])
-    print(v.sentence)   # "quantize (87.0 %) is 17.0 pt more accurate, 61x smaller, ... than zero-shot (embedding, 70.0 %) ..."
-    for r in v.rows: ...  # {"metric", "artifact", "baseline", "comparison"}
+    print(v.sentence)   # "ship int8-pruned (2.90 MB, p50 0.600 ms, 90.10 %): 1.1 pt more accurate than ..."
+    for r in v.rows: ...  # {"contender", "kind", "accuracy", "size", "p50", "comparison", "outcome"}
 """
 
 from __future__ import annotations
@@ -14,81 +17,143 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgekit.units import fmt_ms, fmt_size
+from edgekit.noise import accuracy_margin_pt, accuracy_tie, latency_tie, size_tie
+from edgekit.rows import latency
+from edgekit.units import fmt_acc, fmt_ms, fmt_size
+from edgekit.ship import ShipRule, decide
 
 
 @dataclass(frozen=True)
 class Verdict:
-    artifact: str  # id of the final artifact (the one a run ships and the budgets gate by default)
-    baseline: str  # id of the most accurate prompted baseline
+    artifact: str  # id of the shipped artifact
+    baseline: str | None  # id of the most accurate prompted baseline, if any
     sentence: str
-    rows: list[dict[str, str]] = field(default_factory=list)
-    accuracy_diff_pt: float = 0.0
-    size_ratio: float | None = None  # artifact / baseline; < 1 means smaller
-    latency_ratio: float | None = None  # artifact / baseline p50; < 1 means faster
-    pays: bool = False  # at least as accurate, no larger and no slower
+    rows: list[dict[str, str]] = field(default_factory=list)  # the shipped artifact, then each contender
+    contenders: list[dict[str, Any]] = field(default_factory=list)  # numbers behind each row (ratios: shipped / contender)
+    accuracy_diff_pt: float | None = None  # vs the best baseline (None without one)
+    size_ratio: float | None = None  # shipped / best baseline; < 1 means smaller
+    latency_ratio: float | None = None  # shipped / best baseline p50; < 1 means faster
+    pays: bool = False  # vs the best baseline: at least as accurate (within noise), no larger and no slower
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def _best(rows: list[dict]) -> dict:
+def _best_baseline(rows: list[dict]) -> dict:
     # most accurate; on a tie the smaller file, then the faster one
-    return max(rows, key=lambda r: (r["accuracy"], -(r.get("size_bytes") or float("inf")), -(_p50(r) or float("inf"))))
-
-
-def _p50(row: dict) -> float | None:
-    return (row.get("latency_ms") or {}).get("p50")
+    return max(rows, key=lambda r: (r["accuracy"], -(r.get("size_bytes") or float("inf")), -(latency(r) or float("inf"))))
 
 
 def _ratio(a, b) -> float | None:
     return a / b if a is not None and b else None
 
 
-def _times(r: float | None) -> str:
-    """0.05 -> '20x smaller' style factor of a ratio below 1; above 1 -> 'N x larger'."""
-    if r is None:
-        return "n/a"
-    return f"{1 / r:,.0f}x" if r < 0.1 else (f"{1 / r:.1f}x" if r <= 1 else f"{r:.1f}x")
+def _times(r: float) -> str:
+    """0.05 -> '20x', 0.5 -> '2.0x', 3 -> '3.0x': the factor of a ratio either side of 1."""
+    f = 1 / r if r < 1 else r
+    return f"{f:,.0f}x" if f >= 10 else f"{f:.1f}x"
+
+
 
 
 def _cost(v) -> str:
-    return "n/a" if v is None else f"{v:.4g} per 1k"
+    return "–" if v is None else f"{v:.4g} per 1k"
+
+
+def _pct(a: dict) -> str:
+    return fmt_acc(a["accuracy"])
+
+
+def lineage_picks(artifacts: list[dict], shipped: dict) -> list[dict]:
+    """For each lineage other than the shipped artifact's, the artifact the default rule would ship within it
+    (reference: that lineage's first export), else its most accurate one."""
+    groups: dict[str, list[dict]] = {}
+    for a in artifacts:  # a row without lineage_root (an older report) counts as the shipped one's lineage
+        if a.get("accuracy") is not None and a.get("lineage_root") not in (None, shipped.get("lineage_root")):
+            groups.setdefault(a["lineage_root"], []).append(a)
+    picks = []
+    for arts in groups.values():
+        ref = next((a for a in arts if a.get("kind") == "export"), arts[0])
+        d = decide(arts, ShipRule(), ref["id"])
+        picks.append(next((a for a in arts if d and a["id"] == d.artifact), None) or max(arts, key=lambda a: a["accuracy"]))
+    return picks
+
+
+def compare(s: dict, c: dict) -> dict[str, Any]:
+    """The shipped row s against contender c: differences, ratios, ties, and who wins."""
+    acc_tie = accuracy_tie(s["accuracy"], c["accuracy"], s.get("test_samples"), c.get("test_samples"))
+    size_r = _ratio(s.get("size_bytes"), c.get("size_bytes"))
+    lat_r = _ratio(latency(s), latency(c))
+    lat_tie = latency(s) is not None and latency(c) is not None and latency_tie(s, c)
+    axes = [0 if acc_tie else (1 if s["accuracy"] > c["accuracy"] else -1)]
+    if size_r is not None:
+        axes.append(0 if size_tie(s.get("size_bytes"), c.get("size_bytes")) else (1 if size_r < 1 else -1))
+    if lat_r is not None:
+        axes.append(0 if lat_tie else (1 if lat_r < 1 else -1))
+    outcome = ("tie" if not any(axes) else "shipped wins" if min(axes) >= 0 else "contender wins" if max(axes) <= 0
+               else "trade-off")
+    return {"id": c["id"], "accuracy_diff_pt": round((s["accuracy"] - c["accuracy"]) * 100, 2), "accuracy_tie": acc_tie,
+            "accuracy_noise_pt": accuracy_margin_pt(s["accuracy"], s.get("test_samples"), c["accuracy"], c.get("test_samples")),
+            "size_ratio": size_r, "latency_ratio": lat_r, "latency_tie": lat_tie, "outcome": outcome}
+
+
+def _clause(cmp: dict) -> str:
+    d, noise = cmp["accuracy_diff_pt"], cmp["accuracy_noise_pt"]
+    if cmp["accuracy_tie"]:
+        parts = ["as accurate within noise" + (f" (±{noise:.1f} pt)" if noise else "")]
+    else:
+        parts = [f"{abs(d):.1f} pt {'more' if d > 0 else 'less'} accurate"]
+    if cmp["size_ratio"] is not None:
+        r = cmp["size_ratio"]
+        parts.append("the same size" if 0.99 <= r <= 1.01 else f"{_times(r)} {'smaller' if r < 1 else 'larger'}")
+    if cmp["latency_ratio"] is not None:
+        r = cmp["latency_ratio"]
+        parts.append("as fast within noise" if cmp["latency_tie"] else f"{_times(r)} {'faster' if r < 1 else 'slower'}")
+    return ", ".join(parts)
 
 
 def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> Verdict | None:
-    """The final artifact against the most accurate baseline (report rows); None unless both have an accuracy."""
-    a = next((r for r in artifacts if r["id"] == final and r.get("accuracy") is not None), None)
+    """The shipped artifact against the other lineages and the baselines; None without an accuracy for it or
+    without anything to compare it with."""
+    s = next((r for r in artifacts if r["id"] == final and r.get("accuracy") is not None), None)
     scored = [b for b in baselines if b.get("accuracy") is not None]
-    if a is None or not scored:
+    if s is None:
         return None
-    b = _best(scored)
-    diff = (a["accuracy"] - b["accuracy"]) * 100
-    size_r = _ratio(a.get("size_bytes"), b.get("size_bytes"))
-    lat_r = _ratio(_p50(a), _p50(b))
-    name_b = f"{b['id']} ({b.get('provider', 'prompted')}"
-
-    parts = [f"{abs(diff):.1f} pt {'more' if diff >= 0 else 'less'} accurate"]
-    if size_r is not None:
-        parts.append(f"{_times(size_r)} {'smaller' if size_r <= 1 else 'larger'}")
-    if lat_r is not None:
-        parts.append(f"{_times(lat_r)} {'faster' if lat_r <= 1 else 'slower'} at batch 1 (p50 {fmt_ms(_p50(a))} vs {fmt_ms(_p50(b))})")
-    cost_b = b.get("cost_per_1k")
-    if cost_b:
-        parts.append(f"and saves {cost_b:.4g} per 1000 queries")
-    pays = diff >= 0 and (size_r is None or size_r <= 1) and (lat_r is None or lat_r <= 1)
-    sentence = (f"{a['id']} ({a['accuracy'] * 100:.1f} %) is " + ", ".join(parts) + f" than {name_b}, {b['accuracy'] * 100:.1f} %) "
-                f"on {a.get('test_samples') or '?'} vs {b.get('test_samples') or '?'} test samples: "
-                + ("training pays off here." if pays else "the prompted model wins on at least one axis."))
-    table = [
-        {"metric": "accuracy", "artifact": f"{a['accuracy'] * 100:.2f} %", "baseline": f"{b['accuracy'] * 100:.2f} %", "comparison": f"{diff:+.1f} pt"},
-        {"metric": "size", "artifact": fmt_size(a.get("size_bytes")), "baseline": fmt_size(b.get("size_bytes")),
-         "comparison": "n/a" if size_r is None else f"{size_r:.4f}x"},
-        {"metric": "p50 latency (batch 1)", "artifact": fmt_ms(_p50(a)), "baseline": fmt_ms(_p50(b)),
-         "comparison": "n/a" if lat_r is None else f"{lat_r:.4f}x"},
-        {"metric": "cost", "artifact": _cost(a.get("cost_per_1k")), "baseline": _cost(cost_b), "comparison": ""},
-    ]
-    return Verdict(a["id"], b["id"], sentence, table, round(diff, 2), size_r, lat_r, pays)
+    contenders = [(c, f"the {c.get('lineage_model') or c.get('lineage_root')} lineage ({c['id']})", "other lineage")
+                  for c in lineage_picks(artifacts, s)]
+    best = _best_baseline(scored) if scored else None
+    contenders += [(b, f"{b['id']} (prompted{' ' + b['provider'] if b.get('provider') else ''})", "prompted baseline") for b in scored]
+    if not contenders:
+        return None
+    cmps, clauses = [], []
+    rows = [{"contender": s["id"], "kind": "shipped" + (f" ({s['lineage_model']})" if s.get("lineage_model") else ""), "accuracy": _pct(s),
+             "size": fmt_size(s.get("size_bytes")), "p50": fmt_ms(latency(s)), "comparison": "", "outcome": "",
+             "cost": _cost(s.get("cost_per_1k"))}]
+    for c, label, kind in contenders:
+        cmp = compare(s, c)
+        cmps.append({**cmp, "kind": kind, "label": label})
+        saves = f", and saves {c['cost_per_1k']:.4g} per 1000 queries" if c.get("cost_per_1k") else ""
+        clauses.append(f"{_clause(cmp)} than {label}: {fmt_size(c.get('size_bytes'))}, {fmt_ms(latency(c))}, {_pct(c)}{saves}")
+        rows.append({"contender": c["id"], "kind": kind if kind != "other lineage" else f"lineage ({c.get('lineage_model') or '?'})",
+                     "accuracy": _pct(c), "size": fmt_size(c.get("size_bytes")), "p50": fmt_ms(latency(c)),
+                     "comparison": f"shipped is {_clause(cmp)}", "outcome": cmp["outcome"], "cost": _cost(c.get("cost_per_1k"))})
+    samples = s.get("test_samples")
+    sentence = (f"ship {s['id']} ({fmt_size(s.get('size_bytes'))}, p50 {fmt_ms(latency(s))}, {_pct(s)}): " + "; ".join(clauses)
+                + f" (on {samples or '?'} test samples; differences within noise are ties). ")
+    wins = [c["id"] for c in cmps if c["outcome"] == "shipped wins"]
+    loses = [c["id"] for c in cmps if c["outcome"] == "contender wins"]
+    trade = [c["id"] for c in cmps if c["outcome"] in ("trade-off", "tie")]
+    sentence += " ".join(filter(None, [f"It beats {', '.join(wins)}." if wins else "",
+                                       f"{', '.join(loses)} beat{'s' if len(loses) == 1 else ''} it." if loses else "",
+                                       f"A trade-off or tie with {', '.join(trade)}." if trade else ""]))
+    diff = size_r = lat_r = None
+    pays = False
+    if best is not None:
+        cb = next(c for c in cmps if c["id"] == best["id"] and c["kind"] == "prompted baseline")
+        diff, size_r, lat_r = cb["accuracy_diff_pt"], cb["size_ratio"], cb["latency_ratio"]
+        pays = (diff >= 0 or cb["accuracy_tie"]) and (size_r is None or size_r <= 1) and (lat_r is None or lat_r <= 1)
+        sentence += " Training pays off against prompting here." if pays else " The prompted model wins on at least one axis."
+    return Verdict(s["id"], best["id"] if best else None, sentence.strip(), rows, cmps, diff, size_r, lat_r, pays)
 
 
 def of_report(report: dict[str, Any]) -> dict[str, Any] | None:

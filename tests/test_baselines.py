@@ -249,7 +249,7 @@ def _row(ident: str, accuracy: float, size: int | None, p50: float, **extra) -> 
     return {"id": ident, "accuracy": accuracy, "size_bytes": size, "latency_ms": {"p50": p50}, "test_samples": 5000, **extra}
 
 
-def test_verdict_compares_final_artifact_with_best_baseline():
+def test_verdict_compares_shipped_artifact_with_every_baseline():
     arts = [_row("export", 0.88, 5_000_000, 0.05), _row("quantize", 0.87, 1_500_000, 0.04)]
     bases = [_row("zero-shot", 0.70, 91_000_000, 8.0, provider="embedding", cost_per_1k=None),
              _row("gpt", 0.60, None, 300.0, provider="openai", cost_per_1k=0.05, test_samples=100)]
@@ -258,15 +258,19 @@ def test_verdict_compares_final_artifact_with_best_baseline():
     assert v.artifact == "quantize" and v.baseline == "zero-shot"
     assert v.accuracy_diff_pt == pytest.approx(17.0)
     assert v.size_ratio == pytest.approx(1.5 / 91) and v.latency_ratio == pytest.approx(0.005)
-    assert v.sentence.startswith("quantize (87.0 %) is 17.0 pt more accurate, 61x smaller, 200x faster")
-    assert "than zero-shot (embedding, 70.0 %)" in v.sentence and "training pays off here" in v.sentence and v.pays
-    assert [r["metric"] for r in v.rows] == ["accuracy", "size", "p50 latency (batch 1)", "cost"]
-    assert v.rows[0]["comparison"] == "+17.0 pt"
+    assert v.sentence.startswith("ship quantize (1.50 MB, p50 0.040 ms, 87.00 %): 17.0 pt more accurate, 61x smaller, "
+                                 "200x faster than zero-shot (prompted embedding): 91.00 MB, 8.000 ms, 70.00 %; ")
+    assert "than gpt (prompted openai): –, 300.0 ms, 60.00 %, and saves 0.05 per 1000 queries" in v.sentence
+    assert v.sentence.endswith("It beats zero-shot, gpt. Training pays off against prompting here.") and v.pays
+    assert [r["contender"] for r in v.rows] == ["quantize", "zero-shot", "gpt"] and v.rows[2]["cost"] == "0.05 per 1k"
     assert verdict(arts, [], "quantize") is None and verdict([], bases, None) is None
     assert verdict(arts, bases, "missing") is None
     loses = verdict([{**arts[1], "accuracy": 0.5}], bases[:1], "quantize")
     assert "17.0" not in loses.sentence and "less accurate" in loses.sentence and "prompted model wins" in loses.sentence
     assert not loses.pays
+    # 1 pt on 5,000 samples is inside the ±1.8 pt noise of the difference: a tie, not a loss
+    close = verdict([_row("q", 0.70, 1_000_000, 0.04)], [_row("b", 0.71, 91_000_000, 8.0)], "q")
+    assert close.contenders[0]["accuracy_tie"] and "as accurate within noise (±1.8 pt)" in close.sentence and close.pays
 
 
 # --- the prompted stage in a recipe --------------------------------------------------------------

@@ -261,7 +261,10 @@ def test_shrink_checks_recipe_budgets_and_check_reuses_them(run_dir, art, tmp_pa
     assert main(["shrink", str(failing), "--run-dir", str(run_dir)]) == 1
     cap = capsys.readouterr()
     assert "FAIL max_size_mb" in cap.out and "PASS min_accuracy_pct" in cap.out
-    assert "1 of 2 budgets broken: max_size_mb (export)" in cap.err
+    # nothing ships within those budgets (the shipping rule says so), and the limits are shown on what it would ship
+    assert "FAIL ship: nothing ships: no artifact is within budget (export: over budget:" in cap.out
+    assert "2 of 3 budgets broken: ship (-), max_size_mb (export)" in cap.err
+    assert not (run_dir / "ship").exists()
     stored = read_json(run_dir / "report.json")["budgets"]
     assert stored["max_size_mb"] == 0.01
     # `edgekit check RUN_DIR` with no --budgets uses what the recipe said; `edgekit report` keeps it
@@ -273,6 +276,7 @@ def test_shrink_checks_recipe_budgets_and_check_reuses_them(run_dir, art, tmp_pa
     assert main(["shrink", str(passing), "--run-dir", str(run_dir)]) == 0
     assert "PASS max_size_mb" in capsys.readouterr().out
     assert main(["check", str(run_dir)]) == 0
+    assert (run_dir / "ship" / "model.onnx").read_bytes() == (run_dir / art["file"]).read_bytes()  # shipped again
 
     typo = recipe_with(run_dir, "budgets:\n  artifact: exprt\n  max_size_mb: 1\n")
     assert main(["validate", str(typo)]) == 2

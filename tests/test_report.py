@@ -50,6 +50,10 @@ def test_shrink_writes_report_of_real_run(run_dir):
     assert report["machines"][art["machine"]]["onnxruntime"] == report["versions"]["onnxruntime"]
     assert report["baselines"] == [] and report["pareto"]["frontier"] == ["export"]
     assert report["budgets"] is None
+    # `edgekit shrink` ships the one artifact: RUN_DIR/ship/model.onnx is that file byte for byte
+    assert report["ship"]["artifact"] == "export" and report["ship"]["lost"] == {}
+    assert (run_dir / "ship" / "model.onnx").read_bytes() == (run_dir / art["file"]).read_bytes()
+    assert json.loads((run_dir / "ship" / "preprocess.json").read_text())["input_shape"] == [1, 28, 28]
 
 
 @pytest.mark.slow
@@ -108,7 +112,9 @@ def _constructed_run(tmp_path: Path) -> Path:
         parent = inputs.get(st["id"])
         (Path(st["dir"]) / "manifest.json").write_text(json.dumps(
             {"inputs": [{"stage": parent, "key": "k"}] if parent else [], "versions": {"edgekit": "0.1.0", "onnxruntime": "1.32.0"}}))
-    (tmp_path / "run.json").write_text(json.dumps({"recipe": {"name": "constructed", "file": "r.yaml", "sha256": "ab" * 32},
+    # the recipe ships int8-fast by name (ship: {stage: int8-fast}): the verdict follows the shipped artifact
+    (tmp_path / "run.json").write_text(json.dumps({"recipe": {"name": "constructed", "file": "r.yaml", "sha256": "ab" * 32,
+                                                              "ship": {"stage": "int8-fast"}},
                                                    "status": "ok", "stages": stages}))
     return tmp_path
 
@@ -155,13 +161,15 @@ def test_report_command_on_constructed_run_renders_every_row(tmp_path, capsys):
     md = (run / "report.md").read_text()
     for name in ("int8-fast", "prune", "quantize", "export", "zero-shot", "smollm", "![accuracy vs latency"):
         assert name in md
-    assert "int8-fast (80.0 %) is 15.0 pt less accurate" in md  # the verdict sentence
+    # the verdict sentence: the shipped artifact against each baseline, then who wins
+    assert "ship int8-fast (0.50 MB, p50 1.000 ms, 80.00 %): 15.0 pt less accurate, 180x smaller, 40x faster than zero-shot" in md
+    assert "It beats smollm. A trade-off or tie with zero-shot." in md
     assert (run / "pareto.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_console_report_and_check_name_the_same_winner(tmp_path, capsys):
     """One verdict, computed once into report.json: shrink's console table, report.md, report.html and
-    `edgekit check` all name the final artifact (int8-fast, 80 %), not the most accurate one (export, 91 %)."""
+    `edgekit check` all name the shipped artifact (int8-fast, 80 %), not the most accurate one (export, 91 %)."""
     from rich.console import Console
 
     from edgekit.cli.shrink import verdict_table
@@ -176,7 +184,8 @@ def test_console_report_and_check_name_the_same_winner(tmp_path, capsys):
     sentence, table = verdict_table(report)  # what `edgekit shrink` prints
     console = Console(record=True, width=200)
     console.print(table)
-    assert sentence == v["sentence"] and [c.header for c in table.columns][1:3] == ["int8-fast", "zero-shot"]
+    assert sentence == v["sentence"] and [r["contender"] for r in v["rows"]] == ["int8-fast", "zero-shot", "smollm"]
+    assert "int8-fast" in table.title and [r["outcome"] for r in v["rows"]] == ["", "trade-off", "shipped wins"]
     assert v["sentence"] in (run / "report.md").read_text()
     assert html_module.escape(v["sentence"]) in (run / "report.html").read_text()
 

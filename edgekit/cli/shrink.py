@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edgekit import recipe as recipe_mod
 from edgekit.cli.app import app, err, out
-from edgekit.errors import Interrupted
+from edgekit.errors import Interrupted, StageFailed
 from edgekit.fsutil import check_output_dir
 from edgekit.rows import latency
 
@@ -31,18 +31,28 @@ def results_table(record: dict) -> Table:
 
 
 def verdict_table(report: dict) -> tuple[str, Table] | None:
-    """The report's verdict (final artifact against the best prompted baseline), when the run has both."""
+    """The report's verdict (the shipped artifact against every other lineage and prompted baseline), when the
+    run has something to compare it with."""
     from edgekit.verdict import of_report
 
     v = of_report(report)
     if v is None:
         return None
-    table = Table(title="verdict: trained and shrunk vs prompted")
-    for col in ("", v["artifact"], v["baseline"], "artifact vs baseline"):
-        table.add_column(col, justify="left" if not col else "right")
+    table = Table(title=f"verdict: {v['artifact']} (shipped) against every lineage and baseline")
+    for col in ("", "kind", "accuracy", "size", "p50 (batch 1)", "shipped vs it", "outcome"):
+        table.add_column(col, justify="left" if col in ("", "kind", "shipped vs it", "outcome") else "right")
     for r in v["rows"]:
-        table.add_row(r["metric"], r["artifact"], r["baseline"], r["comparison"])
+        table.add_row(r["contender"], r["kind"], r["accuracy"], r["size"], r["p50"], r["comparison"], r["outcome"])
     return v["sentence"], table
+
+
+def ship_lines(report: dict) -> list[str]:
+    """Which artifact ships and why each other one lost, as the report's decision says (edgekit.ship)."""
+    ship = report.get("ship")
+    if not ship:
+        return []
+    head = f"ships: {ship['artifact']} ({ship['reason']})" if ship["artifact"] else ship["reason"]
+    return [head, *(f"  {ident}: {why}" for ident, why in ship["lost"].items())]
 
 
 RUN_SCHEMA = "edgekit.run/1"  # the run record (run.json) as `shrink --json` prints it
@@ -77,6 +87,8 @@ def shrink(
         if (found := verdict_table(report)) is not None:
             out.print(found[1])
             out.print(found[0])
+        for line in ship_lines(report):
+            out.print(escape(line), highlight=False, soft_wrap=True)
         out.print(f"{len(record['stages'])} stages, {cached} cached; run record: {run_dir / 'run.json'}")
     if outcome is not None:
         from edgekit.cli.check import failure, print_outcome
@@ -84,11 +96,15 @@ def shrink(
         print_outcome(outcome, err if as_json else out)
         if not outcome.passed:
             raise failure(outcome)
+    ship = report.get("ship")
+    if ship and ship["artifact"] is None:  # measured, yet nothing may ship: the run did not deliver
+        raise StageFailed(ship["reason"])
 
 
 def _report_and_check(loaded, run_dir: Path):
     """Write the run's report; with budgets in the recipe, check them (the same gate as `edgekit check`)."""
     from edgekit.report.check import check
+    from edgekit.report.publish import publish
     from edgekit.report.write import write_report
 
     budgets = loaded.recipe.budgets
@@ -100,4 +116,7 @@ def _report_and_check(loaded, run_dir: Path):
             err.print(f"[yellow]warning:[/] sense: {escape(f['check'])} ({escape(f['artifact'])}): {escape(f['message'])}",
                       highlight=False, soft_wrap=True)
     err.print(f"report: {escape(str(run_dir / 'report.html'))}", highlight=False)
+    shipped = publish(run_dir, written.report)
+    if shipped is not None:
+        err.print(f"shipped: {escape(str(shipped))}", highlight=False)
     return written.report, (check(written.report, budgets) if budgets else None)

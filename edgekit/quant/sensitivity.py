@@ -43,7 +43,13 @@ def rank_nodes(float_path: Path, quant_path: Path, batches: Iterable[dict], thre
 
     fm, qm = onnx.load(str(float_path)), onnx.load(str(quant_path))
     q_out = {o for n in qm.graph.node for o in n.output}
-    nodes = [n for n in fm.graph.node if n.op_type not in SKIP_OPS and n.name and n.output and n.output[0] in q_out]
+    # only float tensors carry quantization error; integer shape arithmetic (e.g. a Resize's target size: Shape ->
+    # Concat) must not be exposed as a float output, which onnxruntime refuses
+    inferred = onnx.shape_inference.infer_shapes(fm)
+    is_float = {v.name for v in (*inferred.graph.value_info, *inferred.graph.output)
+                if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    nodes = [n for n in fm.graph.node if n.op_type not in SKIP_OPS and n.name and n.output and n.output[0] in q_out
+             and n.output[0] in is_float]
     tensors = [n.output[0] for n in nodes]
     fs, qs = _session(_with_outputs(fm, tensors), threads), _session(_with_outputs(qm, tensors), threads)
     f_names, q_names = [o.name for o in fs.get_outputs()], [o.name for o in qs.get_outputs()]

@@ -25,6 +25,7 @@ from edgekit.report.devices import attach as attach_devices
 from edgekit.rows import PERCENTILES
 from edgekit.report.pareto import frontier
 from edgekit.sense import findings, stage_unchanged
+from edgekit.ship import decide_for_report
 from edgekit.verdict import verdict
 
 SCHEMA = "edgekit.report/1"
@@ -66,6 +67,8 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         _inherit_counts(a, run["stages"], manifests)
         _kept(a, stage_metrics.get(a["stage"], {}))
         a["lineage"] = _lineage(a["stage"], manifests)
+        a["lineage_root"] = a["lineage"][-1] if a["lineage"] else a["stage"]
+        a["lineage_model"] = _model_of(manifests.get(a["lineage_root"], {}), run.get("recipe", {}).get("model"))
         a["decided_on"] = decided_on(run["stages"], a["stage"], machines)
     bases = list(baselines.values())
     devices = attach_devices(run_dir, arts, machines, fingerprint_id)  # edgekit bench --on results, beside the host's
@@ -79,7 +82,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         "run": {k: run.get(k) for k in ("status", "started", "finished", "error") if k in run},
         "versions": _versions(manifests),
         "reference": reference,
-        "final": arts[-1]["id"] if arts else None,
+        "final": None,  # the shipped artifact, set below
         "artifacts": arts,
         "baselines": bases,
         "machines": machines,
@@ -90,6 +93,9 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
                    for s in run["stages"]],
         "budgets": budgets,
     }
+    ship = decide_for_report(arts, run.get("recipe", {}).get("ship"), budgets, reference)
+    report["ship"] = ship.to_dict() if ship else None
+    report["final"] = ship.artifact if ship else None  # budgets' "final", the verdict and check all mean this one
     report["pareto"] = pareto_section(arts + bases)
     report["sense"] = [f.to_json() for f in findings(report)]
     found = verdict(arts, bases, report["final"])
@@ -134,6 +140,8 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         "size_bytes": _int(raw.get("size_bytes")),
         "latency_ms": latency_percentiles(raw),
         "latency_runs": _int(raw.get("latency_runs")),
+        "latency_p50_ci95_ms": _pair(raw.get("latency_p50_ci95_ms")),
+        "latency_round_p50_ms": [float(v) for v in raw.get("latency_round_p50_ms") or [] if _num(v) is not None],
         "threads": _int(raw.get("threads")),
         "test_samples": _int(raw.get("test_samples")),
         "test_set": raw["test_set"] if isinstance(raw.get("test_set"), str) else None,
@@ -269,6 +277,12 @@ def _lineage(stage: str, manifests: dict[str, dict]) -> list[str]:
     return out
 
 
+def _model_of(manifest: dict, recipe_model: str | None) -> str | None:
+    """The model source a lineage starts from: its first stage's own model: (a second lineage), else the recipe's."""
+    own = (manifest.get("config") or {}).get("model")
+    return own.get("source") if isinstance(own, dict) and isinstance(own.get("source"), str) else recipe_model
+
+
 def _same_as_input(stage: str, manifests: dict[str, dict]) -> bool:
     """Whether a stage's main file has the same bytes as its input's (a stage that changed nothing)."""
     def main_hash(m: dict) -> str | None:
@@ -278,6 +292,10 @@ def _same_as_input(stage: str, manifests: dict[str, dict]) -> bool:
     parent = _parent(stage, manifests)
     mine = main_hash(manifests.get(stage, {}))
     return parent is not None and mine is not None and mine == main_hash(manifests.get(parent, {}))
+
+
+def _pair(v: Any) -> list[float] | None:
+    return [float(v[0]), float(v[1])] if isinstance(v, list) and len(v) == 2 and all(_num(x) is not None for x in v) else None
 
 
 def _num(v: Any) -> float | None:

@@ -116,6 +116,13 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     if budgets.device is not None:  # the budget names a device: its own numbers, never the host's
         report = on_device(report, budgets.device)
     for selector, limits in budgets.targets():
+        if selector == FINAL and report.get("artifacts") and not report.get("final") and (report.get("ship") or {}).get("reason"):
+            # the shipping rule let nothing ship: that is the gate's answer for the shipped artifact (exit 1); the
+            # limits are still shown on the artifact the rule would pick without them, so each broken one is named
+            out.results.append(Result("ship", "-", "fail", None, None, "", report["ship"]["reason"]))
+            if not report["ship"].get("closest"):
+                continue
+            selector = report["ship"]["closest"]
         art = find(report, selector)
         if art.get("device_problem"):
             out.results.append(Result("device", art["id"], "fail", None, None, "", f"{art['id']}: {art['device_problem']}"))

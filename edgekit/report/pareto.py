@@ -2,7 +2,9 @@
 
 A point is on the frontier when no other point is at least as accurate and at least as fast, and strictly
 better in one of the two. The chart (matplotlib, the `report` extra, headless Agg backend) shows every artifact
-and baseline: x = batch-1 p50 latency, y = accuracy, marker area proportional to file size.
+and baseline: x = batch-1 p50 latency, y = accuracy, marker area proportional to file size; each model lineage
+(the big model shrunk, a small one trained directly, a pretrained one fine-tuned) in its own colour, prompted
+baselines as red squares, the shipped artifact ringed in gold.
 """
 
 from __future__ import annotations
@@ -47,15 +49,17 @@ def plot(report: dict[str, Any]) -> bytes:
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     try:
-        for role, colour, marker, label in (("artifact", "#1f77b4", "o", "edgekit artifact"),
-                                            ("baseline", "#d62728", "s", "prompted baseline")):
-            group = [(r, s) for r, s in zip(rows, sizes) if r["role"] == role]
-            if not group:
-                continue
+        for group, colour, marker, label in _kinds(rows, sizes):
             ax.scatter([r["latency_ms"]["p50"] for r, _ in group], [r["accuracy"] * 100 for r, _ in group],
                        s=[_area(s, biggest) for _, s in group], c=colour, marker=marker, alpha=0.55,
                        edgecolors=["black" if r["id"] in on_front else colour for r, _ in group],
                        linewidths=[2.0 if r["id"] in on_front else 0.8 for r, _ in group], label=label, zorder=3)
+        shipped = next((r for r in rows if r["id"] == report.get("final")), None)
+        if shipped is not None:
+            # a gold ring around the marker, so the lineage colour underneath stays visible
+            ring = _area(shipped.get("size_bytes") or 0, biggest) ** 0.5 + 14
+            ax.scatter([shipped["latency_ms"]["p50"]], [shipped["accuracy"] * 100], s=ring ** 2, marker="o",
+                       facecolors="none", edgecolors="goldenrod", linewidths=2.5, label=f"shipped: {shipped['id']}", zorder=5)
         front = [r for i in report["pareto"]["frontier"] for r in rows if r["id"] == i]
         if front:
             xs = [r["latency_ms"]["p50"] for r in front]
@@ -89,6 +93,28 @@ def plot(report: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+# lineage colours (matplotlib's tab10 without its red, which marks prompted baselines)
+LINEAGE_COLOURS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+BASELINE_COLOUR = "#d62728"
+
+
+def _kinds(rows: list[dict], sizes: list[int]) -> list[tuple[list[tuple[dict, int]], str, str, str]]:
+    """(points, colour, marker, legend label): one group per lineage in recipe order, then the baselines."""
+    lineages: dict[str, list[tuple[dict, int]]] = {}
+    for r, s in zip(rows, sizes):
+        if r["role"] == "artifact":
+            lineages.setdefault(r.get("lineage_root") or "", []).append((r, s))
+    out = []
+    for i, (root, group) in enumerate(lineages.items()):
+        model = group[0][0].get("lineage_model")
+        label = f"lineage {root}" + (f" ({model})" if model else "") if root else "edgekit artifact"
+        out.append((group, LINEAGE_COLOURS[i % len(LINEAGE_COLOURS)], "o", label))
+    bases = [(r, s) for r, s in zip(rows, sizes) if r["role"] == "baseline"]
+    if bases:
+        out.append((bases, BASELINE_COLOUR, "s", "prompted baseline"))
+    return out
+
+
 def _labels(ax, rows: list[dict], sizes: list[int], biggest: int) -> None:
     """Name and size beside each marker, moved down where it would cover an earlier label."""
     ax.autoscale_view()
@@ -111,6 +137,6 @@ def _labels(ax, rows: list[dict], sizes: list[int], biggest: int) -> None:
 
 def _area(size: int, biggest: int) -> float:
     # area (points^2) proportional to size; a floor keeps a 100x smaller model visible
-    return max(30.0, 2000.0 * size / biggest)
+    return max(60.0, 2000.0 * size / biggest)
 
 

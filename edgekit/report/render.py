@@ -24,11 +24,11 @@ class Section:
 
 def sections(report: dict[str, Any]) -> list[Section]:
     front = report["pareto"]["frontier"]
-    out = []
-    arts = Section("Artifacts", ["artifact", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
+    out = [s for s in (ship_section(report), verdict_section(report)) if s is not None]
+    arts = Section("Artifacts", ["artifact", "lineage", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
                                  "peak memory", "Pareto"],
                    note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
-                        f"fp32 reference: {report.get('reference') or '–'}; final artifact: {report.get('final') or '–'}.")
+                        f"fp32 reference: {report.get('reference') or '–'}; shipped: {report.get('final') or '–'}.")
     kept_float = []
     for a in report["artifacts"]:
         lat = a["latency_ms"]
@@ -37,7 +37,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
         if a.get("kept") == "float":  # the row is named after an INT8 stage but holds the float file
             kind += " (float kept)"
             kept_float.append(f"{a['id']}: float model kept — {a.get('kept_reason') or 'no reason recorded'}.")
-        arts.rows.append([a["id"], kind, fmt_acc(a["accuracy"]), fmt_acc(a.get("chance_accuracy")), fmt_size(a["size_bytes"]),
+        arts.rows.append([a["id"], a.get("lineage_model") or a.get("lineage_root") or "–", kind, fmt_acc(a["accuracy"]), fmt_acc(a.get("chance_accuracy")), fmt_size(a["size_bytes"]),
                           fmt_ms(lat.get("p50")) + flag,
                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
                           fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
@@ -56,9 +56,6 @@ def sections(report: dict[str, Any]) -> list[Section]:
             base.rows.append([b["id"], fmt_acc(b["accuracy"]), fmt_size(b["size_bytes"]), fmt_ms(lat.get("p50")),
                               fmt_ms(lat.get("p95")), fmt_count(b["params"]), cost, "★" if b["id"] in front else ""])
         out.append(base)
-        verdict = of_report(report)
-        if verdict:
-            base.note = verdict["sentence"]
     if report.get("devices"):
         out.append(devices_section(report))
     machines = Section("Machines", ["fingerprint", "details"])
@@ -70,6 +67,32 @@ def sections(report: dict[str, Any]) -> list[Section]:
     out.append(machines)
     out.append(Section("Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]))
     return out
+
+
+def ship_section(report: dict[str, Any]) -> Section | None:
+    """Which artifact ships (edgekit.ship) and why each other one lost; None for a report without a decision."""
+    ship = report.get("ship")
+    if not ship:
+        return None
+    sec = Section("Shipped artifact", ["artifact", "decision", "why"])
+    if ship["artifact"]:
+        sec.rows.append([ship["artifact"], "ships", ship["reason"]])
+    sec.rows += [[ident, "lost", why] for ident, why in ship["lost"].items()]
+    sec.note = (f"Rule: {ship['rule']}. The shipped file is copied to ship/model.onnx in the run directory." if ship["artifact"]
+                else ship["reason"])
+    return sec
+
+
+def verdict_section(report: dict[str, Any]) -> Section | None:
+    """The verdict sentence and the table behind it: the shipped artifact, each other lineage, each baseline."""
+    v = of_report(report)
+    if not v:
+        return None
+    sec = Section("Verdict", ["artifact", "kind", "accuracy", "size", "p50", "shipped vs it", "outcome"], note=v["sentence"])
+    if "contender" not in (v["rows"] or [{}])[0]:  # a report.json written by an older edgekit: the sentence only
+        return sec
+    sec.rows = [[r["contender"], r["kind"], r["accuracy"], r["size"], r["p50"], r["comparison"], r["outcome"]] for r in v["rows"]]
+    return sec
 
 
 def sense_section(report: dict[str, Any]) -> Section:

