@@ -106,7 +106,7 @@ class CurveRun:
             p.key = hash_obj({
                 "kind": p.arm.kind, "config": p.arm.stage.model_dump(exclude={"id", "input", "samples", "threads"}),
                 "model": models[p.arm.name],
-                "weights": self._content_hash(self.model_path(p.arm)),
+                "weights": None if p.arm.trained else self._content_hash(self.model_path(p.arm)),  # trained: in "model"
                 "train": self.data.ds.train_fingerprint,
                 "subset": None if subset is None else hash_obj(subset.tolist()),
                 "test": test, "seed": seed0 + p.seed,
