@@ -66,14 +66,15 @@ class CurveRun:
     # --- what each arm reads -------------------------------------------------------------------------
     def model_path(self, arm: Arm) -> Path | None:
         """The local model folder or file an arm runs (None for a remote endpoint or a from-scratch model)."""
+        from edgekit.baselines import PROVIDERS
         from edgekit.modelpath import resolve_model_path
-        from edgekit.stages.prompted import DEFAULT_MODELS
 
         if arm.trained:
             return resolve_model_path(arm.model.source[3:], self.loaded.file.parent) if arm.model.source.startswith("hf:") else None
-        if arm.provider == "openai":
+        provider = PROVIDERS[arm.provider]
+        if provider.remote:
             return None
-        return resolve_model_path(arm.stage.model or DEFAULT_MODELS[arm.provider], self.loaded.file.parent)
+        return resolve_model_path(arm.stage.model or provider.default_model, self.loaded.file.parent)
 
     def uses_embeddings(self, arm: Arm) -> bool:
         return (arm.trained and arm.stage.head is not None) or arm.provider == "embedding"
