@@ -89,7 +89,7 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgekit" / "openai"
 
 
-def _provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
+def provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
     from edgekit.errors import InputError
     from edgekit.modelpath import resolve_model_path
 
@@ -128,7 +128,7 @@ def _provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict
     return kw
 
 
-def _timed_batch1(bl, xs, runs: int) -> list[float]:
+def timed_batch1(bl, xs, runs: int) -> list[float]:
     for i in range(min(3, len(xs))):  # warm-up: first calls allocate
         bl.classify(xs[i : i + 1])
     times = []
@@ -184,7 +184,7 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     test = limit(ds.test, cfg.samples, ctx.recipe.seed)
     torch.set_num_threads(ctx.threads)
     ctx.console.print(f"  loading {cfg.provider} model")
-    bl = create(cfg.provider, **_provider_kwargs(ctx, cfg, ds, labels))
+    bl = create(cfg.provider, **provider_kwargs(ctx, cfg, ds, labels))
 
     per_query = cfg.provider == "llm"  # one forward pass per sample anyway: time each, at the timing thread count
     if per_query:
@@ -204,7 +204,7 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
         times = bl.latencies_ms  # per request, as the endpoint answered (cached answers keep their first latency)
     elif not per_query:
         torch.set_num_threads(cfg.threads)
-        times = _timed_batch1(bl, test.x, cfg.latency_runs)
+        times = timed_batch1(bl, test.x, cfg.latency_runs)
     torch.set_num_threads(ctx.threads)
 
     usage = bl.usage()
