@@ -3,9 +3,7 @@ a tiny randomly initialised CLIP, and the verdict."""
 
 import importlib.util
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 from edgekit.baselines import LabelSet, create
 from edgekit.baselines.openai import OpenAIChat, ProviderError
 from edgekit.verdict import verdict
+from localhttp import LocalServer, QuietHandler
 
 
 def package_path(rel: str) -> Path | None:
@@ -87,7 +86,7 @@ def test_llm_label_likelihood_on_real_glosses():
 # --- openai-compatible endpoint ------------------------------------------------------------------
 
 
-class ChatServer:
+class ChatServer(LocalServer):
     """A real HTTP server on 127.0.0.1 speaking /v1/chat/completions. The answer depends on the text:
     glosses with 'wolf' -> animal, 'acorns' -> plant, 'woman' -> 'Person.'; 'SLOW' sleeps, 'BROKEN'
     returns non-JSON, 'EMPTY' returns JSON without choices, 'FLAKY' fails with 503 once, 'REJECT' is a 400."""
@@ -97,10 +96,7 @@ class ChatServer:
         self.flaky_seen = False
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests += 1
@@ -109,39 +105,19 @@ class ChatServer:
                     time.sleep(1.5)
                 if "FLAKY" in text and not server.flaky_seen:
                     server.flaky_seen = True
-                    return self._send(503, b'{"error": "busy"}')
+                    return self.send_body(503, b'{"error": "busy"}')
                 if "BROKEN" in text:
-                    return self._send(200, b"<html>oops</html>")
+                    return self.send_body(200, b"<html>oops</html>")
                 if "REJECT" in text:
-                    return self._send(400, b'{"error": "unknown model"}')
+                    return self.send_body(400, b'{"error": "unknown model"}')
                 if "EMPTY" in text:
-                    return self._send(200, b'{"choices": []}')
+                    return self.send_body(200, b'{"choices": []}')
                 answer = "animal" if "wolf" in text else "plant" if "acorns" in text else "Person." if "woman" in text else "no idea"
                 payload = {"choices": [{"message": {"role": "assistant", "content": answer}}],
                            "usage": {"prompt_tokens": 100, "completion_tokens": 2}}
-                self._send(200, json.dumps(payload).encode())
+                self.send_body(200, json.dumps(payload).encode())
 
-            def _send(self, code, data):
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 def chat(server, tmp_path, **kw) -> OpenAIChat:

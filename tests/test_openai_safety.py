@@ -5,31 +5,27 @@ enforces one deadline per request, and refuses a key over plain http:// off this
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from edgekit.baselines import LabelSet, create
 from edgekit.baselines.openai import ProviderError
 from edgekit.errors import InputError
+from localhttp import LocalServer, QuietHandler
 
 LABELS = LabelSet.of(["animal", "plant"])
 ANSWER = json.dumps({"choices": [{"message": {"role": "assistant", "content": "animal"}}]}).encode()
 
 
-class Server:
+class Server(LocalServer):
     """One handler per test: ``behave(handler)`` writes the whole response. Records every request's headers."""
 
     def __init__(self, host: str, behave):
         self.seen: list[dict] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.seen.append(dict(self.headers))
@@ -40,21 +36,11 @@ class Server:
 
             do_GET = do_POST  # urllib turns a POST answered by 302 into a GET
 
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.url = f"http://{host}:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler, host)
 
 
 def send(h, code: int, body: bytes, **headers):
-    h.send_response(code)
-    for k, v in {"Content-Type": "application/json", "Content-Length": str(len(body)), **headers}.items():
-        h.send_header(k, v)
-    h.end_headers()
-    h.wfile.write(body)
+    h.send_body(code, body, **headers)
 
 
 def client(url, **kw):

@@ -17,10 +17,10 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+
+from localhttp import LocalServer, QuietHandler
 
 
 def decode(uri: str) -> np.ndarray:
@@ -31,15 +31,12 @@ def decode(uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
 
 
-class VisionServer:
+class VisionServer(LocalServer):
     def __init__(self, answer, usage: bool = True, host: str = "127.0.0.1", port: int = 0):
         self.requests: list[dict] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 images, texts = [], []
@@ -53,35 +50,15 @@ class VisionServer:
                 outer.requests.append({"body": body, "images": images, "texts": texts, "path": self.path})
                 out = answer(images, texts[-1] if texts else "")
                 if isinstance(out, (dict, bytes)):
-                    return self._send(out if isinstance(out, bytes) else json.dumps(out).encode())
+                    return self.send_body(200, out if isinstance(out, bytes) else json.dumps(out).encode())
                 message = {"role": "assistant", "content": out} if out is not None else \
                     {"role": "assistant", "content": None, "refusal": "I can't help with that."}
                 payload = {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
                 if usage:
                     payload["usage"] = {"prompt_tokens": 200 * len(images) + 40, "completion_tokens": 3, "total_tokens": 200 * len(images) + 43}
-                self._send(json.dumps(payload).encode())
+                self.send_body(200, json.dumps(payload).encode())
 
-            def _send(self, data: bytes):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                try:
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
-                    pass
-
-        self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.url = f"http://{host}:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler, host, port)
 
 
 def centroid_answer(train_x: np.ndarray, train_y: np.ndarray, names: list[str]):
