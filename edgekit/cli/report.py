@@ -42,7 +42,7 @@ def report(
     else:
         front = " → ".join(written.report["pareto"]["frontier"]) or "none"
         out.print(f"Pareto frontier: {escape(front)}", highlight=False)
-        from edgekit.cli.shrink import ship_lines
+        from edgekit.ship import ship_lines
 
         for line in ship_lines(written.report)[:1]:  # which artifact ships and why (report.md lists the others)
             out.print(escape(line), highlight=False, soft_wrap=True)
