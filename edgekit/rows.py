@@ -7,7 +7,8 @@ row) leave in run.json, and what report.json holds, with the same field names an
      "threads": 1, "batch": 1, "latency_runs": 500, "latency_ms": {"p50": 7.3, "p90": 7.9, "p95": 8.2, "p99": 9.0},
      "peak_memory_bytes": 98_000_000, "unstable": false, "unstable_reasons": []}
 
-A baseline row has ``role: "baseline"``, ``provider``, ``model`` and ``cost_per_1k`` (None when free or unknown);
+A baseline row has ``role: "baseline"``, ``provider``, ``model`` and ``cost_per_1k`` (None when free or unknown),
+and ``prompt``/``unparsed``/``usage`` where a chat model answered; ``not_compared`` says why one was not run;
 a measurement it cannot make is None (an API model has no size). Units are in the names: ms, bytes, per 1k
 queries; accuracy is a fraction in [0, 1].
 """
@@ -42,9 +43,17 @@ class Row(TypedDict, total=False):
     peak_memory_bytes: int | None
     unstable: bool | None
     unstable_reasons: list[str]
+    # artifacts: accuracy on the seeded test subsets prompted baselines were scored on (test_set digest ->
+    # {"accuracy", "test_samples"}), so the verdict compares them on the same samples
+    accuracy_on: dict[str, dict[str, float]]
     provider: str  # baselines only
     model: str | None
-    cost_per_1k: float | None
+    cost_per_1k: float | None  # money per 1000 queries: tokens (reported or estimated) x the recipe's price
+    cost_estimated: bool  # the tokens behind cost_per_1k were estimated (the endpoint reported no usage)
+    unparsed: int  # answers no class could be read from (scored wrong)
+    prompt: dict[str, Any]  # what the model was asked and how answers were read (instruction/templates, parse_rule)
+    usage: dict[str, Any]  # remote providers: requests, cached, retries, prompt/completion tokens, "tokens": reported|estimated
+    not_compared: str  # a baseline that was not run, and why (e.g. no endpoint configured): accuracy is None
     machine: dict | str | None  # a machine fingerprint, when the row was measured apart from its stage's metrics
     # report.json only (edgekit.report.build), artifacts: which model lineage the artifact belongs to
     lineage: list[str]  # the stages upstream of its producer, nearest first (export <- recover <- prune <- train)

@@ -7,7 +7,8 @@
     seed ─────────────────────────┤
     edgekit source it runs ───────┤   (codehash: its module and what that imports)
     package versions it imports ──┤
-    machine speed id ─────────────┘   (only a quantize stage that keeps the faster model)
+    machine speed id ─────────────┤   (only a quantize stage that keeps the faster model)
+    cfg.key_context(recipe) ──────┘   (only configs that read the environment or other stages' settings)
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded:
     stages whose output depends on a latency measurement (a quantize stage that keeps the faster model)."""
     recipe = loaded.recipe
     starts_from_recipe_model = kind.consumes in ("torch?", "model") and not inputs
-    return hash_obj({
+    fields = {
         "kind": cfg.kind,
         "config": cfg.model_dump(exclude={"id", "input"}),
         # the input's content, not its key: a re-run that reproduces the same bytes keeps downstream cached
@@ -72,7 +73,13 @@ def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded:
         "seed": recipe.seed,
         "code": stage_code(kind),
         "machine": machine if measures_speed(cfg) else None,
-    })
+    }
+    # what a config reads from outside itself (environment variables it names, other stages' settings it
+    # depends on): added only when there is some, so every other stage keeps its key
+    context = cfg.key_context(recipe) if hasattr(cfg, "key_context") else None
+    if context:
+        fields["context"] = context
+    return hash_obj(fields)
 
 
 def measures_speed(cfg: StageConfig) -> bool:

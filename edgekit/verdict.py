@@ -57,7 +57,16 @@ def _times(r: float) -> str:
 
 
 def _cost(v) -> str:
-    return "–" if v is None else f"{v:.4g} per 1k"
+    return "–" if v is None else f"${v:.4g} per 1k"
+
+
+def on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
+    """The artifact row as scored on the baseline's test samples (a seeded subset for a slow or paid baseline:
+    the evaluate stage's ``accuracy_on``), and whether the two are on the same samples."""
+    if not b.get("test_set") or a.get("test_set") == b["test_set"]:
+        return a, bool(b.get("test_set"))
+    sub = (a.get("accuracy_on") or {}).get(b["test_set"])
+    return ({**a, **sub, "test_set": b["test_set"]}, True) if sub else (a, False)
 
 
 def _pct(a: dict) -> str:
@@ -131,10 +140,15 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
              "size": fmt_size(s.get("size_bytes")), "p50": fmt_ms(latency(s)), "comparison": "", "outcome": "",
              "cost": _cost(s.get("cost_per_1k"))}]
     for c, label, kind in contenders:
-        cmp = compare(s, c)
+        # a baseline scored on a seeded subset is compared with the shipped artifact's accuracy on that subset
+        sc, same = on_samples_of(s, c) if kind == "prompted baseline" else (s, False)
+        cmp = compare(sc, c)
         cmps.append({**cmp, "kind": kind, "label": label})
-        saves = f", and saves {c['cost_per_1k']:.4g} per 1000 queries" if c.get("cost_per_1k") else ""
-        clauses.append(f"{_clause(cmp)} than {label}: {fmt_size(c.get('size_bytes'))}, {fmt_ms(latency(c))}, {_pct(c)}{saves}")
+        on = f" on the same {c['test_samples']} test samples ({_pct(sc)} there)" if same and sc is not s else ""
+        est = " (from estimated tokens)" if c.get("cost_estimated") else ""
+        saves = (f"; shipped, the {fmt_size(s.get('size_bytes'))} model replaces ${c['cost_per_1k']:.4g} per 1000 queries"
+                 f" to it{est}") if c.get("cost_per_1k") else ""
+        clauses.append(f"{_clause(cmp)} than {label}{on}: {fmt_size(c.get('size_bytes'))}, {fmt_ms(latency(c))}, {_pct(c)}{saves}")
         rows.append({"contender": c["id"], "kind": kind if kind != "other lineage" else f"lineage ({c.get('lineage_model') or '?'})",
                      "accuracy": _pct(c), "size": fmt_size(c.get("size_bytes")), "p50": fmt_ms(latency(c)),
                      "comparison": f"shipped is {_clause(cmp)}", "outcome": cmp["outcome"], "cost": _cost(c.get("cost_per_1k"))})

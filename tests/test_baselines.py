@@ -260,9 +260,9 @@ def test_verdict_compares_shipped_artifact_with_every_baseline():
     assert v.size_ratio == pytest.approx(1.5 / 91) and v.latency_ratio == pytest.approx(0.005)
     assert v.sentence.startswith("ship quantize (1.50 MB, p50 0.040 ms, 87.00 %): 17.0 pt more accurate, 61x smaller, "
                                  "200x faster than zero-shot (prompted embedding): 91.00 MB, 8.000 ms, 70.00 %; ")
-    assert "than gpt (prompted openai): –, 300.0 ms, 60.00 %, and saves 0.05 per 1000 queries" in v.sentence
+    assert "than gpt (prompted openai): –, 300.0 ms, 60.00 %; shipped, the 1.50 MB model replaces $0.05 per 1000 queries to it" in v.sentence
     assert v.sentence.endswith("It beats zero-shot, gpt. Training pays off against prompting here.") and v.pays
-    assert [r["contender"] for r in v.rows] == ["quantize", "zero-shot", "gpt"] and v.rows[2]["cost"] == "0.05 per 1k"
+    assert [r["contender"] for r in v.rows] == ["quantize", "zero-shot", "gpt"] and v.rows[2]["cost"] == "$0.05 per 1k"
     assert verdict(arts, [], "quantize") is None and verdict([], bases, None) is None
     assert verdict(arts, bases, "missing") is None
     loses = verdict([{**arts[1], "accuracy": 0.5}], bases[:1], "quantize")

@@ -15,7 +15,7 @@ from rich.console import Console
 from edgekit.errors import InputError, RecipeError, StageFailed
 from edgekit.quant.calibration import BatchReader, stratified_indices
 from edgekit.quant.measure import Measurement, Trial
-from edgekit.quant.outcome import decide
+from edgekit.quant.outcome import choose, decide
 from edgekit.quant.tolerance import Tolerance
 from edgekit.recipe import parse
 from edgekit.stage import Artifact, StageContext
@@ -92,9 +92,9 @@ def test_decide_prefers_faster_float_and_says_so():
 def test_decide_on_miss_fails_or_keeps_best():
     trials = [Trial(1, "a", {}, _m(0.80, 0.5), 10.0, False, 1.0), Trial(2, "b", {}, _m(0.85, 0.5), 5.0, False, 1.0)]
     with pytest.raises(StageFailed, match="best: trial 2") as e:
-        decide("q", _m(0.90, 1.0), trials, Tolerance.parse(0.5), "fail", True)
-    assert e.value.exit_code == 1
-    d = decide("q", _m(0.90, 1.0), trials, Tolerance.parse(0.5), "keep-best", True)
+        decide("q", _m(0.90, 1.0), choose(trials), Tolerance.parse(0.5), "fail", True, tried=len(trials))
+    assert e.value.exit_code == 1 and "in 2 trial(s)" in str(e.value)
+    d = decide("q", _m(0.90, 1.0), choose(trials), Tolerance.parse(0.5), "keep-best", True, tried=len(trials))
     assert d.keep == "int8" and d.trial.index == 2 and not d.met
 
 

@@ -53,6 +53,18 @@ def chat_messages(instruction: str, names: Sequence[str], examples: Sequence[tup
     return messages + [turn(text)]
 
 
+def example_indices(y: np.ndarray, k: int, seed: int) -> list[int]:
+    """``k`` seeded indices into labels ``y``, cycling through the classes so each appears about equally."""
+    rng = np.random.default_rng(seed)
+    by_class = [rng.permutation(np.flatnonzero(y == c)).tolist() for c in np.unique(y)]
+    out: list[int] = []
+    while len(out) < k and any(by_class):
+        for idx in by_class:
+            if idx and len(out) < k:
+                out.append(idx.pop())
+    return out
+
+
 def disk_size(path: Path) -> int:
     """Bytes of a model file, or of every file in a model folder."""
     path = Path(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.baselines.base import Baseline, LabelSet, chat_messages, disk_size
+from edgekit.baselines.base import Baseline, LabelSet, chat_messages, disk_size, example_indices
 from edgekit.data.dataset import Split
 from edgekit.errors import InputError, require
 
@@ -24,17 +24,11 @@ DEFAULT_INSTRUCTION = ("Classify the text into exactly one of these categories: 
                        "Text: {input}\n\nAnswer with the category name only.")
 
 
-def pick_examples(train: Split, k: int, seed: int) -> list[tuple[str, int]]:
-    """``k`` seeded training examples, cycling through the classes so each appears about equally."""
-    rng = np.random.default_rng(seed)
-    by_class = [rng.permutation(np.flatnonzero(train.y == c)).tolist() for c in np.unique(train.y)]
-    out = []
-    while len(out) < k and any(by_class):
-        for idx in by_class:
-            if idx and len(out) < k:
-                i = idx.pop()
-                out.append((str(train.x[i]), int(train.y[i])))
-    return out
+def pick_examples(train: Split, k: int, seed: int) -> list[tuple]:
+    """``k`` seeded training examples (text as str, images as uint8 (C, H, W)), cycling through the classes so
+    each appears about equally."""
+    text = train.x.dtype.kind in "OUS"
+    return [(str(train.x[i]) if text else train.x[i], int(train.y[i])) for i in example_indices(train.y, k, seed)]
 
 
 class LLMScorer(Baseline):

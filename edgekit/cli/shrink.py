@@ -27,7 +27,8 @@ def results_table(record: dict) -> Table:
             size = "n/a" if row.get("size_bytes") is None else f"{row['size_bytes'] / 1e6:.2f} MB"
             p50 = latency(row)
             latency_s = "n/a" if p50 is None else f"{p50:.3f} ms"
-            table.add_row(name, f"{row['accuracy'] * 100:.2f} %", size, latency_s, str(row.get("threads", "")))
+            acc = "not compared" if row.get("accuracy") is None else f"{row['accuracy'] * 100:.2f} %"
+            table.add_row(name, acc, size, latency_s, str(row.get("threads", "")))
     return table
 
 

@@ -158,7 +158,11 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         "unstable_reasons": list(raw.get("unstable_reasons") or []),
         "measurement_valid": metrics["valid"] if isinstance(metrics.get("valid"), bool) else None,
         "invalid_reasons": list(metrics.get("invalid_reasons") or []),
-        **{k: raw[k] for k in ("provider", "model") if isinstance(raw.get(k), str)},
+        **{k: raw[k] for k in ("provider", "model", "not_compared") if isinstance(raw.get(k), str)},
+        # baselines: how they were prompted and what it cost; artifacts: accuracy on the baselines' subsets
+        **{k: raw[k] for k in ("prompt", "usage", "accuracy_on") if isinstance(raw.get(k), dict)},
+        **{k: raw[k] for k in ("cost_estimated",) if isinstance(raw.get(k), bool)},
+        **{k: raw[k] for k in ("unparsed",) if isinstance(raw.get(k), int)},
     }
 
 

