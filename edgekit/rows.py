@@ -41,6 +41,9 @@ class Row(TypedDict, total=False):
     latency_p50_ci95_ms: list[float] | None  # [low, high] 95 % order-statistic interval of p50 (edgekit.bench.stats)
     latency_round_p50_ms: list[float]  # p50 of each alternating round, in order: rows of one evaluate stage compare round by round
     peak_memory_bytes: int | None
+    gmacs_per_s: float | None  # MACs per second at p50 (batch x MACs / p50), in units of 1e9
+    peak_fraction: float | None  # gmacs_per_s / the machine's attainable GMAC/s (edgekit.bench.peak), 0..1
+    steal_percent: float | None  # CPU steal (% of all cores' time) while the artifact was measured
     unstable: bool | None
     unstable_reasons: list[str]
     # artifacts: accuracy on the seeded test subsets prompted baselines were scored on (test_set digest ->

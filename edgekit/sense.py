@@ -85,6 +85,7 @@ def findings(report: dict[str, Any]) -> list[Finding]:
             if parent is not None:
                 out += _slower("pruned-slower", row, parent, "pruned model", "unpruned parent")
     for st in report.get("stages") or []:
+        out += _prune_speed(st)
         if st.get("unchanged"):
             out.append(Finding("unchanged", st["id"], f"stage '{st['id']}' ({st['kind']}) changed nothing: {st['unchanged']}"))
     return out
@@ -122,6 +123,18 @@ def _slower(check: str, row: dict, parent: dict, what: str, of: str) -> list[Fin
     hint = " or prune with round_to: 8 (odd channel counts can miss the runtime's fast kernels)" if check == "pruned-slower" else ""
     return [Finding(check, row["id"], f"the {what} is {mine / theirs:.2f}× slower than its {of} {parent['id']} "
                                       f"(p50 {mine:.3f} vs {theirs:.3f} ms{macs}); ship {parent['id']} instead{hint}")]
+
+
+def _prune_speed(stage: dict) -> list[Finding]:
+    """The prune stage's own measurement (pruned vs parent, alternating rounds): slower in every round is a finding
+    even when no evaluate stage measured the pair."""
+    speed = stage.get("speed") or {}
+    ratio, low = speed.get("ratio"), speed.get("min")
+    if stage.get("kind") != "prune" or not isinstance(ratio, (int, float)) or not isinstance(low, (int, float)) or low <= 1:
+        return []
+    return [Finding("pruned-slower", stage["id"], f"the pruned model measured {ratio:.2f}× its parent's p50 when the "
+                                                  f"prune stage timed them (per-round ratios {low:.2f}–{speed.get('max', ratio):.2f}, "
+                                                  f"round_to {speed.get('chosen', 'as set')}); prune less, or ship the parent")]
 
 
 def _collapse(row: dict, parent: dict) -> list[Finding]:

@@ -7,7 +7,8 @@
     seed ─────────────────────────┤
     edgekit source it runs ───────┤   (codehash: its module and what that imports)
     package versions it imports ──┤
-    machine speed id ─────────────┤   (only a quantize stage that keeps the faster model)
+    machine speed id ─────────────┤   (only a quantize stage that keeps the faster model, a prune stage that
+                                  │    picks its channel rounding by speed)
     cfg.key_context(recipe) ──────┘   (only configs that read the environment or other stages' settings)
 """
 
@@ -83,8 +84,9 @@ def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded:
 
 
 def measures_speed(cfg: StageConfig) -> bool:
-    # prefer_faster: the quantize stages keep the float model when INT8 measures slower *on this machine*
-    return bool(getattr(cfg, "prefer_faster", False))
+    # prefer_faster: the quantize stages keep the float model when INT8 measures slower *on this machine*;
+    # round_to auto: the prune stage keeps the channel rounding that measures fastest on this machine
+    return bool(getattr(cfg, "prefer_faster", False)) or getattr(cfg, "round_to", None) == "auto"
 
 
 def content_hash(art: Artifact) -> str:

@@ -26,3 +26,10 @@ def fmt_ms(v: float | None) -> str:
 def fmt_acc(v: float | None) -> str:
     """An accuracy (a fraction) as a percentage."""
     return "–" if v is None else f"{v * 100:.2f} %"
+
+
+def fmt_rate(gmacs: float | None, fraction: float | None) -> str:
+    """Achieved GMAC/s and its share of the machine's measured peak (edgekit.bench.peak): "9.3 (25 %)"."""
+    if gmacs is None:
+        return "–"
+    return f"{gmacs:.1f}" + ("" if fraction is None else f" ({fraction * 100:.0f} %)")

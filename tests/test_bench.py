@@ -20,7 +20,7 @@ from conftest import python_without
 from edgekit.bench import PRESETS, SCHEMA, bench, document
 from edgekit.bench.bundle import load_bundle, save_bundle
 from edgekit.bench.graph import count
-from edgekit.bench.stats import Thresholds, instability, quantile_ci, summarize
+from edgekit.bench.stats import Thresholds, instability, ratio_instability, ratio_with_spread, quantile_ci, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = PRESETS["quick"]
@@ -89,6 +89,20 @@ def test_instability_flags_drift_and_uncertainty_not_steady_runs():
     # rare spikes (1 %) alone are not instability
     spiky = [list(np.where(rng.random(400) < 0.01, 40.0, 10.0) + rng.normal(0, 0.05, 400)) for _ in range(4)]
     assert instability(summarize(spiky), Thresholds()) == []
+
+
+def test_stability_against_a_reference_is_judged_on_the_ratio():
+    rng = np.random.default_rng(2)
+    speed = [1.0, 1.0, 0.6, 1.0, 1.3]  # the VM runs a round 1.7x faster or 1.3x slower: both models feel it alike
+    ref = [list(10 * f + rng.normal(0, 0.05, 300)) for f in speed]
+    child = [list(6 * f + rng.normal(0, 0.03, 300)) for f in speed]
+    s = summarize(child)
+    assert any("round medians" in why for why in instability(s, Thresholds()))  # on its own: flagged
+    assert ratio_instability(s, ratio_with_spread(child, ref), Thresholds()) == []  # the ratio held at 0.6
+    # the child alone slowed down in one round: the comparison itself moved, and that is flagged
+    alone = [list(6 * f * (1.15 if i == 2 else 1) + rng.normal(0, 0.03, 300)) for i, f in enumerate(speed)]
+    reasons = ratio_instability(summarize(alone), ratio_with_spread(alone, ref), Thresholds())
+    assert len(reasons) == 1 and "p50 ratio to the reference spread" in reasons[0]
 
 
 def test_throttling_marks_a_run_invalid():
@@ -170,10 +184,12 @@ def test_macs_agree_with_torch_pruning(spec, channels, hw, tmp_path):
 
 # ---------------------------------------------------------------- harness
 
-GOLDEN_TOP = {"schema", "edgekit", "created", "settings", "machine", "state", "valid", "invalid_reasons", "reference", "results"}
+GOLDEN_TOP = {"schema", "edgekit", "created", "settings", "machine", "state", "valid", "invalid_reasons", "reference", "results",
+              "peak"}
 GOLDEN_RESULT = {"model", "name", "size_bytes", "params", "macs", "ops", "counts_unknown", "threads", "inter_op_threads", "batch",
                  "input_shapes", "cold_start_ms", "latency_ms", "throughput_per_s", "memory", "accuracy", "unstable",
-                 "unstable_reasons", "attempts", "vs_reference"}
+                 "unstable_reasons", "attempts", "vs_reference", "gmacs_per_s", "peak_fraction", "steal_percent",
+                 "cpu_busy_percent"}
 GOLDEN_LATENCY = {"n", "mean", "std", "cv", "min", "max", "p50", "p90", "p95", "p99", "ci95", "ci95_half_width_rel_p50",
                   "round_medians"}
 GOLDEN_MACHINE = {"id", "cpu", "board", "arch", "isa", "cores", "cores_usable", "memory_bytes", "os", "python", "onnxruntime",
@@ -215,6 +231,16 @@ def test_two_models_compared_in_one_run(models):
     # each case had its own worker process: its own session creation and memory
     assert all(r.hello["session_ms"] > 0 and r.memory["inference_bytes"] > 0 for r in res.values())
     assert run.models[big]["macs"] > 50 * run.models[small]["macs"] / 2
+    # distance to the limit: achieved MAC rate at p50, against the machine's measured peak for 1 thread
+    doc = document(run)
+    top = doc["peak"]["1"]["peak_gmacs_per_s"]
+    for rec in doc["results"]:
+        assert rec["gmacs_per_s"] == pytest.approx(rec["macs"] / (rec["latency_ms"]["p50"] * 1e6), rel=1e-3)
+        assert rec["peak_fraction"] == pytest.approx(rec["gmacs_per_s"] / top, rel=1e-2)
+        assert 0 <= rec["steal_percent"] <= 100 and 0 < rec["cpu_busy_percent"] <= 100
+    # per-op overhead dominates the 4-channel model: it is much further from the peak than the 32-channel one
+    big_rec, small_rec = (next(r for r in doc["results"] if r["model"] == str(m)) for m in (big, small))
+    assert big_rec["peak_fraction"] > 3 * small_rec["peak_fraction"]
 
 
 def _busy_loop_procs(n: int) -> list[subprocess.Popen]:

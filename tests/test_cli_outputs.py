@@ -141,7 +141,7 @@ def _bench_doc() -> dict:
     row = {"name": "export-0123456789abcdef", "threads": 1, "batch": 1, "latency_ms": lat, "throughput_per_s": 810.0,
            "cold_start_ms": {"total": 55.0}, "memory": {"inference_bytes": 12_000_000}, "size_bytes": 45_000_000,
            "params": 11_000_000, "macs": 33_000_000, "accuracy": {"value": 0.905}, "unstable": False,
-           "vs_reference": {"p50_ratio": 1.0, "min": 1.0, "max": 1.0}}
+           "vs_reference": {"p50_ratio": 1.0, "min": 1.0, "max": 1.0}, "gmacs_per_s": 26.74, "peak_fraction": 0.6521}
     machine = {"cpu": "Intel(R) Xeon(R) CPU @ 2.20GHz", "cores_usable": 2, "isa": ["avx2", "fma"], "onnxruntime": "1.32.0"}
     return {"machine": machine, "results": [row, {**row, "name": "int8-fedcba9876543210",
                                                   "vs_reference": {"p50_ratio": 0.41, "min": 0.38, "max": 0.44}}]}
@@ -156,7 +156,8 @@ def test_bench_table_is_readable_at_any_width(width):
     console.print(results_table(_bench_doc(), console.width))
     text = buf.getvalue()
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
-    for cell in ("1.234 [1.200–1.300]", "0.41× [0.38–0.44]", "90.50 %", "int8-fedcba9876543210", "machine "):
+    for cell in ("1.234 [1.200–1.300]", "0.41× [0.38–0.44]", "90.50 %", "int8-fedcba9876543210", "machine ",
+                 "26.7 (65 %)"):  # achieved GMAC/s and its share of the machine's peak
         assert cell in text
     assert "÷ ref [min–max]" in text
     assert "p50 divided by the p50 of export-0123456789abcdef" in " ".join(text.split())  # the reference is named

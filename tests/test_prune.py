@@ -221,6 +221,12 @@ stages:
     assert m["prune"]["macs_ratio"] <= 0.5 and m["prune"]["params_ratio"] < 0.7
     assert m["prune"]["layers"]["layers.0.conv1"]["after"] < m["prune"]["layers"]["layers.0.conv1"]["before"]
     assert m["prune"]["test_accuracy_before"] == m["train"]["test_accuracy"]
+    # round_to auto: every rounding timed against the unpruned model, the fastest kept and re-pruned in 2 slices
+    speed = m["prune"]["speed"]
+    assert set(speed["candidates"]) | {s.split(":")[0].split()[-1] for s in speed["skipped"]} == {"none", "8", "16"}
+    fair = [c for c in speed["candidates"].values() if 1 - c["macs_ratio"] <= 0.5 + 0.05]  # not over-pruned
+    assert speed["ratio"] == min(c["ratio"] for c in fair)
+    assert m["prune"]["round_to"] == (None if speed["chosen"] == "none" else int(speed["chosen"]))
     assert m["export"]["parity_top1_agreement"] >= 0.99
     rows = {r["stage"]: r for r in m["evaluate"]["artifacts"]}
     assert rows["export"]["size_bytes"] < 0.7 * rows["export-unpruned"]["size_bytes"]
@@ -258,3 +264,69 @@ stages:
         recipe.write_text(base + stage)
         with pytest.raises(RecipeError, match=message):
             Pipeline(load(recipe), tmp_path / "run").run()
+
+
+def test_prune_fastest_times_every_rounding_against_the_parent():
+    from edgekit.torchkit.prune_speed import prune_fastest
+
+    torch.manual_seed(0)
+    parent = build_model({"source": "edgekit:resnet-small", "width": 2.0}, 10, 1).eval()  # 32-128 channels
+    before = widths(parent)
+    result, speed = prune_fastest(parent, _image(1, 16), PruneSettings(target="macs", ratio=0.5), (None, 8))
+    assert widths(parent) == before  # the parent is measured, never pruned
+    assert set(speed["candidates"]) == {"none", "8"} and speed["chosen"] in speed["candidates"]
+    chosen = speed["candidates"][speed["chosen"]]
+    # the fastest of those that removed at most 5 points more MACs than asked (rounding lands in steps)
+    fair = {k: c for k, c in speed["candidates"].items() if c["macs_ratio"] >= 0.45}
+    assert speed["ratio"] == chosen["ratio"] == min(c["ratio"] for c in (fair or speed["candidates"]).values())
+    assert all(k in fair or any(s.startswith(f"round_to {k}: removes") for s in speed["skipped"]) for k in speed["candidates"])
+    assert 0 < speed["min"] <= speed["max"] and speed["p50_ms"] > 0 and speed["parent_p50_ms"] > 0
+    assert speed["slower_than_parent"] == (speed["ratio"] > 1 and speed["min"] > 1)
+    if speed["chosen"] == "8":  # the kept model is the one that was timed: its pruned widths are multiples of 8
+        assert all(w % 8 == 0 for n, w in widths(result.model).items() if w != before[n] and n != "fc")
+    assert result.macs[1] <= 0.5 * result.macs[0] and chosen["macs_ratio"] == round(result.macs[1] / result.macs[0], 4)
+
+
+def test_export_pass_crops_a_resnet_on_small_maps_exactly(tmp_path):
+    # resnet-small on 4x4 inputs ends on 1x1 maps: its last convs read mostly padding
+    from edgekit.bench import graph
+    from edgekit.runtime import ort
+    from edgekit.stages.export import crop_file
+    from edgekit.torchkit.export import parity
+
+    torch.manual_seed(0)
+    model = build_model({"source": "edgekit:resnet-small", "width": 0.5}, 10, 1).eval()
+    x = _image(1, 4)
+    path = tmp_path / "m.onnx"
+    export_onnx(model, x, path, 17, exporter="legacy")  # the fast exporter: the pass is the same on both
+    macs_before = graph.count(path)["macs"]
+    report = crop_file(path)
+    assert report.convs_cropped >= 2 and report.macs_removed > 0.2 * macs_before
+    assert graph.count(path)["macs"] == macs_before - report.macs_removed
+    with torch.no_grad():
+        ref = model(x).numpy()
+    _, scaled, agree = parity(ref, ort.predict(ort.session(path), x.numpy()))
+    assert scaled < 1e-5 and agree == 1.0
+
+
+def test_rounding_never_breaks_max_layer_ratio():
+    # torch-pruning rounds kept widths *down* after its max-ratio cap (256 channels at 0.9 keep 25.6 -> 16 with
+    # round_to 16) and leaves layers it rounded to zero unpruned; resnet18 on 28x28 once came back with layer3 at
+    # 16 of 256 channels: the MACs search must reject such copies
+    model = build_model({"source": "torchvision:resnet18", "weights": None}, 10, 1).eval()
+    before = widths(model)
+    result = prune(model, _image(1, 28)[:2], PruneSettings(target="macs", ratio=0.5, round_to=16))
+    after = widths(result.model)
+    assert result.macs[1] <= 0.5 * result.macs[0]
+    assert all(after[n] >= int(w * 0.1) for n, w in before.items()), {n: (w, after[n]) for n, w in before.items()}
+    assert all(after[n] % 16 == 0 for n, w in before.items() if after[n] != w)
+
+
+def test_candidates_that_overshoot_the_target_are_not_compared():
+    from edgekit.torchkit.prune_speed import comparable
+
+    speeds = {"none": {"ratio": 0.48, "macs_ratio": 0.4998}, "8": {"ratio": 0.19, "macs_ratio": 0.4833},
+              "16": {"ratio": 0.14, "macs_ratio": 0.4097}}  # resnet18 on 28x28 at 50 % MACs, measured here
+    assert comparable(speeds, PruneSettings(target="macs", ratio=0.5)) == ["none", "8"]
+    assert comparable(speeds, PruneSettings(target="macs", ratio=0.58)) == ["none", "8", "16"]
+    assert comparable({"16": speeds["16"]}, PruneSettings(target="macs", ratio=0.3)) == ["16"]  # none qualifies: all

@@ -163,3 +163,18 @@ def test_graph_counter_says_why_macs_are_unknown(tmp_path):
     counts = graph.count(tmp_path / "m.onnx")
     assert counts["macs"] is None and counts["params"] == 36
     assert counts["why"].startswith("1 node(s) with a shape ONNX shape inference left unknown: conv_after_custom")
+
+
+def test_prune_stage_that_measured_its_model_slower_is_flagged(tmp_path):
+    # the prune stage's own timing (edgekit.torchkit.prune_speed), even with no evaluate row of the pair
+    slow = {**PRUNE, "speed": {"ratio": 1.52, "min": 1.41, "max": 1.59, "chosen": "none", "slower_than_parent": True}}
+    fast = {**PRUNE, "speed": {"ratio": 0.58, "min": 0.55, "max": 0.61, "chosen": "8", "slower_than_parent": False}}
+    noisy = {**PRUNE, "speed": {"ratio": 1.05, "min": 0.97, "max": 1.12, "chosen": "none", "slower_than_parent": False}}
+    rows = [_row("export", 0.90, 1.0)]
+    for metrics, expected in ((slow, {("pruned-slower", "prune")}), (fast, set()), (noisy, set())):
+        stages = [s if s[0] != "prune" else ("prune", "prune", "train", metrics) for s in LINEAGE[:2] + LINEAGE[2:4]]
+        run = tmp_path / metrics["speed"]["chosen"] / str(metrics["speed"]["ratio"])
+        report = build_report(_run(run, rows, stages))
+        assert _checks(report) == expected
+        assert next(s for s in report["stages"] if s["id"] == "prune")["speed"]["ratio"] == metrics["speed"]["ratio"]
+    assert "1.52× its parent's p50" in markdown(build_report(run.parent.parent / "none" / "1.52"))

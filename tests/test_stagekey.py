@@ -25,7 +25,7 @@ stages:
 """
 # sha256 of the sorted-key JSON of {kind, config without id/input, input content hashes, data, model, seed, code,
 # machine}, with the code fingerprint pinned below (edgekit's own source changes with every edit)
-GOLDEN_EXPORT = "489f11186032d79f49947fe910b172daf05874fc4f244a19df705977f3363b19"  # same value before issue 12
+GOLDEN_EXPORT = "b5a0fcc80cbdc3a6f93d50347d5d116e7208e06d2550c3e7ecfa4c010497b81d"  # issue 18: export gained crop_padding_taps
 
 
 @pytest.fixture

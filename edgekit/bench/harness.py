@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import edgekit.bench.graph as graph
+import edgekit.bench.peak as peak_rate
 import edgekit.bench.system as system
 from edgekit.bench.bundle import load_bundle
 from edgekit.bench.isolation import Worker, round_order
-from edgekit.bench.stats import LatencyStats, Thresholds, instability, ratio_with_spread, summarize
+from edgekit.bench.stats import LatencyStats, Thresholds, instability, ratio_instability, ratio_with_spread, summarize
 from edgekit.errors import InputError
 
 
@@ -80,6 +81,7 @@ class CaseResult:
     memory: dict = field(default_factory=dict)  # baseline_rss_bytes, peak_rss_bytes, session_bytes, inference_bytes
     accuracy: dict | None = None
     vs_reference: dict | None = None
+    load: dict | None = None  # steal_percent, busy_percent of all cores while this case's rounds ran
 
 
 @dataclass
@@ -93,6 +95,7 @@ class BenchRun:
     models: dict[Path, dict]  # graph counts and file size per model
     reference: Path | None
     results: list[CaseResult]
+    peak: dict[int, dict] = field(default_factory=dict)  # threads -> edgekit.bench.peak.attainable()
 
 
 Progress = Callable[[str, int, int], None]  # (what is happening, steps done, steps in all)
@@ -104,8 +107,10 @@ def _no_progress(what: str, done: int, total: int) -> None:
 
 def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Sequence[int] = (1,),
           settings: Settings = PRESETS["default"], reference: int | None = None, bundle: Path | None = None,
-          spinning: bool = True, inter_threads: int = 1, progress: Progress = _no_progress) -> BenchRun:
-    """Measure every model at every thread count and batch size; ratios against ``models[reference]``."""
+          spinning: bool = True, inter_threads: int = 1, progress: Progress = _no_progress,
+          peak: bool = True) -> BenchRun:
+    """Measure every model at every thread count and batch size; ratios against ``models[reference]``.
+    ``peak``: also the machine's attainable GMAC/s per thread count (edgekit.bench.peak, cached per machine)."""
     models = _check_inputs(models, threads, batches, inter_threads, reference, bundle)
     counts = {m: {**graph.count(m), "size_bytes": m.stat().st_size} for m in dict.fromkeys(models)}
     cases = [Case(m, t, b, inter_threads) for m in dict.fromkeys(models) for t in threads for b in batches]
@@ -130,13 +135,14 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
         attempts, rounds = 0, []
         while True:
             attempts += 1
-            rounds = _measure(cases, workers, settings, tick)
+            rounds, loads = _measure(cases, workers, settings, tick)
             stats = [summarize(r) for r in rounds]
-            unstable = [instability(s, settings.thresholds) for s in stats]
+            unstable = _judge(cases, rounds, stats, settings.thresholds, models[reference] if reference is not None else None)
             if not any(unstable) or attempts > settings.repeat_unstable:
                 break
             total += len(cases) * settings.rounds
-        results = [CaseResult(c, w.hello, r, s, u, attempts) for c, w, r, s, u in zip(cases, workers, rounds, stats, unstable)]
+        results = [CaseResult(c, w.hello, r, s, u, attempts, load=ld)
+                   for c, w, r, s, u, ld in zip(cases, workers, rounds, stats, unstable, loads)]
         _memory_and_accuracy(results, workers, bundle, tick)
     finally:
         for w in workers:
@@ -152,7 +158,24 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
     invalid = system.throttling(before, after)
     if machine.get("emulated"):  # accuracy is still the device's own; timings are the emulator's
         invalid.append(f"emulated run ({machine['emulated']}): latencies are meaningless, accuracy is valid")
-    return BenchRun(settings, spinning, machine, before, after, invalid, counts, ref, results)
+    # after the models, with every worker closed: the microbenchmarks have the machine to themselves
+    # (not under emulation: the emulator's rate says nothing about the device)
+    peaks = {t: peak_rate.attainable(t, machine) for t in dict.fromkeys(threads)} if peak and not machine.get("emulated") else {}
+    return BenchRun(settings, spinning, machine, before, after, invalid, counts, ref, results, peaks)
+
+
+def _judge(cases: list[Case], rounds, stats: list[LatencyStats], th: Thresholds, ref: Path | None) -> list[list[str]]:
+    """Unstable reasons per case: the reference (or every case, without one) on its own numbers; every other case on
+    its ratio to the reference at the same threads and batch, measured in the same alternating rounds."""
+    index = {(c.model, c.threads, c.batch): i for i, c in enumerate(cases)}
+    out = []
+    for c, r, s in zip(cases, rounds, stats):
+        base = index.get((ref, c.threads, c.batch)) if ref is not None else None
+        if base is None or c.model == ref:
+            out.append(instability(s, th))
+        else:
+            out.append(ratio_instability(s, ratio_with_spread(r, rounds[base]), th))
+    return out
 
 
 def display_name(model: Path) -> str:
@@ -196,13 +219,21 @@ def _memory_and_accuracy(results: list[CaseResult], workers: list[Worker], bundl
         tick(f"memory/accuracy {display_name(res.case.model)}")
 
 
-def _measure(cases: list[Case], workers: list[Worker], settings: Settings, tick) -> list[list[list[float]]]:
-    """rounds[case][round] = query times (ms), rounds alternating between cases."""
+def _measure(cases: list[Case], workers: list[Worker], settings: Settings, tick):
+    """(rounds, loads): rounds[case][round] = query times (ms), rounds alternating between cases; loads[case] = CPU
+    steal and busy share (edgekit.bench.system.cpu_load) over that case's rounds together."""
     runs, seconds = settings.per_round()
     rounds: list[list[list[float]]] = [[] for _ in cases]
+    spent: list[dict[str, int] | None] = [None for _ in cases]  # summed /proc/stat deltas per case
     for r in range(settings.rounds):
         for i in round_order(len(cases), r):
+            t0 = system.cpu_times()
             reply = workers[i].call("measure", runs=runs, seconds=seconds, warmup=settings.round_warmup)
+            t1 = system.cpu_times()
+            if t0 is not None and t1 is not None:
+                prev = spent[i] or dict.fromkeys(t0, 0)
+                spent[i] = {k: prev[k] + t1[k] - t0[k] for k in t0}
             rounds[i].append(reply["times_ms"])
             tick(f"round {r + 1}/{settings.rounds} {display_name(cases[i].model)}")
-    return rounds
+    loads = [system.cpu_load(dict.fromkeys(s, 0), s) if s else None for s in spent]
+    return rounds, loads

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from edgekit import __version__
 from edgekit.bench.harness import BenchRun, CaseResult, display_name
+from edgekit.bench.peak import achieved
 from edgekit.bench.stats import PERCENTILES
 
 SCHEMA = "edgekit.bench/1"
@@ -30,6 +31,8 @@ def latency(res: CaseResult) -> dict:
 
 def case_record(run: BenchRun, res: CaseResult) -> dict:
     c, counts = res.case, run.models[res.case.model]
+    rate = achieved(counts["macs"], c.batch, res.stats.p50)
+    top = (run.peak.get(c.threads) or {}).get("peak_gmacs_per_s")
     return {
         "model": str(c.model),
         "name": display_name(c.model),
@@ -53,6 +56,12 @@ def case_record(run: BenchRun, res: CaseResult) -> dict:
         "unstable_reasons": res.unstable,
         "attempts": res.attempts,
         "vs_reference": {k: _r(v) for k, v in res.vs_reference.items()} if res.vs_reference else None,
+        # distance to the limit: MACs per second at p50, and that as a share of this machine's measured peak
+        "gmacs_per_s": _r(rate, 3),
+        "peak_fraction": _r(rate / top, 4) if rate is not None and top else None,
+        # what else the machine did while this case was measured (steal: vCPU time taken by the hypervisor)
+        "steal_percent": (res.load or {}).get("steal_percent"),
+        "cpu_busy_percent": (res.load or {}).get("busy_percent"),
     }
 
 
@@ -67,5 +76,6 @@ def document(run: BenchRun) -> dict:
         "valid": not run.invalid,
         "invalid_reasons": run.invalid,
         "reference": str(run.reference) if run.reference else None,
+        "peak": {str(t): p for t, p in run.peak.items()},  # threads -> attainable GMAC/s (edgekit.bench.peak)
         "results": [case_record(run, r) for r in run.results],
     }

@@ -24,6 +24,9 @@ class Thresholds:
     max_ci_rel: float = 0.03  # 95 % CI half-width of p50, as a share of p50
     max_round_spread: float = 0.10  # (max - min) of per-round medians, as a share of p50
     max_p90_ratio: float = 1.5  # p90 / p50: beyond it, more than a tenth of the queries were disturbed
+    # compared with a reference measured in alternating rounds: (max - min) of the per-round p50 ratios, as a share
+    # of the ratio. Slow drift moves both sides of a round alike, so this is the comparison's own noise.
+    max_ratio_spread: float = 0.06
 
 
 def quantile_ci(sorted_x: np.ndarray, q: float, confidence: float = 0.95) -> tuple[float | None, float | None]:
@@ -103,6 +106,18 @@ def instability(s: LatencyStats, th: Thresholds) -> list[str]:
         reasons.append(f"round medians spread {s.round_spread:.1%} > {th.max_round_spread:.0%}")
     if s.percentiles[90] > th.max_p90_ratio * s.p50:
         reasons.append(f"p90 is {s.percentiles[90] / s.p50:.2f}x p50 (> {th.max_p90_ratio}x): queries are being disturbed")
+    return reasons
+
+
+def ratio_instability(s: LatencyStats, ratio: dict[str, float], th: Thresholds) -> list[str]:
+    """Why a comparison with the reference cannot be trusted; empty if it can. What a user decides on is the ratio
+    (is the pruned file faster, by how much), so drift that moves every round's pair alike does not count: the
+    per-round ratios must agree, the median must be certain, and few queries may be disturbed."""
+    reasons = [r for r in instability(s, th) if not r.startswith("round medians spread")]
+    spread = (ratio["max"] - ratio["min"]) / ratio["p50_ratio"] if ratio["p50_ratio"] else 0.0
+    if spread > th.max_ratio_spread:
+        reasons.append(f"p50 ratio to the reference spread {spread:.1%} across rounds "
+                       f"({ratio['min']:.3f}-{ratio['max']:.3f}) > {th.max_ratio_spread:.0%}")
     return reasons
 
 

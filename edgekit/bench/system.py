@@ -186,3 +186,29 @@ def throttling(before: dict, after: dict) -> list[str]:
     if eb is not None and ea is not None and ea > eb:
         reasons.append(f"{ea - eb} CPU thermal throttle events during the run")
     return reasons
+
+
+# /proc/stat "cpu" line fields, in order (jiffies summed over all cores)
+_STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def cpu_times() -> dict[str, int] | None:
+    """Cumulative CPU time of all cores by kind (/proc/stat), or None where there is no /proc/stat."""
+    first = (_read("/proc/stat") or "").partition("\n")[0].split()
+    if not first or first[0] != "cpu":
+        return None
+    values = [int(v) for v in first[1:1 + len(_STAT_FIELDS)]]
+    return dict(zip(_STAT_FIELDS, values + [0] * (len(_STAT_FIELDS) - len(values))))
+
+
+def cpu_load(before: dict[str, int] | None, after: dict[str, int] | None) -> dict[str, float] | None:
+    """Between two cpu_times(): steal (the hypervisor ran someone else on our vCPUs) and busy, in % of all cores'
+    time. Steal during a measurement means its queries waited for a physical core: it slows rounds unevenly."""
+    if before is None or after is None:
+        return None
+    delta = {k: after[k] - before[k] for k in _STAT_FIELDS}
+    total = sum(delta.values())
+    if total <= 0:
+        return None
+    busy = total - delta["idle"] - delta["iowait"] - delta["steal"]
+    return {"steal_percent": round(100 * delta["steal"] / total, 2), "busy_percent": round(100 * busy / total, 2)}

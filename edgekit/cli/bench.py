@@ -18,6 +18,7 @@ from edgekit.cli.app import app, err, out
 from edgekit.errors import CheckFailed, InputError, Interrupted
 from edgekit.fsutil import check_output_file
 from edgekit.progress import progress
+from edgekit.units import fmt_rate
 
 
 def parse_ints(text: str, what: str) -> list[int]:
@@ -54,7 +55,7 @@ def _count(n: int | None) -> str:
     return str(n)
 
 
-WIDE_TABLE_COLUMNS = 170  # the one-row-per-result table needs this many columns; narrower gets one block per result
+WIDE_TABLE_COLUMNS = 210  # the one-row-per-result table needs this many columns; narrower gets one block per result
 
 
 def _title(doc: dict) -> str:
@@ -62,8 +63,9 @@ def _title(doc: dict) -> str:
 
     m = doc["machine"]
     # the id is what a budget's latency_machine: names, so it is printed where the numbers are
+    peaks = " · ".join(f"peak {p['peak_gmacs_per_s']:.1f} GMAC/s at {t}t" for t, p in (doc.get("peak") or {}).items())
     return (f"{m['cpu']} · {m['cores_usable']} cores · {','.join(m['isa']) or 'no SIMD flags'} · "
-            f"onnxruntime {m['onnxruntime']} · machine {fingerprint_id(m)}")
+            f"onnxruntime {m['onnxruntime']} · machine {fingerprint_id(m)}" + (f" · {peaks}" if peaks else ""))
 
 
 def _cells(r: dict) -> dict[str, str]:
@@ -77,6 +79,8 @@ def _cells(r: dict) -> dict[str, str]:
         # memory the model adds to the process while it runs (the report's "peak memory" is the whole process)
         "inference mem MB": _mb(r["memory"]["inference_bytes"]), "size MB": _mb(r["size_bytes"]),
         "params": _count(r["params"]), "MACs": _count(r["macs"]),
+        # distance to the limit: achieved MAC rate at p50 and its share of this machine's measured peak
+        "GMAC/s (of peak)": fmt_rate(r.get("gmacs_per_s"), r.get("peak_fraction")),
         "accuracy": "–" if acc is None else f"{acc['value'] * 100:.2f} %",
         "÷ ref [min–max]": "–" if ref is None else f"{ref['p50_ratio']:.2f}× [{ref['min']:.2f}–{ref['max']:.2f}]",
         "status": "[yellow]unstable[/]" if r["unstable"] else "[green]ok[/]",

@@ -89,7 +89,9 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         "devices": devices,
         "stages": [{"id": s["id"], "kind": s["kind"], "cached": s.get("cached"), "wall_time_s": s.get("wall_time_s"),
                     "key": s.get("key"), "dir": s.get("dir"),
-                    "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests))}
+                    "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests)),
+                    # a prune stage's own measured speed-up (edgekit.torchkit.prune_speed), read by edgekit.sense
+                    **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {})}
                    for s in run["stages"]],
         "budgets": budgets,
     }
@@ -151,6 +153,9 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         "macs": _int(raw.get("macs")),
         "counts_unknown": raw.get("counts_unknown") if isinstance(raw.get("counts_unknown"), str) else None,
         "peak_memory_bytes": _int(raw.get("peak_memory_bytes")),
+        "gmacs_per_s": _num(raw.get("gmacs_per_s")),
+        "peak_fraction": _num(raw.get("peak_fraction")),
+        "steal_percent": _num(raw.get("steal_percent")),
         "cost_per_1k": _num(raw.get("cost_per_1k")),
         "machine": machine_id,
         # the benchmark harness flags noisy timings (unstable) and throttled runs (valid: false)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgekit.sense import findings
-from edgekit.units import fmt_acc, fmt_count, fmt_ms, fmt_size
+from edgekit.units import fmt_acc, fmt_count, fmt_ms, fmt_rate, fmt_size
 from edgekit.verdict import of_report
 
 
@@ -26,7 +26,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
     front = report["pareto"]["frontier"]
     out = [s for s in (ship_section(report), verdict_section(report)) if s is not None]
     arts = Section("Artifacts", ["artifact", "lineage", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
-                                 "peak memory", "Pareto"],
+                                 "GMAC/s (of peak)", "peak memory", "Pareto"],
                    note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
                         f"fp32 reference: {report.get('reference') or '–'}; shipped: {report.get('final') or '–'}.")
     kept_float = []
@@ -40,7 +40,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
         arts.rows.append([a["id"], a.get("lineage_model") or a.get("lineage_root") or "–", kind, fmt_acc(a["accuracy"]), fmt_acc(a.get("chance_accuracy")), fmt_size(a["size_bytes"]),
                           fmt_ms(lat.get("p50")) + flag,
                           fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
-                          fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
+                          fmt_rate(a.get("gmacs_per_s"), a.get("peak_fraction")), fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
     if kept_float:
         arts.note = (arts.note or "") + " " + " ".join(kept_float)
     decided = [f"{a['id']}: INT8 or fp32 chosen on device {d['device']} (machine {d['machine']}, kept {d['kept']})."

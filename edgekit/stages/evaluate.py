@@ -78,6 +78,8 @@ def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
         "unstable": rec["unstable"], "unstable_reasons": rec["unstable_reasons"],
         "cold_start_ms": rec["cold_start_ms"]["total"], "peak_memory_bytes": mem["peak_rss_bytes"],
         "inference_memory_bytes": mem["inference_bytes"], "vs_reference": rec["vs_reference"],
+        "gmacs_per_s": rec.get("gmacs_per_s"), "peak_fraction": rec.get("peak_fraction"),
+        "steal_percent": rec.get("steal_percent"),
     }
 
 
@@ -111,7 +113,8 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
     for r in rows:
         if r["unstable"]:
             ctx.console.print(f"  [yellow]unstable:[/] {r['stage']}: {'; '.join(r['unstable_reasons'])}", highlight=False)
-    metrics = {"artifacts": rows, "machine": doc["machine"], "valid": doc["valid"], "invalid_reasons": doc["invalid_reasons"]}
+    metrics = {"artifacts": rows, "machine": doc["machine"], "valid": doc["valid"], "invalid_reasons": doc["invalid_reasons"],
+               "peak": doc["peak"]}
     write_json(ctx.out / "evaluation.json", metrics)
     write_json(ctx.out / "bench.json", doc)
     return StageOutput("evaluation.json", metrics)

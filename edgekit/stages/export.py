@@ -23,6 +23,24 @@ class ExportConfig(StageConfig):
     parity_samples: int = Field(256, ge=1, le=100_000, description="real validation samples compared torch vs ONNX")
     max_abs_diff: float = Field(1e-3, gt=0, description="largest allowed logit difference, relative to the largest logit magnitude when it exceeds 1")
     min_top1_agreement: float = Field(0.99, gt=0, le=1, description="share of samples whose top-1 class must match")
+    crop_padding_taps: bool = Field(True, description="exact pass for the fixed input size: crop conv kernels to the taps "
+                                                      "that can read real input (3x3 on a 1x1 map -> 1x1); parity-checked")
+
+
+def crop_file(path):
+    """Apply edgekit.runtime.fixed_size to an exported file in place (temp file, then rename)."""
+    import onnx
+
+    from edgekit.runtime.fixed_size import crop_padding_taps
+
+    model = onnx.load(str(path))
+    report = crop_padding_taps(model)
+    if report.convs_cropped or report.pools_removed:
+        onnx.checker.check_model(model, full_check=True)
+        tmp = path.with_name(path.name + ".tmp")
+        onnx.save(model, str(tmp))
+        tmp.replace(path)
+    return report
 
 
 @register_stage(ExportConfig, consumes="torch", produces="onnx")
@@ -43,6 +61,7 @@ def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
     x = prepare(pre, ds.val.x[: cfg.parity_samples])
     path = ctx.out / "model.onnx"
     export_onnx(model, torch.from_numpy(x[:2]), path, cfg.opset, cfg.exporter)
+    cropped = crop_file(path) if cfg.crop_padding_taps else None
     (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
 
     with torch.no_grad():
@@ -51,6 +70,9 @@ def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
     diff, scaled, agree = parity(ref, got)
     metrics = {"parity_max_abs_diff": diff, "parity_scaled_diff": scaled, "parity_top1_agreement": agree,
                "parity_samples": len(x), "size_bytes": path.stat().st_size}
+    if cropped is not None:
+        metrics["padding_taps"] = {"convs_cropped": cropped.convs_cropped, "macs_removed": cropped.macs_removed,
+                                   "pools_removed": cropped.pools_removed}
     if scaled > cfg.max_abs_diff or agree < cfg.min_top1_agreement:
         raise StageFailed(f"stage '{cfg.id}': ONNX export differs from torch on {len(x)} samples: max |diff| {diff:.2e} "
                           f"({scaled:.2e} of the largest logit, limit {cfg.max_abs_diff:.0e}), top-1 agreement {agree:.4f} "

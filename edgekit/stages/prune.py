@@ -9,7 +9,14 @@ pruned model it receives (optionally distilling from the unpruned one) and keeps
 epoch. With ``steps > 1`` the target is reached in equal slices; ``finetune_epochs`` then fine-tunes
 between slices (not after the last: that is the recovery stage's job), which tolerates harsher targets.
 
+Speed: fewer MACs alone do not make a float model faster on a CPU (odd channel counts miss ONNX Runtime's
+blocked kernels). With ``round_to: auto`` (the default) the stage prunes once per channel rounding (none, 8,
+16), times each exported candidate against the unpruned model here (edgekit.torchkit.prune_speed) and keeps
+the fastest; ``speed`` in its metrics holds what it measured, and a pruned model slower than its parent in every
+round is flagged (edgekit.sense: pruned-slower), never passed on silently.
+
 Metrics: params and MACs before/after (torch-pruning's counter, per sample), per-layer output widths,
+the chosen ``round_to`` and ``speed`` (p50 pruned/parent ratio with per-round min/max, every candidate),
 and test accuracy before pruning and right after it (before any recovery). Pruning changes every layer's
 input, so BatchNorm statistics are recomputed over training samples before that measurement and before the
 model is saved (exact averages, no weight changed): a cheap step that alone recovers much of the loss.
@@ -17,11 +24,12 @@ model is saved (exact averages, no weight changed): a cheap step that alone reco
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from edgekit.strict import StageConfig
+from edgekit.torchkit.importance import IMPORTANCE
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
 
@@ -30,7 +38,7 @@ class PruneConfig(StageConfig):
     kind: Literal["prune"] = "prune"
     target: Literal["macs", "params", "channels"] = Field("macs", description="what `ratio` removes, measured")
     ratio: float = Field(0.5, gt=0, lt=1, description="share of the target to remove (0.5: half the MACs)")
-    importance: Literal["l1", "l2", "taylor", "bn-scale", "lamp", "fpgm", "random"] = Field(
+    importance: Literal[IMPORTANCE] = Field(  # type: ignore[valid-type]  (derived: the vocabulary is written once)
         "l2", description="how channels are ranked (taylor uses gradients on training samples)")
     scope: Literal["layer", "global"] = Field(
         "layer", description="layer: every layer loses the same share; global: channels ranked model-wide")
@@ -38,10 +46,14 @@ class PruneConfig(StageConfig):
     finetune_epochs: int = Field(0, ge=0, le=100, description="fine-tuning epochs between slices (steps > 1)")
     lr: float = Field(1e-3, gt=0, lt=10, description="learning rate of the between-slice fine-tuning")
     batch_size: int = Field(128, ge=1, le=65536, description="samples per step of the between-slice fine-tuning")
-    # Off by default: measured (benchmarks/prune_latency.py, resnet18 at 50 % MACs, ORT x86, 1 thread) rounding
-    # bought no latency per MAC (none x0.49 latency at x0.50 MACs; 8: x0.55 at x0.48; 16: x0.43 at x0.41), and
-    # torch-pruning applies it per channel group, which can freeze grouped convs entirely.
-    round_to: int | None = Field(None, ge=2, le=256, description="keep channel counts multiples of this (e.g. 8 or 16 for some NPUs)")
+    # auto: prune once per rounding in AUTO_ROUND_TO and keep the one that measures fastest here (edgekit.torchkit.
+    # prune_speed). Which one wins depends on the model and machine: MobileNetV3-Small on 32x32 digits measured 1.9x
+    # slower than unpruned with odd widths and 0.57x rounded to 8; resnet18 at 50 % MACs gained little from rounding.
+    round_to: Annotated[int, Field(ge=2, le=256)] | Literal["auto"] | None = Field(
+        "auto", description="keep channel counts multiples of this (8/16: SIMD-friendly); auto: the fastest measured "
+                            "of none/8/16; null: off")
+    measure_speed: bool = Field(True, description="time the pruned model against its parent here (ONNX Runtime, batch 1, "
+                                                  "1 thread, alternating rounds) and record the speed-up")
     max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="never remove more than this share of one layer")
     ignore: list[str] = Field(default_factory=list, description="module-name glob patterns to leave untouched, e.g. 'layer4.*'")
     ignore_classifier: bool = Field(True, description="never prune the layer writing the logits")
@@ -57,12 +69,14 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
 
     from edgekit.runtime.preprocess import prepare
     from edgekit.torchkit.models import build_model, load_model, save_model
-    from edgekit.torchkit.pruning import PruneError, PruneSettings, prune
+    from edgekit.torchkit.pruning import PruneError, PruneSettings
     from edgekit.torchkit.reshape import diff
     from edgekit.torchkit.training import TrainSettings, batches, evaluate, fit, recalibrate_bn
 
     if cfg.finetune_epochs and cfg.steps == 1:
         raise ctx.error("finetune_epochs", "fine-tuning runs between slices and needs steps > 1; recover with a train stage after this one")
+    if cfg.round_to == "auto" and not cfg.measure_speed:
+        raise ctx.error("round_to", "auto picks the rounding that measures fastest and needs measure_speed: true; give a number or null")
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
@@ -89,13 +103,13 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
         fit(m, train, val, ds.mean, ds.std, s, console=ctx.console, label=f"{cfg.id} slice {step}")
 
     settings = PruneSettings(target=cfg.target, ratio=cfg.ratio, importance=cfg.importance, scope=cfg.scope,
-                             steps=cfg.steps, round_to=cfg.round_to, max_layer_ratio=cfg.max_layer_ratio,
-                             ignore=tuple(cfg.ignore), ignore_classifier=cfg.ignore_classifier,
-                             attention=cfg.attention, seed=ctx.recipe.seed)
+                             steps=cfg.steps, round_to=None if cfg.round_to == "auto" else cfg.round_to,
+                             max_layer_ratio=cfg.max_layer_ratio, ignore=tuple(cfg.ignore),
+                             ignore_classifier=cfg.ignore_classifier, attention=cfg.attention, seed=ctx.recipe.seed)
     acc_before = evaluate(model, test, ds.mean, ds.std)
+    parent = model
     try:
-        result = prune(model, example, settings, grad_fn=gradients,
-                       between=finetune if cfg.finetune_epochs else None, log=lambda msg: ctx.console.print(f"  {msg}"))
+        result, speed = prune_for_speed(ctx, cfg, parent, example, settings, gradients, finetune)
     except PruneError as e:
         raise ctx.error(e.key, e.message) from None
     model = result.model
@@ -112,4 +126,26 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
         "test_accuracy": round(acc_after, 5),
         "layers": {name: {"before": b, "after": a} for name, (b, a) in result.layers.items()},
         "ignored": result.ignored, "bn_layers_recalibrated": recalibrated,
+        "round_to": result_round_to(speed, cfg), "speed": speed,
     })
+
+
+def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
+    if speed and "chosen" in speed:
+        return None if speed["chosen"] == "none" else int(speed["chosen"])
+    return None if cfg.round_to == "auto" else cfg.round_to
+
+
+def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settings, gradients, finetune):
+    """(PruneResult, speed metrics or None): edgekit.torchkit.prune_speed.prune_fastest with this stage's settings;
+    a pruned model measured slower than its parent in every round is said out loud here (and flagged by edgekit.sense)."""
+    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest
+
+    result, speed = prune_fastest(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else None,
+                                  measure=cfg.measure_speed, grad_fn=gradients,
+                                  between=finetune if cfg.finetune_epochs else None,
+                                  log=lambda msg: ctx.console.print(f"  {msg}"))
+    if speed and speed["slower_than_parent"]:
+        ctx.console.print(f"  [yellow]warning:[/] the pruned model measured {speed['ratio']:.2f}x the parent's latency "
+                          f"here (every round slower); the report flags it", highlight=False)
+    return result, speed

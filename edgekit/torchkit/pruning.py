@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from edgekit.errors import InputError
+from edgekit.torchkit.importance import IMPORTANCE, make as importance
 from edgekit.torchkit.reshape import sync_hf_config
 
-IMPORTANCE = ("l1", "l2", "taylor", "bn-scale", "lamp", "fpgm", "random")
 TARGETS = ("channels", "macs", "params")
 _SEARCH_TOLERANCE = 0.004  # channel-ratio resolution of the MACs/params search
 _GOAL_SLACK = 0.01  # a result within 1 % below the goal is close enough
@@ -61,21 +61,6 @@ class PruneResult:
     params: tuple[int, int]
     layers: dict[str, tuple[int, int]]  # prunable layer -> output width before, after
     ignored: list[str] = field(default_factory=list)
-
-
-def importance(name: str):
-    import torch_pruning as tp
-
-    imp = tp.importance
-    return {
-        "l1": lambda: imp.GroupMagnitudeImportance(p=1),
-        "l2": lambda: imp.GroupMagnitudeImportance(p=2),
-        "taylor": lambda: imp.GroupTaylorImportance(),
-        "bn-scale": lambda: imp.BNScaleImportance(),
-        "lamp": lambda: imp.LAMPImportance(p=2),
-        "fpgm": lambda: imp.FPGMImportance(p=2),
-        "random": lambda: imp.RandomImportance(),
-    }[name]()
 
 
 def count(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
@@ -244,28 +229,48 @@ def _search(model: nn.Module, example, s: PruneSettings, ignored: list[str], goa
 
     Searches the channel ratio r by regula falsi on sqrt(value): a conv's MACs and parameters scale with
     (1 - r)^2, so sqrt(value) is nearly linear in r and 2-4 trials usually land within 1 % of the goal."""
-    def trial(r: float) -> tuple[nn.Module, int]:
+    before = widths(model)
+
+    def trial(r: float) -> tuple[nn.Module, int, bool]:
+        """(pruned copy, its MACs/params, whether every layer kept its max_layer_ratio)."""
         m = copy.deepcopy(model)
         for src, dst in zip(model.parameters(), m.parameters()):  # deepcopy drops .grad; Taylor needs it
             dst.grad = None if src.grad is None else src.grad.clone()
         _prune_once(m, example, s, r, ignored)
-        return m, _measure(m, example, s.target)
+        # torch-pruning rounds a layer's kept width *down* to round_to after applying its max ratio, so a rounded
+        # layer can lose more than max_layer_ratio (256 channels at 0.9 keep 25.6 -> 16): such a copy is too far
+        ok = not s.round_to or all(w >= int(before[n] * (1 - s.max_layer_ratio)) for n, w in widths(m).items() if n in before)
+        return m, _measure(m, example, s.target), ok
 
-    best, v_hi = trial(s.max_layer_ratio)
-    if v_hi > goal:
+    hi = s.max_layer_ratio
+    best, v_hi, ok = trial(hi)
+    if (v_hi > goal or not ok) and s.round_to:
+        # with rounding, MACs stop falling with the ratio (small layers rounded to zero are left unpruned) and high
+        # ratios break max_layer_ratio: look for a reachable, valid ratio below
+        for r in (0.8, 0.7, 0.6, 0.5, 0.4, 0.3):
+            if r < hi:
+                m, v, good = trial(r)
+                if v <= goal and good:
+                    best, v_hi, hi, ok = m, v, r, True
+                    break
+    if v_hi > goal or not ok:
         what = "MACs" if s.target == "macs" else "parameters"
-        raise PruneError("ratio", f"cannot remove {s.ratio:.0%} of the {what}: at most {1 - v_hi / base:.1%} with "
-                                  f"max_layer_ratio {s.max_layer_ratio} and {len(ignored)} ignored layer(s)")
-    lo, hi, v_lo = 0.0, s.max_layer_ratio, _measure(model, example, s.target)
+        most = f"at most {1 - v_hi / base:.1%}" if ok else "not"
+        raise PruneError("ratio", f"cannot remove {s.ratio:.0%} of the {what}: {most} with max_layer_ratio "
+                                  f"{s.max_layer_ratio}{f', round_to {s.round_to}' if s.round_to else ''} and "
+                                  f"{len(ignored)} ignored layer(s)")
+    lo, v_lo = 0.0, _measure(model, example, s.target)
     for _ in range(_MAX_TRIALS):
         if hi - lo <= _SEARCH_TOLERANCE or v_hi >= goal * (1 - _GOAL_SLACK):
             break
         y_lo, y_hi, y = v_lo**0.5, v_hi**0.5, goal**0.5
         r = lo + (y_lo - y) / max(y_lo - y_hi, 1e-12) * (hi - lo)
         r = min(max(r, lo + 0.05 * (hi - lo)), hi - 0.05 * (hi - lo))  # stay inside the bracket, keep shrinking it
-        m, v = trial(r)
-        if v <= goal:
+        m, v, good = trial(r)
+        if v <= goal and good:
             best, hi, v_hi = m, r, v
+        elif v <= goal:  # reached the goal only by over-pruning a layer: the answer lies below r
+            hi = r
         else:
             lo, v_lo = r, v
     return best

@@ -1,0 +1,115 @@
+"""The machine's attainable multiply-accumulate rate through onnxruntime, measured once and cached per machine.
+
+    peak = attainable(threads=1)       # {"peak_gmacs_per_s": 36.5, "gemm_gmacs_per_s": ..., "conv_gmacs_per_s": ...}
+    achieved(macs=33e6, batch=1, p50_ms=3.56)     # 9.3 GMAC/s: a quarter of that peak
+
+Two microbenchmarks, each a one-node ONNX graph run by the same CPU execution provider the artifacts use: a
+512x512x512 MatMul (MLAS's GEMM, the best case) and a 3x3 conv, 64->64 channels on a 56x56 map (im2col + GEMM,
+what a CNN layer gets at its best). The peak is the faster of the two medians: what this machine, this
+onnxruntime and this thread count can reach, so ``achieved / peak`` says how far a model is from the limit and
+whether shrinking its MACs can still buy speed (per-op overhead, not arithmetic, dominates far below it).
+
+Cached as JSON under ``$XDG_CACHE_HOME/edgekit/peak/`` keyed by the machine's speed id (edgekit.bench.system)
+and the thread count; a damaged entry is a miss. Torch-free."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import edgekit.bench.system as system
+
+GEMM_N = 512  # M = K = N
+CONV = (64, 56, 3)  # channels in = out, map size, kernel
+ROUNDS = 3
+MIN_RUNS, MIN_SECONDS = 10, 0.3  # per kernel and round
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgekit" / "peak"
+
+
+def achieved(macs: int | None, batch: int, p50_ms: float | None) -> float | None:
+    """GMAC/s a model reaches at its p50 (None when its MACs or latency are unknown)."""
+    if not macs or not p50_ms:
+        return None
+    return macs * batch / (p50_ms * 1e6)
+
+
+def _gemm():
+    from onnx import TensorProto, helper, numpy_helper
+
+    n = GEMM_N
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32), "w")
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "gemm",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])], [w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), np.ones((n, n), np.float32), n ** 3
+
+
+def _conv():
+    from onnx import TensorProto, helper, numpy_helper
+
+    c, s, k = CONV
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((c, c, k, k)).astype(np.float32) * 0.01, "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[k, k], pads=[k // 2] * 4)
+    g = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, s, s])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, s, s])], [w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), np.ones((1, c, s, s), np.float32), c * c * k * k * s * s
+
+
+def measure(threads: int = 1) -> dict:
+    """Run both microbenchmarks now, alternating in ROUNDS rounds; GMAC/s per kernel (median of round medians)."""
+    import onnxruntime as ort
+
+    sessions = {}
+    for name, build in (("gemm", _gemm), ("conv", _conv)):
+        model, x, macs = build()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        sessions[name] = (sess, {"x": x}, macs)
+    per_round: dict[str, list[float]] = {k: [] for k in sessions}
+    for _ in range(ROUNDS):
+        for name, (sess, feed, macs) in sessions.items():
+            sess.run(None, feed)  # re-warm after the other kernel
+            times, start = [], time.perf_counter()
+            while len(times) < MIN_RUNS or time.perf_counter() - start < MIN_SECONDS:
+                t0 = time.perf_counter()
+                sess.run(None, feed)
+                times.append(time.perf_counter() - t0)
+            per_round[name].append(macs / statistics.median(times) / 1e9)
+    rates = {name: statistics.median(v) for name, v in per_round.items()}
+    return {"threads": threads, "gemm_gmacs_per_s": round(rates["gemm"], 2), "conv_gmacs_per_s": round(rates["conv"], 2),
+            "peak_gmacs_per_s": round(max(rates.values()), 2),
+            "kernels": {"gemm": f"MatMul {GEMM_N}x{GEMM_N}x{GEMM_N}", "conv": f"Conv {CONV[0]}->{CONV[0]} {CONV[2]}x{CONV[2]} on {CONV[1]}x{CONV[1]}"}}
+
+
+def attainable(threads: int = 1, machine: dict | None = None, refresh: bool = False) -> dict:
+    """The cached measurement for this machine and thread count, measured (and cached) when there is none."""
+    machine_id = (machine or system.fingerprint())["id"]
+    path = cache_dir() / f"{machine_id}-t{threads}.json"
+    if not refresh:
+        try:
+            cached = json.loads(path.read_text())
+            if cached.get("machine_id") == machine_id and float(cached["peak_gmacs_per_s"]) > 0:
+                return {**cached, "cached": True}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # missing or damaged: measure
+    found = {**measure(threads), "machine_id": machine_id,
+             "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(found, indent=2))
+        tmp.replace(path)
+    except OSError:
+        pass  # an unwritable cache only costs the next run a few seconds
+    return {**found, "cached": False}

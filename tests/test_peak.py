@@ -1,0 +1,41 @@
+"""The machine's attainable GMAC/s (edgekit.bench.peak): measured through onnxruntime, cached per machine and thread
+count, a damaged cache entry measured again; CPU steal/busy shares from /proc/stat deltas."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgekit.bench import peak, system
+
+
+def test_peak_is_measured_once_then_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    machine = system.fingerprint()
+    first = peak.attainable(1, machine)
+    assert first["cached"] is False and first["machine_id"] == machine["id"]
+    assert first["peak_gmacs_per_s"] == max(first["gemm_gmacs_per_s"], first["conv_gmacs_per_s"]) > 0.5
+    entry = tmp_path / "edgekit" / "peak" / f"{machine['id']}-t1.json"
+    assert json.loads(entry.read_text())["peak_gmacs_per_s"] == first["peak_gmacs_per_s"]
+    again = peak.attainable(1, machine)
+    assert again["cached"] is True and again["peak_gmacs_per_s"] == first["peak_gmacs_per_s"]
+    entry.write_text("{not json")  # damaged: a miss, measured again and rewritten
+    assert peak.attainable(1, machine)["cached"] is False
+    assert json.loads(entry.read_text())["machine_id"] == machine["id"]
+
+
+def test_achieved_rate():
+    assert peak.achieved(33_000_000, 1, 3.3) == pytest.approx(10.0)
+    assert peak.achieved(33_000_000, 4, 13.2) == pytest.approx(10.0)
+    assert peak.achieved(None, 1, 3.3) is None and peak.achieved(1000, 1, None) is None
+
+
+def test_cpu_load_from_proc_stat_deltas():
+    before = dict(user=100, nice=0, system=50, idle=800, iowait=10, irq=0, softirq=0, steal=40)
+    after = dict(user=160, nice=0, system=60, idle=900, iowait=10, irq=0, softirq=10, steal=60)
+    # 200 jiffies in all: 80 busy (user+system+softirq), 100 idle, 20 stolen
+    assert system.cpu_load(before, after) == {"steal_percent": 10.0, "busy_percent": 40.0}
+    assert system.cpu_load(before, before) is None and system.cpu_load(None, after) is None
+    now = system.cpu_times()
+    assert now is None or set(now) == {"user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"}
