@@ -57,6 +57,15 @@ class Decision:
         return asdict(self)
 
 
+def ship_lines(report: dict) -> list[str]:
+    """Which artifact ships and why each other one lost, as a report's decision says (console lines)."""
+    ship = report.get("ship")
+    if not ship:
+        return []
+    head = f"ships: {ship['artifact']} ({ship['reason']})" if ship["artifact"] else ship["reason"]
+    return [head, *(f"  {ident}: {why}" for ident, why in ship["lost"].items())]
+
+
 def describe(rule: ShipRule, reference: str | None) -> str:
     if rule.stage:
         return f"the recipe names {rule.stage} (ship: {{stage: {rule.stage}}})"

@@ -78,7 +78,8 @@ def lineage_picks(artifacts: list[dict], shipped: dict) -> list[dict]:
     (reference: that lineage's first export), else its most accurate one."""
     groups: dict[str, list[dict]] = {}
     for a in artifacts:  # a row without lineage_root (an older report) counts as the shipped one's lineage
-        if a.get("accuracy") is not None and a.get("lineage_root") not in (None, shipped.get("lineage_root")):
+        other_samples = a.get("test_set") and shipped.get("test_set") and a["test_set"] != shipped["test_set"]
+        if a.get("accuracy") is not None and a.get("lineage_root") not in (None, shipped.get("lineage_root")) and not other_samples:
             groups.setdefault(a["lineage_root"], []).append(a)
     picks = []
     for arts in groups.values():

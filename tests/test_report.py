@@ -157,7 +157,9 @@ def test_run_measured_by_an_older_edgekit_is_refused_with_exit_2(tmp_path, capsy
 def test_report_command_on_constructed_run_renders_every_row(tmp_path, capsys):
     run = _constructed_run(tmp_path)
     assert main(["report", str(run)]) == 0
-    assert "Pareto frontier: int8-fast → prune → export → zero-shot" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Pareto frontier: int8-fast → prune → export → zero-shot" in out
+    assert "ships: int8-fast (the recipe names int8-fast (ship: {stage: int8-fast}): 0.50 MB, p50 1.000 ms, 80.00 %)" in out
     md = (run / "report.md").read_text()
     for name in ("int8-fast", "prune", "quantize", "export", "zero-shot", "smollm", "![accuracy vs latency"):
         assert name in md

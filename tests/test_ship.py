@@ -167,7 +167,7 @@ def test_report_ships_by_the_rule_and_publish_copies_it_byte_for_byte(tmp_path):
 
 
 def test_console_names_the_shipped_artifact_and_why_each_other_lost(tmp_path):
-    from edgekit.cli.shrink import ship_lines
+    from edgekit.ship import ship_lines
 
     lines = ship_lines(build_report(constructed_run(tmp_path)))
     assert lines[0] == "ships: int8-pruned (smallest file within 0.5 pt of export's accuracy: 2.90 MB, p50 0.600 ms, 90.10 %)"

@@ -22,6 +22,8 @@ def test_each_other_lineage_is_represented_by_what_the_rule_would_ship_from_it()
     # int8-small is 2 pt below its own fp32 export: the rule would ship export-small from that lineage
     assert [a["id"] for a in lineage_picks(BIG + SMALL, BIG[1])] == ["export-small"]
     assert lineage_picks(BIG, BIG[1]) == []
+    # accuracies are compared on the same test samples only
+    assert lineage_picks(BIG + [{**a, "test_set": "other"} for a in SMALL], BIG[1]) == []
 
 
 def test_verdict_names_the_winner_by_how_much_and_calls_noise_a_tie():

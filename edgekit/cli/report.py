@@ -42,6 +42,10 @@ def report(
     else:
         front = " → ".join(written.report["pareto"]["frontier"]) or "none"
         out.print(f"Pareto frontier: {escape(front)}", highlight=False)
+        from edgekit.ship import ship_lines
+
+        for line in ship_lines(written.report)[:1]:  # which artifact ships and why (report.md lists the others)
+            out.print(escape(line), highlight=False, soft_wrap=True)
         for p in written.files:
             out.print(f"wrote {escape(str(p))}", highlight=False)
 

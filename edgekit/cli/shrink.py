@@ -14,6 +14,7 @@ from edgekit.cli.app import app, err, out
 from edgekit.errors import Interrupted, StageFailed
 from edgekit.fsutil import check_output_dir
 from edgekit.rows import latency
+from edgekit.ship import ship_lines
 
 
 def results_table(record: dict) -> Table:
@@ -45,15 +46,6 @@ def verdict_table(report: dict) -> tuple[str, Table] | None:
     for r in v["rows"]:
         table.add_row(r["contender"], r["kind"], r["accuracy"], r["size"], r["p50"], r["comparison"], r["outcome"])
     return v["sentence"], table
-
-
-def ship_lines(report: dict) -> list[str]:
-    """Which artifact ships and why each other one lost, as the report's decision says (edgekit.ship)."""
-    ship = report.get("ship")
-    if not ship:
-        return []
-    head = f"ships: {ship['artifact']} ({ship['reason']})" if ship["artifact"] else ship["reason"]
-    return [head, *(f"  {ident}: {why}" for ident, why in ship["lost"].items())]
 
 
 RUN_SCHEMA = "edgekit.run/1"  # the run record (run.json) as `shrink --json` prints it
