@@ -89,7 +89,10 @@ def load(seed):
 
 def _interrupt(cmd: list[str], ready: str, env: dict, cwd: Path, after_s: float = 0.5) -> tuple[int, str]:
     """Start the command, wait until stderr shows ``ready``, send one SIGINT (as Ctrl-C does), return (code, stderr)."""
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=cwd)
+    # a shell's background job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: give the
+    # child Ctrl-C's default disposition whatever launched the tests
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=cwd,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     deadline = time.monotonic() + 240
     try:

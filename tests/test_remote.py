@@ -191,7 +191,8 @@ def test_device_numbers_appear_in_the_report_and_gate_it(server, tmp_path_factor
         assert d["accuracy_vs_host"]["difference_pt"] == 0 and not d["accuracy_vs_host"]["beyond_noise"]
         assert d["latency_ms"]["p50"] > 0 and d["machine"] == dev["machine"]
     assert "## Devices" in (run_dir / "report.md").read_text()
-    acc = report["artifacts"][-1]["devices"]["testdev"]["accuracy"] * 100
+    shipped = next(a for a in report["artifacts"] if a["id"] == report["final"])  # the artifact budgets apply to
+    acc = shipped["devices"]["testdev"]["accuracy"] * 100
     for device, limit, want in (("testdev", acc - 0.01, 0), ("testdev", acc + 0.01, 1), ("pi4", 0, 1)):
         budgets = tmp_path / "budgets.yaml"
         budgets.write_text(f"device: {device}\nmin_accuracy_pct: {limit}\n")
