@@ -10,7 +10,6 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from edgekit import codehash

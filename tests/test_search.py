@@ -3,7 +3,6 @@ study storage, retries and result (fast tests here; the end-to-end runs are in t
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 

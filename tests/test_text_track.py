@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from edgekit.cli.main import main
-from edgekit.data.dataset import Split
 from edgekit.torchkit.soft_labels import UNLABELLED, SoftLabelLoss
 from edgekit.torchkit.text_head import HeadSettings, train_head
 
