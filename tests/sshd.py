@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from loopback import free_port
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -24,15 +26,9 @@ def missing_requirements() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Sshd:
     def __init__(self, d: Path):
-        self.dir, self.port, self.user = d, _free_port(), getpass.getuser()
+        self.dir, self.port, self.user = d, free_port(), getpass.getuser()
         for name in ("host_key", "user_key"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
         (d / "authorized_keys").write_text((d / "user_key.pub").read_text())
