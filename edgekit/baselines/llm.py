@@ -4,6 +4,10 @@ The model never generates free text: for each class we compute log P(label token
 and take the most likely class, so every answer is a valid class (no parsing failures). The prompt is
 encoded once; the K label continuations then run as one batch on top of its key/value cache.
 
+Calibrated (the default): a small model prefers some label words whatever the text says (short, frequent,
+single-token ones), so each class's log-probability given content-free inputs ("N/A", "", "[MASK]") is
+subtracted first (contextual calibration, Zhao et al. 2021, "Calibrate Before Use").
+
     llm = LLMScorer(model=Path(".../SmolLM2-135M-Instruct.Q4_1.gguf"), labels=LabelSet.of(["animal", "plant"]))
     llm.classify(["a small domesticated feline"])   # -> array([0])
 """
@@ -22,6 +26,7 @@ from edgekit.errors import InputError, require
 
 DEFAULT_INSTRUCTION = ("Classify the text into exactly one of these categories: {labels}.\n\n"
                        "Text: {input}\n\nAnswer with the category name only.")
+CONTENT_FREE = ("N/A", "", "[MASK]")
 
 
 def pick_examples(train: Split, k: int, seed: int) -> list[tuple]:
@@ -33,9 +38,10 @@ def pick_examples(train: Split, k: int, seed: int) -> list[tuple]:
 
 class LLMScorer(Baseline):
     provider = "llm"
+    content_free = CONTENT_FREE
 
     def __init__(self, model: Path, labels: LabelSet, instruction: str = DEFAULT_INSTRUCTION,
-                 examples: Sequence[tuple[str, int]] = (), **_unused):
+                 examples: Sequence[tuple[str, int]] = (), calibrate: bool = True, **_unused):
         import torch
 
         transformers = require("transformers", "text")
@@ -54,6 +60,8 @@ class LLMScorer(Baseline):
         self.labels = labels
         self.instruction = instruction
         self.examples = list(examples)
+        self.calibrate = calibrate
+        self._prior: np.ndarray | None = None  # (K,) label log-probabilities for content-free inputs
         self.size_bytes = disk_size(model)
         self.params = sum(p.numel() for p in self.lm.parameters())
         self.prompt_tokens = 0
@@ -95,8 +103,21 @@ class LLMScorer(Baseline):
             total[i] = float(first[lab[0]]) + sum(float(rest[i, j - 1, lab[j]]) for j in range(1, len(lab)))
         return total
 
+    def prior(self) -> np.ndarray:
+        """log of the mean label distribution (normalised over the K labels) the model gives content-free inputs."""
+        if self._prior is None:
+            tokens = self.prompt_tokens  # calibration is a fixed cost, not part of any query
+            probs = [np.exp(_log_normalise(self.scores(t))) for t in CONTENT_FREE]
+            self._prior, self.prompt_tokens = np.log(np.mean(probs, axis=0)), tokens
+        return self._prior
+
     def classify(self, samples: Sequence[str]) -> np.ndarray:
-        return np.array([int(np.argmax(self.scores(str(s)))) for s in samples], np.int64)
+        shift = self.prior() if self.calibrate else 0.0
+        return np.array([int(np.argmax(_log_normalise(self.scores(str(s))) - shift)) for s in samples], np.int64)
 
     def usage(self) -> dict:
         return {"prompt_tokens": self.prompt_tokens}
+
+
+def _log_normalise(scores: np.ndarray) -> np.ndarray:
+    return scores - np.logaddexp.reduce(scores)

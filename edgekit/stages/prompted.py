@@ -42,6 +42,7 @@ class PromptedConfig(StageConfig):
     instruction: str | None = Field(None, description="llm/openai: the task text, with {labels} (and, for text, {input}) placeholders")
     labels: dict[str, str] | None = Field(None, description="description of each class used in prompts (default: the class name)")
     samples: int | None = Field(None, ge=1, description="score a seeded subset of this many test samples (slow or paid providers); the evaluate stage scores every artifact on the same subset")
+    calibrate: bool = Field(True, description="llm: subtract each label's log-probability on content-free inputs (\"N/A\") before taking the most likely; corrects a small model's preference for some label words")
     few_shot: int = Field(0, ge=0, le=64, description="llm/openai: labelled training examples (texts or images) shown before each query, seeded")
     threads: int = Field(1, ge=1, le=256, description="torch threads while timing batch-1 queries (local providers)")
     latency_runs: int = Field(30, ge=1, le=100_000, description="batch-1 queries timed (embedding/clip/siglip; llm/openai time every query)")
@@ -121,6 +122,8 @@ def provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
         kw["templates"] = cfg.prompts
     if cfg.instruction:
         kw["instruction"] = cfg.instruction
+    if cfg.provider == "llm":
+        kw["calibrate"] = cfg.calibrate
     if cfg.few_shot:
         from edgekit.baselines.llm import pick_examples
 
@@ -232,5 +235,8 @@ def _prompt(bl, cfg: PromptedConfig, kind: str) -> dict:
     if hasattr(bl, "prompt"):
         return bl.prompt(images=kind == "image")
     if getattr(bl, "instruction", None):
-        return {"instruction": bl.instruction, "parse_rule": "none needed: the most likely label is taken"}
+        rule = "none needed: the most likely label is taken"
+        if getattr(bl, "calibrate", False):
+            rule += f", after subtracting each label's log-probability on content-free inputs {list(bl.content_free)} (calibration)"
+        return {"instruction": bl.instruction, "parse_rule": rule}
     return {"templates": list(cfg.prompts)} if cfg.prompts else {}
