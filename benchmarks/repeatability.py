@@ -79,7 +79,8 @@ def main() -> int:
         print(json.dumps(out, indent=2))
         return 0 if ok else 1
     print(f"{args.repeats} back-to-back evaluate measurements of {args.run_dir}; reference {names[0]}; machine peak "
-          f"{peak['peak_gmacs_per_s']:.1f} GMAC/s (GEMM {peak['gemm_gmacs_per_s']:.1f}, conv {peak['conv_gmacs_per_s']:.1f}, 1 thread)")
+          f"{peak['peak_gmacs_per_s']:.1f} GMAC/s float (GEMM {peak['gemm_gmacs_per_s']:.1f}, conv {peak['conv_gmacs_per_s']:.1f}), "
+          f"{peak['int8_peak_gmacs_per_s']:.1f} int8 (GEMM {peak['int8_gemm_gmacs_per_s']:.1f}, conv {peak['int8_conv_gmacs_per_s']:.1f}), 1 thread")
     for r in rows:
         mark = "OK" if r["spread"] <= args.max_spread else "FAIL"
         print(f"  {r['artifact']:<36} ratios {' '.join(f'{x:.3f}' for x in r['ratios'])}  spread {r['spread']:.1%} {mark}"

@@ -294,6 +294,13 @@ stages:
         assert row["cost_per_1k"] == pytest.approx(100 / 1e6 * 1000)  # 100 prompt tokens per query at 1.0 per 1M
         assert row["latency_ms"]["p50"] > 0 and row["usage"]["requests"] == row["test_samples"]
         assert any((tmp_path / "xdg" / "edgekit" / "openai").rglob("*.json"))
+        # a prompted model is sense-checked like an artifact: at chance, it is flagged
+        from edgekit.sense import near_chance
+
+        assert 0.25 <= row["chance_accuracy"] < 1  # four classes: the most common one's share of the scored samples
+        report = json.loads((tmp_path / "run" / "report.json").read_text())
+        flagged = ("chance", "api") in {(f["check"], f["artifact"]) for f in report["sense"]}
+        assert flagged == near_chance(row["accuracy"], row["chance_accuracy"])
         out = capsys.readouterr().out
         assert "api (openai baseline)" in out and "n/a" in out
 

@@ -28,17 +28,43 @@ def test_peak_is_measured_once_then_cached(tmp_path, monkeypatch):
 def test_a_refresh_keeps_the_best_rate_seen(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     machine = system.fingerprint()
-    rates = iter([(10.0, 20.0), (15.0, 12.0)])  # the second measurement ran under load for the conv kernel
+    rates = iter([(10.0, 20.0), (15.0, 12.0)])  # the second measurement ran under load for the conv kernels
 
     def fake(threads):
         gemm, conv = next(rates)
-        return {"threads": threads, "gemm_gmacs_per_s": gemm, "conv_gmacs_per_s": conv, "peak_gmacs_per_s": max(gemm, conv)}
+        found = {"gemm_gmacs_per_s": gemm, "conv_gmacs_per_s": conv, "int8_gemm_gmacs_per_s": 4 * gemm,
+                 "int8_conv_gmacs_per_s": 4 * conv}
+        return {"threads": threads, **found, **peak._peaks(found)}
 
     monkeypatch.setattr(peak, "measure", fake)
     assert peak.attainable(1, machine)["peak_gmacs_per_s"] == 20.0
     again = peak.attainable(1, machine, refresh=True)
     assert (again["gemm_gmacs_per_s"], again["conv_gmacs_per_s"], again["peak_gmacs_per_s"]) == (15.0, 20.0, 20.0)
+    assert again["int8_peak_gmacs_per_s"] == 80.0
     assert peak.attainable(1, machine) == {**again, "cached": True}
+
+
+def test_an_int8_model_is_measured_against_the_int8_peak(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from edgekit.bench import PRESETS, bench, document
+
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "mm",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])], [w])
+    fp32 = tmp_path / "fp32.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), fp32)
+    int8 = tmp_path / "int8.onnx"
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    doc = document(bench([fp32, int8], settings=PRESETS["quick"]))
+    top = doc["peak"]["1"]
+    assert top["int8_peak_gmacs_per_s"] > 0 and top["peak_gmacs_per_s"] > 0
+    for rec, key in zip(doc["results"], ("peak_gmacs_per_s", "int8_peak_gmacs_per_s")):
+        assert rec["peak_fraction"] == pytest.approx(rec["gmacs_per_s"] / top[key], rel=1e-2)
 
 
 def test_achieved_rate():

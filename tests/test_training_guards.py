@@ -69,3 +69,16 @@ def test_loss_falls_but_validation_at_chance_stops_with_the_reason():
     msg = e.value.message
     assert msg.startswith("stage 'train': training loss fell from ") and "stayed at chance level (0.250) in every epoch" in msg
     assert "check that images and labels match" in msg and e.value.exit_code == 1
+
+
+def test_keep_last_keeps_the_schedules_end_and_validates_once():
+    # a learning curve's only labels are its training set: every epoch that fits it would tie at 100 %, so the
+    # earliest (mid-schedule, at a high learning rate) must not win by default
+    train = _quadrants(256, 1)
+    model = _net(0.1)
+    result = fit(model, train, train, MEAN, STD, TrainSettings(epochs=3, lr=1e-2, batch_size=32), keep_last=True)
+    assert result["best_epoch"] == 3 and [h["val_accuracy"] is None for h in result["history"]] == [True, True, False]
+    assert evaluate(model, train, MEAN, STD) == pytest.approx(result["val_accuracy"])
+    with pytest.raises(NotLearning):  # still caught at chance with one validation
+        fit(_net(0.1), train, Split(train.x, (train.y + 1) % 4), MEAN, STD, TrainSettings(epochs=2, lr=1e-2, batch_size=32),
+            keep_last=True)

@@ -84,9 +84,13 @@ def _run_shapes(model) -> tuple[dict[str, list[int]], str | None]:
     return {o.name: list(np.shape(v)) for o, v in zip(sess.get_outputs(), outs)}, None
 
 
+# integer-arithmetic nodes (QOperator and QDQ formats, static and dynamic): the model's MACs run on int8 kernels
+INT8_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DequantizeLinear", "DynamicQuantizeLinear"})
+
+
 def count(path: Path) -> dict:
-    """{"params", "macs", "ops", "uncounted", "why"} for one sample; macs/ops None if a needed shape stays unknown,
-    and then ``why`` says which nodes and why (never an empty count without a reason)."""
+    """{"params", "macs", "ops", "uncounted", "why", "int8"} for one sample; macs/ops None if a needed shape stays
+    unknown, and then ``why`` says which nodes and why (never an empty count without a reason)."""
     import onnx
 
     try:
@@ -119,7 +123,8 @@ def count(path: Path) -> dict:
         why = (f"{len(names)} node(s) with a shape ONNX shape inference left unknown: {', '.join(names[:3])}"
                + (", ..." if len(names) > 3 else "") + (f"; {inference_error}" if inference_error else ""))
     return {"params": params(model), "macs": None if unknown else core,
-            "ops": None if unknown else core + extra, "uncounted": sorted(unknown), "why": why}
+            "ops": None if unknown else core + extra, "uncounted": sorted(unknown), "why": why,
+            "int8": any(n.op_type in INT8_OPS for n in g.node)}
 
 
 def _tally(g, shape) -> tuple[int, int, set[str]]:

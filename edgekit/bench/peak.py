@@ -1,13 +1,15 @@
 """The machine's attainable multiply-accumulate rate through onnxruntime, measured once and cached per machine.
 
-    peak = attainable(threads=1)       # {"peak_gmacs_per_s": 36.5, "gemm_gmacs_per_s": ..., "conv_gmacs_per_s": ...}
+    peak = attainable(threads=1)       # {"peak_gmacs_per_s": 36.5, "int8_peak_gmacs_per_s": ..., "gemm_gmacs_per_s": ...}
     achieved(macs=33e6, batch=1, p50_ms=3.56)     # 9.3 GMAC/s: a quarter of that peak
 
-Two microbenchmarks, each a one-node ONNX graph run by the same CPU execution provider the artifacts use: a
-512x512x512 MatMul (MLAS's GEMM, the best case) and a 3x3 conv, 64->64 channels on a 56x56 map (im2col + GEMM,
-what a CNN layer gets at its best). The peak is the faster of the two medians: what this machine, this
-onnxruntime and this thread count can reach, so ``achieved / peak`` says how far a model is from the limit and
-whether shrinking its MACs can still buy speed (per-op overhead, not arithmetic, dominates far below it).
+Two microbenchmarks per arithmetic, each a one-node ONNX graph run by the same CPU execution provider the
+artifacts use: a 512x512x512 MatMul (MLAS's GEMM, the best case) and a 3x3 conv, 64->64 channels on a 56x56 map
+(im2col + GEMM, what a CNN layer gets at its best), in float32 and in int8 (MatMulInteger, QLinearConv U8S8:
+the kernels ONNX Runtime's INT8 models run). The peak is the faster of the two medians: what this machine, this
+onnxruntime and this thread count can reach, so ``achieved / peak`` (an INT8 model against the int8 peak) says
+how far a model is from the limit and whether shrinking its MACs can still buy speed (per-op overhead, not
+arithmetic, dominates far below it).
 
 Cached as JSON under ``$XDG_CACHE_HOME/edgekit/peak/`` keyed by the machine's speed id (edgekit.bench.system)
 and the thread count; a damaged entry is a miss. A refresh keeps each kernel's best rate seen: other work on the
@@ -64,12 +66,43 @@ def _conv():
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), np.ones((1, c, s, s), np.float32), c * c * k * k * s * s
 
 
+def _qgemm():
+    from onnx import TensorProto, helper, numpy_helper
+
+    n = GEMM_N
+    w = numpy_helper.from_array(np.random.default_rng(0).integers(-127, 128, (n, n), dtype=np.int8), "w")
+    g = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w"], ["y"])], "qgemm",
+                          [helper.make_tensor_value_info("x", TensorProto.UINT8, [n, n])],
+                          [helper.make_tensor_value_info("y", TensorProto.INT32, [n, n])], [w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), np.ones((n, n), np.uint8), n ** 3
+
+
+def _qconv():
+    from onnx import TensorProto, helper, numpy_helper
+
+    c, s, k = CONV
+    rng = np.random.default_rng(0)
+    consts = [numpy_helper.from_array(np.array(v, dt), name) for name, v, dt in (
+        ("xs", 0.02, np.float32), ("xz", 128, np.uint8), ("ws", 0.01, np.float32), ("wz", 0, np.int8),
+        ("ys", 0.05, np.float32), ("yz", 128, np.uint8))]
+    w = numpy_helper.from_array(rng.integers(-127, 128, (c, c, k, k), dtype=np.int8), "w")
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"], kernel_shape=[k, k],
+                            pads=[k // 2] * 4)
+    g = helper.make_graph([node], "qconv", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, c, s, s])],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, c, s, s])], [w, *consts])
+    x = rng.integers(0, 256, (1, c, s, s), dtype=np.uint8)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), x, c * c * k * k * s * s
+
+
+KERNELS = {"gemm": _gemm, "conv": _conv, "int8_gemm": _qgemm, "int8_conv": _qconv}
+
+
 def measure(threads: int = 1) -> dict:
-    """Run both microbenchmarks now, alternating in ROUNDS rounds; GMAC/s per kernel (median of round medians)."""
+    """Run every microbenchmark now, alternating in ROUNDS rounds; GMAC/s per kernel (median of round medians)."""
     import onnxruntime as ort
 
     sessions = {}
-    for name, build in (("gemm", _gemm), ("conv", _conv)):
+    for name, build in KERNELS.items():
         model, x, macs = build()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
@@ -87,10 +120,16 @@ def measure(threads: int = 1) -> dict:
                 sess.run(None, feed)
                 times.append(time.perf_counter() - t0)
             per_round[name].append(macs / statistics.median(times) / 1e9)
-    rates = {name: statistics.median(v) for name, v in per_round.items()}
-    return {"threads": threads, "gemm_gmacs_per_s": round(rates["gemm"], 2), "conv_gmacs_per_s": round(rates["conv"], 2),
-            "peak_gmacs_per_s": round(max(rates.values()), 2),
-            "kernels": {"gemm": f"MatMul {GEMM_N}x{GEMM_N}x{GEMM_N}", "conv": f"Conv {CONV[0]}->{CONV[0]} {CONV[2]}x{CONV[2]} on {CONV[1]}x{CONV[1]}"}}
+    rates = {f"{name}_gmacs_per_s": round(statistics.median(v), 2) for name, v in per_round.items()}
+    conv = f"{CONV[0]}->{CONV[0]} {CONV[2]}x{CONV[2]} on {CONV[1]}x{CONV[1]}"
+    return {"threads": threads, **rates, **_peaks(rates),
+            "kernels": {"gemm": f"MatMul {GEMM_N}x{GEMM_N}x{GEMM_N}", "conv": f"Conv {conv}",
+                        "int8_gemm": f"MatMulInteger {GEMM_N}x{GEMM_N}x{GEMM_N}", "int8_conv": f"QLinearConv {conv}"}}
+
+
+def _peaks(rates: dict) -> dict:
+    return {"peak_gmacs_per_s": max(rates["gemm_gmacs_per_s"], rates["conv_gmacs_per_s"]),
+            "int8_peak_gmacs_per_s": max(rates["int8_gemm_gmacs_per_s"], rates["int8_conv_gmacs_per_s"])}
 
 
 def attainable(threads: int = 1, machine: dict | None = None, refresh: bool = False) -> dict:
@@ -101,8 +140,8 @@ def attainable(threads: int = 1, machine: dict | None = None, refresh: bool = Fa
     cached = None
     try:
         cached = json.loads(path.read_text())
-        if cached.get("machine_id") != machine_id or not float(cached["peak_gmacs_per_s"]) > 0:
-            cached = None
+        if cached.get("machine_id") != machine_id or not all(float(cached[f"{k}_gmacs_per_s"]) > 0 for k in KERNELS):
+            cached = None  # another machine's, or written before a kernel was added
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         cached = None  # missing or damaged: measure
     if cached is not None and not refresh:
@@ -110,9 +149,9 @@ def attainable(threads: int = 1, machine: dict | None = None, refresh: bool = Fa
     found = {**measure(threads), "machine_id": machine_id,
              "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if cached is not None:
-        for key in ("gemm_gmacs_per_s", "conv_gmacs_per_s"):
-            found[key] = max(found[key], float(cached.get(key) or 0))
-        found["peak_gmacs_per_s"] = max(found["gemm_gmacs_per_s"], found["conv_gmacs_per_s"])
+        for key in (f"{k}_gmacs_per_s" for k in KERNELS):
+            found[key] = max(found[key], float(cached[key]))
+        found.update(_peaks(found))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

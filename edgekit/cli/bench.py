@@ -63,7 +63,8 @@ def _title(doc: dict) -> str:
 
     m = doc["machine"]
     # the id is what a budget's latency_machine: names, so it is printed where the numbers are
-    peaks = " · ".join(f"peak {p['peak_gmacs_per_s']:.1f} GMAC/s at {t}t" for t, p in (doc.get("peak") or {}).items())
+    peaks = " · ".join(f"peak {p['peak_gmacs_per_s']:.1f} GMAC/s float, {p['int8_peak_gmacs_per_s']:.1f} int8 at {t}t"
+                       for t, p in (doc.get("peak") or {}).items())
     return (f"{m['cpu']} · {m['cores_usable']} cores · {','.join(m['isa']) or 'no SIMD flags'} · "
             f"onnxruntime {m['onnxruntime']} · machine {fingerprint_id(m)}" + (f" · {peaks}" if peaks else ""))
 

@@ -1,8 +1,7 @@
 """One point of a learning curve: an arm given one labelled subset, scored on the curve's test samples.
 
 No point sees the validation split: a user with N labelled examples has no other labels, so the trained
-arms pick their epoch by accuracy on their own N examples, and every arm runs at least ``min_steps``
-optimizer steps (10 examples per class would otherwise get a single step from a 4-epoch recipe).
+arms keep the last epoch of their schedule, and every arm runs at least ``min_steps`` optimizer steps (10 examples per class would otherwise get a single step from a 4-epoch recipe).
 
     point = train_point(arm, data, idx, seed=1)   # {"accuracy": ..., "train_s": ..., "params": ..., ...}
 """
@@ -83,8 +82,10 @@ def train_point(arm: Arm, data: CurveData, idx: np.ndarray, seed: int, timing: b
     settings = TrainSettings(epochs_for(len(sub), cfg.batch_size, cfg.epochs, data.min_steps), cfg.lr, cfg.batch_size,
                              cfg.optimizer, cfg.weight_decay, schedule=cfg.schedule, label_smoothing=cfg.label_smoothing,
                              augment=cfg.augment, seed=seed, device="cpu", channels_last=cfg.channels_last)
-    # the N examples are the only labels: they select the epoch too (validation = the training subset)
-    fit(model, train, train, data.ds.mean, data.ds.std, settings, console=Console(quiet=True), label=arm.name)
+    # the N examples are the only labels: no epoch is picked by them (all would tie at 100 % early), the schedule's
+    # last is kept; they are scored once, so a model stuck at chance is still caught
+    fit(model, train, train, data.ds.mean, data.ds.std, settings, console=Console(quiet=True), label=arm.name,
+        keep_last=True)
     train_s = time.perf_counter() - t0
     acc = evaluate(model, test, data.ds.mean, data.ds.std)
     params = sum(p.numel() for p in model.parameters())

@@ -27,6 +27,7 @@ from edgekit.fsutil import write_json
 from edgekit.rows import PERCENTILES, latency
 from edgekit.strict import StageConfig
 from edgekit.registry import register_stage
+from edgekit.sense import chance_level
 from edgekit.stage import StageContext, StageOutput
 
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")  # a whole value "${NAME}"
@@ -219,6 +220,7 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
         "size_bytes": bl.size_bytes, "params": bl.params, "cost_per_1k": cost,
         "cost_estimated": bool(cost is not None and cfg.price_per_1k is None and usage.get("tokens", "reported") != "reported"),
         "test_samples": len(test), "test_set": test.digest(),
+        "chance_accuracy": chance_level(test.y.tolist()),  # a prompted model at chance is flagged like an artifact
         "unparsed": int((pred < 0).sum()),
         "prompt": _prompt(bl, cfg, ds.kind),
         **({"usage": usage} if usage else {}),

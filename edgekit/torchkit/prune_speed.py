@@ -124,8 +124,10 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
         skipped += [f"round_to {k}: removes {1 - speeds[k][f'{settings.target}_ratio']:.0%} of the {settings.target}, more "
                     f"than {settings.ratio:.0%} + {OVERSHOOT:.0%}" for k in speeds if k not in fair]
         if log:
-            log("latency vs parent: " + ", ".join(f"round_to {k} x{v['ratio']:.2f}" for k, v in speeds.items())
-                + f" -> round_to {chosen}")
+            log("latency vs parent: " + ", ".join(
+                f"round_to {k} x{v['ratio']:.2f}" + ("" if k in fair else f" (not compared: removes "
+                                                      f"{1 - v[f'{settings.target}_ratio']:.0%} of the {settings.target})")
+                for k, v in speeds.items()) + f" -> round_to {chosen}")
         if settings.steps == 1:
             result = pruned[chosen]
         else:

@@ -114,10 +114,11 @@ def check_learning(history: list[dict], first_loss: float | None, chance: float 
     """Raise NotLearning when the training loss fell clearly but no epoch's validation accuracy left chance level."""
     if chance is None or not history or first_loss is None:
         return
-    best = max(h["val_accuracy"] for h in history)
+    validated = [h for h in history if h["val_accuracy"] is not None]
+    best = max(h["val_accuracy"] for h in validated)
     last_loss = history[-1]["loss"]
     if near_chance(best, chance) and last_loss < 0.7 * first_loss:
-        accs = ", ".join(f"{h['val_accuracy']:.3f}" for h in history)
+        accs = ", ".join(f"{h['val_accuracy']:.3f}" for h in validated)
         raise NotLearning(
             f"stage '{label}': training loss fell from {first_loss:.3f} to {last_loss:.3f} but validation accuracy "
             f"stayed at chance level ({chance:.3f}) in every epoch ({accs}), even with BatchNorm statistics "
@@ -170,10 +171,12 @@ def _memory_format(model: nn.Module, s: TrainSettings, train: Split, console) ->
 
 
 def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings, console=None,
-        loss_fn=None, label: str = "train") -> dict:
+        loss_fn=None, label: str = "train", keep_last: bool = False) -> dict:
     """Train ``model`` in place and leave it holding the weights of the best validation epoch.
 
-    ``loss_fn(logits, x, y)`` replaces cross-entropy (distillation uses it). Returns per-epoch history."""
+    ``loss_fn(logits, x, y)`` replaces cross-entropy (distillation uses it). ``keep_last``: the schedule's last
+    epoch, validated once: for a caller whose only labels are the training set (there, the first epoch to fit it
+    perfectly would win every tie, mid-schedule at a high learning rate). Returns per-epoch history."""
     torch.manual_seed(s.seed)
     model.to(s.device)
     layout = _memory_format(model, s, train, console)
@@ -210,11 +213,14 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
                 if len(first_losses) < warmup and epoch == 1:
                     first_losses.append(loss.item())
                 progress.update(task, advance=1, info=f"loss {total / n:.4f}")
+            if keep_last and epoch < s.epochs:
+                history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": None})
+                continue
             recalibrate_bn(model, train, mean, std, s.batch_size, seed=s.seed + epoch, memory_format=layout)
             acc = evaluate(model, val, mean, std)
             history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": round(acc, 5)})
             progress.update(task, info=f"loss {total / max(1, n):.4f}  val {acc:.4f}" + (f" (chance {chance:.3f})" if chance is not None else ""))
-            if acc > best["val_accuracy"]:
+            if acc > best["val_accuracy"] or keep_last:
                 best = {"val_accuracy": acc, "epoch": epoch}
                 best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
