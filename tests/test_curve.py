@@ -233,3 +233,19 @@ def test_unknown_arm_exits_2_naming_the_recipes_arms(tmp_path, capsys):
     recipe.write_text(RECIPE.format(extra="  - {id: prompt, kind: prompted, provider: embedding}"))
     assert main(["curve", str(recipe), "--arms", "student,nope", "--run-dir", str(tmp_path / "run")]) == 2
     assert "--arms: unknown arm nope; the recipe's arms: student, prompt, prompt:few-shot" in capsys.readouterr().err
+
+
+def test_every_point_of_an_arm_trains_as_long_as_its_largest_size():
+    from types import SimpleNamespace
+
+    from edgekit.curve.points import CurveData, epochs_for, step_floor
+
+    student = SimpleNamespace(model=SimpleNamespace(source="edgekit:bow"), stage=SimpleNamespace(head=None, batch_size=256, epochs=4))
+    head = SimpleNamespace(model=SimpleNamespace(source="hf:enc"), stage=SimpleNamespace(head=SimpleNamespace(epochs=30), batch_size=32, epochs=1))
+    data = CurveData(ds=None, test=None, base_dir=Path("."), largest_n=44_590)
+    assert step_floor(student, data) == 4 * 175 and step_floor(head, data) == 30 * 175
+    # 1,000 per class (10 classes) then trains 18 epochs of 40 steps, not the recipe's 4
+    assert epochs_for(10_000, 256, 4, step_floor(student, data)) == 18
+    # a small ladder's largest size takes few steps: the floor never goes below min_steps
+    assert step_floor(student, CurveData(ds=None, test=None, base_dir=Path("."), largest_n=1000)) == 150
+    assert step_floor(student, CurveData(ds=None, test=None, base_dir=Path("."), largest_n=1000, min_steps=10)) == 4 * 4

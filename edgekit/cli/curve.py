@@ -24,7 +24,7 @@ def curve(
     seeds_up_to: int = typer.Option(300, "--seeds-up-to", min=0, help="Largest size per class that runs every seed; larger sizes run one."),
     arms: str = typer.Option(None, "--arms", help="Comma-separated arms (stage ids, '<prompted id>:few-shot'); default: all but the slow ones."),
     test_samples: int = typer.Option(None, "--test-samples", min=1, help="Score every point on a seeded subset of this many test samples."),
-    min_steps: int = typer.Option(150, "--min-steps", min=1, help="Optimizer steps every trained point takes at least (more epochs on small sets)."),
+    min_steps: int = typer.Option(150, "--min-steps", min=1, help="Optimizer steps every trained point takes at least, and at least as many as the arm's largest size takes (more epochs on small sets)."),
     in_context: int = typer.Option(4, "--in-context", min=1, max=64, help="llm/openai few-shot: examples per class shown in the prompt, at most."),
     run_dir: Path = typer.Option(None, "--run-dir", help="Run folder (default: runs/<recipe name>); writes RUN_DIR/curve/."),
     as_json: bool = typer.Option(False, "--json", help="Print the curve (edgekit.curve/1) as JSON on stdout.", metavar=""),

@@ -19,7 +19,7 @@ import numpy as np
 from edgekit.codehash import code_fingerprint, folder_hash
 from edgekit.curve.arms import Arm, recipe_arms, select
 from edgekit.curve.embeddings import EmbeddingStore
-from edgekit.curve.points import CurveData
+from edgekit.curve.points import CurveData, step_floor
 from edgekit.curve.sizes import SeedPlan, Size, label
 from edgekit.curve.subsets import in_context_order, subset_indices
 from edgekit.fsutil import read_json, write_json
@@ -34,7 +34,7 @@ class CurveSettings:
     plan: SeedPlan = field(default_factory=SeedPlan)
     arms: str | None = None  # comma-separated arm names; None: the default arms
     test_samples: int | None = None  # a seeded subset of the recipe's test split
-    min_steps: int = 150
+    min_steps: int = 150  # and at least the steps the arm's largest size takes
     in_context: int = 4
 
 
@@ -57,7 +57,8 @@ class CurveRun:
         recipe = loaded.recipe
         self.arms = select(recipe_arms(recipe), settings.arms)
         ds = load_dataset(recipe.data, recipe.seed, loaded.file.parent)
-        self.data = CurveData(ds, limit(ds.test, settings.test_samples, recipe.seed), loaded.file.parent,
+        largest = len(subset_indices(ds.train.y, settings.sizes[-1], recipe.seed))  # the ladder increases
+        self.data = CurveData(ds, limit(ds.test, settings.test_samples, recipe.seed), loaded.file.parent, largest,
                               settings.min_steps, settings.in_context)
         self.encoders: dict[Path, object] = {}
         self.stores: dict[Path, EmbeddingStore] = {}
@@ -111,7 +112,7 @@ class CurveRun:
                 "train": self.data.ds.train_fingerprint,
                 "subset": None if subset is None else hash_obj(subset.tolist()),
                 "test": test, "seed": seed0 + p.seed,
-                "min_steps": self.settings.min_steps if p.arm.trained else None,
+                "min_steps": step_floor(p.arm, self.data) if p.arm.trained else None,
                 "code": code,
             })
         return out
