@@ -77,6 +77,8 @@ class LineProgress:
 def progress(console: Console | None, *columns: Any, transient: bool = False):
     """Live bars on a terminal, log lines elsewhere; silent when the console is quiet (--quiet)."""
     console = console or Console(stderr=True)  # library callers (fit() in a test or a notebook) may pass none
-    if console.is_terminal or console.quiet:
+    if console.is_terminal and not console.quiet:
         return Progress(*columns, console=console, transient=transient)
+    # quiet: LineProgress prints nothing to a quiet console; rich's live display would still redraw every task
+    # ten times a second in a thread (a 700-epoch fit of a learning-curve point spent most of its time there)
     return LineProgress(console)

@@ -122,9 +122,10 @@ def _clause(cmp: dict) -> str:
     return ", ".join(parts)
 
 
-def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> Verdict | None:
+def verdict(artifacts: list[dict], baselines: list[dict], final: str | None, passed_over: dict[str, str] | None = None) -> Verdict | None:
     """The shipped artifact against the other lineages and the baselines; None without an accuracy for it or
-    without anything to compare it with."""
+    without anything to compare it with. ``passed_over``: why the shipping rule did not ship each other artifact
+    (edgekit.ship), said where a contender beats the shipped one, so the two never read as a contradiction."""
     s = next((r for r in artifacts if r["id"] == final and r.get("accuracy") is not None), None)
     scored = [b for b in baselines if b.get("accuracy") is not None]
     if s is None:
@@ -158,8 +159,12 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None) -> 
     wins = [c["id"] for c in cmps if c["outcome"] == "shipped wins"]
     loses = [c["id"] for c in cmps if c["outcome"] == "contender wins"]
     trade = [c["id"] for c in cmps if c["outcome"] in ("trade-off", "tie")]
+    # a lineage's pick can beat the shipped artifact within the noise yet miss the rule's budget (it is judged
+    # against the reference's accuracy, not against the shipped one): say so, or the sentence contradicts the ship
+    excluded = [f"{i} was not shipped: {(passed_over or {})[i]}" for i in loses if i in (passed_over or {})]
     sentence += " ".join(filter(None, [f"It beats {', '.join(wins)}." if wins else "",
-                                       f"{', '.join(loses)} beat{'s' if len(loses) == 1 else ''} it." if loses else "",
+                                       f"{', '.join(loses)} beat{'s' if len(loses) == 1 else ''} it"
+                                       + (f" ({'; '.join(excluded)})." if excluded else ".") if loses else "",
                                        f"A trade-off or tie with {', '.join(trade)}." if trade else ""]))
     diff = size_r = lat_r = None
     pays = False
@@ -175,5 +180,5 @@ def of_report(report: dict[str, Any]) -> dict[str, Any] | None:
     """The verdict stored in a report; a report written before it was stored gets it computed the same way."""
     if "verdict" in report:
         return report["verdict"]
-    v = verdict(report.get("artifacts") or [], report.get("baselines") or [], report.get("final"))
+    v = verdict(report.get("artifacts") or [], report.get("baselines") or [], report.get("final"), (report.get("ship") or {}).get("lost"))
     return v.to_dict() if v else None

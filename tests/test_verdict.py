@@ -40,6 +40,11 @@ def test_verdict_names_the_winner_by_how_much_and_calls_noise_a_tie():
     c = v.contenders[0]
     assert c["accuracy_tie"] and c["outcome"] == "contender wins" and "as accurate within noise (±0.8 pt)" in v.sentence
     assert v.sentence.endswith("export-small beats it.")
+    # it beats the shipped one within the noise, yet the rule's budget (against the reference export) left it out:
+    # the verdict says why, instead of contradicting the ship
+    why = "too inaccurate: 89.90 % is 0.60 pt below export (90.50 %), over the 0.5 pt budget"
+    v = verdict(BIG + close, [], "int8-pruned", {"export-small": why, "export": "dominated"})
+    assert v.sentence.endswith(f"export-small beats it (export-small was not shipped: {why}).")
     # latencies the rounds disagree on are a tie
     mixed = [art("export-small", "small", "edgekit:resnet-small", 0.880, 2_900_000, 0.61, [0.59, 0.62, 0.61], "export")]
     c = verdict(BIG + mixed, [], "int8-pruned").contenders[0]

@@ -100,7 +100,7 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
     report["final"] = ship.artifact if ship else None  # budgets' "final", the verdict and check all mean this one
     report["pareto"] = pareto_section(arts + bases)
     report["sense"] = [f.to_json() for f in findings(report)]
-    found = verdict(arts, bases, report["final"])
+    found = verdict(arts, bases, report["final"], ship.lost if ship else None)
     report["verdict"] = found.to_dict() if found else None  # the one verdict console, report and check show
     return report
 
