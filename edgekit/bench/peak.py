@@ -44,54 +44,48 @@ def achieved(macs: int | None, batch: int, p50_ms: float | None) -> float | None
     return macs * batch / (p50_ms * 1e6)
 
 
-def _gemm():
-    from onnx import TensorProto, helper, numpy_helper
+def _one_node(op: str, x: np.ndarray, y_dtype, y_shape: list[int], consts: dict[str, np.ndarray], **attrs):
+    """(model, feed x): the graph ``y = op(x, *consts)``, constants as initializers in the op's input order."""
+    from onnx import helper, numpy_helper
 
+    def info(name, dtype, shape):
+        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(shape))
+
+    node = helper.make_node(op, ["x", *consts], ["y"], **attrs)
+    g = helper.make_graph([node], op, [info("x", x.dtype, x.shape)], [info("y", y_dtype, y_shape)],
+                          [numpy_helper.from_array(v, name) for name, v in consts.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), x
+
+
+def _gemm():
     n = GEMM_N
-    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((n, n)).astype(np.float32), "w")
-    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "gemm",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])], [w])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), np.ones((n, n), np.float32), n ** 3
+    w = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    return (*_one_node("MatMul", np.ones((n, n), np.float32), np.float32, [n, n], {"w": w}), n ** 3)
 
 
 def _conv():
-    from onnx import TensorProto, helper, numpy_helper
-
     c, s, k = CONV
-    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((c, c, k, k)).astype(np.float32) * 0.01, "w")
-    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[k, k], pads=[k // 2] * 4)
-    g = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, c, s, s])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, c, s, s])], [w])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), np.ones((1, c, s, s), np.float32), c * c * k * k * s * s
+    w = np.random.default_rng(0).standard_normal((c, c, k, k)).astype(np.float32) * 0.01
+    return (*_one_node("Conv", np.ones((1, c, s, s), np.float32), np.float32, [1, c, s, s], {"w": w},
+                       kernel_shape=[k, k], pads=[k // 2] * 4), c * c * k * k * s * s)
 
 
 def _qgemm():
-    from onnx import TensorProto, helper, numpy_helper
-
     n = GEMM_N
-    w = numpy_helper.from_array(np.random.default_rng(0).integers(-127, 128, (n, n), dtype=np.int8), "w")
-    g = helper.make_graph([helper.make_node("MatMulInteger", ["x", "w"], ["y"])], "qgemm",
-                          [helper.make_tensor_value_info("x", TensorProto.UINT8, [n, n])],
-                          [helper.make_tensor_value_info("y", TensorProto.INT32, [n, n])], [w])
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), np.ones((n, n), np.uint8), n ** 3
+    w = np.random.default_rng(0).integers(-127, 128, (n, n), dtype=np.int8)
+    return (*_one_node("MatMulInteger", np.ones((n, n), np.uint8), np.int32, [n, n], {"w": w}), n ** 3)
 
 
 def _qconv():
-    from onnx import TensorProto, helper, numpy_helper
-
     c, s, k = CONV
     rng = np.random.default_rng(0)
-    consts = [numpy_helper.from_array(np.array(v, dt), name) for name, v, dt in (
-        ("xs", 0.02, np.float32), ("xz", 128, np.uint8), ("ws", 0.01, np.float32), ("wz", 0, np.int8),
-        ("ys", 0.05, np.float32), ("yz", 128, np.uint8))]
-    w = numpy_helper.from_array(rng.integers(-127, 128, (c, c, k, k), dtype=np.int8), "w")
-    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"], kernel_shape=[k, k],
-                            pads=[k // 2] * 4)
-    g = helper.make_graph([node], "qconv", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, c, s, s])],
-                          [helper.make_tensor_value_info("y", TensorProto.UINT8, [1, c, s, s])], [w, *consts])
+    w = rng.integers(-127, 128, (c, c, k, k), dtype=np.int8)
+    # QLinearConv's inputs: x, x scale and zero point, w, w's, then y's (U8S8: what ORT's static INT8 runs)
+    consts = {"xs": np.array(0.02, np.float32), "xz": np.array(128, np.uint8), "w": w, "ws": np.array(0.01, np.float32),
+              "wz": np.array(0, np.int8), "ys": np.array(0.05, np.float32), "yz": np.array(128, np.uint8)}
     x = rng.integers(0, 256, (1, c, s, s), dtype=np.uint8)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), x, c * c * k * k * s * s
+    return (*_one_node("QLinearConv", x, np.uint8, [1, c, s, s], consts, kernel_shape=[k, k], pads=[k // 2] * 4),
+            c * c * k * k * s * s)
 
 
 KERNELS = {"gemm": _gemm, "conv": _conv, "int8_gemm": _qgemm, "int8_conv": _qconv}
