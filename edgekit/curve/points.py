@@ -50,9 +50,14 @@ def epochs_for(n: int, batch_size: int, epochs: int, min_steps: int) -> int:
 
 
 def schedule(arm: Arm) -> tuple[int, int]:
-    """(batch size, epochs) a trained arm's points train with: the head's on cached embeddings, else the stage's."""
-    head = arm.stage.head if arm.model.source.startswith("hf:") else None
-    return (256, head.epochs) if head is not None else (arm.stage.batch_size, arm.stage.epochs)
+    """(batch size, epochs) a trained arm's points train with: the head's on cached embeddings (head_point, as
+    CurveRun.compute routes an arm with head:), else the stage's (train_point)."""
+    head = arm.stage.head
+    if head is None:
+        return arm.stage.batch_size, arm.stage.epochs
+    from edgekit.torchkit.text_head import HeadSettings
+
+    return HeadSettings.batch_size, head.epochs
 
 
 def step_floor(arm: Arm, data: CurveData) -> int:
@@ -140,7 +145,7 @@ def head_point(arm: Arm, encoder, store, data: CurveData, idx: np.ndarray, seed:
         with torch.no_grad():
             fc.weight.copy_(h.scale * torch.from_numpy(encoder.label_vectors(h.prompts, descriptions)))
             fc.bias.zero_()
-    s = HeadSettings(descriptions, tuple(h.prompts), h.init, h.scale, epochs_for(len(sub), 256, h.epochs, step_floor(arm, data)),
+    s = HeadSettings(descriptions, tuple(h.prompts), h.init, h.scale, epochs_for(len(sub), HeadSettings.batch_size, h.epochs, step_floor(arm, data)),
                      h.lr, weight_decay=cfg.weight_decay, seed=seed)
     train_head(fc, feats, sub.y, feats, sub.y, s)  # selection on the N labelled examples only
     train_s = time.perf_counter() - t0
