@@ -222,3 +222,15 @@ def test_dominating_the_hand_trial_counts_only_differences_beyond_noise():
     assert beats_within_noise(measured(0.901, 4_100_000, 1.18, [1.10, 1.26]), hand)  # smaller; the rest ties
     assert not beats_within_noise(measured(0.903, 5_800_000, 1.10, [1.05, 1.16]), hand)  # faster only within CI
     assert not beats_within_noise(measured(0.880, 4_100_000, 1.00, [0.98, 1.02]), hand)  # 2.3 pt less accurate
+
+
+def test_a_trial_whose_artifact_is_the_reference_file_ships_as_that_trial():
+    # a recipe with nothing after its export: trial 0's artifact is its own fp32 reference, the same row; the
+    # search ships trial 0 (it used to answer "no trial" whenever trial 0 alone was on the frontier)
+    from edgekit.search.results import shipped
+    from edgekit.ship import ShipRule
+
+    row = {"stage": "export", "kind": "export", "accuracy": 0.5, "size_bytes": 1000, "latency_ms": {"p50": 1.0},
+           "test_samples": 100, "latency_round_p50_ms": [1.0, 1.0]}
+    result = {"hand": 0, "frontier": [0], "trials": [{"number": 0, "row": row, "reference": row}]}
+    assert shipped(result, ShipRule())["trial"] == 0

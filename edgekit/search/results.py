@@ -98,7 +98,9 @@ def shipped(result: dict[str, Any], rule) -> dict[str, Any] | None:
     ref = hand["reference"] if hand else None
     if ref is None or not result["frontier"]:
         return None
-    arts = [{**ref, "id": "reference"}] + [{**_by(result["trials"], n)["row"], "id": f"trial-{n}"} for n in result["frontier"]]
+    # the reference last: the rule keeps the first of exact ties, and a trial whose artifact is the reference file
+    # itself (a recipe with nothing after its export) must ship as that trial, not as "no trial"
+    arts = [{**_by(result["trials"], n)["row"], "id": f"trial-{n}"} for n in result["frontier"]] + [{**ref, "id": "reference"}]
     d = decide(arts, rule, "reference")
     if d is None or d.artifact is None or d.artifact == "reference":
         return {"trial": None, "reason": d.reason if d else "nothing measured"}
