@@ -115,7 +115,9 @@ stages:
   - {{id: prune-global, kind: prune, input: finetune, target: params, ratio: 0.4, scope: global, importance: taylor,
      gradient_samples: 64}}
   - {{id: recover, kind: train, input: prune, epochs: 1, lr: 1.0e-3, batch_size: 64, distill: {{teacher: finetune}}}}
-  - {{id: export-pruned, kind: export, parity_samples: 16}}
+  - {{id: recover-unlabelled, kind: train, input: prune, epochs: 1, lr: 1.0e-3, batch_size: 64,
+     distill: {{teacher: finetune, unlabelled: 100}}}}
+  - {{id: export-pruned, kind: export, input: recover, parity_samples: 16}}
   - {{id: int8, kind: quantize, mode: dynamic, val_samples: 32, max_accuracy_drop: 100, prefer_faster: false,
      latency_runs: 5, min_seconds: 0}}
   - {{id: int8-static, kind: quantize, input: export-pruned, mode: static, val_samples: 32, max_accuracy_drop: 100,
@@ -135,6 +137,7 @@ stages:
     heads = json.loads(((tmp_path / "run" / stages["prune"]["dir"]) / "model.json").read_text())["pruned"]["modules"]
     assert any(k.endswith("attention.self.query") for k in heads) and any(k.endswith("intermediate.dense") for k in heads)
     assert "test_accuracy" in m["recover"] and m["export-pruned"]["parity_top1_agreement"] >= 0.99
+    assert m["recover-unlabelled"]["labelled_samples"] == 300 and m["recover-unlabelled"]["unlabelled_samples"] == 100
     assert "Evaluation failed" not in caplog.text  # onnxscript's skipped constant folds no longer reach the console
     fp32 = m["export-pruned"]["size_bytes"]
     for q in ("int8", "int8-static"):
@@ -190,3 +193,20 @@ def test_global_scope_keeps_a_head_in_every_attention_layer(importance, torch_on
                for a in layers)
     assert sum(a.num_attention_heads for a in layers) < 8  # heads were removed, globally
     assert result.model(x).shape == (2, 4)
+
+
+@needs_wordnet
+def test_unlabelled_texts_come_from_beyond_the_labelled_subset(tmp_path):
+    from edgekit.data import load_dataset
+    from edgekit.data.unlabelled import draw_unlabelled
+    from edgekit.recipe import DataConfig
+
+    cfg = DataConfig(source="wordnet-nouns:animal,plant", limit_train=50, limit_test=20)
+    ds = load_dataset(cfg, 0, tmp_path)
+    extra = draw_unlabelled(cfg, 0, tmp_path, ds, 30)
+    assert len(set(extra.tolist())) == 30
+    assert not set(extra.tolist()) & set(np.concatenate([ds.train.x, ds.val.x, ds.test.x]).tolist())
+    with pytest.raises(ValueError, match="only .* training samples lie beyond data.limit_train"):
+        draw_unlabelled(cfg, 0, tmp_path, ds, 10**6)
+    with pytest.raises(ValueError, match="set data.limit_train"):
+        draw_unlabelled(cfg.model_copy(update={"limit_train": None}), 0, tmp_path, ds, 5)

@@ -43,6 +43,7 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
     import torch
 
     from edgekit.data.dataset import Split
+    from edgekit.data.unlabelled import draw_unlabelled
     from edgekit.runtime.preprocess import prepare
     from edgekit.stages.train import start_model
     from edgekit.torchkit.models import load_model, save_model
@@ -53,7 +54,10 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
     teacher, teacher_meta = load_model(ctx.input.dir)
-    extra_x = _unlabelled(ctx, cfg, ds)
+    try:
+        extra_x = draw_unlabelled(ctx.recipe.data, ctx.recipe.seed, ctx.loaded.file.parent, ds, cfg.unlabelled)
+    except ValueError as e:
+        raise ctx.error("unlabelled", str(e)) from None
     raw = np.concatenate([ds.train.x, extra_x]) if len(extra_x) else ds.train.x
     labels = np.concatenate([ds.train.y, np.full(len(extra_x), UNLABELLED, np.int64)])
     # a student's vocabulary is fitted on every text it trains on, unlabelled ones too (never val/test)
@@ -79,24 +83,3 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
         "teacher_train_agreement": round(agree, 5),
     })
 
-
-def _unlabelled(ctx: StageContext, cfg: DistillStageConfig, ds):
-    """``cfg.unlabelled`` training samples outside the labelled subset (seeded); never validation or test."""
-    import numpy as np
-
-    from edgekit.data import load_dataset
-
-    if cfg.unlabelled == 0:
-        return ds.train.x[:0]
-    data = ctx.recipe.data
-    if data.limit_train is None:
-        raise ctx.error("unlabelled", "unlabelled samples come from the training split beyond data.limit_train; set data.limit_train")
-    full = load_dataset(data.model_copy(update={"limit_train": None}), ctx.recipe.seed, ctx.loaded.file.parent)
-    if ds.kind != "text":
-        raise ctx.error("unlabelled", "unlabelled samples are drawn for text data only (texts identify themselves)")
-    labelled = set(ds.train.x.tolist())
-    pool = np.flatnonzero([x not in labelled for x in full.train.x.tolist()])
-    if len(pool) < cfg.unlabelled:
-        raise ctx.error("unlabelled", f"only {len(pool)} training samples lie beyond data.limit_train, asked for {cfg.unlabelled}")
-    pick = np.sort(np.random.default_rng(ctx.recipe.seed + 7).choice(pool, cfg.unlabelled, replace=False))
-    return full.train.x[pick]

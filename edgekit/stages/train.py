@@ -31,6 +31,8 @@ class DistillConfig(Strict):
     teacher: str = Field(pattern=ID_PATTERN, description="id of an earlier stage whose torch model teaches (an ancestor of the input)")
     temperature: float = Field(4.0, gt=0, le=100, description="softmax temperature of both models' logits")
     weight: float = Field(0.7, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
+    unlabelled: int = Field(0, ge=0, le=10_000_000, description="text: extra training samples beyond data.limit_train, "
+                            "taught by the teacher alone (its logits computed once, up front)")
 
 
 class HeadConfig(Strict):
@@ -92,8 +94,10 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
                              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
                              seed=ctx.recipe.seed, device=pick_device(cfg.device), channels_last=cfg.channels_last)
-    loss_fn, teachers = None, []
-    if cfg.distill is not None:
+    loss_fn, teachers, taught = None, [], {}
+    if cfg.distill is not None and cfg.distill.unlabelled:
+        train, loss_fn, taught = _taught_with_unlabelled(ctx, cfg.distill, ds, extra["preprocess"])
+    elif cfg.distill is not None:
         teachers = [load_model(_ancestor(ctx, cfg.distill.teacher).dir)[0].to(settings.device)]
         loss_fn = distillation_loss(teachers[0], cfg.distill.temperature, cfg.distill.weight, cfg.label_smoothing)
 
@@ -118,7 +122,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         ctx.console.print(f"  [bold yellow]![/] test accuracy {test_acc:.4f} is at chance level ({chance:.4f}): "
                           f"the model learned nothing; try another lr or more epochs", highlight=False)
     return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params,
-                                             "test_chance_accuracy": chance})
+                                             "test_chance_accuracy": chance, **taught})
 
 
 def _model_cfg(ctx: StageContext, cfg: TrainConfig) -> ModelConfig:
@@ -171,6 +175,33 @@ def start_model(ctx: StageContext, model_cfg: ModelConfig, ds, normalize: bool =
         except (RuntimeError, OSError, ValueError) as e:
             raise ctx.loaded.error((*where, "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})") from None
     return model, spec, {}
+
+
+def _taught_with_unlabelled(ctx: StageContext, d: DistillConfig, ds, pre: dict):
+    """(training split of labelled + unlabelled token ids with index targets, its soft-label loss, metrics).
+
+    The teacher scores every text once, up front (``edgekit.torchkit.soft_labels``): on unlabelled texts its
+    soft labels are the only target, so they cannot come from a batch-by-batch teacher on labelled data."""
+    import numpy as np
+
+    from edgekit.data.dataset import Split
+    from edgekit.data.unlabelled import draw_unlabelled
+    from edgekit.runtime.preprocess import prepare
+    from edgekit.torchkit.models import load_model
+    from edgekit.torchkit.soft_labels import UNLABELLED, SoftLabelLoss, teacher_logits
+
+    try:
+        extra_x = draw_unlabelled(ctx.recipe.data, ctx.recipe.seed, ctx.loaded.file.parent, ds, d.unlabelled)
+    except ValueError as e:
+        raise ctx.loaded.error(ctx.loaded.stage_loc(ctx.cfg.id, "distill", "unlabelled"), str(e)) from None
+    raw = np.concatenate([ds.train.x, extra_x])
+    labels = np.concatenate([ds.train.y, np.full(len(extra_x), UNLABELLED, np.int64)])
+    teacher, teacher_meta = load_model(_ancestor(ctx, d.teacher).dir)
+    ctx.console.print(f"  teacher '{d.teacher}' scores {len(ds.train)} labelled + {len(extra_x)} unlabelled samples")
+    logits = teacher_logits(teacher, lambda b: prepare(teacher_meta["preprocess"], b), raw)
+    train = Split(prepare(pre, raw), np.arange(len(raw), dtype=np.int64))  # targets: indices into logits
+    return train, SoftLabelLoss(logits, labels, d.temperature, d.weight), {
+        "labelled_samples": len(ds.train), "unlabelled_samples": len(extra_x)}
 
 
 def _ancestor(ctx: StageContext, stage_id: str):
