@@ -8,8 +8,9 @@ Each run is what the evaluate stage does for latency: edgekit.bench.bench over t
 order, the first (the unpruned fp32 export) as reference, 5 alternating rounds, 500 queries and 5 s per artifact,
 batch 1, 1 thread (accuracy is left out: it does not move). Spread = (max - min) / median of an artifact's ratios
 across the runs. Printed per artifact: the ratios, the spread, how often it was flagged unstable and why, CPU steal
-during its rounds, achieved GMAC/s and its fraction of the measured peak (edgekit.bench.peak). Exit 1 when a
-spread exceeds --max-spread or a rate is missing.
+during its rounds, its two speed states when the machine switched between them (edgekit.bench.stats.speed_states),
+achieved GMAC/s and its fraction of the measured peak (edgekit.bench.peak). Exit 1 when a spread exceeds
+--max-spread or a rate is missing.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main() -> int:
         row = {"artifact": name, "p50_ms": [r["latency_ms"]["p50"] for r in recs], "ratios": ratios,
                "spread": round(spread, 4), "flagged_runs": len(flagged), "reasons": _kinds(flagged),
                "steal_percent": [r["steal_percent"] for r in recs], "cpu_busy_percent": [r["cpu_busy_percent"] for r in recs],
-               "macs": recs[-1]["macs"], "gmacs_per_s": recs[-1]["gmacs_per_s"], "peak_fraction": recs[-1]["peak_fraction"]}
+               "speed_states": [r["speed_states"] for r in recs], "macs": recs[-1]["macs"], "gmacs_per_s": recs[-1]["gmacs_per_s"], "peak_fraction": recs[-1]["peak_fraction"]}
         ok &= spread <= args.max_spread and row["gmacs_per_s"] is not None
         rows.append(row)
     out = {"repeats": args.repeats, "max_spread": args.max_spread, "peak": peak, "rows": rows, "ok": ok}
@@ -89,6 +90,12 @@ def main() -> int:
         print(f"  {'':<36} {r['macs'] / 1e6 if r['macs'] else 0:.1f} M MACs, {rate}; steal "
               f"{'/'.join(str(s) for s in r['steal_percent'])} %, all cores busy {'/'.join(str(b) for b in r['cpu_busy_percent'])} %; flagged in {r['flagged_runs']}/{args.repeats} run(s)"
               + (f": {'; '.join(f'{k} ({n}x)' for k, n in r['reasons'].items())}" if r["reasons"] else ""))
+        states = [v for v in r["speed_states"] if v]
+        if states:
+            fast, share, slow = ("/".join(fmt.format(v[k]) for v in states) for k, fmt in
+                                 (("fast_ms", "{:.3f}"), ("fast_share", "{:.0%}"), ("slow_ms", "{:.3f}")))
+            print(f"  {'':<36} two speeds in {len(states)}/{args.repeats} run(s): fast {fast} ms ({share} of queries), "
+                  f"slow {slow} ms")
     print("OK" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -189,7 +189,7 @@ GOLDEN_TOP = {"schema", "edgekit", "created", "settings", "machine", "state", "v
 GOLDEN_RESULT = {"model", "name", "size_bytes", "params", "macs", "ops", "counts_unknown", "threads", "inter_op_threads", "batch",
                  "input_shapes", "cold_start_ms", "latency_ms", "throughput_per_s", "memory", "accuracy", "unstable",
                  "unstable_reasons", "attempts", "vs_reference", "gmacs_per_s", "peak_fraction", "steal_percent",
-                 "cpu_busy_percent"}
+                 "cpu_busy_percent", "speed_states"}
 GOLDEN_LATENCY = {"n", "mean", "std", "cv", "min", "max", "p50", "p90", "p95", "p99", "ci95", "ci95_half_width_rel_p50",
                   "round_medians"}
 GOLDEN_MACHINE = {"id", "cpu", "board", "arch", "isa", "cores", "cores_usable", "memory_bytes", "os", "python", "onnxruntime",
@@ -421,3 +421,18 @@ def test_evaluate_stage_rows_come_from_the_harness(models, tmp_path):
     assert rows[1]["vs_reference"]["p50_ratio"] > 1
     assert metrics["machine"]["onnxruntime"]
     assert json.loads((out / "bench.json").read_text())["schema"] == SCHEMA
+
+
+def test_speed_states_finds_two_speeds_and_not_one_wide_hump_or_rare_spikes():
+    from edgekit.bench.stats import speed_states, summarize
+
+    rng = np.random.default_rng(0)
+    fast, slow = rng.lognormal(np.log(0.26), 0.04, 300), rng.lognormal(np.log(0.40), 0.04, 700)
+    got = speed_states(np.concatenate([slow, fast]))
+    assert got["fast_share"] == pytest.approx(0.3, abs=0.01) and got["valley"] < 0.2
+    assert got["fast_ms"] == pytest.approx(0.26, rel=0.02) and got["slow_ms"] == pytest.approx(0.40, rel=0.02)
+    assert summarize([list(fast), list(slow)]).speeds == got
+    assert speed_states(rng.lognormal(np.log(0.3), 0.15, 1000)) is None  # one wide hump
+    spikes = np.concatenate([rng.lognormal(np.log(0.3), 0.03, 980), rng.lognormal(np.log(0.9), 0.03, 20)])
+    assert speed_states(spikes) is None  # 2 % disturbed queries are p99 material, not a second speed
+    assert speed_states(np.full(1000, 0.3)) is None and speed_states(fast[:100]) is None

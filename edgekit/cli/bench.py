@@ -237,6 +237,12 @@ def bench(
                 for r in doc["results"] if r["unstable"]]
     for line in unstable:
         err.print(f"[yellow]unstable:[/] {line}", highlight=False)
+    for r in doc["results"]:
+        if r.get("speed_states"):
+            v = r["speed_states"]
+            err.print(f"two speeds: {r['name']} ({r['threads']}t, batch {r['batch']}): {v['fast_share']:.0%} of queries at "
+                      f"{v['fast_ms']:.3f} ms, the rest at {v['slow_ms']:.3f} ms: the machine switched speed while measuring "
+                      f"(steal {r.get('steal_percent')} %); p50 moves with the mix", highlight=False)
     for line in doc["invalid_reasons"]:
         err.print(f"[red]invalid run:[/] {line}", highlight=False)
     if strict and (unstable or doc["invalid_reasons"]):

@@ -45,7 +45,9 @@ def plot(doc: dict) -> bytes:
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(f"labelled training examples per class (log; {doc['test_samples']} test samples for every point)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title("Learning curve: training vs prompting (bands: 95 % CI over seeds and test set)", fontsize=10)
+        kinds = {a["kind"] for a in doc["arms"]}
+        versus = "training vs prompting" if kinds & {"zero-shot", "few-shot"} else "training from scratch vs fine-tuning"
+        ax.set_title(f"Learning curve: {versus} (bands: 95 % CI over seeds and test set)", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
         buf = io.BytesIO()
