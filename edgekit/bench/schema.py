@@ -62,9 +62,9 @@ def case_record(run: BenchRun, res: CaseResult) -> dict:
         "peak_fraction": _r(rate / top, 4) if rate is not None and top else None,
         # what else the machine did while this case was measured (steal: vCPU time taken by the hypervisor)
         "steal_percent": (res.load or {}).get("steal_percent"),
+        "cpu_busy_percent": (res.load or {}).get("busy_percent"),
         # the machine switched between two speeds while measuring: p50 moves with their mix (stats.speed_states)
         "speed_states": {k: _r(v, 4) for k, v in res.stats.speeds.items()} if res.stats.speeds else None,
-        "cpu_busy_percent": (res.load or {}).get("busy_percent"),
     }
 
 

@@ -20,6 +20,7 @@ from edgekit.errors import StageFailed
 from edgekit.sense import chance_level, near_chance
 from edgekit.progress import progress as progress_for
 from edgekit.torchkit.small_maps import fast_small_map_convs
+from edgekit.torchkit.text import by_length
 
 # BatchNorm recalibration reads at most this many training samples: the running mean and variance of a
 # layer are then within ~1/sqrt(4096) of the full-data values, at a fraction of an epoch's cost.
@@ -56,7 +57,7 @@ def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator |
     then fell below its test's 50 % floor."""
     order = rng.permutation(len(split)) if rng is not None else np.arange(len(split))
     if pad_id is not None and rng is None and split.x.ndim == 2:
-        order = np.argsort((split.x != pad_id).sum(1), kind="stable")
+        order = by_length(split.x, pad_id)
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
         x = normalize(split.x[idx], mean, std) if len(mean) else split.x[idx]  # no mean: already model input (token ids)
