@@ -26,7 +26,7 @@ from edgekit.budgets import FINAL, Budgets, Limits
 from edgekit.errors import InputError
 from edgekit.noise import accuracy_tie, latency_tie, size_tie
 from edgekit.rows import latency
-from edgekit.units import fmt_acc, fmt_ms, fmt_size
+from edgekit.units import fmt_acc, fmt_ms, fmt_size, percent, points
 from edgekit.strict import ID_PATTERN, Strict
 
 
@@ -143,7 +143,7 @@ def _disqualified(a: dict, ref: dict | None, rule: ShipRule, limits: Limits | No
     if ref is not None:
         if a.get("test_set") and ref.get("test_set") and a["test_set"] != ref["test_set"]:
             return f"not comparable: measured on other test samples than {ref['id']}"
-        drop = (ref["accuracy"] - a["accuracy"]) * 100
+        drop = points(ref["accuracy"], a["accuracy"])
         if drop > rule.max_accuracy_drop_pt:
             return (f"too inaccurate: {_pct(a)} is {drop:.2f} pt below {ref['id']} ({_pct(ref)}), "
                     f"over the {rule.max_accuracy_drop_pt:g} pt budget")
@@ -156,7 +156,7 @@ def _over_limits(a: dict, limits: Limits | None) -> str | None:
     size, max_size = a.get("size_bytes"), limits.max_size_bytes or (limits.max_size_mb and limits.max_size_mb * 1e6)
     if max_size and size is not None and size > max_size:
         return f"over budget: {fmt_size(size)} > max size {fmt_size(max_size)}"
-    if limits.min_accuracy_pct is not None and a["accuracy"] * 100 < limits.min_accuracy_pct:
+    if limits.min_accuracy_pct is not None and percent(a["accuracy"]) < limits.min_accuracy_pct:
         return f"over budget: {_pct(a)} < min_accuracy_pct {limits.min_accuracy_pct:g} %"
     ms = latency(a, limits.latency_percentile)
     if getattr(limits, "latency_machine", None) or getattr(limits, "device", None):

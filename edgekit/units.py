@@ -4,6 +4,18 @@ and the verdict, so the same size or latency never reads two ways. A missing val
 from __future__ import annotations
 
 
+def percent(a: float) -> float:
+    """An accuracy (a fraction) in percent, rounded off float noise, for comparing with a limit: 0.899 is 89.9,
+    not 89.89999999999999, which a min_accuracy_pct of 89.9 would fail."""
+    return round(a * 100, 9)
+
+
+def points(a: float, b: float) -> float:
+    """Accuracy a - b (fractions) in percentage points, rounded off float noise: 0.904 - 0.899 is 0.5 pt, not
+    0.50000000000000044, which failed a 0.5 pt budget and printed "0.50 pt below, over the 0.5 pt budget"."""
+    return round((a - b) * 100, 9)
+
+
 def fmt_size(b: int | None) -> str:
     if b is None:
         return "–"

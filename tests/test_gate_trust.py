@@ -40,6 +40,14 @@ def test_accuracy_drop_against_the_export_still_gates():
     assert [r.status for r in out.results] == ["fail"] and "10.00 pt" in out.results[0].message
 
 
+def test_limits_exactly_met_pass():
+    # 0.904 - 0.899 is 0.50000000000000044 and 0.899 * 100 is 89.89999999999999 in floats: both failed before
+    rep = report(row("export", "export", 0.904), row("int8", "quantize", 0.899), reference="export")
+    out = check(rep, Budgets(max_accuracy_drop_pt=0.5, min_accuracy_pct=89.9))
+    assert [r.status for r in out.results] == ["pass", "pass"], [r.message for r in out.results]
+    assert [r.status for r in check(rep, Budgets(max_accuracy_drop_pt=0.49)).results] == ["fail"]
+
+
 def test_accuracy_drop_on_different_test_samples_is_bad_input():
     rep = report(row("export", "export", 0.90, test_samples=30), row("int8", "quantize", 0.89), reference="export")
     with pytest.raises(InputError, match="test samples"):

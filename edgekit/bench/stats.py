@@ -122,7 +122,7 @@ def speed_states(x: np.ndarray, min_ratio: float = 1.2, min_share: float = 0.05,
     counts, edges = np.histogram(logs, bins=40, range=(np.percentile(logs, 1), np.percentile(logs, 99)))
     density = np.convolve(counts, np.ones(3) / 3, mode="same")  # 3-bin smoothing
     centres = (edges[:-1] + edges[1:]) / 2
-    a, b = np.searchsorted(centres, lo), np.searchsorted(centres, hi)
+    a, b = (min(int(np.searchsorted(centres, v)), len(centres) - 1) for v in (lo, hi))  # a cluster may sit at an edge
     if b - a < 2:
         return None
     valley = density[a:b].min() / min(density[: a + 1].max(), density[b:].max())

@@ -20,7 +20,7 @@ from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 from edgekit.sense import findings
 from edgekit.report.devices import on_device
 from edgekit.verdict import on_samples_of, of_report
-from edgekit.units import fmt_acc
+from edgekit.units import fmt_acc, percent, points
 
 Status = Literal["pass", "fail", "skip"]
 # two numbers are compared only when measured alike: latency at the same threads and batch, accuracy on the same
@@ -159,7 +159,7 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
     if lim.max_latency_ms is not None:
         out.results.append(_latency_limit(art, lim, budgets, out))
     if lim.min_accuracy_pct is not None:
-        out.results.append(_gate("min_accuracy_pct", aid, _need(art, "accuracy") * 100, lim.min_accuracy_pct, "%", "accuracy", at_most=False))
+        out.results.append(_gate("min_accuracy_pct", aid, percent(_need(art, "accuracy")), lim.min_accuracy_pct, "%", "accuracy", at_most=False))
     if lim.max_accuracy_drop_pt is not None:
         ref = find(report, budgets.reference or report.get("reference") or FINAL)
         if ref["id"] == aid or (budgets.reference is None and ref.get("kind") != "export"):
@@ -168,7 +168,7 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
                              f"budgets.reference: STAGE_ID")
         if (why := _mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
             raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
-        drop = (_need(ref, "accuracy") - _need(art, "accuracy")) * 100
+        drop = points(_need(ref, "accuracy"), _need(art, "accuracy"))
         out.results.append(_gate("max_accuracy_drop_pt", aid, drop, lim.max_accuracy_drop_pt, "pt",
                                  f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
     for name in lim.must_beat:
@@ -245,7 +245,7 @@ def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, lim
         out.warnings.append(f"regression.accuracy_pt ({aid}) skipped: {why}")
         out.results.append(_skip("regression.accuracy_pt", aid, limits["accuracy_pt"], "pt", why))
     elif limits.get("accuracy_pt") is not None:
-        drop = (_need(old, "accuracy") - _need(art, "accuracy")) * 100
+        drop = points(_need(old, "accuracy"), _need(art, "accuracy"))
         out.results.append(_gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
                                  f"accuracy drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
     if limits.get("latency_pct") is not None:

@@ -28,6 +28,7 @@ from edgekit.rows import latency
 from edgekit.search import space
 from edgekit.search.config import DIRECTIONS, SearchConfig
 from edgekit.search.trial import Outcome, rounded, run_trial, trial_dir
+from edgekit.units import percent, points
 
 # retried_trial_number has been "experimental" since Optuna 2.8; edgekit pins Optuna, so the warning is noise
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -74,9 +75,9 @@ def constraints(loaded: LoadedRecipe, out: Outcome) -> dict[str, float]:
     if b.max_latency_ms is not None:
         c["latency_ms"] = (latency(row, b.latency_percentile) or float("inf")) - b.max_latency_ms
     if b.min_accuracy_pct is not None:
-        c["accuracy_pct"] = b.min_accuracy_pct - row["accuracy"] * 100
+        c["accuracy_pct"] = b.min_accuracy_pct - percent(row["accuracy"])
     if b.max_accuracy_drop_pt is not None and ref is not None:
-        c["accuracy_drop_pt"] = (ref["accuracy"] - row["accuracy"]) * 100 - b.max_accuracy_drop_pt
+        c["accuracy_drop_pt"] = points(ref["accuracy"], row["accuracy"]) - b.max_accuracy_drop_pt
     return c
 
 
