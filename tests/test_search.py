@@ -101,6 +101,28 @@ def test_space_types_and_the_recipes_own_values(tmp_path):
     assert own == {"int8.per_channel": True, "prune.ratio": 0.5, "recover.distill.weight": 0.7, "prune.importance": "l2"}
 
 
+def test_the_hand_trial_keeps_recipe_values_the_space_excludes(tmp_path):
+    """A space moved away from the hand settings (prune.ratio 0.5 outside [0.6, 0.8], recover.epochs 1 not among
+    the choices) failed trial 0 before it started, reported as a worker that died, and the hand point was lost."""
+    import optuna
+
+    from edgekit.recipe import load
+    from edgekit.search import space
+    from edgekit.search.study import enqueue_hand_trial, hand_values
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE + "    prune.ratio: [0.6, 0.8]\n    recover.epochs: {choices: [2, 3]}\n")
+    loaded = load(path)
+    params = space.resolve(loaded)
+    study = optuna.create_study(directions=["maximize"])
+    enqueue_hand_trial(study, loaded, params)
+    trial = study.ask()
+    assert trial.user_attrs["hand"]
+    assert hand_values(trial, loaded, params) == {"int8.per_channel": True, "prune.ratio": 0.5, "recover.epochs": 1}
+    assert trial.params == {"int8.per_channel": True}  # only what the space holds is a suggestion
+    assert not space.contains(params[1], 0.5) and space.contains(params[1], 0.6)
+
+
 def test_trial_recipe_and_pasteable_settings(tmp_path):
     import yaml
 

@@ -175,6 +175,13 @@ def _set(d: dict, path: tuple[str, ...], value: Any) -> None:
     d[path[-1]] = value
 
 
+def contains(p: Param, value: Any) -> bool:
+    """Whether ``value`` lies in the space of ``p`` (a recipe's hand value may not: the space can exclude it)."""
+    if p.kind == "choice":
+        return value in p.choices
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and p.low <= value <= p.high
+
+
 def recipe_value(loaded: LoadedRecipe, p: Param) -> Any:
     """The recipe's own (validated, defaults filled) value of ``p``, or None when a parent block is absent."""
     value: Any = next(s for s in loaded.recipe.stages if s.id == p.stage)

@@ -114,7 +114,16 @@ def enqueue_hand_trial(study: optuna.Study, loaded: LoadedRecipe, params: list[s
     if study.get_trials(deepcopy=False):
         return
     values = {p.name: space.recipe_value(loaded, p) for p in params}
-    study.enqueue_trial({k: v for k, v in values.items() if v is not None}, user_attrs={"hand": True}, skip_if_exists=True)
+    # a hand value outside the space is not a suggestion Optuna can replay (a choice it does not offer raises):
+    # the hand trial takes it from the recipe instead (hand_values)
+    study.enqueue_trial({p.name: values[p.name] for p in params if space.contains(p, values[p.name])},
+                        user_attrs={"hand": True}, skip_if_exists=True)
+
+
+def hand_values(trial: optuna.Trial, loaded: LoadedRecipe, params: list[space.Param]) -> dict[str, Any]:
+    """The hand trial's settings: the recipe's values, suggested (so samplers learn from them) where the space holds them."""
+    values = {p.name: space.recipe_value(loaded, p) for p in params}
+    return {p.name: rounded(suggest(trial, p)) if space.contains(p, values[p.name]) else values[p.name] for p in params}
 
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
@@ -151,13 +160,14 @@ def make_objective(loaded: LoadedRecipe, params: list[space.Param], search_dir: 
     cfg = loaded.recipe.search
 
     def objective(trial: optuna.Trial) -> list[float]:
-        values = {p.name: rounded(suggest(trial, p)) for p in params}
         run_dir = trial_dir(search_dir, trial.number)
-        trial.set_user_attr("settings", values)
         trial.set_user_attr("run_dir", run_dir.relative_to(search_dir).as_posix())
         trial.set_user_attr("started", time.time())
-        console.print(f"trial #{trial.number}: {', '.join(f'{k}={v}' for k, v in values.items())}", highlight=False)
         try:
+            hand = trial.user_attrs.get("hand")
+            values = hand_values(trial, loaded, params) if hand else {p.name: rounded(suggest(trial, p)) for p in params}
+            trial.set_user_attr("settings", values)
+            console.print(f"trial #{trial.number}: {', '.join(f'{k}={v}' for k, v in values.items())}", highlight=False)
             out = run_trial(loaded, params, values, cfg.screening, run_dir, console)
         except EdgekitError as e:
             trial.set_user_attr("error", e.message)
