@@ -121,9 +121,11 @@ def enqueue_hand_trial(study: optuna.Study, loaded: LoadedRecipe, params: list[s
 
 
 def hand_values(trial: optuna.Trial, loaded: LoadedRecipe, params: list[space.Param]) -> dict[str, Any]:
-    """The hand trial's settings: the recipe's values, suggested (so samplers learn from them) where the space holds them."""
+    """The hand trial's settings: the recipe's values, suggested (so samplers learn from them) where the space holds
+    them, as they are where it does not; a key whose block the recipe lacks (None) is sampled like any trial's."""
     values = {p.name: space.recipe_value(loaded, p) for p in params}
-    return {p.name: rounded(suggest(trial, p)) if space.contains(p, values[p.name]) else values[p.name] for p in params}
+    return {p.name: rounded(suggest(trial, p)) if values[p.name] is None or space.contains(p, values[p.name])
+            else values[p.name] for p in params}
 
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
