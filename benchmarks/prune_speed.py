@@ -3,6 +3,8 @@
     python benchmarks/prune_speed.py --run-dir RUN --max-ratio 0.65         # a finished run (default recipe)
     python benchmarks/prune_speed.py --model torchvision:mobilenet_v3_small --input 1x32x32 --stem-stride 1 \\
         --ratio 0.4 --max-ratio 1.0                                          # a fresh model, pruned as the stage does
+    python benchmarks/prune_speed.py --model torchvision:resnet18 --target latency --ratio 0.5 --max-ratio 0.55
+                                                                             # target: latency, re-measured here
 
 With ``--run-dir``: the run's unpruned and pruned export files (an export stage with, and one without, a prune
 stage upstream), and the accuracies its evaluate stage measured. Without it: a freshly built model (latency
@@ -64,7 +66,7 @@ def fresh_pair(args, out: Path) -> tuple[Path, Path, dict]:
     from edgekit.stages.export import crop_file
     from edgekit.torchkit.export import export_onnx
     from edgekit.torchkit.models import build_model
-    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest
+    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest, prune_to_latency
     from edgekit.torchkit.pruning import PruneSettings
 
     torch.manual_seed(0)
@@ -72,8 +74,11 @@ def fresh_pair(args, out: Path) -> tuple[Path, Path, dict]:
     c, h, w = (int(v) for v in args.input.split("x"))
     example = torch.randn(2, c, h, w)
     model = build_model({"source": args.model, "stem_stride": args.stem_stride, "weights": None}, 10, c).eval()
-    result, speed = prune_fastest(model, example, PruneSettings(target="macs", ratio=args.ratio), AUTO_ROUND_TO,
-                                  log=lambda m: print(f"  prune stage: {m}"))
+    settings, log = PruneSettings(target=args.target, ratio=args.ratio), (lambda m: print(f"  prune stage: {m}"))
+    if args.target == "latency":
+        result, speed = prune_to_latency(model, example, settings, AUTO_ROUND_TO, log=log)
+    else:
+        result, speed = prune_fastest(model, example, settings, AUTO_ROUND_TO, log=log)
     files = {}
     for name, m in (("unpruned", model), ("pruned", result.model)):
         files[name] = out / f"{name}.onnx"
@@ -81,7 +86,7 @@ def fresh_pair(args, out: Path) -> tuple[Path, Path, dict]:
         crop_file(files[name])
         onnx.checker.check_model(str(files[name]))
     info = {"macs_ratio": round(result.macs[1] / result.macs[0], 4), "round_to": speed["chosen"],
-            "stage_measured_ratio": speed["ratio"]}
+            "stage_measured_ratio": speed["ratio"], **{k: speed[k] for k in ("latency_target", "target_met") if k in speed}}
     return files["unpruned"], files["pruned"], info
 
 
@@ -91,7 +96,8 @@ def main() -> int:
     ap.add_argument("--model", default="torchvision:resnet18")
     ap.add_argument("--stem-stride", type=int, default=None)
     ap.add_argument("--input", default="1x28x28", help="C x H x W of one sample")
-    ap.add_argument("--ratio", type=float, default=0.5, help="share of MACs the fresh model's prune removes")
+    ap.add_argument("--target", choices=("macs", "latency"), default="macs", help="what the fresh model's prune removes")
+    ap.add_argument("--ratio", type=float, default=0.5, help="share of --target the fresh model's prune removes")
     ap.add_argument("--max-ratio", type=float, default=0.65, help="pruned p50 / unpruned p50 must be at most this")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per file, over all rounds")

@@ -21,7 +21,7 @@ from typing import Any
 from edgekit.units import fmt_acc
 
 # every check by name; budgets' ``fail_on`` turns the named ones from warnings into gate failures
-CHECKS = ("chance", "pruned-slower", "int8-slower", "int8-collapse", "unchanged", "counts-unknown")
+CHECKS = ("chance", "pruned-slower", "int8-slower", "int8-collapse", "unchanged", "counts-unknown", "latency-missed")
 QUANT_KINDS = ("quantize", "inc-quantize")
 # A child is "slower" when its p50 exceeds the parent's by more than this: the evaluate stage measures
 # artifacts in alternating rounds, so their ratio is steady to a few percent even on a drifting VM.
@@ -85,7 +85,7 @@ def findings(report: dict[str, Any]) -> list[Finding]:
             if parent is not None:
                 out += _slower("pruned-slower", row, parent, "pruned model", "unpruned parent")
     for st in report.get("stages") or []:
-        out += _prune_speed(st)
+        out += _prune_speed(st) + _latency_missed(st)
         if st.get("unchanged"):
             out.append(Finding("unchanged", st["id"], f"stage '{st['id']}' ({st['kind']}) changed nothing: {st['unchanged']}"))
     return out
@@ -135,6 +135,16 @@ def _prune_speed(stage: dict) -> list[Finding]:
     return [Finding("pruned-slower", stage["id"], f"the pruned model measured {ratio:.2f}× its parent's p50 when the "
                                                   f"prune stage timed them (per-round ratios {low:.2f}–{speed.get('max', ratio):.2f}, "
                                                   f"round_to {speed.get('chosen', 'as set')}); prune less, or ship the parent")]
+
+
+def _latency_missed(stage: dict) -> list[Finding]:
+    """A prune stage with ``target: latency`` whose fastest candidate still measured above the target."""
+    speed = stage.get("speed") or {}
+    if stage.get("kind") != "prune" or speed.get("target_met") is not False:
+        return []
+    return [Finding("latency-missed", stage["id"], f"target: latency asked for x{speed['latency_target']:.2f} the parent's "
+                                                   f"p50; the fastest candidate measured x{speed['ratio']:.2f} (MACs "
+                                                   f"-{speed['macs_removed']:.0%}, round_to {speed['chosen']}); ask for less")]
 
 
 def _collapse(row: dict, parent: dict) -> list[Finding]:

@@ -259,6 +259,8 @@ stages:
         "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module",
         "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs",
         "  - {id: prune, kind: prune, finetune_epochs: 1}\n": r"r.yaml:8: stages\[1\]\.finetune_epochs: .*needs steps > 1",
+        "  - {id: prune, kind: prune, target: latency, round_to: 8, measure_speed: false}\n":
+            r"r.yaml:8: stages\[1\]\.measure_speed: target: latency is measured",
     }
     for stage, message in cases.items():
         recipe.write_text(base + stage)
@@ -330,3 +332,34 @@ def test_candidates_that_overshoot_the_target_are_not_compared():
     assert comparable(speeds, PruneSettings(target="macs", ratio=0.5)) == ["none", "8"]
     assert comparable(speeds, PruneSettings(target="macs", ratio=0.58)) == ["none", "8", "16"]
     assert comparable({"16": speeds["16"]}, PruneSettings(target="macs", ratio=0.3)) == ["16"]  # none qualifies: all
+
+
+def test_latency_target_keeps_the_least_pruning_that_reaches_it():
+    from edgekit.torchkit.prune_speed import latency_grid, pick_for_latency
+
+    assert latency_grid(0.5, 0.9) == [0.4, 0.525, 0.65, 0.775, 0.9]
+    assert latency_grid(0.02, 0.9)[0] == 0.05  # never a probe that removes nothing
+    assert max(latency_grid(0.5, 0.3)) == 0.51  # a 0.3 cap per layer leaves 0.7^2 of a layer's MACs at most
+    speeds = {"a": {"ratio": 0.62, "macs_ratio": 0.6}, "b": {"ratio": 0.48, "macs_ratio": 0.45},
+              "c": {"ratio": 0.41, "macs_ratio": 0.3}, "d": {"ratio": 0.49, "macs_ratio": 0.35}}
+    assert pick_for_latency(speeds, 0.5) == ("b", True)  # c and d are faster but spent more MACs
+    assert pick_for_latency(speeds, 0.4) == ("c", False)  # none reached it: the fastest, said
+
+
+def test_prune_to_latency_times_a_grid_against_the_parent():
+    from edgekit.torchkit.prune_speed import latency_grid, pick_for_latency, prune_to_latency
+
+    torch.manual_seed(0)
+    parent = build_model({"source": "edgekit:resnet-small", "width": 2.0}, 10, 1).eval()
+    before = widths(parent)
+    settings = PruneSettings(target="latency", ratio=0.3)
+    result, speed = prune_to_latency(parent, _image(1, 16), settings, (None, 8))
+    assert widths(parent) == before
+    grid = latency_grid(0.3, 0.9)
+    assert len(speed["candidates"]) + len(speed["skipped"]) == 2 * len(grid)
+    assert speed["latency_target"] == 0.7 and speed["macs_removed"] in grid
+    assert (speed["chosen_candidate"], speed["target_met"]) == pick_for_latency(speed["candidates"], 0.7)
+    assert speed["target_met"] == (speed["ratio"] <= 0.7)
+    assert round(result.macs[1] / result.macs[0], 4) == speed["macs_ratio"] <= 1 - speed["macs_removed"]
+    if speed["chosen"] == "8":
+        assert all(w % 8 == 0 for n, w in widths(result.model).items() if w != before[n] and n != "fc")

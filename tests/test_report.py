@@ -183,10 +183,14 @@ def test_console_report_and_check_name_the_same_winner(tmp_path, capsys):
     assert v["artifact"] == report["final"] == "int8-fast" and v["baseline"] == "zero-shot"
     assert v["accuracy_diff_pt"] == pytest.approx(-15.0) and v["pays"] is False
 
-    sentence, table = verdict_table(report)  # what `edgekit shrink` prints
-    console = Console(record=True, width=200)
+    sentence, table, lines = verdict_table(report)  # what `edgekit shrink` prints
+    console = Console(record=True, width=80)
     console.print(table)
+    text = console.export_text()
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80 and "trade-off" in text and "int8-fast" in text
     assert sentence == v["sentence"] and [r["contender"] for r in v["rows"]] == ["int8-fast", "zero-shot", "smollm"]
+    assert [line.split(":")[0].strip() for line in lines] == ["int8-fast", "zero-shot", "smollm"]
+    assert all(r["comparison"] in line for r, line in zip(v["rows"], lines))
     assert "int8-fast" in table.title and [r["outcome"] for r in v["rows"]] == ["", "trade-off", "shipped wins"]
     assert v["sentence"] in (run / "report.md").read_text()
     assert html_module.escape(v["sentence"]) in (run / "report.html").read_text()

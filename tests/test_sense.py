@@ -141,7 +141,7 @@ def test_chance_level_and_near_chance():
     assert chance_level([0, 1, 2, 3] * 5) == 0.25 and chance_level([0, 0, 0, 1]) == 0.75 and chance_level([]) is None
     assert near_chance(0.1023, 0.1) and near_chance(0.14, 0.1) and not near_chance(0.2, 0.1)
     assert near_chance(0.76, 0.75) and not near_chance(0.80, 0.75)
-    assert len(set(CHECKS)) == 6
+    assert len(set(CHECKS)) == len(CHECKS)  # fail_on names each check once
 
 
 def test_graph_counter_says_why_macs_are_unknown(tmp_path):
@@ -178,3 +178,16 @@ def test_prune_stage_that_measured_its_model_slower_is_flagged(tmp_path):
         assert _checks(report) == expected
         assert next(s for s in report["stages"] if s["id"] == "prune")["speed"]["ratio"] == metrics["speed"]["ratio"]
     assert "1.52× its parent's p50" in markdown(build_report(run.parent.parent / "none" / "1.52"))
+
+
+def test_prune_stage_that_missed_its_latency_target_is_flagged(tmp_path):
+    missed = {**PRUNE, "speed": {"ratio": 0.71, "min": 0.66, "max": 0.74, "chosen": "8", "slower_than_parent": False,
+                                 "latency_target": 0.5, "target_met": False, "macs_removed": 0.9}}
+    met = {**PRUNE, "speed": {**missed["speed"], "ratio": 0.48, "target_met": True, "macs_removed": 0.65}}
+    rows = [_row("export", 0.90, 1.0)]
+    for name, metrics, expected in (("missed", missed, {("latency-missed", "prune")}), ("met", met, set())):
+        stages = [s if s[0] != "prune" else ("prune", "prune", "train", metrics) for s in LINEAGE[:4]]
+        report = build_report(_run(tmp_path / name, rows, stages))
+        assert _checks(report) == expected
+    assert "asked for x0.50 the parent's p50; the fastest candidate measured x0.71 (MACs -90%" in \
+        markdown(build_report(tmp_path / "missed"))

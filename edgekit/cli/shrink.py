@@ -32,20 +32,24 @@ def results_table(record: dict) -> Table:
     return table
 
 
-def verdict_table(report: dict) -> tuple[str, Table] | None:
+def verdict_table(report: dict) -> tuple[str, Table, list[str]] | None:
     """The report's verdict (the shipped artifact against every other lineage and prompted baseline), when the
-    run has something to compare it with."""
+    run has something to compare it with: (sentence, table, one line per row saying what it is and how the shipped
+    artifact compares). The sentences stay out of the table: wrapped into a cell they fill a column a word per line
+    at 80 columns."""
     from edgekit.verdict import of_report
 
     v = of_report(report)
     if v is None:
         return None
     table = Table(title=f"verdict: {v['artifact']} (shipped) against every lineage and baseline")
-    for col in ("", "kind", "accuracy", "size", "p50 (batch 1)", "shipped vs it", "outcome"):
-        table.add_column(col, justify="left" if col in ("", "kind", "shipped vs it", "outcome") else "right")
+    table.add_column("", overflow="fold")
+    for col in ("accuracy", "size", "p50 (batch 1)", "outcome"):
+        table.add_column(col, justify="left" if col == "outcome" else "right", no_wrap=True)
     for r in v["rows"]:
-        table.add_row(r["contender"], r["kind"], r["accuracy"], r["size"], r["p50"], r["comparison"], r["outcome"])
-    return v["sentence"], table
+        table.add_row(r["contender"], r["accuracy"], r["size"], r["p50"], r["outcome"] or "shipped")
+    lines = [f"  {r['contender']}: {r['kind']}" + (f"; {r['comparison']}" if r["comparison"] else "") for r in v["rows"]]
+    return v["sentence"], table, lines
 
 
 RUN_SCHEMA = "edgekit.run/1"  # the run record (run.json) as `shrink --json` prints it
@@ -78,8 +82,11 @@ def shrink(
         cached = sum(s["cached"] for s in record["stages"])
         out.print(results_table(record))
         if (found := verdict_table(report)) is not None:
-            out.print(found[1])
-            out.print(found[0])
+            sentence, table, lines = found
+            out.print(table)
+            for line in lines:
+                out.print(escape(line), highlight=False, soft_wrap=True)
+            out.print(sentence)
         for line in ship_lines(report):
             out.print(escape(line), highlight=False, soft_wrap=True)
         out.print(f"{len(record['stages'])} stages, {cached} cached; run record: {run_dir / 'run.json'}")

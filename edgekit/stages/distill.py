@@ -47,7 +47,7 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
     from edgekit.runtime.preprocess import prepare
     from edgekit.stages.train import start_model
     from edgekit.torchkit.models import load_model, save_model
-    from edgekit.torchkit.soft_labels import UNLABELLED, SoftLabelLoss, teacher_logits
+    from edgekit.torchkit.soft_labels import SoftLabelLoss, taught
     from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
@@ -58,14 +58,12 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
         extra_x = draw_unlabelled(ctx.recipe.data, ctx.recipe.seed, ctx.loaded.file.parent, ds, cfg.unlabelled)
     except ValueError as e:
         raise ctx.error("unlabelled", str(e)) from None
-    raw = np.concatenate([ds.train.x, extra_x]) if len(extra_x) else ds.train.x
-    labels = np.concatenate([ds.train.y, np.full(len(extra_x), UNLABELLED, np.int64)])
+    ctx.console.print(f"  teacher '{ctx.input.stage_id}' scores {len(ds.train)} labelled + {len(extra_x)} unlabelled samples")
+    raw, labels, logits = taught(teacher, lambda b: prepare(teacher_meta["preprocess"], b), ds.train.x, ds.train.y, extra_x)
+    del teacher
     # a student's vocabulary is fitted on every text it trains on, unlabelled ones too (never val/test)
     model, spec, extra = start_model(ctx, cfg.student, replace(ds, train=Split(raw, labels)))
     pre = extra.setdefault("preprocess", ds.preprocess())
-    ctx.console.print(f"  teacher '{ctx.input.stage_id}' scores {len(ds.train)} labelled + {len(extra_x)} unlabelled samples")
-    logits = teacher_logits(teacher, lambda b: prepare(teacher_meta["preprocess"], b), raw)  # (N, C)
-    del teacher
     agree = float((logits[: len(ds.train)].argmax(1).numpy() == ds.train.y).mean()) if len(ds.train) else 0.0
 
     student_in = (lambda b: prepare(pre, b)) if ds.kind == "text" else (lambda b: b)  # images: fit normalises

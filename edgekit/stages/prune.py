@@ -1,6 +1,7 @@
 """Structured pruning: remove channels (and attention heads) for real, so the model gets smaller and faster.
 
     - {id: prune, kind: prune, target: macs, ratio: 0.5}      # remove half of the MACs
+    # or: {id: prune, kind: prune, target: latency, ratio: 0.5}  # halve the p50 measured on this machine
     - {id: recover, kind: train, epochs: 2, lr: 1.0e-3, distill: {teacher: train}}
     - {id: export, kind: export}
 
@@ -13,7 +14,11 @@ Speed: fewer MACs alone do not make a float model faster on a CPU (odd channel c
 blocked kernels). With ``round_to: auto`` (the default) the stage prunes once per channel rounding (none, 8,
 16), times each exported candidate against the unpruned model here (edgekit.torchkit.prune_speed) and keeps
 the fastest; ``speed`` in its metrics holds what it measured, and a pruned model slower than its parent in every
-round is flagged (edgekit.sense: pruned-slower), never passed on silently.
+round is flagged (edgekit.sense: pruned-slower), never passed on silently. ``target: latency`` asks for the speed
+itself: it times a grid of MACs shares x roundings against the unpruned model and keeps the least pruning that
+measured at or under (1 - ratio) x the parent's p50 (edgekit.torchkit.prune_speed.prune_to_latency); a target no
+candidate reached keeps the fastest and is flagged (edgekit.sense: latency-missed). Measured here: set it on the
+machine the model will run on, or one like it.
 
 Metrics: params and MACs before/after (torch-pruning's counter, per sample), per-layer output widths,
 the chosen ``round_to`` and ``speed`` (p50 pruned/parent ratio with per-round min/max, every candidate),
@@ -36,7 +41,8 @@ from edgekit.stage import StageContext, StageOutput
 
 class PruneConfig(StageConfig):
     kind: Literal["prune"] = "prune"
-    target: Literal["macs", "params", "channels"] = Field("macs", description="what `ratio` removes, measured")
+    target: Literal["macs", "params", "channels", "latency"] = Field(
+        "macs", description="what `ratio` removes, measured (latency: of the p50 measured here, batch 1, 1 thread)")
     ratio: float = Field(0.5, gt=0, lt=1, description="share of the target to remove (0.5: half the MACs)")
     importance: Literal[IMPORTANCE] = Field(  # type: ignore[valid-type]  (derived: the vocabulary is written once)
         "l2", description="how channels are ranked (taylor uses gradients on training samples)")
@@ -77,6 +83,8 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
         raise ctx.error("finetune_epochs", "fine-tuning runs between slices and needs steps > 1; recover with a train stage after this one")
     if cfg.round_to == "auto" and not cfg.measure_speed:
         raise ctx.error("round_to", "auto picks the rounding that measures fastest and needs measure_speed: true; give a number or null")
+    if cfg.target == "latency" and not cfg.measure_speed:
+        raise ctx.error("measure_speed", "target: latency is measured; it needs measure_speed: true")
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
@@ -139,8 +147,16 @@ def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
 def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settings, gradients, finetune):
     """(PruneResult, speed metrics or None): edgekit.torchkit.prune_speed.prune_fastest with this stage's settings;
     a pruned model measured slower than its parent in every round is said out loud here (and flagged by edgekit.sense)."""
-    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest
+    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest, prune_to_latency
 
+    if cfg.target == "latency":
+        result, speed = prune_to_latency(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else (cfg.round_to,),
+                                         grad_fn=gradients, between=finetune if cfg.finetune_epochs else None,
+                                         log=lambda msg: ctx.console.print(f"  {msg}"))
+        if not speed["target_met"]:
+            ctx.console.print(f"  [yellow]warning:[/] no candidate reached x{speed['latency_target']:.2f} the parent's p50; "
+                              f"kept the fastest (x{speed['ratio']:.2f}); the report flags it", highlight=False)
+        return result, speed
     result, speed = prune_fastest(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else None,
                                   measure=cfg.measure_speed, grad_fn=gradients,
                                   between=finetune if cfg.finetune_epochs else None,

@@ -188,17 +188,15 @@ def _taught_with_unlabelled(ctx: StageContext, d: DistillConfig, ds, pre: dict):
     from edgekit.data.unlabelled import draw_unlabelled
     from edgekit.runtime.preprocess import prepare
     from edgekit.torchkit.models import load_model
-    from edgekit.torchkit.soft_labels import UNLABELLED, SoftLabelLoss, teacher_logits
+    from edgekit.torchkit.soft_labels import SoftLabelLoss, taught
 
     try:
         extra_x = draw_unlabelled(ctx.recipe.data, ctx.recipe.seed, ctx.loaded.file.parent, ds, d.unlabelled)
     except ValueError as e:
         raise ctx.loaded.error(ctx.loaded.stage_loc(ctx.cfg.id, "distill", "unlabelled"), str(e)) from None
-    raw = np.concatenate([ds.train.x, extra_x])
-    labels = np.concatenate([ds.train.y, np.full(len(extra_x), UNLABELLED, np.int64)])
     teacher, teacher_meta = load_model(_ancestor(ctx, d.teacher).dir)
     ctx.console.print(f"  teacher '{d.teacher}' scores {len(ds.train)} labelled + {len(extra_x)} unlabelled samples")
-    logits = teacher_logits(teacher, lambda b: prepare(teacher_meta["preprocess"], b), raw)
+    raw, labels, logits = taught(teacher, lambda b: prepare(teacher_meta["preprocess"], b), ds.train.x, ds.train.y, extra_x)
     train = Split(prepare(pre, raw), np.arange(len(raw), dtype=np.int64))  # targets: indices into logits
     return train, SoftLabelLoss(logits, labels, d.temperature, d.weight), {
         "labelled_samples": len(ds.train), "unlabelled_samples": len(extra_x)}

@@ -10,7 +10,10 @@ candidates (channel rounding none / 8 / 16 by default) against the parent with t
 fastest, and records the speed-up it measured.
 
 Each model is exported with the same exact fixed-size pass the export stage applies (edgekit.runtime.fixed_size),
-so what is timed is what the export stage will write."""
+so what is timed is what the export stage will write.
+
+``target: latency`` (prune_to_latency) asks for a share of the parent's measured p50 instead of a share of MACs: a grid
+of MACs shares x roundings is timed in one run, and the least pruning that reaches the target is kept."""
 
 from __future__ import annotations
 
@@ -97,7 +100,7 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
     than OVERSHOOT: those are timed but not chosen)."""
     import copy
 
-    from edgekit.torchkit.pruning import PruneError, prune
+    from edgekit.torchkit.pruning import prune
 
     if candidates is None:
         result = prune(copy.deepcopy(parent), example, settings, grad_fn=grad_fn, between=between, log=log)
@@ -106,19 +109,10 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
         name = _label(settings.round_to)
         speed = measure_speed(parent, {name: result.model}, example)[name]
     else:
-        shapes_only = replace(settings, steps=1)
-        pruned, skipped = {}, []
-        for r in candidates:
-            try:
-                pruned[_label(r)] = prune(copy.deepcopy(parent), example, replace(shapes_only, round_to=r), grad_fn=grad_fn)
-            except PruneError as e:
-                if r is None or r == candidates[0]:
-                    raise
-                skipped.append(f"round_to {r}: {e.message}")  # e.g. rounding freezes a grouped conv
-        speeds = measure_speed(parent, {k: c.model for k, c in pruned.items()}, example)
-        for k, c in pruned.items():  # rounding moves the MACs reached too (widths move in steps of the multiple)
-            speeds[k]["macs_ratio"] = round(c.macs[1] / c.macs[0], 4)
-            speeds[k]["params_ratio"] = round(c.params[1] / c.params[0], 4)
+        pruned, skipped = _shapes(parent, example, {_label(r): replace(settings, steps=1, round_to=r) for r in candidates},
+                                  grad_fn, must=_label(candidates[0]))
+        skipped = [f"round_to {s}" for s in skipped]
+        speeds = _timed(parent, pruned, example)
         fair = comparable(speeds, settings)
         chosen = min(fair, key=lambda k: speeds[k]["ratio"])
         skipped += [f"round_to {k}: removes {1 - speeds[k][f'{settings.target}_ratio']:.0%} of the {settings.target}, more "
@@ -135,4 +129,85 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
                            grad_fn=grad_fn, between=between, log=log)
         speed = {**speeds[chosen], "chosen": chosen, "candidates": speeds, "skipped": skipped}
     speed["slower_than_parent"] = speed["ratio"] > 1 and speed["min"] > 1  # slower in every alternating round
+    return result, speed
+
+
+def _shapes(parent: nn.Module, example: torch.Tensor, settings: dict, grad_fn, must: str):
+    """(name -> PruneResult, skipped): one shape-only prune of a copy of ``parent`` per named setting. A setting
+    torch-pruning cannot apply (e.g. a rounding that freezes a grouped conv) is skipped with its reason, except
+    ``must``'s."""
+    import copy
+
+    from edgekit.torchkit.pruning import PruneError, prune
+
+    pruned, skipped = {}, []
+    for name, s in settings.items():
+        try:
+            pruned[name] = prune(copy.deepcopy(parent), example, s, grad_fn=grad_fn)
+        except PruneError as e:
+            if name == must:
+                raise
+            skipped.append(f"{name}: {e.message}")
+    return pruned, skipped
+
+
+def _timed(parent: nn.Module, pruned: dict, example: torch.Tensor) -> dict[str, dict]:
+    """measure_speed over PruneResults, with the MACs and params each reached (a rounding moves them in steps)."""
+    speeds = measure_speed(parent, {k: c.model for k, c in pruned.items()}, example)
+    for k, c in pruned.items():
+        speeds[k]["macs_ratio"] = round(c.macs[1] / c.macs[0], 4)
+        speeds[k]["params_ratio"] = round(c.params[1] / c.params[0], 4)
+    return speeds
+
+
+def latency_grid(ratio: float, max_layer_ratio: float, points: int = 5) -> list[float]:
+    """MACs shares to remove, probed for ``target: latency, ratio``: from a little under the latency share asked
+    (latency rarely falls faster than MACs: every op has a fixed cost) up to what layer-wise pruning can reach."""
+    lo = max(0.05, ratio - 0.1)
+    hi = max(lo, min(0.9, 1 - (1 - max_layer_ratio) ** 2))  # MACs scale with in x out channels
+    return sorted({round(lo + (hi - lo) * i / (points - 1), 3) for i in range(points)})
+
+
+def pick_for_latency(speeds: dict[str, dict], want: float) -> tuple[str, bool]:
+    """(candidate, met): of the candidates measured at or under ``want`` x the parent's p50, the one that keeps the
+    most MACs (the least accuracy spent); when none is, the fastest."""
+    met = [k for k, v in speeds.items() if v["ratio"] <= want]
+    if met:
+        return max(met, key=lambda k: (speeds[k]["macs_ratio"], -speeds[k]["ratio"])), True
+    return min(speeds, key=lambda k: speeds[k]["ratio"]), False
+
+
+def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundings: tuple[int | None, ...],
+                     grad_fn=None, between=None, log=None):
+    """``target: latency``: remove ``settings.ratio`` of the parent's measured p50 here; returns (PruneResult, speed).
+
+    Every MACs share of ``latency_grid`` x every rounding is pruned (shapes only), all timed against the parent in one
+    bench run (alternating rounds, so they share the machine's state), and the candidate that meets the latency
+    target while keeping the most MACs is kept (re-pruned with every slice when ``settings.steps > 1``). None meets
+    it: the fastest is kept and ``target_met`` is false. The speed dict is prune_fastest's (``chosen``: the rounding),
+    plus chosen_candidate, latency_target (the p50 ratio asked), target_met and macs_removed (the MACs share asked of
+    the kept candidate)."""
+    import copy
+
+    from edgekit.torchkit.pruning import PruneError, prune
+
+    want = round(1 - settings.ratio, 4)
+    grid = latency_grid(settings.ratio, settings.max_layer_ratio)
+    asked = {f"macs -{share:.1%} round_to {_label(r)}": (share, r) for share in grid for r in roundings}
+    pruned, skipped = _shapes(parent, example, {k: replace(settings, target="macs", ratio=share, steps=1, round_to=r)
+                                                for k, (share, r) in asked.items()}, grad_fn, must="")
+    if not pruned:
+        raise PruneError("ratio", f"no MACs share in {grid} could be pruned ({skipped[0]})")
+    speeds = _timed(parent, pruned, example)
+    chosen, met = pick_for_latency(speeds, want)
+    share, r = asked[chosen]
+    if log:
+        log(f"latency vs parent (target x{want:.2f}): " + ", ".join(f"{k} x{v['ratio']:.2f}" for k, v in speeds.items())
+            + f" -> {chosen}" + ("" if met else " (the fastest: none met the target)"))
+    final = replace(settings, target="macs", ratio=share, round_to=r)
+    result = pruned[chosen] if settings.steps == 1 else prune(copy.deepcopy(parent), example, final, grad_fn=grad_fn,
+                                                               between=between, log=log)
+    speed = {**speeds[chosen], "chosen": _label(r), "chosen_candidate": chosen, "candidates": speeds, "skipped": skipped,
+             "latency_target": want, "target_met": met, "macs_removed": share}
+    speed["slower_than_parent"] = speed["ratio"] > 1 and speed["min"] > 1
     return result, speed

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgekit.torchkit.text import in_row_order
+
 UNLABELLED = -1
 
 
@@ -28,14 +30,23 @@ def teacher_logits(teacher: nn.Module, prepare: Callable[[np.ndarray], np.ndarra
     Texts are scored shortest first, so a teacher that trims padding does little work on it."""
     teacher.eval()
     order = np.argsort([len(t) for t in raw], kind="stable") if raw.dtype.kind in "OU" else np.arange(len(raw))
-    out = []
-    for i in range(0, len(raw), batch_size):
-        out.append(teacher(torch.from_numpy(prepare(raw[order[i : i + batch_size]]))).float())
+
+    def score(rows: np.ndarray) -> torch.Tensor:
+        logits = teacher(torch.from_numpy(prepare(raw[rows]))).float()
         if progress:
-            progress(len(out[-1]))
-    logits = torch.cat(out)
-    logits[torch.from_numpy(order)] = logits.clone()
-    return logits
+            progress(len(logits))
+        return logits
+
+    return in_row_order(score, order, batch_size)
+
+
+def taught(teacher: nn.Module, prepare: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
+           unlabelled_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """Labelled samples and unlabelled ones -> (all raw samples, their labels with UNLABELLED for the unlabelled,
+    the teacher's logits over all of them)."""
+    raw = np.concatenate([x, unlabelled_x]) if len(unlabelled_x) else x
+    labels = np.concatenate([y, np.full(len(unlabelled_x), UNLABELLED, np.int64)])
+    return raw, labels, teacher_logits(teacher, prepare, raw)
 
 
 class SoftLabelLoss:

@@ -94,6 +94,18 @@ def by_length(ids: np.ndarray, pad_id: int) -> np.ndarray:
     return np.argsort((ids != pad_id).sum(1), kind="stable")
 
 
+def in_row_order(fn, order: np.ndarray, batch_size: int) -> torch.Tensor | None:
+    """``fn(row indices) -> (B, ...)`` over batches taken in ``order`` (e.g. by_length); the results stacked back in
+    row order. No rows: None."""
+    parts = [fn(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
+    if not parts:
+        return None
+    ordered = torch.cat(parts)
+    out = torch.empty_like(ordered)
+    out[torch.from_numpy(order)] = ordered
+    return out
+
+
 def _hf_encoder(text: dict[str, Any], pretrained_dir: Path | None) -> nn.Module:
     from edgekit.errors import require
 

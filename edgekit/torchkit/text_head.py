@@ -28,7 +28,7 @@ from torch import nn
 
 from edgekit.baselines.base import LabelSet, fill
 from edgekit.data.dataset import Split
-from edgekit.torchkit.text import by_length
+from edgekit.torchkit.text import by_length, in_row_order
 
 DEFAULT_TEMPLATES = ("This is a definition of {label}.",)
 
@@ -51,13 +51,8 @@ class HeadSettings:
 def embed(model: nn.Module, ids: np.ndarray, batch_size: int = 128) -> torch.Tensor:
     """Token ids (N, L) -> the model's pooled sentence embeddings (N, H), in eval mode."""
     model.eval()
-    order = by_length(ids, model.pad_id)
-    out = [model.embed(torch.from_numpy(ids[order[i : i + batch_size]])) for i in range(0, len(ids), batch_size)]
-    if not out:
-        return torch.empty(0, model.fc.in_features)
-    vecs = torch.empty(len(ids), out[0].shape[1], dtype=out[0].dtype)
-    vecs[torch.from_numpy(order)] = torch.cat(out)
-    return vecs
+    vecs = in_row_order(lambda rows: model.embed(torch.from_numpy(ids[rows])), by_length(ids, model.pad_id), batch_size)
+    return torch.empty(0, model.fc.in_features) if vecs is None else vecs
 
 
 def prompted_head(model: nn.Module, prepare: Callable[[np.ndarray], np.ndarray], s: HeadSettings) -> None:
