@@ -337,9 +337,8 @@ def test_candidates_that_overshoot_the_target_are_not_compared():
 def test_latency_target_keeps_the_least_pruning_that_reaches_it():
     from edgekit.torchkit.prune_speed import latency_grid, pick_for_latency
 
-    assert latency_grid(0.5, 0.9) == [0.4, 0.525, 0.65, 0.775, 0.9]
-    assert latency_grid(0.02, 0.9)[0] == 0.05  # never a probe that removes nothing
-    assert max(latency_grid(0.5, 0.3)) == 0.51  # a 0.3 cap per layer leaves 0.7^2 of a layer's MACs at most
+    assert latency_grid(0.9) == [0.1, 0.3, 0.5, 0.7, 0.9]
+    assert max(latency_grid(0.3)) == 0.51  # a 0.3 cap per layer leaves 0.7^2 of a layer's MACs at most
     speeds = {"a": {"ratio": 0.62, "macs_ratio": 0.6}, "b": {"ratio": 0.48, "macs_ratio": 0.45},
               "c": {"ratio": 0.41, "macs_ratio": 0.3}, "d": {"ratio": 0.49, "macs_ratio": 0.35}}
     assert pick_for_latency(speeds, 0.5) == ("b", True)  # c and d are faster but spent more MACs
@@ -355,9 +354,13 @@ def test_prune_to_latency_times_a_grid_against_the_parent():
     settings = PruneSettings(target="latency", ratio=0.3)
     result, speed = prune_to_latency(parent, _image(1, 16), settings, (None, 8))
     assert widths(parent) == before
-    grid = latency_grid(0.3, 0.9)
-    assert len(speed["candidates"]) + len(speed["skipped"]) == 2 * len(grid)
-    assert speed["latency_target"] == 0.7 and speed["macs_removed"] in grid
+    grid = latency_grid(0.9)
+    names = list(speed["candidates"]) + [s.split(":")[0] for s in speed["skipped"]]  # "macs -30.0% round_to 8"
+    share = {n: round(float(n.split()[1].strip("-%")) / 100, 3) for n in names}
+    assert sorted(n for n in names if share[n] in grid) == sorted(f"macs -{g:.1%} round_to {r}" for g in grid for r in ("none", "8"))
+    fine = [n for n in names if share[n] not in grid]  # the gap below the coarse pick, with its rounding
+    assert len(fine) in (0, 3) and all(n.endswith(f"round_to {speed['chosen']}") for n in fine)
+    assert speed["latency_target"] == 0.7 and 0 < speed["macs_removed"] <= 0.9
     assert (speed["chosen_candidate"], speed["target_met"]) == pick_for_latency(speed["candidates"], 0.7)
     assert speed["target_met"] == (speed["ratio"] <= 0.7)
     assert round(result.macs[1] / result.macs[0], 4) == speed["macs_ratio"] <= 1 - speed["macs_removed"]

@@ -149,7 +149,7 @@ def start_model(ctx: StageContext, model_cfg: ModelConfig, ds, normalize: bool =
     Errors point at the stage's own ``model:`` when it has one, else at the recipe's."""
     from edgekit.errors import InputError
     from edgekit.fsutil import resolve_path
-    from edgekit.torchkit.models import build_model, load_weights
+    from edgekit.torchkit.models import build_model, load_state, load_weights
 
     own = getattr(ctx.cfg, "model", None) is not None
     where = ctx.loaded.stage_loc(ctx.cfg.id, "model") if own else ("model",)
@@ -171,7 +171,7 @@ def start_model(ctx: StageContext, model_cfg: ModelConfig, ds, normalize: bool =
         if not path.is_file():
             raise ctx.loaded.error((*where, "weights"), f"{path}: no such weights file")
         try:
-            model.load_state_dict(load_weights(path))
+            load_state(model, load_weights(path))
         except (RuntimeError, OSError, ValueError) as e:
             raise ctx.loaded.error((*where, "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})") from None
     return model, spec, {}

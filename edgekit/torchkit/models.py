@@ -10,6 +10,7 @@ the ONNX file takes the data's own images (28x28 grey) and a pretrained model se
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,16 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return state.get("state_dict", state) if isinstance(state, dict) else state
 
 
+def load_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """``model.load_state_dict(state)`` for a state without module versions: safetensors files and dict copies drop
+    ``state_dict()._metadata``, and modules that check it refuse to load (torchvision's MNASNet: "version should be
+    set to 1 or 2"). The versions are those of the model's own code, which rebuilt the architecture."""
+    if getattr(state, "_metadata", None) is None:
+        state = OrderedDict(state)
+        state._metadata = model.state_dict()._metadata  # type: ignore[attr-defined]
+    model.load_state_dict(state)
+
+
 def save_model(model: nn.Module, out: Path, spec: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
     """Write weights + rebuild recipe; ``extra`` holds e.g. preprocessing or pruned layer shapes."""
     from safetensors.torch import save_file
@@ -198,5 +209,5 @@ def load_model(stage_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
         from edgekit.torchkit.reshape import apply_shapes
 
         apply_shapes(model, meta["pruned"])
-    model.load_state_dict(state)
+    load_state(model, state)
     return model.eval(), meta
