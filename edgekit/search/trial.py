@@ -43,7 +43,11 @@ def rounded(value: Any) -> Any:
 
 def artifact_row(loaded: LoadedRecipe, rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
     """The artifact a trial is scored on, and why: the one the recipe's shipping rule ships (edgekit.ship; the
-    default rule without a ship: block), so the search optimises what `edgekit shrink` would hand over."""
+    default rule without a ship: block), so the search optimises what `edgekit shrink` would hand over.
+
+    The budgets' limits are left to the study's constraints rather than applied here as report.json applies them:
+    limits only remove candidates, so on a feasible trial both pick the same artifact, and on an infeasible one the
+    sampler learns how far outside the budgets the rule's pick lies instead of seeing a failed trial."""
     arts = [{**r, "id": r["stage"]} for r in rows if r.get("role", "artifact") == "artifact"]
     ref = reference_row(loaded, rows)
     rule = loaded.recipe.ship or ShipRule()
