@@ -143,8 +143,9 @@ def _latency_missed(stage: dict) -> list[Finding]:
     if stage.get("kind") != "prune" or speed.get("target_met") is not False:
         return []
     return [Finding("latency-missed", stage["id"], f"target: latency asked for x{speed['latency_target']:.2f} the parent's "
-                                                   f"p50; the fastest candidate measured x{speed['ratio']:.2f} (MACs "
-                                                   f"-{speed['macs_removed']:.0%}, round_to {speed['chosen']}); ask for less")]
+                                                   f"p50; the fastest candidate measured x{speed['ratio']:.2f} ("
+                                                   f"{1 - speed['macs_ratio']:.0%} of the MACs removed, round_to "
+                                                   f"{speed['chosen']}); ask for less")]
 
 
 def _collapse(row: dict, parent: dict) -> list[Finding]:

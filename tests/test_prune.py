@@ -360,9 +360,37 @@ def test_prune_to_latency_times_a_grid_against_the_parent():
     assert sorted(n for n in names if share[n] in grid) == sorted(f"macs -{g:.1%} round_to {r}" for g in grid for r in ("none", "8"))
     fine = [n for n in names if share[n] not in grid]  # the gap below the coarse pick, with its rounding
     assert len(fine) in (0, 3) and all(n.endswith(f"round_to {speed['chosen']}") for n in fine)
-    assert speed["latency_target"] == 0.7 and 0 < speed["macs_removed"] <= 0.9
+    assert speed["latency_target"] == 0.7 and speed["macs_share_asked"] in [share[n] for n in names]
     assert (speed["chosen_candidate"], speed["target_met"]) == pick_for_latency(speed["candidates"], 0.7)
     assert speed["target_met"] == (speed["ratio"] <= 0.7)
-    assert round(result.macs[1] / result.macs[0], 4) == speed["macs_ratio"] <= 1 - speed["macs_removed"]
+    assert round(result.macs[1] / result.macs[0], 4) == speed["macs_ratio"] <= 1 - speed["macs_share_asked"]
     if speed["chosen"] == "8":
         assert all(w % 8 == 0 for n, w in widths(result.model).items() if w != before[n] and n != "fc")
+
+
+@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed")
+def test_recipe_latency_target(tmp_path):
+    """target: latency through the pipeline: the stage's metrics say what it asked, measured and kept, and the report's
+    sense checks read them."""
+    from edgekit.pipeline import Pipeline
+    from edgekit.recipe import load
+    from edgekit.report.build import build_report
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""edgekit: 1
+name: prune-latency
+threads: 1
+data: {{source: fashion-mnist, path: {FASHION}, limit_train: 200, limit_test: 50}}
+model: {{source: "edgekit:resnet-small", width: 1.0}}
+stages:
+  - {{id: train, kind: train, epochs: 1}}
+  - {{id: prune, kind: prune, target: latency, ratio: 0.3, round_to: 8}}
+""")
+    record = Pipeline(load(recipe), tmp_path / "run").run()
+    m = next(s["metrics"] for s in record["stages"] if s["id"] == "prune")
+    speed = m["speed"]
+    assert m["round_to"] == 8 and speed["chosen"] == "8" and speed["latency_target"] == 0.7
+    assert all(k.endswith("round_to 8") for k in speed["candidates"])  # one rounding asked: only it is probed
+    assert m["macs_ratio"] == pytest.approx(speed["macs_ratio"], abs=1e-4) and speed["macs_ratio"] <= 1 - speed["macs_share_asked"]
+    missed = {f["check"] for f in build_report(tmp_path / "run")["sense"]} & {"latency-missed"}
+    assert missed == (set() if speed["target_met"] else {"latency-missed"})

@@ -182,12 +182,12 @@ def test_prune_stage_that_measured_its_model_slower_is_flagged(tmp_path):
 
 def test_prune_stage_that_missed_its_latency_target_is_flagged(tmp_path):
     missed = {**PRUNE, "speed": {"ratio": 0.71, "min": 0.66, "max": 0.74, "chosen": "8", "slower_than_parent": False,
-                                 "latency_target": 0.5, "target_met": False, "macs_removed": 0.9}}
-    met = {**PRUNE, "speed": {**missed["speed"], "ratio": 0.48, "target_met": True, "macs_removed": 0.65}}
+                                 "latency_target": 0.5, "target_met": False, "macs_ratio": 0.1}}
+    met = {**PRUNE, "speed": {**missed["speed"], "ratio": 0.48, "target_met": True, "macs_ratio": 0.35}}
     rows = [_row("export", 0.90, 1.0)]
     for name, metrics, expected in (("missed", missed, {("latency-missed", "prune")}), ("met", met, set())):
         stages = [s if s[0] != "prune" else ("prune", "prune", "train", metrics) for s in LINEAGE[:4]]
         report = build_report(_run(tmp_path / name, rows, stages))
         assert _checks(report) == expected
-    assert "asked for x0.50 the parent's p50; the fastest candidate measured x0.71 (MACs -90%" in \
+    assert "asked for x0.50 the parent's p50; the fastest candidate measured x0.71 (90% of the MACs removed" in \
         markdown(build_report(tmp_path / "missed"))

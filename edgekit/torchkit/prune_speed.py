@@ -186,8 +186,9 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
     while keeping the most MACs is kept. The gap below it (down to the next grid share) is then probed at three
     shares with its rounding, in a second run, so the stage does not prune far past the target. The kept candidate
     is re-pruned with every slice when ``settings.steps > 1``. None reaches the target: the fastest is kept and
-    ``target_met`` is false. The speed dict is prune_fastest's (``chosen``: the rounding), plus chosen_candidate,
-    latency_target (the p50 ratio asked), target_met and macs_removed (the MACs share asked of the kept one)."""
+    ``target_met`` is false. The speed dict is prune_fastest's (``chosen``: the rounding; ``macs_ratio``: what the kept
+    one reached), plus chosen_candidate, latency_target (the p50 ratio asked), target_met and macs_share_asked (the
+    MACs share its prune was asked to remove: a rounding can remove more)."""
     import copy
 
     from edgekit.torchkit.pruning import PruneError, prune
@@ -218,12 +219,13 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
         chosen, met = pick_for_latency(speeds, want)
         share, r = asked[chosen]
     if log:
-        log(f"latency vs parent (target x{want:.2f}): " + ", ".join(f"{k} x{v['ratio']:.2f}" for k, v in speeds.items())
+        log(f"latency vs parent (target x{want:.2f}): " + ", ".join(f"{k}: x{v['ratio']:.2f} at x{v['macs_ratio']:.2f} MACs"
+                                                                   for k, v in speeds.items())
             + f" -> {chosen}" + ("" if met else " (the fastest: none met the target)"))
     final = replace(settings, target="macs", ratio=share, round_to=r)
     result = pruned[chosen] if settings.steps == 1 else prune(copy.deepcopy(parent), example, final, grad_fn=grad_fn,
                                                                between=between, log=log)
     speed = {**speeds[chosen], "chosen": _label(r), "chosen_candidate": chosen, "candidates": speeds, "skipped": skipped,
-             "latency_target": want, "target_met": met, "macs_removed": share}
+             "latency_target": want, "target_met": met, "macs_share_asked": share}
     speed["slower_than_parent"] = speed["ratio"] > 1 and speed["min"] > 1
     return result, speed
