@@ -91,7 +91,8 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
                     "key": s.get("key"), "dir": s.get("dir"),
                     "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests)),
                     # a prune stage's own measured speed-up (edgekit.torchkit.prune_speed), read by edgekit.sense
-                    **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {})}
+                    **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {}),
+                    **({"pruning": _pruning(s["metrics"])} if s["kind"] == "prune" and s.get("metrics") else {})}
                    for s in run["stages"]],
         "budgets": budgets,
     }
@@ -238,6 +239,12 @@ def _versions(manifests: dict[str, dict]) -> dict[str, str]:
     for m in manifests.values():  # later stages ran most recently: their versions win
         out.update(m.get("versions") or {})
     return out
+
+
+def _pruning(metrics: dict) -> dict:
+    """A prune stage's ask and outcome, for the report's Pruning section (older runs lack target and ratio)."""
+    return {k: metrics.get(k) for k in ("target", "ratio", "macs_ratio", "params_ratio", "round_to", "test_accuracy_before",
+                                        "test_accuracy_after_pruning")}
 
 
 def _recipe_order(rows: dict[str, dict], kinds: dict[str, str]) -> list[str]:

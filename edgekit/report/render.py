@@ -48,6 +48,8 @@ def sections(report: dict[str, Any]) -> list[Section]:
     arts.note = " ".join(filter(None, [arts.note, *decided]))
     out.append(arts)
     out.append(sense_section(report))
+    if (pruned := pruning_section(report)) is not None:
+        out.append(pruned)
     if report["baselines"]:
         out.append(baselines_section(report, front))
     if report.get("devices"):
@@ -128,6 +130,33 @@ def sense_section(report: dict[str, Any]) -> Section:
     sec.note = ("Each is a warning; budgets' fail_on: [...] makes the gate fail on it." if found else
                 "None: accuracy above chance, pruned and INT8 models no slower than their parents, every stage changed "
                 "its input, params and MACs counted.")
+    return sec
+
+
+def pruning_section(report: dict[str, Any]) -> Section | None:
+    """Each prune stage: what it was asked, what it removed, and the speed-up it measured against its parent
+    (edgekit.torchkit.prune_speed); None without a prune stage."""
+    stages = [s for s in report.get("stages") or [] if s.get("pruning")]
+    if not stages:
+        return None
+    sec = Section("Pruning", ["stage", "asked", "MACs kept", "params kept", "round_to", "p50 vs parent", "accuracy"],
+                  note="p50 vs parent: the prune stage's own timing of both exported models (batch 1, 1 thread, "
+                       "alternating rounds; the range is the per-round ratios). Accuracy: test accuracy before pruning → "
+                       "right after it, before any recovery.")
+    def kept(r: float | None) -> str:
+        return "–" if r is None else f"{r * 100:.0f} %"
+
+    for st in stages:
+        pr, sp = st["pruning"], st.get("speed") or {}
+        if pr.get("target") == "latency" or "latency_target" in sp:
+            asked = f"x{sp.get('latency_target', 1 - (pr.get('ratio') or 0)):.2f} p50"
+        else:
+            asked = "–" if pr.get("target") is None else f"-{pr['ratio'] * 100:.0f} % {pr['target']}"
+        speed = "not measured" if "ratio" not in sp else f"x{sp['ratio']:.2f} [{sp['min']:.2f}–{sp['max']:.2f}]" + (
+            "" if "target_met" not in sp else " (target met)" if sp["target_met"] else " (target missed)")
+        sec.rows.append([st["id"], asked, kept(pr.get("macs_ratio")), kept(pr.get("params_ratio")),
+                         "none" if pr.get("round_to") is None else str(pr["round_to"]), speed,
+                         f"{fmt_acc(pr.get('test_accuracy_before'))} → {fmt_acc(pr.get('test_accuracy_after_pruning'))}"])
     return sec
 
 

@@ -128,6 +128,7 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     save_model(model, ctx.out, spec, {**extra, "preprocess": pre, "pruned": diff(reference, model)})
     (macs0, macs1), (params0, params1) = result.macs, result.params
     return StageOutput("model.safetensors", {
+        "target": cfg.target, "ratio": cfg.ratio,  # what was asked, for the report beside what was reached
         "macs_before": macs0, "macs_after": macs1, "macs_ratio": round(macs1 / macs0, 5),
         "params_before": params0, "params_after": params1, "params_ratio": round(params1 / params0, 5),
         "test_accuracy_before": round(acc_before, 5), "test_accuracy_after_pruning": round(acc_after, 5),
