@@ -16,7 +16,7 @@ blocked kernels). With ``round_to: auto`` (the default) the stage prunes once pe
 the fastest; ``speed`` in its metrics holds what it measured, and a pruned model slower than its parent in every
 round is flagged (edgekit.sense: pruned-slower), never passed on silently. ``target: latency`` asks for the speed
 itself: it times a grid of MACs shares x roundings against the unpruned model and keeps the least pruning that
-measured at or under (1 - ratio) x the parent's p50 (edgekit.torchkit.prune_speed.prune_to_latency); a target no
+measured (smoothed over shares) at or under (1 - ratio) x the parent's p50 (edgekit.torchkit.prune_speed.prune_to_latency); a target no
 candidate reached keeps the fastest and is flagged (edgekit.sense: latency-missed). Measured here: set it on the
 machine the model will run on, or one like it.
 
