@@ -143,6 +143,7 @@ def pruning_section(report: dict[str, Any]) -> Section | None:
                   note="p50 vs parent: the prune stage's own timing of both exported models (batch 1, 1 thread, "
                        "alternating rounds; the range is the per-round ratios). Accuracy: test accuracy before pruning → "
                        "right after it, before any recovery.")
+
     def kept(r: float | None) -> str:
         return "–" if r is None else f"{r * 100:.0f} %"
 

@@ -202,9 +202,9 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
 
     Every MACs share of ``latency_grid`` x every rounding is pruned (shapes only) and timed against the parent in one
     bench run (alternating rounds, so they share the machine's state); the candidate whose ratio, smoothed over its
-    rounding's shares (``smooth``), reaches the latency target while keeping the most MACs is kept. The gap below it (down to the next grid share) is then probed at three
-    shares with its rounding, in a second run, so the stage does not prune far past the target. The kept candidate
-    is re-pruned with every slice when ``settings.steps > 1``. None reaches the target: the fastest is kept and
+    rounding's shares (``smooth``), reaches the latency target while keeping the most MACs is kept. The gap below it
+    (down to the next grid share) is then probed at three shares with its rounding, in a second run, so the stage
+    does not prune far past the target. The kept candidate is re-pruned with every slice when ``settings.steps > 1``. None reaches the target: the fastest is kept and
     ``target_met`` is false. The speed dict is prune_fastest's (``chosen``: the rounding; ``macs_ratio``: what the kept
     one reached), plus chosen_candidate, latency_target (the p50 ratio asked), target_met and macs_share_asked (the
     MACs share its prune was asked to remove: a rounding can remove more)."""
@@ -230,6 +230,7 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
     probe([(share, r) for share in grid for r in roundings])
     if not pruned:
         raise PruneError("ratio", f"no MACs share in {grid} could be pruned ({skipped[0]})")
+
     def pick() -> tuple[str, bool]:
         smooth(speeds, {k: _label(asked[k][1]) for k in speeds})
         return pick_for_latency(speeds, want)
