@@ -85,7 +85,7 @@ def findings(report: dict[str, Any]) -> list[Finding]:
             if parent is not None:
                 out += _slower("pruned-slower", row, parent, "pruned model", "unpruned parent")
     for st in report.get("stages") or []:
-        out += _prune_speed(st) + _latency_missed(st)
+        out += _prune_speed(st)
         if st.get("unchanged"):
             out.append(Finding("unchanged", st["id"], f"stage '{st['id']}' ({st['kind']}) changed nothing: {st['unchanged']}"))
     return out
@@ -126,26 +126,23 @@ def _slower(check: str, row: dict, parent: dict, what: str, of: str) -> list[Fin
 
 
 def _prune_speed(stage: dict) -> list[Finding]:
-    """The prune stage's own measurement (pruned vs parent, alternating rounds): slower in every round is a finding
-    even when no evaluate stage measured the pair."""
+    """The prune stage's own measurement (pruned vs parent, alternating rounds), read even when no evaluate stage
+    measured the pair: slower in every round, or a ``target: latency`` that no candidate reached."""
     speed = stage.get("speed") or {}
+    if stage.get("kind") != "prune":
+        return []
+    out = []
     ratio, low = speed.get("ratio"), speed.get("min")
-    if stage.get("kind") != "prune" or not isinstance(ratio, (int, float)) or not isinstance(low, (int, float)) or low <= 1:
-        return []
-    return [Finding("pruned-slower", stage["id"], f"the pruned model measured {ratio:.2f}× its parent's p50 when the "
-                                                  f"prune stage timed them (per-round ratios {low:.2f}–{speed.get('max', ratio):.2f}, "
-                                                  f"round_to {speed.get('chosen', 'as set')}); prune less, or ship the parent")]
-
-
-def _latency_missed(stage: dict) -> list[Finding]:
-    """A prune stage with ``target: latency`` whose fastest candidate still measured above the target."""
-    speed = stage.get("speed") or {}
-    if stage.get("kind") != "prune" or speed.get("target_met") is not False:
-        return []
-    return [Finding("latency-missed", stage["id"], f"target: latency asked for x{speed['latency_target']:.2f} the parent's "
-                                                   f"p50; the fastest candidate measured x{speed['ratio']:.2f} ("
-                                                   f"{1 - speed['macs_ratio']:.0%} of the MACs removed, round_to "
-                                                   f"{speed['chosen']}); ask for less")]
+    if isinstance(ratio, (int, float)) and isinstance(low, (int, float)) and low > 1:
+        out.append(Finding("pruned-slower", stage["id"], f"the pruned model measured {ratio:.2f}× its parent's p50 when the "
+                                                         f"prune stage timed them (per-round ratios {low:.2f}–{speed.get('max', ratio):.2f}, "
+                                                         f"round_to {speed.get('chosen', 'as set')}); prune less, or ship the parent"))
+    if speed.get("target_met") is False:
+        out.append(Finding("latency-missed", stage["id"], f"target: latency asked for x{speed['latency_target']:.2f} the parent's "
+                                                          f"p50; the fastest candidate measured x{speed['ratio']:.2f} ("
+                                                          f"{1 - speed['macs_ratio']:.0%} of the MACs removed, round_to "
+                                                          f"{speed['chosen']}); ask for less"))
+    return out
 
 
 def _collapse(row: dict, parent: dict) -> list[Finding]:

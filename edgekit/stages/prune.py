@@ -146,22 +146,21 @@ def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
 
 
 def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settings, gradients, finetune):
-    """(PruneResult, speed metrics or None): edgekit.torchkit.prune_speed.prune_fastest with this stage's settings;
-    a pruned model measured slower than its parent in every round is said out loud here (and flagged by edgekit.sense)."""
+    """(PruneResult, speed metrics or None): edgekit.torchkit.prune_speed.prune_to_latency (target: latency) or
+    prune_fastest with this stage's settings; a latency target no candidate reached, or a pruned model measured slower
+    than its parent in every round, is said out loud here (and flagged by edgekit.sense)."""
     from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest, prune_to_latency
 
+    between, log = finetune if cfg.finetune_epochs else None, (lambda msg: ctx.console.print(f"  {msg}"))
     if cfg.target == "latency":
         result, speed = prune_to_latency(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else (cfg.round_to,),
-                                         grad_fn=gradients, between=finetune if cfg.finetune_epochs else None,
-                                         log=lambda msg: ctx.console.print(f"  {msg}"))
-        if not speed["target_met"]:
-            ctx.console.print(f"  [yellow]warning:[/] no candidate reached x{speed['latency_target']:.2f} the parent's p50; "
-                              f"kept the fastest (x{speed['ratio']:.2f}); the report flags it", highlight=False)
-        return result, speed
-    result, speed = prune_fastest(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else None,
-                                  measure=cfg.measure_speed, grad_fn=gradients,
-                                  between=finetune if cfg.finetune_epochs else None,
-                                  log=lambda msg: ctx.console.print(f"  {msg}"))
+                                         grad_fn=gradients, between=between, log=log)
+    else:
+        result, speed = prune_fastest(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else None,
+                                      measure=cfg.measure_speed, grad_fn=gradients, between=between, log=log)
+    if speed and speed.get("target_met") is False:
+        ctx.console.print(f"  [yellow]warning:[/] no candidate reached x{speed['latency_target']:.2f} the parent's p50; "
+                          f"kept the fastest (x{speed['ratio']:.2f}); the report flags it", highlight=False)
     if speed and speed["slower_than_parent"]:
         ctx.console.print(f"  [yellow]warning:[/] the pruned model measured {speed['ratio']:.2f}x the parent's latency "
                           f"here (every round slower); the report flags it", highlight=False)
