@@ -241,20 +241,25 @@ stages:
         Pipeline(load(recipe), tmp_path / "run").run()
 
 
+def _tiny_recipe(name: str, width: float) -> str:
+    """A recipe on 200 Fashion-MNIST images up to one epoch of training; the caller appends stages after it (line 8 on)."""
+    return f"""edgekit: 1
+name: {name}
+threads: 1
+data: {{source: fashion-mnist, path: {FASHION}, limit_train: 200, limit_test: 50}}
+model: {{source: "edgekit:resnet-small", width: {width}}}
+stages:
+  - {{id: train, kind: train, epochs: 1}}
+"""
+
+
 @pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed")
 def test_stage_errors_point_at_the_recipe_key(tmp_path):
     from edgekit.pipeline import Pipeline
     from edgekit.recipe import load
 
     recipe = tmp_path / "r.yaml"
-    base = f"""edgekit: 1
-name: prune-errors
-threads: 1
-data: {{source: fashion-mnist, path: {FASHION}, limit_train: 200, limit_test: 50}}
-model: {{source: "edgekit:resnet-small", width: 0.25}}
-stages:
-  - {{id: train, kind: train, epochs: 1}}
-"""
+    base = _tiny_recipe("prune-errors", 0.25)
     cases = {
         "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module",
         "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs",
@@ -392,15 +397,8 @@ def test_recipe_latency_target(tmp_path):
     from edgekit.report.render import sections
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(f"""edgekit: 1
-name: prune-latency
-threads: 1
-data: {{source: fashion-mnist, path: {FASHION}, limit_train: 200, limit_test: 50}}
-model: {{source: "edgekit:resnet-small", width: 1.0}}
-stages:
-  - {{id: train, kind: train, epochs: 1}}
-  - {{id: prune, kind: prune, target: latency, ratio: 0.3, round_to: 8, steps: 2, finetune_epochs: 1}}
-""")
+    recipe.write_text(_tiny_recipe("prune-latency", 1.0) +
+                      "  - {id: prune, kind: prune, target: latency, ratio: 0.3, round_to: 8, steps: 2, finetune_epochs: 1}\n")
     record = Pipeline(load(recipe), tmp_path / "run").run()
     m = next(s["metrics"] for s in record["stages"] if s["id"] == "prune")
     speed = m["speed"]
