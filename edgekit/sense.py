@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgekit.noise import clearly_slower
 from edgekit.units import fmt_acc
 
 # every check by name; budgets' ``fail_on`` turns the named ones from warnings into gate failures
@@ -127,13 +128,13 @@ def _slower(check: str, row: dict, parent: dict, what: str, of: str) -> list[Fin
 
 def _prune_speed(stage: dict) -> list[Finding]:
     """The prune stage's own measurement (pruned vs parent, alternating rounds), read even when no evaluate stage
-    measured the pair: slower in every round, or a ``target: latency`` that no candidate reached."""
+    measured the pair: clearly slower (every round, over 5 %), or a ``target: latency`` that no candidate reached."""
     speed = stage.get("speed") or {}
     if stage.get("kind") != "prune":
         return []
     out = []
     ratio, low = speed.get("ratio"), speed.get("min")
-    if isinstance(ratio, (int, float)) and isinstance(low, (int, float)) and low > 1:
+    if clearly_slower(ratio, low):
         out.append(Finding("pruned-slower", stage["id"], f"the pruned model measured {ratio:.2f}× its parent's p50 when the "
                                                          f"prune stage timed them (per-round ratios {low:.2f}–{speed.get('max', ratio):.2f}, "
                                                          f"round_to {speed.get('chosen', 'as set')}); prune less, or ship the parent"))

@@ -3,14 +3,16 @@ both files in separate processes, measured in alternating rounds, each p50 with 
 INT8/float ratio of every round. One 50-query p50 per file, taken minutes apart on a machine that drifts
 ±20 %, decided this before and could keep the float model on noise.
 
-INT8 counts as slower only when it is slower in every round *and* its p50 interval lies above the float
-model's: a clear, repeated difference. Anything less keeps INT8 (the smaller file) and says so.
+INT8 counts as slower only when it is clearly slower (edgekit.noise: slower in every round, and by more than
+5 % overall): a clear, repeated difference. Anything less keeps INT8 (the smaller file) and says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+
+from edgekit.noise import clearly_slower
 
 
 def compare(float_file: Path, int8_file: Path, threads: int, runs: int, min_seconds: float) -> dict:
@@ -24,10 +26,10 @@ def compare(float_file: Path, int8_file: Path, threads: int, runs: int, min_seco
     spread = q.vs_reference or {}
     f_lo, f_hi = flt.stats.ci[50]
     q_lo, q_hi = q.stats.ci[50]
-    clearly_apart = q_lo is not None and f_hi is not None and q_lo > f_hi
+    ratio = spread.get("p50_ratio", q.stats.p50 / flt.stats.p50)
     return {
-        "slower": bool(spread.get("min", 0) > 1.0 and clearly_apart),
-        "ratio": round(spread.get("p50_ratio", q.stats.p50 / flt.stats.p50), 4),
+        "slower": clearly_slower(ratio, spread.get("min")),
+        "ratio": round(ratio, 4),
         "round_min": round(spread.get("min", float("nan")), 4), "round_max": round(spread.get("max", float("nan")), 4),
         "float_p50_ms": round(flt.stats.p50, 4), "float_ci95_ms": [f_lo, f_hi],
         "int8_p50_ms": round(q.stats.p50, 4), "int8_ci95_ms": [q_lo, q_hi],

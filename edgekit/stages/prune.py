@@ -148,7 +148,7 @@ def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
 def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settings, gradients, finetune):
     """(PruneResult, speed metrics or None): edgekit.torchkit.prune_speed.prune_to_latency (target: latency) or
     prune_fastest with this stage's settings; a latency target no candidate reached, or a pruned model measured slower
-    than its parent in every round, is said out loud here (and flagged by edgekit.sense)."""
+    than its parent (every round, over 5 %), is said out loud here (and flagged by edgekit.sense)."""
     from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest, prune_to_latency
 
     between, log = finetune if cfg.finetune_epochs else None, (lambda msg: ctx.console.print(f"  {msg}"))
@@ -163,5 +163,5 @@ def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settin
                           f"kept the fastest (x{speed['ratio']:.2f}); the report flags it", highlight=False)
     if speed and speed["slower_than_parent"]:
         ctx.console.print(f"  [yellow]warning:[/] the pruned model measured {speed['ratio']:.2f}x the parent's latency "
-                          f"here (every round slower); the report flags it", highlight=False)
+                          f"here (slower in every round); the report flags it", highlight=False)
     return result, speed

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edgekit.noise import clearly_slower
+
 AUTO_ROUND_TO = (None, 8, 16)  # channel roundings tried by round_to: auto (8: AVX2's 8 floats, 16: AVX-512's)
 # A few seconds for all candidates together: enough rounds that the per-round ratios bound the comparison.
 SPEED_SETTINGS = dict(warmup_runs=10, warmup_seconds=0.2, min_runs=100, min_seconds=1.0, rounds=5, round_warmup=2)
@@ -95,7 +97,7 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
     latency depends on widths, not weights), all timed against the parent in one bench run, the fastest kept
     (re-pruned with every slice when ``settings.steps > 1``). ``candidates=None``: ``settings.round_to`` as given,
     timed against the parent when ``measure``. The speed dict: p50_ms, parent_p50_ms, ratio (pruned / parent), min/max
-    of the per-round ratios, unstable, slower_than_parent (every round slower), and with candidates: chosen,
+    of the per-round ratios, unstable, slower_than_parent (edgekit.noise.clearly_slower), and with candidates: chosen,
     candidates (each one's figures), skipped (roundings torch-pruning could not apply, or that overshot the target by more
     than OVERSHOOT: those are timed but not chosen)."""
     import copy
@@ -128,7 +130,7 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
             result = prune(copy.deepcopy(parent), example, replace(settings, round_to=None if chosen == "none" else int(chosen)),
                            grad_fn=grad_fn, between=between, log=log)
         speed = {**speeds[chosen], "chosen": chosen, "candidates": speeds, "skipped": skipped}
-    speed["slower_than_parent"] = speed["ratio"] > 1 and speed["min"] > 1  # slower in every alternating round
+    speed["slower_than_parent"] = clearly_slower(speed["ratio"], speed["min"])
     return result, speed
 
 
@@ -251,5 +253,5 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
                                                                between=between, log=log)
     speed = {**speeds[chosen], "chosen": _label(r), "chosen_candidate": chosen, "candidates": speeds, "skipped": skipped,
              "latency_target": want, "target_met": met, "macs_share_asked": share}
-    speed["slower_than_parent"] = speed["ratio"] > 1 and speed["min"] > 1
+    speed["slower_than_parent"] = clearly_slower(speed["ratio"], speed["min"])
     return result, speed
