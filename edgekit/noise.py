@@ -58,7 +58,8 @@ def latency_tie(a: dict, b: dict) -> bool:
     if pa is None or pb is None:
         return pa is None and pb is None
     ra, rb = a.get("latency_round_p50_ms") or [], b.get("latency_round_p50_ms") or []
-    if len(ra) >= 2 and len(ra) == len(rb) and a.get("measured_by") == b.get("measured_by") and min(ra + rb + [pa, pb]) > 0:
+    same_rounds = len(ra) >= 2 and len(ra) == len(rb) and a.get("measured_by") == b.get("measured_by")
+    if same_rounds and min(ra + rb + [pa, pb]) > 0:
         return not (clearly_slower(pa / pb, min(x / y for x, y in zip(ra, rb)))
                     or clearly_slower(pb / pa, min(y / x for x, y in zip(ra, rb))))
     ca, cb = a.get("latency_p50_ci95_ms"), b.get("latency_p50_ci95_ms")

@@ -302,7 +302,7 @@ stages:
         flagged = ("chance", "api") in {(f["check"], f["artifact"]) for f in report["sense"]}
         assert flagged == near_chance(row["accuracy"], row["chance_accuracy"])
         out = capsys.readouterr().out
-        assert "api (openai baseline)" in out and "n/a" in out
+        assert "openai baseline" in out and "n/a" in out  # the provider on its own line under the name
 
         bad = recipe.read_text() + "    few_shot: 2\n    prompts: ['{label}']\n"
         recipe.write_text(bad)

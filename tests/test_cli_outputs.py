@@ -147,6 +147,22 @@ def _bench_doc() -> dict:
                                                   "vs_reference": {"p50_ratio": 0.41, "min": 0.38, "max": 0.44}}]}
 
 
+def test_shrink_results_table_keeps_names_whole_at_80_columns():
+    from edgekit.cli.shrink import results_table
+
+    rows = [{"stage": "int8-pruned", "accuracy": 0.8867, "size_bytes": 2_300_000, "latency_ms": {"p50": 0.393},
+             "threads": 1},
+            {"stage": "vision-chat", "provider": "openai", "role": "baseline", "accuracy": None, "size_bytes": None,
+             "latency_ms": {"p50": 812.3}}]
+    buf = io.StringIO()
+    record = {"recipe": {"name": "r"}, "stages": [{"metrics": {"artifacts": rows}}]}
+    Console(file=buf, width=80, force_terminal=False).print(results_table(record))
+    lines = buf.getvalue().splitlines()
+    assert "…" not in buf.getvalue() and max(map(len, lines)) <= 80
+    for cell in ("int8-pruned", "vision-chat", "openai baseline", "p50 (batch 1)", "812.300 ms", "not compared"):
+        assert any(cell in line for line in lines), cell  # every name and number on one line, never split
+
+
 @pytest.mark.parametrize("width", [80, 200])
 def test_bench_table_is_readable_at_any_width(width):
     from edgekit.cli.bench import results_table

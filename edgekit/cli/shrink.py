@@ -18,12 +18,17 @@ from edgekit.ship import ship_lines
 
 
 def results_table(record: dict) -> Table:
+    """One row per artifact and baseline; a baseline's provider goes on a line of its own, so the table stays
+    readable in an 80-column CI log."""
     table = Table(title=f"{record['recipe']['name']}: ONNX artifacts and prompted baselines")
-    for col in ("artifact", "accuracy", "size", "p50 latency (batch 1)", "threads"):
-        table.add_column(col, justify="left" if col == "artifact" else "right")
+    table.add_column("artifact", overflow="fold")
+    for col in ("accuracy", "size", "p50 (batch 1)", "threads"):
+        table.add_column(col, justify="right", no_wrap=True)
     for st in record["stages"]:
         for row in st["metrics"].get("artifacts", []):
-            name = row["stage"] + (f" [dim]({row['provider']} baseline)[/]" if row.get("role") == "baseline" else "")
+            name = escape(row["stage"])
+            if row.get("role") == "baseline":
+                name += f"\n[dim]{escape(str(row['provider']))} baseline[/]"
             size = "n/a" if row.get("size_bytes") is None else f"{row['size_bytes'] / 1e6:.2f} MB"
             p50 = latency(row)
             latency_s = "n/a" if p50 is None else f"{p50:.3f} ms"
