@@ -145,9 +145,15 @@ def _disqualified(a: dict, ref: dict | None, rule: ShipRule, limits: Limits | No
             return f"not comparable: measured on other test samples than {ref['id']}"
         drop = points(ref["accuracy"], a["accuracy"])
         if drop > rule.max_accuracy_drop_pt:
-            return (f"too inaccurate: {_pct(a)} is {drop:.2f} pt below {ref['id']} ({_pct(ref)}), "
+            return (f"too inaccurate: {_pct(a)} is {drop:.2f} pt{_samples(drop, ref)} below {ref['id']} ({_pct(ref)}), "
                     f"over the {rule.max_accuracy_drop_pt:g} pt budget")
     return _over_limits(a, limits)
+
+
+def _samples(drop_pt: float, ref: dict) -> str:
+    """How many test samples a drop is: on a small test set a budget-breaking drop can be two or three images."""
+    n = ref.get("test_samples")
+    return f" ({round(drop_pt * n / 100):,} of {n:,} test samples)" if isinstance(n, int) and n > 0 else ""
 
 
 def _over_limits(a: dict, limits: Limits | None) -> str | None:

@@ -61,7 +61,7 @@ def test_report_verdict_names_every_lineage_and_the_baseline(tmp_path):
     v = report["verdict"]
     assert report["final"] == "int8-effnet"
     assert [r["contender"] for r in v["rows"]] == ["int8-effnet", "int8", "export-small", "zero-shot"]
-    assert report["ship"]["lost"]["export-small"].startswith("too inaccurate: 88.90 % is 1.60 pt below export")
+    assert report["ship"]["lost"]["export-small"].startswith("too inaccurate: 88.90 % is 1.60 pt (")
     assert ("1.0 pt more accurate, 2.9x smaller, 2.0x slower than the torchvision:resnet18 lineage (int8)" in v["sentence"])
     assert "2.3 pt more accurate, 14x larger, 9.3x slower than the edgekit:resnet-small lineage (export-small)" in v["sentence"]
     assert [r["outcome"] for r in v["rows"][1:]] == ["trade-off", "trade-off", "shipped wins"]
