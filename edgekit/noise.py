@@ -3,7 +3,8 @@ harness's alternating rounds, file size exactly. The shipping rule and the verdi
 a tie, never a win. Torch-free, a leaf (reads edgekit.rows' fields only).
 
     accuracy_tie(0.902, 0.900, 10_000, 10_000)   # True: 0.2 pt is inside the 95 % interval (about ±0.8 pt)
-    latency_tie(a_row, b_row)                    # True unless one was faster in every round, and by over 5 %
+    slower(a_row, b_row)                         # True when A was slower in every round, and by over 5 %
+    latency_tie(a_row, b_row)                    # True unless one is slower
     clearly_slower(1.30, 1.22)                   # True: slower in every alternating round, 30 % overall
 """
 
@@ -50,22 +51,28 @@ def clearly_slower(ratio, round_min) -> bool:
     return numbers and round_min > 1 and ratio > 1 + LATENCY_TIE_REL
 
 
-def latency_tie(a: dict, b: dict) -> bool:
-    """Whether two rows' batch-1 p50 latencies are the same within noise. Rows measured in the same evaluate stage
-    carry per-round medians from alternating rounds: a tie unless one is clearly slower. Otherwise the
-    harness's 95 % intervals of p50 overlapping is a tie; failing both, a difference under LATENCY_TIE_REL."""
+def slower(a: dict, b: dict) -> bool:
+    """Whether row ``a``'s batch-1 p50 is slower than row ``b``'s beyond noise. Rows measured in the same evaluate
+    stage carry per-round medians from alternating rounds: clearly_slower over them. Otherwise a's 95 % interval of
+    p50 lies above b's; failing both, a's p50 is more than LATENCY_TIE_REL above b's."""
     pa, pb = latency(a), latency(b)
     if pa is None or pb is None:
-        return pa is None and pb is None
+        return False
     ra, rb = a.get("latency_round_p50_ms") or [], b.get("latency_round_p50_ms") or []
     same_rounds = len(ra) >= 2 and len(ra) == len(rb) and a.get("measured_by") == b.get("measured_by")
     if same_rounds and min(ra + rb + [pa, pb]) > 0:
-        return not (clearly_slower(pa / pb, min(x / y for x, y in zip(ra, rb)))
-                    or clearly_slower(pb / pa, min(y / x for x, y in zip(ra, rb))))
+        return clearly_slower(pa / pb, min(x / y for x, y in zip(ra, rb)))
     ca, cb = a.get("latency_p50_ci95_ms"), b.get("latency_p50_ci95_ms")
     if _interval(ca) and _interval(cb):
-        return ca[0] <= cb[1] and cb[0] <= ca[1]
-    return abs(pa - pb) <= LATENCY_TIE_REL * min(pa, pb)
+        return ca[0] > cb[1]
+    return pa > pb * (1 + LATENCY_TIE_REL)
+
+
+def latency_tie(a: dict, b: dict) -> bool:
+    """Whether two rows' batch-1 p50 latencies are the same within noise: neither is slower (both unmeasured too)."""
+    if latency(a) is None or latency(b) is None:
+        return latency(a) is None and latency(b) is None
+    return not slower(a, b) and not slower(b, a)
 
 
 def _interval(v) -> bool:

@@ -18,15 +18,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edgekit.noise import clearly_slower
+from edgekit.noise import clearly_slower, slower
 from edgekit.units import fmt_acc
 
 # every check by name; budgets' ``fail_on`` turns the named ones from warnings into gate failures
 CHECKS = ("chance", "pruned-slower", "int8-slower", "int8-collapse", "unchanged", "counts-unknown", "latency-missed")
 QUANT_KINDS = ("quantize", "inc-quantize")
-# A child is "slower" when its p50 exceeds the parent's by more than this: the evaluate stage measures
-# artifacts in alternating rounds, so their ratio is steady to a few percent even on a drifting VM.
-SLOWER_RATIO = 1.10
 COLLAPSE_PT = 5.0  # INT8 accuracy more than this many points below its float parent: collapsed
 
 
@@ -116,7 +113,7 @@ def _p50(row: dict) -> float | None:
 
 def _slower(check: str, row: dict, parent: dict, what: str, of: str) -> list[Finding]:
     mine, theirs = _p50(row), _p50(parent)
-    if not mine or not theirs or mine <= theirs * SLOWER_RATIO:
+    if not mine or not theirs or not slower(row, parent):  # the shipping rule's own "slower": one verdict
         return []
     macs = ""
     if row.get("macs") and parent.get("macs"):

@@ -201,19 +201,27 @@ def _better(a: dict, b: dict, objective: str) -> bool:
     return False
 
 
+def _axes(d: dict, a: dict) -> list[tuple[str, bool, bool, str]]:
+    """(axis, tie within noise, d better, "d's value vs a's") for size, p50 and accuracy."""
+    acc_tie = accuracy_tie(d["accuracy"], a["accuracy"], d.get("test_samples"), a.get("test_samples"))
+    return [("size", size_tie(d.get("size_bytes"), a.get("size_bytes")), _size(d) < _size(a),
+             f"{fmt_size(d.get('size_bytes'))} vs {fmt_size(a.get('size_bytes'))}"),
+            ("p50", latency_tie(d, a), _p50(d) < _p50(a), f"{fmt_ms(latency(d))} vs {fmt_ms(latency(a))}"),
+            ("accuracy", acc_tie, d["accuracy"] > a["accuracy"], f"{_pct(d)} vs {_pct(a)}")]
+
+
 def _dominates(d: dict, a: dict) -> bool:
     """d is no worse than a on accuracy, size and p50 (within noise) and better beyond noise on at least one."""
-    acc_tie = accuracy_tie(d["accuracy"], a["accuracy"], d.get("test_samples"), a.get("test_samples"))
-    checks = [(size_tie(d.get("size_bytes"), a.get("size_bytes")), _size(d) < _size(a)),
-              (latency_tie(d, a), _p50(d) < _p50(a)),
-              (acc_tie, d["accuracy"] > a["accuracy"])]
+    checks = [(tie, better) for _, tie, better, _ in _axes(d, a)]
     return all(tie or better for tie, better in checks) and any(not tie and better for tie, better in checks)
 
 
 def _why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> str:
     dom = next((d for d in [best, *ok] if d is not a and _dominates(d, a)), None)
-    if dom is not None:
-        return f"dominated by {dom['id']}: {_summary(dom)} vs {_summary(a)}"
+    if dom is not None:  # each axis said as it was judged: a p50 that reads higher may be a tie
+        better = {"size": "smaller", "p50": "faster", "accuracy": "more accurate"}
+        return f"dominated by {dom['id']}: " + ", ".join(
+            f"{better[axis] if not tie else axis + ' the same within noise'} ({values})" for axis, tie, _, values in _axes(dom, a))
     if objective == "size" and not size_tie(a.get("size_bytes"), best.get("size_bytes")):
         return f"larger: {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
     if objective == "latency" and not latency_tie(a, best):

@@ -70,6 +70,19 @@ def test_issue_13_run_chance_pruned_slower_and_int8_findings(tmp_path):
     assert "| 10.00 % |" in md  # the chance column next to every accuracy
 
 
+def test_slower_is_the_shipping_rules_slower_not_a_second_rule(tmp_path):
+    # a user's text run: INT8's p50 1.21x its parent's, yet faster in one of the five alternating rounds; the ship
+    # rule called the latencies a tie, so the sense check must not say "ship export instead"
+    rounds = {"measured_by": "evaluate"}
+    user = [0.0441, 0.0417, 0.041, 0.0249, 0.0248]  # the float parent's round medians (ms)
+    rows = [_row("export", 0.735, 0.037, **rounds, latency_round_p50_ms=user),
+            _row("export-pruned", 0.735, 0.037, 30_000_000, **rounds, latency_round_p50_ms=user),
+            _row("int8", 0.735, 0.0446, **rounds, latency_round_p50_ms=[0.0526, 0.0602, 0.0319, 0.053, 0.0338])]
+    assert _checks(build_report(_run(tmp_path / "tie", rows, LINEAGE))) == set()
+    rows[2]["latency_round_p50_ms"] = [0.0526, 0.0602, 0.0419, 0.053, 0.0338]  # slower in every round: flagged
+    assert _checks(build_report(_run(tmp_path / "slower", rows, LINEAGE))) == {("int8-slower", "int8")}
+
+
 def test_int8_collapse_vs_float_parent(tmp_path):
     rows = [_row("export", 0.90, 1.0), _row("export-pruned", 0.89, 0.6), _row("int8", 0.70, 0.4)]
     report = build_report(_run(tmp_path, rows, LINEAGE))

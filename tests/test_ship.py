@@ -64,7 +64,8 @@ def test_same_size_within_noise_is_decided_by_p50():
     b = row("b", 0.90, 2_010_000, 0.80, [0.8, 0.8, 0.9])
     ref = row("ref", 0.90, 8_000_000, 2.0, [2.0, 2.0, 2.0])
     d = decide([ref, a, b], ShipRule(), "ref")
-    assert d.artifact == "b" and d.lost["a"] == "dominated by b: 2.01 MB, p50 0.800 ms, 90.00 % vs 2.00 MB, p50 1.000 ms, 90.00 %"
+    assert d.artifact == "b" and d.lost["a"] == ("dominated by b: size the same within noise (2.01 MB vs 2.00 MB), faster "
+                                                 "(0.800 ms vs 1.000 ms), accuracy the same within noise (90.00 % vs 90.00 %)")
     # slower in every round but more accurate beyond noise: not dominated, it loses on the tie-break only
     c = row("c", 0.92, 2_000_000, 1.00, [1.0, 1.1, 1.0])
     assert decide([ref, c, b], ShipRule(max_accuracy_drop_pt=3), "ref").lost["c"].startswith("slower: same size within 1 %")
