@@ -120,7 +120,8 @@ def _slower(check: str, row: dict, parent: dict, what: str, of: str) -> list[Fin
         macs = f" with {row['macs'] / parent['macs']:.2f}× its MACs"
     hint = " or prune with round_to: 8 (odd channel counts can miss the runtime's fast kernels)" if check == "pruned-slower" else ""
     return [Finding(check, row["id"], f"the {what} is {mine / theirs:.2f}× slower than its {of} {parent['id']} "
-                                      f"(p50 {mine:.3f} vs {theirs:.3f} ms{macs}); ship {parent['id']} instead{hint}")]
+                                      f"(p50 {mine:.3f} vs {theirs:.3f} ms{macs}); where latency matters, ship {parent['id']} "
+                                      f"(ship: {{objective: latency}}){hint}")]
 
 
 def _prune_speed(stage: dict) -> list[Finding]:

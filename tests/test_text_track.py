@@ -210,3 +210,24 @@ def test_unlabelled_texts_come_from_beyond_the_labelled_subset(tmp_path):
         draw_unlabelled(cfg, 0, tmp_path, ds, 10**6)
     with pytest.raises(ValueError, match="set data.limit_train"):
         draw_unlabelled(cfg.model_copy(update={"limit_train": None}), 0, tmp_path, ds, 5)
+
+
+@needs_wordnet
+def test_pruning_a_bag_of_words_model_says_the_file_will_not_shrink(tmp_path, capsys):
+    # a user's run: 52 % of the MACs removed, 0.4 % of the params (the embedding table is the model)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("""edgekit: 1
+name: bow-prune
+threads: 1
+data: {source: "wordnet-nouns:act,event,feeling", limit_train: 300, limit_test: 64}
+model: {source: "edgekit:bow", width: 0.25}
+stages:
+  - {id: train, kind: train, epochs: 1}
+  - {id: prune, kind: prune, ratio: 0.5, round_to: null, measure_speed: false}
+""")
+    assert main(["shrink", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0
+    m = json.loads((tmp_path / "run" / "run.json").read_text())["stages"][1]["metrics"]
+    assert m["macs_ratio"] <= 0.5 and m["params_ratio"] > 0.9
+    err = capsys.readouterr().err
+    assert f"removed {1 - m['macs_ratio']:.0%} of the MACs and {1 - m['params_ratio']:.0%} of the params" in err
+    assert "the file barely shrinks; quantize it for size" in err
