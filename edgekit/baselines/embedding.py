@@ -9,6 +9,7 @@ examples' unit embeddings.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +27,8 @@ class EmbeddingZeroShot(Baseline):
 
     def __init__(self, model: Path, labels: LabelSet, templates: Sequence[str] = DEFAULT_TEMPLATES,
                  batch_size: int = 64, **_unused):
+        # its import registers enums with torch, which logs two deprecation warnings into every user's run log
+        logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
         st = require("sentence_transformers", "text")
         if not Path(model).is_dir():
             raise InputError(f"{model}: not a sentence-transformers model folder")
