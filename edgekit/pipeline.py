@@ -220,6 +220,27 @@ class Pipeline:
             art = by_id[parents[0]] if parents else None
         return out
 
+    def _prechecks(self, cfg: StageConfig):
+        """The prechecks of the later stages that will transform the model ``cfg`` trains (their input, through
+        train stages only, is ``cfg``), as one callable for the train stage; None when there are none."""
+        kinds = stage_kinds()
+        kind_of = {s.id: s.kind for s in self.loaded.recipe.stages}
+        later = []
+        for s in self.loaded.recipe.stages:
+            check = kinds[s.kind].precheck
+            parent = (self.wiring[s.id] or [None])[0]
+            while parent is not None and parent != cfg.id and kind_of[parent] == "train":
+                parent = (self.wiring[parent] or [None])[0]
+            if check is not None and parent == cfg.id:
+                later.append((check, s))
+        if not later:
+            return None
+
+        def check_all(model, example) -> None:
+            for check, s in later:
+                check(self.loaded, s, model, example)
+        return check_all
+
     def _run_stage(self, cfg: StageConfig, done: list[Artifact], fingerprint: str, train_fingerprint: str, rerun: bool):
         kind = stage_kinds()[cfg.kind]
         by_id = {a.stage_id: a for a in done}
@@ -243,7 +264,7 @@ class Pipeline:
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
         ctx = StageContext(self.loaded, cfg, tmp, inputs, _default_threads(self.loaded.recipe.threads), self.console, self.dataset,
-                           self._lineage(inputs, by_id))
+                           self._lineage(inputs, by_id), self._prechecks(cfg))
         self.running = cfg.id
         try:
             output = kind.run(ctx, cfg)

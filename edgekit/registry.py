@@ -32,12 +32,16 @@ class StageKind:
     consumes: str | None
     produces: str | None
     needs: str  # the optional-dependency extra the run needs ("" for the torch-free base)
+    # precheck(loaded, cfg, model, example): raises RecipeError when this stage could never run on ``model``; called
+    # by a train stage upstream before it trains, so such a recipe fails in seconds instead of after the training
+    precheck: Callable[..., None] | None = None
 
 
 STAGES: dict[str, StageKind] = {}
 
 
-def register_stage(config: type[StageConfig], *, consumes: str | None, produces: str | None, needs: str = "shrink"):
+def register_stage(config: type[StageConfig], *, consumes: str | None, produces: str | None, needs: str = "shrink",
+                   precheck: Callable[..., None] | None = None):
     name = config.model_fields["kind"].default
     if not isinstance(name, str):
         raise TypeError(f"{config.__name__}.kind needs a Literal default naming the stage kind")
@@ -47,7 +51,7 @@ def register_stage(config: type[StageConfig], *, consumes: str | None, produces:
     def wrap(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         if name in STAGES:
             raise ValueError(f"stage kind '{name}' is registered twice")
-        STAGES[name] = StageKind(name, config, fn, consumes, produces, needs)
+        STAGES[name] = StageKind(name, config, fn, consumes, produces, needs, precheck)
         return fn
 
     return wrap

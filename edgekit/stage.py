@@ -66,6 +66,9 @@ class StageContext:
     # artifacts on this stage's input lineage, nearest first (input, its input, ...): given by the pipeline,
     # so a stage never reads the cache directory itself
     ancestors: list[Artifact] = field(default_factory=list)
+    # called by a train stage with its model and an input batch before training: the prechecks of later stages
+    # that will prune (or otherwise transform) this model, given by the pipeline
+    before_training: Callable[[Any, Any], None] | None = None
 
     @property
     def recipe(self):

@@ -274,6 +274,28 @@ def test_stage_errors_point_at_the_recipe_key(tmp_path):
             Pipeline(load(recipe), tmp_path / "run").run()
 
 
+@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed")
+def test_a_model_that_cannot_be_pruned_fails_before_its_training(tmp_path):
+    # a user's ShuffleNet trained for minutes, then its prune stage failed: now the train stage prunes a copy of
+    # the untrained model first, and a recipe torch-pruning can never run stops before any training
+    from edgekit.pipeline import Pipeline
+    from edgekit.recipe import load
+
+    recipe = tmp_path / "r.yaml"
+    tiny = _tiny_recipe("prune-precheck", 1.0).replace("epochs: 1}", "epochs: 50}")
+    cases = {"torchvision:shufflenet_v2_x0_5": r"r.yaml:9: stages\[2\]\.ignore: torch-pruning cannot prune this model: its "
+                                               r"dependency graph breaks at op ViewBackward0 \(a reshape across the channel axis",
+             "edgekit:resnet-small": r"r.yaml:9: stages\[2\]\.ratio: cannot remove 90% of the MACs"}
+    for source, message in cases.items():
+        ratio = 0.4 if "shufflenet" in source else 0.9
+        recipe.write_text(tiny.replace("edgekit:resnet-small", source) +
+                          f"  - {{id: recover, kind: train, epochs: 1}}\n  - {{id: prune, kind: prune, input: recover, "
+                          f"ratio: {ratio}, max_layer_ratio: 0.3}}\n")
+        with pytest.raises(RecipeError, match=message):
+            Pipeline(load(recipe), tmp_path / source.replace(":", "-")).run()
+        assert not list((tmp_path / source.replace(":", "-") / "stages").glob("train-*")), "it trained first"
+
+
 def test_prune_fastest_times_every_rounding_against_the_parent():
     from edgekit.torchkit.prune_speed import prune_fastest
 

@@ -29,6 +29,7 @@ model is saved (exact averages, no weight changed): a cheap step that alone reco
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -67,7 +68,51 @@ class PruneConfig(StageConfig):
     gradient_samples: int = Field(512, ge=1, le=100_000, description="training samples for taylor importance")
 
 
-@register_stage(PruneConfig, consumes="torch", produces="torch")
+def settings_of(cfg: PruneConfig):
+    from edgekit.torchkit.pruning import PruneSettings
+
+    return PruneSettings(target=cfg.target, ratio=cfg.ratio, importance=cfg.importance, scope=cfg.scope,
+                         steps=cfg.steps, round_to=None if cfg.round_to == "auto" else cfg.round_to,
+                         max_layer_ratio=cfg.max_layer_ratio, ignore=tuple(cfg.ignore),
+                         ignore_classifier=cfg.ignore_classifier, attention=cfg.attention)
+
+
+def _check_settings(cfg: PruneConfig, error) -> None:
+    """Settings that contradict each other; ``error(key, message)`` makes the exception to raise."""
+    if cfg.finetune_epochs and cfg.steps == 1:
+        raise error("finetune_epochs", "fine-tuning runs between slices and needs steps > 1; recover with a train stage after this one")
+    if cfg.round_to == "auto" and not cfg.measure_speed:
+        raise error("round_to", "auto picks the rounding that measures fastest and needs measure_speed: true; give a number or null")
+    if cfg.target == "latency" and not cfg.measure_speed:
+        raise error("measure_speed", "target: latency is measured; it needs measure_speed: true")
+
+
+def precheck(loaded, cfg: PruneConfig, model, example) -> None:
+    """Prune a copy of the model about to be trained, shapes only, as this stage will: an architecture torch-pruning
+    cannot follow (ShuffleNet's channel shuffle) or a target it cannot reach fails before the training, not after."""
+    import copy
+
+    import torch
+
+    from edgekit.torchkit.pruning import PruneError, prune
+
+    def error(key: str | None, message: str):
+        return loaded.error(loaded.stage_loc(cfg.id, *([key] if key else [])), message)
+
+    _check_settings(cfg, error)
+    # one step, and magnitude instead of taylor (no gradients before training); latency: the grid's lightest share
+    settings = replace(settings_of(cfg), steps=1, **({"importance": "l2"} if cfg.importance == "taylor" else {}),
+                       **({"target": "macs", "ratio": 0.1} if cfg.target == "latency" else {}))
+    try:
+        with torch.random.fork_rng():  # the check must not change the training that follows it
+            prune(copy.deepcopy(model), example, settings)
+    except PruneError as e:
+        if e.key == "ratio" and cfg.scope == "global" and settings.importance != cfg.importance:
+            return  # a model-wide ranking by another importance reaches other widths: the stage itself will tell
+        raise error(e.key, e.message) from None
+
+
+@register_stage(PruneConfig, consumes="torch", produces="torch", precheck=precheck)
 def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     import numpy as np
     import torch
@@ -75,16 +120,11 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
 
     from edgekit.runtime.preprocess import prepare
     from edgekit.torchkit.models import build_model, load_model, save_model
-    from edgekit.torchkit.pruning import PruneError, PruneSettings
+    from edgekit.torchkit.pruning import PruneError
     from edgekit.torchkit.reshape import diff
     from edgekit.torchkit.training import TrainSettings, batches, evaluate, fit, recalibrate_bn
 
-    if cfg.finetune_epochs and cfg.steps == 1:
-        raise ctx.error("finetune_epochs", "fine-tuning runs between slices and needs steps > 1; recover with a train stage after this one")
-    if cfg.round_to == "auto" and not cfg.measure_speed:
-        raise ctx.error("round_to", "auto picks the rounding that measures fastest and needs measure_speed: true; give a number or null")
-    if cfg.target == "latency" and not cfg.measure_speed:
-        raise ctx.error("measure_speed", "target: latency is measured; it needs measure_speed: true")
+    _check_settings(cfg, ctx.error)
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
@@ -110,10 +150,7 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
         s = TrainSettings(cfg.finetune_epochs, cfg.lr, cfg.batch_size, seed=ctx.recipe.seed + step)
         fit(m, train, val, ds.mean, ds.std, s, console=ctx.console, label=f"{cfg.id} slice {step}")
 
-    settings = PruneSettings(target=cfg.target, ratio=cfg.ratio, importance=cfg.importance, scope=cfg.scope,
-                             steps=cfg.steps, round_to=None if cfg.round_to == "auto" else cfg.round_to,
-                             max_layer_ratio=cfg.max_layer_ratio, ignore=tuple(cfg.ignore),
-                             ignore_classifier=cfg.ignore_classifier, attention=cfg.attention, seed=ctx.recipe.seed)
+    settings = replace(settings_of(cfg), seed=ctx.recipe.seed)
     acc_before = evaluate(model, test, ds.mean, ds.std)
     parent = model
     try:

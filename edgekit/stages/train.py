@@ -91,6 +91,10 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     else:
         extra["preprocess"] = ds.preprocess()
         train, val, test = ds.train, ds.val, ds.test
+    if ctx.before_training is not None:  # a later prune stage that could never run fails now, not after training
+        from edgekit.runtime.preprocess import prepare
+
+        ctx.before_training(model, torch.from_numpy(prepare(extra["preprocess"], ds.val.x[:2])))
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
                              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
                              seed=ctx.recipe.seed, device=pick_device(cfg.device), channels_last=cfg.channels_last)
