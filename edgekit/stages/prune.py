@@ -69,6 +69,7 @@ class PruneConfig(StageConfig):
 
 
 def settings_of(cfg: PruneConfig):
+    """The torch-pruning settings this stage asks for (without the seed: the recipe's)."""
     from edgekit.torchkit.pruning import PruneSettings
 
     return PruneSettings(target=cfg.target, ratio=cfg.ratio, importance=cfg.importance, scope=cfg.scope,
@@ -88,8 +89,9 @@ def _check_settings(cfg: PruneConfig, error) -> None:
 
 
 def precheck(loaded, cfg: PruneConfig, model, example) -> None:
-    """Prune a copy of the model about to be trained, shapes only, as this stage will: an architecture torch-pruning
-    cannot follow (ShuffleNet's channel shuffle) or a target it cannot reach fails before the training, not after."""
+    """Prune a copy of the model about to be trained as this stage will (its weights do not matter here): an
+    architecture torch-pruning cannot follow (ShuffleNet's channel shuffle) or a target it cannot reach fails
+    before the training, not after it."""
     import copy
 
     import torch
