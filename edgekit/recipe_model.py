@@ -64,3 +64,7 @@ class LoadedRecipe:
     def stage_loc(self, stage_id: str, *rest: str | int) -> Loc:
         idx = next(i for i, s in enumerate(self.recipe.stages) if s.id == stage_id)
         return ("stages", idx, *rest)
+
+    def stage_error(self, stage_id: str, key: str | None, message: str) -> RecipeError:
+        """A RecipeError at a stage's key (the stage itself when ``key`` is None): file, line, key, exit 2."""
+        return self.error(self.stage_loc(stage_id, *([key] if key else [])), message)

@@ -87,5 +87,4 @@ class StageContext:
 
     def error(self, key: str | None, message: str):
         """A RecipeError that points at this stage's key in the recipe file (exit 2)."""
-        loc = self.loaded.stage_loc(self.cfg.id, *( [key] if key else []))
-        return self.loaded.error(loc, message)
+        return self.loaded.stage_error(self.cfg.id, key, message)

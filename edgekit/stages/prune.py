@@ -16,9 +16,9 @@ blocked kernels). With ``round_to: auto`` (the default) the stage prunes once pe
 the fastest; ``speed`` in its metrics holds what it measured, and a pruned model slower than its parent in every
 round is flagged (edgekit.sense: pruned-slower), never passed on silently. ``target: latency`` asks for the speed
 itself: it times a grid of MACs shares x roundings against the unpruned model and keeps the least pruning that
-measured (smoothed over shares) at or under (1 - ratio) x the parent's p50 (edgekit.torchkit.prune_speed.prune_to_latency); a target no
-candidate reached keeps the fastest and is flagged (edgekit.sense: latency-missed). Measured here: set it on the
-machine the model will run on, or one like it.
+measured (smoothed over shares) at or under (1 - ratio) x the parent's p50
+(edgekit.torchkit.prune_speed.prune_to_latency); a target no candidate reached keeps the fastest and is flagged
+(edgekit.sense: latency-missed). Measured here: set it on the machine the model will run on, or one like it.
 
 Metrics: params and MACs before/after (torch-pruning's counter, per sample), per-layer output widths,
 the chosen ``round_to`` and ``speed`` (p50 pruned/parent ratio with per-round min/max, every candidate),
@@ -30,6 +30,7 @@ model is saved (exact averages, no weight changed): a cheap step that alone reco
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -96,15 +97,16 @@ def precheck(loaded, cfg: PruneConfig, model, example) -> None:
 
     import torch
 
+    from edgekit.torchkit.prune_speed import latency_grid
     from edgekit.torchkit.pruning import PruneError, prune
 
-    def error(key: str | None, message: str):
-        return loaded.error(loaded.stage_loc(cfg.id, *([key] if key else [])), message)
-
+    error = partial(loaded.stage_error, cfg.id)
     _check_settings(cfg, error)
-    # one step, and magnitude instead of taylor (no gradients before training); latency: the grid's lightest share
-    settings = replace(settings_of(cfg), steps=1, **({"importance": "l2"} if cfg.importance == "taylor" else {}),
-                       **({"target": "macs", "ratio": 0.1} if cfg.target == "latency" else {}))
+    settings = replace(settings_of(cfg), steps=1)
+    if cfg.importance == "taylor":  # no gradients before training; layer-wise, the ranking cannot change the widths
+        settings = replace(settings, importance="l2")
+    if cfg.target == "latency":  # the lightest prune its grid will try
+        settings = replace(settings, target="macs", ratio=latency_grid(cfg.max_layer_ratio)[0])
     try:
         with torch.random.fork_rng():  # the check must not change the training that follows it
             prune(copy.deepcopy(model), example, settings)

@@ -206,8 +206,8 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
     bench run (alternating rounds, so they share the machine's state); the candidate whose ratio, smoothed over its
     rounding's shares (``smooth``), reaches the latency target while keeping the most MACs is kept. The gap below it
     (down to the next grid share) is then probed at three shares with its rounding, in a second run, so the stage
-    does not prune far past the target. The kept candidate is re-pruned with every slice when ``settings.steps > 1``. None reaches the target: the fastest is kept and
-    ``target_met`` is false. The speed dict is prune_fastest's (``chosen``: the rounding; ``macs_ratio``: what the kept
+    does not prune far past the target. The kept candidate is re-pruned with every slice when ``settings.steps > 1``.
+    None reaches the target: the fastest is kept and ``target_met`` is false. The speed dict is prune_fastest's (``chosen``: the rounding; ``macs_ratio``: what the kept
     one reached), plus chosen_candidate, latency_target (the p50 ratio asked), target_met and macs_share_asked (the
     MACs share its prune was asked to remove: a rounding can remove more)."""
     import copy
