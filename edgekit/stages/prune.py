@@ -122,11 +122,10 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     import torch
     from torch import nn
 
-    from edgekit.runtime.preprocess import prepare
     from edgekit.torchkit.models import build_model, load_model, save_model
     from edgekit.torchkit.pruning import PruneError
     from edgekit.torchkit.reshape import diff
-    from edgekit.torchkit.training import TrainSettings, batches, evaluate, fit, recalibrate_bn
+    from edgekit.torchkit.training import TrainSettings, batches, evaluate, example_batch, fit, recalibrate_bn
 
     _check_settings(cfg, ctx.error)
     torch.set_num_threads(ctx.threads)
@@ -135,7 +134,7 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     model, meta = load_model(ctx.input.dir)
     spec, extra = meta["spec"], {k: v for k, v in meta.items() if k not in ("spec", "pruned")}
     pre = meta.get("preprocess") or ds.preprocess()
-    example = torch.from_numpy(prepare(pre, ds.val.x[:2]))  # batch 2: the graph trace sees a real batch
+    example = example_batch(pre, ds.val)
     train, val, test = ds.train, ds.val, ds.test
     if ds.kind == "text":  # token ids once, by the model's own tokenizer; batches() then passes them through
         from edgekit.torchkit.text import token_splits

@@ -70,7 +70,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     from edgekit.sense import chance_level, near_chance
     from edgekit.torchkit.models import load_model, save_model
     from edgekit.torchkit.small_maps import fast_small_map_convs
-    from edgekit.torchkit.training import TrainSettings, distillation_loss, evaluate, fit, pick_device
+    from edgekit.torchkit.training import TrainSettings, distillation_loss, evaluate, example_batch, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
@@ -92,9 +92,7 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         extra["preprocess"] = ds.preprocess()
         train, val, test = ds.train, ds.val, ds.test
     if ctx.before_training is not None:  # a later prune stage that could never run fails now, not after training
-        from edgekit.runtime.preprocess import prepare
-
-        ctx.before_training(model, torch.from_numpy(prepare(extra["preprocess"], ds.val.x[:2])))
+        ctx.before_training(model, example_batch(extra["preprocess"], ds.val))
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
                              schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
                              seed=ctx.recipe.seed, device=pick_device(cfg.device), channels_last=cfg.channels_last)

@@ -64,6 +64,14 @@ def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator |
         yield torch.from_numpy(x), torch.from_numpy(split.y[idx])
 
 
+def example_batch(preprocess: dict, split: Split) -> torch.Tensor:
+    """Two real samples through the model's own preprocessing: what a graph trace sees (torch-pruning, the prune
+    precheck), so the precheck before training and the prune stage trace the same input."""
+    from edgekit.runtime.preprocess import prepare
+
+    return torch.from_numpy(prepare(preprocess, split.x[:2]))
+
+
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random horizontal flip and a random shift of up to 1/8 of the side (pad-and-crop). (B, C, H, W)."""
     b, _, h, w = x.shape
