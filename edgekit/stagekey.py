@@ -9,7 +9,8 @@
     package versions it imports ──┤
     machine speed id ─────────────┤   (only a quantize stage that keeps the faster model, a prune stage that
                                   │    picks its channel rounding by speed)
-    cfg.key_context(recipe) ──────┘   (only configs that read the environment or other stages' settings)
+    cfg.key_context(recipe) ──────┤   (only configs that read the environment or other stages' settings)
+    Hub models it reads ──────────┘   (only hf: sources and prompted models named by Hub id: commit + files)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from edgekit.codehash import code_fingerprint, folder_hash, user_code_hash
 from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
 from edgekit.hashing import hash_file, hash_obj
-from edgekit.modelpath import resolve_model_path
+from edgekit.modelpath import resolve_model
 from edgekit.recipe import LoadedRecipe
 from edgekit.strict import StageConfig
 from edgekit.registry import StageKind
@@ -43,8 +44,9 @@ def model_fingerprint(loaded: LoadedRecipe, model=None) -> str | None:
     if prefix == "python":
         code = user_code_hash(arg.partition(":")[0], loaded.file.parent)
     elif prefix == "hf":
-        try:
-            code = folder_hash(resolve_model_path(arg, loaded.file.parent))
+        try:  # a Hub snapshot: its commit and blob hashes; a local folder: its bytes
+            resolved = resolve_model(arg, loaded.file.parent)
+            code = resolved.hub or folder_hash(resolved.path)
         except (InputError, OSError):
             code = None  # the train stage reports the missing folder
     return hash_obj({"spec": model.model_dump(), "code": code,
@@ -57,10 +59,37 @@ def stage_code(kind: StageKind) -> dict:
     return code_fingerprint((kind.run.__module__, "edgekit.data"))
 
 
+def hub_models(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded: LoadedRecipe) -> list[dict]:
+    """The Hugging Face Hub models a stage reads, resolved: id, revision, commit sha and files hash (edgekit.hub),
+    for its key and its manifest. A model neither cached nor reachable is recorded as such: once it can be
+    fetched its commit is known and the stage runs again."""
+    from edgekit.hub import HubUnreachable
+
+    names = []
+    if kind.consumes in ("torch?", "model") and not inputs:
+        model = getattr(cfg, "model", None) or loaded.recipe.model
+        if model is not None and model.source.startswith("hf:"):
+            names.append(model.source[3:])
+    names += cfg.hub_models() if hasattr(cfg, "hub_models") else []
+    out = []
+    for name in names:
+        try:
+            resolved = resolve_model(name, loaded.file.parent)
+        except HubUnreachable:
+            out.append({"id": name, "unresolved": "not cached and the Hub unreachable"})
+            continue
+        except (InputError, OSError):
+            continue  # the stage (or preflight) reports it in one line
+        if resolved.hub:
+            out.append(resolved.hub)
+    return out
+
+
 def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str,
-              train_fingerprint: str | None = None, machine: str | None = None) -> str:
+              train_fingerprint: str | None = None, machine: str | None = None, hub: list[dict] | None = None) -> str:
     """sha256 of everything that can change the stage's output. ``machine`` is the speed fingerprint, given for
-    stages whose output depends on a latency measurement (a quantize stage that keeps the faster model)."""
+    stages whose output depends on a latency measurement (a quantize stage that keeps the faster model).
+    ``hub``: the stage's hub_models, when the caller has resolved them already (the pipeline records them too)."""
     recipe = loaded.recipe
     starts_from_recipe_model = kind.consumes in ("torch?", "model") and not inputs
     fields = {
@@ -80,6 +109,9 @@ def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded:
     context = cfg.key_context(recipe) if hasattr(cfg, "key_context") else None
     if context:
         fields["context"] = context
+    hub = hub_models(cfg, kind, inputs, loaded) if hub is None else hub
+    if hub:  # added only when there is some, like context
+        fields["hub"] = hub
     return hash_obj(fields)
 
 

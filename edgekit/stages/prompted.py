@@ -82,6 +82,11 @@ class PromptedConfig(StageConfig):
             update[f] = value
         return self.model_copy(update=update)
 
+    def hub_models(self) -> list[str]:
+        """A local provider's model, which may be a Hub id: edgekit.stagekey resolves it and keys its commit."""
+        local = not PROVIDERS[self.provider].remote and self.model and not ENV_REF.match(self.model)
+        return [self.model] if local else []
+
     def required_env(self) -> list[str]:
         """Variables without which there is nothing to prompt (endpoint and model; prices are optional)."""
         return [name for f, name in self.env_refs().items() if f in ("base_url", "model")]
@@ -93,6 +98,7 @@ def _cache_dir() -> Path:
 
 def provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
     from edgekit.errors import InputError
+    from edgekit.hub import HubUnreachable
     from edgekit.modelpath import resolve_model_path
 
     provider = PROVIDERS[cfg.provider]
@@ -117,6 +123,8 @@ def provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
             raise ctx.error("model", f"the {cfg.provider} provider needs a model path")
         try:
             kw["model"] = resolve_model_path(name, ctx.loaded.file.parent)
+        except HubUnreachable:
+            raise  # not an error in the recipe: run() writes a "not compared" row
         except InputError as e:
             raise ctx.error("model", e.message) from None
     if cfg.prompts:
@@ -154,8 +162,13 @@ def _latency(times: list[float]) -> dict[str, float]:
 def _not_configured(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     """Environment variables unset: a row saying what was not compared, so the report says it plainly."""
     unset = sorted(name for name in cfg.required_env() if not os.environ.get(name))
-    why = (f"not compared: {cfg.provider} baseline not configured (set {', '.join(unset)}; see docs/prompting.md)")
-    row = {"stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": None, "accuracy": None,
+    return _not_compared(ctx, cfg, f"{cfg.provider} baseline not configured (set {', '.join(unset)}; see docs/prompting.md)")
+
+
+def _not_compared(ctx: StageContext, cfg: PromptedConfig, reason: str, model: str | None = None) -> StageOutput:
+    """A row saying what was not compared and why (one line), instead of failing the run."""
+    why = f"not compared: {reason}"
+    row = {"stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": model, "accuracy": None,
            "latency_ms": {}, "size_bytes": None, "params": None, "cost_per_1k": None, "test_samples": None,
            "not_compared": why}
     write_json(ctx.out / "baseline.json", {"artifacts": [row], "predictions": []})
@@ -171,6 +184,7 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
 
     from edgekit.baselines import LabelSet, create
     from edgekit.data.dataset import limit
+    from edgekit.hub import HubUnreachable
 
     if any(not os.environ.get(name) for name in cfg.required_env()):
         return _not_configured(ctx, cfg)
@@ -188,7 +202,11 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     test = limit(ds.test, cfg.samples, ctx.recipe.seed)
     torch.set_num_threads(ctx.threads)
     ctx.console.print(f"  loading {cfg.provider} model")
-    bl = create(cfg.provider, **provider_kwargs(ctx, cfg, ds, labels))
+    try:
+        kw = provider_kwargs(ctx, cfg, ds, labels)
+    except HubUnreachable as e:  # no cached copy and no network: the run goes on without this comparison
+        return _not_compared(ctx, cfg, f"offline: {e.message}", cfg.model)
+    bl = create(cfg.provider, **kw)
 
     per_query = cfg.provider == "llm"  # one forward pass per sample anyway: time each, at the timing thread count
     if per_query:
