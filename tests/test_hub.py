@@ -148,3 +148,66 @@ def test_hf_source_from_the_cache_trains_and_a_moved_main_re_runs(cache, tmp_pat
     for p in [*run.rglob("*"), *(tmp_path / "run-pinned").rglob("*")]:
         if p.is_file() and p.stat().st_size < 50_000_000:
             assert SECRET.encode() not in p.read_bytes(), p
+
+
+def _default_style_recipe(tmp_path: Path) -> Path:
+    """The default recipe's shape at test size: a small CNN lineage, evaluate, and its CLIP row by Hub id."""
+    recipe = tmp_path / "fm.yaml"
+    default = (Path(__file__).parents[1] / "recipes" / "fashion-mnist.yaml").read_text()
+    clip_id = next(line.split("model: ")[1].split(",")[0] for line in default.splitlines() if "provider: clip" in line)
+    recipe.write_text(f"""edgekit: 1
+name: fm-hub
+seed: 0
+threads: 1
+data: {{source: fashion-mnist, limit_train: 600, limit_test: 200}}
+model: {{source: "edgekit:resnet-small", width: 0.25}}
+stages:
+  - {{id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 128}}
+  - {{id: export, kind: export}}
+  - {{id: evaluate, kind: evaluate, latency_runs: 20, min_seconds: 0.0, rounds: 2}}
+  - {{id: clip, kind: prompted, provider: clip, model: {clip_id}, samples: 40, latency_runs: 5,
+     prompts: ["a photo of a {{label}}.", "a black and white photo of a {{label}}."]}}
+ship: {{objective: size, max_accuracy_drop_pt: 100, reference: export}}
+""")
+    return recipe
+
+
+@pytest.mark.slow
+@needs_minilm
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian dataset-fashion-mnist not installed")
+def test_default_recipe_clip_row_offline_then_from_the_cache(cache, tmp_path):
+    """Offline with nothing cached (as `make demo` here): one 'not compared: offline' row, the run ships, exit 0.
+    With a tiny random CLIP put in the cache under the default recipe's Hub id: a scored CLIP row on the same 40
+    seeded images as the artifacts, a verdict against it, and its latency and size in the report."""
+    from edgekit.cli.main import main
+    from hubcache import tiny_clip
+
+    recipe, run = _default_style_recipe(tmp_path), tmp_path / "run"
+    clip_id = next(s for s in recipe.read_text().split() if "clip-vit" in s).rstrip(",")
+    assert main(["shrink", str(recipe), "--run-dir", str(run)]) == 0
+    rows = {s["id"]: s for s in json.loads((run / "run.json").read_text())["stages"]}
+    (row,) = rows["clip"]["metrics"]["artifacts"]
+    assert row["accuracy"] is None and row["not_compared"].startswith(f"not compared: offline: {clip_id}@main")
+    assert any((run / "ship").glob("*.onnx"))  # shipped all the same
+    md = (run / "report.md").read_text()
+    assert "not compared: offline" in md
+
+    commit = put_in_cache(cache, clip_id, tiny_clip(tmp_path / "tiny-clip"))
+    assert main(["shrink", str(recipe), "--run-dir", str(run)]) == 0
+    stages = json.loads((run / "run.json").read_text())["stages"]
+    clip = next(s for s in stages if s["id"] == "clip")
+    assert not clip["cached"] and all(s["cached"] for s in stages if s["id"] != "clip")  # only the CLIP row re-runs
+    (row,) = clip["metrics"]["artifacts"]
+    assert 0.0 <= row["accuracy"] <= 1.0 and row["test_samples"] == 40 and "not_compared" not in row
+    assert row["latency_ms"]["p50"] > 0 and row["size_bytes"] > 0 and row["params"] > 0
+    manifest = json.loads((run / clip["dir"] / "manifest.json").read_text())
+    assert manifest["hub"][0]["id"] == clip_id and manifest["hub"][0]["commit"] == commit
+    report = json.loads((run / "report.json").read_text())
+    assert "clip" in report["verdict"]["sentence"] and report["verdict"]["baseline"] == "clip"
+    md = (run / "report.md").read_text()
+    verdict_line, table_line = [line for line in md.splitlines() if line.startswith("| clip |")]
+    assert "prompted baseline" in verdict_line and "shipped" in verdict_line, verdict_line
+    acc, size, p50 = f"{row['accuracy'] * 100:.2f} %", f"{row['size_bytes'] / 1e6:.2f} MB", f"{row['latency_ms']['p50']:.3f} ms"
+    assert table_line.startswith(f"| clip | {acc} | {size} | {p50} |") and "| 0 of 40 |" in table_line, table_line
+    header = next(line for line in md.split("## Prompted baselines")[1].splitlines() if line.startswith("| baseline"))
+    assert header.startswith("| baseline | accuracy | size | p50 |") and "cost / 1k queries" in header, header
