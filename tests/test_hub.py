@@ -211,3 +211,68 @@ def test_default_recipe_clip_row_offline_then_from_the_cache(cache, tmp_path):
     assert table_line.startswith(f"| clip | {acc} | {size} | {p50} |") and "| 0 of 40 |" in table_line, table_line
     header = next(line for line in md.split("## Prompted baselines")[1].splitlines() if line.startswith("| baseline"))
     assert header.startswith("| baseline | accuracy | size | p50 |") and "cost / 1k queries" in header, header
+
+
+def _photos_recipe(tmp_path: Path) -> Path:
+    """An image folder (two classes, 16x16) with only a prompted CLIP row by Hub id: what the default recipe's
+    row does, without training anything."""
+    from PIL import Image
+    import numpy as np
+
+    for c, name in enumerate(["dark", "bright"]):
+        for split in ("train", "test"):
+            (tmp_path / "photos" / split / name).mkdir(parents=True)
+            for i in range(4):
+                Image.fromarray(np.full((16, 16), 30 + 180 * c + 3 * i, np.uint8)).save(tmp_path / "photos" / split / name / f"{i}.png")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("""edgekit: 1
+name: photos-clip
+data: {source: "imagefolder:photos", image_size: 16}
+stages:
+  - {id: clip, kind: prompted, provider: clip, model: openai/clip-vit-base-patch32, samples: 4}
+""")
+    return recipe
+
+
+@pytest.mark.slow
+def test_prompted_hub_model_offline_is_a_not_compared_row_and_exit_0(cache, tmp_path, capsys):
+    from edgekit.cli.main import main
+
+    recipe, run = _photos_recipe(tmp_path), tmp_path / "run"
+    assert main(["shrink", str(recipe), "--run-dir", str(run)]) == 0
+    (stage,) = json.loads((run / "run.json").read_text())["stages"]
+    (row,) = stage["metrics"]["artifacts"]
+    assert row["accuracy"] is None and row["model"] == "openai/clip-vit-base-patch32"
+    assert row["not_compared"].startswith("not compared: offline: openai/clip-vit-base-patch32@main: not in the Hugging Face cache")
+    manifest = json.loads((run / stage["dir"] / "manifest.json").read_text())
+    assert manifest["hub"] == [{"id": "openai/clip-vit-base-patch32", "unresolved": "not cached and the Hub unreachable"}]
+    printed = capsys.readouterr()
+    assert "clip: not compared: offline" in " ".join((printed.out + printed.err).split())
+    assert main(["shrink", str(recipe), "--run-dir", str(run)]) == 0  # still offline: the row is reused
+    assert json.loads((run / "run.json").read_text())["stages"][0]["cached"]
+
+
+@pytest.mark.slow
+def test_prompted_row_without_the_text_extra_says_what_to_install(tmp_path):
+    """A base + shrink install (no transformers, no huggingface_hub): the row says which extra, the run passes."""
+    from conftest import python_without
+
+    recipe = _photos_recipe(tmp_path)
+    run = python_without(tmp_path, ("transformers", "huggingface_hub", "sentence_transformers"))
+    res = run("-m", "edgekit", "shrink", str(recipe), "--run-dir", str(tmp_path / "run"), env={"HF_HUB_OFFLINE": "1"})
+    assert res.returncode == 0, res.stderr
+    (row,) = json.loads((tmp_path / "run" / "run.json").read_text())["stages"][0]["metrics"]["artifacts"]
+    assert row["accuracy"] is None and "the 'text' extra" in row["not_compared"] and "edgekit[text]" in row["not_compared"]
+
+
+def test_init_writes_the_prompted_row_for_its_data(tmp_path):
+    from edgekit.cli.main import main
+    from edgekit.recipe import load
+
+    for cls in ("cat", "dog"):
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+    assert main(["init", str(tmp_path / "photos"), "-o", str(tmp_path / "p.yaml")]) == 0
+    assert main(["init", "wordnet-nouns", "-o", str(tmp_path / "w.yaml")]) == 0
+    image, text = (load(tmp_path / f).recipe.stages[-1] for f in ("p.yaml", "w.yaml"))
+    assert (image.kind, image.provider, image.model, image.labels) == ("prompted", "clip", "openai/clip-vit-base-patch32", None)
+    assert (text.provider, text.model) == ("embedding", "sentence-transformers/all-MiniLM-L6-v2")

