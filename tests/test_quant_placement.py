@@ -91,7 +91,7 @@ def _calibration(side: int):
 
 @pytest.mark.slow
 def test_race_records_every_placement_and_keeps_integer_kernels(tmp_path, exported):
-    """Forced to race (pays=0): the accuracy pick and three placements of mobilenet_v3_small, each with its
+    """Forced to race (pays=0): the accuracy pick, its per-tensor twin and two placements of mobilenet_v3_small, each with its
     measured ratio and verdict in the log; exactly one chosen, and it runs integer kernels."""
     from edgekit.quant.calibration import BatchReader
     from edgekit.quant.measure import measure_onnx
@@ -113,9 +113,10 @@ def test_race_records_every_placement_and_keeps_integer_kernels(tmp_path, export
     trials = run_trials(src, work, ort_static.Attempt(), x, y, float_m, Tolerance.parse(100),
                         lambda: BatchReader(cal, name, lambda b: b, 8), measure,
                         LadderSettings(max_trials=2, speed_rungs=3, pays=0.0), Console(quiet=True))
-    assert len(trials) == 4 and trials[0].config["placement"] == ""
-    assert [t.config["placement"] for t in trials[1:]] == [c for c, _ in placement.candidates(
-        placement.groups(__import__("onnx").load(str(work / "prep.onnx"))), 3)]
+    assert len(trials) == 4 and trials[0].config["placement"] == "" and trials[0].config["per_channel"]
+    assert not trials[1].config["per_channel"] and trials[1].config["placement"] == "", "per-tensor races first"
+    assert [t.config["placement"] for t in trials[2:]] == [c for c, _ in placement.candidates(
+        placement.groups(__import__("onnx").load(str(work / "prep.onnx"))), 2)]
     verdicts = [t.speed["verdict"] for t in trials]
     assert verdicts.count("chosen") == 1 and all(v == "chosen" or v.startswith("lost: ") for v in verdicts)
     assert all("ratio" in t.speed for t in trials[1:] if t.met and t.integer)

@@ -3,8 +3,8 @@
     float model ── quant_pre_process ──► prep.onnx ──► trial 1, 2, ... (first rungs)
                                              │            └─ missed? rank nodes by measured error
                                              ├──────────► trial k: best rung + k sensitive nodes in float
-                                             └──────────► INT8 does not pay yet? the pick + node groups in float
-                                                          (quant/placement.py), timed against it: the race
+                                             └──────────► INT8 does not pay yet? the pick per-tensor, and with node
+                                                          groups in float (quant/placement.py), timed against it
 Every candidate is measured (accuracy on validation, size, batch-1 latency, integer kernels) and logged."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class LadderSettings:
     max_excluded: int = 8  # most nodes the last rungs keep in float
     sensitivity_batches: int = 2
     percentile: float = 99.999
-    speed_rungs: int = 3  # most placement candidates raced when INT8 does not pay (0: never)
+    speed_rungs: int = 3  # most candidates raced when INT8 does not pay (0: never): per-tensor, then placements
     # INT8 p50 at or under this share of float's (the in-stage quick measurement) pays already: no race, the
     # default ResNet-18 recipe (0.33x) keeps exactly the file it had
     pays: float = 0.8
@@ -80,13 +80,18 @@ def run_trials(src: Path, work: Path, start: ort_static.Attempt, x_val: np.ndarr
 
     from edgekit.quant import placement
 
+    base = ort_static.Attempt(**{**pick.config, "exclude": tuple(pick.config["exclude"])})
+    # per-tensor weights first: the fastest format in every mobile net measured (0.90-0.94x vs per-channel's
+    # 0.94-1.20x of fp32 on AVX2, docs/int8-mobile.md), and the accuracy it may cost is measured like any trial
+    cands = [base.but(per_channel=False)] if base.per_channel else []
     found = placement.groups(onnx.load(str(prep)))
-    cands = placement.candidates(found, settings.speed_rungs)
+    cands += [base.but(placement=label, exclude=base.exclude + nodes) for label, nodes in placement.candidates(found, 8)]
+    cands = [a for a in cands if not any(ort_static.Attempt(**{**t.config, "exclude": tuple(t.config["exclude"])}) == a
+                                         for t in trials)][:settings.speed_rungs]
     if not cands:
         return trials
-    console.print(f"  INT8 p50 is {share:.2f}x float's: racing {len(cands)} placement(s) against trial {pick.index}")
-    base = ort_static.Attempt(**{**pick.config, "exclude": tuple(pick.config["exclude"])})
-    raced = [attempt(base.but(placement=label, exclude=base.exclude + nodes)) for label, nodes in cands]
+    console.print(f"  INT8 p50 is {share:.2f}x float's: racing {len(cands)} candidate(s) against trial {pick.index}")
+    raced = [attempt(a) for a in cands]
     trials[:] = race(trials, pick, raced, measure)
     return trials
 

@@ -28,8 +28,8 @@ class QuantizeConfig(GuardedQuantConfig):
     ladder: bool = Field(True, description="on a missed tolerance try per-tensor/per-channel, reduce_range, U8U8, then float nodes")
     max_trials: int = Field(8, ge=1, le=64, description="most candidates quantized and measured")
     max_excluded: int = Field(8, ge=0, le=1000, description="most sensitive nodes the last rungs may keep in float")
-    speed_rungs: int = Field(3, ge=0, le=8, description="when INT8 p50 is over 0.8x float's: most placements (node "
-                             "groups kept in float: hardswish, squeeze-excite, depthwise, residual adds) timed against it")
+    speed_rungs: int = Field(3, ge=0, le=8, description="when INT8 p50 is over 0.8x float's: most candidates timed "
+                             "against it (per-tensor weights, then hardswish/squeeze-excite/depthwise/residual-add in float)")
     target: str | None = Field(None, min_length=1, description="device (devices.yaml name or ssh destination) whose "
                                "own measurements choose among the INT8 candidates and fp32 (edgekit bench --on)")
     target_preset: Literal["quick", "default", "thorough"] = Field("default", description="bench preset on the target device")
