@@ -70,7 +70,7 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
     start = ort_static.Attempt(cfg.mode, cfg.per_channel, cfg.reduce_range, cfg.activation_type, cfg.weight_type,
                                cfg.calibration.method)
     settings = LadderSettings(cfg.ladder, cfg.max_trials, cfg.max_excluded, percentile=cfg.calibration.percentile,
-                              speed_rungs=cfg.speed_rungs)
+                              speed_rungs=0 if cfg.target is not None else cfg.speed_rungs)  # the device decides
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as work:
         trials = run_trials(src, Path(work), start, x_val, y_val, float_m, tol, make_reader, measure, settings, ctx.console)
         decided_on = None
