@@ -124,9 +124,11 @@ def measure(work: Path, arch: str, data: str) -> dict:
         acc[k] = ort.accuracy(sess, x, ds.test.y)
         del sess
     settings = replace(PRESETS["default"], min_runs=500, min_seconds=5.0, rounds=5)
-    timed = bench(list(files.values()), threads=(1,), settings=settings, reference=0)
-    p50 = {k: r.stats.p50 for k, r in zip(files, timed.results)}
-    spread = {k: (r.vs_reference or {}) for k, r in zip(files, timed.results)}
+    unique = list(dict.fromkeys(f.resolve() for f in files.values()))  # a kept float file is its input: time it once
+    timed = bench(unique, threads=(1,), settings=settings, reference=0)
+    by_file = dict(zip(unique, timed.results))
+    p50 = {k: by_file[f.resolve()].stats.p50 for k, f in files.items()}
+    spread = {k: (by_file[f.resolve()].vs_reference or {}) for k, f in files.items()}
     int8_metrics = json.loads((dirs["int8"] / "trials.json").read_text())
     return {
         "arch": arch, "data": data, "shipped": shipped, "test_samples": len(ds.test.y),
