@@ -177,7 +177,7 @@ def test_ladder_walks_until_tolerance_met(tmp_path, data, trained):
     """The first attempt misses by construction; the ladder walks on, and keeping the nodes measured most
     sensitive in float ends at float predictions, so a tolerance of 0.5 pt is met at the latest there."""
     ctx, cfg = _ctx(tmp_path, data, [trained[1]],
-                    f"{{id: q, kind: quantize, max_accuracy_drop: 0.5, prefer_faster: false, max_trials: 24, max_excluded: 1000, {CLIPPED}}}")
+                    f"{{id: q, kind: quantize, max_accuracy_drop: 0.5, prefer_faster: false, max_trials: 24, max_excluded: 1000, speed_rungs: 0, {CLIPPED}}}")
     m = _run(ctx, cfg).metrics
     trials = m["trials"]
     assert not trials[0]["met_tolerance"] and len(trials) > 1

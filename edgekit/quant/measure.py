@@ -67,13 +67,26 @@ class Trial:
     met: bool
     seconds: float  # quantize + measure wall time
     path: Path | None = None  # where the candidate file lies while the stage runs (not logged)
+    kernels: dict | None = None  # onnx_int8.kernel_counts of the file: integer vs float compute kernels
+    speed: dict | None = None  # the placement race (ort_flow.race): ratio to the accuracy pick, and the verdict
 
     def as_dict(self) -> dict:
+        extra = {k: v for k, v in (("kernels", self.kernels), ("speed", self.speed)) if v is not None}
         return {"trial": self.index, "label": self.label, "config": self.config, **self.measurement.as_dict(),
                 "accuracy_drop_points": round(self.drop_points, 3), "met_tolerance": self.met,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), **extra}
+
+    @property
+    def integer(self) -> bool:
+        """Integer kernels run in ORT's optimised graph (unknown counts as yes: backends that do not count)."""
+        return self.kernels is None or self.kernels.get("int8", 0) > 0
 
 
 def best_of(trials: list[Trial]) -> Trial | None:
-    """Highest accuracy; among equals the faster one."""
+    """The placement race's winner when there was one (ort_flow.race), else the highest accuracy and among
+    equals the faster one. A file without integer kernels is never an INT8 candidate while another is."""
+    trials = [t for t in trials if t.integer] or trials
+    won = [t for t in trials if (t.speed or {}).get("verdict") == "chosen"]
+    if won:
+        return won[0]
     return max(trials, key=lambda t: (t.measurement.accuracy, -t.measurement.latency_p50_ms), default=None)

@@ -31,6 +31,7 @@ class Attempt:
     weight_type: str = "int8"
     method: str = "minmax"  # minmax | entropy | percentile (static only)
     exclude: tuple[str, ...] = ()  # node names left in float
+    placement: str = ""  # the node groups kept in float for speed (quant/placement.py), part of ``exclude``
 
     def label(self) -> str:
         if self.mode == "dynamic":
@@ -40,6 +41,8 @@ class Attempt:
                      ("U8" if self.activation_type == "uint8" else "S8") + ("U8" if self.weight_type == "uint8" else "S8")]
         if self.reduce_range:
             parts.append("reduce-range")
+        if self.placement:
+            parts.append(f"{self.placement} float")
         if self.exclude:
             parts.append(f"{len(self.exclude)} node(s) float")
         return " ".join(parts)
@@ -86,12 +89,19 @@ def preprocess(src: Path, dst: Path, console=None) -> None:
     quantizer sees the graph ORT will run. When it cannot handle a model, quantize the original instead."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    import onnx
+
+    from edgekit.quant.placement import name_nodes
+
     try:
         quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
     except Exception as e:  # symbolic shape inference raises bare Exceptions on unusual graphs
         if console is not None:
             console.print(f"  [yellow]quant_pre_process failed ({type(e).__name__}: {str(e)[:120]}); quantizing the model as is[/]")
         shutil.copyfile(src, dst)
+    model = onnx.load(str(dst))
+    if name_nodes(model):  # exclusion lists and the sensitivity ranking address nodes by name
+        onnx.save(model, str(dst))
 
 
 def _qtype(name: str):

@@ -37,6 +37,10 @@ def decide(stage_id: str, float_m: Measurement, cand: Trial | None, tol: Toleran
         raise StageFailed(f"stage '{stage_id}': no quantization trial produced a model")
     allowed = tol.allowed_points(float_m.accuracy)
     notes = []
+    if not cand.integer:  # Q/DQ that ORT did not fuse: float kernels on dequantized values, never "INT8"
+        notes.append(f"trial {cand.index} ({cand.label}) runs no integer kernels in ORT's optimised graph "
+                     f"({cand.kernels}); keeping the float model")
+        return Decision("float", cand, cand.met, tuple(notes))
     if not cand.met:
         msg = (f"no INT8 candidate met max_accuracy_drop {tol} (allowed {allowed:.2f} pt) in {tried} trial(s); "
                f"best: trial {cand.index} ({cand.label}) accuracy {cand.measurement.accuracy:.4f} vs float "

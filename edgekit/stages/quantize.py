@@ -28,6 +28,8 @@ class QuantizeConfig(GuardedQuantConfig):
     ladder: bool = Field(True, description="on a missed tolerance try per-tensor/per-channel, reduce_range, U8U8, then float nodes")
     max_trials: int = Field(8, ge=1, le=64, description="most candidates quantized and measured")
     max_excluded: int = Field(8, ge=0, le=1000, description="most sensitive nodes the last rungs may keep in float")
+    speed_rungs: int = Field(3, ge=0, le=8, description="when INT8 p50 is over 0.8x float's: most candidates timed "
+                             "against it (per-tensor weights, then hardswish/squeeze-excite/depthwise/residual-add in float)")
     target: str | None = Field(None, min_length=1, description="device (devices.yaml name or ssh destination) whose "
                                "own measurements choose among the INT8 candidates and fp32 (edgekit bench --on)")
     target_preset: Literal["quick", "default", "thorough"] = Field("default", description="bench preset on the target device")
@@ -67,7 +69,8 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
                       f"(p50 batch 1, {cfg.threads} thread(s)); tolerance {tol}")
     start = ort_static.Attempt(cfg.mode, cfg.per_channel, cfg.reduce_range, cfg.activation_type, cfg.weight_type,
                                cfg.calibration.method)
-    settings = LadderSettings(cfg.ladder, cfg.max_trials, cfg.max_excluded, percentile=cfg.calibration.percentile)
+    settings = LadderSettings(cfg.ladder, cfg.max_trials, cfg.max_excluded, percentile=cfg.calibration.percentile,
+                              speed_rungs=0 if cfg.target is not None else cfg.speed_rungs)  # the device decides
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-") as work:
         trials = run_trials(src, Path(work), start, x_val, y_val, float_m, tol, make_reader, measure, settings, ctx.console)
         decided_on = None
@@ -86,9 +89,11 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
         d = outcome.decide(cfg.id, float_m, outcome.choose(trials), tol, cfg.on_miss, cfg.prefer_faster,
                            speed=local_speed, tried=len(trials))
         log = [t.as_dict() for t in trials]
-        quant_common.write_result(ctx, d, src, log, pre)
+        profiles = quant_common.profiles(src, d)
+        quant_common.write_result(ctx, d, src, log, pre, profiles)
     quant_common.report(ctx, d, float_m, "onnxruntime" if decided_on is None else f"onnxruntime, decided on {cfg.target}")
     metrics = outcome.metrics("onnxruntime", tol, float_m, log, d)
+    metrics["profile"] = profiles
     if decided_on is not None:
         metrics["decided_on"] = decided_on
     return StageOutput("model.onnx", metrics)
