@@ -1,4 +1,5 @@
-"""Fixtures every test file may use: a Python where torch cannot be imported (the base install on a device)."""
+"""Fixtures every test file may use: a Python where torch cannot be imported (the base install on a device);
+and the hooks of the fast tier's guard."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+# the fast tier's guard (see slowguard.py): hooks named here are registered as this conftest's own
+from slowguard import pytest_configure, pytest_runtest_call, pytest_runtest_setup, pytest_terminal_summary  # noqa: F401
 
 ROOT = Path(__file__).parents[1]
 TORCH_PACKAGES = ("torch", "torchvision", "torch_pruning")
