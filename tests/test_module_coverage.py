@@ -38,3 +38,8 @@ def test_a_subprocess_records_its_imports(tmp_path):
     (record,) = tmp_path.glob("*.txt")
     assert {"edgekit", "edgekit.units"} <= set(record.read_text().split())
     assert "edgekit.units" in imported(str(tmp_path))
+    # `python -m NAME` runs NAME as __main__ (no import names it), as the bench worker and the CLI are run
+    record.unlink()
+    subprocess.run([sys.executable, "-m", "edgekit.hashing"], env=env, check=True, timeout=60)
+    (record,) = tmp_path.glob("*.txt")
+    assert "edgekit.hashing" in record.read_text().split()
