@@ -46,7 +46,8 @@ def _build(spec: dict) -> torch.nn.Module:
     return build_model(spec, 10, spec["in_channels"])
 
 
-@pytest.mark.parametrize("name", list(CASES))
+# MobileNetV2 at 32x32 costs ~13 s of CPU here (pruned, exported, reloaded): the slow tier's; the zoo smoke exports it
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "mobilenet_v2" else n for n in CASES])
 def test_prune_export_reload_without_pickle(name, tmp_path):
     torch.manual_seed(0)
     spec, x, shrinks = CASES[name]
