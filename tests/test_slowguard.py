@@ -37,6 +37,7 @@ def test_quick():
 def guarded(pytester, monkeypatch):
     monkeypatch.setenv("EDGEKIT_SLOW_GUARD_S", "0.3")
     monkeypatch.delenv("EDGEKIT_SLOW_GUARD", raising=False)
+    monkeypatch.delenv("EDGEKIT_TEST_TIMES", raising=False)  # the inner sessions must not log into an outer survey
     pytester.makeconftest(CONFTEST)
     pytester.makeini(INI)
     pytester.makepyfile(test_deliberately_slow=TESTS)
