@@ -235,7 +235,10 @@ def test_two_models_compared_in_one_run(models):
     doc = document(run)
     top = doc["peak"]["1"]["peak_gmacs_per_s"]
     for rec in doc["results"]:
-        assert rec["gmacs_per_s"] == pytest.approx(rec["macs"] / (rec["latency_ms"]["p50"] * 1e6), rel=1e-3)
+        # p50 is stored rounded to 1e-4 ms: on a fast machine a tiny model's p50 is a few 1e-3 ms, so the rounding
+        # alone moves the rate by more than 1e-3 (4.776 vs 4.769 measured: issue 29); allow for it
+        p50 = rec["latency_ms"]["p50"]
+        assert rec["gmacs_per_s"] == pytest.approx(rec["macs"] / (p50 * 1e6), rel=1e-3 + 5e-5 / p50)
         assert rec["peak_fraction"] == pytest.approx(rec["gmacs_per_s"] / top, rel=1e-2)
         assert 0 <= rec["steal_percent"] <= 100 and 0 < rec["cpu_busy_percent"] <= 100
     # per-op overhead dominates the 4-channel model: it is much further from the peak than the 32-channel one
