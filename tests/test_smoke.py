@@ -83,6 +83,22 @@ def test_check_passes_a_met_budget_and_fails_a_broken_one(smoke, tmp_path, capsy
     assert f"{size:,}" in capsys.readouterr().out  # printed with thousands separators
 
 
+def test_python_dash_m_edgekit_checks_the_run(smoke, tmp_path):
+    """The module entry point (``python -m edgekit``), as CI scripts call it, on the smoke run."""
+    import os
+    import subprocess
+    import sys
+
+    from modulecheck import ROOT
+
+    budgets = tmp_path / "b.yaml"
+    budgets.write_text("budgets:\n  max_size_mb: 1000\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-m", "edgekit", "check", str(smoke.run_dir), "--budgets", str(budgets)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0 and "PASS max_size_mb" in out.stdout, out.stdout + out.stderr
+
+
 def test_report_command_rerenders_the_run(smoke, tmp_path, capsys):
     assert main(["report", str(smoke.run_dir), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
