@@ -2,8 +2,9 @@
 breakage only the slow tier (or a user) would find.
 
 What counts as imported: the modules in this pytest process's sys.modules at the end of the session, plus those
-of every Python the tests started, recorded by the sitecustomize in tests/importlog/ (an audit hook; on PYTHONPATH for the
-session; a test that replaces PYTHONPATH, as the no-torch runs do, goes unrecorded, which can only under-count).
+of every Python the tests started, recorded by the sitecustomize in tests/importlog/ (an audit hook, on PYTHONPATH
+for the session; a test that replaces PYTHONPATH, as the no-torch runs do, goes unrecorded: it can only
+under-count).
 The verdict is the last test of the session, tests/test_module_coverage.py; it runs only when the session is the
 whole fast tier (``pytest -m "not slow"`` over tests/), since a part of the tier proves nothing either way.
 """

@@ -81,17 +81,6 @@ def _m(acc, ms):
     return Measurement(acc, 1000, ms, 10, 1)
 
 
-def test_device_target_tries_the_int8_variants_whose_speed_depends_on_the_cpu():
-    """``target: DEVICE`` re-times the chosen INT8 with its per-channel and activation-type neighbours on the device
-    (test_remote.py runs it over SSH); a dynamic attempt has none."""
-    from edgekit.quant.device_target import neighbours
-    from edgekit.quant.ort_static import Attempt
-
-    chosen = Attempt()
-    assert neighbours(chosen) == [chosen, chosen.but(per_channel=False), chosen.but(activation_type="int8")]
-    assert neighbours(Attempt(mode="dynamic")) == [Attempt(mode="dynamic")]
-
-
 def test_decide_prefers_faster_float_and_says_so():
     trial = Trial(1, "static", {}, _m(0.90, 2.0), 0.0, True, 1.0)
     d = decide("q", _m(0.90, 1.0), trial, Tolerance.parse(0.5), "fail", prefer_faster=True)

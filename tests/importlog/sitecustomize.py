@@ -1,7 +1,8 @@
 """Loaded by every Python a test session starts (tests/modulecheck.py puts this folder on PYTHONPATH): it appends
 each edgekit module the process imports to $EDGEKIT_IMPORT_LOG/<pid>.txt, so the check that the fast tier imports
-every module also sees the CLI runs and bench workers tests start in subprocesses (``-m NAME`` counts NAME). An audit hook on "import",
-not an atexit handler: a bench worker is ended by a signal, and atexit never runs then. Imports only os and sys."""
+every module also sees the CLI runs and bench workers tests start in subprocesses (``-m NAME`` counts NAME).
+An audit hook on "import", not an atexit handler: a bench worker is ended by a signal, and atexit never runs then.
+Imports only os and sys."""
 
 import os
 import sys
