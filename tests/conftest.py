@@ -1,4 +1,5 @@
-"""Fixtures every test file may use: a Python where torch cannot be imported (the base install on a device)."""
+"""Fixtures every test file may use: a Python where torch cannot be imported (the base install on a device);
+and the hooks of the fast tier's guard."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ import sys
 from pathlib import Path
 
 import pytest
+
+# hooks named here are registered as this conftest's own: the fast tier's guard (slowguard.py) and the record of
+# which edgekit modules the tests import (modulecheck.py)
+import modulecheck
+import slowguard
+from slowguard import pytest_runtest_call, pytest_runtest_setup, pytest_terminal_summary  # noqa: F401
+from modulecheck import pytest_collection_modifyitems, pytest_unconfigure  # noqa: F401
+
+
+def pytest_configure(config):
+    slowguard.pytest_configure(config)
+    modulecheck.pytest_configure(config)
 
 ROOT = Path(__file__).parents[1]
 TORCH_PACKAGES = ("torch", "torchvision", "torch_pruning")
@@ -54,3 +67,18 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    """``recipe(name, **tiny_recipe options)``: tiny.tiny_recipe written to ``tmp_path / file``, its path returned;
+    ``extra`` lines go at the end (a budgets: or ship: block). One tiny recipe for every test that needs one, so a
+    change to the shared subset or model is made once."""
+    from tiny import tiny_recipe
+
+    def write(name: str = "tiny", *, file: str = "recipe.yaml", extra: str = "", **options) -> Path:
+        path = tmp_path / file
+        path.write_text(tiny_recipe(name, **options) + extra)
+        return path
+
+    return write

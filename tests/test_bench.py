@@ -235,7 +235,10 @@ def test_two_models_compared_in_one_run(models):
     doc = document(run)
     top = doc["peak"]["1"]["peak_gmacs_per_s"]
     for rec in doc["results"]:
-        assert rec["gmacs_per_s"] == pytest.approx(rec["macs"] / (rec["latency_ms"]["p50"] * 1e6), rel=1e-3)
+        # p50 is stored rounded to 1e-4 ms: on a fast machine a tiny model's p50 is a few 1e-3 ms, so the rounding
+        # alone moves the rate by more than 1e-3 (4.776 vs 4.769 measured: issue 29); allow for it
+        p50 = rec["latency_ms"]["p50"]
+        assert rec["gmacs_per_s"] == pytest.approx(rec["macs"] / (p50 * 1e6), rel=1e-3 + 5e-5 / p50)
         assert rec["peak_fraction"] == pytest.approx(rec["gmacs_per_s"] / top, rel=1e-2)
         assert 0 <= rec["steal_percent"] <= 100 and 0 < rec["cpu_busy_percent"] <= 100
     # per-op overhead dominates the 4-channel model: it is much further from the peak than the 32-channel one
@@ -257,6 +260,7 @@ def _busy_loop_procs(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
 
 
+@pytest.mark.slow  # harness timing: 5 rounds x >= 1.5 s against a busy loop, ~10 s of CPU on a quiet machine
 def test_noisy_run_is_flagged_unstable(tmp_path):
     # queries of a few ms: long enough that a busy neighbour slows whole queries, not one in a hundred
     heavy = conv_net(tmp_path / "heavy.onnx", 96, hw=48)
@@ -324,10 +328,12 @@ def test_bench_runs_where_torch_cannot_be_imported(models, tmp_path):
 
 def test_cli_table_and_output_file(models, tmp_path):
     out = tmp_path / "r.json"
-    res = _cli(["bench", str(models[0]), "--quick", "--threads", "1,2", "-o", str(out)], tmp_path)
+    # bench refuses more threads than usable cores: pinned to one core (taskset) the list is 1 (issue 29)
+    threads = [1, 2] if len(os.sched_getaffinity(0)) >= 2 else [1]
+    res = _cli(["bench", str(models[0]), "--quick", "--threads", ",".join(map(str, threads)), "-o", str(out)], tmp_path)
     assert res.returncode == 0, res.stderr
     assert "small" in res.stdout and "p50 ms" in res.stdout
-    assert [r["threads"] for r in json.loads(out.read_text())["results"]] == [1, 2]
+    assert [r["threads"] for r in json.loads(out.read_text())["results"]] == threads
 
 
 TOY_DATA = """

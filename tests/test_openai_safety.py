@@ -87,7 +87,8 @@ def test_total_deadline_per_request_not_per_read():
         t0 = time.perf_counter()
         with pytest.raises(ProviderError, match=r"timed out after 0.5 s"):
             client(slow.url, timeout_s=0.5).classify(["a wolf"])
-        assert time.perf_counter() - t0 < 2.0
+        # well under the ~8 s the whole drip takes, with room for a loaded machine (a 2 s bound was a load test)
+        assert time.perf_counter() - t0 < 6.0
     finally:
         slow.close()
 

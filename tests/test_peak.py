@@ -15,7 +15,8 @@ def test_peak_is_measured_once_then_cached(tmp_path, monkeypatch):
     machine = system.fingerprint()
     first = peak.attainable(1, machine)
     assert first["cached"] is False and first["machine_id"] == machine["id"]
-    assert first["peak_gmacs_per_s"] == max(first["gemm_gmacs_per_s"], first["conv_gmacs_per_s"]) > 0.5
+    # > 0, not a floor on the rate: under load a starved process measured 0.28 GMAC/s here (issue 29)
+    assert first["peak_gmacs_per_s"] == max(first["gemm_gmacs_per_s"], first["conv_gmacs_per_s"]) > 0
     entry = tmp_path / "edgekit" / "peak" / f"{machine['id']}-t1.json"
     assert json.loads(entry.read_text())["peak_gmacs_per_s"] == first["peak_gmacs_per_s"]
     again = peak.attainable(1, machine)

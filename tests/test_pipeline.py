@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +43,21 @@ def cached(record: dict) -> dict[str, bool]:
     return {s["id"]: s["cached"] for s in record["stages"]}
 
 
+@pytest.fixture(scope="module")
+def cold_run(tmp_path_factory) -> tuple[Path, dict]:
+    """One cold run of the default recipe (its run dir and record): the tests that start from one get a copy."""
+    root = tmp_path_factory.mktemp("cold")
+    return root / "run", shrink(recipe(root), root / "run")
+
+
+@pytest.fixture
+def run_copy(cold_run, tmp_path) -> tuple[Path, dict]:
+    """A fresh copy of the cold run in this test's tmp_path, beside the same recipe: what a first shrink left."""
+    shutil.copytree(cold_run[0], tmp_path / "run")
+    recipe(tmp_path)
+    return tmp_path / "run", cold_run[1]
+
+
 def test_end_to_end_train_export_evaluate(tmp_path):
     run_dir = tmp_path / "run"
     record = shrink(recipe(tmp_path, n=2000), run_dir)
@@ -59,9 +75,9 @@ def test_end_to_end_train_export_evaluate(tmp_path):
     assert len(list((run_dir / "history").iterdir())) == 1
 
 
-def test_rerun_is_cached_and_opset_change_reruns_only_downstream(tmp_path):
-    run_dir = tmp_path / "run"
-    first = shrink(recipe(tmp_path), run_dir)
+def test_rerun_is_cached_and_opset_change_reruns_only_downstream(tmp_path, run_copy):
+    run_dir, first = run_copy
+    assert not any(cached(first).values())
     again = shrink(recipe(tmp_path), run_dir)
     assert all(cached(again).values())
     assert [s["key"] for s in again["stages"]] == [s["key"] for s in first["stages"]]
@@ -72,9 +88,8 @@ def test_rerun_is_cached_and_opset_change_reruns_only_downstream(tmp_path):
     assert (run_dir / first["stages"][1]["dir"]).is_dir()
 
 
-def test_from_and_force(tmp_path):
-    run_dir = tmp_path / "run"
-    shrink(recipe(tmp_path), run_dir)
+def test_from_and_force(tmp_path, run_copy):
+    run_dir, _ = run_copy
     assert cached(shrink(recipe(tmp_path), run_dir, "--from", "export")) == {"train": True, "export": False, "evaluate": False}
     assert not any(cached(shrink(recipe(tmp_path), run_dir, "--force")).values())
 
@@ -84,9 +99,8 @@ def test_unknown_from_stage_is_input_error(tmp_path, capsys):
     assert "did you mean 'export'" in capsys.readouterr().err
 
 
-def test_corrupt_cache_entry_is_a_miss(tmp_path):
-    run_dir = tmp_path / "run"
-    first = shrink(recipe(tmp_path), run_dir)
+def test_corrupt_cache_entry_is_a_miss(tmp_path, run_copy):
+    run_dir, first = run_copy
     onnx = run_dir / first["stages"][1]["dir"] / "model.onnx"
     old_sha = json.loads((onnx.parent / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
     onnx.write_bytes(onnx.read_bytes()[:100])  # truncated: size no longer matches the manifest
@@ -97,9 +111,8 @@ def test_corrupt_cache_entry_is_a_miss(tmp_path):
     assert cached(again)["evaluate"] == (new_sha == old_sha)
 
 
-def test_run_dir_of_another_recipe_is_refused(tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    shrink(recipe(tmp_path), run_dir)
+def test_run_dir_of_another_recipe_is_refused(tmp_path, capsys, run_copy):
+    run_dir, _ = run_copy
     other = tmp_path / "other.yaml"
     other.write_text(recipe(tmp_path).read_text().replace("name: tiny", "name: other"))
     assert main(["shrink", str(other), "--run-dir", str(run_dir)]) == 2
@@ -112,7 +125,7 @@ def test_kill_9_during_training_then_rerun_completes(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "edgekit", "shrink", str(path), "--run-dir", str(run_dir)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + 120
+    deadline = time.time() + 600  # torch's import and the data under a loaded machine: minutes, not seconds
     while time.time() < deadline and not list((run_dir / "stages").glob(".tmp-train-*")):
         time.sleep(0.2)
     time.sleep(1.0)  # well inside the first epoch

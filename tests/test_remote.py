@@ -62,7 +62,9 @@ def _inventory(path: Path, ssh_config: Path, remote_dir: Path, python: str = sys
 
 
 def _cli(args: list[str], **kw):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
+    # this tree first; the session's PYTHONPATH after it (tests/modulecheck.py records the CLI's imports through it)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+               COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env,
                           timeout=300, **kw)
 

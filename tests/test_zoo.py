@@ -16,13 +16,14 @@ pytest.importorskip("torch_pruning")
 sys.path.insert(0, str(Path(__file__).parent))  # zoo_matrix, and zoo_models for python:zoo_models:NAME sources
 
 from edgekit.sense import near_chance  # noqa: E402
-from zoo_matrix import ARCHS, SLOW, run_arch  # noqa: E402
+from zoo_matrix import ARCHS, CLASSES, fashion_subset, run_arch  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in ARCHS])
+@pytest.mark.slow  # training every architecture: minutes; the fast tier has test_zoo_smoke below
+@pytest.mark.parametrize("name", list(ARCHS))
 def test_zoo_architecture_trains_exports_counts_prunes_and_quantizes(name, tmp_path):
     r = run_arch(name, tmp_path, exporter="legacy")  # benchmarks/zoo.py runs the same matrix with dynamo
     assert not near_chance(r.accuracy, r.chance), f"{name}: {r.accuracy:.3f} at chance {r.chance:.3f} after training"
@@ -33,6 +34,32 @@ def test_zoo_architecture_trains_exports_counts_prunes_and_quantizes(name, tmp_p
     else:  # a refusal names the module or op that blocks it, never a bare library error
         assert "'" in r.prune_refused and "torch-pruning" in r.prune_refused, r.prune_refused
     assert r.accuracy - r.int8_accuracy < 0.1, f"{name}: INT8 {r.int8_accuracy:.3f} vs float {r.accuracy:.3f}"  # not collapsed
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_zoo_smoke_builds_exports_and_counts_macs(name, tmp_path):
+    """The fast tier's zoo: every architecture built (untrained), exported with parity and its MACs counted from the
+    ONNX graph; training, pruning and INT8 are the slow matrix's."""
+    from edgekit.bench import graph
+    from edgekit.data.dataset import normalize
+    from edgekit.runtime import ort
+    from edgekit.torchkit.export import export_onnx, parity
+    from edgekit.torchkit.models import build_model
+
+    spec, side = ARCHS[name]
+    _, test = fashion_subset(10, 20, side)  # 2 real images a class
+    x = normalize(test.x, (0.286,), (0.353,))
+    torch.manual_seed(0)
+    model = build_model(spec, CLASSES, 1).eval()
+    path = tmp_path / f"{name}.onnx"
+    export_onnx(model, torch.from_numpy(x[:2]), path, 18, "legacy")
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    _, scaled, _ = parity(ref, ort.predict(ort.session(path, 1), x))
+    # the export stage's logit limit; top-1 agreement is not asked of an untrained model, whose logits can tie
+    assert ref.shape == (20, CLASSES) and scaled < 1e-3
+    macs = graph.count(path)["macs"]
+    assert macs is not None and macs > 0, f"{name}: the ONNX graph MAC counter found nothing"
 
 
 def test_export_parity_is_relative_to_the_logit_scale():

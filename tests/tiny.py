@@ -18,3 +18,9 @@ stages:
   - {{id: export, kind: export}}
 {more_stages}  - {{id: evaluate, kind: evaluate, min_seconds: 0.2, latency_runs: 30}}
 """
+
+
+# Bench settings for tests that check the structure of a timed prune (which candidates, which one kept, consistent
+# figures), never its speed: a few short alternating rounds instead of prune_speed.SPEED_SETTINGS' five 1-second ones
+# (the latency grid's ~13 candidates took ~30 s of CPU at those).
+QUICK_PRUNE_TIMING = dict(warmup_runs=2, warmup_seconds=0.02, min_runs=20, min_seconds=0.05, rounds=2, round_warmup=1)

@@ -48,12 +48,14 @@ def _export(model: nn.Module, example: torch.Tensor, path: Path) -> None:
 
 
 def measure_speed(parent: nn.Module, candidates: dict[str, nn.Module], example: torch.Tensor,
-                  threads: int = 1) -> dict[str, dict]:
+                  threads: int = 1, timing: dict | None = None) -> dict[str, dict]:
     """name -> {"p50_ms", "parent_p50_ms", "ratio" (candidate / parent p50), "min", "max" (per-round ratios),
-    "unstable"}: every candidate and the parent measured in one bench run, alternating rounds, batch 1."""
+    "unstable"}: every candidate and the parent measured in one bench run, alternating rounds, batch 1.
+    ``timing``: bench Settings fields to use instead of SPEED_SETTINGS (tests that check structure, not speed, pass
+    a few short rounds)."""
     from edgekit.bench import PRESETS, bench
 
-    settings = replace(PRESETS["default"], **SPEED_SETTINGS)
+    settings = replace(PRESETS["default"], **(SPEED_SETTINGS if timing is None else timing))
     with tempfile.TemporaryDirectory(prefix="edgekit-prune-speed-") as tmp:
         paths = [Path(tmp) / "parent.onnx"]
         _export(parent, example, paths[0])
@@ -90,7 +92,7 @@ def _label(round_to: int | None) -> str:
 
 
 def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates: tuple[int | None, ...] | None,
-                  measure: bool = True, grad_fn=None, between=None, log=None):
+                  measure: bool = True, grad_fn=None, between=None, log=None, timing: dict | None = None):
     """Prune a copy of ``parent`` (left as it is); returns (PruneResult, speed dict or None).
 
     ``candidates`` (channel roundings, None = off): one shape-only prune per candidate (a single slice, no fine-tuning:
@@ -109,12 +111,12 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
         if not measure:
             return result, None
         name = _label(settings.round_to)
-        speed = measure_speed(parent, {name: result.model}, example)[name]
+        speed = measure_speed(parent, {name: result.model}, example, timing=timing)[name]
     else:
         pruned, skipped = _shapes(parent, example, {_label(r): replace(settings, steps=1, round_to=r) for r in candidates},
                                   grad_fn, must=_label(candidates[0]))
         skipped = [f"round_to {s}" for s in skipped]
-        speeds = _timed(parent, pruned, example)
+        speeds = _timed(parent, pruned, example, timing)
         fair = comparable(speeds, settings)
         chosen = min(fair, key=lambda k: speeds[k]["ratio"])
         skipped += [f"round_to {k}: removes {1 - speeds[k][f'{settings.target}_ratio']:.0%} of the {settings.target}, more "
@@ -153,9 +155,9 @@ def _shapes(parent: nn.Module, example: torch.Tensor, settings: dict, grad_fn, m
     return pruned, skipped
 
 
-def _timed(parent: nn.Module, pruned: dict, example: torch.Tensor) -> dict[str, dict]:
+def _timed(parent: nn.Module, pruned: dict, example: torch.Tensor, timing: dict | None = None) -> dict[str, dict]:
     """measure_speed over PruneResults, with the MACs and params each reached (a rounding moves them in steps)."""
-    speeds = measure_speed(parent, {k: c.model for k, c in pruned.items()}, example)
+    speeds = measure_speed(parent, {k: c.model for k, c in pruned.items()}, example, timing=timing)
     for k, c in pruned.items():
         speeds[k]["macs_ratio"] = round(c.macs[1] / c.macs[0], 4)
         speeds[k]["params_ratio"] = round(c.params[1] / c.params[0], 4)
@@ -199,7 +201,7 @@ def pick_for_latency(speeds: dict[str, dict], want: float) -> tuple[str, bool]:
 
 
 def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundings: tuple[int | None, ...],
-                     grad_fn=None, between=None, log=None):
+                     grad_fn=None, between=None, log=None, timing: dict | None = None):
     """``target: latency``: remove ``settings.ratio`` of the parent's measured p50 here; returns (PruneResult, speed).
 
     Every MACs share of ``latency_grid`` x every rounding is pruned (shapes only) and timed against the parent in one
@@ -226,7 +228,7 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
         pruned.update(got)
         skipped.extend(why)
         if got:
-            speeds.update(_timed(parent, got, example))
+            speeds.update(_timed(parent, got, example, timing))
 
     grid = latency_grid(settings.max_layer_ratio)
     probe([(share, r) for share in grid for r in roundings])
