@@ -8,6 +8,6 @@ from __future__ import annotations
 
 from edgekit.data.dataset import Dataset, Split
 from edgekit.data.sources import SOURCES, check_source, load_dataset
-from edgekit.data import wordnet  # noqa: F401,E402  (sources in their own modules register themselves on import)
+from edgekit.data import imagefolder, wordnet  # noqa: F401,E402  (sources in their own modules register themselves on import)
 
 __all__ = ["Dataset", "Split", "SOURCES", "check_source", "load_dataset"]
