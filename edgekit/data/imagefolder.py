@@ -100,12 +100,16 @@ def imagefolder(cfg, arg: str, base_dir: Path, seed: int):
     every = rel + test_rel
     # content, not stat: a same-size image copied with `cp -p` must change it; class names and labels are in it
     # too (an empty class folder shifts every label)
-    hashes = hash_files(root, [root / p for p in every])
+    full = [f"{root}/{p}" for p in every]  # strings: a Path per file costs seconds at a million files
+    try:
+        hashes = hash_files(root, full)
+    except OSError as e:  # a file that vanished or cannot be opened: name it, no traceback
+        raise DataSourceError("source", f"{e.filename}: cannot read ({e.strerror})") from None
     labels = np.concatenate([y, test_y])
     files = hash_obj({"classes": classes, "files": [(p, int(label), hashes[p]) for p, label in zip(every, labels)]})
     mode = _mode(root / every[0])
     try:
-        x = decoded(files, [str(root / p) for p in every], cfg.image_size, mode, strict=len(rel))
+        x = decoded(files, full, cfg.image_size, mode, strict=len(rel))
     except DecodeError as e:
         raise DataSourceError(e.key, f"{e.path}: {e.message}") from None
     n = len(rel)

@@ -81,16 +81,19 @@ def _channel_stats(x) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 
 def _chunked_stats(x: Rows) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The same statistics from float64 sums over chunks: memory stays flat, and the figures are exact. (The
-    float32 reduction above, run on the channels-last view the old in-memory imagefolder loader built, read an
-    RGB folder's std as 0.303 where it is 0.340; in-memory sources keep it so their artifacts stay the same.)"""
-    n, s1, s2 = 0, 0.0, 0.0
+    """The same statistics from per-channel histograms of the uint8 values, a chunk of rows at a time: memory stays
+    flat and the sums are exact. (The float32 reduction above, run on the channels-last view the old in-memory
+    imagefolder loader built, read an RGB folder's std as 0.303 where it is 0.340; in-memory sources keep it so
+    their artifacts stay the same.)"""
+    counts = np.zeros((x.shape[1], 256), np.int64)  # (C, value)
     for chunk in x.chunks():  # (B, C, H, W) uint8
-        f = chunk.astype(np.float64) / 255.0
-        n, s1, s2 = n + f[:, 0].size, s1 + f.sum(axis=(0, 2, 3)), s2 + (f * f).sum(axis=(0, 2, 3))
-    mean = s1 / n
-    std = np.sqrt(np.maximum(s2 / n - mean * mean, 0.0))
-    return tuple(round(float(v), 4) for v in mean), tuple(round(float(max(v, 1e-3)), 4) for v in std)
+        for c in range(chunk.shape[1]):
+            counts[c] += np.bincount(chunk[:, c].ravel(), minlength=256)
+    v = np.arange(256) / 255.0
+    n = counts.sum(axis=1)
+    mean = counts @ v / n
+    std = np.sqrt(np.maximum(counts @ (v * v) / n - mean * mean, 0.0))
+    return tuple(round(float(m), 4) for m in mean), tuple(round(float(max(s, 1e-3)), 4) for s in std)
 
 
 # --- Fashion-MNIST ---------------------------------------------------------------------------
