@@ -113,3 +113,30 @@ def test_a_killed_rank_fails_the_stage_cleanly_and_the_rerun_resumes(tmp_path):
     again = subprocess.run(_cmd(recipe, run_dir, 2), capture_output=True, text=True, env=_env(tmp_path), timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     assert [d.name.split("-")[0] for d in _stage_dirs(run_dir)] == ["train"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--nnodes", "2"], "--nnodes > 1 needs --rdzv-endpoint HOST:PORT"),
+    (["--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "h:1"], "--node-rank 2: must be from 0 to 1"),
+    (["--nproc-per-node", "0"], "--nproc-per-node and --nnodes must be at least 1"),
+])
+def test_bad_launch_options_are_one_line_and_exit_2(tmp_path, args, message):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(RECIPE)
+    done = subprocess.run([sys.executable, "-m", "edgekit", "shrink", str(recipe), *args], capture_output=True,
+                          text=True, env=_env(tmp_path), timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_world_size_is_in_the_train_key_only_when_above_one(monkeypatch):
+    from edgekit.stages.train import TrainConfig
+    from edgekit.torchkit.distributed import configure
+
+    for var in ("EDGEKIT_NPROC_PER_NODE", "EDGEKIT_NNODES", "EDGEKIT_NODE_RANK", "EDGEKIT_RDZV_ENDPOINT"):
+        monkeypatch.setenv(var, "")  # recorded, so the variables configure() sets are undone after the test
+    cfg = TrainConfig(id="train")
+    assert cfg.key_context(None) is None
+    configure(1)
+    assert cfg.key_context(None) is None
+    configure(4, 2, 1, "h:1")
+    assert cfg.key_context(None) == {"world_size": 8}
