@@ -1,4 +1,5 @@
-"""Datasets as numpy arrays (torch-free, so a device without torch can evaluate too).
+"""Datasets as numpy arrays (torch-free, so a device without torch can evaluate too). Image folders are decoded
+once into an on-disk store and their splits read rows on demand (``store``, ``rows``; docs/data.md).
 
 A source string picks the loader: ``fashion-mnist``, ``imagefolder:DIR``, ``wordnet-nouns[:CLASSES]``,
 ``python:module:function``.

@@ -62,7 +62,9 @@ class Rows:
 
     def take(self, idx) -> Rows:
         """The rows at ``idx`` (positions in this view), still unread."""
-        return Rows(self.path, self.offset, self.row_shape, self.dtype, self.idx[np.asarray(idx, np.int64)], self.inode)
+        idx = np.asarray(idx)
+        idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64)  # a mask, as numpy reads one
+        return Rows(self.path, self.offset, self.row_shape, self.dtype, self.idx[idx], self.inode)
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, (int, np.integer)):

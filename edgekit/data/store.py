@@ -90,11 +90,14 @@ def decoded(files_key: str, paths: list[str], side: int | None, mode: str, stric
         _fill(tmp / "x.npy", paths, side, mode, strict, row_shape, workers or decode_workers(), log)
         digest = hash_files(tmp, [tmp / "x.npy"])["x.npy"]
         write_json(tmp / "meta.json", {"rows": len(paths), "row_shape": list(row_shape), "sha256": digest})
-        shutil.rmtree(folder, ignore_errors=True)  # a corrupt entry in the way
-        os.replace(tmp, folder)
-    except BaseException:
+        if open_entry(folder) is None:  # another process may have placed a good entry meanwhile: keep that one
+            shutil.rmtree(folder, ignore_errors=True)  # a corrupt entry in the way
+            try:
+                os.replace(tmp, folder)
+            except OSError:  # lost a race to another builder between the two lines above
+                pass
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     rows = open_entry(folder)
     if rows is None:
         raise OSError(f"{folder}: store entry unreadable right after it was written")
