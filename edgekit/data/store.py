@@ -151,7 +151,8 @@ def _decode_chunk(task) -> tuple[int, tuple[str, str, str] | None]:
             if a.shape != tuple(row_shape):
                 return 0, (p, f"images have different sizes [{_hw(row_shape)}, {_hw(a.shape)}]: set data.image_size", "image_size")
             out[i] = a
-        out.flush()
+        # no flush (msync): it waits for the disk, which serialised the workers (0.5 cores busy of 2); the parent
+        # reads the same page-cache pages, and a crash before they reach the disk fails the content hash: a miss
     finally:
         out._mmap.close()
     return len(paths), None
