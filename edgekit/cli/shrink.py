@@ -67,9 +67,16 @@ def shrink(
     force: bool = typer.Option(False, "--force", help="Run every stage again, ignoring cached results.", metavar=""),
     from_stage: str = typer.Option(None, "--from", help="Run this stage and all after it again."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout.", metavar=""),
+    nproc_per_node: int = typer.Option(1, "--nproc-per-node", help="Train stages: DDP processes on this machine (torchrun; gloo on CPU, NCCL on GPU)."),
+    nnodes: int = typer.Option(1, "--nnodes", help="Train stages: machines taking part (run this command on each)."),
+    node_rank: int = typer.Option(0, "--node-rank", help="With --nnodes: this machine's rank, 0 to nnodes-1."),
+    rdzv_endpoint: str = typer.Option(None, "--rdzv-endpoint", help="With --nnodes: HOST:PORT on the node-rank-0 machine."),
 ):
     """Run a recipe: train → prune → quantize → export → evaluate, each stage cached by the hash of its inputs."""
     from edgekit.pipeline import Pipeline
+    from edgekit.torchkit.distributed import configure
+
+    configure(nproc_per_node, nnodes, node_rank, rdzv_endpoint)
 
     loaded = recipe_mod.load(recipe)
     run_dir = check_output_dir(run_dir or Path("runs") / loaded.recipe.name, "--run-dir")

@@ -7,23 +7,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgekit.data.rows import Rows, take
+
 
 @dataclass(frozen=True)
 class Split:
-    x: np.ndarray  # images: (N, C, H, W) uint8; text: (N,) str
+    x: np.ndarray | Rows  # images: (N, C, H, W) uint8 (Rows: read from the store on demand); text: (N,) str
     y: np.ndarray  # (N,) int64 class indices
 
     def __len__(self) -> int:
         return len(self.y)
 
     def take(self, idx: np.ndarray) -> Split:
-        return Split(self.x[idx], self.y[idx])
+        return Split(take(self.x, idx), self.y[idx])
 
     def digest(self) -> str:
         """16 hex digits naming exactly these samples: two accuracies are comparable only on the same digest."""
         h = hashlib.sha256(np.ascontiguousarray(self.y).tobytes())
         if self.x.dtype.kind in "OUS":  # text
             h.update("\0".join(map(str, self.x)).encode())
+        elif isinstance(self.x, Rows):  # the same bytes in chunks: a store-backed split keeps its digest
+            self.x.hash_into(h)
         else:
             h.update(np.ascontiguousarray(self.x).tobytes())
         return h.hexdigest()[:16]
@@ -56,7 +60,7 @@ def normalize(x: np.ndarray, mean, std) -> np.ndarray:
     """uint8 (N, C, H, W) -> float32 normalised model input, same formula in training and in ONNX evaluation."""
     m = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
     s = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
-    return (x.astype(np.float32) / 255.0 - m) / s
+    return (np.asarray(x).astype(np.float32) / 255.0 - m) / s  # asarray: a store-backed split's rows are read here
 
 
 def split_train_val(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int) -> tuple[Split, Split]:
@@ -72,7 +76,8 @@ def split_train_val(x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int
     mask[val] = False
     train = np.flatnonzero(mask)
     rng.shuffle(train)
-    return Split(x[train], y[train]), Split(x[val], y[val])
+    whole = Split(x, y)
+    return whole.take(train), whole.take(val)
 
 
 def limit(split: Split, n: int | None, seed: int) -> Split:

@@ -62,6 +62,14 @@ class TrainConfig(StageConfig):
     encoder: Literal["finetune", "frozen"] = Field(
         "finetune", description="with head: fine-tune the whole encoder after the head (epochs, lr) or keep it frozen")
 
+    def key_context(self, recipe) -> dict | None:
+        """The world size when the CLI launches DDP (``--nproc-per-node``/``--nnodes``): batch_size is the global
+        batch either way, but the model differs; one process adds nothing, so its keys stay as they were."""
+        from edgekit.torchkit.distributed import current
+
+        world = current().world
+        return {"world_size": world} if world > 1 else None
+
 
 @register_stage(TrainConfig, consumes="torch?", produces="torch")
 def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
@@ -113,6 +121,8 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
 
         result = train_head_first(model, lambda raw: prepare(extra["preprocess"], raw), train, val,
                                   _head_settings(ctx, cfg, ds), fit_all, log=lambda msg: ctx.console.print(f"  {msg}"))
+    elif _distributed(ds, cfg):
+        result = _fit_distributed(ctx, cfg, model, spec, extra, settings)
     else:
         result = fit_all(model)
     with fast_small_map_convs(model):
@@ -213,3 +223,36 @@ def _ancestor(ctx: StageContext, stage_id: str):
     if art.produces != "torch":
         raise ctx.loaded.error(where, f"stage '{stage_id}' produces {art.produces or 'no model'}, a teacher must be a torch model")
     return art
+
+
+def _distributed(ds, cfg: TrainConfig) -> bool:
+    """DDP (torchrun) when the CLI asked for more than one process; image models only (text heads, unlabelled
+    distillation and their token splits stay in one process)."""
+    from edgekit.torchkit.distributed import current
+
+    return current().world > 1 and ds.kind == "image" and cfg.head is None and not (cfg.distill and cfg.distill.unlabelled)
+
+
+def _fit_distributed(ctx: StageContext, cfg: TrainConfig, model, spec: dict, extra: dict, settings) -> dict:
+    """Train ``model`` on every rank of the launch (edgekit.torchkit.distributed) and load rank 0's weights into it."""
+    import shutil
+
+    from edgekit.torchkit.distributed import current, run_workers, settings_dict
+    from edgekit.torchkit.models import load_state, load_weights, save_model
+
+    launch = current()
+    if cfg.batch_size % launch.world:
+        raise ctx.error("batch_size", f"{cfg.batch_size} is the global batch: it must divide by the {launch.world} processes")
+    job_dir = ctx.out / ".ddp"
+    (job_dir / "init").mkdir(parents=True)
+    save_model(model, job_dir / "init", spec, extra)
+    teacher = _ancestor(ctx, cfg.distill.teacher).dir if cfg.distill is not None else None
+    job = {"stage": cfg.id, "key": ctx.out.name.rsplit("-", 1)[0], "recipe_text": ctx.loaded.text,
+           "recipe_file": str(ctx.loaded.file.resolve()), "device": settings.device, "settings": settings_dict(settings),
+           "teacher": str(teacher) if teacher else None, "distill": cfg.distill.model_dump() if cfg.distill else None}
+    ctx.console.print(f"  DDP: {launch.world} processes ({launch.nproc_per_node} per node x {launch.nnodes} nodes), "
+                      f"global batch {cfg.batch_size}")
+    result = run_workers(job, job_dir, launch, ctx.threads)
+    load_state(model, load_weights(job_dir / "trained.safetensors"))
+    shutil.rmtree(job_dir)
+    return result

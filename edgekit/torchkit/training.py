@@ -7,7 +7,6 @@ stops with the reason (``NotLearning``) instead of shipping a model that guesses
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +18,7 @@ from edgekit.data.dataset import Split, normalize
 from edgekit.errors import StageFailed
 from edgekit.sense import chance_level, near_chance
 from edgekit.progress import progress as progress_for
+from edgekit.torchkit.loader import TimedEpoch, steps_per_epoch as steps_per_epoch_of
 from edgekit.torchkit.small_maps import fast_small_map_convs
 from edgekit.torchkit.text import by_length
 
@@ -45,6 +45,8 @@ class TrainSettings:
     seed: int = 0
     device: str = "cpu"
     channels_last: bool = False
+    rank: int = 0  # DDP: this process's rank among ``world`` (edgekit.torchkit.ddp_worker); batch_size stays global
+    world: int = 1
 
 
 def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator | None = None,
@@ -200,7 +202,7 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
     model.to(memory_format=layout)
     rng = np.random.default_rng(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
-    steps_per_epoch = math.ceil(len(train) / s.batch_size)
+    steps_per_epoch = steps_per_epoch_of(len(train), s.batch_size, s.world)
     opt = _optimizer(model, s)
     sched = _scheduler(opt, s, s.epochs * steps_per_epoch)
     ce = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
@@ -213,15 +215,17 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
     warmup = max(1, steps_per_epoch // 10)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
     with progress_for(console, *columns, transient=False) as progress, fast_small_map_convs(model):
+        net = _ddp(model, s)  # the model itself, or DDP around it: gradients averaged over the ranks at backward
         for epoch in range(1, s.epochs + 1):
             task = progress.add_task(f"{label} epoch {epoch}/{s.epochs}", total=steps_per_epoch, info="")
             model.train()
             total, n = 0.0, 0
-            for x, y in batches(train, s.batch_size, mean, std, rng):
+            epoch_batches = TimedEpoch(train, s.batch_size, mean, std, rng, s.rank, s.world, pin=s.device.startswith("cuda"))
+            for x, y in epoch_batches:
                 if s.augment and x.ndim == 4:
                     x = augment(x, gen)
-                x, y = x.to(s.device, memory_format=layout), y.to(s.device)
-                loss = loss_fn(model(x), x, y)
+                x, y = x.to(s.device, memory_format=layout, non_blocking=True), y.to(s.device, non_blocking=True)
+                loss = loss_fn(net(x), x, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -230,13 +234,17 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
                 if len(first_losses) < warmup and epoch == 1:
                     first_losses.append(loss.item())
                 progress.update(task, advance=1, info=f"loss {total / n:.4f}")
+            # the share of the epoch's training loop spent waiting for batches: near 0 when the input pipeline
+            # keeps up, near 1 when the model starves (more loader workers, or a faster disk, would help)
+            wait = round(epoch_batches.share(), 3)
             if keep_last and epoch < s.epochs:
-                history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": None})
+                history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": None, "data_wait": wait})
                 continue
+            # every rank recalibrates and validates on the same samples, so they agree on the best epoch
             recalibrate_bn(model, train, mean, std, s.batch_size, seed=s.seed + epoch, memory_format=layout)
             acc = evaluate(model, val, mean, std)
-            history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": round(acc, 5)})
-            progress.update(task, info=f"loss {total / max(1, n):.4f}  val {acc:.4f}" + (f" (chance {chance:.3f})" if chance is not None else ""))
+            history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": round(acc, 5), "data_wait": wait})
+            progress.update(task, info=f"loss {total / max(1, n):.4f}  val {acc:.4f}  data wait {wait:.0%}" + (f" (chance {chance:.3f})" if chance is not None else ""))
             if acc > best["val_accuracy"] or keep_last:
                 best = {"val_accuracy": acc, "epoch": epoch}
                 best_state = copy.deepcopy(model.state_dict())
@@ -245,6 +253,14 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
     check_learning(history, sum(first_losses) / len(first_losses) if first_losses else None, chance, label)
     return {"history": history, "best_epoch": best["epoch"], "val_accuracy": round(best["val_accuracy"], 5),
             "chance_accuracy": None if chance is None else round(chance, 5)}
+
+
+def _ddp(model: nn.Module, s: TrainSettings) -> nn.Module:
+    if s.world == 1:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[torch.device(s.device).index] if s.device.startswith("cuda") else None)
 
 
 def distillation_loss(teacher: nn.Module, temperature: float, weight: float, label_smoothing: float = 0.0):
