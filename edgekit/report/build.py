@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import __version__
+from edgekit.budgets import Budgets
+from edgekit.decide.reference import reference_of
 from edgekit.errors import InputError
 from edgekit.fsutil import read_json
 from edgekit.hashing import hash_obj
@@ -25,7 +27,7 @@ from edgekit.report.devices import attach as attach_devices
 from edgekit.rows import PERCENTILES
 from edgekit.report.pareto import frontier
 from edgekit.sense import findings, stage_unchanged
-from edgekit.ship import decide_for_report
+from edgekit.ship import decide_for_run, parse_rule
 from edgekit.verdict import verdict
 
 SCHEMA = "edgekit.report/1"
@@ -36,14 +38,16 @@ _VOLATILE = {"created", "time", "timestamp", "date", "hostname", "host", "node",
              "throttled", "governor_after", "before", "after"}
 
 
-def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The report of a finished run directory.
+def build_report(run_dir: str | Path) -> dict[str, Any]:
+    """The report of a finished run directory. Everything it decides on comes from the run itself (run.json
+    records the recipe's ship rule and budgets), never from an earlier report.json.
 
     >>> report = build_report("runs/quick")           # doctest: +SKIP
     >>> [a["id"] for a in report["artifacts"]], report["pareto"]["frontier"]   # doctest: +SKIP
     """
     run_dir = Path(run_dir)
     run = read_run(run_dir)
+    budgets = recorded_budgets((run.get("recipe") or {}).get("budgets"), run_dir / "run.json")
     kinds = {s["id"]: s["kind"] for s in run["stages"]}
     manifests = {s["id"]: _manifest(run_dir, s) for s in run["stages"]}
 
@@ -72,7 +76,8 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
         a["decided_on"] = decided_on(run["stages"], a["stage"], machines)
     bases = list(baselines.values())
     devices = attach_devices(run_dir, arts, machines, fingerprint_id)  # edgekit bench --on results, beside the host's
-    reference = next((a["id"] for a in arts if a["kind"] == "export"), arts[0]["id"] if arts else None)
+    rule = parse_rule(run.get("recipe", {}).get("ship"))
+    reference = reference_of(arts, rule, budgets)
     report = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -94,14 +99,14 @@ def build_report(run_dir: str | Path, budgets: dict[str, Any] | None = None) -> 
                     **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {}),
                     **({"pruning": _pruning(s["metrics"])} if s["kind"] == "prune" and s.get("metrics") else {})}
                    for s in run["stages"]],
-        "budgets": budgets,
+        "budgets": budgets.model_dump(mode="json", exclude_unset=True) if budgets else None,
     }
-    ship = decide_for_report(arts, run.get("recipe", {}).get("ship"), budgets, reference)
+    ship = decide_for_run(arts, run.get("recipe", {}).get("ship"), budgets, bases)
     report["ship"] = ship.to_dict() if ship else None
     report["final"] = ship.artifact if ship else None  # budgets' "final", the verdict and check all mean this one
     report["pareto"] = pareto_section(arts + bases)
     report["sense"] = [f.to_json() for f in findings(report)]
-    found = verdict(arts, bases, report["final"], ship.lost if ship else None)
+    found = verdict(arts, bases, report["final"], ship.lost if ship else None, rule)
     report["verdict"] = found.to_dict() if found else None  # the one verdict console, report and check show
     return report
 
@@ -119,8 +124,20 @@ def decided_on(stages: list[dict], stage_id: str, machines: dict) -> dict | None
 
 
 def pareto_section(rows: list[dict]) -> dict[str, Any]:
-    points = [(r["id"], r["accuracy"], r["latency_ms"].get("p50")) for r in rows]
-    return {"x": "latency_ms.p50", "y": "accuracy", "frontier": frontier(points)}
+    return {"x": "latency_ms.p50", "y": "accuracy", "frontier": frontier(rows)}
+
+
+def recorded_budgets(raw: Any, where: Path | str) -> Budgets | None:
+    """Budgets as a run or a report recorded them (the recipe's ``budgets:``), validated by this one policy:
+    invalid ones are a one-line InputError naming ``where``. None when there were none."""
+    from pydantic import ValidationError
+
+    if not raw:
+        return None
+    try:
+        return Budgets.model_validate(raw)
+    except ValidationError as e:
+        raise InputError(f"{where}: the recorded budgets are invalid ({e.errors()[0]['msg']})") from None
 
 
 def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, machines: dict) -> dict[str, Any]:
@@ -253,14 +270,12 @@ def _recipe_order(rows: dict[str, dict], kinds: dict[str, str]) -> list[str]:
 
 
 def _kept(row: dict, metrics: dict) -> None:
-    """A quantize stage may keep the float model (INT8 measured slower): its row says so, and why."""
+    """A quantize stage may keep the float model (INT8 measured slower): its row says so, and why (the stage
+    records the reason itself, kept_reason, and its code, kept_code; no sentence is parsed back here)."""
     kept = metrics.get("kept") if metrics.get("kept") in ("int8", "float") else None
     row["kept"] = kept
-    row["kept_reason"] = None
-    if kept == "float":
-        notes = [n for n in metrics.get("notes") or [] if isinstance(n, str)]
-        row["kept_reason"] = metrics.get("kept_reason") or next((n for n in notes if "float" in n), None) \
-            or "INT8 was not kept (no reason recorded)"
+    row["kept_reason"] = (metrics.get("kept_reason") or "INT8 was not kept (no reason recorded)") if kept == "float" else None
+    row["kept_code"] = (metrics.get("kept_code") or "int8-slower") if kept == "float" else None
 
 
 def _inherit_counts(row: dict, stages: list[dict], manifests: dict[str, dict]) -> None:
@@ -327,7 +342,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         if (path / "run.json").is_file():
-            return build_report(path, stored_budgets(path / REPORT_FILE))
+            return build_report(path)
         if (path / REPORT_FILE).is_file():
             path = path / REPORT_FILE
         else:
@@ -363,11 +378,3 @@ def validate_report(data: Any, path: Path | str) -> dict[str, Any]:
         where = ".".join(str(p) for p in err["loc"])
         raise InputError(f"{path}: corrupt report: {where}: {err['msg']}") from None
     return data
-
-
-def stored_budgets(report_path: Path) -> dict | None:
-    # `edgekit shrink` stores the recipe's budgets in report.json; a rebuild from the run dir keeps them
-    try:
-        return read_json(report_path).get("budgets")
-    except (OSError, ValueError, AttributeError):
-        return None

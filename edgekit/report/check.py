@@ -19,8 +19,9 @@ from edgekit.errors import InputError
 from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 from edgekit.sense import findings
 from edgekit.report.devices import on_device
-from edgekit.verdict import on_samples_of, of_report
-from edgekit.units import fmt_acc, percent, points
+from edgekit.decide.limits import assess, on_samples_of
+from edgekit.verdict import of_report
+from edgekit.units import fmt_acc, points
 
 Status = Literal["pass", "fail", "skip"]
 # two numbers are compared only when measured alike: latency at the same threads and batch, accuracy on the same
@@ -69,8 +70,10 @@ def fmt(value: float | None, unit: str) -> str:
             "pt": f"{value:.2f} pt", "% growth": f"{value:+.2f} %"}.get(unit, f"{value:g} {unit}")
 
 
-def _gate(budget: str, art: str, measured: float, limit: float, unit: str, what: str, *, at_most: bool) -> Result:
-    ok = measured <= limit if at_most else measured >= limit
+def _gate(budget: str, art: str, measured: float, limit: float, unit: str, what: str, *, at_most: bool,
+          broken: bool | None = None) -> Result:
+    """``broken``: the verdict edgekit.decide.limits gave (else measured against limit here: regressions)."""
+    ok = not broken if broken is not None else (measured <= limit if at_most else measured >= limit)
     op = ("≤" if ok else ">") if at_most else ("≥" if ok else "<")
     return Result(budget, art, "pass" if ok else "fail", measured, limit, unit,
                   f"{art}: {what} {fmt(measured, unit)} {op} limit {fmt(limit, unit)}")
@@ -98,7 +101,14 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
           allow_skipped: bool = False) -> Outcome:
     """Every budget as a Result. Bad budgets for this report (unknown artifact or baseline id, a percentile the
     report did not measure) raise InputError: a gate that cannot be evaluated is a configuration error.
-    A gate whose every budget was skipped enforced nothing: it fails unless ``allow_skipped``."""
+    A gate whose every budget was skipped enforced nothing: it fails unless ``allow_skipped``. A run that did not
+    finish fails the gate here, and only here (with or without budgets)."""
+    status = (report.get("run") or {}).get("status")
+    if status not in (None, "ok") and not report.get("artifacts"):  # it died before measuring anything: the answer (exit 1)
+        why = f": {report['run']['error']}" if report["run"].get("error") else ""
+        return Outcome([Result("run_status", "run", "fail", None, None, "",
+                               f"the run did not finish (status {status}{why}) and measured no artifact; "
+                               "run `edgekit shrink` again to complete it")])
     if budgets is None and baseline is None:
         found = findings(report)
         noted = f" (the report has {len(found)} sense warning(s), e.g. {found[0].line()})" if found else ""
@@ -106,13 +116,10 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     budgets = budgets or Budgets()
     out = Outcome(verdict=of_report(report))
     _check_sense(report, budgets, out)
-    status = report.get("run", {}).get("status")
     if status not in (None, "ok"):  # a run that died keeps older artifacts around: never pass it
         error = report["run"].get("error") or "no error recorded"
         out.results.append(Result("run_status", report.get("final") or "-", "fail", None, None, "",
                                   f"the run did not finish (status {status}): {error}"))
-        if not report.get("artifacts"):  # it failed before measuring anything: that is the answer (exit 1)
-            return out
     if budgets.device is not None:  # the budget names a device: its own numbers, never the host's
         report = on_device(report, budgets.device)
     for selector, limits in budgets.targets():
@@ -151,40 +158,69 @@ def _mismatch(a: dict, b: dict, keys: tuple[str, ...], names: tuple[str, str]) -
 
 
 def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> None:
+    """One Result per limit; pass, fail or skip as edgekit.decide.limits reads it (the shipping rule's and the
+    search's reading), with the measured value and the limit in the budget's own unit."""
     aid = art["id"]
-    if lim.max_size_mb is not None:
-        out.results.append(_gate("max_size_mb", aid, _need(art, "size_bytes") / 1e6, lim.max_size_mb, "MB", "file size", at_most=True))
-    if lim.max_size_bytes is not None:
-        out.results.append(_gate("max_size_bytes", aid, _need(art, "size_bytes"), lim.max_size_bytes, "bytes", "file size", at_most=True))
-    if lim.max_latency_ms is not None:
-        out.results.append(_latency_limit(art, lim, budgets, out))
-    if lim.min_accuracy_pct is not None:
-        out.results.append(_gate("min_accuracy_pct", aid, percent(_need(art, "accuracy")), lim.min_accuracy_pct, "%", "accuracy", at_most=False))
-    if lim.max_accuracy_drop_pt is not None:
-        ref = find(report, budgets.reference or report.get("reference") or FINAL)
-        if ref["id"] == aid or (budgets.reference is None and ref.get("kind") != "export"):
-            raise InputError(f"max_accuracy_drop_pt ({aid}): the run has no separate fp32 reference to measure a drop "
-                             f"from (found '{ref['id']}'); add an export stage before quantizing, or name one with "
-                             f"budgets.reference: STAGE_ID")
-        if (why := _mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
-            raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
-        drop = points(_need(ref, "accuracy"), _need(art, "accuracy"))
-        out.results.append(_gate("max_accuracy_drop_pt", aid, drop, lim.max_accuracy_drop_pt, "pt",
-                                 f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
+    ref = _reference(report, art, lim, budgets)
     for name in lim.must_beat:
-        base = _baseline(report, name)
-        if base.get("not_compared"):
-            out.warnings.append(f"must_beat.{name} ({aid}) skipped: {base['not_compared']}")
-            out.results.append(_skip(f"must_beat.{name}", aid, None, "%", base["not_compared"]))
+        _baseline(report, name)  # an unknown baseline id is a configuration error
+    if lim.max_latency_ms is not None:
+        _latency(art, lim.latency_percentile)  # a percentile the report did not measure is one too
+    margins = assess(lim, art, ref, art.get("machine"), report["baselines"], budgets)
+    for key, margin in margins.items():
+        limit, unit, what, at_most = _shown(key, lim, art, ref)
+        if isinstance(margin, str):
+            out.warnings.append(f"{key} ({aid}) skipped: {margin}")
+            out.results.append(_skip(key, aid, limit, unit, margin))
             continue
-        art = on_samples_of(art, base)[0]  # a baseline scored on a seeded subset: the artifact on the same one
-        if (why := _mismatch(art, base, SAMPLE_KEYS, (aid, name))):
-            out.warnings.append(f"must_beat.{name} ({aid}) skipped: {why}")
-            out.results.append(_skip(f"must_beat.{name}", aid, None, "%", f"{why}; score the baseline on the same test samples"))
+        if key == "max_latency_ms":
+            _timing_problem(art, key, out)  # warns on a noisy (unstable) timing; an invalid one was skipped above
+        if key.startswith("must_beat."):
+            base = _baseline(report, key.split(".", 1)[1])
+            sub = on_samples_of(art, base)[0]
+            ok = margin <= 0
+            out.results.append(Result(key, aid, "pass" if ok else "fail", sub["accuracy"] * 100, base["accuracy"] * 100, "%",
+                                      f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} {base['id']}'s {fmt_acc(base['accuracy'])}"))
             continue
-        ok = _need(art, "accuracy") > _need(base, "accuracy")
-        out.results.append(Result(f"must_beat.{name}", aid, "pass" if ok else "fail", art["accuracy"] * 100, base["accuracy"] * 100, "%",
-                                  f"{aid}: accuracy {fmt_acc(art['accuracy'])} {'>' if ok else '≤'} {name}'s {fmt_acc(base['accuracy'])}"))
+        out.results.append(_gate(key, aid, _measured(key, art, ref, lim), limit, unit, what, at_most=at_most, broken=margin > 0))
+
+
+def _reference(report: dict, art: dict, lim: Limits, budgets: Budgets) -> dict | None:
+    """The fp32 reference a drop is measured from: the budgets' own, else the run's (edgekit.decide.reference)."""
+    if lim.max_accuracy_drop_pt is None:
+        return None
+    aid = art["id"]
+    ref = find(report, budgets.reference or report.get("reference") or FINAL)
+    if ref["id"] == aid:
+        raise InputError(f"max_accuracy_drop_pt ({aid}): the run has no separate fp32 reference to measure a drop "
+                         f"from (found '{ref['id']}'); add an export stage before quantizing, or name one with "
+                         f"budgets.reference: STAGE_ID")
+    if (why := _mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
+        raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
+    _need(ref, "accuracy")
+    return ref
+
+
+def _measured(key: str, art: dict, ref: dict | None, lim: Limits) -> float:
+    return {"max_size_mb": lambda: art["size_bytes"] / 1e6, "max_size_bytes": lambda: art["size_bytes"],
+            "max_latency_ms": lambda: _latency(art, lim.latency_percentile), "min_accuracy_pct": lambda: art["accuracy"] * 100,
+            "max_accuracy_drop_pt": lambda: points(ref["accuracy"], art["accuracy"])}[key]()
+
+
+def _shown(key: str, lim: Limits, art: dict, ref: dict | None) -> tuple[float | None, str, str, bool]:
+    """(limit, unit, what is measured, whether the limit is a maximum) for a budget key, as the gate prints it."""
+    if key == "max_size_mb":
+        return lim.max_size_mb, "MB", "file size", True
+    if key == "max_size_bytes":
+        return lim.max_size_bytes, "bytes", "file size", True
+    if key == "max_latency_ms":
+        return lim.max_latency_ms, "ms", f"{lim.latency_percentile} latency", True
+    if key == "min_accuracy_pct":
+        return lim.min_accuracy_pct, "%", "accuracy", False
+    if key == "max_accuracy_drop_pt":
+        return (lim.max_accuracy_drop_pt, "pt",
+                f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", True)
+    return None, "%", "accuracy", False
 
 
 def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
@@ -211,20 +247,6 @@ def _timing_problem(art: dict, budget: str, out: Outcome) -> str | None:
         out.warnings.append(f"{budget} ({art['id']}) skipped: {why}")
         return why
     return None
-
-
-def _latency_limit(art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> Result:
-    p, aid = lim.latency_percentile, art["id"]
-    value = _latency(art, p)
-    invalid = _timing_problem(art, "max_latency_ms", out)
-    if invalid:
-        return _skip("max_latency_ms", aid, lim.max_latency_ms, "ms", invalid)
-    if budgets.latency_machine is not None and not (art.get("machine") or "").startswith(budgets.latency_machine):
-        why = (f"the limit was set on machine {budgets.latency_machine}, this report was measured on "
-               f"{art.get('machine') or 'an unrecorded machine'}")
-        out.warnings.append(f"max_latency_ms ({aid}) skipped: {why}")
-        return _skip("max_latency_ms", aid, lim.max_latency_ms, "ms", why)
-    return _gate("max_latency_ms", aid, value, lim.max_latency_ms, "ms", f"{p} latency", at_most=True)
 
 
 def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, limits: dict, out: Outcome) -> None:
