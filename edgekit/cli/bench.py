@@ -59,7 +59,7 @@ WIDE_TABLE_COLUMNS = 210  # the one-row-per-result table needs this many columns
 
 
 def _title(doc: dict) -> str:
-    from edgekit.report.build import fingerprint_id
+    from edgekit.report.collect import fingerprint_id
 
     m = doc["machine"]
     # the id is what a budget's latency_machine: names, so it is printed where the numbers are
@@ -115,7 +115,7 @@ def results_table(doc: dict, width: int = WIDE_TABLE_COLUMNS) -> Table:
 def run_models(paths: list[Path]) -> list[Path]:
     """ONNX files as given; a run directory (holds run.json) stands for every ONNX artifact of that run."""
     from edgekit.fsutil import read_json
-    from edgekit.report.build import in_run, read_run
+    from edgekit.report.collect import in_run, read_run
 
     found: list[Path] = []
     for p in paths:

@@ -12,8 +12,7 @@ measured on machines with the same fingerprint, and an absolute latency limit on
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from edgekit.errors import InputError
 from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
@@ -22,79 +21,8 @@ from edgekit.report.devices import on_device
 from edgekit.decide.limits import assess, on_samples_of
 from edgekit.verdict import of_report
 from edgekit.units import fmt_acc, points
-
-Status = Literal["pass", "fail", "skip"]
-# two numbers are compared only when measured alike: latency at the same threads and batch, accuracy on the same
-# test samples (their count and, where recorded, a hash of which ones)
-LATENCY_KEYS = ("threads", "batch")
-SAMPLE_KEYS = ("test_samples", "test_set")
-
-
-@dataclass(frozen=True)
-class Result:
-    budget: str  # the budget's key as written, e.g. "max_size_mb", "regression.size_pct", "must_beat.zero-shot"
-    artifact: str
-    status: Status
-    measured: float | None
-    limit: float | None
-    unit: str  # "MB", "bytes", "ms", "%", "pt", "% growth"
-    message: str
-
-    def line(self) -> str:
-        return f"{self.status.upper():<4} {self.budget}: {self.message}"
-
-
-@dataclass
-class Outcome:
-    results: list[Result] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    verdict: dict[str, Any] | None = None  # the report's verdict, shown with the gate's results
-
-    @property
-    def failed(self) -> list[Result]:
-        return [r for r in self.results if r.status == "fail"]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failed
-
-    def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "results": [asdict(r) for r in self.results], "warnings": self.warnings,
-                "verdict": self.verdict}
-
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "–"
-    return {"MB": f"{value:.3f} MB", "bytes": f"{int(value):,} bytes", "ms": f"{value:.3f} ms", "%": f"{value:.2f} %",
-            "pt": f"{value:.2f} pt", "% growth": f"{value:+.2f} %"}.get(unit, f"{value:g} {unit}")
-
-
-def _gate(budget: str, art: str, measured: float, limit: float, unit: str, what: str, *, at_most: bool,
-          broken: bool | None = None) -> Result:
-    """``broken``: the verdict edgekit.decide.limits gave (else measured against limit here: regressions)."""
-    ok = not broken if broken is not None else (measured <= limit if at_most else measured >= limit)
-    op = ("≤" if ok else ">") if at_most else ("≥" if ok else "<")
-    return Result(budget, art, "pass" if ok else "fail", measured, limit, unit,
-                  f"{art}: {what} {fmt(measured, unit)} {op} limit {fmt(limit, unit)}")
-
-
-def _skip(budget: str, art: str, limit: float | None, unit: str, why: str) -> Result:
-    return Result(budget, art, "skip", None, limit, unit, f"{art}: not checked: {why}")
-
-
-def find(report: dict, selector: str, where: str = "report") -> dict:
-    """The artifact a budget targets: "final" or a stage id."""
-    arts = report["artifacts"]
-    if not arts:
-        raise InputError(f"the {where} has no measured artifact (did the recipe end with an evaluate stage?)")
-    ident = report["final"] if selector == FINAL else selector
-    hit = next((a for a in arts if a["id"] == ident), None)
-    if hit is None:
-        ids = [a["id"] for a in arts]
-        hint = difflib.get_close_matches(ident, ids, n=1)
-        raise InputError(f"the {where} has no artifact '{ident}'" + (f" (did you mean '{hint[0]}'?)" if hint else f"; it has: {', '.join(ids)}"))
-    return hit
+from edgekit.report.gate import (LATENCY_KEYS, SAMPLE_KEYS, Outcome, Result, find, fmt, gate, growth,  # noqa: F401
+                                 latency_at, mismatch, need, skip, timing_problem)
 
 
 def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, Any] | None = None,
@@ -149,14 +77,6 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     return out
 
 
-def _mismatch(a: dict, b: dict, keys: tuple[str, ...], names: tuple[str, str]) -> str | None:
-    """Why two rows were measured under different conditions (threads, batch, test samples), or None."""
-    for k in keys:
-        if a.get(k) is not None and b.get(k) is not None and a[k] != b[k]:
-            return f"measured under different conditions: {k.replace('_', ' ')} {b[k]} ({names[1]}) vs {a[k]} ({names[0]})"
-    return None
-
-
 def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> None:
     """One Result per limit; pass, fail or skip as edgekit.decide.limits reads it (the shipping rule's and the
     search's reading), with the measured value and the limit in the budget's own unit."""
@@ -165,16 +85,16 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
     for name in lim.must_beat:
         _baseline(report, name)  # an unknown baseline id is a configuration error
     if lim.max_latency_ms is not None:
-        _latency(art, lim.latency_percentile)  # a percentile the report did not measure is one too
+        latency_at(art, lim.latency_percentile)  # a percentile the report did not measure is one too
     margins = assess(lim, art, ref, art.get("machine"), report["baselines"], budgets)
     for key, margin in margins.items():
         limit, unit, what, at_most = _shown(key, lim, art, ref)
         if isinstance(margin, str):
             out.warnings.append(f"{key} ({aid}) skipped: {margin}")
-            out.results.append(_skip(key, aid, limit, unit, margin))
+            out.results.append(skip(key, aid, limit, unit, margin))
             continue
         if key == "max_latency_ms":
-            _timing_problem(art, key, out)  # warns on a noisy (unstable) timing; an invalid one was skipped above
+            timing_problem(art, key, out)  # warns on a noisy (unstable) timing; an invalid one was skipped above
         if key.startswith("must_beat."):
             base = _baseline(report, key.split(".", 1)[1])
             sub = on_samples_of(art, base)[0]
@@ -182,7 +102,7 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
             out.results.append(Result(key, aid, "pass" if ok else "fail", sub["accuracy"] * 100, base["accuracy"] * 100, "%",
                                       f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} {base['id']}'s {fmt_acc(base['accuracy'])}"))
             continue
-        out.results.append(_gate(key, aid, _measured(key, art, ref, lim), limit, unit, what, at_most=at_most, broken=margin > 0))
+        out.results.append(gate(key, aid, _measured(key, art, ref, lim), limit, unit, what, at_most=at_most, broken=margin > 0))
 
 
 def _reference(report: dict, art: dict, lim: Limits, budgets: Budgets) -> dict | None:
@@ -195,15 +115,15 @@ def _reference(report: dict, art: dict, lim: Limits, budgets: Budgets) -> dict |
         raise InputError(f"max_accuracy_drop_pt ({aid}): the run has no separate fp32 reference to measure a drop "
                          f"from (found '{ref['id']}'); add an export stage before quantizing, or name one with "
                          f"budgets.reference: STAGE_ID")
-    if (why := _mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
+    if (why := mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
         raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
-    _need(ref, "accuracy")
+    need(ref, "accuracy")
     return ref
 
 
 def _measured(key: str, art: dict, ref: dict | None, lim: Limits) -> float:
     return {"max_size_mb": lambda: art["size_bytes"] / 1e6, "max_size_bytes": lambda: art["size_bytes"],
-            "max_latency_ms": lambda: _latency(art, lim.latency_percentile), "min_accuracy_pct": lambda: art["accuracy"] * 100,
+            "max_latency_ms": lambda: latency_at(art, lim.latency_percentile), "min_accuracy_pct": lambda: art["accuracy"] * 100,
             "max_accuracy_drop_pt": lambda: points(ref["accuracy"], art["accuracy"])}[key]()
 
 
@@ -237,57 +157,45 @@ def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
                                       "no artifact triggers this sense check"))
 
 
-def _timing_problem(art: dict, budget: str, out: Outcome) -> str | None:
-    """Why this artifact's latency cannot be gated (a throttled, invalid run), or None; warns on noisy timings."""
-    if art.get("unstable"):
-        reasons = "; ".join(art.get("unstable_reasons") or []) or "high spread"
-        out.warnings.append(f"{budget} ({art['id']}): the latency measurement was flagged unstable ({reasons})")
-    if art.get("measurement_valid") is False:
-        why = "the measurement was marked invalid (" + ("; ".join(art.get("invalid_reasons") or []) or "no reason recorded") + ")"
-        out.warnings.append(f"{budget} ({art['id']}) skipped: {why}")
-        return why
-    return None
-
-
 def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, limits: dict, out: Outcome) -> None:
     art = find(report, budgets.artifact)
     aid = art["id"]
     if baseline is None:
         for key, limit in limits.items():
             if limit is not None:
-                out.results.append(_skip(f"regression.{key}", aid, limit, "% growth" if key != "accuracy_pt" else "pt",
+                out.results.append(skip(f"regression.{key}", aid, limit, "% growth" if key != "accuracy_pt" else "pt",
                                          "no baseline report (edgekit check --baseline REPORT)"))
         return
     old = find(baseline, budgets.artifact, "baseline report")
     if limits.get("size_pct") is not None:
-        a, b = _need(art, "size_bytes"), _need(old, "size_bytes")
-        out.results.append(_gate("regression.size_pct", aid, _growth(a, b), limits["size_pct"], "% growth",
+        a, b = need(art, "size_bytes"), need(old, "size_bytes")
+        out.results.append(gate("regression.size_pct", aid, growth(a, b), limits["size_pct"], "% growth",
                                  f"size vs baseline ({b:,} → {a:,} bytes)", at_most=True))
-    if limits.get("accuracy_pt") is not None and (why := _mismatch(art, old, SAMPLE_KEYS, ("now", "baseline"))):
+    if limits.get("accuracy_pt") is not None and (why := mismatch(art, old, SAMPLE_KEYS, ("now", "baseline"))):
         out.warnings.append(f"regression.accuracy_pt ({aid}) skipped: {why}")
-        out.results.append(_skip("regression.accuracy_pt", aid, limits["accuracy_pt"], "pt", why))
+        out.results.append(skip("regression.accuracy_pt", aid, limits["accuracy_pt"], "pt", why))
     elif limits.get("accuracy_pt") is not None:
-        drop = points(_need(old, "accuracy"), _need(art, "accuracy"))
-        out.results.append(_gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
+        drop = points(need(old, "accuracy"), need(art, "accuracy"))
+        out.results.append(gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
                                  f"accuracy drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
     if limits.get("latency_pct") is not None:
         p = budgets.latency_percentile
         mine, theirs = art.get("machine"), old.get("machine")
-        invalid = _timing_problem(art, "regression.latency_pct", out) or _timing_problem(old, "regression.latency_pct (baseline report)", out)
-        conditions = _mismatch(art, old, LATENCY_KEYS, ("now", "baseline"))
+        invalid = timing_problem(art, "regression.latency_pct", out) or timing_problem(old, "regression.latency_pct (baseline report)", out)
+        conditions = mismatch(art, old, LATENCY_KEYS, ("now", "baseline"))
         if invalid:
-            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
+            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
         elif conditions:
             out.warnings.append(f"regression.latency_pct ({aid}) skipped: {conditions}")
-            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", conditions))
+            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", conditions))
         elif mine is None or theirs is None or mine != theirs:
             why = ("no machine fingerprint recorded" if mine is None or theirs is None
                    else f"measured on different machines ({theirs} in the baseline, {mine} now)")
             out.warnings.append(f"regression.latency_pct ({aid}) skipped: {why}; latency is only compared on the same machine")
-            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", why))
+            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", why))
         else:
-            a, b = _latency(art, p), _latency(old, p, "baseline report")
-            out.results.append(_gate("regression.latency_pct", aid, _growth(a, b), limits["latency_pct"], "% growth",
+            a, b = latency_at(art, p), latency_at(old, p, "baseline report")
+            out.results.append(gate("regression.latency_pct", aid, growth(a, b), limits["latency_pct"], "% growth",
                                      f"{p} latency vs baseline ({b:.3f} → {a:.3f} ms)", at_most=True))
 
 
@@ -299,23 +207,3 @@ def _baseline(report: dict, name: str) -> dict:
         raise InputError(f"must_beat: the report has no baseline '{name}'" +
                          (f" (did you mean '{hint[0]}'?)" if hint else f"; baselines: {', '.join(ids) or 'none'}"))
     return hit
-
-
-def _need(row: dict, key: str) -> float:
-    if row.get(key) is None:
-        raise InputError(f"the report has no {key} for '{row['id']}'")
-    return row[key]
-
-
-def _latency(row: dict, p: str, where: str = "report") -> float:
-    lat = row.get("latency_ms") or {}
-    if lat.get(p) is None:
-        have = ", ".join(sorted(lat)) or "none"
-        raise InputError(f"the {where} has no {p} latency for '{row['id']}' (measured: {have}); set latency_percentile")
-    return lat[p]
-
-
-def _growth(new: float, old: float) -> float:
-    return (new - old) / old * 100 if old else (0.0 if new == old else float("inf"))
-
-

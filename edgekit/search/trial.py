@@ -19,7 +19,7 @@ from edgekit.decide.reference import reference_of
 from edgekit.errors import StageFailed
 from edgekit.pipeline import Pipeline
 from edgekit.recipe_model import LoadedRecipe
-from edgekit.report.build import fingerprint_id
+from edgekit.report.collect import fingerprint_id
 from edgekit.rows import latency
 from edgekit.search import space
 from edgekit.search.space import Param
