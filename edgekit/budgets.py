@@ -28,6 +28,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from edgekit.decide.limits import violations
 from edgekit.errors import InputError
 from edgekit.rows import Percentile
 from edgekit.sense import CHECKS
@@ -76,6 +77,13 @@ class Budgets(Limits):
         limits = ("max_size_mb", "max_size_bytes", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt")
         return any(getattr(lim, k) is not None for _, lim in self.targets() for k in limits) or \
             any(lim.must_beat for _, lim in self.targets()) or self.regression is not None or bool(self.fail_on)
+
+    def violations(self, row: dict, reference: dict | None = None, machine: str | None = None,
+                   baselines: list[dict] | None = None) -> dict[str, float]:
+        """The main limits that apply to ``row`` (measured on ``machine``), each as a signed margin in the
+        limit's unit, > 0 when broken: the one reading the gate, the shipping rule and the search all use
+        (edgekit.decide.limits)."""
+        return violations(self, row, reference, machine, baselines)
 
     def targets(self) -> list[tuple[str, Limits]]:
         """(artifact selector, limits) pairs, the main target first."""

@@ -166,6 +166,8 @@ class Pipeline:
                            "sha256": hash_obj(self.loaded.text),
                            # the shipping rule travels with the run, so `edgekit report RUN_DIR` decides the same way
                            "ship": recipe.ship.model_dump(mode="json", exclude_unset=True) if recipe.ship else None,
+                           # and so do its budgets: report and gate read the run, never an earlier report.json
+                           "budgets": recipe.budgets.model_dump(mode="json", exclude_unset=True) if recipe.budgets else None,
                            "model": recipe.model.source if recipe.model else None},  # names the main lineage in the report
                 "started": started.isoformat(timespec="seconds"),
                 "status": "running",

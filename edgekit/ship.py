@@ -9,7 +9,9 @@ latency, then accuracy. Never "the last ONNX stage in the file".
     ship: {stage: int8-pruned}                                # this one, whatever it measures
 
 Computed once, from the report's rows, when report.json is built (``report["ship"]``, and ``report["final"]`` is
-its artifact): console, report, budgets and `edgekit check` read that one decision.
+its artifact): console, report, budgets and `edgekit check` read that one decision. Its inputs are decided once,
+in edgekit.decide: the reference (decide.reference), the budget limits (decide.limits) and "better within noise"
+(decide.dominance). An artifact at chance level never ships.
 
     d = decide(report["artifacts"], ShipRule(), reference="export")
     d.artifact, d.reason, d.lost   # "int8-pruned", "smallest file within 0.5 pt of export", {"export": "larger: ..."}
@@ -22,11 +24,14 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from edgekit.budgets import FINAL, Budgets, Limits
+from edgekit.budgets import FINAL, Budgets
+from edgekit.decide.dominance import dominates, judge, sign
+from edgekit.decide.limits import assess
+from edgekit.decide.reference import reference_of
 from edgekit.errors import InputError
-from edgekit.noise import accuracy_tie, latency_tie, size_tie
 from edgekit.rows import latency
-from edgekit.units import fmt_acc, fmt_ms, fmt_size, percent, points
+from edgekit.sense import near_chance
+from edgekit.units import fmt_acc, fmt_ms, fmt_size, points
 from edgekit.strict import ID_PATTERN, Strict
 
 
@@ -44,6 +49,13 @@ class ShipRule(Strict):
         return self
 
 
+# why a decision came out as it did (Decision.code) and why each other artifact lost (Decision.lost_codes): what
+# readers act on, so none of them parses the sentences
+CODES = ("ships", "named", "no-reference", "named-unmeasured", "nothing-qualifies")
+LOST_CODES = ("not-measured", "at-chance", "not-comparable", "too-inaccurate", "over-budget", "dominated", "larger",
+              "slower", "tied", "not-chosen")
+
+
 @dataclass(frozen=True)
 class Decision:
     artifact: str | None  # the shipped artifact's id; None when nothing qualifies
@@ -52,6 +64,8 @@ class Decision:
     reference: str | None
     lost: dict[str, str] = field(default_factory=dict)  # every other artifact id -> why it lost
     closest: str | None = None  # when the budgets' limits let nothing ship: what the rule picks without them
+    code: str = "ships"  # one of CODES
+    lost_codes: dict[str, str] = field(default_factory=dict)  # every other artifact id -> one of LOST_CODES
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,9 +87,11 @@ def describe(rule: ShipRule, reference: str | None) -> str:
     return f"{what} within {rule.max_accuracy_drop_pt:g} pt of {reference or 'the reference'}'s accuracy"
 
 
-def decide(artifacts: list[dict], rule: ShipRule, reference: str | None, limits: Limits | None = None) -> Decision | None:
+def decide(artifacts: list[dict], rule: ShipRule, reference: str | None, limits: Budgets | None = None,
+           baselines: list[dict] | None = None) -> Decision | None:
     """The artifact to ship among the report's rows; None when no row has an accuracy (nothing to decide on).
-    ``limits`` are the budgets that apply to the shipped artifact: an artifact over one of them cannot ship."""
+    ``limits`` are the budgets that apply to the shipped artifact: an artifact over one of them cannot ship
+    (edgekit.decide.limits, the gate's own reading; ``baselines`` for must_beat). An artifact at chance never ships."""
     measured = [a for a in artifacts if a.get("accuracy") is not None]
     if not measured:
         return None
@@ -85,69 +101,87 @@ def decide(artifacts: list[dict], rule: ShipRule, reference: str | None, limits:
     text = describe(rule, reference)
     if ref is None:
         return Decision(None, f"nothing ships: the fp32 reference '{reference}' has no measured accuracy to hold the others to",
-                        text, reference, {})
+                        text, reference, {}, code="no-reference")
     lost: dict[str, str] = {}
+    codes: dict[str, str] = {}
     ok: list[dict] = []
     for a in artifacts:
-        why = _disqualified(a, ref, rule, limits)
+        why = _disqualified(a, ref, rule, limits, baselines)
         if why:
-            lost[a["id"]] = why
+            codes[a["id"]], lost[a["id"]] = why
         else:
             ok.append(a)
     if not ok:
-        closest = decide(artifacts, rule, reference) if limits is not None else None
-        return Decision(None, "nothing ships: no artifact is within budget (" + "; ".join(f"{k}: {v}" for k, v in lost.items()) + ")",
-                        text, reference, lost, closest.artifact if closest else None)
+        closest = decide(artifacts, rule, reference, None, baselines) if limits is not None else None
+        what = "within budget" if limits is not None else "fit to ship"
+        return Decision(None, f"nothing ships: no artifact is {what} (" + "; ".join(f"{k}: {v}" for k, v in lost.items()) + ")",
+                        text, reference, lost, closest.artifact if closest else None, "nothing-qualifies", codes)
     best = ok[0]
     for a in ok[1:]:
         if _better(a, best, rule.objective):
             best = a
     for a in ok:
         if a is not best:
-            lost[a["id"]] = _why_lost(a, best, ok, rule.objective)
-    reason = f"{text}: {_summary(best)}"
-    return Decision(best["id"], reason, text, reference, {a["id"]: lost[a["id"]] for a in artifacts if a["id"] in lost})
+            codes[a["id"]], lost[a["id"]] = _why_lost(a, best, ok, rule.objective)
+    order = [a["id"] for a in artifacts if a["id"] in lost]
+    return Decision(best["id"], f"{text}: {_summary(best)}", text, reference, {i: lost[i] for i in order},
+                    lost_codes={i: codes[i] for i in order})
 
 
-def decide_for_report(artifacts: list[dict], rule: dict | None, budgets: dict | None, reference: str | None) -> Decision | None:
-    """The decision report.json stores: the run's rule (as run.json recorded it; None = the default), the reference
-    it names or the budgets' reference or ``reference``, and the budgets' main limits when they target the shipped
-    artifact ("final")."""
+def decide_for_run(artifacts: list[dict], rule: dict | None, budgets: Budgets | None,
+                   baselines: list[dict] | None = None) -> Decision | None:
+    """The decision report.json stores: the run's own rule and budgets (as run.json recorded them; no rule = the
+    default) against the one reference edgekit.decide.reference resolves, with the budgets' main limits when they
+    target the shipped artifact ("final")."""
+    parsed = parse_rule(rule)
+    limits = budgets if budgets is not None and budgets.artifact == FINAL else None
+    return decide(artifacts, parsed, reference_of(artifacts, parsed, budgets), limits, baselines)
+
+
+def parse_rule(rule: dict | None) -> ShipRule:
+    """The ship rule run.json recorded (None: the default rule)."""
     try:
-        parsed = ShipRule.model_validate(rule or {})
+        return ShipRule.model_validate(rule or {})
     except ValidationError as e:
         raise InputError(f"run.json: the recorded ship rule is invalid ({e.errors()[0]['msg']})") from None
-    limits = None
-    try:
-        b = Budgets.model_validate(budgets) if budgets else None
-    except ValidationError:
-        b = None  # `edgekit check` reports bad budgets; the decision then ignores them
-    if b is not None:
-        reference = b.reference or reference
-        limits = b if b.artifact == FINAL else None
-    return decide(artifacts, parsed, parsed.reference or reference, limits)
 
 
 def _named(artifacts: list[dict], stage: str, text: str) -> Decision:
     hit = next((a for a in artifacts if a["id"] == stage), None)
+    others = [a["id"] for a in artifacts if a["id"] != stage]
     if hit is None or hit.get("accuracy") is None:
         return Decision(None, f"nothing ships: ship.stage '{stage}' was not measured (no evaluate stage after it?)", text, None,
-                        {a["id"]: f"not chosen: the recipe ships {stage}" for a in artifacts})
-    return Decision(stage, f"{text}: {_summary(hit)}", text, None,
-                    {a["id"]: f"not chosen: the recipe ships {stage}" for a in artifacts if a["id"] != stage})
+                        {a["id"]: f"not chosen: the recipe ships {stage}" for a in artifacts}, code="named-unmeasured",
+                        lost_codes={a["id"]: "not-chosen" for a in artifacts})
+    lost = {i: f"not chosen: the recipe ships {stage}" for i in others}
+    if (chance := _at_chance(hit)):
+        return Decision(None, f"nothing ships: {stage} is {chance}", text, None, lost, code="nothing-qualifies",
+                        lost_codes={**{i: "not-chosen" for i in others}, stage: "at-chance"})
+    return Decision(stage, f"{text}: {_summary(hit)}", text, None, lost, code="named", lost_codes={i: "not-chosen" for i in others})
 
 
-def _disqualified(a: dict, ref: dict | None, rule: ShipRule, limits: Limits | None) -> str | None:
+def _disqualified(a: dict, ref: dict, rule: ShipRule, limits: Budgets | None, baselines: list[dict] | None) -> tuple[str, str] | None:
+    """(code, why) an artifact may not ship, or None."""
     if a.get("accuracy") is None:
-        return "not measured: no test accuracy"
-    if ref is not None:
-        if a.get("test_set") and ref.get("test_set") and a["test_set"] != ref["test_set"]:
-            return f"not comparable: measured on other test samples than {ref['id']}"
-        drop = points(ref["accuracy"], a["accuracy"])
-        if drop > rule.max_accuracy_drop_pt:
-            return (f"too inaccurate: {_pct(a)} is {drop:.2f} pt{_samples(drop, ref)} below {ref['id']} ({_pct(ref)}), "
-                    f"over the {rule.max_accuracy_drop_pt:g} pt budget")
-    return _over_limits(a, limits)
+        return "not-measured", "not measured: no test accuracy"
+    if (chance := _at_chance(a)):
+        return "at-chance", chance
+    if a.get("test_set") and ref.get("test_set") and a["test_set"] != ref["test_set"]:
+        return "not-comparable", f"not comparable: measured on other test samples than {ref['id']}"
+    drop = points(ref["accuracy"], a["accuracy"])
+    if drop > rule.max_accuracy_drop_pt:
+        return "too-inaccurate", (f"too inaccurate: {_pct(a)} is {drop:.2f} pt{_samples(drop, ref)} below {ref['id']} "
+                                  f"({_pct(ref)}), over the {rule.max_accuracy_drop_pt:g} pt budget")
+    over = _over_limits(a, ref, limits, baselines)
+    return ("over-budget", over) if over else None
+
+
+def _at_chance(a: dict) -> str | None:
+    """Why an artifact is at chance level (edgekit.sense.near_chance: it learned nothing), or None."""
+    chance = a.get("chance_accuracy")
+    if a.get("accuracy") is None or chance is None or not near_chance(a["accuracy"], chance):
+        return None
+    return f"at chance: {_pct(a)} is no better than always answering the most common class ({fmt_acc(chance)})"
 
 
 def _samples(drop_pt: float, ref: dict) -> str:
@@ -156,81 +190,64 @@ def _samples(drop_pt: float, ref: dict) -> str:
     return f" ({round(drop_pt * n / 100):,} of {n:,} test samples)" if isinstance(n, int) and n > 0 else ""
 
 
-def _over_limits(a: dict, limits: Limits | None) -> str | None:
+def _over_limits(a: dict, ref: dict, limits: Budgets | None, baselines: list[dict] | None) -> str | None:
+    """The first budget limit ``a`` breaks (edgekit.decide.limits: as the gate and the search read them), or None."""
     if limits is None:
         return None
-    size, max_size = a.get("size_bytes"), limits.max_size_bytes or (limits.max_size_mb and limits.max_size_mb * 1e6)
-    if max_size and size is not None and size > max_size:
-        return f"over budget: {fmt_size(size)} > max size {fmt_size(max_size)}"
-    if limits.min_accuracy_pct is not None and percent(a["accuracy"]) < limits.min_accuracy_pct:
-        return f"over budget: {_pct(a)} < min_accuracy_pct {limits.min_accuracy_pct:g} %"
-    ms = latency(a, limits.latency_percentile)
-    if getattr(limits, "latency_machine", None) or getattr(limits, "device", None):
-        ms = None  # a latency limit for another machine is not this run's to apply
-    if limits.max_latency_ms is not None and ms is not None and ms > limits.max_latency_ms:
-        return f"over budget: {limits.latency_percentile} {ms:.3f} ms > max_latency_ms {limits.max_latency_ms:g}"
+    for key, margin in assess(limits, a, ref, a.get("machine"), baselines).items():
+        if isinstance(margin, str) or margin <= 0:
+            continue  # within the limit, or a limit that does not apply to this row (another machine, ...)
+        if key in ("max_size_mb", "max_size_bytes"):
+            cap = limits.max_size_bytes or limits.max_size_mb * 1e6
+            return f"over budget: {fmt_size(a.get('size_bytes'))} > max size {fmt_size(cap)}"
+        if key == "max_latency_ms":
+            ms = latency(a, limits.latency_percentile)
+            return f"over budget: {limits.latency_percentile} {ms:.3f} ms > max_latency_ms {limits.max_latency_ms:g}"
+        if key == "min_accuracy_pct":
+            return f"over budget: {_pct(a)} < min_accuracy_pct {limits.min_accuracy_pct:g} %"
+        if key == "max_accuracy_drop_pt":
+            return (f"over budget: {_pct(a)} is {margin + limits.max_accuracy_drop_pt:.2f} pt below {ref['id']}, "
+                    f"over max_accuracy_drop_pt {limits.max_accuracy_drop_pt:g}")
+        return f"over budget: {key}: not more accurate than {key.split('.', 1)[1]} ({margin:.2f} pt behind)"
     return None
-
-
-def _p50(a: dict) -> float:
-    v = latency(a)
-    return v if v is not None else float("inf")
-
-
-def _size(a: dict) -> float:
-    return a["size_bytes"] if a.get("size_bytes") is not None else float("inf")
 
 
 def _better(a: dict, b: dict, objective: str) -> bool:
     """Whether a beats b: the objective first, then the other axis, then accuracy; a tie within noise on one axis
     passes to the next, and a tie on all of them keeps b (the earlier stage)."""
-    def by_size():
-        return None if size_tie(a.get("size_bytes"), b.get("size_bytes")) else _size(a) < _size(b)
-
-    def by_latency():
-        return None if latency_tie(a, b) else _p50(a) < _p50(b)
-
-    def by_accuracy():
-        tie = accuracy_tie(a["accuracy"], b["accuracy"], a.get("test_samples"), b.get("test_samples"))
-        return None if tie else a["accuracy"] > b["accuracy"]
-
-    for axis in ((by_size, by_latency) if objective == "size" else (by_latency, by_size)) + (by_accuracy,):
-        won = axis()
-        if won is not None:
-            return won
+    axes = ("size", "p50") if objective == "size" else ("p50", "size")
+    for axis in (*axes, "accuracy"):
+        won = sign(a, b, axis)
+        if won:
+            return won > 0
     return False
 
 
-def _axes(d: dict, a: dict) -> list[tuple[str, bool, bool, str]]:
-    """(axis, tie within noise, d better, "d's value vs a's") for size, p50 and accuracy."""
-    acc_tie = accuracy_tie(d["accuracy"], a["accuracy"], d.get("test_samples"), a.get("test_samples"))
-    return [("size", size_tie(d.get("size_bytes"), a.get("size_bytes")), _size(d) < _size(a),
-             f"{fmt_size(d.get('size_bytes'))} vs {fmt_size(a.get('size_bytes'))}"),
-            ("p50", latency_tie(d, a), _p50(d) < _p50(a), f"{fmt_ms(latency(d))} vs {fmt_ms(latency(a))}"),
-            ("accuracy", acc_tie, d["accuracy"] > a["accuracy"], f"{_pct(d)} vs {_pct(a)}")]
+def _axes(d: dict, a: dict) -> list[tuple[str, bool, str]]:
+    """(axis, tie within noise, "d's value vs a's") for size, p50 and accuracy."""
+    values = {"size": f"{fmt_size(d.get('size_bytes'))} vs {fmt_size(a.get('size_bytes'))}",
+              "p50": f"{fmt_ms(latency(d))} vs {fmt_ms(latency(a))}", "accuracy": f"{_pct(d)} vs {_pct(a)}"}
+    return [(axis, judge(d, a, axis)[0], values[axis]) for axis in ("size", "p50", "accuracy")]
 
 
-def _dominates(d: dict, a: dict) -> bool:
-    """d is no worse than a on accuracy, size and p50 (within noise) and better beyond noise on at least one."""
-    checks = [(tie, better) for _, tie, better, _ in _axes(d, a)]
-    return all(tie or better for tie, better in checks) and any(not tie and better for tie, better in checks)
-
-
-def _why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> str:
-    dom = next((d for d in [best, *ok] if d is not a and _dominates(d, a)), None)
+def _why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> tuple[str, str]:
+    """(code, why) ``a`` lost to ``best`` among the candidates that may ship."""
+    dom = next((d for d in [best, *ok] if d is not a and dominates(d, a)), None)
     if dom is not None:  # each axis said as it was judged: a p50 that reads higher may be a tie
         better = {"size": "smaller", "p50": "faster", "accuracy": "more accurate"}
-        return f"dominated by {dom['id']}: " + ", ".join(
-            f"{better[axis] if not tie else axis + ' the same within noise'} ({values})" for axis, tie, _, values in _axes(dom, a))
-    if objective == "size" and not size_tie(a.get("size_bytes"), best.get("size_bytes")):
-        return f"larger: {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
-    if objective == "latency" and not latency_tie(a, best):
-        return f"slower: p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
-    if objective == "size" and not latency_tie(a, best):
-        return f"slower: same size within 1 %, p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
-    if objective == "latency" and not size_tie(a.get("size_bytes"), best.get("size_bytes")):
-        return f"larger: p50 the same within noise, {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
-    return f"tied with {best['id']} within noise; {best['id']} is {'more accurate' if best['accuracy'] > a['accuracy'] else 'earlier in the recipe'}"
+        return "dominated", f"dominated by {dom['id']}: " + ", ".join(
+            f"{better[axis] if not tie else axis + ' the same within noise'} ({values})" for axis, tie, values in _axes(dom, a))
+    size_tied, p50_tied = judge(a, best, "size")[0], judge(a, best, "p50")[0]
+    if objective == "size" and not size_tied:
+        return "larger", f"larger: {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
+    if objective == "latency" and not p50_tied:
+        return "slower", f"slower: p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
+    if objective == "size" and not p50_tied:
+        return "slower", f"slower: same size within 1 %, p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
+    if objective == "latency" and not size_tied:
+        return "larger", f"larger: p50 the same within noise, {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
+    return "tied", (f"tied with {best['id']} within noise; {best['id']} is "
+                    f"{'more accurate' if best['accuracy'] > a['accuracy'] else 'earlier in the recipe'}")
 
 
 def _summary(a: dict) -> str:
@@ -239,5 +256,3 @@ def _summary(a: dict) -> str:
 
 def _pct(a: dict) -> str:
     return fmt_acc(a["accuracy"])
-
-

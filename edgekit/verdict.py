@@ -17,7 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgekit.noise import accuracy_margin_pt, accuracy_tie, latency_tie, size_tie
+from edgekit.decide.dominance import judge, sign
+from edgekit.decide.limits import on_samples_of
+from edgekit.decide.reference import reference_of
+from edgekit.noise import accuracy_margin_pt
 from edgekit.rows import latency
 from edgekit.units import fmt_acc, fmt_ms, fmt_size
 from edgekit.ship import ShipRule, decide
@@ -60,22 +63,16 @@ def _cost(v) -> str:
     return "–" if v is None else f"${v:.4g} per 1k"
 
 
-def on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
-    """The artifact row as scored on the baseline's test samples (a seeded subset for a slow or paid baseline:
-    the evaluate stage's ``accuracy_on``), and whether the two are on the same samples."""
-    if not b.get("test_set") or a.get("test_set") == b["test_set"]:
-        return a, bool(b.get("test_set"))
-    sub = (a.get("accuracy_on") or {}).get(b["test_set"])
-    return ({**a, **sub, "test_set": b["test_set"]}, True) if sub else (a, False)
-
-
 def _pct(a: dict) -> str:
     return fmt_acc(a["accuracy"])
 
 
-def lineage_picks(artifacts: list[dict], shipped: dict) -> list[dict]:
-    """For each lineage other than the shipped artifact's, the artifact the default rule would ship within it
-    (reference: that lineage's first export), else its most accurate one."""
+def lineage_picks(artifacts: list[dict], shipped: dict, rule: ShipRule | None = None) -> list[dict]:
+    """For each lineage other than the shipped artifact's, the artifact the run's own shipping rule (its objective
+    and accuracy budget; ``rule`` None = the default) would ship within it, against that lineage's own reference
+    (edgekit.decide.reference), else its most accurate one."""
+    rule = ShipRule() if rule is None or rule.stage else ShipRule(objective=rule.objective,
+                                                                   max_accuracy_drop_pt=rule.max_accuracy_drop_pt)
     groups: dict[str, list[dict]] = {}
     for a in artifacts:  # a row without lineage_root (an older report) counts as the shipped one's lineage
         other_samples = a.get("test_set") and shipped.get("test_set") and a["test_set"] != shipped["test_set"]
@@ -83,28 +80,28 @@ def lineage_picks(artifacts: list[dict], shipped: dict) -> list[dict]:
             groups.setdefault(a["lineage_root"], []).append(a)
     picks = []
     for arts in groups.values():
-        ref = next((a for a in arts if a.get("kind") == "export"), arts[0])
-        d = decide(arts, ShipRule(), ref["id"])
+        d = decide(arts, rule, reference_of(arts))
         picks.append(next((a for a in arts if d and a["id"] == d.artifact), None) or max(arts, key=lambda a: a["accuracy"]))
     return picks
 
 
 def compare(s: dict, c: dict) -> dict[str, Any]:
-    """The shipped row s against contender c: differences, ratios, ties, and who wins."""
-    acc_tie = accuracy_tie(s["accuracy"], c["accuracy"], s.get("test_samples"), c.get("test_samples"))
+    """The shipped row s against contender c: differences, ratios, ties (edgekit.decide.dominance), and who wins."""
     size_r = _ratio(s.get("size_bytes"), c.get("size_bytes"))
     lat_r = _ratio(latency(s), latency(c))
-    lat_tie = latency(s) is not None and latency(c) is not None and latency_tie(s, c)
-    axes = [0 if acc_tie else (1 if s["accuracy"] > c["accuracy"] else -1)]
+    acc_tie = judge(s, c, "accuracy")[0]
+    size_same = size_r is not None and judge(s, c, "size")[0]
+    lat_tie = lat_r is not None and judge(s, c, "p50")[0]
+    axes = [sign(s, c, "accuracy")]
     if size_r is not None:
-        axes.append(0 if size_tie(s.get("size_bytes"), c.get("size_bytes")) else (1 if size_r < 1 else -1))
+        axes.append(sign(s, c, "size"))
     if lat_r is not None:
-        axes.append(0 if lat_tie else (1 if lat_r < 1 else -1))
+        axes.append(sign(s, c, "p50"))
     outcome = ("tie" if not any(axes) else "shipped wins" if min(axes) >= 0 else "contender wins" if max(axes) <= 0
                else "trade-off")
     return {"id": c["id"], "accuracy_diff_pt": round((s["accuracy"] - c["accuracy"]) * 100, 2), "accuracy_tie": acc_tie,
             "accuracy_noise_pt": accuracy_margin_pt(s["accuracy"], s.get("test_samples"), c["accuracy"], c.get("test_samples")),
-            "size_ratio": size_r, "latency_ratio": lat_r, "latency_tie": lat_tie, "outcome": outcome}
+            "size_ratio": size_r, "size_tie": size_same, "latency_ratio": lat_r, "latency_tie": lat_tie, "outcome": outcome}
 
 
 def _clause(cmp: dict) -> str:
@@ -115,14 +112,15 @@ def _clause(cmp: dict) -> str:
         parts = [f"{abs(d):.1f} pt {'more' if d > 0 else 'less'} accurate"]
     if cmp["size_ratio"] is not None:
         r = cmp["size_ratio"]
-        parts.append("the same size" if 0.99 <= r <= 1.01 else f"{_times(r)} {'smaller' if r < 1 else 'larger'}")
+        parts.append("the same size" if cmp.get("size_tie") else f"{_times(r)} {'smaller' if r < 1 else 'larger'}")
     if cmp["latency_ratio"] is not None:
         r = cmp["latency_ratio"]
         parts.append("as fast within noise" if cmp["latency_tie"] else f"{_times(r)} {'faster' if r < 1 else 'slower'}")
     return ", ".join(parts)
 
 
-def verdict(artifacts: list[dict], baselines: list[dict], final: str | None, passed_over: dict[str, str] | None = None) -> Verdict | None:
+def verdict(artifacts: list[dict], baselines: list[dict], final: str | None, passed_over: dict[str, str] | None = None,
+            rule: ShipRule | None = None) -> Verdict | None:
     """The shipped artifact against the other lineages and the baselines; None without an accuracy for it or
     without anything to compare it with. ``passed_over``: why the shipping rule did not ship each other artifact
     (edgekit.ship), said where a contender beats the shipped one, so the two never read as a contradiction."""
@@ -131,7 +129,7 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None, pas
     if s is None:
         return None
     contenders = [(c, f"the {c.get('lineage_model') or c.get('lineage_root')} lineage ({c['id']})", "other lineage")
-                  for c in lineage_picks(artifacts, s)]
+                  for c in lineage_picks(artifacts, s, rule)]
     best = _best_baseline(scored) if scored else None
     contenders += [(b, f"{b['id']} (prompted{' ' + b['provider'] if b.get('provider') else ''})", "prompted baseline") for b in scored]
     if not contenders:

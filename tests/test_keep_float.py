@@ -16,7 +16,7 @@ from edgekit.quant.speed import compare
 from edgekit.quant.tolerance import Tolerance
 from edgekit.recipe import parse
 from edgekit.stages import stage_kinds
-from edgekit.report.build import _kept
+from edgekit.report.collect import _kept
 from edgekit.report.render import html_page, markdown
 
 onnx = pytest.importorskip("onnx")

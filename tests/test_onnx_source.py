@@ -75,8 +75,11 @@ def test_user_onnx_is_quantized_measured_and_gated_without_torch(user_onnx, tmp_
     (tmp_path / "user.onnx").write_bytes(user_onnx.read_bytes())
     (tmp_path / "recipe.yaml").write_text(RECIPE)
     res = _edgekit(["shrink", "recipe.yaml", "--run-dir", "run"], tmp_path)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "warning: sense: chance (model): accuracy" in res.stderr  # an untrained file: at chance, and said so
+    # an untrained file: at chance, said so, and never shipped (exit 1, no ship/), though measured and reported
+    assert res.returncode == 1, res.stderr[-2000:]
+    assert "warning: sense: chance (model): accuracy" in res.stderr
+    assert "nothing ships: no artifact is fit to ship (model: at chance:" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "run" / "ship").exists()
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [a["id"] for a in report["artifacts"]] == ["model", "int8"]
     model = report["artifacts"][0]

@@ -70,9 +70,10 @@ def test_pareto_png_is_a_valid_png(run_dir):
 def test_frontier_on_constructed_points():
     pts = [("fast-bad", 0.70, 1.0), ("mid", 0.85, 2.0), ("dominated", 0.80, 3.0), ("best", 0.90, 5.0),
            ("slower-same", 0.90, 6.0), ("tie", 0.85, 2.0), ("no-latency", 0.99, None), ("no-acc", None, 0.1)]
-    assert frontier(pts) == ["fast-bad", "mid", "tie", "best"]
+    rows = [{"id": i, "accuracy": a, "latency_ms": {"p50": ms} if ms else {}} for i, a, ms in pts]
+    assert frontier(rows) == ["fast-bad", "mid", "tie", "best"]
     assert frontier([]) == []
-    assert frontier([("only", 0.5, 1.0)]) == ["only"]
+    assert frontier(rows[:1]) == ["fast-bad"]
 
 
 def _constructed_run(tmp_path: Path) -> Path:

@@ -170,12 +170,14 @@ def test_constraints_from_budgets(tmp_path):
     loaded = loaded_with(tmp_path, "budgets: {max_size_mb: 5, max_accuracy_drop_pt: 0.5, min_accuracy_pct: 80}\n")
     out = Outcome(row("int8-pruned", 0.887, 5_800_000, 1.2), row("export", 0.895, 45_000_000, 3.0), tmp_path)
     c = constraints(loaded, out)
-    assert c["size_mb"] == pytest.approx(0.8) and c["accuracy_pct"] == pytest.approx(-8.7)
-    assert c["accuracy_drop_pt"] == pytest.approx(0.3)  # 0.8 pt drop, 0.5 allowed: infeasible by 0.3
+    # keyed and signed as the budgets and the gate name them (edgekit.decide.limits): > 0 is broken
+    assert c["max_size_mb"] == pytest.approx(0.8) and c["min_accuracy_pct"] == pytest.approx(-8.7)
+    assert c["max_accuracy_drop_pt"] == pytest.approx(0.3)  # 0.8 pt drop, 0.5 allowed: infeasible by 0.3
 
 
 def test_frontier_and_dominance():
-    from edgekit.search.results import dominates, frontier, metrics
+    from edgekit.decide.dominance import dominates
+    from edgekit.search.results import frontier
 
     def trial(n, acc, size, p50, state="COMPLETE", feasible=True):
         return {"number": n, "state": state, "feasible": feasible, "row": row("a", acc, size, p50)}
@@ -184,8 +186,8 @@ def test_frontier_and_dominance():
               trial(3, 0.95, 1_000_000, 0.5, feasible=False), trial(4, 0.99, 1, 0.1, state="FAIL"), trial(5, 0.85, 2_000_000, 1.3)]
     objectives = ["accuracy", "size", "p50"]
     assert frontier(trials, objectives) == [5, 1, 2]  # 0 is dominated by 1; 3 is outside the budget; 4 failed
-    assert dominates(metrics(trials[1]["row"]), metrics(trials[0]["row"]), objectives)
-    assert not dominates(metrics(trials[0]["row"]), metrics(trials[0]["row"]), objectives)
+    assert dominates(trials[1]["row"], trials[0]["row"], objectives)
+    assert not dominates(trials[0]["row"], trials[0]["row"], objectives)
     assert frontier(trials, ["accuracy"]) == [2]
 
 

@@ -132,7 +132,7 @@ def test_ship_block_parses():
 
 # -- a run directory: report, check, RUN_DIR/ship/ -----------------------------------------------------------
 
-def constructed_run(tmp_path: Path, ship: dict | None = None) -> Path:
+def constructed_run(tmp_path: Path, ship: dict | None = None, budgets: dict | None = None) -> Path:
     """A run directory as the pipeline leaves it: stage dirs with real files, one evaluate row per artifact."""
     run = tmp_path / "run"
     stages, rows = [], []
@@ -147,7 +147,8 @@ def constructed_run(tmp_path: Path, ship: dict | None = None) -> Path:
         rows.append({k: v for k, v in a.items() if k not in ("id", "measured_by")} | {"file": f"stages/{a['id']}/model.onnx"})
     (run / "stages" / "evaluate").mkdir()
     stages.append({"id": "evaluate", "kind": "evaluate", "dir": "stages/evaluate", "metrics": {"artifacts": rows}})
-    (run / "run.json").write_text(json.dumps({"recipe": {"name": "r", "ship": ship}, "status": "ok", "stages": stages}))
+    (run / "run.json").write_text(json.dumps({"recipe": {"name": "r", "ship": ship, "budgets": budgets}, "status": "ok",
+                                              "stages": stages}))
     return run
 
 
@@ -180,10 +181,10 @@ def test_console_names_the_shipped_artifact_and_why_each_other_lost(tmp_path):
 
 
 def test_nothing_ships_check_exits_1_with_the_reason_and_ship_dir_is_removed(tmp_path, capsys):
-    run = constructed_run(tmp_path)
+    run = constructed_run(tmp_path, budgets={"max_size_mb": 1.0})  # as `edgekit shrink` records a recipe's budgets
     (run / "ship").mkdir()
     (run / "ship" / "model.onnx").write_bytes(b"an older run's choice")
-    report = write_report(run, budgets={"max_size_mb": 1.0}).report  # as `edgekit shrink` stores a recipe's budgets
+    report = write_report(run).report
     assert report["final"] is None and publish(run, report) is None and not (run / "ship").exists()
     capsys.readouterr()
     assert main(["check", str(run)]) == 1
@@ -191,7 +192,9 @@ def test_nothing_ships_check_exits_1_with_the_reason_and_ship_dir_is_removed(tmp
     assert "FAIL ship: nothing ships: no artifact is within budget" in out and "int8-pruned: over budget: 2.90 MB" in out
     assert "FAIL max_size_mb: int8-pruned: file size 2.900 MB > limit 1.000 MB" in out  # on what would ship without it
     # budgets with room for the pruned INT8 file: it ships, and the gate checks it
-    write_report(run, budgets={"max_size_mb": 3.0})
+    constructed_run(tmp_path / "roomy", budgets={"max_size_mb": 3.0})
+    run = tmp_path / "roomy" / "run"
+    write_report(run)
     assert main(["check", str(run)]) == 0
     assert "PASS max_size_mb: int8-pruned: file size 2.900 MB ≤ limit 3.000 MB" in capsys.readouterr().out
 

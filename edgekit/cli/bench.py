@@ -11,14 +11,12 @@ from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
-from rich.markup import escape
-from rich.table import Table
 
 from edgekit.cli.app import app, err, out
 from edgekit.errors import CheckFailed, InputError, Interrupted
 from edgekit.fsutil import check_output_file
 from edgekit.progress import progress
-from edgekit.units import fmt_rate
+from edgekit.bench.table import results_table  # noqa: F401  (the renderer; tests and callers read it here too)
 
 
 def parse_ints(text: str, what: str) -> list[int]:
@@ -42,80 +40,10 @@ def parse_ints(text: str, what: str) -> list[int]:
 UPPER = {"--threads": 256, "--batch": 4096}
 
 
-def _mb(n: int | None) -> str:
-    return "–" if n is None else f"{n / 1e6:.1f}"
-
-
-def _count(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= div:
-            return f"{n / div:.2f}{unit}"
-    return str(n)
-
-
-WIDE_TABLE_COLUMNS = 210  # the one-row-per-result table needs this many columns; narrower gets one block per result
-
-
-def _title(doc: dict) -> str:
-    from edgekit.report.build import fingerprint_id
-
-    m = doc["machine"]
-    # the id is what a budget's latency_machine: names, so it is printed where the numbers are
-    peaks = " · ".join(f"peak {p['peak_gmacs_per_s']:.1f} GMAC/s float, {p['int8_peak_gmacs_per_s']:.1f} int8 at {t}t"
-                       for t, p in (doc.get("peak") or {}).items())
-    return (f"{m['cpu']} · {m['cores_usable']} cores · {','.join(m['isa']) or 'no SIMD flags'} · "
-            f"onnxruntime {m['onnxruntime']} · machine {fingerprint_id(m)}" + (f" · {peaks}" if peaks else ""))
-
-
-def _cells(r: dict) -> dict[str, str]:
-    lat, ref, acc = r["latency_ms"], r["vs_reference"], r["accuracy"]
-    lo, hi = lat["ci95"]["p50"]
-    return {
-        "model": r["name"], "thr": str(r["threads"]), "batch": str(r["batch"]),
-        "p50 ms [95% CI]": f"{lat['p50']:.3f} [{lo:.3f}–{hi:.3f}]", "p90": f"{lat['p90']:.3f}",
-        "p99": f"{lat['p99']:.3f}", "cv": f"{lat['cv']:.2f}", "items/s": f"{r['throughput_per_s']:.1f}",
-        "cold ms": f"{r['cold_start_ms']['total']:.0f}",
-        # memory the model adds to the process while it runs (the report's "peak memory" is the whole process)
-        "inference mem MB": _mb(r["memory"]["inference_bytes"]), "size MB": _mb(r["size_bytes"]),
-        "params": _count(r["params"]), "MACs": _count(r["macs"]),
-        # distance to the limit: achieved MAC rate at p50 and its share of this machine's measured peak
-        "GMAC/s (of peak)": fmt_rate(r.get("gmacs_per_s"), r.get("peak_fraction")),
-        "accuracy": "–" if acc is None else f"{acc['value'] * 100:.2f} %",
-        "÷ ref [min–max]": "–" if ref is None else f"{ref['p50_ratio']:.2f}× [{ref['min']:.2f}–{ref['max']:.2f}]",
-        "status": "[yellow]unstable[/]" if r["unstable"] else "[green]ok[/]",
-    }
-
-
-def results_table(doc: dict, width: int = WIDE_TABLE_COLUMNS) -> Table:
-    """One row per result when ``width`` allows it, else one two-column block per result (readable at 80 columns)."""
-    ref_name = next((r["name"] for r in doc["results"] if r["vs_reference"] is not None and r["vs_reference"].get("p50_ratio") == 1.0), None)
-    rows = [_cells(r) for r in doc["results"]]
-    caption = f"÷ ref: p50 divided by the p50 of {ref_name} (min–max over rounds)" if ref_name else None
-    if width >= WIDE_TABLE_COLUMNS:
-        table = Table(title=_title(doc), caption=caption)
-        for c in rows[0] if rows else ():
-            table.add_column(escape(c), justify="left" if c in ("model", "status") else "right")
-        for cells in rows:
-            table.add_row(*cells.values())
-        return table
-    table = Table(title=_title(doc), caption=caption, show_header=False, expand=True)
-    table.add_column("", justify="left", no_wrap=True)
-    table.add_column("", justify="right")
-    for i, cells in enumerate(rows):
-        if i:
-            table.add_section()
-        table.add_row(f"[bold]{cells.pop('model')}[/]", f"{cells.pop('thr')} thread(s), batch {cells.pop('batch')}")
-        for name, value in cells.items():
-            table.add_row(escape(name), value)
-    return table
-
-
 def run_models(paths: list[Path]) -> list[Path]:
     """ONNX files as given; a run directory (holds run.json) stands for every ONNX artifact of that run."""
     from edgekit.fsutil import read_json
-    from edgekit.report.build import in_run, read_run
+    from edgekit.report.collect import in_run, read_run
 
     found: list[Path] = []
     for p in paths:

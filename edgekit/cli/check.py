@@ -10,24 +10,10 @@ from rich.markup import escape
 
 from edgekit.cli.app import app, err, out
 from edgekit.cli.report import warn_if_running
-from edgekit.errors import CheckFailed, InputError
+from edgekit.errors import CheckFailed
 from edgekit.fsutil import check_output_file
 
 CHECK_SCHEMA = "edgekit.check/1"
-
-
-def unfinished_run(report: dict, target: Path):
-    """A run that stopped before measuring anything fails the gate as such (with JUnit and summary written), instead
-    of an error blaming the recipe for a missing evaluate stage. None when the run finished or measured something."""
-    from edgekit.report.check import Outcome, Result
-
-    run = report.get("run") or {}
-    if report.get("artifacts") or run.get("status") in (None, "ok"):
-        return None
-    why = f": {run['error']}" if run.get("error") else ""
-    return Outcome([Result("run_status", "run", "fail", None, None, "",
-                           f"{target}: the run did not finish (status {run['status']}{why}) and measured no artifact; "
-                           "run `edgekit shrink` again to complete it")])
 
 
 def print_outcome(outcome, console) -> None:
@@ -55,8 +41,9 @@ def check(
 ):
     """Check a run against its budgets. Size and accuracy gates always apply; latency gates only between
     results from machines with the same fingerprint (skipped with a warning otherwise)."""
-    from edgekit.budgets import Budgets, load_budgets
+    from edgekit.budgets import load_budgets
     from edgekit.report.build import load_report
+    from edgekit.report.collect import recorded_budgets
     from edgekit.report.check import check as run_check
     from edgekit.report.ci import append_summary, write_junit
 
@@ -66,17 +53,10 @@ def check(
     report = load_report(target)
     if budgets_file is not None:
         budgets = load_budgets(budgets_file)
-    elif report.get("budgets"):
-        from pydantic import ValidationError
-
-        try:
-            budgets = Budgets.model_validate(report["budgets"])
-        except ValidationError as e:
-            raise InputError(f"{target}: the budgets stored in the report are invalid ({e.errors()[0]['msg']})") from None
-    else:
-        budgets = None
+    else:  # the budgets the run recorded (its recipe's)
+        budgets = recorded_budgets(report.get("budgets"), target)
     base = load_report(baseline) if baseline is not None else None
-    outcome = unfinished_run(report, target) or run_check(report, budgets, base, allow_skipped=allow_skipped)
+    outcome = run_check(report, budgets, base, allow_skipped=allow_skipped)  # an unfinished run fails in there
     if junit is not None:
         write_junit(outcome, junit)
     if summary_file is not None:

@@ -120,7 +120,7 @@ def _report_and_check(loaded, run_dir: Path):
     from edgekit.report.write import write_report
 
     budgets = loaded.recipe.budgets
-    written = write_report(run_dir, budgets=budgets.model_dump(mode="json") if budgets else {})
+    written = write_report(run_dir)  # with the budgets and ship rule the pipeline recorded in run.json
     for w in written.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if not budgets:  # with budgets, the gate below prints the same findings as its warnings

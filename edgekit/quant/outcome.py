@@ -19,6 +19,7 @@ class Decision:
     met: bool
     notes: tuple[str, ...]  # plain sentences for the console and the metrics
     speed: dict | None = None  # the harness comparison behind a keep-float decision (quant/speed.py)
+    kept_reason: str | None = None  # why the float model was kept (the note that says so); None when INT8 is kept
 
 
 def choose(trials: list[Trial]) -> Trial:
@@ -62,7 +63,7 @@ def decide(stage_id: str, float_m: Measurement, cand: Trial | None, tol: Toleran
         what = f"INT8 is slower than float on this machine: {detail}"
         if prefer_faster:
             notes.append(what + "; keeping the float model (prefer_faster)")
-            return Decision("float", cand, True, tuple(notes), measured)
+            return Decision("float", cand, True, tuple(notes), measured, notes[-1])
         notes.append(what + "; keeping INT8 anyway (prefer_faster: false)")
     return Decision("int8", cand, cand.met, tuple(notes), measured)
 
@@ -79,7 +80,8 @@ def metrics(backend: str, tol: Tolerance, float_m: Measurement, trials: list[dic
         "chosen_trial": d.trial.index,
         "kept": d.keep,
         # why a row named after an INT8 stage may hold the float file: shown in the report
-        "kept_reason": next((n for n in d.notes if "keeping the float model" in n), None) if d.keep == "float" else None,
+        "kept_reason": d.kept_reason,
+        "kept_code": "int8-slower" if d.keep == "float" else None,  # the reason as a code, for readers that act on it
         "speed_check": d.speed,
         "met_tolerance": d.met,
         "notes": list(d.notes),

@@ -12,93 +12,31 @@ measured on machines with the same fingerprint, and an absolute latency limit on
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from edgekit.errors import InputError
 from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
 from edgekit.sense import findings
 from edgekit.report.devices import on_device
-from edgekit.verdict import on_samples_of, of_report
-from edgekit.units import fmt_acc, percent, points
-
-Status = Literal["pass", "fail", "skip"]
-# two numbers are compared only when measured alike: latency at the same threads and batch, accuracy on the same
-# test samples (their count and, where recorded, a hash of which ones)
-LATENCY_KEYS = ("threads", "batch")
-SAMPLE_KEYS = ("test_samples", "test_set")
-
-
-@dataclass(frozen=True)
-class Result:
-    budget: str  # the budget's key as written, e.g. "max_size_mb", "regression.size_pct", "must_beat.zero-shot"
-    artifact: str
-    status: Status
-    measured: float | None
-    limit: float | None
-    unit: str  # "MB", "bytes", "ms", "%", "pt", "% growth"
-    message: str
-
-    def line(self) -> str:
-        return f"{self.status.upper():<4} {self.budget}: {self.message}"
-
-
-@dataclass
-class Outcome:
-    results: list[Result] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    verdict: dict[str, Any] | None = None  # the report's verdict, shown with the gate's results
-
-    @property
-    def failed(self) -> list[Result]:
-        return [r for r in self.results if r.status == "fail"]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failed
-
-    def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "results": [asdict(r) for r in self.results], "warnings": self.warnings,
-                "verdict": self.verdict}
-
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "–"
-    return {"MB": f"{value:.3f} MB", "bytes": f"{int(value):,} bytes", "ms": f"{value:.3f} ms", "%": f"{value:.2f} %",
-            "pt": f"{value:.2f} pt", "% growth": f"{value:+.2f} %"}.get(unit, f"{value:g} {unit}")
-
-
-def _gate(budget: str, art: str, measured: float, limit: float, unit: str, what: str, *, at_most: bool) -> Result:
-    ok = measured <= limit if at_most else measured >= limit
-    op = ("≤" if ok else ">") if at_most else ("≥" if ok else "<")
-    return Result(budget, art, "pass" if ok else "fail", measured, limit, unit,
-                  f"{art}: {what} {fmt(measured, unit)} {op} limit {fmt(limit, unit)}")
-
-
-def _skip(budget: str, art: str, limit: float | None, unit: str, why: str) -> Result:
-    return Result(budget, art, "skip", None, limit, unit, f"{art}: not checked: {why}")
-
-
-def find(report: dict, selector: str, where: str = "report") -> dict:
-    """The artifact a budget targets: "final" or a stage id."""
-    arts = report["artifacts"]
-    if not arts:
-        raise InputError(f"the {where} has no measured artifact (did the recipe end with an evaluate stage?)")
-    ident = report["final"] if selector == FINAL else selector
-    hit = next((a for a in arts if a["id"] == ident), None)
-    if hit is None:
-        ids = [a["id"] for a in arts]
-        hint = difflib.get_close_matches(ident, ids, n=1)
-        raise InputError(f"the {where} has no artifact '{ident}'" + (f" (did you mean '{hint[0]}'?)" if hint else f"; it has: {', '.join(ids)}"))
-    return hit
+from edgekit.decide.limits import assess, on_samples_of
+from edgekit.verdict import of_report
+from edgekit.units import fmt_acc, points
+from edgekit.report.gate import (LATENCY_KEYS, SAMPLE_KEYS, Outcome, Result, find, fmt, gate, growth,  # noqa: F401
+                                 latency_at, mismatch, need, skip, timing_problem)
 
 
 def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, Any] | None = None,
           allow_skipped: bool = False) -> Outcome:
     """Every budget as a Result. Bad budgets for this report (unknown artifact or baseline id, a percentile the
     report did not measure) raise InputError: a gate that cannot be evaluated is a configuration error.
-    A gate whose every budget was skipped enforced nothing: it fails unless ``allow_skipped``."""
+    A gate whose every budget was skipped enforced nothing: it fails unless ``allow_skipped``. A run that did not
+    finish fails the gate here, and only here (with or without budgets)."""
+    status = (report.get("run") or {}).get("status")
+    if status not in (None, "ok") and not report.get("artifacts"):  # it died before measuring anything: the answer (exit 1)
+        why = f": {report['run']['error']}" if report["run"].get("error") else ""
+        return Outcome([Result("run_status", "run", "fail", None, None, "",
+                               f"the run did not finish (status {status}{why}) and measured no artifact; "
+                               "run `edgekit shrink` again to complete it")])
     if budgets is None and baseline is None:
         found = findings(report)
         noted = f" (the report has {len(found)} sense warning(s), e.g. {found[0].line()})" if found else ""
@@ -106,13 +44,10 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     budgets = budgets or Budgets()
     out = Outcome(verdict=of_report(report))
     _check_sense(report, budgets, out)
-    status = report.get("run", {}).get("status")
     if status not in (None, "ok"):  # a run that died keeps older artifacts around: never pass it
         error = report["run"].get("error") or "no error recorded"
         out.results.append(Result("run_status", report.get("final") or "-", "fail", None, None, "",
                                   f"the run did not finish (status {status}): {error}"))
-        if not report.get("artifacts"):  # it failed before measuring anything: that is the answer (exit 1)
-            return out
     if budgets.device is not None:  # the budget names a device: its own numbers, never the host's
         report = on_device(report, budgets.device)
     for selector, limits in budgets.targets():
@@ -142,49 +77,70 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     return out
 
 
-def _mismatch(a: dict, b: dict, keys: tuple[str, ...], names: tuple[str, str]) -> str | None:
-    """Why two rows were measured under different conditions (threads, batch, test samples), or None."""
-    for k in keys:
-        if a.get(k) is not None and b.get(k) is not None and a[k] != b[k]:
-            return f"measured under different conditions: {k.replace('_', ' ')} {b[k]} ({names[1]}) vs {a[k]} ({names[0]})"
-    return None
-
-
 def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> None:
+    """One Result per limit; pass, fail or skip as edgekit.decide.limits reads it (the shipping rule's and the
+    search's reading), with the measured value and the limit in the budget's own unit."""
     aid = art["id"]
-    if lim.max_size_mb is not None:
-        out.results.append(_gate("max_size_mb", aid, _need(art, "size_bytes") / 1e6, lim.max_size_mb, "MB", "file size", at_most=True))
-    if lim.max_size_bytes is not None:
-        out.results.append(_gate("max_size_bytes", aid, _need(art, "size_bytes"), lim.max_size_bytes, "bytes", "file size", at_most=True))
-    if lim.max_latency_ms is not None:
-        out.results.append(_latency_limit(art, lim, budgets, out))
-    if lim.min_accuracy_pct is not None:
-        out.results.append(_gate("min_accuracy_pct", aid, percent(_need(art, "accuracy")), lim.min_accuracy_pct, "%", "accuracy", at_most=False))
-    if lim.max_accuracy_drop_pt is not None:
-        ref = find(report, budgets.reference or report.get("reference") or FINAL)
-        if ref["id"] == aid or (budgets.reference is None and ref.get("kind") != "export"):
-            raise InputError(f"max_accuracy_drop_pt ({aid}): the run has no separate fp32 reference to measure a drop "
-                             f"from (found '{ref['id']}'); add an export stage before quantizing, or name one with "
-                             f"budgets.reference: STAGE_ID")
-        if (why := _mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
-            raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
-        drop = points(_need(ref, "accuracy"), _need(art, "accuracy"))
-        out.results.append(_gate("max_accuracy_drop_pt", aid, drop, lim.max_accuracy_drop_pt, "pt",
-                                 f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
+    ref = _reference(report, art, lim, budgets)
     for name in lim.must_beat:
-        base = _baseline(report, name)
-        if base.get("not_compared"):
-            out.warnings.append(f"must_beat.{name} ({aid}) skipped: {base['not_compared']}")
-            out.results.append(_skip(f"must_beat.{name}", aid, None, "%", base["not_compared"]))
+        _baseline(report, name)  # an unknown baseline id is a configuration error
+    if lim.max_latency_ms is not None:
+        latency_at(art, lim.latency_percentile)  # a percentile the report did not measure is one too
+    margins = assess(lim, art, ref, art.get("machine"), report["baselines"], budgets)
+    for key, margin in margins.items():
+        limit, unit, what, at_most = _shown(key, lim, art, ref)
+        if isinstance(margin, str):
+            out.warnings.append(f"{key} ({aid}) skipped: {margin}")
+            out.results.append(skip(key, aid, limit, unit, margin))
             continue
-        art = on_samples_of(art, base)[0]  # a baseline scored on a seeded subset: the artifact on the same one
-        if (why := _mismatch(art, base, SAMPLE_KEYS, (aid, name))):
-            out.warnings.append(f"must_beat.{name} ({aid}) skipped: {why}")
-            out.results.append(_skip(f"must_beat.{name}", aid, None, "%", f"{why}; score the baseline on the same test samples"))
+        if key == "max_latency_ms":
+            timing_problem(art, key, out)  # warns on a noisy (unstable) timing; an invalid one was skipped above
+        if key.startswith("must_beat."):
+            base = _baseline(report, key.split(".", 1)[1])
+            sub = on_samples_of(art, base)[0]
+            ok = margin <= 0
+            out.results.append(Result(key, aid, "pass" if ok else "fail", sub["accuracy"] * 100, base["accuracy"] * 100, "%",
+                                      f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} {base['id']}'s {fmt_acc(base['accuracy'])}"))
             continue
-        ok = _need(art, "accuracy") > _need(base, "accuracy")
-        out.results.append(Result(f"must_beat.{name}", aid, "pass" if ok else "fail", art["accuracy"] * 100, base["accuracy"] * 100, "%",
-                                  f"{aid}: accuracy {fmt_acc(art['accuracy'])} {'>' if ok else '≤'} {name}'s {fmt_acc(base['accuracy'])}"))
+        out.results.append(gate(key, aid, _measured(key, art, ref, lim), limit, unit, what, at_most=at_most, broken=margin > 0))
+
+
+def _reference(report: dict, art: dict, lim: Limits, budgets: Budgets) -> dict | None:
+    """The fp32 reference a drop is measured from: the budgets' own, else the run's (edgekit.decide.reference)."""
+    if lim.max_accuracy_drop_pt is None:
+        return None
+    aid = art["id"]
+    ref = find(report, budgets.reference or report.get("reference") or FINAL)
+    if ref["id"] == aid:
+        raise InputError(f"max_accuracy_drop_pt ({aid}): the run has no separate fp32 reference to measure a drop "
+                         f"from (found '{ref['id']}'); add an export stage before quantizing, or name one with "
+                         f"budgets.reference: STAGE_ID")
+    if (why := mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
+        raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
+    need(ref, "accuracy")
+    return ref
+
+
+def _measured(key: str, art: dict, ref: dict | None, lim: Limits) -> float:
+    return {"max_size_mb": lambda: art["size_bytes"] / 1e6, "max_size_bytes": lambda: art["size_bytes"],
+            "max_latency_ms": lambda: latency_at(art, lim.latency_percentile), "min_accuracy_pct": lambda: art["accuracy"] * 100,
+            "max_accuracy_drop_pt": lambda: points(ref["accuracy"], art["accuracy"])}[key]()
+
+
+def _shown(key: str, lim: Limits, art: dict, ref: dict | None) -> tuple[float | None, str, str, bool]:
+    """(limit, unit, what is measured, whether the limit is a maximum) for a budget key, as the gate prints it."""
+    if key == "max_size_mb":
+        return lim.max_size_mb, "MB", "file size", True
+    if key == "max_size_bytes":
+        return lim.max_size_bytes, "bytes", "file size", True
+    if key == "max_latency_ms":
+        return lim.max_latency_ms, "ms", f"{lim.latency_percentile} latency", True
+    if key == "min_accuracy_pct":
+        return lim.min_accuracy_pct, "%", "accuracy", False
+    if key == "max_accuracy_drop_pt":
+        return (lim.max_accuracy_drop_pt, "pt",
+                f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", True)
+    return None, "%", "accuracy", False
 
 
 def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
@@ -201,71 +157,45 @@ def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
                                       "no artifact triggers this sense check"))
 
 
-def _timing_problem(art: dict, budget: str, out: Outcome) -> str | None:
-    """Why this artifact's latency cannot be gated (a throttled, invalid run), or None; warns on noisy timings."""
-    if art.get("unstable"):
-        reasons = "; ".join(art.get("unstable_reasons") or []) or "high spread"
-        out.warnings.append(f"{budget} ({art['id']}): the latency measurement was flagged unstable ({reasons})")
-    if art.get("measurement_valid") is False:
-        why = "the measurement was marked invalid (" + ("; ".join(art.get("invalid_reasons") or []) or "no reason recorded") + ")"
-        out.warnings.append(f"{budget} ({art['id']}) skipped: {why}")
-        return why
-    return None
-
-
-def _latency_limit(art: dict, lim: Limits, budgets: Budgets, out: Outcome) -> Result:
-    p, aid = lim.latency_percentile, art["id"]
-    value = _latency(art, p)
-    invalid = _timing_problem(art, "max_latency_ms", out)
-    if invalid:
-        return _skip("max_latency_ms", aid, lim.max_latency_ms, "ms", invalid)
-    if budgets.latency_machine is not None and not (art.get("machine") or "").startswith(budgets.latency_machine):
-        why = (f"the limit was set on machine {budgets.latency_machine}, this report was measured on "
-               f"{art.get('machine') or 'an unrecorded machine'}")
-        out.warnings.append(f"max_latency_ms ({aid}) skipped: {why}")
-        return _skip("max_latency_ms", aid, lim.max_latency_ms, "ms", why)
-    return _gate("max_latency_ms", aid, value, lim.max_latency_ms, "ms", f"{p} latency", at_most=True)
-
-
 def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, limits: dict, out: Outcome) -> None:
     art = find(report, budgets.artifact)
     aid = art["id"]
     if baseline is None:
         for key, limit in limits.items():
             if limit is not None:
-                out.results.append(_skip(f"regression.{key}", aid, limit, "% growth" if key != "accuracy_pt" else "pt",
+                out.results.append(skip(f"regression.{key}", aid, limit, "% growth" if key != "accuracy_pt" else "pt",
                                          "no baseline report (edgekit check --baseline REPORT)"))
         return
     old = find(baseline, budgets.artifact, "baseline report")
     if limits.get("size_pct") is not None:
-        a, b = _need(art, "size_bytes"), _need(old, "size_bytes")
-        out.results.append(_gate("regression.size_pct", aid, _growth(a, b), limits["size_pct"], "% growth",
+        a, b = need(art, "size_bytes"), need(old, "size_bytes")
+        out.results.append(gate("regression.size_pct", aid, growth(a, b), limits["size_pct"], "% growth",
                                  f"size vs baseline ({b:,} → {a:,} bytes)", at_most=True))
-    if limits.get("accuracy_pt") is not None and (why := _mismatch(art, old, SAMPLE_KEYS, ("now", "baseline"))):
+    if limits.get("accuracy_pt") is not None and (why := mismatch(art, old, SAMPLE_KEYS, ("now", "baseline"))):
         out.warnings.append(f"regression.accuracy_pt ({aid}) skipped: {why}")
-        out.results.append(_skip("regression.accuracy_pt", aid, limits["accuracy_pt"], "pt", why))
+        out.results.append(skip("regression.accuracy_pt", aid, limits["accuracy_pt"], "pt", why))
     elif limits.get("accuracy_pt") is not None:
-        drop = points(_need(old, "accuracy"), _need(art, "accuracy"))
-        out.results.append(_gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
+        drop = points(need(old, "accuracy"), need(art, "accuracy"))
+        out.results.append(gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
                                  f"accuracy drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
     if limits.get("latency_pct") is not None:
         p = budgets.latency_percentile
         mine, theirs = art.get("machine"), old.get("machine")
-        invalid = _timing_problem(art, "regression.latency_pct", out) or _timing_problem(old, "regression.latency_pct (baseline report)", out)
-        conditions = _mismatch(art, old, LATENCY_KEYS, ("now", "baseline"))
+        invalid = timing_problem(art, "regression.latency_pct", out) or timing_problem(old, "regression.latency_pct (baseline report)", out)
+        conditions = mismatch(art, old, LATENCY_KEYS, ("now", "baseline"))
         if invalid:
-            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
+            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
         elif conditions:
             out.warnings.append(f"regression.latency_pct ({aid}) skipped: {conditions}")
-            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", conditions))
+            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", conditions))
         elif mine is None or theirs is None or mine != theirs:
             why = ("no machine fingerprint recorded" if mine is None or theirs is None
                    else f"measured on different machines ({theirs} in the baseline, {mine} now)")
             out.warnings.append(f"regression.latency_pct ({aid}) skipped: {why}; latency is only compared on the same machine")
-            out.results.append(_skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", why))
+            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", why))
         else:
-            a, b = _latency(art, p), _latency(old, p, "baseline report")
-            out.results.append(_gate("regression.latency_pct", aid, _growth(a, b), limits["latency_pct"], "% growth",
+            a, b = latency_at(art, p), latency_at(old, p, "baseline report")
+            out.results.append(gate("regression.latency_pct", aid, growth(a, b), limits["latency_pct"], "% growth",
                                      f"{p} latency vs baseline ({b:.3f} → {a:.3f} ms)", at_most=True))
 
 
@@ -277,23 +207,3 @@ def _baseline(report: dict, name: str) -> dict:
         raise InputError(f"must_beat: the report has no baseline '{name}'" +
                          (f" (did you mean '{hint[0]}'?)" if hint else f"; baselines: {', '.join(ids) or 'none'}"))
     return hit
-
-
-def _need(row: dict, key: str) -> float:
-    if row.get(key) is None:
-        raise InputError(f"the report has no {key} for '{row['id']}'")
-    return row[key]
-
-
-def _latency(row: dict, p: str, where: str = "report") -> float:
-    lat = row.get("latency_ms") or {}
-    if lat.get(p) is None:
-        have = ", ".join(sorted(lat)) or "none"
-        raise InputError(f"the {where} has no {p} latency for '{row['id']}' (measured: {have}); set latency_percentile")
-    return lat[p]
-
-
-def _growth(new: float, old: float) -> float:
-    return (new - old) / old * 100 if old else (0.0 if new == old else float("inf"))
-
-

@@ -1,7 +1,7 @@
 """The accuracy/latency Pareto frontier and its chart.
 
-A point is on the frontier when no other point is at least as accurate and at least as fast, and strictly
-better in one of the two. The chart (matplotlib, the `report` extra, headless Agg backend) shows every artifact
+A point is on the frontier when no other point is at least as accurate and at least as fast within noise, and
+better beyond noise in one of the two (nor, between two files, dominates it on size too: edgekit.decide.dominance). The chart (matplotlib, the `report` extra, headless Agg backend) shows every artifact
 and baseline: x = batch-1 p50 latency, y = accuracy, marker area proportional to file size; each model lineage
 (the big model shrunk, a small one trained directly, a pretrained one fine-tuned) in its own colour, prompted
 baselines as red squares, the shipped artifact ringed in gold.
@@ -11,24 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgekit.decide.dominance import frontier as pareto_rows
+from edgekit.rows import latency
 from edgekit.units import fmt_size
 
-Point = tuple[str, float | None, float | None]  # (id, accuracy (higher is better), latency ms (lower is better))
+def frontier(rows: list[dict[str, Any]]) -> list[str]:
+    """Ids of the rows no other row dominates within noise (edgekit.decide.dominance: the shipping rule's own
+    judgement, so a point the ship section calls dominated is never drawn on the frontier), fastest first. Rows
+    missing accuracy or p50 take no part.
 
-
-def frontier(points: list[Point]) -> list[str]:
-    """Ids of the non-dominated points, fastest first. Points missing accuracy or latency take no part.
-
-    >>> frontier([("a", 0.9, 5.0), ("b", 0.8, 1.0), ("c", 0.7, 2.0), ("d", 0.9, 6.0)])
+    >>> row = lambda i, a, ms: {"id": i, "accuracy": a, "latency_ms": {"p50": ms}, "test_samples": 10_000}
+    >>> frontier([row("a", 0.9, 5.0), row("b", 0.8, 1.0), row("c", 0.7, 2.0), row("d", 0.9, 6.0)])
     ['b', 'a']
     """
-    pts = [(i, a, l) for i, a, l in points if a is not None and l is not None]
-
-    def dominated(p: Point) -> bool:
-        _, a, l = p
-        return any(a2 >= a and l2 <= l and (a2 > a or l2 < l) for _, a2, l2 in pts)
-
-    return [i for i, _, _ in sorted((p for p in pts if not dominated(p)), key=lambda p: (p[2], -p[1], p[0]))]
+    pts = [r for r in rows if r.get("accuracy") is not None and latency(r) is not None]
+    return [r["id"] for r in sorted(pareto_rows(pts), key=lambda r: (latency(r), -r["accuracy"], r["id"]))]
 
 
 def plot(report: dict[str, Any]) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 
 from edgekit.fsutil import write_json
 from edgekit.hashing import hash_file
-from edgekit.report.build import in_run
+from edgekit.report.collect import in_run
 from edgekit.rows import latency
 
 SHIP_DIR = "ship"

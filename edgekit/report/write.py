@@ -12,7 +12,7 @@ from typing import Any
 from edgekit.errors import MissingExtra
 from edgekit.fsutil import write_atomic
 from edgekit.report import render
-from edgekit.report.build import REPORT_FILE, stored_budgets, build_report
+from edgekit.report.build import REPORT_FILE, build_report
 from edgekit.report.pareto import plot
 
 PNG_FILE = "pareto.png"
@@ -25,7 +25,7 @@ class Written:
     warnings: list[str] = field(default_factory=list)
 
 
-def write_report(run_dir: str | Path, budgets: dict[str, Any] | None = None, out_dir: str | Path | None = None) -> Written:
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Written:
     """Build the report of ``run_dir`` and write its files into ``out_dir`` (default: the run directory).
 
     >>> written = write_report("runs/quick")   # doctest: +SKIP
@@ -34,9 +34,7 @@ def write_report(run_dir: str | Path, budgets: dict[str, Any] | None = None, out
     """
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else run_dir
-    if budgets is None:  # keep the budgets an earlier `edgekit shrink` stored
-        budgets = stored_budgets(run_dir / REPORT_FILE)
-    report = build_report(run_dir, budgets or None)
+    report = build_report(run_dir)  # the run's own ship rule and budgets, from run.json
     done = Written(report)
     png = None
     try:

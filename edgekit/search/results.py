@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.noise import accuracy_tie, latency_tie, size_tie
+from edgekit.decide.dominance import dominates
 from edgekit.rows import latency
 from edgekit.ship import ShipRule, decide
 
 SCHEMA = "edgekit.search/1"
-SIGN = {"accuracy": -1.0, "size": 1.0, "p50": 1.0}  # minimised after multiplying by the sign
 
 
 def metrics(row: dict[str, Any]) -> dict[str, float | None]:
@@ -19,27 +18,18 @@ def metrics(row: dict[str, Any]) -> dict[str, float | None]:
     return {"accuracy": row["accuracy"] * 100, "size": row["size_bytes"] / 1e6, "p50": latency(row)}
 
 
-def dominates(a: dict[str, float], b: dict[str, float], objectives: list[str]) -> bool:
-    """``a`` is at least as good as ``b`` on every objective and better on one."""
-    sa = [SIGN[o] * a[o] for o in objectives]
-    sb = [SIGN[o] * b[o] for o in objectives]
-    return all(x <= y for x, y in zip(sa, sb)) and any(x < y for x, y in zip(sa, sb))
-
-
 def beats_within_noise(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Row ``a`` is no worse than ``b`` on accuracy, size and p50 within noise (edgekit.noise, as the shipping rule
-    judges) and better beyond noise on one. Trials' latencies come from different evaluate runs, so a latency
-    difference counts only beyond both runs' confidence intervals."""
-    checks = [(size_tie(a["size_bytes"], b["size_bytes"]), a["size_bytes"] < b["size_bytes"]),
-              (latency_tie(a, b), (latency(a) or float("inf")) < (latency(b) or float("inf"))),
-              (accuracy_tie(a["accuracy"], b["accuracy"], a.get("test_samples"), b.get("test_samples")), a["accuracy"] > b["accuracy"])]
-    return all(tie or better for tie, better in checks) and any(not tie and better for tie, better in checks)
+    """Row ``a`` dominates ``b`` on accuracy, size and p50 within noise, as the shipping rule judges
+    (edgekit.decide.dominance). Trials' latencies come from different evaluate runs, so a latency difference counts
+    only beyond both runs' confidence intervals."""
+    return dominates(a, b)
 
 
 def frontier(trials: list[dict[str, Any]], objectives: list[str]) -> list[int]:
     """Numbers of the completed trials within budget that no other such trial dominates, smallest first."""
     ok = [t for t in trials if t["state"] == "COMPLETE" and t["feasible"] and t.get("row")]
-    front = [t for t in ok if not any(dominates(metrics(o["row"]), metrics(t["row"]), objectives) for o in ok if o is not t)]
+    # within noise, as the shipping rule and the chart judge: a trial better only inside noise does not push another off
+    front = [t for t in ok if not any(dominates(o["row"], t["row"], objectives) for o in ok if o is not t)]
     return [t["number"] for t in sorted(front, key=lambda t: (t["row"]["size_bytes"], -t["row"]["accuracy"], t["number"]))]
 
 

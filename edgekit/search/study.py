@@ -28,7 +28,6 @@ from edgekit.rows import latency
 from edgekit.search import space
 from edgekit.search.config import DIRECTIONS, SearchConfig
 from edgekit.search.trial import Outcome, rounded, run_trial, trial_dir
-from edgekit.units import percent, points
 
 # retried_trial_number has been "experimental" since Optuna 2.8; edgekit pins Optuna, so the warning is noise
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -64,21 +63,13 @@ def open_storage(url: str | None, search_dir: Path, heartbeat_s: int):
 
 
 def constraints(loaded: LoadedRecipe, out: Outcome) -> dict[str, float]:
-    """The recipe's budgets as Optuna constraints (feasible when every value is <= 0), in the budgets' units."""
+    """The recipe's budgets as Optuna constraints (feasible when every value is <= 0): each limit's signed margin
+    as the gate and the shipping rule read it (Budgets.violations: the same machine and device rules), keyed by
+    the budget's name, in its unit. A limit that does not apply here (a latency set on another machine) is left out."""
     b = loaded.recipe.budgets
     if b is None:
         return {}
-    row, ref, c = out.row, out.reference, {}
-    size_limit = b.max_size_bytes or (b.max_size_mb * 1e6 if b.max_size_mb else None)
-    if size_limit:
-        c["size_mb"] = (row["size_bytes"] - size_limit) / 1e6
-    if b.max_latency_ms is not None:
-        c["latency_ms"] = (latency(row, b.latency_percentile) or float("inf")) - b.max_latency_ms
-    if b.min_accuracy_pct is not None:
-        c["accuracy_pct"] = b.min_accuracy_pct - percent(row["accuracy"])
-    if b.max_accuracy_drop_pt is not None and ref is not None:
-        c["accuracy_drop_pt"] = points(ref["accuracy"], row["accuracy"]) - b.max_accuracy_drop_pt
-    return c
+    return b.violations(out.row, out.reference, out.row.get("machine"), out.baselines)
 
 
 def objective_values(cfg: SearchConfig, row: dict[str, Any]) -> list[float]:

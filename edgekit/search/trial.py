@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from edgekit.decide.reference import reference_of
 from edgekit.errors import StageFailed
 from edgekit.pipeline import Pipeline
 from edgekit.recipe_model import LoadedRecipe
+from edgekit.report.collect import fingerprint_id
 from edgekit.rows import latency
 from edgekit.search import space
 from edgekit.search.space import Param
@@ -32,6 +34,7 @@ class Outcome:
     reference: dict[str, Any] | None  # the fp32 reference row of the same run (accuracy drop, size ratio)
     run_dir: Path
     shipped_because: str = ""  # the shipping rule's reason
+    baselines: list[dict[str, Any]] = field(default_factory=list)  # the run's prompted baseline rows (must_beat)
 
 
 def rounded(value: Any) -> Any:
@@ -49,24 +52,28 @@ def artifact_row(loaded: LoadedRecipe, rows: list[dict[str, Any]]) -> tuple[dict
     limits only remove candidates, so on a feasible trial both pick the same artifact, and on an infeasible one the
     sampler learns how far outside the budgets the rule's pick lies instead of seeing a failed trial."""
     arts = [{**r, "id": r["stage"]} for r in rows if r.get("role", "artifact") == "artifact"]
-    ref = reference_row(loaded, rows)
     rule = loaded.recipe.ship or ShipRule()
-    decision = decide(arts, rule, rule.reference or (ref["stage"] if ref else None))
+    decision = decide(arts, rule, reference_of(arts, rule, loaded.recipe.budgets, _kinds(loaded)))
     if decision is None or decision.artifact is None:
         return None, decision.reason if decision else "no evaluated artifact has a test accuracy"
     return next(r for r in rows if r["stage"] == decision.artifact), decision.reason
 
 
 def reference_row(loaded: LoadedRecipe, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The fp32 reference: the ship rule's or the budgets' reference stage, else the first export stage's row."""
-    budgets, ship = loaded.recipe.budgets, loaded.recipe.ship
-    ref = (ship.reference if ship else None) or (budgets.reference if budgets else None) or \
-        next((s.id for s in loaded.recipe.stages if s.kind == "export"), None)
-    return next((r for r in rows if r.get("stage") == ref), None)
+    """The fp32 reference row, resolved as report.json resolves it (edgekit.decide.reference)."""
+    arts = [r for r in rows if r.get("role", "artifact") == "artifact"]
+    ref = reference_of(arts, loaded.recipe.ship, loaded.recipe.budgets, _kinds(loaded))
+    return next((r for r in arts if r.get("stage") == ref), None)
+
+
+def _kinds(loaded: LoadedRecipe) -> dict[str, str]:
+    return {s.id: s.kind for s in loaded.recipe.stages}
 
 
 def evaluated_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
-    return [row for st in record["stages"] for row in st["metrics"].get("artifacts", [])]
+    """Every measured row of a run, each with the id of the machine that measured it (as report.json names it)."""
+    return [{**row, "machine": fingerprint_id(row.get("machine") or st["metrics"].get("machine"))}
+            for st in record["stages"] for row in st["metrics"].get("artifacts", [])]
 
 
 def trial_dir(search_dir: Path, number: int, suffix: str = "") -> Path:
@@ -93,4 +100,5 @@ def run_trial(loaded: LoadedRecipe, params: list[Param], values: dict[str, Any],
         raise StageFailed(f"the shipping rule ships nothing: {why}")
     if latency(row) is None:
         raise StageFailed(f"artifact '{row['stage']}' has no p50 latency; the evaluate stage must measure it")
-    return Outcome(row, reference_row(trial_recipe, rows), run_dir, why)
+    bases = [r for r in rows if r.get("role") == "baseline"]
+    return Outcome(row, reference_row(trial_recipe, rows), run_dir, why, bases)

@@ -19,6 +19,7 @@ from edgekit.model_config import ModelConfig
 from edgekit.strict import StageConfig
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
+from edgekit.stages.teach import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, teach
 
 
 class DistillStageConfig(StageConfig):
@@ -29,8 +30,8 @@ class DistillStageConfig(StageConfig):
     batch_size: int = Field(256, ge=1, le=65536, description="training samples per step")
     weight_decay: float = Field(0.0, ge=0, lt=1, description="decoupled AdamW weight decay")
     schedule: Literal["onecycle", "cosine", "constant"] = Field("onecycle", description="learning-rate schedule over all steps")
-    temperature: float = Field(2.0, gt=0, le=100, description="softmax temperature of both models' logits")
-    weight: float = Field(0.7, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
+    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0, le=100, description="softmax temperature of both models' logits")
+    weight: float = Field(DEFAULT_WEIGHT, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
     unlabelled: int = Field(0, ge=0, le=10_000_000, description="extra training samples beyond data.limit_train, taught by the teacher alone")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
 
@@ -43,24 +44,16 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
     import torch
 
     from edgekit.data.dataset import Split
-    from edgekit.data.unlabelled import draw_unlabelled
     from edgekit.runtime.preprocess import prepare
     from edgekit.stages.train import start_model
-    from edgekit.torchkit.models import load_model, save_model
-    from edgekit.torchkit.soft_labels import SoftLabelLoss, taught
+    from edgekit.torchkit.models import save_model
     from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
-    teacher, teacher_meta = load_model(ctx.input.dir)
-    try:
-        extra_x = draw_unlabelled(ctx.recipe.data, ctx.recipe.seed, ctx.loaded.file.parent, ds, cfg.unlabelled)
-    except ValueError as e:
-        raise ctx.error("unlabelled", str(e)) from None
-    ctx.console.print(f"  teacher '{ctx.input.stage_id}' scores {len(ds.train)} labelled + {len(extra_x)} unlabelled samples")
-    raw, labels, logits = taught(teacher, lambda b: prepare(teacher_meta["preprocess"], b), ds.train.x, ds.train.y, extra_x)
-    del teacher
+    got = teach(ctx, ctx.input.dir, ds, cfg.unlabelled, cfg.temperature, cfg.weight, lambda msg: ctx.error("unlabelled", msg))
+    raw, labels, logits = got.raw, got.labels, got.logits
     # a student's vocabulary is fitted on every text it trains on, unlabelled ones too (never val/test)
     model, spec, extra = start_model(ctx, cfg.student, replace(ds, train=Split(raw, labels)))
     pre = extra.setdefault("preprocess", ds.preprocess())
@@ -71,13 +64,12 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
     val, test = (Split(student_in(s.x), s.y) for s in (ds.val, ds.test))
     settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
                              seed=ctx.recipe.seed, device=pick_device(cfg.device))
-    loss = SoftLabelLoss(logits, labels, cfg.temperature, cfg.weight)
-    result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=loss, label=cfg.id)
+    result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=got.loss, label=cfg.id)
     test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
     return StageOutput("model.safetensors", {
         **result, "test_accuracy": round(test_acc, 5), "params": sum(p.numel() for p in model.parameters()),
-        "teacher": ctx.input.stage_id, "labelled_samples": len(ds.train), "unlabelled_samples": len(extra_x),
+        "teacher": ctx.input.stage_id, "labelled_samples": len(ds.train), "unlabelled_samples": got.unlabelled,
         "teacher_train_agreement": round(agree, 5),
     })
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from edgekit.baselines import PROVIDERS
 from edgekit.bench.stats import summarize
@@ -33,6 +33,23 @@ from edgekit.stage import StageContext, StageOutput
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")  # a whole value "${NAME}"
 EnvRef = Annotated[str, Field(pattern=ENV_REF.pattern)]
 ENV_FIELDS = ("base_url", "model", "price_input_per_1m", "price_output_per_1m")
+# which providers each provider-specific key applies to, read from PROVIDERS (a key set on any other provider is a
+# recipe error at `edgekit validate`, never silently ignored); keys not listed apply to every provider
+REMOTE_KEYS = ("base_url", "api_key_env", "timeout_s", "retries", "concurrency", "cache", "image_size", "image_format",
+               "price_input_per_1m", "price_output_per_1m")
+APPLIES = {
+    **{k: lambda p: p.remote for k in REMOTE_KEYS},
+    "threads": lambda p: not p.remote,  # a local model's torch threads
+    "latency_runs": lambda p: p.prompt == "templates",  # the others time every query
+    "prompts": lambda p: p.prompt == "templates",
+    "instruction": lambda p: p.prompt == "instruction",
+    "few_shot": lambda p: p.prompt == "instruction",
+    "calibrate": lambda p: p.name == "llm",
+}
+
+
+def _users(key: str) -> str:
+    return "/".join(name for name, p in PROVIDERS.items() if APPLIES[key](p))
 
 
 class PromptedConfig(StageConfig):
@@ -59,6 +76,14 @@ class PromptedConfig(StageConfig):
     image_size: int = Field(224, ge=8, le=4096, description="openai on images: pixels high each image is resized to before it is sent")
     image_format: Literal["png", "jpeg"] = Field("png", description="openai on images: how images are encoded in the data URIs")
 
+    @model_validator(mode="after")
+    def _keys_of_its_provider(self):
+        provider = PROVIDERS[self.provider]
+        misplaced = [k for k in APPLIES if k in self.model_fields_set and not APPLIES[k](provider)]
+        if misplaced:
+            raise ValueError(f"'{misplaced[0]}' does not apply to the {self.provider} provider ({_users(misplaced[0])} only)")
+        return self
+
     def env_refs(self) -> dict[str, str]:
         """Field -> environment variable, for values written as ${NAME}."""
         return {f: m.group(1) for f in ENV_FIELDS if isinstance(v := getattr(self, f), str) and (m := ENV_REF.match(v))}
@@ -75,10 +100,12 @@ class PromptedConfig(StageConfig):
             value = os.environ.get(name) or None
             if value is not None and f.startswith("price"):
                 try:
-                    value = float(value)
-                    assert value >= 0
-                except (ValueError, AssertionError):
+                    price = float(value)
+                except ValueError:
+                    price = -1.0
+                if not price >= 0:  # a negative number, NaN or no number at all
                     raise ctx.error(f, f"${name} = {value!r} is not a price (a number >= 0)") from None
+                value = price
             update[f] = value
         return self.model_copy(update=update)
 
@@ -103,13 +130,6 @@ def provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
 
     provider = PROVIDERS[cfg.provider]
     kw: dict = {"labels": labels}
-    similarity = provider.prompt == "templates"
-    misplaced = [k for k, bad in (("prompts", cfg.prompts and not similarity), ("instruction", cfg.instruction and similarity),
-                                  ("few_shot", cfg.few_shot and similarity)) if bad]
-    if misplaced:
-        users = lambda how: "/".join(n for n, p in PROVIDERS.items() if p.prompt == how)  # noqa: E731
-        raise ctx.error(misplaced[0], f"'{misplaced[0]}' does not apply to the {cfg.provider} provider "
-                        f"(prompts: {users('templates')}; instruction, few_shot: {users('instruction')})")
     if provider.remote:
         if not cfg.base_url or not cfg.model:
             raise ctx.error("base_url" if not cfg.base_url else "model", f"the {cfg.provider} provider needs base_url and model")

@@ -25,12 +25,13 @@ from edgekit.model_config import ModelConfig
 from edgekit.strict import ID_PATTERN, StageConfig, Strict
 from edgekit.registry import register_stage
 from edgekit.stage import StageContext, StageOutput
+from edgekit.stages.teach import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, teach
 
 
 class DistillConfig(Strict):
     teacher: str = Field(pattern=ID_PATTERN, description="id of an earlier stage whose torch model teaches (an ancestor of the input)")
-    temperature: float = Field(4.0, gt=0, le=100, description="softmax temperature of both models' logits")
-    weight: float = Field(0.7, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
+    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0, le=100, description="softmax temperature of both models' logits")
+    weight: float = Field(DEFAULT_WEIGHT, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
     unlabelled: int = Field(0, ge=0, le=10_000_000, description="text: extra training samples beyond data.limit_train, "
                             "taught by the teacher alone (its logits computed once, up front)")
 
@@ -190,28 +191,19 @@ def start_model(ctx: StageContext, model_cfg: ModelConfig, ds, normalize: bool =
 
 
 def _taught_with_unlabelled(ctx: StageContext, d: DistillConfig, ds, pre: dict):
-    """(training split of labelled + unlabelled token ids with index targets, its soft-label loss, metrics).
-
-    The teacher scores every text once, up front (``edgekit.torchkit.soft_labels``): on unlabelled texts its
-    soft labels are the only target, so they cannot come from a batch-by-batch teacher on labelled data."""
+    """(training split of labelled + unlabelled inputs with index targets, its soft-label loss, metrics): the
+    teacher scores every sample once, up front (edgekit.stages.teach, shared with the distill stage): on unlabelled
+    samples its soft labels are the only target, so they cannot come from a batch-by-batch teacher."""
     import numpy as np
 
     from edgekit.data.dataset import Split
-    from edgekit.data.unlabelled import draw_unlabelled
     from edgekit.runtime.preprocess import prepare
-    from edgekit.torchkit.models import load_model
-    from edgekit.torchkit.soft_labels import SoftLabelLoss, taught
 
-    try:
-        extra_x = draw_unlabelled(ctx.recipe.data, ctx.recipe.seed, ctx.loaded.file.parent, ds, d.unlabelled)
-    except ValueError as e:
-        raise ctx.loaded.error(ctx.loaded.stage_loc(ctx.cfg.id, "distill", "unlabelled"), str(e)) from None
-    teacher, teacher_meta = load_model(_ancestor(ctx, d.teacher).dir)
-    ctx.console.print(f"  teacher '{d.teacher}' scores {len(ds.train)} labelled + {len(extra_x)} unlabelled samples")
-    raw, labels, logits = taught(teacher, lambda b: prepare(teacher_meta["preprocess"], b), ds.train.x, ds.train.y, extra_x)
-    train = Split(prepare(pre, raw), np.arange(len(raw), dtype=np.int64))  # targets: indices into logits
-    return train, SoftLabelLoss(logits, labels, d.temperature, d.weight), {
-        "labelled_samples": len(ds.train), "unlabelled_samples": len(extra_x)}
+    where = ctx.loaded.stage_loc(ctx.cfg.id, "distill", "unlabelled")
+    got = teach(ctx, _ancestor(ctx, d.teacher).dir, ds, d.unlabelled, d.temperature, d.weight,
+                lambda msg: ctx.loaded.error(where, msg))
+    train = Split(prepare(pre, got.raw), np.arange(len(got.raw), dtype=np.int64))  # targets: indices into logits
+    return train, got.loss, {"labelled_samples": got.labelled, "unlabelled_samples": got.unlabelled}
 
 
 def _ancestor(ctx: StageContext, stage_id: str):

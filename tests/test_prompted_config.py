@@ -1,0 +1,47 @@
+"""The prompted stage's config: a key that belongs to another provider (an endpoint's timeout on a local model,
+an instruction for a similarity model) is rejected by `edgekit validate` with file, line and key, never ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgekit.cli.main import main
+
+RECIPE = """\
+edgekit: 1
+name: p
+data: {source: wordnet-nouns, limit_train: 100, limit_test: 50}
+model: {source: "edgekit:bow"}
+stages:
+  - id: zero-shot
+    kind: prompted
+    provider: PROVIDER
+EXTRA"""
+
+
+def _validate(tmp_path, provider: str, extra: str, capsys) -> tuple[int, str]:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(RECIPE.replace("PROVIDER", provider).replace("EXTRA", extra))
+    code = main(["validate", str(path)])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("provider, extra, key, only", [
+    ("embedding", "    timeout_s: 5\n", "timeout_s", "openai only"),
+    ("embedding", "    retries: 1\n", "retries", "openai only"),
+    ("llm", "    base_url: http://127.0.0.1:8080/v1\n", "base_url", "openai only"),
+    ("embedding", "    instruction: 'Classify {input}'\n", "instruction", "llm/openai only"),
+    ("openai", "    base_url: http://h/v1\n    model: m\n    prompts: ['{label}']\n", "prompts", "embedding/clip/siglip only"),
+    ("embedding", "    calibrate: false\n", "calibrate", "llm only"),
+    ("openai", "    base_url: http://h/v1\n    model: m\n    threads: 2\n", "threads", "embedding/llm/clip/siglip only"),
+])
+def test_a_key_of_another_provider_is_rejected_at_validate(tmp_path, capsys, provider, extra, key, only):
+    code, err = _validate(tmp_path, provider, extra, capsys)
+    assert code == 2 and "Traceback" not in err, err
+    assert "recipe.yaml:6:" in err and f"'{key}' does not apply to the {provider} provider ({only})" in err, err
+
+
+def test_keys_of_the_provider_pass(tmp_path, capsys):
+    extra = "    base_url: http://h/v1\n    model: m\n    timeout_s: 5\n    retries: 1\n    few_shot: 2\n"
+    assert _validate(tmp_path, "openai", extra, capsys)[0] == 0
+    assert _validate(tmp_path, "llm", "    calibrate: false\n    threads: 2\n", capsys)[0] == 0
