@@ -15,20 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.data import folderscan
 from edgekit.data.dataset import Dataset, Split, limit, split_train_val
+from edgekit.data.errors import DataSourceError
 from edgekit.data.filehash import hash_files
-from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
 from edgekit.modelpath import import_function
 from edgekit.hashing import hash_file, hash_obj
-
-
-class DataSourceError(InputError):
-    """A dataset that cannot be found or read; ``key`` is the recipe key under data: to blame."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
 
 
 Loader = Callable[..., Dataset]
@@ -160,24 +153,6 @@ def fashion_mnist(cfg, arg: str, base_dir: Path, seed: int):
 
 # --- a folder of images, one subfolder per class ------------------------------------------------
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def _scan_classes(root: Path, classes: list[str] | None = None) -> tuple[list[str], list[tuple[Path, int]]]:
-    """(class names, [(image, label)]). With ``classes`` (the training class map) labels come from it, so a test
-    folder with fewer classes still labels a cat as a cat; a class it does not know is bad input."""
-    found = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if classes is None:
-        classes = found
-    unknown = [c for c in found if c not in classes]
-    if unknown:
-        raise DataSourceError("source", f"{root}: class folder(s) {', '.join(unknown)} not in the training classes "
-                                        f"({', '.join(classes)}); a test class must be one the model was trained on")
-    index = {c: i for i, c in enumerate(classes)}
-    items = [(p, index[c]) for c in found for p in sorted((root / c).rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-    return classes, items
-
-
 def _load_images(items: list[tuple[Path, int]], size: int | None, mode: str):
     from edgekit.errors import require
 
@@ -206,15 +181,9 @@ def imagefolder(cfg, arg: str, base_dir: Path, seed: int):
     """DIR/<class>/*.png, or DIR/train/<class>/ + DIR/test/<class>/ for a fixed test split (labelled with the
     training classes)."""
     root = resolve_path(arg, base_dir)
-    if not root.is_dir():
-        raise DataSourceError("source", f"{root}: no such directory")
-    fixed_test = (root / "train").is_dir() and (root / "test").is_dir()
-    classes, items = _scan_classes(root / "train" if fixed_test else root)
-    if len(classes) < 2 or not items:
-        raise DataSourceError("source", f"{root}: expected one subfolder of images per class (found {len(classes)} classes, {len(items)} images)")
-    test_items = _scan_classes(root / "test", classes)[1] if fixed_test else []
-    if fixed_test and not test_items:
-        raise DataSourceError("source", f"{root / 'test'}: no images (expected test/<class>/*.png for classes {', '.join(classes)})")
+    train_scan, test_scan = folderscan.layout(root)  # the same refusals, in the same words, as validate and init
+    fixed_test = test_scan is not None
+    classes, items, test_items = train_scan.classes, train_scan.items, test_scan.items if fixed_test else []
     from edgekit.errors import require
 
     Image = require("PIL.Image", "shrink")
