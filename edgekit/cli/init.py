@@ -67,7 +67,7 @@ stages:
     batch_size: 32
     weight_decay: 0.01
   - {{id: export, kind: export, parity_samples: 64}}
-  # dynamic INT8: weights in INT8, activations quantized at run time; static INT8 loses more on transformers
+  # dynamic INT8 (activations scaled at run time): on the pruned MiniLM static QDQ collapsed to 76.0 %, dynamic 89.6 %
   - {{id: int8, kind: quantize, mode: dynamic, val_samples: 200, max_accuracy_drop: 1.0, on_miss: keep-best}}
   # the prompted baseline: the same encoder zero-shot, no training (what fine-tuning must beat)
   - id: zero-shot
