@@ -2,7 +2,7 @@
 the folders, models and modules it names exist, and an image folder is one the loader reads (its layout and
 image sizes, from the file headers). Nothing here imports torch or the user's code: module
 existence is found with ``importlib.util.find_spec`` and torchvision's model names are read from its source,
-so the check costs milliseconds (plus about a second per 10,000 images), not a torch import. What cannot be
+so the check costs milliseconds (plus a few seconds per 10,000 images), not a torch import. What cannot be
 checked (an extra not installed) and what will be skipped (files in an image folder that are not images) is
 returned as plain sentences for the caller to print.
 
@@ -71,7 +71,7 @@ def preflight(loaded: LoadedRecipe) -> list[str]:
 
 def _check_images(loaded: LoadedRecipe, folder: Path) -> list[str]:
     """What the imagefolder loader will refuse, in its words (layout, unreadable image, mixed sizes without
-    data.image_size), from the file headers: about a second for 10,000 JPEGs. Returns the skipped-files note."""
+    data.image_size), from the file headers: a few seconds per 10,000 JPEGs. Returns the skipped-files note."""
     from edgekit.data import folderscan
     from edgekit.data.errors import DataSourceError
 

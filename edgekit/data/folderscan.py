@@ -5,8 +5,9 @@ so they agree on what the folder is: the same files skipped (and listed), the sa
     DIR/<class>/*.jpg                      one subfolder of images per class, at least two classes
     DIR/train/<class>/ + DIR/test/<class>/ a fixed test split (test classes must be training classes)
 
-Reading the headers of 10,000 JPEGs takes about a second (PIL reads the first bytes of each file, not the
-pixels), which is why ``validate`` can say "images have different sizes" before ``shrink`` would."""
+Reading the headers of 10,000 JPEGs took 3.5-4.2 s on 2 busy cores (2,000 96x96 JPEGs, 3 rounds): PIL reads
+the first bytes of each file, not the pixels. That is why ``validate`` can say "images have different sizes"
+before ``shrink`` would."""
 
 from __future__ import annotations
 
