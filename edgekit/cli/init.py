@@ -91,9 +91,11 @@ stages:
 
 TEXT_SOURCES = ("wordnet-nouns",)
 TEXT_DEFAULT_MODEL = "edgekit:bow"
-# measured with this recipe on 2 shared CPU cores (issue 33); MiniLM fine-tunes at ~15 glosses/s
+# measured with this recipe's finetune stage (the same as recipes/wordnet-minilm.yaml's): 237 s on 2 idle cores
+# (docs/text.md), 2,913 s on 2 cores shared with five other jobs (load 12-17; issue 33)
 TEXT_LIMIT_TRAIN = 4000
-TEXT_TIME_NOTE = "4,000 labelled texts: MiniLM's fine-tune took {minutes} on 2 CPU cores; more data, more minutes"
+TEXT_TIME_NOTE = ("4,000 labelled texts: fine-tuning MiniLM took 4 min on 2 idle CPU cores (49 min on 2 busy ones); "
+                  "time grows with limit_train")
 # the wordnet-nouns default categories as the prompt reads them (recipes/wordnet-minilm.yaml: 90.4 % fine-tuned)
 WORDNET_LABELS = {
     "animal": "an animal", "plant": "a plant", "food": "a food or drink", "artifact": "a man-made object",
@@ -116,7 +118,7 @@ def text_recipe(source: str, model: str) -> str:
     return TEXT_ENCODER.format(source=source, model=model, folder=model.removeprefix("hf:"), prompts=PROMPTS,
                                head_labels="".join(f"\n        {c}: {d}" for c, d in described),
                                labels="".join(f"\n      {c}: {d}" for c, d in described), limit_train=TEXT_LIMIT_TRAIN,
-                               limit_note=TEXT_TIME_NOTE.format(minutes="about 4 minutes"))
+                               limit_note=TEXT_TIME_NOTE)
 
 
 def source_spec(source: str, recipe_dir: Path) -> str:
