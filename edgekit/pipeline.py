@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from edgekit import __version__, runlock
 from edgekit.errors import EdgekitError, InputError, StageFailed, require
@@ -178,7 +179,10 @@ class Pipeline:
             # everything after the lock is inside the try: a run that fails early (owner check, missing dataset)
             # must not leave an older run.json saying ok for `edgekit check` to pass
             try:
-                preflight(self.loaded)  # a missing folder or model fails now, not after an hour of training
+                # a missing folder or model fails now, not after an hour of training; its notes (files an image
+                # folder holds that are not images, skipped) are the ones `edgekit validate` prints
+                for note in preflight(self.loaded):
+                    self.console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
                 owner = _check_owner(self.run_dir, recipe.name)
                 if owner is not None:
                     record["recipe"] = owner  # the directory stays the other recipe's: only its status changes

@@ -184,8 +184,11 @@ def test_bench_table_is_readable_at_any_width(width):
 def test_init_writes_a_valid_recipe_and_never_overwrites(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     photos = tmp_path / "data" / "photos"
+    from PIL import Image
+
     for cls in ("cat", "dog"):
         (photos / cls).mkdir(parents=True)
+        Image.new("L", (28, 28)).save(photos / cls / "0.png")  # init reads the folder as shrink will: it needs images
     code, out, err = cli("init", str(photos), "-o", str(tmp_path / "recipes" / "photos.yaml"))
     assert code == 0, err
     written = (tmp_path / "recipes" / "photos.yaml").read_text()

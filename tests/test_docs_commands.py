@@ -96,8 +96,12 @@ def sandbox(tmp: Path) -> dict[str, str]:
     shutil.copytree(ROOT / "benchmarks", tmp / "benchmarks")
     (tmp / "ci").mkdir()
     (tmp / "budgets.yaml").write_text("min_accuracy_pct: 1\nmax_size_mb: 5\n")
-    for cls in ("cat", "dog"):  # `edgekit init photos/`: a folder with one subfolder per class
+    from PIL import Image
+
+    for cls in ("cat", "dog"):  # `edgekit init photos/`: a folder with one subfolder of images per class
         (tmp / "photos" / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.new("L", (28, 28), 60 * i).save(tmp / "photos" / cls / f"{i}.png")
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     for name, target in (("edgekit", f'"{sys.executable}" -m edgekit'), ("python", f'"{sys.executable}"')):
@@ -112,13 +116,13 @@ def test_docs_have_commands():
     assert any(c.startswith("make test") for c in cmds) and any(c.startswith("pip install") for c in cmds)
 
 
-def test_readme_error_example_is_what_validate_prints(tmp_path):
+def test_documented_error_example_is_what_validate_prints(tmp_path):
     import contextlib
     import io
 
     from edgekit.cli.main import main
 
-    example = re.search(r"\(`(recipe\.yaml:14: [^`]+)`\)", (ROOT / "README.md").read_text()).group(1)
+    example = re.search(r"\(`(recipe\.yaml:14: [^`]+)`\)", "\n".join(d.read_text() for d in DOCS)).group(1)
     recipe = ["edgekit: 1", "name: example", "seed: 0", "data:", "  source: fashion-mnist", "model:",
               "  source: torchvision:resnet18", "stages:", "  - id: train", "    kind: train", "  - id: export",
               "    kind: export", "  # line 14: the third stage", "  - {id: more, kind: train, epochs: many}"]

@@ -26,8 +26,10 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         # stderr to a file, not a pipe: a chatty library must never block the worker on a full pipe
         self.log = tempfile.TemporaryFile("w+")
+        # a session of its own: the terminal's Ctrl-C goes to the foreground process group, and must reach only
+        # the parent, which stops the run and closes its workers (a worker it reached would die mid-reply)
         self.proc = subprocess.Popen([sys.executable, "-m", "edgekit.bench.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
         self.hello = self._send({"model": str(model), "threads": threads, "inter_threads": inter_threads, "batch": batch,
                                  "spinning": spinning})
 

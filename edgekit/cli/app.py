@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from edgekit import __version__
+from edgekit.cli import sigint
 
 app = typer.Typer(
     name="edgekit",
@@ -36,6 +37,7 @@ def root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show a traceback with an error (same as EDGEKIT_DEBUG=1).", metavar=""),
 ):
     """Exit codes: 0 ok, 1 a run or check failed, 2 bad input, 130 interrupted (Ctrl-C)."""
+    sigint.state["phase"] = "running"  # the command line is parsed: a Ctrl-C from here interrupts the command
     err.quiet = quiet
     if not err.is_terminal:  # a CI log: no carriage-return bars from libraries (tqdm, huggingface_hub)
         os.environ.setdefault("TQDM_DISABLE", "1")

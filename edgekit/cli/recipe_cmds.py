@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from edgekit import recipe as recipe_mod
 from edgekit.cli.app import app, err, out
@@ -32,7 +33,7 @@ def validate(
             typer.echo(json.dumps({"schema": VALIDATE_SCHEMA, "file": str(recipe), "ok": False, "error": e.message}, indent=2))
         raise
     for note in notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     r = loaded.recipe
     if as_json:
         typer.echo(json.dumps({"schema": VALIDATE_SCHEMA, "file": str(recipe), "ok": True, "name": r.name,

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgekit import recipe as recipe_mod
+from edgekit.cli import sigint
 from edgekit.cli.app import app, err, out
 from edgekit.errors import Interrupted, StageFailed
 from edgekit.fsutil import check_output_dir
@@ -87,33 +88,43 @@ def shrink(
         where = f"stage '{pipeline.running}'" if pipeline.running else "the run"
         raise Interrupted(f"interrupted during {where} of {recipe}; finished stages are kept and "
                           f"{run_dir / 'run.json'} marks the run failed: run the same command to resume") from None
-    report, outcome = _report_and_check(loaded, run_dir)
-    if as_json:
-        typer.echo(json.dumps({"schema": RUN_SCHEMA, **record}, indent=2))
-    else:
-        cached = sum(s["cached"] for s in record["stages"])
-        out.print(results_table(record))
-        if (found := verdict_table(report)) is not None:
-            sentence, table, lines = found
-            out.print(table)
-            for line in lines:
+    # after the stages: a Ctrl-C still exits 130 with a line saying what had been done (the report and the ship
+    # folder are each written to a temporary name and renamed, so neither is ever half-written)
+    phase = {"now": "writing the report", "shipped": None}
+    try:
+        report, outcome = _report_and_check(loaded, run_dir, phase)
+        phase["now"] = "printing the results"
+        if as_json:
+            typer.echo(json.dumps({"schema": RUN_SCHEMA, **record}, indent=2))
+        else:
+            cached = sum(s["cached"] for s in record["stages"])
+            out.print(results_table(record))
+            if (found := verdict_table(report)) is not None:
+                sentence, table, lines = found
+                out.print(table)
+                for line in lines:
+                    out.print(escape(line), highlight=False, soft_wrap=True)
+                out.print(sentence)
+            for line in ship_lines(report):
                 out.print(escape(line), highlight=False, soft_wrap=True)
-            out.print(sentence)
-        for line in ship_lines(report):
-            out.print(escape(line), highlight=False, soft_wrap=True)
-        out.print(f"{len(record['stages'])} stages, {cached} cached; run record: {run_dir / 'run.json'}")
-    if outcome is not None:
-        from edgekit.cli.check import failure, print_outcome
+            out.print(f"{len(record['stages'])} stages, {cached} cached; run record: {run_dir / 'run.json'}")
+        if outcome is not None:
+            from edgekit.cli.check import failure, print_outcome
 
-        print_outcome(outcome, err if as_json else out)
-        if not outcome.passed:
-            raise failure(outcome)
-    ship = report.get("ship")
-    if ship and ship["artifact"] is None:  # measured, yet nothing may ship: the run did not deliver
-        raise StageFailed(ship["reason"])
+            print_outcome(outcome, err if as_json else out)
+            if not outcome.passed:
+                raise failure(outcome)
+        ship = report.get("ship")
+        if ship and ship["artifact"] is None:  # measured, yet nothing may ship: the run did not deliver
+            raise StageFailed(ship["reason"])
+        sigint.finished()  # everything is printed and in place: a Ctrl-C from here on changes nothing
+    except KeyboardInterrupt:
+        done = (f"the run finished and shipped {phase['shipped']}" if phase["shipped"] else
+                "every stage finished and is kept; run the same command to write the report (the stages are cached)")
+        raise Interrupted(f"interrupted while {phase['now']} of {recipe}: {done}") from None
 
 
-def _report_and_check(loaded, run_dir: Path):
+def _report_and_check(loaded, run_dir: Path, phase: dict):
     """Write the run's report; with budgets in the recipe, check them (the same gate as `edgekit check`)."""
     from edgekit.report.check import check
     from edgekit.report.publish import publish
@@ -128,7 +139,9 @@ def _report_and_check(loaded, run_dir: Path):
             err.print(f"[yellow]warning:[/] sense: {escape(f['check'])} ({escape(f['artifact'])}): {escape(f['message'])}",
                       highlight=False, soft_wrap=True)
     err.print(f"report: {escape(str(run_dir / 'report.html'))}", highlight=False)
+    phase["now"] = f"copying the shipped artifact to {run_dir / 'ship'}"
     shipped = publish(run_dir, written.report)
+    phase["now"], phase["shipped"] = "checking the budgets", shipped
     if shipped is not None:
         err.print(f"shipped: {escape(str(shipped))}", highlight=False)
     return written.report, (check(written.report, budgets) if budgets else None)

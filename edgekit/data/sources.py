@@ -16,19 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.data.dataset import Dataset, Split, limit, split_train_val
+from edgekit.data.errors import DataSourceError
 from edgekit.data.rows import Rows
-from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
 from edgekit.modelpath import import_function
 from edgekit.hashing import hash_file, hash_obj
-
-
-class DataSourceError(InputError):
-    """A dataset that cannot be found or read; ``key`` is the recipe key under data: to blame."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(message)
-        self.key = key
 
 
 Loader = Callable[..., Dataset]
