@@ -141,3 +141,14 @@ def test_world_size_is_in_the_train_key_only_when_above_one(monkeypatch):
     assert cfg.key_context(None) is None
     configure(4, 2, 1, "h:1")
     assert cfg.key_context(None) == {"world_size": 8}
+
+
+def test_the_worker_started_by_hand_says_how_it_is_started(tmp_path):
+    """The rank entry point (torchrun runs it in the slow tests above) refuses a missing job with usage, exit 2."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "edgekit.torchkit.ddp_worker", str(tmp_path / "absent.json")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "usage:" in r.stderr and "--nproc-per-node" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -269,8 +269,12 @@ def test_init_writes_the_prompted_row_for_its_data(tmp_path):
     from edgekit.cli.main import main
     from edgekit.recipe import load
 
+    from PIL import Image
+
     for cls in ("cat", "dog"):
         (tmp_path / "photos" / cls).mkdir(parents=True)
+        for i in range(2):  # init reads the folder as shrink will: an empty class folder is refused
+            Image.new("RGB", (16, 16), (i * 80, 0, 0)).save(tmp_path / "photos" / cls / f"{i}.png")
     assert main(["init", str(tmp_path / "photos"), "-o", str(tmp_path / "p.yaml")]) == 0
     assert main(["init", "wordnet-nouns", "-o", str(tmp_path / "w.yaml")]) == 0
     image, text = (load(tmp_path / f).recipe.stages[-1] for f in ("p.yaml", "w.yaml"))

@@ -65,4 +65,8 @@ def main(job_file: str) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_file():  # started by hand: say how it is started
+        print("usage: torchrun ... -m edgekit.torchkit.ddp_worker JOB.json (the train stage writes the job; "
+              "run `edgekit shrink RECIPE --nproc-per-node N` instead)", file=sys.stderr)
+        sys.exit(2)
     sys.exit(main(sys.argv[1]))
