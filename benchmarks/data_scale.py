@@ -41,7 +41,7 @@ def _peak_gb() -> tuple[float, float]:
 def child(folder: Path, train: bool) -> dict:
     """Load (and train one epoch): figures of this process."""
     from edgekit.data import load_dataset
-    from edgekit.recipe import DataConfig
+    from edgekit.recipe.read import DataConfig
 
     decoded: list[str] = []
     import edgekit.data.store as store

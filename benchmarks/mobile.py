@@ -102,7 +102,7 @@ def before_file(run_dir: Path, export_dir: Path, loaded, ds) -> Path:
 
 def measure(work: Path, arch: str, data: str) -> dict:
     from edgekit.data import load_dataset
-    from edgekit.recipe import load
+    from edgekit.recipe.read import load
     from edgekit.report.build import in_run, read_run
     from edgekit.runtime import ort
     from edgekit.runtime.preprocess import prepare

@@ -18,7 +18,7 @@ from pathlib import Path
 from edgekit.bench import PRESETS, bench
 from edgekit.data import load_dataset
 from edgekit.quant.onnx_int8 import kernel_counts
-from edgekit.recipe import load
+from edgekit.recipe.read import load
 from edgekit.report.build import in_run, read_run
 from edgekit.runtime import ort
 from edgekit.runtime.preprocess import prepare

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from edgekit.report.build import build_report, read_run
-from edgekit.verdict import verdict
+from edgekit.decide.verdict import verdict
 
 
 def main(argv: list[str]) -> int:

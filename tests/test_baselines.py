@@ -11,7 +11,7 @@ import pytest
 
 from edgekit.baselines import LabelSet, create
 from edgekit.baselines.openai import OpenAIChat, ProviderError
-from edgekit.verdict import verdict
+from edgekit.decide.verdict import verdict
 from localhttp import LocalServer, QuietHandler
 
 
@@ -295,7 +295,7 @@ stages:
         assert row["latency_ms"]["p50"] > 0 and row["usage"]["requests"] == row["test_samples"]
         assert any((tmp_path / "xdg" / "edgekit" / "openai").rglob("*.json"))
         # a prompted model is sense-checked like an artifact: at chance, it is flagged
-        from edgekit.sense import near_chance
+        from edgekit.decide.sense import near_chance
 
         assert 0.25 <= row["chance_accuracy"] < 1  # four classes: the most common one's share of the scored samples
         report = json.loads((tmp_path / "run" / "report.json").read_text())

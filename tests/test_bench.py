@@ -397,8 +397,8 @@ def test_evaluate_stage_rows_come_from_the_harness(models, tmp_path):
     from rich.console import Console
 
     from edgekit.data.dataset import Dataset, Split
-    from edgekit.recipe import parse
-    from edgekit.stage import Artifact, StageContext
+    from edgekit.recipe.read import parse
+    from edgekit.run.stage import Artifact, StageContext
     from edgekit.stages.evaluate import EvaluateConfig, run
 
     rng = np.random.default_rng(0)

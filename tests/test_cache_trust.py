@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from edgekit import codehash
+from edgekit.run import codehash
 from edgekit.cli.main import main
 from edgekit.data import load_dataset
 from edgekit.fsutil import write_json
-from edgekit.pipeline import load_artifact
-from edgekit.stagekey import model_fingerprint, stage_code, stage_key
-from edgekit.recipe import parse
+from edgekit.run.pipeline import load_artifact
+from edgekit.run.stagekey import model_fingerprint, stage_code, stage_key
+from edgekit.recipe.read import parse
 from edgekit.stages import stage_kinds
-from edgekit.stage import MANIFEST, MANIFEST_VERSION
+from edgekit.run.stage import MANIFEST, MANIFEST_VERSION
 
 
 def _stage_dir(tmp_path: Path, content: bytes) -> Path:
@@ -126,7 +126,7 @@ def test_user_model_code_is_in_the_train_key(tmp_path, user_code):
 def test_user_model_next_to_the_recipe_is_found_and_hashed(tmp_path, monkeypatch):
     """A python: module beside the recipe (no PYTHONPATH) passes validation from another folder, and editing it
     changes the train key: the module is found where the train stage imports it from."""
-    from edgekit.preflight import preflight
+    from edgekit.recipe.preflight import preflight
 
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     project.mkdir(), elsewhere.mkdir()

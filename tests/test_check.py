@@ -289,7 +289,7 @@ def test_shrink_checks_recipe_budgets_and_check_reuses_them(run_dir, art, tmp_pa
 
 
 def test_recipe_schema_documents_budgets():
-    from edgekit.recipe import json_schema
+    from edgekit.recipe.read import json_schema
 
     schema = json_schema()
     budgets = schema["$defs"]["Budgets"]["properties"]

@@ -88,7 +88,7 @@ def test_check_on_an_interrupted_run_fails_as_unfinished_and_writes_junit(tmp_pa
 
 
 def test_report_and_check_warn_while_a_shrink_holds_the_run_dir(tmp_path):
-    from edgekit import runlock
+    from edgekit.run import runlock
 
     run = tmp_path / "run"
     run.mkdir()
@@ -109,7 +109,7 @@ def test_budgets_from_a_recipe_without_budgets_says_so(tmp_path):
 
 def test_recipe_without_budgets_is_named_as_such(tmp_path):
     from edgekit.errors import InputError
-    from edgekit.budgets import load_budgets
+    from edgekit.recipe.budgets import load_budgets
 
     with pytest.raises(InputError, match="a recipe without a budgets: section"):
         load_budgets(ROOT / "recipes" / "quick.yaml")
@@ -215,7 +215,7 @@ def test_validate_json_and_strict_numbers(tmp_path):
 
 
 def test_every_schema_property_has_a_description():
-    from edgekit.recipe import json_schema
+    from edgekit.recipe.read import json_schema
 
     missing = []
 
@@ -236,7 +236,7 @@ def test_every_schema_property_has_a_description():
 
 def test_python_sources_are_found_next_to_the_recipe(tmp_path, monkeypatch):
     from edgekit.data import load_dataset
-    from edgekit.recipe import load
+    from edgekit.recipe.read import load
 
     monkeypatch.chdir("/")  # neither the cwd nor PYTHONPATH holds the module
     (tmp_path / "mydata_next_to_recipe.py").write_text(

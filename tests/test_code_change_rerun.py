@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edgekit import codehash
+from edgekit.run import codehash
 
 pytestmark = pytest.mark.slow
 

@@ -172,7 +172,7 @@ class RecordingChat(LocalServer):
 @pytest.mark.skipif(not WORDNET.is_file(), reason="needs wordnet-base")
 def test_in_context_few_shot_sends_the_subsets_examples_to_an_openai_endpoint(tmp_path, monkeypatch, capsys):
     from edgekit.data import load_dataset
-    from edgekit.recipe import load
+    from edgekit.recipe.read import load
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     server = RecordingChat()

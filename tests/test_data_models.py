@@ -9,7 +9,7 @@ import torch
 
 from edgekit.data.dataset import split_train_val
 from edgekit.data.sources import DataSourceError, load_dataset, read_idx
-from edgekit.recipe import DataConfig
+from edgekit.recipe.read import DataConfig
 from edgekit.torchkit.models import build_model, load_model, save_model
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.budgets import Budgets
+from edgekit.recipe.budgets import Budgets
 from edgekit.cli.main import main
 from edgekit.fsutil import read_json
-from edgekit.recipe import parse
+from edgekit.recipe.read import parse
 from edgekit.report.build import build_report
 from edgekit.report.check import check
-from edgekit.ship import ShipRule, decide
+from edgekit.decide.ship import ShipRule, decide
 from report_run import real_run, recipe_with
 
 MACHINE = "fp-ci-runner-0001"  # a machine fingerprint id, as report.json names machines

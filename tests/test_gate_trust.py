@@ -12,7 +12,7 @@ from edgekit.bench import system
 from edgekit.cli.main import main
 from edgekit.errors import InputError
 from edgekit.fsutil import write_json
-from edgekit.budgets import Budgets
+from edgekit.recipe.budgets import Budgets
 from edgekit.report.check import check
 
 

@@ -267,7 +267,7 @@ def test_prompted_row_without_the_text_extra_says_what_to_install(tmp_path):
 
 def test_init_writes_the_prompted_row_for_its_data(tmp_path):
     from edgekit.cli.main import main
-    from edgekit.recipe import load
+    from edgekit.recipe.read import load
 
     from PIL import Image
 

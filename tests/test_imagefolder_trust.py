@@ -12,7 +12,7 @@ import pytest
 
 from edgekit.data import load_dataset
 from edgekit.data.sources import DataSourceError
-from edgekit.recipe import DataConfig
+from edgekit.recipe.read import DataConfig
 
 Image = pytest.importorskip("PIL.Image")
 

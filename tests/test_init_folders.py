@@ -137,7 +137,7 @@ def test_init_text_encoder_writes_what_works_for_it(tmp_path, monkeypatch):
 
     from edgekit.errors import InputError
     from edgekit.modelpath import resolve_model_path
-    from edgekit.preflight import HF_WEIGHTS
+    from edgekit.recipe.preflight import HF_WEIGHTS
 
     monkeypatch.chdir(tmp_path)
     try:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.stagekey import stage_key
+from edgekit.run.stagekey import stage_key
 from edgekit.quant.measure import Measurement, Trial
 from edgekit.quant.outcome import decide, metrics
 from edgekit.quant.speed import compare
 from edgekit.quant.tolerance import Tolerance
-from edgekit.recipe import parse
+from edgekit.recipe.read import parse
 from edgekit.stages import stage_kinds
 from edgekit.report.collect import _kept
 from edgekit.report.render import html_page, markdown

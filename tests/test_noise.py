@@ -1,7 +1,7 @@
-"""edgekit.noise: the one rule for "different beyond noise" that the keep-float decision, the prune stage, the sense
+"""edgekit.decide.noise: the one rule for "different beyond noise" that the keep-float decision, the prune stage, the sense
 checks and the shipping rule share."""
 
-from edgekit.noise import accuracy_tie, clearly_slower, latency_tie, size_tie
+from edgekit.decide.noise import accuracy_tie, clearly_slower, latency_tie, size_tie
 
 
 def test_clearly_slower_needs_every_round_and_a_material_difference():

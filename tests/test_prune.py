@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torch_pruning")
 
 from edgekit.errors import InputError, RecipeError  # noqa: E402
-from edgekit.noise import clearly_slower  # noqa: E402
+from edgekit.decide.noise import clearly_slower  # noqa: E402
 from edgekit.torchkit.export import export_onnx  # noqa: E402
 from edgekit.torchkit.models import build_model, load_model, save_model  # noqa: E402
 from edgekit.torchkit.pruning import PruneError, PruneSettings, prune, widths  # noqa: E402
@@ -185,7 +185,7 @@ def test_apply_shapes_rejects_foreign_shapes():
 
 
 def test_recipe_rejects_ratio_out_of_range(tmp_path):
-    from edgekit.recipe import parse
+    from edgekit.recipe.read import parse
 
     text = ("edgekit: 1\nname: t\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
             "stages:\n  - {id: train, kind: train}\n  - id: prune\n    kind: prune\n    ratio: 1.5\n")
@@ -200,8 +200,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 @pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed")
 def test_recipe_prune_recover_distill_export_evaluate(tmp_path):
     """train -> prune (taylor, 2 slices with fine-tuning) -> recover with distillation -> export both -> evaluate."""
-    from edgekit.pipeline import Pipeline
-    from edgekit.recipe import load
+    from edgekit.run.pipeline import Pipeline
+    from edgekit.recipe.read import load
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""
@@ -258,8 +258,8 @@ stages:
 
 @pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not installed")
 def test_stage_errors_point_at_the_recipe_key(tmp_path):
-    from edgekit.pipeline import Pipeline
-    from edgekit.recipe import load
+    from edgekit.run.pipeline import Pipeline
+    from edgekit.recipe.read import load
 
     recipe = tmp_path / "r.yaml"
     base = _tiny_recipe("prune-errors", 0.25)
@@ -280,8 +280,8 @@ def test_stage_errors_point_at_the_recipe_key(tmp_path):
 def test_a_model_that_cannot_be_pruned_fails_before_its_training(tmp_path):
     # a user's ShuffleNet trained for minutes, then its prune stage failed: now the train stage prunes a copy of
     # the untrained model first, and a recipe torch-pruning can never run stops before any training
-    from edgekit.pipeline import Pipeline
-    from edgekit.recipe import load
+    from edgekit.run.pipeline import Pipeline
+    from edgekit.recipe.read import load
 
     recipe = tmp_path / "r.yaml"
     tiny = _tiny_recipe("prune-precheck", 1.0).replace("epochs: 1}", "epochs: 50}")
@@ -419,8 +419,8 @@ def test_prune_to_latency_times_a_grid_against_the_parent():
 def test_recipe_latency_target(tmp_path):
     """target: latency through the pipeline: the stage's metrics say what it asked, measured and kept, and the report's
     sense checks read them."""
-    from edgekit.pipeline import Pipeline
-    from edgekit.recipe import load
+    from edgekit.run.pipeline import Pipeline
+    from edgekit.recipe.read import load
     from edgekit.report.build import build_report
     from edgekit.report.render import sections
 

@@ -17,8 +17,8 @@ from edgekit.quant.calibration import BatchReader, stratified_indices
 from edgekit.quant.measure import Measurement, Trial
 from edgekit.quant.outcome import choose, decide
 from edgekit.quant.tolerance import Tolerance
-from edgekit.recipe import parse
-from edgekit.stage import Artifact, StageContext
+from edgekit.recipe.read import parse
+from edgekit.run.stage import Artifact, StageContext
 
 torch = pytest.importorskip("torch")
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from edgekit.cli.main import main
-from edgekit.recipe import json_schema, parse
+from edgekit.recipe.read import json_schema, parse
 
 GOOD = """\
 edgekit: 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from edgekit.errors import RecipeError
-from edgekit.recipe import json_schema, parse
-from edgekit.registry import register_stage
+from edgekit.recipe.read import json_schema, parse
+from edgekit.run.registry import register_stage
 from edgekit.stages import stage_kinds
 
 KINDS = sorted(stage_kinds())

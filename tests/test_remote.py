@@ -212,7 +212,7 @@ def _report_with_device(device: dict | None, summary: dict) -> dict:
 
 
 def test_gate_naming_a_device_uses_its_numbers_and_its_throttling():
-    from edgekit.budgets import Budgets
+    from edgekit.recipe.budgets import Budgets
     from edgekit.report.check import check
     from edgekit.report.devices import accuracy_vs_host
 

@@ -77,7 +77,7 @@ def test_frontier_on_constructed_points():
 
 
 def _constructed_run(tmp_path: Path) -> Path:
-    """A run directory as the pipeline writes it (rows in edgekit.rows' contract): some percentiles measured and
+    """A run directory as the pipeline writes it (rows in edgekit.decide.rows' contract): some percentiles measured and
     some not, params/MACs/peak memory, per-row and per-stage machine fingerprints, and prompted baselines."""
     fp = {"cpu": "Test CPU", "isa": ["avx2"], "cores": 2, "onnxruntime": "1.32.0", "timestamp": "2026-01-01",
           "thermal": {"temp_c": 51.0, "governor": "performance"}}
@@ -314,7 +314,7 @@ def test_compare_two_reports(run_dir, tmp_path, capsys):
 
 
 def test_gate_on_constructed_report_targets_and_baselines(tmp_path):
-    from edgekit.budgets import Budgets, Limits
+    from edgekit.recipe.budgets import Budgets, Limits
     from edgekit.report.check import check
 
     report = build_report(_constructed_run(tmp_path))

@@ -82,7 +82,7 @@ def test_unknown_objective_and_bad_screening_key(tmp_path, capsys):
 
 
 def loaded_with(tmp_path, extra: str = ""):
-    from edgekit.recipe import load
+    from edgekit.recipe.read import load
 
     path = tmp_path / "recipe.yaml"
     path.write_text(RECIPE + "    prune.ratio: [0.3, 0.8]\n    recover.distill.weight: [0, 1]\n    prune.importance: [l1, lamp]\n" + extra)
@@ -106,7 +106,7 @@ def test_the_hand_trial_keeps_recipe_values_the_space_excludes(tmp_path):
     the choices) failed trial 0 before it started, reported as a worker that died, and the hand point was lost."""
     import optuna
 
-    from edgekit.recipe import load
+    from edgekit.recipe.read import load
     from edgekit.search import space
     from edgekit.search.study import enqueue_hand_trial, hand_values
 
@@ -202,7 +202,7 @@ def test_shared_stage_cache_keeps_a_live_workers_temporary_stage(tmp_path):
     """Workers share one stage cache: a run starting must not delete the stage another live process is writing."""
     import subprocess
 
-    from edgekit.pipeline import Pipeline
+    from edgekit.run.pipeline import Pipeline
 
     live = subprocess.Popen(["sleep", "30"])
     dead = subprocess.Popen(["true"])
@@ -222,7 +222,7 @@ def test_shared_stage_cache_keeps_a_live_workers_temporary_stage(tmp_path):
 
 def test_the_search_ships_by_the_rule_from_the_whole_frontier():
     from edgekit.search.results import shipped
-    from edgekit.ship import ShipRule
+    from edgekit.decide.ship import ShipRule
 
     def measured(stage, acc, size, p50):
         return {**row(stage, acc, size, p50), "test_samples": 10_000, "test_set": "t"}
@@ -252,7 +252,7 @@ def test_a_trial_whose_artifact_is_the_reference_file_ships_as_that_trial():
     # a recipe with nothing after its export: trial 0's artifact is its own fp32 reference, the same row; the
     # search ships trial 0 (it used to answer "no trial" whenever trial 0 alone was on the frontier)
     from edgekit.search.results import shipped
-    from edgekit.ship import ShipRule
+    from edgekit.decide.ship import ShipRule
 
     row = {"stage": "export", "kind": "export", "accuracy": 0.5, "size_bytes": 1000, "latency_ms": {"p50": 1.0},
            "test_samples": 100, "latency_round_p50_ms": [1.0, 1.0]}

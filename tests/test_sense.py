@@ -1,4 +1,4 @@
-"""Sense checks (edgekit.sense): each one provoked on a run directory as the pipeline writes it, then seen in
+"""Sense checks (edgekit.decide.sense): each one provoked on a run directory as the pipeline writes it, then seen in
 report.json, report.md/html, the console of `edgekit check` and, with fail_on, as a gate failure."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from edgekit.cli.main import main
 from edgekit.report.build import build_report
 from edgekit.report.render import html_page, markdown
-from edgekit.sense import CHECKS, chance_level, near_chance
+from edgekit.decide.sense import CHECKS, chance_level, near_chance
 
 FP = {"cpu": "Test CPU", "cores": 2}
 

@@ -1,4 +1,4 @@
-"""The shipping rule (edgekit.ship): which artifact a run ships and why the others lost; ties within noise; an
+"""The shipping rule (edgekit.decide.ship): which artifact a run ships and why the others lost; ties within noise; an
 explicit stage id; nothing within budget → `edgekit check` exit 1 with the reason; the recipe's ship: block
 validated with file:line:key; RUN_DIR/ship/ the shipped file byte for byte. Constructed rows and run
 directories: no training, no timing."""
@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from edgekit.budgets import Budgets
+from edgekit.recipe.budgets import Budgets
 from edgekit.cli.main import main
 from edgekit.errors import RecipeError
-from edgekit.recipe import parse
+from edgekit.recipe.read import parse
 from edgekit.report.build import build_report
 from edgekit.report.publish import publish
 from edgekit.report.write import write_report
-from edgekit.ship import ShipRule, decide
+from edgekit.decide.ship import ShipRule, decide
 
 N = 10_000  # test samples: the 95 % interval of an accuracy difference near 90 % is about ±0.83 pt
 
@@ -173,7 +173,7 @@ def test_report_ships_by_the_rule_and_publish_copies_it_byte_for_byte(tmp_path):
 
 
 def test_console_names_the_shipped_artifact_and_why_each_other_lost(tmp_path):
-    from edgekit.ship import ship_lines
+    from edgekit.decide.ship import ship_lines
 
     lines = ship_lines(build_report(constructed_run(tmp_path)))
     assert lines[0] == "ships: int8-pruned (smallest file within 0.5 pt of export's accuracy: 2.90 MB, p50 0.600 ms, 90.10 %)"
@@ -206,6 +206,6 @@ def test_a_drop_exactly_at_the_budget_is_within_it():
     d = decide([ref, pruned], ShipRule(), "export")
     assert d.artifact == "export-pruned" and "export-pruned" not in d.lost
     assert decide([ref, pruned], ShipRule(max_accuracy_drop_pt=0.49), "export").artifact == "export"
-    from edgekit.budgets import Limits
+    from edgekit.recipe.budgets import Limits
 
     assert decide([ref, pruned], ShipRule(), "export", Limits(min_accuracy_pct=89.9)).artifact == "export-pruned"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edgekit import stagekey
-from edgekit.recipe import parse
-from edgekit.stage import Artifact
-from edgekit.stagekey import stage_key
+from edgekit.run import stagekey
+from edgekit.recipe.read import parse
+from edgekit.run.stage import Artifact
+from edgekit.run.stagekey import stage_key
 from edgekit.stages import stage_kinds
 
 RECIPE = """\

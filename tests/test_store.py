@@ -14,7 +14,7 @@ from edgekit.data import load_dataset
 from edgekit.data.rows import Rows
 from edgekit.data.sources import DataSourceError
 from edgekit.data.store import decoded, store_root
-from edgekit.recipe import DataConfig
+from edgekit.recipe.read import DataConfig
 
 Image = pytest.importorskip("PIL.Image")
 

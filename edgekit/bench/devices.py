@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit.errors import InputError
-from edgekit.yamlerrors import map_lines, validate
+from edgekit.recipe.yamlerrors import map_lines, validate
 
 DEFAULT_DIR = "~/.cache/edgekit/bench"
 # the venv `--setup-device` creates (and later runs use) when the device has no python of its own configured

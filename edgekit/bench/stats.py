@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.rows import PERCENTILES as ROW_PERCENTILES
+from edgekit.decide.rows import PERCENTILES as ROW_PERCENTILES
 
-# the percentiles of edgekit.rows as numbers (50, 90, 95, 99)
+# the percentiles of edgekit.decide.rows as numbers (50, 90, 95, 99)
 PERCENTILES = tuple(int(p.removeprefix("p")) for p in ROW_PERCENTILES)
 
 

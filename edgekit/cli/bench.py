@@ -77,7 +77,7 @@ def _check_threads(thread_list: list[int]) -> None:
 
 def _recipe_dataset(path: Path):
     """The dataset a recipe's data: section names, loaded (torch-free) with its split settings and seed."""
-    from edgekit import recipe as recipe_mod
+    from edgekit.recipe import read as recipe_mod
     from edgekit.data import load_dataset
     from edgekit.data.sources import DataSourceError
 

@@ -41,7 +41,7 @@ def check(
 ):
     """Check a run against its budgets. Size and accuracy gates always apply; latency gates only between
     results from machines with the same fingerprint (skipped with a warning otherwise)."""
-    from edgekit.budgets import load_budgets
+    from edgekit.recipe.budgets import load_budgets
     from edgekit.report.build import load_report
     from edgekit.report.collect import recorded_budgets
     from edgekit.report.check import check as run_check

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from edgekit import recipe as recipe_mod
+from edgekit.recipe import read as recipe_mod
 from edgekit.cli.app import app, err
 from edgekit.curve.sizes import DEFAULT_SIZES
 from edgekit.errors import InputError

@@ -14,11 +14,11 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from edgekit import recipe as recipe_mod
+from edgekit.recipe import read as recipe_mod
 from edgekit.cli.app import app, err, out
 from edgekit.errors import InputError
 from edgekit.fsutil import check_output_file, write_atomic
-from edgekit.strict import ID_PATTERN
+from edgekit.recipe.strict import ID_PATTERN
 
 DEFAULT_MODEL = "edgekit:resnet-small"  # small and fast to train on 2 CPU cores; torchvision:NAME for more
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from edgekit import recipe as recipe_mod
+from edgekit.recipe import read as recipe_mod
 from edgekit.cli.app import app, err, out
 from edgekit.errors import InputError
-from edgekit.preflight import preflight
+from edgekit.recipe.preflight import preflight
 from edgekit.search import space
 
 VALIDATE_SCHEMA = "edgekit.validate/1"

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from edgekit.cli.app import app, err, out
 from edgekit.fsutil import check_output_dir
-from edgekit.runlock import in_progress
+from edgekit.run.runlock import in_progress
 
 
 def warn_if_running(target: Path) -> None:
@@ -42,7 +42,7 @@ def report(
     else:
         front = " → ".join(written.report["pareto"]["frontier"]) or "none"
         out.print(f"Pareto frontier: {escape(front)}", highlight=False)
-        from edgekit.ship import ship_lines
+        from edgekit.decide.ship import ship_lines
 
         for line in ship_lines(written.report)[:1]:  # which artifact ships and why (report.md lists the others)
             out.print(escape(line), highlight=False, soft_wrap=True)

@@ -11,13 +11,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edgekit import recipe as recipe_mod
+from edgekit.recipe import read as recipe_mod
 from edgekit.cli.app import app, err, out
 from edgekit.errors import EdgekitError, Interrupted
 from edgekit.fsutil import check_output_dir, write_json
 from edgekit.search import space
 from edgekit.search.results import describe, metrics, record, shipped, summary
-from edgekit.ship import ShipRule
+from edgekit.decide.ship import ShipRule
 
 
 @app.command()
@@ -40,7 +40,7 @@ def search(
     loaded = recipe_mod.load(recipe)
     params = space.resolve(loaded)  # a bad space is a recipe error (exit 2) before anything runs
     optuna = require("optuna", "search")  # one line naming the extra, not an ImportError
-    from edgekit import runlock
+    from edgekit.run import runlock
     from edgekit.search import chart, study as study_mod
 
     cfg = loaded.recipe.search

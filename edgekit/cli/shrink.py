@@ -9,13 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edgekit import recipe as recipe_mod
+from edgekit.recipe import read as recipe_mod
 from edgekit.cli import sigint
 from edgekit.cli.app import app, err, out
 from edgekit.errors import Interrupted, StageFailed
 from edgekit.fsutil import check_output_dir
-from edgekit.rows import latency
-from edgekit.ship import ship_lines
+from edgekit.decide.rows import latency
+from edgekit.decide.ship import ship_lines
 
 
 def results_table(record: dict) -> Table:
@@ -43,7 +43,7 @@ def verdict_table(report: dict) -> tuple[str, Table, list[str]] | None:
     run has something to compare it with: (sentence, table, one line per row saying what it is and how the shipped
     artifact compares). The sentences stay out of the table: wrapped into a cell they fill a column a word per line
     at 80 columns."""
-    from edgekit.verdict import of_report
+    from edgekit.decide.verdict import of_report
 
     v = of_report(report)
     if v is None:
@@ -74,7 +74,7 @@ def shrink(
     rdzv_endpoint: str = typer.Option(None, "--rdzv-endpoint", help="With --nnodes: HOST:PORT on the node-rank-0 machine."),
 ):
     """Run a recipe: train → prune → quantize → export → evaluate, each stage cached by the hash of its inputs."""
-    from edgekit.pipeline import Pipeline
+    from edgekit.run.pipeline import Pipeline
     from edgekit.torchkit.distributed import configure
 
     configure(nproc_per_node, nnodes, node_rank, rdzv_endpoint)

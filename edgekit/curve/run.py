@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.codehash import code_fingerprint, folder_hash
+from edgekit.run.codehash import code_fingerprint, folder_hash
 from edgekit.curve.arms import Arm, recipe_arms, select
 from edgekit.curve.embeddings import EmbeddingStore
 from edgekit.curve.points import CurveData, step_floor
@@ -97,7 +97,7 @@ class CurveRun:
             for size in self.settings.sizes:
                 for s in self.settings.plan.seeds_at(size):
                     out.append(Planned(arm, size, s, subset_indices(y, size, seed0 + s)))
-        from edgekit.stagekey import model_fingerprint
+        from edgekit.run.stagekey import model_fingerprint
 
         code, test = code_fingerprint(POINT_CODE), self.data.test.digest()
         models = {a.name: model_fingerprint(self.loaded, a.model) if a.trained else None for a in self.arms}  # hashes hf: folders
@@ -168,7 +168,7 @@ class CurveRun:
     def baseline(self, p: Planned):
         """An llm / openai / clip provider built as the prompted stage builds it; few-shot: the subset's examples."""
         from edgekit.baselines import LabelSet, create
-        from edgekit.stage import StageContext
+        from edgekit.run.stage import StageContext
         from edgekit.stages.prompted import provider_kwargs
 
         ds = self.data.ds

@@ -1,4 +1,4 @@
-"""When one measured row beats another: per axis within noise (edgekit.noise), and dominance over several axes.
+"""When one measured row beats another: per axis within noise (edgekit.decide.noise), and dominance over several axes.
 
 The one implementation the shipping rule (its ordering and its "dominated by" reasons), the verdict, the search
 frontier and the Pareto chart all use, so the chart never draws on its frontier a point the ship section calls
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from edgekit.noise import accuracy_tie, latency_tie, size_tie
-from edgekit.rows import latency
+from edgekit.decide.noise import accuracy_tie, latency_tie, size_tie
+from edgekit.decide.rows import latency
 
 AXES = ("size", "p50", "accuracy")
 INF = float("inf")

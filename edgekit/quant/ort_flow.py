@@ -119,10 +119,10 @@ def accuracy_walk(prep: Path, trials: list[Trial], attempt, start, make_reader, 
 def race(trials: list[Trial], pick: Trial, raced: list[Trial], measure: MeasureSettings) -> list[Trial]:
     """Time ``pick`` and every raced candidate that met the tolerance with integer kernels, in alternating rounds
     (the bench harness, ``pick`` the reference). A candidate wins only when ``pick`` is clearly slower than it
-    (edgekit.noise.clearly_slower: in every round, by over 5 %); the fastest such one is chosen. Every trial in
+    (edgekit.decide.noise.clearly_slower: in every round, by over 5 %); the fastest such one is chosen. Every trial in
     the race gets ``speed``: its ratio to ``pick`` and the verdict, or why it could not run."""
     from edgekit.bench import PRESETS, bench
-    from edgekit.noise import clearly_slower
+    from edgekit.decide.noise import clearly_slower
 
     verdicts: dict[int, dict] = {}
     ok = [t for t in raced if t.met and t.integer]

@@ -3,7 +3,7 @@ both files in separate processes, measured in alternating rounds, each p50 with 
 INT8/float ratio of every round. One 50-query p50 per file, taken minutes apart on a machine that drifts
 ±20 %, decided this before and could keep the float model on noise.
 
-INT8 counts as slower only when it is clearly slower (edgekit.noise: slower in every round, and by more than
+INT8 counts as slower only when it is clearly slower (edgekit.decide.noise: slower in every round, and by more than
 5 % overall): a clear, repeated difference. Anything less keeps INT8 (the smaller file) and says so.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from edgekit.noise import clearly_slower
+from edgekit.decide.noise import clearly_slower
 
 
 def compare(float_file: Path, int8_file: Path, threads: int, runs: int, min_seconds: float) -> dict:

@@ -25,9 +25,9 @@ from edgekit.report.collect import collect, fingerprint_id, stage_rows, versions
 from edgekit.report.collect import in_run, read_run, recorded_budgets  # noqa: F401  (read from here by benchmarks and commands)
 from edgekit.report.devices import attach as attach_devices
 from edgekit.report.pareto import frontier
-from edgekit.sense import findings
-from edgekit.ship import decide_for_run, parse_rule
-from edgekit.verdict import verdict
+from edgekit.decide.sense import findings
+from edgekit.decide.ship import decide_for_run, parse_rule
+from edgekit.decide.verdict import verdict
 
 SCHEMA = "edgekit.report/1"
 REPORT_FILE = "report.json"

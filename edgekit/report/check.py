@@ -15,11 +15,11 @@ import difflib
 from typing import Any
 
 from edgekit.errors import InputError
-from edgekit.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
-from edgekit.sense import findings
+from edgekit.recipe.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
+from edgekit.decide.sense import findings
 from edgekit.report.devices import on_device
 from edgekit.decide.limits import assess, on_samples_of
-from edgekit.verdict import of_report
+from edgekit.decide.verdict import of_report
 from edgekit.units import fmt_acc, points
 from edgekit.report.gate import (LATENCY_KEYS, SAMPLE_KEYS, Outcome, Result, find, fmt, gate, growth,  # noqa: F401
                                  latency_at, mismatch, need, skip, timing_problem)
@@ -144,7 +144,7 @@ def _shown(key: str, lim: Limits, art: dict, ref: dict | None) -> tuple[float | 
 
 
 def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
-    """Sense checks (edgekit.sense) warn; those named in budgets' fail_on fail the gate, one result per finding."""
+    """Sense checks (edgekit.decide.sense) warn; those named in budgets' fail_on fail the gate, one result per finding."""
     found = findings(report)
     for f in found:
         if f.check in budgets.fail_on:

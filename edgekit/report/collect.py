@@ -1,5 +1,5 @@
 """Read a run directory into measured rows: run.json, the stage manifests and the rows the measuring stages left in
-their metrics, in edgekit.rows' contract, read by name (no alias guessing); a missing optional measurement is
+their metrics, in edgekit.decide.rows' contract, read by name (no alias guessing); a missing optional measurement is
 ``None``, never an error. edgekit.report.build turns what this collects into report.json. Torch-free.
 
     run = collect(Path("runs/quick"))       # doctest: +SKIP
@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.budgets import Budgets
+from edgekit.recipe.budgets import Budgets
 from edgekit.errors import InputError
 from edgekit.fsutil import read_json
 from edgekit.hashing import hash_obj
-from edgekit.rows import PERCENTILES
-from edgekit.sense import stage_unchanged
+from edgekit.decide.rows import PERCENTILES
+from edgekit.decide.sense import stage_unchanged
 
 # Fingerprint keys that change between runs on the same machine, so they must not split it in two.
 _VOLATILE = {"created", "time", "timestamp", "date", "hostname", "host", "node", "uptime", "load", "loadavg",
@@ -294,7 +294,7 @@ def stage_rows(run: dict, manifests: dict[str, dict]) -> list[dict]:
     return [{"id": s["id"], "kind": s["kind"], "cached": s.get("cached"), "wall_time_s": s.get("wall_time_s"),
              "key": s.get("key"), "dir": s.get("dir"),
              "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests)),
-             # a prune stage's own measured speed-up (edgekit.torchkit.prune_speed), read by edgekit.sense
+             # a prune stage's own measured speed-up (edgekit.torchkit.prune_speed), read by edgekit.decide.sense
              **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {}),
              **({"pruning": _pruning(s["metrics"])} if s["kind"] == "prune" and s.get("metrics") else {})}
             for s in run["stages"]]

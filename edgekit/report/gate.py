@@ -9,7 +9,7 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from edgekit.budgets import FINAL
+from edgekit.recipe.budgets import FINAL
 from edgekit.errors import InputError
 
 Status = Literal["pass", "fail", "skip"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.decide.dominance import frontier as pareto_rows
-from edgekit.rows import latency
+from edgekit.decide.rows import latency
 from edgekit.units import fmt_size
 
 def frontier(rows: list[dict[str, Any]]) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 from edgekit.fsutil import write_json
 from edgekit.hashing import hash_file
 from edgekit.report.collect import in_run
-from edgekit.rows import latency
+from edgekit.decide.rows import latency
 
 SHIP_DIR = "ship"
 MODEL_FILE = "model.onnx"

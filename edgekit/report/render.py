@@ -9,9 +9,9 @@ import html
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgekit.sense import findings
+from edgekit.decide.sense import findings
 from edgekit.units import fmt_acc, fmt_count, fmt_ms, fmt_rate, fmt_size
-from edgekit.verdict import of_report
+from edgekit.decide.verdict import of_report
 
 
 @dataclass
@@ -98,7 +98,7 @@ def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
 
 
 def ship_section(report: dict[str, Any]) -> Section | None:
-    """Which artifact ships (edgekit.ship) and why each other one lost; None for a report without a decision."""
+    """Which artifact ships (edgekit.decide.ship) and why each other one lost; None for a report without a decision."""
     ship = report.get("ship")
     if not ship:
         return None
@@ -124,7 +124,7 @@ def verdict_section(report: dict[str, Any]) -> Section | None:
 
 
 def sense_section(report: dict[str, Any]) -> Section:
-    """What edgekit.sense found wrong with these results (a report without the key is checked now)."""
+    """What edgekit.decide.sense found wrong with these results (a report without the key is checked now)."""
     found = report["sense"] if isinstance(report.get("sense"), list) else [f.to_json() for f in findings(report)]
     sec = Section("Sense checks", ["check", "artifact", "finding"], [[f["check"], f["artifact"], f["message"]] for f in found])
     sec.note = ("Each is a warning; budgets' fail_on: [...] makes the gate fail on it." if found else

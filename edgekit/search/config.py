@@ -1,5 +1,5 @@
 """The recipe's ``search:`` block: which stage settings `edgekit search` may change, what it optimises, and for
-how long. A leaf beside edgekit.strict (the recipe model reads it); the space is checked against the stages'
+how long. A leaf beside edgekit.recipe.strict (the recipe model reads it); the space is checked against the stages'
 own models by edgekit.search.space, so errors name the file, line and key like every recipe error.
 
     search:
@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from edgekit.strict import Strict
+from edgekit.recipe.strict import Strict
 
 OBJECTIVES = ("accuracy", "size", "p50")  # what a trial's artifact row is scored on
 DIRECTIONS = {"accuracy": "maximize", "size": "minimize", "p50": "minimize"}

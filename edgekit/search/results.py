@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.decide.dominance import dominates
-from edgekit.rows import latency
-from edgekit.ship import ShipRule, decide
+from edgekit.decide.rows import latency
+from edgekit.decide.ship import ShipRule, decide
 
 SCHEMA = "edgekit.search/1"
 

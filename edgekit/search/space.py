@@ -19,11 +19,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from edgekit.errors import RecipeError
-from edgekit.recipe import parse
-from edgekit.recipe_model import LoadedRecipe
+from edgekit.recipe.read import parse
+from edgekit.recipe.model import LoadedRecipe
 from edgekit.search.config import Range
 from edgekit.stages import stage_kinds
-from edgekit.yamlerrors import format_error, loc_str
+from edgekit.recipe.yamlerrors import format_error, loc_str
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from edgekit.errors import EdgekitError, InputError
-from edgekit.recipe_model import LoadedRecipe
-from edgekit.rows import latency
+from edgekit.recipe.model import LoadedRecipe
+from edgekit.decide.rows import latency
 from edgekit.search import space
 from edgekit.search.config import DIRECTIONS, SearchConfig
 from edgekit.search.trial import Outcome, rounded, run_trial, trial_dir

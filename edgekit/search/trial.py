@@ -17,20 +17,20 @@ from rich.console import Console
 
 from edgekit.decide.reference import reference_of
 from edgekit.errors import StageFailed
-from edgekit.pipeline import Pipeline
-from edgekit.recipe_model import LoadedRecipe
+from edgekit.run.pipeline import Pipeline
+from edgekit.recipe.model import LoadedRecipe
 from edgekit.report.collect import fingerprint_id
-from edgekit.rows import latency
+from edgekit.decide.rows import latency
 from edgekit.search import space
 from edgekit.search.space import Param
-from edgekit.ship import ShipRule, decide
+from edgekit.decide.ship import ShipRule, decide
 
 RECIPE_FILE = "recipe.yaml"  # each trial's full recipe, beside its run.json
 
 
 @dataclass
 class Outcome:
-    row: dict[str, Any]  # the trial's artifact row (edgekit.rows), as the evaluate stage measured it
+    row: dict[str, Any]  # the trial's artifact row (edgekit.decide.rows), as the evaluate stage measured it
     reference: dict[str, Any] | None  # the fp32 reference row of the same run (accuracy drop, size ratio)
     run_dir: Path
     shipped_because: str = ""  # the shipping rule's reason
@@ -45,7 +45,7 @@ def rounded(value: Any) -> Any:
 
 
 def artifact_row(loaded: LoadedRecipe, rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
-    """The artifact a trial is scored on, and why: the one the recipe's shipping rule ships (edgekit.ship; the
+    """The artifact a trial is scored on, and why: the one the recipe's shipping rule ships (edgekit.decide.ship; the
     default rule without a ship: block), so the search optimises what `edgekit shrink` would hand over.
 
     The budgets' limits are left to the study's constraints rather than applied here as report.json applies them:

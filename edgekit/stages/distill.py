@@ -15,10 +15,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekit.model_config import ModelConfig
-from edgekit.strict import StageConfig
-from edgekit.registry import register_stage
-from edgekit.stage import StageContext, StageOutput
+from edgekit.recipe.model_config import ModelConfig
+from edgekit.recipe.strict import StageConfig
+from edgekit.run.registry import register_stage
+from edgekit.run.stage import StageContext, StageOutput
 from edgekit.stages.teach import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, teach
 
 

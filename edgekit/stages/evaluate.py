@@ -17,11 +17,11 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.fsutil import write_json
-from edgekit.rows import PERCENTILES, Row
-from edgekit.strict import StageConfig
-from edgekit.registry import register_stage
-from edgekit.sense import chance_level
-from edgekit.stage import StageContext, StageOutput
+from edgekit.decide.rows import PERCENTILES, Row
+from edgekit.recipe.strict import StageConfig
+from edgekit.run.registry import register_stage
+from edgekit.decide.sense import chance_level
+from edgekit.run.stage import StageContext, StageOutput
 
 
 class EvaluateConfig(StageConfig):
@@ -66,7 +66,7 @@ def subset_accuracies(ctx: StageContext, ds) -> list[dict]:
 
 
 def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
-    """One artifact's metrics row (edgekit.rows) from its bench record (schema edgekit.bench/1); ``file`` relative
+    """One artifact's metrics row (edgekit.decide.rows) from its bench record (schema edgekit.bench/1); ``file`` relative
     to the run dir. The extra latency statistics (CI, mean, CV) and memory figures stay beside the row's fields."""
     lat, mem = rec["latency_ms"], rec["memory"]
     return {

@@ -11,9 +11,9 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.errors import StageFailed
-from edgekit.strict import StageConfig
-from edgekit.registry import register_stage
-from edgekit.stage import StageContext, StageOutput
+from edgekit.recipe.strict import StageConfig
+from edgekit.run.registry import register_stage
+from edgekit.run.stage import StageContext, StageOutput
 
 
 class ExportConfig(StageConfig):

@@ -17,8 +17,8 @@ from pydantic import Field
 
 from edgekit.errors import StageFailed
 from edgekit.stages.quant_config import GuardedQuantConfig
-from edgekit.registry import register_stage
-from edgekit.stage import StageContext, StageOutput
+from edgekit.run.registry import register_stage
+from edgekit.run.stage import StageContext, StageOutput
 
 
 class IncQuantizeConfig(GuardedQuantConfig):

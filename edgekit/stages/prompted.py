@@ -24,11 +24,11 @@ from pydantic import Field, model_validator
 from edgekit.baselines import PROVIDERS
 from edgekit.bench.stats import summarize
 from edgekit.fsutil import write_json
-from edgekit.rows import PERCENTILES, latency
-from edgekit.strict import StageConfig
-from edgekit.registry import register_stage
-from edgekit.sense import chance_level
-from edgekit.stage import StageContext, StageOutput
+from edgekit.decide.rows import PERCENTILES, latency
+from edgekit.recipe.strict import StageConfig
+from edgekit.run.registry import register_stage
+from edgekit.decide.sense import chance_level
+from edgekit.run.stage import StageContext, StageOutput
 
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")  # a whole value "${NAME}"
 EnvRef = Annotated[str, Field(pattern=ENV_REF.pattern)]
@@ -110,7 +110,7 @@ class PromptedConfig(StageConfig):
         return self.model_copy(update=update)
 
     def hub_models(self) -> list[str]:
-        """A local provider's model, which may be a Hub id: edgekit.stagekey resolves it and keys its commit."""
+        """A local provider's model, which may be a Hub id: edgekit.run.stagekey resolves it and keys its commit."""
         local = not PROVIDERS[self.provider].remote and self.model and not ENV_REF.match(self.model)
         return [self.model] if local else []
 

@@ -14,11 +14,11 @@ Speed: fewer MACs alone do not make a float model faster on a CPU (odd channel c
 blocked kernels). With ``round_to: auto`` (the default) the stage prunes once per channel rounding (none, 8,
 16), times each exported candidate against the unpruned model here (edgekit.torchkit.prune_speed) and keeps
 the fastest; ``speed`` in its metrics holds what it measured, and a pruned model slower than its parent in every
-round is flagged (edgekit.sense: pruned-slower), never passed on silently. ``target: latency`` asks for the speed
+round is flagged (edgekit.decide.sense: pruned-slower), never passed on silently. ``target: latency`` asks for the speed
 itself: it times a grid of MACs shares x roundings against the unpruned model and keeps the least pruning that
 measured (smoothed over shares) at or under (1 - ratio) x the parent's p50
 (edgekit.torchkit.prune_speed.prune_to_latency); a target no candidate reached keeps the fastest and is flagged
-(edgekit.sense: latency-missed). Measured here: set it on the machine the model will run on, or one like it.
+(edgekit.decide.sense: latency-missed). Measured here: set it on the machine the model will run on, or one like it.
 
 Metrics: params and MACs before/after (torch-pruning's counter, per sample), per-layer output widths,
 the chosen ``round_to`` and ``speed`` (p50 pruned/parent ratio with per-round min/max, every candidate),
@@ -35,10 +35,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from edgekit.strict import StageConfig
+from edgekit.recipe.strict import StageConfig
 from edgekit.torchkit.importance import IMPORTANCE
-from edgekit.registry import register_stage
-from edgekit.stage import StageContext, StageOutput
+from edgekit.run.registry import register_stage
+from edgekit.run.stage import StageContext, StageOutput
 
 
 class PruneConfig(StageConfig):
@@ -193,7 +193,7 @@ def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
 def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settings, gradients, finetune):
     """(PruneResult, speed metrics or None): edgekit.torchkit.prune_speed.prune_to_latency (target: latency) or
     prune_fastest with this stage's settings; a latency target no candidate reached, or a pruned model measured slower
-    than its parent (every round, over 5 %), is said out loud here (and flagged by edgekit.sense)."""
+    than its parent (every round, over 5 %), is said out loud here (and flagged by edgekit.decide.sense)."""
     from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest, prune_to_latency
 
     between, log = finetune if cfg.finetune_epochs else None, (lambda msg: ctx.console.print(f"  {msg}"))

@@ -12,7 +12,7 @@ import numpy as np
 from edgekit.errors import InputError
 from edgekit.fsutil import write_json
 from edgekit.quant.calibration import stratified_indices
-from edgekit.stage import StageContext
+from edgekit.run.stage import StageContext
 from edgekit.stages.quant_config import GuardedQuantConfig
 from edgekit.quant.outcome import Decision
 

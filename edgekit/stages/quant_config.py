@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from edgekit.quant.measure import MeasureSettings
 from edgekit.quant.tolerance import Tolerance
-from edgekit.strict import StageConfig, Strict
+from edgekit.recipe.strict import StageConfig, Strict
 
 
 class CalibrationConfig(Strict):

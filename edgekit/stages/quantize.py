@@ -13,8 +13,8 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.stages.quant_config import GuardedQuantConfig
-from edgekit.registry import register_stage
-from edgekit.stage import StageContext, StageOutput
+from edgekit.run.registry import register_stage
+from edgekit.run.stage import StageContext, StageOutput
 
 
 class QuantizeConfig(GuardedQuantConfig):

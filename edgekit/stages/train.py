@@ -21,10 +21,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from edgekit.model_config import ModelConfig
-from edgekit.strict import ID_PATTERN, StageConfig, Strict
-from edgekit.registry import register_stage
-from edgekit.stage import StageContext, StageOutput
+from edgekit.recipe.model_config import ModelConfig
+from edgekit.recipe.strict import ID_PATTERN, StageConfig, Strict
+from edgekit.run.registry import register_stage
+from edgekit.run.stage import StageContext, StageOutput
 from edgekit.stages.teach import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, teach
 
 
@@ -76,7 +76,7 @@ class TrainConfig(StageConfig):
 def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     import torch
 
-    from edgekit.sense import chance_level, near_chance
+    from edgekit.decide.sense import chance_level, near_chance
     from edgekit.torchkit.models import load_model, save_model
     from edgekit.torchkit.small_maps import fast_small_map_convs
     from edgekit.torchkit.training import TrainSettings, distillation_loss, evaluate, example_batch, fit, pick_device

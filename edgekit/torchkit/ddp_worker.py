@@ -22,7 +22,7 @@ def main(job_file: str) -> int:
     from safetensors.torch import save_file
 
     from edgekit.data import load_dataset
-    from edgekit.recipe import parse
+    from edgekit.recipe.read import parse
     from edgekit.torchkit.models import load_model
     from edgekit.torchkit.training import TrainSettings, distillation_loss, fit
 

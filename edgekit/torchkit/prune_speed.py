@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgekit.noise import clearly_slower
+from edgekit.decide.noise import clearly_slower
 
 AUTO_ROUND_TO = (None, 8, 16)  # channel roundings tried by round_to: auto (8: AVX2's 8 floats, 16: AVX-512's)
 # A few seconds for all candidates together: enough rounds that the per-round ratios bound the comparison.
@@ -99,7 +99,7 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
     latency depends on widths, not weights), all timed against the parent in one bench run, the fastest kept
     (re-pruned with every slice when ``settings.steps > 1``). ``candidates=None``: ``settings.round_to`` as given,
     timed against the parent when ``measure``. The speed dict: p50_ms, parent_p50_ms, ratio (pruned / parent), min/max
-    of the per-round ratios, unstable, slower_than_parent (edgekit.noise.clearly_slower), and with candidates: chosen,
+    of the per-round ratios, unstable, slower_than_parent (edgekit.decide.noise.clearly_slower), and with candidates: chosen,
     candidates (each one's figures), skipped (roundings torch-pruning could not apply, or that overshot the target by more
     than OVERSHOOT: those are timed but not chosen)."""
     import copy

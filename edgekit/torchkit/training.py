@@ -16,7 +16,7 @@ from torch import nn
 
 from edgekit.data.dataset import Split, normalize
 from edgekit.errors import StageFailed
-from edgekit.sense import chance_level, near_chance
+from edgekit.decide.sense import chance_level, near_chance
 from edgekit.progress import progress as progress_for
 from edgekit.torchkit.loader import TimedEpoch, steps_per_epoch as steps_per_epoch_of
 from edgekit.torchkit.small_maps import fast_small_map_convs

@@ -9,8 +9,8 @@ from typing import Any
 
 from rich.console import Console
 
-from edgekit.recipe_model import LoadedRecipe
-from edgekit.strict import StageConfig
+from edgekit.recipe.model import LoadedRecipe
+from edgekit.recipe.strict import StageConfig
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

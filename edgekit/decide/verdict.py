@@ -4,7 +4,7 @@ Computed once, from the report's rows, when report.json is built (``report["verd
 report.md, report.html and `edgekit check` all read that one result, so they always name the same winner.
 Each other lineage (a stage with its own ``model:``, e.g. a small CNN trained directly) is represented by the
 artifact the same shipping rule would pick within it; each baseline by itself. Differences within noise
-(edgekit.noise: accuracy from the test-set size, latency from the harness's rounds) are ties, not wins.
+(edgekit.decide.noise: accuracy from the test-set size, latency from the harness's rounds) are ties, not wins.
 Torch-free.
 
     v = verdict(report["artifacts"], report["baselines"], report["final"])
@@ -20,10 +20,10 @@ from typing import Any
 from edgekit.decide.dominance import judge, sign
 from edgekit.decide.limits import on_samples_of
 from edgekit.decide.reference import reference_of
-from edgekit.noise import accuracy_margin_pt
-from edgekit.rows import latency
+from edgekit.decide.noise import accuracy_margin_pt
+from edgekit.decide.rows import latency
 from edgekit.units import fmt_acc, fmt_ms, fmt_size
-from edgekit.ship import ShipRule, decide
+from edgekit.decide.ship import ShipRule, decide
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def verdict(artifacts: list[dict], baselines: list[dict], final: str | None, pas
             rule: ShipRule | None = None) -> Verdict | None:
     """The shipped artifact against the other lineages and the baselines; None without an accuracy for it or
     without anything to compare it with. ``passed_over``: why the shipping rule did not ship each other artifact
-    (edgekit.ship), said where a contender beats the shipped one, so the two never read as a contradiction."""
+    (edgekit.decide.ship), said where a contender beats the shipped one, so the two never read as a contradiction."""
     s = next((r for r in artifacts if r["id"] == final and r.get("accuracy") is not None), None)
     scored = [b for b in baselines if b.get("accuracy") is not None]
     if s is None:

@@ -27,7 +27,7 @@ class Row(TypedDict, total=False):
     role: Role
     file: str | None  # the ONNX file, relative to the run directory
     accuracy: float | None
-    chance_accuracy: float | None  # what always answering the most frequent class scores (edgekit.sense)
+    chance_accuracy: float | None  # what always answering the most frequent class scores (edgekit.decide.sense)
     test_samples: int | None
     test_set: str | None  # digest of which test samples: accuracies are compared only on the same ones
     size_bytes: int | None

@@ -1,5 +1,5 @@
 """The recipe's ``model:`` key: which architecture (and weights) a train stage starts from. A leaf beside
-edgekit.strict, so stage configs that name a model (distillation students) use it without importing the recipe."""
+edgekit.recipe.strict, so stage configs that name a model (distillation students) use it without importing the recipe."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from edgekit.strict import Strict
+from edgekit.recipe.strict import Strict
 
 
 class ModelConfig(Strict):

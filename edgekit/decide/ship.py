@@ -24,15 +24,15 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from edgekit.budgets import FINAL, Budgets
+from edgekit.recipe.budgets import FINAL, Budgets
 from edgekit.decide.dominance import dominates, judge, sign
 from edgekit.decide.limits import assess
 from edgekit.decide.reference import reference_of
 from edgekit.errors import InputError
-from edgekit.rows import latency
-from edgekit.sense import near_chance
+from edgekit.decide.rows import latency
+from edgekit.decide.sense import near_chance
 from edgekit.units import fmt_acc, fmt_ms, fmt_size, points
-from edgekit.strict import ID_PATTERN, Strict
+from edgekit.recipe.strict import ID_PATTERN, Strict
 
 
 class ShipRule(Strict):
@@ -177,7 +177,7 @@ def _disqualified(a: dict, ref: dict, rule: ShipRule, limits: Budgets | None, ba
 
 
 def _at_chance(a: dict) -> str | None:
-    """Why an artifact is at chance level (edgekit.sense.near_chance: it learned nothing), or None."""
+    """Why an artifact is at chance level (edgekit.decide.sense.near_chance: it learned nothing), or None."""
     chance = a.get("chance_accuracy")
     if a.get("accuracy") is None or chance is None or not near_chance(a["accuracy"], chance):
         return None

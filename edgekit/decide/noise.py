@@ -1,6 +1,6 @@
 """When two measured rows differ by more than noise: accuracy from the test-set size, latency from the bench
 harness's alternating rounds, file size exactly. The shipping rule and the verdict call a difference within noise
-a tie, never a win. Torch-free, a leaf (reads edgekit.rows' fields only).
+a tie, never a win. Torch-free, a leaf (reads edgekit.decide.rows' fields only).
 
     accuracy_tie(0.902, 0.900, 10_000, 10_000)   # True: 0.2 pt is inside the 95 % interval (about ±0.8 pt)
     slower(a_row, b_row)                         # True when A was slower in every round, and by over 5 %
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from edgekit.rows import latency
+from edgekit.decide.rows import latency
 
 Z95 = 1.96  # two-sided 95 %
 # Two files within 1 % of each other's size are the same size for deployment (metadata, rounding of one tensor).

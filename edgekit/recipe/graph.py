@@ -3,8 +3,8 @@ miswiring before anything runs)."""
 
 from __future__ import annotations
 
-from edgekit.recipe_model import LoadedRecipe
-from edgekit.registry import StageKind
+from edgekit.recipe.model import LoadedRecipe
+from edgekit.run.registry import StageKind
 
 NAMES = {"torch": "a torch model", "onnx": "an ONNX model", None: "no model"}
 

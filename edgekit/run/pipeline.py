@@ -25,18 +25,20 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from edgekit import __version__, runlock
+from edgekit import __version__
+
+from edgekit.run import runlock
 from edgekit.errors import EdgekitError, InputError, StageFailed, require
 from edgekit.fsutil import read_json, write_json
 from edgekit.bench.system import speed_id
-from edgekit.graph import wire
+from edgekit.recipe.graph import wire
 from edgekit.hashing import hash_file, hash_obj
-from edgekit.preflight import preflight
-from edgekit.recipe import LoadedRecipe
-from edgekit.strict import StageConfig
-from edgekit.registry import StageKind
-from edgekit.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
-from edgekit.stagekey import hub_models, measures_speed, stage_key
+from edgekit.recipe.preflight import preflight
+from edgekit.recipe.read import LoadedRecipe
+from edgekit.recipe.strict import StageConfig
+from edgekit.run.registry import StageKind
+from edgekit.run.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
+from edgekit.run.stagekey import hub_models, measures_speed, stage_key
 from edgekit.stages import stage_kinds
 
 RUN_FILE = "run.json"

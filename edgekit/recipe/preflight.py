@@ -19,7 +19,7 @@ from pathlib import Path
 from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
 from edgekit.modelpath import find_module, resolve_model_path
-from edgekit.recipe import LoadedRecipe
+from edgekit.recipe.read import LoadedRecipe
 
 _REGISTERED = re.compile(r"@register_model\([^)]*\)\s*\n(?:\s*@[^\n]*\n)*\s*def (\w+)")
 HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -45,7 +45,7 @@ def torchvision_models() -> set[str] | None:
 
 
 def edgekit_models() -> set[str]:
-    root = Path(__file__).parent / "torchkit"
+    root = Path(__file__).parent.parent / "torchkit"
     found = set(re.findall(r'@register_builtin\("([^"]+)"\)', (root / "models.py").read_text()))
     return found | {"bow"}  # the text track's bag-of-words model (torchkit/text.py)
 

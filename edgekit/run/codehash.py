@@ -25,12 +25,12 @@ from pathlib import Path
 from edgekit.modelpath import find_module
 
 _MODULE_NAME = re.compile(r"(edgekit|PIL|torch|torchvision|onnx|onnxruntime|neural_compressor|transformers)(\.\w+)*")
-ROOT = Path(__file__).resolve().parent  # the edgekit package folder
-FRAMEWORK = frozenset({"edgekit.recipe", "edgekit.registry", "edgekit.pipeline", "edgekit.graph", "edgekit.stage",
-                       "edgekit.stages", "edgekit.cli", "edgekit.report", "edgekit.codehash",
+ROOT = Path(__file__).resolve().parent.parent  # the edgekit package folder
+FRAMEWORK = frozenset({"edgekit.recipe.read", "edgekit.run.registry", "edgekit.run.pipeline", "edgekit.recipe.graph", "edgekit.run.stage",
+                       "edgekit.stages", "edgekit.cli", "edgekit.report", "edgekit.run.codehash",
                        # the recipe's schema and error formatting: validated configs are in the key already
-                       "edgekit.strict", "edgekit.yamlerrors", "edgekit.yamlsafe", "edgekit.recipe_model",
-                       "edgekit.model_config", "edgekit.budgets", "edgekit.preflight"})
+                       "edgekit.recipe.strict", "edgekit.recipe.yamlerrors", "edgekit.recipe.yamlsafe", "edgekit.recipe.model",
+                       "edgekit.recipe.model_config", "edgekit.recipe.budgets", "edgekit.recipe.preflight"})
 
 
 def _file_of(module: str, root: Path = ROOT) -> Path | None:
@@ -173,7 +173,7 @@ def tree_fingerprint(root: Path = ROOT) -> dict:
                                           for p in root.rglob("*.py") if "__pycache__" not in p.parts})), root)
 
 
-if __name__ == "__main__":  # python -m edgekit.codehash  ->  one line for a CI cache key
+if __name__ == "__main__":  # python -m edgekit.run.codehash  ->  one line for a CI cache key
     import json as _json
 
     fp = tree_fingerprint()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgekit.strict import StageConfig
+from edgekit.recipe.strict import StageConfig
 
 CONSUMES = ("torch", "torch?", "onnx", "onnx*", "model", None)
 PRODUCES = ("torch", "onnx", None)

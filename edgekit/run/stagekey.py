@@ -15,15 +15,15 @@
 
 from __future__ import annotations
 
-from edgekit.codehash import code_fingerprint, folder_hash, user_code_hash
+from edgekit.run.codehash import code_fingerprint, folder_hash, user_code_hash
 from edgekit.errors import InputError
 from edgekit.fsutil import resolve_path
 from edgekit.hashing import hash_file, hash_obj
 from edgekit.modelpath import resolve_model
-from edgekit.recipe import LoadedRecipe
-from edgekit.strict import StageConfig
-from edgekit.registry import StageKind
-from edgekit.stage import Artifact
+from edgekit.recipe.read import LoadedRecipe
+from edgekit.recipe.strict import StageConfig
+from edgekit.run.registry import StageKind
+from edgekit.run.stage import Artifact
 
 # Stages whose output depends on the training data only: how much of the test split is scored (limit_test)
 # changes their reported test metrics, never the model they write, so it must not re-train.

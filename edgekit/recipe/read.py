@@ -12,15 +12,15 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from edgekit.budgets import FINAL
+from edgekit.recipe.budgets import FINAL
 from edgekit.errors import RecipeError
-from edgekit.graph import wire
-from edgekit.model_config import ModelConfig  # noqa: F401  (re-exported: the recipe's models are read from here)
-from edgekit.recipe_model import DataConfig, LoadedRecipe, Recipe  # noqa: F401
+from edgekit.recipe.graph import wire
+from edgekit.recipe.model_config import ModelConfig  # noqa: F401  (re-exported: the recipe's models are read from here)
+from edgekit.recipe.model import DataConfig, LoadedRecipe, Recipe  # noqa: F401
 from edgekit.stages import stage_kinds
-from edgekit.strict import StageConfig
-from edgekit.yamlerrors import Loc, format_error, map_lines, validate
-from edgekit.yamlsafe import compose_and_load, read_text
+from edgekit.recipe.strict import StageConfig
+from edgekit.recipe.yamlerrors import Loc, format_error, map_lines, validate
+from edgekit.recipe.yamlsafe import compose_and_load, read_text
 
 
 def parse(text: str, file: Path) -> LoadedRecipe:

@@ -1,5 +1,5 @@
 """What a recipe is: its typed, strict models and the loaded form (the recipe plus where each key stood in its
-file). Parsing, which needs the stage kinds, is edgekit.recipe; this module imports no stage, so the pipeline's
+file). Parsing, which needs the stage kinds, is edgekit.recipe.read; this module imports no stage, so the pipeline's
 context and the wiring can name LoadedRecipe without a cycle."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from edgekit.budgets import Budgets
+from edgekit.recipe.budgets import Budgets
 from edgekit.errors import RecipeError
-from edgekit.model_config import ModelConfig
+from edgekit.recipe.model_config import ModelConfig
 from edgekit.search.config import SearchConfig
-from edgekit.ship import ShipRule
-from edgekit.strict import ID_PATTERN, StageConfig, Strict
-from edgekit.yamlerrors import Loc, format_error
+from edgekit.decide.ship import ShipRule
+from edgekit.recipe.strict import ID_PATTERN, StageConfig, Strict
+from edgekit.recipe.yamlerrors import Loc, format_error
 
 
 class DataConfig(Strict):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from edgekit.noise import clearly_slower, slower
+from edgekit.decide.noise import clearly_slower, slower
 from edgekit.units import fmt_acc
 
 # every check by name; budgets' ``fail_on`` turns the named ones from warnings into gate failures

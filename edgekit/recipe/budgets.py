@@ -14,9 +14,9 @@
         accuracy_pt: 0.5
       artifacts:                 # extra limits for other artifacts, by stage id
         export: {max_size_mb: 10}
-      fail_on: [chance, int8-collapse]   # sense checks (edgekit.sense) that fail the gate instead of warning
+      fail_on: [chance, int8-collapse]   # sense checks (edgekit.decide.sense) that fail the gate instead of warning
 
-"final" is the artifact the run ships (edgekit.ship: the recipe's ship: rule, by default the smallest file within
+"final" is the artifact the run ships (edgekit.decide.ship: the recipe's ship: rule, by default the smallest file within
 0.5 pt of the fp32 reference); a stage id picks another. Every unit
 is in the key's name, so `1.0` is never ambiguous between a fraction and a percentage.
 """
@@ -30,11 +30,11 @@ from pydantic import Field
 
 from edgekit.decide.limits import violations
 from edgekit.errors import InputError
-from edgekit.rows import Percentile
-from edgekit.sense import CHECKS
-from edgekit.strict import Strict
-from edgekit.yamlerrors import map_lines, validate
-from edgekit.yamlsafe import compose_and_load, read_text
+from edgekit.decide.rows import Percentile
+from edgekit.decide.sense import CHECKS
+from edgekit.recipe.strict import Strict
+from edgekit.recipe.yamlerrors import map_lines, validate
+from edgekit.recipe.yamlsafe import compose_and_load, read_text
 
 FINAL = "final"
 # The regression limits `edgekit check --baseline` applies when the budgets give none (size +2 %, latency +10 %,
