@@ -67,3 +67,19 @@ def test_torch_free_part_imports_where_torch_cannot_be_imported(run_python_witho
             "print('ok')\n")
     proc = run_python_without_torch("-c", code)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+# packages made by the root regroup (issue 28): importing one module must never pull in its siblings, so their
+# __init__ holds a docstring and nothing else (a re-export there is how the old 16-module cycle started)
+DOCSTRING_ONLY = ("recipe", "run", "decide")
+ROOT_MODULES_AT_MOST = 10
+
+
+def test_the_root_shows_the_house_and_new_package_inits_are_docstring_only():
+    import ast
+
+    root = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(root) <= ROOT_MODULES_AT_MOST, f"{len(root)} modules at the root of edgekit/: {root}"
+    for name in DOCSTRING_ONLY:
+        body = ast.parse((PACKAGE / name / "__init__.py").read_text()).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant), name
