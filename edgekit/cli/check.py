@@ -33,7 +33,7 @@ def failure(outcome) -> CheckFailed:
 def check(
     target: Path = typer.Argument(..., metavar="REPORT_OR_RUN_DIR", help="report.json, or a run directory (its report is rebuilt from run.json)."),
     baseline: Path = typer.Option(None, "--baseline", help="A stored report.json to check regressions against."),
-    budgets_file: Path = typer.Option(None, "--budgets", help="Budgets YAML (or a recipe); default: the budgets stored in the report."),
+    budgets_file: Path = typer.Option(None, "--budgets", help="Budgets YAML (or a recipe); default: the run's own (its recipe's budgets, recorded in run.json)."),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here (one testcase per budget)."),
     summary: str = typer.Option(None, "--summary", help="Append a Markdown summary here, e.g. \"$GITHUB_STEP_SUMMARY\" (empty: none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout.", metavar=""),
