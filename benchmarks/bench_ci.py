@@ -34,17 +34,23 @@ def main() -> int:
     from edgekit.report.build import in_run, read_run
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, nargs="*", help="ONNX models (default: the default recipe's resnet18, exported)")
+    ap.add_argument(
+        "--model", type=Path, nargs="*", help="ONNX models (default: the default recipe's resnet18, exported)"
+    )
     ap.add_argument("--run-dir", type=Path, help="measure the ONNX artifacts of this finished run (its run.json)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--preset", choices=["quick", "default", "thorough"], default="default")
-    ap.add_argument("--target-pct", type=float, default=2.0, help="largest allowed 95%% CI half-width of p50, in %% of p50")
+    ap.add_argument(
+        "--target-pct", type=float, default=2.0, help="largest allowed 95%% CI half-width of p50, in %% of p50"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if not args.target_pct > 0:
-        ap.error(f"--target-pct {args.target_pct:g}: a target must be above 0 % (a 0 % half-width is an interval "
-                 "the clock did not resolve)")
+        ap.error(
+            f"--target-pct {args.target_pct:g}: a target must be above 0 % (a 0 % half-width is an interval "
+            "the clock did not resolve)"
+        )
     from _models import default_model
 
     if args.run_dir:
@@ -59,21 +65,41 @@ def main() -> int:
             lat = r["latency_ms"]
             # the verdict reads the unrounded half-width: the document rounds it to 1e-5, so a fast model's interval
             # would read 0.00 % and "meet" any target, even 0 (issue 29)
-            rows.append({"repeat": i + 1, "model": r["name"], "threads": r["threads"], "n": lat["n"], "p50_ms": lat["p50"],
-                         "ci95_ms": lat["ci95"]["p50"], "half_width_rel": res.stats.ci_rel,
-                         "unstable": r["unstable"]})
+            rows.append(
+                {
+                    "repeat": i + 1,
+                    "model": r["name"],
+                    "threads": r["threads"],
+                    "n": lat["n"],
+                    "p50_ms": lat["p50"],
+                    "ci95_ms": lat["ci95"]["p50"],
+                    "half_width_rel": res.stats.ci_rel,
+                    "unstable": r["unstable"],
+                }
+            )
             hw = "unbounded" if res.stats.ci_rel is None else f"{res.stats.ci_rel * 100:.4f} % of p50"
-            print(f"repeat {i + 1} {r['name']}: p50 {lat['p50']:.4f} ms, 95% CI {lat['ci95']['p50']}, "
-                  f"half-width {hw}, n={lat['n']}", file=sys.stderr)
+            print(
+                f"repeat {i + 1} {r['name']}: p50 {lat['p50']:.4f} ms, 95% CI {lat['ci95']['p50']}, "
+                f"half-width {hw}, n={lat['n']}",
+                file=sys.stderr,
+            )
         doc_machine = run.machine
     worst, met = verdict([r["half_width_rel"] for r in rows], args.target_pct / 100)
-    summary = {"rows": rows, "worst_half_width_rel": worst, "target_pct": args.target_pct, "met": met, "machine": doc_machine}
+    summary = {
+        "rows": rows,
+        "worst_half_width_rel": worst,
+        "target_pct": args.target_pct,
+        "met": met,
+        "machine": doc_machine,
+    }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         shown = "unresolved" if worst is None else f"{worst * 100:.4f} %"
-        print(f"worst 95% CI half-width of p50 over {len(rows)} measurements: {shown} "
-              f"(target <= {args.target_pct:g} %): {'ok' if met else 'FAIL: missed'}")
+        print(
+            f"worst 95% CI half-width of p50 over {len(rows)} measurements: {shown} "
+            f"(target <= {args.target_pct:g} %): {'ok' if met else 'FAIL: missed'}"
+        )
     return 0 if met else 1
 
 

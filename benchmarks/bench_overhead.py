@@ -50,9 +50,12 @@ def noop_model(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Identity", ["input"], ["out"])], "noop",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 4])])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["out"])],
+        "noop",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 4])],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
     return path
 
@@ -78,32 +81,47 @@ def main() -> int:
     for i in range(args.pairs):
         bare.append(bare_p50(model, args.threads, settings.min_runs, args.seconds, settings.warmup_runs))
         edge.append(bench([model], threads=(args.threads,), settings=settings).results[0].stats.p50)
-        print(f"pair {i + 1}: bare {bare[-1]:.4f} ms  edgekit {edge[-1]:.4f} ms  ratio {edge[-1] / bare[-1]:.4f}", file=sys.stderr)
+        print(
+            f"pair {i + 1}: bare {bare[-1]:.4f} ms  edgekit {edge[-1]:.4f} ms  ratio {edge[-1] / bare[-1]:.4f}",
+            file=sys.stderr,
+        )
     # per-query cost of the loop itself, on a model that does nothing
     noop = noop_model(Path("/tmp/edgekit-bench-noop.onnx"))
     noop_settings = replace(settings, min_runs=20000, min_seconds=0.5)
     noop_bare = statistics.median(bare_p50(noop, 1, 20000, 0.5, 100) for _ in range(3))
     noop_edge = statistics.median(bench([noop], settings=noop_settings).results[0].stats.p50 for _ in range(3))
     per_pair = [e / b for e, b in zip(edge, bare)]
-    result = {"model": str(model), "threads": args.threads, "pairs": args.pairs,
-              "bare_p50_ms": statistics.median(bare), "edgekit_p50_ms": statistics.median(edge),
-              "ratio": statistics.median(edge) / statistics.median(bare),
-              "pair_ratio_median": statistics.median(per_pair), "pair_ratio_min": min(per_pair), "pair_ratio_max": max(per_pair),
-              # on a shared machine the least-disturbed block of each side is the closest to a quiet machine
-              "best_block_ratio": min(edge) / min(bare),
-              "noop_bare_p50_us": noop_bare * 1e3, "noop_edgekit_p50_us": noop_edge * 1e3,
-              "noop_overhead_share_of_p50": (noop_edge - noop_bare) / statistics.median(bare)}
+    result = {
+        "model": str(model),
+        "threads": args.threads,
+        "pairs": args.pairs,
+        "bare_p50_ms": statistics.median(bare),
+        "edgekit_p50_ms": statistics.median(edge),
+        "ratio": statistics.median(edge) / statistics.median(bare),
+        "pair_ratio_median": statistics.median(per_pair),
+        "pair_ratio_min": min(per_pair),
+        "pair_ratio_max": max(per_pair),
+        # on a shared machine the least-disturbed block of each side is the closest to a quiet machine
+        "best_block_ratio": min(edge) / min(bare),
+        "noop_bare_p50_us": noop_bare * 1e3,
+        "noop_edgekit_p50_us": noop_edge * 1e3,
+        "noop_overhead_share_of_p50": (noop_edge - noop_bare) / statistics.median(bare),
+    }
     result["tolerance_pct"] = args.tolerance_pct
     result["met"] = abs(result["ratio"] - 1) <= args.tolerance_pct / 100
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"bare loop p50 {result['bare_p50_ms']:.4f} ms, edgekit p50 {result['edgekit_p50_ms']:.4f} ms, "
-              f"ratio {result['ratio']:.4f} (pairs {result['pair_ratio_min']:.3f}-{result['pair_ratio_max']:.3f}, "
-              f"best blocks {result['best_block_ratio']:.4f}); "
-              f"within {args.tolerance_pct:g} %: {'ok' if result['met'] else 'FAIL'}")
-        print(f"no-op model: bare {result['noop_bare_p50_us']:.2f} us, edgekit {result['noop_edgekit_p50_us']:.2f} us per query; "
-              f"the difference is {result['noop_overhead_share_of_p50'] * 100:+.3f} % of this model's p50")
+        print(
+            f"bare loop p50 {result['bare_p50_ms']:.4f} ms, edgekit p50 {result['edgekit_p50_ms']:.4f} ms, "
+            f"ratio {result['ratio']:.4f} (pairs {result['pair_ratio_min']:.3f}-{result['pair_ratio_max']:.3f}, "
+            f"best blocks {result['best_block_ratio']:.4f}); "
+            f"within {args.tolerance_pct:g} %: {'ok' if result['met'] else 'FAIL'}"
+        )
+        print(
+            f"no-op model: bare {result['noop_bare_p50_us']:.2f} us, edgekit {result['noop_edgekit_p50_us']:.2f} us per query; "
+            f"the difference is {result['noop_overhead_share_of_p50'] * 100:+.3f} % of this model's p50"
+        )
     return 0 if result["met"] else 1
 
 

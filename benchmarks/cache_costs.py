@@ -79,14 +79,23 @@ def main() -> int:
         hash_files(tmp / "img", files)
         warm_s = _median_s(lambda: hash_files(tmp / "img", files), args.repeats)
         old_s = _median_s(old, args.repeats)
-    result = {"onnx_bytes": size, "verify_sha256_s": round(verify, 4), "size_check_s": round(stat_only, 6),
-              "verify_mb_per_s": round(size / 1e6 / verify, 1), "images": len(files),
-              "fingerprint_cold_s": round(cold_s, 3), "fingerprint_warm_s": round(warm_s, 3),
-              "fingerprint_old_stat_only_s": round(old_s, 3)}
-    print(json.dumps(result, indent=2) if args.json else
-          f"sha256 of a {size / 1e6:.1f} MB file: {verify * 1e3:.0f} ms ({result['verify_mb_per_s']} MB/s) vs a size check "
-          f"{stat_only * 1e6:.0f} us; imagefolder fingerprint of {len(files):,} images: cold {cold_s:.2f} s, "
-          f"warm (memo) {warm_s:.2f} s, old stat-only {old_s:.2f} s")
+    result = {
+        "onnx_bytes": size,
+        "verify_sha256_s": round(verify, 4),
+        "size_check_s": round(stat_only, 6),
+        "verify_mb_per_s": round(size / 1e6 / verify, 1),
+        "images": len(files),
+        "fingerprint_cold_s": round(cold_s, 3),
+        "fingerprint_warm_s": round(warm_s, 3),
+        "fingerprint_old_stat_only_s": round(old_s, 3),
+    }
+    print(
+        json.dumps(result, indent=2)
+        if args.json
+        else f"sha256 of a {size / 1e6:.1f} MB file: {verify * 1e3:.0f} ms ({result['verify_mb_per_s']} MB/s) vs a size check "
+        f"{stat_only * 1e6:.0f} us; imagefolder fingerprint of {len(files):,} images: cold {cold_s:.2f} s, "
+        f"warm (memo) {warm_s:.2f} s, old stat-only {old_s:.2f} s"
+    )
     return 0
 
 

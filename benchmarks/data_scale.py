@@ -61,13 +61,23 @@ def child(folder: Path, train: bool) -> dict:
         torch.set_num_threads(1)
         torch.manual_seed(0)
         model = nn.Sequential(  # (B, 3, 96, 96) -> (B, 10): a small CNN, ~8 k parameters
-            nn.Conv2d(3, 16, 5, stride=4, padding=2), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+            nn.Conv2d(3, 16, 5, stride=4, padding=2),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(32, 10),
+        )
         t0 = time.perf_counter()
         r = fit(model, ds.train, ds.val, ds.mean, ds.std, TrainSettings(epochs=1, lr=3e-3, batch_size=256))
-        out.update(epoch_s=round(time.perf_counter() - t0, 1), val_accuracy=r["val_accuracy"],
-                   data_wait=r["history"][0]["data_wait"])
+        out.update(
+            epoch_s=round(time.perf_counter() - t0, 1),
+            val_accuracy=r["val_accuracy"],
+            data_wait=r["history"][0]["data_wait"],
+        )
     own, kids = _peak_gb()
     out.update(rss_gb=round(own, 2), worker_rss_gb=round(kids, 2), peak_gb=round(own + kids, 2))
     return out
@@ -88,12 +98,14 @@ def decode_rates(folder: Path, rounds: int, tmp: Path) -> dict:
     from edgekit.data.imagefolder import walk_images
     from edgekit.data.store import _fill
 
-    paths = [str(folder / p) for c in sorted(os.listdir(folder)) for p in (f"{c}/{f}" for f in walk_images(str(folder / c)))][:6000]
+    paths = [
+        str(folder / p) for c in sorted(os.listdir(folder)) for p in (f"{c}/{f}" for f in walk_images(str(folder / c)))
+    ][:6000]
     shape = (3, 96, 96)
     rates: dict[int, list[float]] = {1: [], 2: []}
     control: list[float] = []
     for r in range(rounds):
-        for w in ((1, 2) if r % 2 == 0 else (2, 1)):
+        for w in (1, 2) if r % 2 == 0 else (2, 1):
             target = tmp / f"x{w}.npy"
             np.lib.format.open_memmap(target, "w+", np.uint8, (len(paths), *shape))._mmap.close()
             t0 = time.perf_counter()
@@ -102,9 +114,14 @@ def decode_rates(folder: Path, rounds: int, tmp: Path) -> dict:
             target.unlink()
         control.append(_control_ratio())
     ratios = [b / a for a, b in zip(rates[1], rates[2])]
-    return {"rate_1": round(statistics.median(rates[1])), "rate_2": round(statistics.median(rates[2])),
-            "ratio": round(statistics.median(ratios), 2), "ratio_min": round(min(ratios), 2), "ratio_max": round(max(ratios), 2),
-            "control": round(statistics.median(control), 2)}
+    return {
+        "rate_1": round(statistics.median(rates[1])),
+        "rate_2": round(statistics.median(rates[2])),
+        "ratio": round(statistics.median(ratios), 2),
+        "ratio_min": round(min(ratios), 2),
+        "ratio_max": round(max(ratios), 2),
+        "control": round(statistics.median(control), 2),
+    }
 
 
 def _hash_mb(n: int) -> int:
@@ -167,19 +184,27 @@ def main() -> int:
     if growth > 1.3:
         misses.append(f"peak RSS grew {growth:.2f}x from {rows[0]['n']} to {rows[-1]['n']} images (limit 1.3x)")
     if rates["ratio"] < a.min_speedup:
-        misses.append(f"2 decode workers {rates['ratio']}x one worker's rate < {a.min_speedup} "
-                      f"(pure CPU work got {rates['control']}x from 2 processes in the same rounds)")
+        misses.append(
+            f"2 decode workers {rates['ratio']}x one worker's rate < {a.min_speedup} "
+            f"(pure CPU work got {rates['control']}x from 2 processes in the same rounds)"
+        )
     if a.json:
         print(json.dumps({"sizes": rows, "decode": rates, "rss_growth": round(growth, 2), "misses": misses}, indent=2))
     else:
-        print(f"{'images':>8} {'load s':>7} {'epoch s':>8} {'data wait':>9} {'val acc':>7} {'RSS GB':>7} {'+workers':>8} "
-              f"{'2nd load s':>10} {'2nd decoded':>11}")
+        print(
+            f"{'images':>8} {'load s':>7} {'epoch s':>8} {'data wait':>9} {'val acc':>7} {'RSS GB':>7} {'+workers':>8} "
+            f"{'2nd load s':>10} {'2nd decoded':>11}"
+        )
         for r in rows:
             f, g = r["first"], r["again"]
-            print(f"{r['n']:>8} {f['load_s']:>7} {f['epoch_s']:>8} {f['data_wait']:>9.1%} {f['val_accuracy']:>7.3f} "
-                  f"{f['rss_gb']:>7} {f['worker_rss_gb']:>8} {g['load_s']:>10} {str(g['decoded']):>11}")
-        print(f"decode: 1 worker {rates['rate_1']} img/s, 2 workers {rates['rate_2']} img/s: {rates['ratio']}x "
-              f"(rounds {rates['ratio_min']}-{rates['ratio_max']}; pure-CPU control {rates['control']}x); RSS {rows[-1]['n']}/{rows[0]['n']}: {growth:.2f}x")
+            print(
+                f"{r['n']:>8} {f['load_s']:>7} {f['epoch_s']:>8} {f['data_wait']:>9.1%} {f['val_accuracy']:>7.3f} "
+                f"{f['rss_gb']:>7} {f['worker_rss_gb']:>8} {g['load_s']:>10} {str(g['decoded']):>11}"
+            )
+        print(
+            f"decode: 1 worker {rates['rate_1']} img/s, 2 workers {rates['rate_2']} img/s: {rates['ratio']}x "
+            f"(rounds {rates['ratio_min']}-{rates['ratio_max']}; pure-CPU control {rates['control']}x); RSS {rows[-1]['n']}/{rows[0]['n']}: {growth:.2f}x"
+        )
     for m in misses:
         print(f"FAIL {m}")
     print("PASS" if not misses else f"{len(misses)} miss(es)")

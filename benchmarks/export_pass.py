@@ -33,7 +33,9 @@ def main() -> int:
     import onnx
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, help="an ONNX file as the exporter wrote it (default: resnet18 as in the default recipe)")
+    ap.add_argument(
+        "--model", type=Path, help="an ONNX file as the exporter wrote it (default: resnet18 as in the default recipe)"
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per file, over all rounds")
     ap.add_argument("--json", action="store_true")
@@ -61,21 +63,36 @@ def main() -> int:
     ratio = res.vs_reference
     macs0, macs1 = run.models[before]["macs"], run.models[after]["macs"]
     ok = report.macs_removed > 0 and diff <= MAX_DIFF and ratio["p50_ratio"] < 1.0
-    doc = {"convs_cropped": report.convs_cropped, "pools_removed": report.pools_removed,
-           "kernels": {k: f"{'x'.join(map(str, v[0]))} -> {'x'.join(map(str, v[1]))}" for k, v in report.kernels.items()},
-           "macs_before": macs0, "macs_after": macs1, "macs_removed": report.macs_removed,
-           "p50_before_ms": round(base.stats.p50, 4), "p50_after_ms": round(res.stats.p50, 4),
-           "p50_ratio": round(ratio["p50_ratio"], 4), "ratio_min": round(ratio["min"], 4), "ratio_max": round(ratio["max"], 4),
-           "max_abs_diff": diff, "ok": ok}
+    doc = {
+        "convs_cropped": report.convs_cropped,
+        "pools_removed": report.pools_removed,
+        "kernels": {k: f"{'x'.join(map(str, v[0]))} -> {'x'.join(map(str, v[1]))}" for k, v in report.kernels.items()},
+        "macs_before": macs0,
+        "macs_after": macs1,
+        "macs_removed": report.macs_removed,
+        "p50_before_ms": round(base.stats.p50, 4),
+        "p50_after_ms": round(res.stats.p50, 4),
+        "p50_ratio": round(ratio["p50_ratio"], 4),
+        "ratio_min": round(ratio["min"], 4),
+        "ratio_max": round(ratio["max"], 4),
+        "max_abs_diff": diff,
+        "ok": ok,
+    }
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print(f"exact fixed-size pass on {before.name}: {report.convs_cropped} conv(s) cropped "
-              f"({', '.join(f'{k}: {v}' for k, v in doc['kernels'].items())}), {report.pools_removed} pool(s) removed")
-        print(f"  MACs {macs0 / 1e6:.2f} M -> {macs1 / 1e6:.2f} M  ({report.macs_removed / 1e6:.2f} M removed, "
-              f"{report.macs_removed / macs0:.1%})")
-        print(f"  p50  {doc['p50_before_ms']:.3f} -> {doc['p50_after_ms']:.3f} ms  x{doc['p50_ratio']:.3f} "
-              f"[per round {doc['ratio_min']:.3f}-{doc['ratio_max']:.3f}], batch 1, 1 thread, {args.rounds} alternating rounds")
+        print(
+            f"exact fixed-size pass on {before.name}: {report.convs_cropped} conv(s) cropped "
+            f"({', '.join(f'{k}: {v}' for k, v in doc['kernels'].items())}), {report.pools_removed} pool(s) removed"
+        )
+        print(
+            f"  MACs {macs0 / 1e6:.2f} M -> {macs1 / 1e6:.2f} M  ({report.macs_removed / 1e6:.2f} M removed, "
+            f"{report.macs_removed / macs0:.1%})"
+        )
+        print(
+            f"  p50  {doc['p50_before_ms']:.3f} -> {doc['p50_after_ms']:.3f} ms  x{doc['p50_ratio']:.3f} "
+            f"[per round {doc['ratio_min']:.3f}-{doc['ratio_max']:.3f}], batch 1, 1 thread, {args.rounds} alternating rounds"
+        )
         print(f"  outputs: max |diff| {diff:.2e} (limit {MAX_DIFF:.0e})  {'OK' if ok else 'FAIL'}")
     return 0 if ok else 1
 

@@ -14,9 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MODELS = {"edgekit:resnet-small": ({"source": "edgekit:resnet-small"}, 1, 28),
-          "torchvision:resnet18": ({"source": "torchvision:resnet18"}, 3, 224),
-          "torchvision:mobilenet_v2": ({"source": "torchvision:mobilenet_v2"}, 3, 224)}
+MODELS = {
+    "edgekit:resnet-small": ({"source": "edgekit:resnet-small"}, 1, 28),
+    "torchvision:resnet18": ({"source": "torchvision:resnet18"}, 3, 224),
+    "torchvision:mobilenet_v2": ({"source": "torchvision:mobilenet_v2"}, 3, 224),
+}
 
 
 def main() -> int:
@@ -41,13 +43,27 @@ def main() -> int:
             path = Path(tmp) / "m.onnx"
             export_onnx(model, torch.randn(2, channels, hw, hw), path, 18)
             got = count(path)
-            rows.append({"model": name, "input": [channels, hw, hw], "onnx_macs": got["macs"], "tp_conv_linear_macs": tp_macs,
-                         "macs_ratio": got["macs"] / tp_macs, "onnx_ops": got["ops"], "tp_total_ops": total,
-                         "ops_ratio": got["ops"] / total, "onnx_params": got["params"], "tp_params": params})
+            rows.append(
+                {
+                    "model": name,
+                    "input": [channels, hw, hw],
+                    "onnx_macs": got["macs"],
+                    "tp_conv_linear_macs": tp_macs,
+                    "macs_ratio": got["macs"] / tp_macs,
+                    "onnx_ops": got["ops"],
+                    "tp_total_ops": total,
+                    "ops_ratio": got["ops"] / total,
+                    "onnx_params": got["params"],
+                    "tp_params": params,
+                }
+            )
             r = rows[-1]
-            print(f"{name} {channels}x{hw}x{hw}: MACs onnx {r['onnx_macs']:,} vs torch-pruning {tp_macs:,.0f} -> "
-                  f"ratio {r['macs_ratio']:.6f}; ops incl. elementwise {r['ops_ratio']:.4f} "
-                  f"(BatchNorm folded by the exporter); params {r['onnx_params']:,} vs {params:,.0f}", file=sys.stderr)
+            print(
+                f"{name} {channels}x{hw}x{hw}: MACs onnx {r['onnx_macs']:,} vs torch-pruning {tp_macs:,.0f} -> "
+                f"ratio {r['macs_ratio']:.6f}; ops incl. elementwise {r['ops_ratio']:.4f} "
+                f"(BatchNorm folded by the exporter); params {r['onnx_params']:,} vs {params:,.0f}",
+                file=sys.stderr,
+            )
     ok = all(abs(r["macs_ratio"] - 1) <= 0.01 for r in rows)
     if args.json:
         print(json.dumps({"rows": rows, "within_1_percent": ok}, indent=2))

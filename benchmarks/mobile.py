@@ -65,15 +65,25 @@ def shrink(work: Path, arch: str, data: str) -> Path:
     short, stem, epochs, recover = ARCHS[arch]
     DATA[data](work / data)
     recipe = work / f"{short}-{data}.yaml"
-    recipe.write_text(RECIPE.format(short=short, data=data, arch=arch, stem=stem, epochs=epochs, recover=recover,
-                                    budget=BUDGET_PT))
+    recipe.write_text(
+        RECIPE.format(short=short, data=data, arch=arch, stem=stem, epochs=epochs, recover=recover, budget=BUDGET_PT)
+    )
     run_dir = work / f"run-{short}-{data}"
     t0 = time.time()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "edgekit", "shrink", recipe.name, "--run-dir", run_dir.name],
-                          cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    print(f"{arch} on {data}: edgekit shrink exit {proc.returncode} after {(time.time() - t0) / 60:.1f} min",
-          file=sys.stderr, flush=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit", "shrink", recipe.name, "--run-dir", run_dir.name],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    print(
+        f"{arch} on {data}: edgekit shrink exit {proc.returncode} after {(time.time() - t0) / 60:.1f} min",
+        file=sys.stderr,
+        flush=True,
+    )
     if proc.returncode not in (0, 1):  # 1: a gate or ship rule said no, the run itself finished
         sys.exit(f"{recipe}: edgekit shrink failed:\n{proc.stderr[-2000:]}")
     return run_dir
@@ -114,8 +124,12 @@ def measure(work: Path, arch: str, data: str) -> dict:
     shipped = (report.get("ship") or {}).get("artifact") or "export"
     loaded = load(in_run(run_dir, run["recipe"]["file"]))
     ds = load_dataset(loaded.recipe.data, loaded.recipe.seed, loaded.file.parent)
-    files = {"fp32": dirs["export"] / "model.onnx", "before": before_file(run_dir, dirs["export"], loaded, ds),
-             "after": dirs["int8"] / "model.onnx", "shipped": dirs[shipped] / "model.onnx"}
+    files = {
+        "fp32": dirs["export"] / "model.onnx",
+        "before": before_file(run_dir, dirs["export"], loaded, ds),
+        "after": dirs["int8"] / "model.onnx",
+        "shipped": dirs[shipped] / "model.onnx",
+    }
     pre = json.loads((dirs["export"] / "preprocess.json").read_text())
     x = prepare(pre, ds.test.x)
     acc = {}
@@ -131,21 +145,31 @@ def measure(work: Path, arch: str, data: str) -> dict:
     spread = {k: (by_file[f.resolve()].vs_reference or {}) for k, f in files.items()}
     int8_metrics = json.loads((dirs["int8"] / "trials.json").read_text())
     return {
-        "arch": arch, "data": data, "shipped": shipped, "test_samples": len(ds.test.y),
-        "int8_kept": int8_metrics["kept"], "fp32_p50_ms": round(p50["fp32"], 4),
+        "arch": arch,
+        "data": data,
+        "shipped": shipped,
+        "test_samples": len(ds.test.y),
+        "int8_kept": int8_metrics["kept"],
+        "fp32_p50_ms": round(p50["fp32"], 4),
         "ratio": {k: round(p50[k] / p50["fp32"], 4) for k in files},
         "round_range": {k: [spread[k].get("min"), spread[k].get("max")] for k in files},
         "size_ratio": round(files["shipped"].stat().st_size / files["fp32"].stat().st_size, 4),
         "accuracy": {k: round(v, 5) for k, v in acc.items()},
         "accuracy_delta_pt": round((acc["shipped"] - acc["fp32"]) * 100, 2),
-        "race": [{"trial": t["trial"], "label": t["label"], **(t.get("speed") or {})}
-                 for t in int8_metrics["trials"] if t.get("speed")],
+        "race": [
+            {"trial": t["trial"], "label": t["label"], **(t.get("speed") or {})}
+            for t in int8_metrics["trials"]
+            if t.get("speed")
+        ],
     }
 
 
 def checks(row: dict) -> dict[str, tuple[float, float]]:
-    c = {"shipped size <= 0.333x": (row["size_ratio"], 1 / 3), "shipped p50 <= 0.5x": (row["ratio"]["shipped"], 0.5),
-         f"shipped accuracy drop <= {BUDGET_PT} pt": (-row["accuracy_delta_pt"], BUDGET_PT)}
+    c = {
+        "shipped size <= 0.333x": (row["size_ratio"], 1 / 3),
+        "shipped p50 <= 0.5x": (row["ratio"]["shipped"], 0.5),
+        f"shipped accuracy drop <= {BUDGET_PT} pt": (-row["accuracy_delta_pt"], BUDGET_PT),
+    }
     if row["arch"] == "mobilenet_v3_small":
         c["int8 p50 <= 0.75x float parent"] = (row["ratio"]["after"], 0.75)
     return c
@@ -155,7 +179,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", nargs="+", choices=list(ARCHS), default=list(ARCHS))
     ap.add_argument("--data", nargs="+", choices=list(DATA), default=["digits"])
-    ap.add_argument("--fashion-arch", default="mobilenet_v3_small", help="also run this one on the fashion folder ('' for none)")
+    ap.add_argument(
+        "--fashion-arch", default="mobilenet_v3_small", help="also run this one on the fashion folder ('' for none)"
+    )
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "mobile")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -167,20 +193,30 @@ def main() -> int:
     ok = True
     if args.json:
         print(json.dumps(rows, indent=2))
-    print(f"{'arch':<20} {'data':<8} {'fp32 p50':>9} {'shipped':<14} {'p50 x':>6} {'size x':>7} {'acc pt':>7} "
-          f"{'int8/fp32 before':>17} {'after':>6}", file=sys.stderr if args.json else sys.stdout)
+    print(
+        f"{'arch':<20} {'data':<8} {'fp32 p50':>9} {'shipped':<14} {'p50 x':>6} {'size x':>7} {'acc pt':>7} "
+        f"{'int8/fp32 before':>17} {'after':>6}",
+        file=sys.stderr if args.json else sys.stdout,
+    )
     for row in rows:
         r = row["ratio"]
-        print(f"{row['arch']:<20} {row['data']:<8} {row['fp32_p50_ms']:8.3f}ms {row['shipped']:<14} {r['shipped']:6.2f} "
-              f"{row['size_ratio']:7.3f} {row['accuracy_delta_pt']:+7.2f} {r['before']:17.2f} {r['after']:6.2f}"
-              f"  (int8 stage kept {row['int8_kept']})", file=sys.stderr if args.json else sys.stdout)
+        print(
+            f"{row['arch']:<20} {row['data']:<8} {row['fp32_p50_ms']:8.3f}ms {row['shipped']:<14} {r['shipped']:6.2f} "
+            f"{row['size_ratio']:7.3f} {row['accuracy_delta_pt']:+7.2f} {r['before']:17.2f} {r['after']:6.2f}"
+            f"  (int8 stage kept {row['int8_kept']})",
+            file=sys.stderr if args.json else sys.stdout,
+        )
         for name, (value, limit) in checks(row).items():
             passed = value <= limit
             ok &= passed
-            print(f"    {'PASS' if passed else 'FAIL'}  {name}: {value:.3f} (limit {limit:.3f})",
-                  file=sys.stderr if args.json else sys.stdout)
-    print("machine shared? check `uptime`; ratios come from one alternating bench run per row",
-          file=sys.stderr if args.json else sys.stdout)
+            print(
+                f"    {'PASS' if passed else 'FAIL'}  {name}: {value:.3f} (limit {limit:.3f})",
+                file=sys.stderr if args.json else sys.stdout,
+            )
+    print(
+        "machine shared? check `uptime`; ratios come from one alternating bench run per row",
+        file=sys.stderr if args.json else sys.stdout,
+    )
     return 0 if ok else 1
 
 

@@ -51,7 +51,11 @@ def build_variants(args, out: Path) -> dict[str, dict]:
         name = f"pruned round_to={r}"
         path = out / f"pruned-{r}.onnx"
         export_onnx(res.model, example, path, opset=18)
-        variants[name] = {"path": path, "macs_ratio": res.macs[1] / res.macs[0], "params_ratio": res.params[1] / res.params[0]}
+        variants[name] = {
+            "path": path,
+            "macs_ratio": res.macs[1] / res.macs[0],
+            "params_ratio": res.params[1] / res.params[0],
+        }
     return variants
 
 
@@ -109,17 +113,30 @@ def main() -> None:
         measure(variants, args.rounds, args.runs, args.threads)
 
     base = next(v for k, v in variants.items() if k.startswith("unpruned"))
-    rows = [{"model": k, "p50_ms": round(v["p50_ms"], 4), "latency_ratio": round(v["p50_ms"] / base["p50_ms"], 3),
-             "size_bytes": v["size_bytes"], "size_ratio": round(v["size_bytes"] / base["size_bytes"], 3),
-             **({"macs_ratio": round(v["macs_ratio"], 4), "params_ratio": round(v["params_ratio"], 4)} if "macs_ratio" in v else {})}
-            for k, v in variants.items()]
+    rows = [
+        {
+            "model": k,
+            "p50_ms": round(v["p50_ms"], 4),
+            "latency_ratio": round(v["p50_ms"] / base["p50_ms"], 3),
+            "size_bytes": v["size_bytes"],
+            "size_ratio": round(v["size_bytes"] / base["size_bytes"], 3),
+            **(
+                {"macs_ratio": round(v["macs_ratio"], 4), "params_ratio": round(v["params_ratio"], 4)}
+                if "macs_ratio" in v
+                else {}
+            ),
+        }
+        for k, v in variants.items()
+    ]
     if args.json:
         print(json.dumps({"batch": 1, "threads": args.threads, "rounds": args.rounds, "rows": rows}, indent=2))
         return
     print(f"ONNX Runtime p50 latency, batch 1, {args.threads} thread(s), median of {args.rounds} alternating rounds")
     for r in rows:
         extra = f"  MACs x{r['macs_ratio']:.3f}  params x{r['params_ratio']:.3f}" if "macs_ratio" in r else ""
-        print(f"  {r['model']:<24} {r['p50_ms']:8.3f} ms  latency x{r['latency_ratio']:.3f}  size x{r['size_ratio']:.3f}{extra}")
+        print(
+            f"  {r['model']:<24} {r['p50_ms']:8.3f} ms  latency x{r['latency_ratio']:.3f}  size x{r['size_ratio']:.3f}{extra}"
+        )
 
 
 if __name__ == "__main__":

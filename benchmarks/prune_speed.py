@@ -85,8 +85,12 @@ def fresh_pair(args, out: Path) -> tuple[Path, Path, dict]:
         export_onnx(m, example, files[name], 18)
         crop_file(files[name])
         onnx.checker.check_model(str(files[name]))
-    info = {"macs_ratio": round(result.macs[1] / result.macs[0], 4), "round_to": speed["chosen"],
-            "stage_measured_ratio": speed["ratio"], **{k: speed[k] for k in ("latency_target", "target_met") if k in speed}}
+    info = {
+        "macs_ratio": round(result.macs[1] / result.macs[0], 4),
+        "round_to": speed["chosen"],
+        "stage_measured_ratio": speed["ratio"],
+        **{k: speed[k] for k in ("latency_target", "target_met") if k in speed},
+    }
     return files["unpruned"], files["pruned"], info
 
 
@@ -96,7 +100,9 @@ def main() -> int:
     ap.add_argument("--model", default="torchvision:resnet18")
     ap.add_argument("--stem-stride", type=int, default=None)
     ap.add_argument("--input", default="1x28x28", help="C x H x W of one sample")
-    ap.add_argument("--target", choices=("macs", "latency"), default="macs", help="what the fresh model's prune removes")
+    ap.add_argument(
+        "--target", choices=("macs", "latency"), default="macs", help="what the fresh model's prune removes"
+    )
     ap.add_argument("--ratio", type=float, default=0.5, help="share of --target the fresh model's prune removes")
     ap.add_argument("--max-ratio", type=float, default=0.65, help="pruned p50 / unpruned p50 must be at most this")
     ap.add_argument("--rounds", type=int, default=5)
@@ -115,19 +121,31 @@ def main() -> int:
     base, res = run.results
     ratio = res.vs_reference
     ok = ratio["p50_ratio"] <= args.max_ratio
-    doc = {"unpruned_p50_ms": round(base.stats.p50, 4), "pruned_p50_ms": round(res.stats.p50, 4),
-           "ratio": round(ratio["p50_ratio"], 4), "ratio_min": round(ratio["min"], 4), "ratio_max": round(ratio["max"], 4),
-           "unpruned_macs": run.models[unpruned]["macs"], "pruned_macs": run.models[pruned]["macs"],
-           "target_max_ratio": args.max_ratio, "ok": ok, "unstable": {"unpruned": base.unstable, "pruned": res.unstable},
-           **info}
+    doc = {
+        "unpruned_p50_ms": round(base.stats.p50, 4),
+        "pruned_p50_ms": round(res.stats.p50, 4),
+        "ratio": round(ratio["p50_ratio"], 4),
+        "ratio_min": round(ratio["min"], 4),
+        "ratio_max": round(ratio["max"], 4),
+        "unpruned_macs": run.models[unpruned]["macs"],
+        "pruned_macs": run.models[pruned]["macs"],
+        "target_max_ratio": args.max_ratio,
+        "ok": ok,
+        "unstable": {"unpruned": base.unstable, "pruned": res.unstable},
+        **info,
+    }
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
-        print(f"ONNX Runtime p50, batch 1, {args.threads} thread(s), {args.rounds} alternating rounds (edgekit bench harness)")
+        print(
+            f"ONNX Runtime p50, batch 1, {args.threads} thread(s), {args.rounds} alternating rounds (edgekit bench harness)"
+        )
         print(f"  unpruned {doc['unpruned_p50_ms']:.3f} ms  ({doc['unpruned_macs'] / 1e6:.1f} M MACs)")
         print(f"  pruned   {doc['pruned_p50_ms']:.3f} ms  ({doc['pruned_macs'] / 1e6:.1f} M MACs)")
-        print(f"  ratio    x{doc['ratio']:.3f} [per round {doc['ratio_min']:.3f}-{doc['ratio_max']:.3f}]  "
-              f"target <= {args.max_ratio}  {'OK' if ok else 'FAIL'}")
+        print(
+            f"  ratio    x{doc['ratio']:.3f} [per round {doc['ratio_min']:.3f}-{doc['ratio_max']:.3f}]  "
+            f"target <= {args.max_ratio}  {'OK' if ok else 'FAIL'}"
+        )
         for k, v in info.items():
             print(f"  {k}: {v}")
         for name, why in doc["unstable"].items():

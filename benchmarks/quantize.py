@@ -23,6 +23,7 @@ from edgekit.report.build import in_run, read_run
 from edgekit.runtime import ort
 from edgekit.runtime.preprocess import prepare
 
+
 def artifacts(run_dir: Path) -> tuple[dict[str, Path], Path]:
     """The run's first export, the ORT quantize stage fed by it, and the first INC stage. A recipe may hold
     more of each (the default recipe also quantizes its pruned export): only one branch is compared."""
@@ -62,11 +63,18 @@ def main() -> int:
         acc = ort.accuracy(sess, x, ds.test.y)
         del sess
         kept = json.loads((d / "trials.json").read_text())["kept"] if (d / "trials.json").exists() else "fp32"
-        rows[name] = {"file": str(d / "model.onnx"), "size_bytes": (d / "model.onnx").stat().st_size,
-                      "accuracy": round(acc, 5), "kept": kept, "kernels": kernel_counts(d / "model.onnx"),
-                      "sample": x[:1]}
+        rows[name] = {
+            "file": str(d / "model.onnx"),
+            "size_bytes": (d / "model.onnx").stat().st_size,
+            "accuracy": round(acc, 5),
+            "kept": kept,
+            "kernels": kernel_counts(d / "model.onnx"),
+            "sample": x[:1],
+        }
     # the harness: every file in its own worker, rounds alternating between files, batch 1
-    settings = replace(PRESETS["default"], rounds=args.rounds, min_runs=args.runs * args.rounds, min_seconds=0.5 * args.rounds)
+    settings = replace(
+        PRESETS["default"], rounds=args.rounds, min_runs=args.runs * args.rounds, min_seconds=0.5 * args.rounds
+    )
     run = bench([Path(row["file"]) for row in rows.values()], threads=(args.threads,), settings=settings)
     for row, res in zip(rows.values(), run.results):
         row["latency_p50_ms"] = round(res.stats.p50, 4)
@@ -81,21 +89,32 @@ def main() -> int:
     }
     if "inc-int8" in rows:
         inc = rows["inc-int8"]
-        checks.update({
-            "inc size within 10% of ort": (abs(inc["size_bytes"] / q["size_bytes"] - 1), 0.1),
-            "inc latency <= 1.2x ort": (inc["latency_p50_ms"] / q["latency_p50_ms"], 1.2),
-            "inc accuracy drop <= 0.5 pt": ((fp["accuracy"] - inc["accuracy"]) * 100, 0.5),
-        })
-    result = {"models": rows, "threads": args.threads, "rounds": args.rounds, "test_samples": len(ds.test),
-              "checks": {k: {"value": round(v, 4), "limit": lim, "ok": v <= lim} for k, (v, lim) in checks.items()}}
+        checks.update(
+            {
+                "inc size within 10% of ort": (abs(inc["size_bytes"] / q["size_bytes"] - 1), 0.1),
+                "inc latency <= 1.2x ort": (inc["latency_p50_ms"] / q["latency_p50_ms"], 1.2),
+                "inc accuracy drop <= 0.5 pt": ((fp["accuracy"] - inc["accuracy"]) * 100, 0.5),
+            }
+        )
+    result = {
+        "models": rows,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "test_samples": len(ds.test),
+        "checks": {k: {"value": round(v, 4), "limit": lim, "ok": v <= lim} for k, (v, lim) in checks.items()},
+    }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{'model':<10} {'kept':<6} {'size MB':>8} {'size x':>7} {'p50 ms':>8} {'lat x':>6} {'accuracy':>9}  int8/float kernels")
+        print(
+            f"{'model':<10} {'kept':<6} {'size MB':>8} {'size x':>7} {'p50 ms':>8} {'lat x':>6} {'accuracy':>9}  int8/float kernels"
+        )
         for name, row in rows.items():
-            print(f"{name:<10} {row['kept']:<6} {row['size_bytes'] / 1e6:8.2f} {row['size_bytes'] / fp['size_bytes']:7.3f} "
-                  f"{row['latency_p50_ms']:8.3f} {row['latency_p50_ms'] / fp['latency_p50_ms']:6.3f} {row['accuracy']:9.4f}"
-                  f"  {row['kernels']['int8']}/{row['kernels']['float']}")
+            print(
+                f"{name:<10} {row['kept']:<6} {row['size_bytes'] / 1e6:8.2f} {row['size_bytes'] / fp['size_bytes']:7.3f} "
+                f"{row['latency_p50_ms']:8.3f} {row['latency_p50_ms'] / fp['latency_p50_ms']:6.3f} {row['accuracy']:9.4f}"
+                f"  {row['kernels']['int8']}/{row['kernels']['float']}"
+            )
         for k, c in result["checks"].items():
             print(f"{'PASS' if c['ok'] else 'FAIL'}  {k}: {c['value']:.3f} (limit {c['limit']})")
     return 0 if all(c["ok"] for c in result["checks"].values()) else 1

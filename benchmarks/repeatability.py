@@ -34,9 +34,13 @@ def artifacts(run_dir: Path) -> list[Path]:
     return run_models([run_dir])
 
 
-KINDS = (("ratio to the reference", "ratio spread across rounds"), ("CI", "p50 CI too wide"),
-         ("round medians", "round medians drift"), ("p90", "p90 far above p50 (disturbed queries)"),
-         ("too few", "too few queries"))
+KINDS = (
+    ("ratio to the reference", "ratio spread across rounds"),
+    ("CI", "p50 CI too wide"),
+    ("round medians", "round medians drift"),
+    ("p90", "p90 far above p50 (disturbed queries)"),
+    ("too few", "too few queries"),
+)
 
 
 def _kinds(flagged: list[list[str]]) -> dict[str, int]:
@@ -69,33 +73,53 @@ def main() -> int:
         ratios = [r["vs_reference"]["p50_ratio"] for r in recs]
         spread = (max(ratios) - min(ratios)) / statistics.median(ratios)
         flagged = [r["unstable_reasons"] for r in recs if r["unstable"]]
-        row = {"artifact": name, "p50_ms": [r["latency_ms"]["p50"] for r in recs], "ratios": ratios,
-               "spread": round(spread, 4), "flagged_runs": len(flagged), "reasons": _kinds(flagged),
-               "steal_percent": [r["steal_percent"] for r in recs], "cpu_busy_percent": [r["cpu_busy_percent"] for r in recs],
-               "speed_states": [r["speed_states"] for r in recs], "macs": recs[-1]["macs"], "gmacs_per_s": recs[-1]["gmacs_per_s"], "peak_fraction": recs[-1]["peak_fraction"]}
+        row = {
+            "artifact": name,
+            "p50_ms": [r["latency_ms"]["p50"] for r in recs],
+            "ratios": ratios,
+            "spread": round(spread, 4),
+            "flagged_runs": len(flagged),
+            "reasons": _kinds(flagged),
+            "steal_percent": [r["steal_percent"] for r in recs],
+            "cpu_busy_percent": [r["cpu_busy_percent"] for r in recs],
+            "speed_states": [r["speed_states"] for r in recs],
+            "macs": recs[-1]["macs"],
+            "gmacs_per_s": recs[-1]["gmacs_per_s"],
+            "peak_fraction": recs[-1]["peak_fraction"],
+        }
         ok &= spread <= args.max_spread and row["gmacs_per_s"] is not None
         rows.append(row)
     out = {"repeats": args.repeats, "max_spread": args.max_spread, "peak": peak, "rows": rows, "ok": ok}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0 if ok else 1
-    print(f"{args.repeats} back-to-back evaluate measurements of {args.run_dir}; reference {names[0]}; machine peak "
-          f"{peak['peak_gmacs_per_s']:.1f} GMAC/s float (GEMM {peak['gemm_gmacs_per_s']:.1f}, conv {peak['conv_gmacs_per_s']:.1f}), "
-          f"{peak['int8_peak_gmacs_per_s']:.1f} int8 (GEMM {peak['int8_gemm_gmacs_per_s']:.1f}, conv {peak['int8_conv_gmacs_per_s']:.1f}), 1 thread")
+    print(
+        f"{args.repeats} back-to-back evaluate measurements of {args.run_dir}; reference {names[0]}; machine peak "
+        f"{peak['peak_gmacs_per_s']:.1f} GMAC/s float (GEMM {peak['gemm_gmacs_per_s']:.1f}, conv {peak['conv_gmacs_per_s']:.1f}), "
+        f"{peak['int8_peak_gmacs_per_s']:.1f} int8 (GEMM {peak['int8_gemm_gmacs_per_s']:.1f}, conv {peak['int8_conv_gmacs_per_s']:.1f}), 1 thread"
+    )
     for r in rows:
         mark = "OK" if r["spread"] <= args.max_spread else "FAIL"
-        print(f"  {r['artifact']:<36} ratios {' '.join(f'{x:.3f}' for x in r['ratios'])}  spread {r['spread']:.1%} {mark}"
-              f"  p50 {' '.join(f'{x:.3f}' for x in r['p50_ms'])} ms")
+        print(
+            f"  {r['artifact']:<36} ratios {' '.join(f'{x:.3f}' for x in r['ratios'])}  spread {r['spread']:.1%} {mark}"
+            f"  p50 {' '.join(f'{x:.3f}' for x in r['p50_ms'])} ms"
+        )
         rate = "–" if r["gmacs_per_s"] is None else f"{r['gmacs_per_s']:.1f} GMAC/s = {r['peak_fraction']:.0%} of peak"
-        print(f"  {'':<36} {r['macs'] / 1e6 if r['macs'] else 0:.1f} M MACs, {rate}; steal "
-              f"{'/'.join(str(s) for s in r['steal_percent'])} %, all cores busy {'/'.join(str(b) for b in r['cpu_busy_percent'])} %; flagged in {r['flagged_runs']}/{args.repeats} run(s)"
-              + (f": {'; '.join(f'{k} ({n}x)' for k, n in r['reasons'].items())}" if r["reasons"] else ""))
+        print(
+            f"  {'':<36} {r['macs'] / 1e6 if r['macs'] else 0:.1f} M MACs, {rate}; steal "
+            f"{'/'.join(str(s) for s in r['steal_percent'])} %, all cores busy {'/'.join(str(b) for b in r['cpu_busy_percent'])} %; flagged in {r['flagged_runs']}/{args.repeats} run(s)"
+            + (f": {'; '.join(f'{k} ({n}x)' for k, n in r['reasons'].items())}" if r["reasons"] else "")
+        )
         states = [v for v in r["speed_states"] if v]
         if states:
-            fast, share, slow = ("/".join(fmt.format(v[k]) for v in states) for k, fmt in
-                                 (("fast_ms", "{:.3f}"), ("fast_share", "{:.0%}"), ("slow_ms", "{:.3f}")))
-            print(f"  {'':<36} two speeds in {len(states)}/{args.repeats} run(s): fast {fast} ms ({share} of queries), "
-                  f"slow {slow} ms")
+            fast, share, slow = (
+                "/".join(fmt.format(v[k]) for v in states)
+                for k, fmt in (("fast_ms", "{:.3f}"), ("fast_share", "{:.0%}"), ("slow_ms", "{:.3f}"))
+            )
+            print(
+                f"  {'':<36} two speeds in {len(states)}/{args.repeats} run(s): fast {fast} ms ({share} of queries), "
+                f"slow {slow} ms"
+            )
     print("OK" if ok else "FAIL")
     return 0 if ok else 1
 

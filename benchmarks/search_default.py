@@ -35,17 +35,31 @@ LAT_NOISE = 0.05  # p50 ratios of one file against itself in one bench run stay 
 def no_less_accurate(t: dict, hand: dict) -> bool:
     """Within the noise of the test set (edgekit.decide.noise, as the shipping rule and the verdict decide) or better."""
     a, b = t["row"], hand["row"]
-    return a["accuracy"] >= b["accuracy"] or accuracy_tie(a["accuracy"], b["accuracy"], a.get("test_samples"), b.get("test_samples"))
+    return a["accuracy"] >= b["accuracy"] or accuracy_tie(
+        a["accuracy"], b["accuracy"], a.get("test_samples"), b.get("test_samples")
+    )
 
 
 def more_accurate(t: dict, hand: dict) -> bool:
     a, b = t["row"], hand["row"]
-    return a["accuracy"] > b["accuracy"] and not accuracy_tie(a["accuracy"], b["accuracy"], a.get("test_samples"), b.get("test_samples"))
+    return a["accuracy"] > b["accuracy"] and not accuracy_tie(
+        a["accuracy"], b["accuracy"], a.get("test_samples"), b.get("test_samples")
+    )
 
 
 def run_search(args) -> dict:
-    cmd = [sys.executable, "-m", "edgekit", "search", str(args.recipe), "--run-dir", str(args.run_dir), "--json",
-           "--timeout-min", str(args.timeout_min)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgekit",
+        "search",
+        str(args.recipe),
+        "--run-dir",
+        str(args.run_dir),
+        "--json",
+        "--timeout-min",
+        str(args.timeout_min),
+    ]
     t0 = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     print(f"search: {' '.join(cmd[1:])}: exit {proc.returncode} after {(time.time() - t0) / 60:.1f} min", flush=True)
@@ -59,8 +73,13 @@ def side_by_side(run_dir: Path, hand: dict, other: dict) -> float | None:
     files = [str(run_dir / "search" / t["run_dir"] / t["row"]["file"]) for t in (hand, other)]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        proc = subprocess.run([sys.executable, "-m", "edgekit", "bench", *files, "--json"], cwd=ROOT,
-                              stdout=out.open("w"), stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgekit", "bench", *files, "--json"],
+            cwd=ROOT,
+            stdout=out.open("w"),
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         if proc.returncode != 0:
             return None
         doc = json.loads(out.read_text())
@@ -83,8 +102,12 @@ def main() -> int:
     trials = {t["number"]: t for t in result["trials"]}
     done = [t for t in trials.values() if t["state"] == "COMPLETE"]
     failed = [t for t in trials.values() if t["state"] == "FAIL"]
-    print(f"{len(trials)} trials: {len(done)} complete, {len(failed)} failed; "
-          f"trial time median {sorted(t['seconds'] for t in done)[len(done) // 2] / 60:.1f} min" if done else "no trial completed")
+    print(
+        f"{len(trials)} trials: {len(done)} complete, {len(failed)} failed; "
+        f"trial time median {sorted(t['seconds'] for t in done)[len(done) // 2] / 60:.1f} min"
+        if done
+        else "no trial completed"
+    )
     if result.get("ship"):
         print(f"the search ships: trial #{result['ship']['trial']} ({result['ship']['reason']})")
     if result["hand"] is None:
@@ -97,16 +120,26 @@ def main() -> int:
 
     ok = True
     hm = metrics(hand["row"])
-    candidates = sorted((t for t in done if t["number"] != hand["number"] and metrics(t["row"])["size"] <= hm["size"]
-                         and no_less_accurate(t, hand)),
-                        key=lambda t: (-metrics(t["row"])["accuracy"], t["row"]["size_bytes"]))
+    candidates = sorted(
+        (
+            t
+            for t in done
+            if t["number"] != hand["number"] and metrics(t["row"])["size"] <= hm["size"] and no_less_accurate(t, hand)
+        ),
+        key=lambda t: (-metrics(t["row"])["accuracy"], t["row"]["size_bytes"]),
+    )
     dominating = None
     for t in candidates[:3]:  # the most accurate few: each side-by-side measurement takes ~15 s
         ratio = side_by_side(args.run_dir, hand, t)
-        print(f"  candidate #{t['number']}: {describe(t['row'], ref)}; p50 vs hand side by side: "
-              f"{'n/a' if ratio is None else f'{ratio:.2f}x'}")
-        if ratio is not None and ratio <= 1 + LAT_NOISE and (metrics(t["row"])["size"] < 0.99 * hm["size"] or ratio < 1 - LAT_NOISE
-                                                             or more_accurate(t, hand)):
+        print(
+            f"  candidate #{t['number']}: {describe(t['row'], ref)}; p50 vs hand side by side: "
+            f"{'n/a' if ratio is None else f'{ratio:.2f}x'}"
+        )
+        if (
+            ratio is not None
+            and ratio <= 1 + LAT_NOISE
+            and (metrics(t["row"])["size"] < 0.99 * hm["size"] or ratio < 1 - LAT_NOISE or more_accurate(t, hand))
+        ):
             dominating = (t, ratio)
             break
     if dominating:
@@ -118,14 +151,20 @@ def main() -> int:
         ok = False
 
     rm = metrics(ref)
-    small = [t for t in done if metrics(t["row"])["size"] * 10 <= rm["size"] and metrics(t["row"])["accuracy"] >= rm["accuracy"] - 0.5]
+    small = [
+        t
+        for t in done
+        if metrics(t["row"])["size"] * 10 <= rm["size"] and metrics(t["row"])["accuracy"] >= rm["accuracy"] - 0.5
+    ]
     if small:
         t = max(small, key=lambda t: (t["row"]["accuracy"], -t["row"]["size_bytes"]))
         print(f"10X AT <= 0.5 PT: trial #{t['number']}: {describe(t['row'], ref)}")
         print(result.get("snippets", {}).get(str(t["number"]), "").rstrip())
     else:
         best = min(done, key=lambda t: t["row"]["size_bytes"])
-        print(f"MISS: no artifact >= 10x smaller than the fp32 export within 0.5 pt (smallest: #{best['number']} {describe(best['row'], ref)})")
+        print(
+            f"MISS: no artifact >= 10x smaller than the fp32 export within 0.5 pt (smallest: #{best['number']} {describe(best['row'], ref)})"
+        )
         ok = False
 
     print(f"frontier over {', '.join(result['objectives'])} ({len(result['frontier'])} trials):")

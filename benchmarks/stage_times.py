@@ -22,8 +22,11 @@ import yaml
 
 def shrink(recipe: Path, run_dir: Path) -> tuple[float, dict]:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "edgekit", "shrink", str(recipe), "--run-dir", str(run_dir), "--json"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit", "shrink", str(recipe), "--run-dir", str(run_dir), "--json"],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"edgekit shrink failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
@@ -46,7 +49,9 @@ def main() -> None:
     recipe.write_text(yaml.safe_dump(doc, sort_keys=False))
 
     cold_wall, cold = shrink(recipe, run_dir)
-    print(f"cold run: {cold_wall:.1f} s wall (process start, data load and stages {', '.join(s['id'] for s in cold['stages'])})")
+    print(
+        f"cold run: {cold_wall:.1f} s wall (process start, data load and stages {', '.join(s['id'] for s in cold['stages'])})"
+    )
     for st in cold["stages"]:
         m = st["metrics"]
         extra = ""
@@ -63,8 +68,10 @@ def main() -> None:
     export["opset"] = export.get("opset", 18) + 1
     recipe.write_text(yaml.safe_dump(doc, sort_keys=False))
     edit_wall, edit = shrink(recipe, run_dir)
-    print(f"opset of '{export['id']}' edited to {export['opset']}: {edit_wall:.1f} s wall, "
-          f"re-ran: {[s['id'] for s in edit['stages'] if not s['cached']]}")
+    print(
+        f"opset of '{export['id']}' edited to {export['opset']}: {edit_wall:.1f} s wall, "
+        f"re-ran: {[s['id'] for s in edit['stages'] if not s['cached']]}"
+    )
     recipe.unlink()
 
 

@@ -52,14 +52,18 @@ def main() -> int:
         return 0
     res: dict[str, list[dict]] = {"pread": [], "mmap": []}
     for r in range(a.rounds):
-        for way in (("pread", "mmap") if r % 2 == 0 else ("mmap", "pread")):
-            out = subprocess.run([sys.executable, __file__, str(a.path), "--child", way], capture_output=True, text=True, check=True)
+        for way in ("pread", "mmap") if r % 2 == 0 else ("mmap", "pread"):
+            out = subprocess.run(
+                [sys.executable, __file__, str(a.path), "--child", way], capture_output=True, text=True, check=True
+            )
             res[way].append(json.loads(out.stdout))
     ratios = [p["s"] / m["s"] for p, m in zip(res["pread"], res["mmap"])]
     size = res["pread"][0]["file_bytes"]
     for way, rs in res.items():
-        print(f"{way:>5}: epoch {statistics.median(r['s'] for r in rs):.2f} s, RSS growth "
-              f"{statistics.median(r['rss_growth_bytes'] for r in rs) / 1e6:.0f} MB of a {size / 1e6:.0f} MB file")
+        print(
+            f"{way:>5}: epoch {statistics.median(r['s'] for r in rs):.2f} s, RSS growth "
+            f"{statistics.median(r['rss_growth_bytes'] for r in rs) / 1e6:.0f} MB of a {size / 1e6:.0f} MB file"
+        )
     print(f"pread/mmap time: {statistics.median(ratios):.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f})")
     misses = []
     if statistics.median(r["rss_growth_bytes"] for r in res["pread"]) > max(64e6, 0.1 * size):

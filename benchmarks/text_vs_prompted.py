@@ -34,9 +34,16 @@ def main(argv: list[str]) -> int:
         "latency_ratio <= 0.1": v.latency_ratio is not None and v.latency_ratio <= 0.1,
     }
     wall = sum(s["wall_time_s"] for s in record["stages"])
-    out = {"artifact": v.artifact, "baseline": v.baseline, "accuracy_gain_pt": v.accuracy_diff_pt,
-           "size_ratio": v.size_ratio, "latency_ratio": v.latency_ratio, "stage_wall_time_s": round(wall, 1),
-           "other_baselines": [b for b in bases if b.get("provider") != "embedding"], "checks": checks}
+    out = {
+        "artifact": v.artifact,
+        "baseline": v.baseline,
+        "accuracy_gain_pt": v.accuracy_diff_pt,
+        "size_ratio": v.size_ratio,
+        "latency_ratio": v.latency_ratio,
+        "stage_wall_time_s": round(wall, 1),
+        "other_baselines": [b for b in bases if b.get("provider") != "embedding"],
+        "checks": checks,
+    }
     if "--json" in argv:
         print(json.dumps(out, indent=2))
     else:
@@ -44,7 +51,9 @@ def main(argv: list[str]) -> int:
         for r in v.rows:
             print(f"  {r['metric']:<24} {r['artifact']:>14} {r['baseline']:>14} {r['comparison']:>12}")
         for b in out["other_baselines"]:
-            print(f"  also: {b['id']} ({b.get('provider')}): {b['accuracy'] * 100:.1f} % on {b['test_samples']} samples, p50 {b['latency_ms'].get('p50')} ms")
+            print(
+                f"  also: {b['id']} ({b.get('provider')}): {b['accuracy'] * 100:.1f} % on {b['test_samples']} samples, p50 {b['latency_ms'].get('p50')} ms"
+            )
         print(f"  stage wall time (sum): {wall:.0f} s")
         for name, ok in checks.items():
             print(f"  {'PASS' if ok else 'FAIL'} {name}")

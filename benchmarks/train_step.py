@@ -40,7 +40,9 @@ SETTINGS = {
 def step_times(fused: bool, small: int, channels_last: bool, batch: int, steps: int) -> list[float]:
     torch.manual_seed(0)
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    model = build_model({"source": "torchvision:resnet18"}, num_classes=10, in_channels=1).to(memory_format=layout).train()
+    model = (
+        build_model({"source": "torchvision:resnet18"}, num_classes=10, in_channels=1).to(memory_format=layout).train()
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=fused, foreach=None if fused else True)
     x = torch.randn(batch, 1, 28, 28).to(memory_format=layout)
     y = torch.randint(0, 10, (batch,))
@@ -72,15 +74,23 @@ def main() -> None:
             per_sample[name] += step_times(*SETTINGS[name], args.steps)
             print(f"round {r + 1}: {name} done", file=sys.stderr)
     base = statistics.median(per_sample["plain"])
-    rows = [{"setting": name, "ms_per_sample": round(statistics.median(t) * 1e3, 3),
-             "speedup_vs_plain": round(base / statistics.median(t), 2),
-             "epoch_s_54k": round(statistics.median(t) * 54_000, 1)} for name, t in per_sample.items()]
+    rows = [
+        {
+            "setting": name,
+            "ms_per_sample": round(statistics.median(t) * 1e3, 3),
+            "speedup_vs_plain": round(base / statistics.median(t), 2),
+            "epoch_s_54k": round(statistics.median(t) * 54_000, 1),
+        }
+        for name, t in per_sample.items()
+    ]
     if args.json:
         print(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
         return
     print(f"{'setting':<24} {'ms/sample':>10} {'speed-up':>9} {'epoch of 54k':>13}")
     for row in rows:
-        print(f"{row['setting']:<24} {row['ms_per_sample']:>10.2f} {row['speedup_vs_plain']:>8.2f}x {row['epoch_s_54k']:>11.0f} s")
+        print(
+            f"{row['setting']:<24} {row['ms_per_sample']:>10.2f} {row['speedup_vs_plain']:>8.2f}x {row['epoch_s_54k']:>11.0f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -41,26 +41,39 @@ def measure(name: str, work: Path) -> dict:
     doc = document(bench([r.files[k] for k in kinds], settings=settings, reference=0))
     by = {k: rec for k, rec in zip(kinds, doc["results"])}
     p50 = {k: rec["latency_ms"]["p50"] for k, rec in by.items()}
-    row = {"arch": name, "accuracy": r.accuracy, "chance": r.chance, "int8_accuracy": r.int8_accuracy,
-           "macs": r.macs, "macs_pruned": r.macs_pruned, "prune_refused": r.prune_refused,
-           "p50_ms": p50, "size_bytes": {k: rec["size_bytes"] for k, rec in by.items()},
-           "pruned_vs_float_p50": p50["pruned"] / p50["float"] if "pruned" in p50 else None,
-           "int8_vs_float_p50": p50["int8"] / p50["float"], "int8_vs_float_size": by["int8"]["size_bytes"] / by["float"]["size_bytes"],
-           "seconds": {**r.seconds, "total": time.perf_counter() - t0}}
+    row = {
+        "arch": name,
+        "accuracy": r.accuracy,
+        "chance": r.chance,
+        "int8_accuracy": r.int8_accuracy,
+        "macs": r.macs,
+        "macs_pruned": r.macs_pruned,
+        "prune_refused": r.prune_refused,
+        "p50_ms": p50,
+        "size_bytes": {k: rec["size_bytes"] for k, rec in by.items()},
+        "pruned_vs_float_p50": p50["pruned"] / p50["float"] if "pruned" in p50 else None,
+        "int8_vs_float_p50": p50["int8"] / p50["float"],
+        "int8_vs_float_size": by["int8"]["size_bytes"] / by["float"]["size_bytes"],
+        "seconds": {**r.seconds, "total": time.perf_counter() - t0},
+    }
     return row
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| arch | test acc (chance) | MACs → pruned | pruned/unpruned p50 | INT8/float p50 | INT8/float size | INT8 acc |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "| arch | test acc (chance) | MACs → pruned | pruned/unpruned p50 | INT8/float p50 | INT8/float size | INT8 acc |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         if "error" in r:
             out.append(f"| {r['arch']} | error: {r['error']} |||||")
             continue
         pruned = f"{r['pruned_vs_float_p50']:.2f}×" if r["pruned_vs_float_p50"] else f"refused: {r['prune_refused']}"
-        out.append(f"| {r['arch']} | {r['accuracy']:.1%} ({r['chance']:.0%}) | {_count(r['macs'])} → {_count(r['macs_pruned'])} | "
-                   f"{pruned} | {r['int8_vs_float_p50']:.2f}× ({r['p50_ms']['float']:.3f} ms) | {r['int8_vs_float_size']:.2f}× | "
-                   f"{r['int8_accuracy']:.1%} |")
+        out.append(
+            f"| {r['arch']} | {r['accuracy']:.1%} ({r['chance']:.0%}) | {_count(r['macs'])} → {_count(r['macs_pruned'])} | "
+            f"{pruned} | {r['int8_vs_float_p50']:.2f}× ({r['p50_ms']['float']:.3f} ms) | {r['int8_vs_float_size']:.2f}× | "
+            f"{r['int8_accuracy']:.1%} |"
+        )
     return "\n".join(out)
 
 

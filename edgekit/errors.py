@@ -27,10 +27,7 @@ class MissingExtra(InputError):
     """A command needs an optional dependency group that is not installed."""
 
     def __init__(self, extra: str, module: str):
-        super().__init__(
-            f"this needs the '{extra}' extra ({module} is not installed): "
-            f"pip install 'edgekit[{extra}]'"
-        )
+        super().__init__(f"this needs the '{extra}' extra ({module} is not installed): pip install 'edgekit[{extra}]'")
 
 
 class Interrupted(EdgekitError):

@@ -81,23 +81,34 @@ def fetch(name: str) -> HubModel:
             folder = _download(hub, repo_id, revision, local, MODEL_FILES + LEGACY_WEIGHTS)
     except errors.LocalEntryNotFoundError:
         why = "offline (HF_HUB_OFFLINE/EDGEKIT_OFFLINE set)" if local else "the Hub cannot be reached"
-        raise HubUnreachable(f"{repo_id}@{revision}: not in the Hugging Face cache ({cache_dir()}) and {why}; "
-                             f"download it once with network access (hf download {repo_id}), or name a local folder") from None
+        raise HubUnreachable(
+            f"{repo_id}@{revision}: not in the Hugging Face cache ({cache_dir()}) and {why}; "
+            f"download it once with network access (hf download {repo_id}), or name a local folder"
+        ) from None
     except errors.RevisionNotFoundError:
         raise InputError(f"{repo_id}: the Hub has no revision '{revision}'") from None
     except errors.GatedRepoError:
-        raise InputError(f"{repo_id}: gated on the Hub: accept its terms on huggingface.co, then log in "
-                         f"(hf auth login) or set HF_TOKEN") from None
+        raise InputError(
+            f"{repo_id}: gated on the Hub: accept its terms on huggingface.co, then log in "
+            f"(hf auth login) or set HF_TOKEN"
+        ) from None
     except errors.RepositoryNotFoundError:
-        raise InputError(f"{repo_id}: no such model on the Hugging Face Hub (or private: log in with hf auth login "
-                         f"or set HF_TOKEN)") from None
+        raise InputError(
+            f"{repo_id}: no such model on the Hugging Face Hub (or private: log in with hf auth login or set HF_TOKEN)"
+        ) from None
     path = Path(folder)
     return HubModel(repo_id, revision, path.name, path, snapshot_hash(path))
 
 
 def _download(hub, repo_id: str, revision: str, local: bool, allow: list[str]) -> str:
-    return hub.snapshot_download(repo_id, revision=revision, cache_dir=os.environ.get("HF_HUB_CACHE") or None,
-                                 allow_patterns=allow, ignore_patterns=SKIP, local_files_only=local)
+    return hub.snapshot_download(
+        repo_id,
+        revision=revision,
+        cache_dir=os.environ.get("HF_HUB_CACHE") or None,
+        allow_patterns=allow,
+        ignore_patterns=SKIP,
+        local_files_only=local,
+    )
 
 
 def _has_weights(folder: Path) -> bool:

@@ -78,7 +78,9 @@ def find_module(module: str, base_dir: Path | None):
             spec = importlib.machinery.PathFinder.find_spec(top, [str(Path(base_dir).resolve())])
             if spec is not None:
                 for part in filter(None, rest.split(".")):
-                    spec = importlib.machinery.PathFinder.find_spec(f"{spec.name}.{part}", list(spec.submodule_search_locations or []))
+                    spec = importlib.machinery.PathFinder.find_spec(
+                        f"{spec.name}.{part}", list(spec.submodule_search_locations or [])
+                    )
                     if spec is None:
                         return None
                 return spec

@@ -52,8 +52,16 @@ class LineProgress:
         self._line(self.tasks[-1])
         return len(self.tasks) - 1
 
-    def update(self, task_id: int, *, description: str | None = None, total: float | None = None,
-               completed: float | None = None, advance: float | None = None, **fields: Any) -> None:
+    def update(
+        self,
+        task_id: int,
+        *,
+        description: str | None = None,
+        total: float | None = None,
+        completed: float | None = None,
+        advance: float | None = None,
+        **fields: Any,
+    ) -> None:
         t = self.tasks[task_id]
         changed = description is not None and description != t.description
         t.description = description if description is not None else t.description
@@ -70,8 +78,11 @@ class LineProgress:
         count = f" {t.completed:g}/{t.total:g}" if t.total else ""
         info = " ".join(str(v) for v in t.fields.values() if v not in ("", None))
         elapsed = t.printed - t.started
-        self.console.print(f"{escape(t.description)}{count}{'  ' + escape(info) if info else ''}  [{elapsed:.0f}s]",
-                           highlight=False, soft_wrap=True)
+        self.console.print(
+            f"{escape(t.description)}{count}{'  ' + escape(info) if info else ''}  [{elapsed:.0f}s]",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def progress(console: Console | None, *columns: Any, transient: bool = False):

@@ -73,8 +73,18 @@ def debootstrap(log: Path) -> Path:
         return root
     shutil.rmtree(root, ignore_errors=True)  # a half-built root from an interrupted run
     root.parent.mkdir(parents=True, exist_ok=True)
-    _run(["debootstrap", "--arch=arm64", "--variant=minbase", "--include=python3,python3-venv,python3-pip",
-          SUITE, str(root)], log, timeout=1800)
+    _run(
+        [
+            "debootstrap",
+            "--arch=arm64",
+            "--variant=minbase",
+            "--include=python3,python3-venv,python3-pip",
+            SUITE,
+            str(root),
+        ],
+        log,
+        timeout=1800,
+    )
     done.write_text("ok\n")
     return root
 
@@ -91,8 +101,11 @@ def own_wheel(dest: Path, log: Path) -> Path:
     """edgekit's wheel, built from this checkout (pure Python, a few seconds)."""
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(REPO)],
-         log, timeout=300)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dest), str(REPO)],
+        log,
+        timeout=300,
+    )
     [wheel] = dest.glob("edgekit-*.whl")
     return wheel
 
@@ -106,9 +119,28 @@ def wheels(own: Path, log: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     plat = [a for p in PLATFORMS for a in ("--platform", p)]
-    _run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", *plat, "--python-version",
-          PYTHON_VERSION, "--implementation", "cp", "-c", str(REPO / "constraints.txt"), "-d", str(tmp), str(own)],
-         log, timeout=600)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--only-binary=:all:",
+            *plat,
+            "--python-version",
+            PYTHON_VERSION,
+            "--implementation",
+            "cp",
+            "-c",
+            str(REPO / "constraints.txt"),
+            "-d",
+            str(tmp),
+            str(own),
+        ],
+        log,
+        timeout=600,
+    )
     for w in tmp.glob("edgekit-*.whl"):
         w.unlink()  # edgekit itself is installed fresh on every run
     (tmp / ".ok").write_text("ok\n")

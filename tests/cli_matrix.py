@@ -101,7 +101,9 @@ def problems(results: list[tuple[list[str], int, str, int, str, str]]) -> list[s
         if code != want_code:
             bad.append(f"{where}: exit {code}, expected {want_code}; stderr: {err.strip()[-300:]}")
         elif want_code == 0 and (want_text not in out or err.strip()):
-            bad.append(f"{where}: expected {want_text!r} on stdout and nothing on stderr; got {out[:200]!r} / {err[:200]!r}")
+            bad.append(
+                f"{where}: expected {want_text!r} on stdout and nothing on stderr; got {out[:200]!r} / {err[:200]!r}"
+            )
         elif want_code != 0 and (len(lines) != 1 or not lines[0].startswith("error: ") or want_text not in lines[0]):
             bad.append(f"{where}: expected one line 'error: ...{want_text}...' on stderr, got {err!r}")
     return bad

@@ -22,6 +22,7 @@ def pytest_configure(config):
     slowguard.pytest_configure(config)
     modulecheck.pytest_configure(config)
 
+
 ROOT = Path(__file__).parents[1]
 TORCH_PACKAGES = ("torch", "torchvision", "torch_pruning")
 
@@ -44,10 +45,13 @@ def python_without(tmp_path: Path, blocked: tuple[str, ...] = TORCH_PACKAGES):
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(_BLOCKER.format(blocked=set(blocked)))
 
-    def run(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
         full_env = dict(os.environ, **(env or {}), PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]))
-        return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd or tmp_path,
-                              env=full_env, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, cwd=cwd or tmp_path, env=full_env, timeout=timeout
+        )
 
     return run
 

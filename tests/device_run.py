@@ -9,9 +9,16 @@ from pathlib import Path
 
 from tiny import tiny_recipe
 
-RECIPE = tiny_recipe("device-tiny", limit_train=2000, limit_test=500, batch_size=64, more_stages=(
-    "  - {id: int8, kind: quantize, max_accuracy_drop: 5, on_miss: keep-best, prefer_faster: false, "
-    "calibration: {samples: 128}}\n"))
+RECIPE = tiny_recipe(
+    "device-tiny",
+    limit_train=2000,
+    limit_test=500,
+    batch_size=64,
+    more_stages=(
+        "  - {id: int8, kind: quantize, max_accuracy_drop: 5, on_miss: keep-best, prefer_faster: false, "
+        "calibration: {samples: 128}}\n"
+    ),
+)
 
 _RUNS: dict[str, tuple[Path, Path]] = {}
 

@@ -26,7 +26,9 @@ def put_in_cache(cache: Path, repo_id: str, folder: Path, ref: str = "main") -> 
     The sha is derived from the files, so other content is another commit, as on the Hub."""
     repo = cache / f"models--{repo_id.replace('/', '--')}"
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    commit = hashlib.sha1(b"".join(p.relative_to(folder).as_posix().encode() + p.read_bytes() for p in files)).hexdigest()
+    commit = hashlib.sha1(
+        b"".join(p.relative_to(folder).as_posix().encode() + p.read_bytes() for p in files)
+    ).hexdigest()
     for p in files:
         data = p.read_bytes()
         blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
@@ -48,14 +50,29 @@ def tiny_clip(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = transformers.CLIPConfig(
-        text_config={"vocab_size": 30522, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 64},
-        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 2, "num_attention_heads": 2},
-        projection_dim=16)
+        text_config={
+            "vocab_size": 30522,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
+        projection_dim=16,
+    )
     transformers.CLIPModel(config).eval().save_pretrained(folder)
     transformers.AutoTokenizer.from_pretrained(str(minilm_folder())).save_pretrained(folder)
-    transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        folder
+    )
     return folder
 
 
@@ -65,8 +82,14 @@ def tiny_bert(folder: Path, seed: int = 0) -> Path:
     import transformers
 
     torch.manual_seed(seed)
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                     num_attention_heads=2, max_position_embeddings=128)
+    config = transformers.BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=128,
+    )
     transformers.BertModel(config).eval().save_pretrained(folder)
     transformers.AutoTokenizer.from_pretrained(str(minilm_folder())).save_pretrained(folder)
     return folder

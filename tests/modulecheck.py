@@ -71,8 +71,12 @@ def pytest_unconfigure(config):
 def pytest_collection_modifyitems(config, items):
     """Move the check to the end of the session, and note whether this session is the whole fast tier."""
     args = [Path(a).resolve() for a in config.args]
-    config.stash[_WHOLE] = (config.getoption("markexpr") == "not slow" and not config.getoption("keyword")
-                            and not config.getoption("deselect") and args in ([ROOT], [ROOT / "tests"]))
+    config.stash[_WHOLE] = (
+        config.getoption("markexpr") == "not slow"
+        and not config.getoption("keyword")
+        and not config.getoption("deselect")
+        and args in ([ROOT], [ROOT / "tests"])
+    )
     checks = [i for i in items if i.name == CHECK_NAME]
     items[:] = [i for i in items if i.name != CHECK_NAME] + checks
 

@@ -61,7 +61,19 @@ def postgres_server():
     try:
         run(str(bins / "initdb"), "-D", str(data), "-U", ROLE, "-A", "trust", "--no-sync", "-E", "UTF8")
         options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off"
-        run(str(bins / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "-t", "60", "start")
+        run(
+            str(bins / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         try:
             yield f"postgresql+psycopg://{ROLE}@127.0.0.1:{port}/postgres"
         finally:

@@ -15,8 +15,13 @@ class GroupedConcatNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(in_channels, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
         self.grouped = nn.Sequential(nn.Conv2d(32, 32, 3, 1, 1, groups=4, bias=False), nn.BatchNorm2d(32), nn.ReLU())
         self.branch_a = nn.Sequential(nn.Conv2d(32, 24, 1, bias=False), nn.BatchNorm2d(24), nn.ReLU())
-        self.branch_b = nn.Sequential(nn.Conv2d(32, 32, 3, 1, 1, groups=32, bias=False), nn.BatchNorm2d(32),
-                                      nn.Conv2d(32, 24, 1, bias=False), nn.BatchNorm2d(24), nn.ReLU())
+        self.branch_b = nn.Sequential(
+            nn.Conv2d(32, 32, 3, 1, 1, groups=32, bias=False),
+            nn.BatchNorm2d(32),
+            nn.Conv2d(32, 24, 1, bias=False),
+            nn.BatchNorm2d(24),
+            nn.ReLU(),
+        )
         self.mix = nn.Sequential(nn.Conv2d(48, 48, 3, 2, 1, bias=False), nn.BatchNorm2d(48), nn.ReLU())
         self.fc = nn.Linear(48, num_classes)
 
@@ -38,8 +43,15 @@ class BertClassifier(nn.Module):
         super().__init__()
         from transformers import BertConfig, BertModel
 
-        config = BertConfig(vocab_size=100, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                            intermediate_size=4 * hidden, max_position_embeddings=32, attn_implementation="eager")
+        config = BertConfig(
+            vocab_size=100,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=4 * hidden,
+            max_position_embeddings=32,
+            attn_implementation="eager",
+        )
         self.bert = BertModel(config, add_pooling_layer=False)
         self.head = nn.Linear(hidden, num_classes)
 

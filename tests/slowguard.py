@@ -48,9 +48,11 @@ def cpu_seconds() -> float:
 
 
 def pytest_configure(config):
-    config.stash[_KEY] = _Settings(os.environ.get("EDGEKIT_SLOW_GUARD", "fail"),
-                                   float(os.environ.get("EDGEKIT_SLOW_GUARD_S", LIMIT_S)),
-                                   os.environ.get("EDGEKIT_TEST_TIMES"))
+    config.stash[_KEY] = _Settings(
+        os.environ.get("EDGEKIT_SLOW_GUARD", "fail"),
+        float(os.environ.get("EDGEKIT_SLOW_GUARD_S", LIMIT_S)),
+        os.environ.get("EDGEKIT_TEST_TIMES"),
+    )
 
 
 def _log(item: pytest.Item, phase: str, cpu: float, wall: float) -> None:

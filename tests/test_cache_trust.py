@@ -27,8 +27,15 @@ def _stage_dir(tmp_path: Path, content: bytes) -> Path:
     d = tmp_path / "stages" / "export-0123"
     d.mkdir(parents=True)
     (d / "model.onnx").write_bytes(content)
-    write_json(d / MANIFEST, {"manifest_version": MANIFEST_VERSION, "stage": {"id": "export", "kind": "export"}, "key": "k",
-                              "files": {"model.onnx": {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}}})
+    write_json(
+        d / MANIFEST,
+        {
+            "manifest_version": MANIFEST_VERSION,
+            "stage": {"id": "export", "kind": "export"},
+            "key": "k",
+            "files": {"model.onnx": {"size": len(content), "sha256": hashlib.sha256(content).hexdigest()}},
+        },
+    )
     return d
 
 
@@ -40,8 +47,10 @@ def test_same_size_overwrite_is_a_cache_miss(tmp_path):
 
 
 def _all_stage_codes(root: Path) -> dict[str, str]:
-    return {name: codehash.code_fingerprint((kind.run.__module__, "edgekit.data"), root)["source"]
-            for name, kind in stage_kinds().items()}
+    return {
+        name: codehash.code_fingerprint((kind.run.__module__, "edgekit.data"), root)["source"]
+        for name, kind in stage_kinds().items()
+    }
 
 
 def test_editing_quant_changes_only_the_quantize_stages_code(tmp_path):
@@ -97,14 +106,16 @@ stages:
 def user_code(tmp_path, monkeypatch):
     pkg = tmp_path / "usercode"
     pkg.mkdir()
-    (pkg / "ek_user_data.py").write_text(textwrap.dedent("""\
+    (pkg / "ek_user_data.py").write_text(
+        textwrap.dedent("""\
         import numpy as np
         def load(seed):
             rng = np.random.default_rng(0)
             x = rng.integers(0, 255, (200, 1, 8, 8), dtype=np.uint8)
             y = np.arange(200) % 2
             return {"train": (x[:150], y[:150]), "test": (x[150:], y[150:]), "classes": ["a", "b"]}
-        """))
+        """)
+    )
     (pkg / "ek_user_model.py").write_text("def build(num_classes, in_channels):\n    raise NotImplementedError\n")
     monkeypatch.syspath_prepend(str(pkg))
     return pkg
@@ -160,8 +171,10 @@ def test_limit_test_does_not_change_train_keys(tmp_path, user_code):
         ds = load_dataset(loaded.recipe.data, loaded.recipe.seed, tmp_path)
         kinds = stage_kinds()
         train_cfg, _, eval_cfg = loaded.recipe.stages
-        keys[limit_test] = (stage_key(train_cfg, kinds["train"], [], loaded, ds.fingerprint, ds.train_fingerprint),
-                            stage_key(eval_cfg, kinds["evaluate"], [], loaded, ds.fingerprint, ds.train_fingerprint))
+        keys[limit_test] = (
+            stage_key(train_cfg, kinds["train"], [], loaded, ds.fingerprint, ds.train_fingerprint),
+            stage_key(eval_cfg, kinds["evaluate"], [], loaded, ds.fingerprint, ds.train_fingerprint),
+        )
     assert keys[20][0] == keys[40][0]  # train: same model, no re-training
     assert keys[20][1] != keys[40][1]  # evaluate scores another test subset
 

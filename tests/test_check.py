@@ -54,7 +54,9 @@ def _cases(junit: ET.Element) -> dict[str, str]:
     """budget name -> "pass" | "fail" | "skip" from the JUnit XML."""
     out = {}
     for tc in junit.iter("testcase"):
-        out[tc.get("name")] = "fail" if tc.find("failure") is not None else ("skip" if tc.find("skipped") is not None else "pass")
+        out[tc.get("name")] = (
+            "fail" if tc.find("failure") is not None else ("skip" if tc.find("skipped") is not None else "pass")
+        )
     return out
 
 
@@ -63,7 +65,7 @@ def test_budgets_met_exit_0(gate, run_dir, art, tmp_path):
     acc = art["accuracy"] * 100
     budgets = f"""\
 max_size_mb: {size_mb * 1.01:.6f}
-max_size_bytes: {art['size_bytes']}
+max_size_bytes: {art["size_bytes"]}
 max_latency_ms: 10000
 min_accuracy_pct: {acc - 0.01:.4f}
 artifacts:
@@ -74,8 +76,13 @@ artifacts:
     assert "budgets checked, none broken" in out
     cases = [(tc.get("classname"), tc.get("name")) for tc in junit.iter("testcase")]
     # (a drop budget here would compare the export with itself: that is an error now, see test_gate_trust.py)
-    assert [name for _, name in cases] == ["max_size_mb", "max_size_bytes", "max_latency_ms", "min_accuracy_pct",
-                                           "max_size_mb"]
+    assert [name for _, name in cases] == [
+        "max_size_mb",
+        "max_size_bytes",
+        "max_latency_ms",
+        "min_accuracy_pct",
+        "max_size_mb",
+    ]
     assert all(cls == "edgekit.check.export" for cls, _ in cases)
     assert set(_cases(junit).values()) == {"pass"}
     assert junit.get("tests") == "5" and junit.get("failures") == "0"
@@ -88,8 +95,16 @@ def _broken(report, tmp_path, art):
     size, acc, p50 = art["size_bytes"], art["accuracy"], art["latency_ms"]["p50"]
     with_baseline = variant(report, tmp_path / "with-baseline.json")
     data = json.loads(with_baseline.read_text())
-    data["baselines"] = [{**art, "id": "zero-shot", "role": "baseline", "stage": "zero-shot", "kind": "prompted",
-                          "accuracy": min(1.0, acc + 0.05)}]
+    data["baselines"] = [
+        {
+            **art,
+            "id": "zero-shot",
+            "role": "baseline",
+            "stage": "zero-shot",
+            "kind": "prompted",
+            "accuracy": min(1.0, acc + 0.05),
+        }
+    ]
     with_baseline.write_text(json.dumps(data))
     # a less accurate final artifact after the real fp32 export, as a quantize stage would add
     data = json.loads(json.dumps(report))
@@ -107,15 +122,34 @@ def _broken(report, tmp_path, art):
         "max_latency_ms": ("max_latency_ms: 0.0001\n", None, None, f"p50 latency {p50:.3f} ms > limit 0.000 ms"),
         "min_accuracy_pct": ("min_accuracy_pct: 99.5\n", None, None, f"accuracy {acc * 100:.2f} % < limit 99.50 %"),
         "max_accuracy_drop_pt": ("max_accuracy_drop_pt: 1\n", degraded, None, "accuracy drop vs export"),
-        "must_beat.zero-shot": ("must_beat: [zero-shot]\n", with_baseline, None, f"accuracy {acc * 100:.2f} % ≤ zero-shot's"),
+        "must_beat.zero-shot": (
+            "must_beat: [zero-shot]\n",
+            with_baseline,
+            None,
+            f"accuracy {acc * 100:.2f} % ≤ zero-shot's",
+        ),
         "regression.size_pct": ("regression: {size_pct: 2}\n", None, smaller, "size vs baseline"),
         "regression.accuracy_pt": ("regression: {accuracy_pt: 0.5}\n", None, better, "accuracy drop vs baseline"),
-        "regression.latency_pct": ("regression: {latency_pct: 10}\n", same_machine_now, same_machine_faster, "p50 latency vs baseline"),
+        "regression.latency_pct": (
+            "regression: {latency_pct: 10}\n",
+            same_machine_now,
+            same_machine_faster,
+            "p50 latency vs baseline",
+        ),
     }
 
 
-BROKEN = ["max_size_mb", "max_size_bytes", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt",
-          "must_beat.zero-shot", "regression.size_pct", "regression.accuracy_pt", "regression.latency_pct"]
+BROKEN = [
+    "max_size_mb",
+    "max_size_bytes",
+    "max_latency_ms",
+    "min_accuracy_pct",
+    "max_accuracy_drop_pt",
+    "must_beat.zero-shot",
+    "regression.size_pct",
+    "regression.accuracy_pt",
+    "regression.latency_pct",
+]
 
 
 @pytest.mark.parametrize("budget", BROKEN)
@@ -137,8 +171,13 @@ def test_each_broken_budget_exit_1_named_in_output_and_junit(gate, run_dir, repo
 def test_fingerprint_mismatch_skips_latency_but_enforces_size(gate, report, art, tmp_path):
     now = variant(report, tmp_path / "now.json", machine="fp-laptop")
     # the baseline was measured elsewhere: faster (would break the latency limit) and smaller (breaks size)
-    old = variant(report, tmp_path / "old.json", machine="fp-ci-runner", latency_ms={"p50": art["latency_ms"]["p50"] / 3},
-                  size_bytes=int(art["size_bytes"] / 1.5))
+    old = variant(
+        report,
+        tmp_path / "old.json",
+        machine="fp-ci-runner",
+        latency_ms={"p50": art["latency_ms"]["p50"] / 3},
+        size_bytes=int(art["size_bytes"] / 1.5),
+    )
     code, out, err, junit = gate(now, "regression: {size_pct: 2, latency_pct: 10}\n", "--baseline", str(old))
     assert code == 1
     assert "FAIL regression.size_pct" in out and "SKIP regression.latency_pct" in out
@@ -147,7 +186,9 @@ def test_fingerprint_mismatch_skips_latency_but_enforces_size(gate, report, art,
     assert junit.get("skipped") == "1"
     assert "> ⚠️ regression.latency_pct" in (tmp_path / "summary.md").read_text()
     # same size: the gate passes, the latency check is still only skipped with a warning
-    old_same_size = variant(report, tmp_path / "old2.json", machine="fp-ci-runner", latency_ms={"p50": art["latency_ms"]["p50"] / 3})
+    old_same_size = variant(
+        report, tmp_path / "old2.json", machine="fp-ci-runner", latency_ms={"p50": art["latency_ms"]["p50"] / 3}
+    )
     code, out, err, _ = gate(now, "regression: {size_pct: 2, latency_pct: 10}\n", "--baseline", str(old_same_size))
     assert code == 0 and "SKIP regression.latency_pct" in out and "different machines" in err
 
@@ -157,7 +198,7 @@ def test_latency_limit_pinned_to_another_machine_is_skipped(gate, report, tmp_pa
     code, out, err, _ = gate(here, "max_latency_ms: 0.0001\nlatency_machine: fedcba9876543210\nmax_size_mb: 100\n")
     assert code == 0 and "SKIP max_latency_ms" in out and "PASS max_size_mb" in out
     assert "the limit was set on machine fedcba9876543210" in err
-    code, out, _, _ = gate(here, "max_latency_ms: 0.0001\nlatency_machine: \"01234567\"\n")  # a prefix matches
+    code, out, _, _ = gate(here, 'max_latency_ms: 0.0001\nlatency_machine: "01234567"\n')  # a prefix matches
     assert code == 1 and "FAIL max_latency_ms" in out
 
 
@@ -175,7 +216,10 @@ def test_json_output(gate, run_dir, capsys):
     assert code == 1
     data = json.loads(out)
     assert data["passed"] is False
-    assert [(r["budget"], r["status"]) for r in data["results"]] == [("max_size_mb", "fail"), ("min_accuracy_pct", "pass")]
+    assert [(r["budget"], r["status"]) for r in data["results"]] == [
+        ("max_size_mb", "fail"),
+        ("min_accuracy_pct", "pass"),
+    ]
     assert data["results"][0]["limit"] == 0.01 and data["results"][0]["unit"] == "MB"
 
 
@@ -183,10 +227,15 @@ def _corrupt(report: dict, tmp_path: Path) -> dict[str, tuple[Path, str]]:
     good = json.dumps(report)
     cases = {
         "truncated": (good[: len(good) // 2], "corrupt report, not valid JSON"),
-        "wrong-version": (good.replace('"edgekit.report/1"', '"edgekit.report/9"'), "report schema 'edgekit.report/9' is not supported"),
+        "wrong-version": (
+            good.replace('"edgekit.report/1"', '"edgekit.report/9"'),
+            "report schema 'edgekit.report/9' is not supported",
+        ),
         "no-schema": (json.dumps({"artifacts": []}), "not an edgekit report (no 'schema' field)"),
-        "bad-field": (json.dumps({**report, "artifacts": [{**report["artifacts"][0], "size_bytes": "big"}]}),
-                      "corrupt report: artifacts.0.size_bytes"),
+        "bad-field": (
+            json.dumps({**report, "artifacts": [{**report["artifacts"][0], "size_bytes": "big"}]}),
+            "corrupt report: artifacts.0.size_bytes",
+        ),
         "missing-field": (json.dumps({k: v for k, v in report.items() if k != "pareto"}), "corrupt report: pareto"),
         "not-json-object": ("[1, 2, 3]", "not an edgekit report"),
     }
@@ -201,7 +250,9 @@ def _corrupt(report: dict, tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return out
 
 
-@pytest.mark.parametrize("case", ["truncated", "wrong-version", "no-schema", "bad-field", "missing-field", "not-json-object", "binary"])
+@pytest.mark.parametrize(
+    "case", ["truncated", "wrong-version", "no-schema", "bad-field", "missing-field", "not-json-object", "binary"]
+)
 def test_corrupt_or_wrong_version_report_exit_2(gate, report, tmp_path, case):
     path, msg = _corrupt(report, tmp_path)[case]
     code, out, err, junit = gate(path, "max_size_mb: 1\n")
@@ -211,17 +262,20 @@ def test_corrupt_or_wrong_version_report_exit_2(gate, report, tmp_path, case):
     assert junit is None  # nothing written for a gate that never ran
 
 
-@pytest.mark.parametrize("budgets,msg", [
-    ("max_sise_mb: 1\n", "budgets.yaml:1: max_sise_mb: unknown key 'max_sise_mb' (did you mean 'max_size_mb'?)"),
-    ("min_accuracy_pct: 120\n", "budgets.yaml:1: min_accuracy_pct: must be less than or equal to 100"),
-    ("max_size_mb: 1\nlatency_percentile: p42\n", "budgets.yaml:2: latency_percentile:"),
-    ("max_size_mb: [1\n", "not valid YAML"),
-    ("- 1\n", "budgets are a YAML mapping"),
-    ("artifact: quantise\nmax_size_mb: 1\n", "the report has no artifact 'quantise'"),
-    ("must_beat: [gpt]\n", "must_beat: the report has no baseline 'gpt'; baselines: none"),
-    ("latency_percentile: p95\n", "nothing to check: the budgets set no limit"),
-    ("edgekit: 1\nbudgets:\n  max_sise_mb: 1\n", "budgets.yaml:3: budgets.max_sise_mb: unknown key 'max_sise_mb'"),
-])
+@pytest.mark.parametrize(
+    "budgets,msg",
+    [
+        ("max_sise_mb: 1\n", "budgets.yaml:1: max_sise_mb: unknown key 'max_sise_mb' (did you mean 'max_size_mb'?)"),
+        ("min_accuracy_pct: 120\n", "budgets.yaml:1: min_accuracy_pct: must be less than or equal to 100"),
+        ("max_size_mb: 1\nlatency_percentile: p42\n", "budgets.yaml:2: latency_percentile:"),
+        ("max_size_mb: [1\n", "not valid YAML"),
+        ("- 1\n", "budgets are a YAML mapping"),
+        ("artifact: quantise\nmax_size_mb: 1\n", "the report has no artifact 'quantise'"),
+        ("must_beat: [gpt]\n", "must_beat: the report has no baseline 'gpt'; baselines: none"),
+        ("latency_percentile: p95\n", "nothing to check: the budgets set no limit"),
+        ("edgekit: 1\nbudgets:\n  max_sise_mb: 1\n", "budgets.yaml:3: budgets.max_sise_mb: unknown key 'max_sise_mb'"),
+    ],
+)
 def test_bad_budgets_exit_2(gate, run_dir, budgets, msg):
     code, out, err, _ = gate(run_dir, budgets)
     assert code == 2, out + err
@@ -293,7 +347,14 @@ def test_recipe_schema_documents_budgets():
 
     schema = json_schema()
     budgets = schema["$defs"]["Budgets"]["properties"]
-    assert {"max_size_mb", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt", "must_beat", "regression"} <= set(budgets)
+    assert {
+        "max_size_mb",
+        "max_latency_ms",
+        "min_accuracy_pct",
+        "max_accuracy_drop_pt",
+        "must_beat",
+        "regression",
+    } <= set(budgets)
     assert budgets["max_size_mb"]["description"].startswith("largest allowed file size")
 
 
@@ -308,13 +369,28 @@ def test_noisy_timing_warns_and_throttled_timing_skips_latency_gates(gate, repor
     assert _cases(junit) == {"max_latency_ms": "skip", "max_size_mb": "pass"}
 
 
-@pytest.mark.parametrize("budgets,line,msg", [
-    ("budgets:\n  max_sise_mb: 1\n", 11, "budgets.max_sise_mb: unknown key 'max_sise_mb' (did you mean 'max_size_mb'?)"),
-    ("budgets:\n  artifact: exprt\n  max_size_mb: 1\n", 11, "budgets.artifact: no stage 'exprt' in this recipe (did you mean 'export'?)"),
-    ("budgets:\n  reference: trian\n  max_size_mb: 1\n", 11, "budgets.reference: no stage 'trian'"),
-    ("budgets:\n  latency_percentile: p95\n", 10, "budgets: sets no limit"),
-    ("budgets:\n  regression: {size_pct: -1}\n", 11, "budgets.regression.size_pct: must be greater than or equal to 0"),
-])
+@pytest.mark.parametrize(
+    "budgets,line,msg",
+    [
+        (
+            "budgets:\n  max_sise_mb: 1\n",
+            11,
+            "budgets.max_sise_mb: unknown key 'max_sise_mb' (did you mean 'max_size_mb'?)",
+        ),
+        (
+            "budgets:\n  artifact: exprt\n  max_size_mb: 1\n",
+            11,
+            "budgets.artifact: no stage 'exprt' in this recipe (did you mean 'export'?)",
+        ),
+        ("budgets:\n  reference: trian\n  max_size_mb: 1\n", 11, "budgets.reference: no stage 'trian'"),
+        ("budgets:\n  latency_percentile: p95\n", 10, "budgets: sets no limit"),
+        (
+            "budgets:\n  regression: {size_pct: -1}\n",
+            11,
+            "budgets.regression.size_pct: must be greater than or equal to 0",
+        ),
+    ],
+)
 def test_recipe_budgets_are_validated_with_line_and_key(tmp_path, capsys, budgets, line, msg):
     from report_run import RECIPE
 

@@ -36,7 +36,9 @@ def test_validate_and_schema_do_not_import_torch(tmp_path):
 
 
 def test_shrink_without_torch_names_the_extra(tmp_path):
-    proc = run_without_torch(tmp_path, "shrink", str(ROOT / "recipes" / "quick.yaml"), "--run-dir", str(tmp_path / "run"))
+    proc = run_without_torch(
+        tmp_path, "shrink", str(ROOT / "recipes" / "quick.yaml"), "--run-dir", str(tmp_path / "run")
+    )
     assert proc.returncode == 2, proc.stderr
     assert "pip install 'edgekit[shrink]'" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()[-1:]) == 1

@@ -17,15 +17,26 @@ import pytest
 from cli_matrix import cases, prepare, problems, run
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_INSTALL_BLOCKS = ("torch", "torchvision", "torch_pruning", "neural_compressor", "click", "matplotlib",
-                       "transformers", "onnxscript", "safetensors", "tqdm")
+BASE_INSTALL_BLOCKS = (
+    "torch",
+    "torchvision",
+    "torch_pruning",
+    "neural_compressor",
+    "click",
+    "matplotlib",
+    "transformers",
+    "onnxscript",
+    "safetensors",
+    "tqdm",
+)
 
 
 def base_install_env(tmp_path: Path) -> dict[str, str]:
     """PYTHONPATH with a sitecustomize that makes the packages the base install lacks fail to import."""
     site = tmp_path / "base-install"
     site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(textwrap.dedent(f"""
+    (site / "sitecustomize.py").write_text(
+        textwrap.dedent(f"""
         import sys
         BLOCKED = {BASE_INSTALL_BLOCKS!r}
         class _BaseInstall:
@@ -33,7 +44,8 @@ def base_install_env(tmp_path: Path) -> dict[str, str]:
                 if name.split(".")[0] in BLOCKED:
                     raise ModuleNotFoundError(f"No module named {{name!r}}")
         sys.meta_path.insert(0, _BaseInstall())
-    """))
+    """)
+    )
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT), str(ROOT / "tests")]), COLUMNS="100")
 
 
@@ -49,8 +61,14 @@ def test_matrix_base_install_without_torch_or_click(tmp_path):
     env = base_install_env(tmp_path)
     probe = subprocess.run([sys.executable, "-c", "import click"], capture_output=True, text=True, env=env)
     assert probe.returncode != 0 and "No module named 'click'" in probe.stderr  # the block works
-    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cli_matrix.py"), str(tmp_path)], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "cli_matrix.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [tuple(r) for r in json.loads(proc.stdout)]
     assert len(rows) == len(cases(tmp_path))
@@ -91,8 +109,15 @@ def _interrupt(cmd: list[str], ready: str, env: dict, cwd: Path, after_s: float 
     """Start the command, wait until stderr shows ``ready``, send one SIGINT (as Ctrl-C does), return (code, stderr)."""
     # a shell's background job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: give the
     # child Ctrl-C's default disposition whatever launched the tests
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=cwd,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=cwd,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     seen = []
     deadline = time.monotonic() + 240
     try:
@@ -114,13 +139,19 @@ def _interrupt(cmd: list[str], ready: str, env: dict, cwd: Path, after_s: float 
 def test_ctrl_c_during_shrink_exits_130_and_resumes(tmp_path):
     (tmp_path / "toydata.py").write_text(TOY_DATA)
     recipe = tmp_path / "toy.yaml"
-    recipe.write_text("edgekit: 1\nname: toy\ndata: {source: 'python:toydata:load'}\n"
-                      "model: {source: 'edgekit:resnet-small', width: 0.25}\n"
-                      "stages:\n  - {id: train, kind: train, epochs: 1000, batch_size: 16}\n  - {id: export, kind: export}\n")
+    recipe.write_text(
+        "edgekit: 1\nname: toy\ndata: {source: 'python:toydata:load'}\n"
+        "model: {source: 'edgekit:resnet-small', width: 0.25}\n"
+        "stages:\n  - {id: train, kind: train, epochs: 1000, batch_size: 16}\n  - {id: export, kind: export}\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(ROOT), EDGEKIT_PROGRESS_INTERVAL="0")
     run_dir = tmp_path / "run"
-    code, err = _interrupt([sys.executable, "-m", "edgekit", "shrink", str(recipe), "--run-dir", str(run_dir)],
-                           "train epoch 2/1000", env, tmp_path)
+    code, err = _interrupt(
+        [sys.executable, "-m", "edgekit", "shrink", str(recipe), "--run-dir", str(run_dir)],
+        "train epoch 2/1000",
+        env,
+        tmp_path,
+    )
     assert code == 130, err
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
@@ -136,9 +167,13 @@ def _tiny_onnx(path: Path) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.ones((16, 4), np.float32), "w")
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "tiny",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], [w])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [w],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
     return path
 
@@ -150,8 +185,9 @@ def test_ctrl_c_during_bench_exits_130(tmp_path, install):
     env = base_install_env(tmp_path) if install == "base" else dict(os.environ, PYTHONPATH=str(ROOT))
     env["EDGEKIT_PROGRESS_INTERVAL"] = "0"
     out = tmp_path / "bench.json"
-    code, err = _interrupt([sys.executable, "-m", "edgekit", "bench", str(model), "--thorough", "-o", str(out)],
-                           "round 1/", env, tmp_path)
+    code, err = _interrupt(
+        [sys.executable, "-m", "edgekit", "bench", str(model), "--thorough", "-o", str(out)], "round 1/", env, tmp_path
+    )
     assert code == 130, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "error: benchmark interrupted; nothing was written"

@@ -31,6 +31,7 @@ def mode(p: Path) -> int:
 
 # ------------------------------------------------------------------------------------------- files
 
+
 def test_written_files_follow_the_umask_and_keep_an_existing_mode(tmp_path):
     from edgekit.fsutil import write_atomic, write_json
 
@@ -54,8 +55,12 @@ def test_written_files_follow_the_umask_and_keep_an_existing_mode(tmp_path):
 def _outcome(status: str = "pass"):
     from edgekit.report.check import Outcome, Result
 
-    return Outcome([Result("max_size_mb", "final", "pass", 1.0, 2.0, "MB", "ok"),
-                    Result("max_latency_ms", "final", status, None, 5.0, "ms", "not checked: other machine")])
+    return Outcome(
+        [
+            Result("max_size_mb", "final", "pass", 1.0, 2.0, "MB", "ok"),
+            Result("max_latency_ms", "final", status, None, 5.0, "ms", "not checked: other machine"),
+        ]
+    )
 
 
 def test_summary_is_appended_in_place_and_a_skip_is_not_all_met(tmp_path):
@@ -77,11 +82,14 @@ def test_summary_is_appended_in_place_and_a_skip_is_not_all_met(tmp_path):
 def test_check_on_an_interrupted_run_fails_as_unfinished_and_writes_junit(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "run.json").write_text(json.dumps({"recipe": {"name": "x"}, "status": "failed", "error": "KeyboardInterrupt",
-                                              "stages": []}))
+    (run / "run.json").write_text(
+        json.dumps({"recipe": {"name": "x"}, "status": "failed", "error": "KeyboardInterrupt", "stages": []})
+    )
     budgets = tmp_path / "b.yaml"
     budgets.write_text("max_size_mb: 2\n")
-    code, out, err = cli("check", str(run), "--budgets", str(budgets), "--junit", str(tmp_path / "j.xml"), "--summary", "")
+    code, out, err = cli(
+        "check", str(run), "--budgets", str(budgets), "--junit", str(tmp_path / "j.xml"), "--summary", ""
+    )
     assert code == 1
     assert "the run did not finish (status failed: KeyboardInterrupt)" in out and "evaluate" not in out + err
     assert 'failures="1"' in (tmp_path / "j.xml").read_text()
@@ -117,6 +125,7 @@ def test_recipe_without_budgets_is_named_as_such(tmp_path):
 
 # ------------------------------------------------------------------------------------------- logs and tables
 
+
 def test_progress_without_a_terminal_is_plain_periodic_lines():
     from edgekit.progress import LineProgress, progress
 
@@ -132,28 +141,67 @@ def test_progress_without_a_terminal_is_plain_periodic_lines():
         bar.update(task, description="train epoch 2/2", completed=0)
     lines = buf.getvalue().splitlines()
     assert "\r" not in buf.getvalue()
-    assert [line.split("  [")[0] for line in lines] == ["train epoch 1/2 0/100", "train epoch 1/2 100/100  loss 0.0100",
-                                                        "train epoch 2/2 0/100  loss 0.0100"]
+    assert [line.split("  [")[0] for line in lines] == [
+        "train epoch 1/2 0/100",
+        "train epoch 1/2 100/100  loss 0.0100",
+        "train epoch 2/2 0/100  loss 0.0100",
+    ]
 
 
 def _bench_doc() -> dict:
     lat = {"p50": 1.234, "p90": 1.5, "p95": 1.6, "p99": 2.0, "cv": 0.05, "ci95": {"p50": [1.2, 1.3]}}
-    row = {"name": "export-0123456789abcdef", "threads": 1, "batch": 1, "latency_ms": lat, "throughput_per_s": 810.0,
-           "cold_start_ms": {"total": 55.0}, "memory": {"inference_bytes": 12_000_000}, "size_bytes": 45_000_000,
-           "params": 11_000_000, "macs": 33_000_000, "accuracy": {"value": 0.905}, "unstable": False,
-           "vs_reference": {"p50_ratio": 1.0, "min": 1.0, "max": 1.0}, "gmacs_per_s": 26.74, "peak_fraction": 0.6521}
-    machine = {"cpu": "Intel(R) Xeon(R) CPU @ 2.20GHz", "cores_usable": 2, "isa": ["avx2", "fma"], "onnxruntime": "1.32.0"}
-    return {"machine": machine, "results": [row, {**row, "name": "int8-fedcba9876543210",
-                                                  "vs_reference": {"p50_ratio": 0.41, "min": 0.38, "max": 0.44}}]}
+    row = {
+        "name": "export-0123456789abcdef",
+        "threads": 1,
+        "batch": 1,
+        "latency_ms": lat,
+        "throughput_per_s": 810.0,
+        "cold_start_ms": {"total": 55.0},
+        "memory": {"inference_bytes": 12_000_000},
+        "size_bytes": 45_000_000,
+        "params": 11_000_000,
+        "macs": 33_000_000,
+        "accuracy": {"value": 0.905},
+        "unstable": False,
+        "vs_reference": {"p50_ratio": 1.0, "min": 1.0, "max": 1.0},
+        "gmacs_per_s": 26.74,
+        "peak_fraction": 0.6521,
+    }
+    machine = {
+        "cpu": "Intel(R) Xeon(R) CPU @ 2.20GHz",
+        "cores_usable": 2,
+        "isa": ["avx2", "fma"],
+        "onnxruntime": "1.32.0",
+    }
+    return {
+        "machine": machine,
+        "results": [
+            row,
+            {**row, "name": "int8-fedcba9876543210", "vs_reference": {"p50_ratio": 0.41, "min": 0.38, "max": 0.44}},
+        ],
+    }
 
 
 def test_shrink_results_table_keeps_names_whole_at_80_columns():
     from edgekit.cli.shrink import results_table
 
-    rows = [{"stage": "int8-pruned", "accuracy": 0.8867, "size_bytes": 2_300_000, "latency_ms": {"p50": 0.393},
-             "threads": 1},
-            {"stage": "vision-chat", "provider": "openai", "role": "baseline", "accuracy": None, "size_bytes": None,
-             "latency_ms": {"p50": 812.3}}]
+    rows = [
+        {
+            "stage": "int8-pruned",
+            "accuracy": 0.8867,
+            "size_bytes": 2_300_000,
+            "latency_ms": {"p50": 0.393},
+            "threads": 1,
+        },
+        {
+            "stage": "vision-chat",
+            "provider": "openai",
+            "role": "baseline",
+            "accuracy": None,
+            "size_bytes": None,
+            "latency_ms": {"p50": 812.3},
+        },
+    ]
     buf = io.StringIO()
     record = {"recipe": {"name": "r"}, "stages": [{"metrics": {"artifacts": rows}}]}
     Console(file=buf, width=80, force_terminal=False).print(results_table(record))
@@ -172,14 +220,21 @@ def test_bench_table_is_readable_at_any_width(width):
     console.print(results_table(_bench_doc(), console.width))
     text = buf.getvalue()
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
-    for cell in ("1.234 [1.200–1.300]", "0.41× [0.38–0.44]", "90.50 %", "int8-fedcba9876543210", "machine ",
-                 "26.7 (65 %)"):  # achieved GMAC/s and its share of the machine's peak
+    for cell in (
+        "1.234 [1.200–1.300]",
+        "0.41× [0.38–0.44]",
+        "90.50 %",
+        "int8-fedcba9876543210",
+        "machine ",
+        "26.7 (65 %)",
+    ):  # achieved GMAC/s and its share of the machine's peak
         assert cell in text
     assert "÷ ref [min–max]" in text
     assert "p50 divided by the p50 of export-0123456789abcdef" in " ".join(text.split())  # the reference is named
 
 
 # ------------------------------------------------------------------------------------------- recipes
+
 
 def test_init_writes_a_valid_recipe_and_never_overwrites(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -202,8 +257,10 @@ def test_init_writes_a_valid_recipe_and_never_overwrites(tmp_path, monkeypatch):
 
 def test_validate_json_and_strict_numbers(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("edgekit: 1\nname: r\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
-                      "stages:\n  - {id: train, kind: train, lr: 4e-3}\n")
+    recipe.write_text(
+        "edgekit: 1\nname: r\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
+        "stages:\n  - {id: train, kind: train, lr: 4e-3}\n"
+    )
     code, out, err = cli("validate", str(recipe), "--json")
     assert code == 2
     doc = json.loads(out)
@@ -243,10 +300,13 @@ def test_python_sources_are_found_next_to_the_recipe(tmp_path, monkeypatch):
         "import numpy as np\n"
         "def load(seed):\n"
         "    x = np.zeros((20, 1, 8, 8), np.uint8); y = np.arange(20) % 2\n"
-        "    return {'train': (x[:16], y[:16]), 'test': (x[16:], y[16:]), 'classes': ['a', 'b']}\n")
+        "    return {'train': (x[:16], y[:16]), 'test': (x[16:], y[16:]), 'classes': ['a', 'b']}\n"
+    )
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("edgekit: 1\nname: r\ndata: {source: 'python:mydata_next_to_recipe:load'}\n"
-                      "model: {source: 'edgekit:resnet-small'}\nstages:\n  - {id: train, kind: train}\n")
+    recipe.write_text(
+        "edgekit: 1\nname: r\ndata: {source: 'python:mydata_next_to_recipe:load'}\n"
+        "model: {source: 'edgekit:resnet-small'}\nstages:\n  - {id: train, kind: train}\n"
+    )
     loaded = load(recipe)
     ds = load_dataset(loaded.recipe.data, 0, recipe.parent)
     assert ds.classes == ["a", "b"] and len(ds.test.y) == 4
@@ -257,7 +317,9 @@ def test_python_sources_are_found_next_to_the_recipe(tmp_path, monkeypatch):
 
 def test_a_misspelt_key_gets_the_did_you_mean_not_the_missing_key(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("edgekit: 1\nname: t\ndaat: {source: fashion-mnist}\nmodle: {source: 'edgekit:resnet-small'}\n"
-                      "stages:\n  - {id: train, kind: train}\n")
+    recipe.write_text(
+        "edgekit: 1\nname: t\ndaat: {source: fashion-mnist}\nmodle: {source: 'edgekit:resnet-small'}\n"
+        "stages:\n  - {id: train, kind: train}\n"
+    )
     code, _, err = cli("validate", str(recipe))
     assert code == 2 and err.strip() == f"error: {recipe}:3: daat: unknown key 'daat' (did you mean 'data'?) (+2 more)"

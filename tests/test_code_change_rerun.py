@@ -34,8 +34,14 @@ stages:
 
 def _shrink(src: Path, recipe: Path, run_dir: Path) -> dict[str, bool]:
     env = {**os.environ, "PYTHONPATH": str(src), "EDGEKIT_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "edgekit", "shrink", str(recipe), "--run-dir", str(run_dir)],
-                          capture_output=True, text=True, env=env, timeout=900, cwd=src)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgekit", "shrink", str(recipe), "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        cwd=src,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((run_dir / "run.json").read_text())
     return {s["id"]: s["cached"] for s in record["stages"]}

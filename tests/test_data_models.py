@@ -73,7 +73,10 @@ def test_split_is_seeded_and_disjoint():
     assert np.array_equal(a_va.x, b_va.x) and not set(a_tr.x) & set(a_va.x)
 
 
-@pytest.mark.parametrize("source,stem,side", [("torchvision:resnet18", 2, 28), ("torchvision:mobilenet_v2", None, 32), ("edgekit:resnet-small", None, 28)])
+@pytest.mark.parametrize(
+    "source,stem,side",
+    [("torchvision:resnet18", 2, 28), ("torchvision:mobilenet_v2", None, 32), ("edgekit:resnet-small", None, 28)],
+)
 def test_models_adapt_and_roundtrip_without_pickle(tmp_path, source, stem, side):
     spec = {"source": source, "stem_stride": stem, "width": 1.0, "weights": None, "num_classes": 7, "in_channels": 1}
     model = build_model(spec, 7, 1).eval()
@@ -88,7 +91,9 @@ def test_models_adapt_and_roundtrip_without_pickle(tmp_path, source, stem, side)
 def test_resnet18_default_is_over_parameterised():
     model = build_model({"source": "torchvision:resnet18", "stem_stride": 2}, 10, 1)
     assert sum(p.numel() for p in model.parameters()) > 5_000_000
-    assert model.conv1.stride == (2, 2) and model.conv1.in_channels == 1 and isinstance(model.maxpool, torch.nn.Identity)
+    assert (
+        model.conv1.stride == (2, 2) and model.conv1.in_channels == 1 and isinstance(model.maxpool, torch.nn.Identity)
+    )
 
 
 @pytest.mark.parametrize("in_channels,layout", [(5, torch.contiguous_format), (16, torch.channels_last)])

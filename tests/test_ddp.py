@@ -30,7 +30,17 @@ stages:
 
 
 def _cmd(recipe: Path, run_dir: Path, nproc: int) -> list[str]:
-    return [sys.executable, "-m", "edgekit", "shrink", str(recipe), "--run-dir", str(run_dir), "--nproc-per-node", str(nproc)]
+    return [
+        sys.executable,
+        "-m",
+        "edgekit",
+        "shrink",
+        str(recipe),
+        "--run-dir",
+        str(run_dir),
+        "--nproc-per-node",
+        str(nproc),
+    ]
 
 
 def _env(tmp_path: Path) -> dict:
@@ -64,7 +74,11 @@ def _workers_of(pid: int) -> list[int]:
             q = parent[q]
         return False
 
-    return [q for q, c in cmd.items() if "edgekit.torchkit.ddp_worker" in c and "torch.distributed.run" not in c and descends(q)]
+    return [
+        q
+        for q, c in cmd.items()
+        if "edgekit.torchkit.ddp_worker" in c and "torch.distributed.run" not in c and descends(q)
+    ]
 
 
 @pytest.mark.slow
@@ -74,7 +88,9 @@ def test_two_processes_match_one_and_write_one_stage_dir(tmp_path):
     acc = {}
     for nproc in (1, 2):
         run_dir = tmp_path / f"run{nproc}"
-        done = subprocess.run(_cmd(recipe, run_dir, nproc), capture_output=True, text=True, env=_env(tmp_path), timeout=900)
+        done = subprocess.run(
+            _cmd(recipe, run_dir, nproc), capture_output=True, text=True, env=_env(tmp_path), timeout=900
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         dirs = _stage_dirs(run_dir)
         assert [d.name.split("-")[0] for d in dirs] == ["train"], dirs  # one stage directory, no temporaries
@@ -95,7 +111,9 @@ def test_a_killed_rank_fails_the_stage_cleanly_and_the_rerun_resumes(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE)
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(_cmd(recipe, run_dir, 2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+    proc = subprocess.Popen(
+        _cmd(recipe, run_dir, 2), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path)
+    )
     try:
         deadline = time.monotonic() + 600
         while len(workers := _workers_of(proc.pid)) < 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -116,16 +134,25 @@ def test_a_killed_rank_fails_the_stage_cleanly_and_the_rerun_resumes(tmp_path):
     assert [d.name.split("-")[0] for d in _stage_dirs(run_dir)] == ["train"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--nnodes", "2"], "--nnodes > 1 needs --rdzv-endpoint HOST:PORT"),
-    (["--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "h:1"], "--node-rank 2: must be from 0 to 1"),
-    (["--nproc-per-node", "0"], "--nproc-per-node and --nnodes must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--nnodes", "2"], "--nnodes > 1 needs --rdzv-endpoint HOST:PORT"),
+        (["--nnodes", "2", "--node-rank", "2", "--rdzv-endpoint", "h:1"], "--node-rank 2: must be from 0 to 1"),
+        (["--nproc-per-node", "0"], "--nproc-per-node and --nnodes must be at least 1"),
+    ],
+)
 def test_bad_launch_options_are_one_line_and_exit_2(tmp_path, args, message):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(RECIPE)
-    done = subprocess.run([sys.executable, "-m", "edgekit", "shrink", str(recipe), *args], capture_output=True,
-                          text=True, env=_env(tmp_path), timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "edgekit", "shrink", str(recipe), *args],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
@@ -148,7 +175,11 @@ def test_the_worker_started_by_hand_says_how_it_is_started(tmp_path):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "edgekit.torchkit.ddp_worker", str(tmp_path / "absent.json")],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "edgekit.torchkit.ddp_worker", str(tmp_path / "absent.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "usage:" in r.stderr and "--nproc-per-node" in r.stderr
     assert "Traceback" not in r.stderr

@@ -23,8 +23,16 @@ MACHINE = "fp-ci-runner-0001"  # a machine fingerprint id, as report.json names 
 
 
 def _row(ident, acc, size, p50, **extra):
-    return {"id": ident, "stage": ident, "role": "artifact", "accuracy": acc, "size_bytes": size,
-            "latency_ms": {"p50": p50}, "test_samples": 10_000, **extra}
+    return {
+        "id": ident,
+        "stage": ident,
+        "role": "artifact",
+        "accuracy": acc,
+        "size_bytes": size,
+        "latency_ms": {"p50": p50},
+        "test_samples": 10_000,
+        **extra,
+    }
 
 
 def _run(tmp_path: Path, rows: list[dict], parents: dict[str, str], recipe: dict) -> Path:
@@ -40,7 +48,9 @@ def _run(tmp_path: Path, rows: list[dict], parents: dict[str, str], recipe: dict
         (d / "manifest.json").write_text(json.dumps({"inputs": inputs}))
         stages.append({"id": r["id"], "kind": r.get("kind", "quantize"), "dir": f"stages/{r['id']}", "metrics": {}})
     (run / "stages" / "evaluate").mkdir()
-    measured = [{k: v for k, v in r.items() if k not in ("id", "kind")} | {"file": f"stages/{r['id']}/model.onnx"} for r in rows]
+    measured = [
+        {k: v for k, v in r.items() if k not in ("id", "kind")} | {"file": f"stages/{r['id']}/model.onnx"} for r in rows
+    ]
     stages.append({"id": "evaluate", "kind": "evaluate", "dir": "stages/evaluate", "metrics": {"artifacts": measured}})
     (run / "run.json").write_text(json.dumps({"recipe": {"name": "r", **recipe}, "status": "ok", "stages": stages}))
     return run
@@ -48,8 +58,12 @@ def _run(tmp_path: Path, rows: list[dict], parents: dict[str, str], recipe: dict
 
 def test_the_verdict_represents_another_lineage_by_the_runs_own_rule(tmp_path):
     """With ship: {objective: latency}, the other lineage is represented by its fastest file, not its smallest."""
-    rows = [_row("export", 0.900, 4_000_000, 2.0, kind="export"), _row("int8", 0.899, 1_000_000, 1.0),
-            _row("small", 0.850, 2_000_000, 0.5, kind="export"), _row("small-int8", 0.850, 600_000, 1.5)]
+    rows = [
+        _row("export", 0.900, 4_000_000, 2.0, kind="export"),
+        _row("int8", 0.899, 1_000_000, 1.0),
+        _row("small", 0.850, 2_000_000, 0.5, kind="export"),
+        _row("small-int8", 0.850, 600_000, 1.5),
+    ]
     parents = {"int8": "export", "small-int8": "small"}
     report = build_report(_run(tmp_path, rows, parents, {"ship": {"objective": "latency"}}))
     assert report["final"] == "int8"
@@ -90,10 +104,12 @@ def test_one_budgets_file_gives_one_answer_in_gate_ship_rule_and_search(tmp_path
     assert decision.lost.get("int8", "").startswith("over budget: p50 2.000 ms") is broken
 
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("edgekit: 1\nname: r\ndata: {source: fashion-mnist}\nmodel: {source: \"edgekit:resnet-small\"}\n"
-                      "stages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n"
-                      "  - {id: int8, kind: quantize}\n  - {id: evaluate, kind: evaluate}\n"
-                      f"budgets: {json.dumps(LIMITED)}\n")
+    recipe.write_text(
+        'edgekit: 1\nname: r\ndata: {source: fashion-mnist}\nmodel: {source: "edgekit:resnet-small"}\n'
+        "stages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n"
+        "  - {id: int8, kind: quantize}\n  - {id: evaluate, kind: evaluate}\n"
+        f"budgets: {json.dumps(LIMITED)}\n"
+    )
     c = constraints(parse(recipe.read_text(), recipe), Outcome(art, ref, tmp_path))
     assert (c.get("max_latency_ms", 0) > 0) is broken and ("max_latency_ms" in c) is broken
     assert c == budgets.violations(art, ref, machine)
@@ -107,11 +123,15 @@ def test_the_reference_of_an_onnx_import_recipe_is_its_imported_file(tmp_path):
 
     (tmp_path / "user.onnx").write_bytes(b"")
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("edgekit: 1\nname: r\ndata: {source: fashion-mnist}\nmodel: {source: \"onnx:user.onnx\"}\n"
-                      "stages:\n  - {id: model, kind: import}\n  - {id: int8, kind: quantize}\n  - {id: evaluate, kind: evaluate}\n")
+    recipe.write_text(
+        'edgekit: 1\nname: r\ndata: {source: fashion-mnist}\nmodel: {source: "onnx:user.onnx"}\n'
+        "stages:\n  - {id: model, kind: import}\n  - {id: int8, kind: quantize}\n  - {id: evaluate, kind: evaluate}\n"
+    )
     loaded = parse(recipe.read_text(), recipe)
-    rows = [{k: v for k, v in _row("model", 0.90, 4_000_000, 2.0).items() if k != "id"},
-            {k: v for k, v in _row("int8", 0.899, 1_000_000, 1.0).items() if k != "id"}]
+    rows = [
+        {k: v for k, v in _row("model", 0.90, 4_000_000, 2.0).items() if k != "id"},
+        {k: v for k, v in _row("int8", 0.899, 1_000_000, 1.0).items() if k != "id"},
+    ]
     assert reference_row(loaded, rows)["stage"] == "model"
     shipped, why = artifact_row(loaded, rows)
     assert shipped["stage"] == "int8" and "of model's accuracy" in why

@@ -23,10 +23,14 @@ TINY = tiny_recipe("docs-tiny")
 RUN = "runs/docs-tiny"
 # placeholder in the docs -> what stands for it in the sandbox
 PLACEHOLDERS = [
-    (r"\[([^\]]*?)\s*\.\.\.\]", r"\1"), (r"\[([^\]]+)\]", r"\1"),  # optional parts: given
-    (r"runs/(<name>|quick|wordnet-text|fashion-mnist)(?=/|\s|$)", RUN), (r"\bREPORT_OR_RUN_DIR\b|\bRUN_DIR\b|\bRUN_A\b|\bRUN_B\b", RUN),
-    (r"\bREPORT\b|\bmain-report\.json\b", f"{RUN}/report.json"), (r"\$GITHUB_STEP_SUMMARY", "summary.md"),
-    (r"--budgets FILE", "--budgets budgets.yaml"), (r"--junit FILE", "--junit junit.xml"),
+    (r"\[([^\]]*?)\s*\.\.\.\]", r"\1"),
+    (r"\[([^\]]+)\]", r"\1"),  # optional parts: given
+    (r"runs/(<name>|quick|wordnet-text|fashion-mnist)(?=/|\s|$)", RUN),
+    (r"\bREPORT_OR_RUN_DIR\b|\bRUN_DIR\b|\bRUN_A\b|\bRUN_B\b", RUN),
+    (r"\bREPORT\b|\bmain-report\.json\b", f"{RUN}/report.json"),
+    (r"\$GITHUB_STEP_SUMMARY", "summary.md"),
+    (r"--budgets FILE", "--budgets budgets.yaml"),
+    (r"--junit FILE", "--junit junit.xml"),
     (r"--summary FILE", "--summary summary.md"),
     (r"--thorough", "--quick"),  # the same code path; 60 s per model is for real measurements
 ]
@@ -45,8 +49,14 @@ def doc_commands() -> list[tuple[str, str]]:
                 block = line[3:].strip() if block is None else None
                 continue
             shell = block in ("bash", "sh", "shell", "")
-            text = re.split(r"\s+#\s", line)[0].strip() if (shell or (block is None and line.startswith("    "))) else ""
-            if text and not text.startswith("#") and (block is not None or re.match(r"(edgekit|make|pip|python) ", text)):
+            text = (
+                re.split(r"\s+#\s", line)[0].strip() if (shell or (block is None and line.startswith("    "))) else ""
+            )
+            if (
+                text
+                and not text.startswith("#")
+                and (block is not None or re.match(r"(edgekit|make|pip|python) ", text))
+            ):
                 found.append((where, text))
             if block is None:
                 found += [(where, span) for span in re.findall(r"`(edgekit [a-z]+ [^`]+|cp [^`]+)`", line)]
@@ -105,9 +115,14 @@ def sandbox(tmp: Path) -> dict[str, str]:
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     for name, target in (("edgekit", f'"{sys.executable}" -m edgekit'), ("python", f'"{sys.executable}"')):
-        (bin_dir / name).write_text(f"#!/bin/sh\nexec {target} \"$@\"\n")
+        (bin_dir / name).write_text(f'#!/bin/sh\nexec {target} "$@"\n')
         (bin_dir / name).chmod(0o755)
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "100",
+    }
 
 
 def test_docs_have_commands():
@@ -123,9 +138,22 @@ def test_documented_error_example_is_what_validate_prints(tmp_path):
     from edgekit.cli.main import main
 
     example = re.search(r"\(`(recipe\.yaml:14: [^`]+)`\)", "\n".join(d.read_text() for d in DOCS)).group(1)
-    recipe = ["edgekit: 1", "name: example", "seed: 0", "data:", "  source: fashion-mnist", "model:",
-              "  source: torchvision:resnet18", "stages:", "  - id: train", "    kind: train", "  - id: export",
-              "    kind: export", "  # line 14: the third stage", "  - {id: more, kind: train, epochs: many}"]
+    recipe = [
+        "edgekit: 1",
+        "name: example",
+        "seed: 0",
+        "data:",
+        "  source: fashion-mnist",
+        "model:",
+        "  source: torchvision:resnet18",
+        "stages:",
+        "  - id: train",
+        "    kind: train",
+        "  - id: export",
+        "    kind: export",
+        "  # line 14: the third stage",
+        "  - {id: more, kind: train, epochs: many}",
+    ]
     (tmp_path / "recipe.yaml").write_text("\n".join(recipe) + "\n")
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -146,7 +174,9 @@ def test_every_documented_command_runs(tmp_path):
                 broken.append(f"{where}: {written}: {why}")
             continue
         if re.search(r"\s--on\s", command):  # needs a device over SSH: its options must exist, at least
-            usage = subprocess.run(["bash", "-c", "edgekit bench -h"], cwd=tmp_path, env=env, capture_output=True, text=True).stdout
+            usage = subprocess.run(
+                ["bash", "-c", "edgekit bench -h"], cwd=tmp_path, env=env, capture_output=True, text=True
+            ).stdout
             missing = [o for o in re.findall(r"\s(--[a-z][a-z-]*)", command) if o not in usage]
             if missing:
                 broken.append(f"{where}: {written}: no such bench option(s) {missing}")
@@ -155,9 +185,17 @@ def test_every_documented_command_runs(tmp_path):
             export = next((tmp_path / RUN / "stages").glob("export-*")) / "model.onnx"
             for name in ("model", "fp32", "int8", "pruned", "other"):
                 shutil.copy(export, tmp_path / f"{name}.onnx")
-        proc = subprocess.run(["bash", "-eo", "pipefail", "-c", command], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         benchmark = command.startswith("python benchmarks/")  # needs the full recipe's run: it must answer, not crash
         if "Traceback" in proc.stderr or (proc.returncode != 0 and not benchmark):
-            broken.append(f"{where}: {written}\n  ran: {command}\n  exit {proc.returncode}: {proc.stderr.strip()[-600:]}")
+            broken.append(
+                f"{where}: {written}\n  ran: {command}\n  exit {proc.returncode}: {proc.stderr.strip()[-600:]}"
+            )
     assert not broken, "\n".join(broken)

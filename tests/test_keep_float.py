@@ -29,8 +29,17 @@ def _m(acc, ms):
 def test_one_slow_p50_does_not_keep_the_float_model_when_the_harness_sees_no_clear_difference():
     float_m = _m(0.90, 1.00)
     trial = Trial(1, "static", {}, _m(0.90, 1.10), 0.0, True, 1.0, Path("int8.onnx"))  # a noisy 50-query p50: +10 %
-    unclear = {"slower": False, "ratio": 1.03, "round_min": 0.91, "round_max": 1.12, "float_p50_ms": 1.0,
-               "int8_p50_ms": 1.03, "rounds": 5, "threads": 1, "machine": "m"}
+    unclear = {
+        "slower": False,
+        "ratio": 1.03,
+        "round_min": 0.91,
+        "round_max": 1.12,
+        "float_p50_ms": 1.0,
+        "int8_p50_ms": 1.03,
+        "rounds": 5,
+        "threads": 1,
+        "machine": "m",
+    }
     d = decide("int8", float_m, trial, Tolerance.parse(0.5), "fail", True, speed=lambda t: unclear)
     assert d.keep == "int8" and "not clearly slower" in d.notes[0]
     clear = {**unclear, "slower": True, "ratio": 1.30, "round_min": 1.22}
@@ -49,8 +58,13 @@ def _matmul_model(path: Path, n: int, depth: int) -> Path:
         nodes.append(helper.make_node("MatMul", [prev, "w"], [f"h{i}"]))
         prev = f"h{i}"
     nodes.append(helper.make_node("Identity", [prev], ["out"]))
-    graph = helper.make_graph(nodes, "mm", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", n])],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", n])], [w])
+    graph = helper.make_graph(
+        nodes,
+        "mm",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", n])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", n])],
+        [w],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
     return path
 
@@ -67,9 +81,11 @@ def test_harness_comparison_finds_a_clearly_slower_file_and_not_a_twin(tmp_path)
 
 def test_the_keep_float_decision_is_keyed_on_the_machine(tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text("edgekit: 1\nname: q\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
-                    "stages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n"
-                    "  - {id: int8, kind: quantize}\n  - {id: int8b, kind: quantize, prefer_faster: false}\n")
+    path.write_text(
+        "edgekit: 1\nname: q\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
+        "stages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n"
+        "  - {id: int8, kind: quantize}\n  - {id: int8b, kind: quantize, prefer_faster: false}\n"
+    )
     loaded = parse(path.read_text(), path)
     kinds = stage_kinds()
     train, _, q, q_nopref = loaded.recipe.stages
@@ -83,12 +99,37 @@ def test_the_keep_float_decision_is_keyed_on_the_machine(tmp_path):
 
 
 def test_report_rows_and_pages_say_the_float_model_was_kept():
-    row = {"id": "int8", "role": "artifact", "stage": "int8", "kind": "quantize", "accuracy": 0.9, "size_bytes": 45_000_000,
-           "latency_ms": {"p50": 3.0}, "params": None, "macs": None, "peak_memory_bytes": None, "machine": None}
-    _kept(row, {"kept": "float", "kept_reason": "INT8 is slower than float on this machine: 1.30x; keeping the float model"})
+    row = {
+        "id": "int8",
+        "role": "artifact",
+        "stage": "int8",
+        "kind": "quantize",
+        "accuracy": 0.9,
+        "size_bytes": 45_000_000,
+        "latency_ms": {"p50": 3.0},
+        "params": None,
+        "macs": None,
+        "peak_memory_bytes": None,
+        "machine": None,
+    }
+    _kept(
+        row,
+        {"kept": "float", "kept_reason": "INT8 is slower than float on this machine: 1.30x; keeping the float model"},
+    )
     assert row["kept"] == "float" and "1.30x" in row["kept_reason"]
-    report = {"schema": "edgekit.report/1", "created": "now", "recipe": {"name": "r"}, "artifacts": [row], "baselines": [], "machines": {}, "versions": {},
-              "pareto": {"frontier": []}, "reference": None, "final": "int8", "run": {"status": "ok"}}
+    report = {
+        "schema": "edgekit.report/1",
+        "created": "now",
+        "recipe": {"name": "r"},
+        "artifacts": [row],
+        "baselines": [],
+        "machines": {},
+        "versions": {},
+        "pareto": {"frontier": []},
+        "reference": None,
+        "final": "int8",
+        "run": {"status": "ok"},
+    }
     md = markdown(report, None)
     assert "quantize (float kept)" in md and "int8: float model kept — INT8 is slower" in md
     assert "float kept" in html_page(report, None)

@@ -23,8 +23,22 @@ def test_shards_are_disjoint_cover_the_order_and_have_equal_lengths(n, world):
     assert len({len(p) for p in parts}) == 1
     assert set(np.concatenate(parts).tolist()) == set(range(n))
     assert sum(len(p) for p in parts) - n == (-n) % world  # only the padding repeats
-    steps = {len(list(TimedEpoch(Split(np.zeros((n, 1, 2, 2), np.uint8), np.zeros(n, np.int64)), 4, (0.5,), (0.25,),
-                                 np.random.default_rng(1), r, world))) for r in range(world)}
+    steps = {
+        len(
+            list(
+                TimedEpoch(
+                    Split(np.zeros((n, 1, 2, 2), np.uint8), np.zeros(n, np.int64)),
+                    4,
+                    (0.5,),
+                    (0.25,),
+                    np.random.default_rng(1),
+                    r,
+                    world,
+                )
+            )
+        )
+        for r in range(world)
+    }
     assert steps == {steps_per_epoch(n, 4, world)}
 
 

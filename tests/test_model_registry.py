@@ -15,10 +15,18 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")  # conftest.py
 # the smallest member of each torchvision classification family that takes small inputs, and edgekit's own; the
 # families that check module versions on load (MNASNet) are the ones a plain load_state_dict breaks
 FAMILIES = {
-    "torchvision:resnet18": 32, "torchvision:mobilenet_v2": 32, "torchvision:mobilenet_v3_small": 32,
-    "torchvision:mnasnet0_5": 32, "torchvision:mnasnet1_0": 32, "torchvision:efficientnet_b0": 32,
-    "torchvision:shufflenet_v2_x0_5": 32, "torchvision:squeezenet1_1": 32, "torchvision:regnet_y_400mf": 32,
-    "torchvision:densenet121": 32, "torchvision:googlenet": 32, "edgekit:resnet-small": 16,
+    "torchvision:resnet18": 32,
+    "torchvision:mobilenet_v2": 32,
+    "torchvision:mobilenet_v3_small": 32,
+    "torchvision:mnasnet0_5": 32,
+    "torchvision:mnasnet1_0": 32,
+    "torchvision:efficientnet_b0": 32,
+    "torchvision:shufflenet_v2_x0_5": 32,
+    "torchvision:squeezenet1_1": 32,
+    "torchvision:regnet_y_400mf": 32,
+    "torchvision:densenet121": 32,
+    "torchvision:googlenet": 32,
+    "edgekit:resnet-small": 16,
     "edgekit:efficientnet-lite0": 32,
 }
 

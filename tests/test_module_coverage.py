@@ -17,8 +17,10 @@ def test_every_edgekit_module_is_imported_by_the_fast_tier(request):
     if not whole_fast_tier(request.config):
         pytest.skip('checks only at the end of the whole fast tier: pytest -m "not slow"')
     missing = uncovered(ROOT / "edgekit", imported())
-    assert not missing, (f"no fast-tier test imports {', '.join(missing)}: import it in a fast test "
-                         "(tests/test_smoke.py runs every stage kind), or move its code where one does")
+    assert not missing, (
+        f"no fast-tier test imports {', '.join(missing)}: import it in a fast test "
+        "(tests/test_smoke.py runs every stage kind), or move its code where one does"
+    )
 
 
 def test_the_check_names_every_module_nothing_imported(tmp_path):

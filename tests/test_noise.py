@@ -17,10 +17,12 @@ def _row(p50, rounds):
 
 def test_latency_tie_over_rounds_is_symmetric_and_needs_a_material_difference():
     base = _row(1.00, [1.00, 1.00, 1.00])
-    cases = [(_row(0.99, [0.99, 0.98, 0.99]), True),  # faster in every round, by 1 %: a tie
-             (_row(0.80, [0.80, 0.82, 0.79]), False),  # faster in every round, by 20 %
-             (_row(0.80, [0.80, 1.02, 0.79]), True),  # one round the other way
-             (_row(1.25, [1.20, 1.30, 1.25]), False)]
+    cases = [
+        (_row(0.99, [0.99, 0.98, 0.99]), True),  # faster in every round, by 1 %: a tie
+        (_row(0.80, [0.80, 0.82, 0.79]), False),  # faster in every round, by 20 %
+        (_row(0.80, [0.80, 1.02, 0.79]), True),  # one round the other way
+        (_row(1.25, [1.20, 1.30, 1.25]), False),
+    ]
     for other, tie in cases:
         assert latency_tie(base, other) == latency_tie(other, base) == tie, other
 

@@ -39,7 +39,9 @@ def _edgekit(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(BLOCK_TORCH)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(ROOT)]), COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,15 @@ def user_onnx(tmp_path_factory) -> Path:
     from edgekit.torchkit.export import export_onnx
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, 2, 1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, 2, 1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
     path = tmp_path_factory.mktemp("byo") / "user.onnx"
     export_onnx(model, torch.randn(2, 1, 28, 28), path, 18)
     return path
@@ -62,7 +71,11 @@ def test_recipe_validates_onnx_sources(tmp_path, capsys):
     from edgekit.cli.main import main
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(RECIPE.replace("  - {id: model, kind: import}\n", "  - {id: train, kind: train}\n  - {id: export, kind: export}\n"))
+    recipe.write_text(
+        RECIPE.replace(
+            "  - {id: model, kind: import}\n", "  - {id: train, kind: train}\n  - {id: export, kind: export}\n"
+        )
+    )
     assert main(["validate", str(recipe)]) == 2
     assert "an onnx: model is already trained (start with {kind: import}" in capsys.readouterr().err
     recipe.write_text(RECIPE.replace('model: {source: "onnx:user.onnx"}', 'model: {source: "edgekit:resnet-small"}'))
@@ -78,7 +91,9 @@ def test_user_onnx_is_quantized_measured_and_gated_without_torch(user_onnx, tmp_
     # an untrained file: at chance, said so, and never shipped (exit 1, no ship/), though measured and reported
     assert res.returncode == 1, res.stderr[-2000:]
     assert "warning: sense: chance (model): accuracy" in res.stderr
-    assert "nothing ships: no artifact is fit to ship (model: at chance:" in res.stderr and "Traceback" not in res.stderr
+    assert (
+        "nothing ships: no artifact is fit to ship (model: at chance:" in res.stderr and "Traceback" not in res.stderr
+    )
     assert not (tmp_path / "run" / "ship").exists()
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert [a["id"] for a in report["artifacts"]] == ["model", "int8"]

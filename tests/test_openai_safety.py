@@ -44,8 +44,19 @@ def send(h, code: int, body: bytes, **headers):
 
 
 def client(url, **kw):
-    return create("openai", **{"base_url": url, "model": "m", "labels": LABELS, "timeout_s": 2, "retries": 0,
-                               "backoff_s": 0.01, "concurrency": 1, **kw})
+    return create(
+        "openai",
+        **{
+            "base_url": url,
+            "model": "m",
+            "labels": LABELS,
+            "timeout_s": 2,
+            "retries": 0,
+            "backoff_s": 0.01,
+            "concurrency": 1,
+            **kw,
+        },
+    )
 
 
 def test_redirect_to_another_host_is_refused_and_gets_no_key():
@@ -93,10 +104,18 @@ def test_total_deadline_per_request_not_per_read():
         slow.close()
 
 
-@pytest.mark.parametrize("url, ok", [("http://10.1.2.3:8080/v1", False), ("http://api.example.com/v1", False),
-                                     ("https://api.example.com/v1", True), ("http://127.0.0.1:8080/v1", True),
-                                     ("http://localhost:8080/v1", True), ("http://[::1]:8080/v1", True),
-                                     ("ftp://127.0.0.1/v1", False)])
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("http://10.1.2.3:8080/v1", False),
+        ("http://api.example.com/v1", False),
+        ("https://api.example.com/v1", True),
+        ("http://127.0.0.1:8080/v1", True),
+        ("http://localhost:8080/v1", True),
+        ("http://[::1]:8080/v1", True),
+        ("ftp://127.0.0.1/v1", False),
+    ],
+)
 def test_api_key_over_plain_http_only_to_loopback(url, ok):
     if ok:
         client(url, api_key="sk-secret")

@@ -33,8 +33,12 @@ def test_a_refresh_keeps_the_best_rate_seen(tmp_path, monkeypatch):
 
     def fake(threads):
         gemm, conv = next(rates)
-        found = {"gemm_gmacs_per_s": gemm, "conv_gmacs_per_s": conv, "int8_gemm_gmacs_per_s": 4 * gemm,
-                 "int8_conv_gmacs_per_s": 4 * conv}
+        found = {
+            "gemm_gmacs_per_s": gemm,
+            "conv_gmacs_per_s": conv,
+            "int8_gemm_gmacs_per_s": 4 * gemm,
+            "int8_conv_gmacs_per_s": 4 * conv,
+        }
         return {"threads": threads, **found, **peak._peaks(found)}
 
     monkeypatch.setattr(peak, "measure", fake)
@@ -54,9 +58,13 @@ def test_an_int8_model_is_measured_against_the_int8_peak(tmp_path):
     from edgekit.bench import PRESETS, bench, document
 
     w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32), "w")
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "mm",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])], [w])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "mm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 256])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 256])],
+        [w],
+    )
     fp32 = tmp_path / "fp32.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), fp32)
     int8 = tmp_path / "int8.onnx"

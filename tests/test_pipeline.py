@@ -90,7 +90,11 @@ def test_rerun_is_cached_and_opset_change_reruns_only_downstream(tmp_path, run_c
 
 def test_from_and_force(tmp_path, run_copy):
     run_dir, _ = run_copy
-    assert cached(shrink(recipe(tmp_path), run_dir, "--from", "export")) == {"train": True, "export": False, "evaluate": False}
+    assert cached(shrink(recipe(tmp_path), run_dir, "--from", "export")) == {
+        "train": True,
+        "export": False,
+        "evaluate": False,
+    }
     assert not any(cached(shrink(recipe(tmp_path), run_dir, "--force")).values())
 
 
@@ -105,7 +109,9 @@ def test_corrupt_cache_entry_is_a_miss(tmp_path, run_copy):
     old_sha = json.loads((onnx.parent / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
     onnx.write_bytes(onnx.read_bytes()[:100])  # truncated: size no longer matches the manifest
     again = shrink(recipe(tmp_path), run_dir)
-    new_sha = json.loads((run_dir / again["stages"][1]["dir"] / "manifest.json").read_text())["files"]["model.onnx"]["sha256"]
+    new_sha = json.loads((run_dir / again["stages"][1]["dir"] / "manifest.json").read_text())["files"]["model.onnx"][
+        "sha256"
+    ]
     assert cached(again)["train"] and not cached(again)["export"]
     # evaluate is keyed on its input's content: reused only if the re-export reproduced the same bytes
     assert cached(again)["evaluate"] == (new_sha == old_sha)
@@ -123,8 +129,12 @@ def test_kill_9_during_training_then_rerun_completes(tmp_path):
     run_dir = tmp_path / "run"
     path = recipe(tmp_path, n=6000, epochs=3)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "shrink", str(path), "--run-dir", str(run_dir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edgekit", "shrink", str(path), "--run-dir", str(run_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     deadline = time.time() + 600  # torch's import and the data under a loaded machine: minutes, not seconds
     while time.time() < deadline and not list((run_dir / "stages").glob(".tmp-train-*")):
         time.sleep(0.2)

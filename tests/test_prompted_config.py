@@ -26,15 +26,28 @@ def _validate(tmp_path, provider: str, extra: str, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("provider, extra, key, only", [
-    ("embedding", "    timeout_s: 5\n", "timeout_s", "openai only"),
-    ("embedding", "    retries: 1\n", "retries", "openai only"),
-    ("llm", "    base_url: http://127.0.0.1:8080/v1\n", "base_url", "openai only"),
-    ("embedding", "    instruction: 'Classify {input}'\n", "instruction", "llm/openai only"),
-    ("openai", "    base_url: http://h/v1\n    model: m\n    prompts: ['{label}']\n", "prompts", "embedding/clip/siglip only"),
-    ("embedding", "    calibrate: false\n", "calibrate", "llm only"),
-    ("openai", "    base_url: http://h/v1\n    model: m\n    threads: 2\n", "threads", "embedding/llm/clip/siglip only"),
-])
+@pytest.mark.parametrize(
+    "provider, extra, key, only",
+    [
+        ("embedding", "    timeout_s: 5\n", "timeout_s", "openai only"),
+        ("embedding", "    retries: 1\n", "retries", "openai only"),
+        ("llm", "    base_url: http://127.0.0.1:8080/v1\n", "base_url", "openai only"),
+        ("embedding", "    instruction: 'Classify {input}'\n", "instruction", "llm/openai only"),
+        (
+            "openai",
+            "    base_url: http://h/v1\n    model: m\n    prompts: ['{label}']\n",
+            "prompts",
+            "embedding/clip/siglip only",
+        ),
+        ("embedding", "    calibrate: false\n", "calibrate", "llm only"),
+        (
+            "openai",
+            "    base_url: http://h/v1\n    model: m\n    threads: 2\n",
+            "threads",
+            "embedding/llm/clip/siglip only",
+        ),
+    ],
+)
 def test_a_key_of_another_provider_is_rejected_at_validate(tmp_path, capsys, provider, extra, key, only):
     code, err = _validate(tmp_path, provider, extra, capsys)
     assert code == 2 and "Traceback" not in err, err

@@ -32,12 +32,23 @@ def _image(c: int, size: int) -> torch.Tensor:
 
 CASES = {
     # spec, example input, a layer whose output width must shrink
-    "resnet-small": ({"source": "edgekit:resnet-small", "width": 0.5, "in_channels": 1}, _image(1, 16), "layers.4.conv1"),
+    "resnet-small": (
+        {"source": "edgekit:resnet-small", "width": 0.5, "in_channels": 1},
+        _image(1, 16),
+        "layers.4.conv1",
+    ),
     "mobilenet_v2": ({"source": "torchvision:mobilenet_v2", "in_channels": 3}, _image(3, 32), "features.2.conv.0.0"),
-    "resnet18": ({"source": "torchvision:resnet18", "stem_stride": 2, "in_channels": 1}, _image(1, 16), "layer4.1.conv1"),
+    "resnet18": (
+        {"source": "torchvision:resnet18", "stem_stride": 2, "in_channels": 1},
+        _image(1, 16),
+        "layer4.1.conv1",
+    ),
     "grouped-concat": ({"source": "python:prune_models:grouped_concat", "in_channels": 1}, _image(1, 16), "grouped.0"),
-    "bert": ({"source": "python:prune_models:tiny_bert", "in_channels": 1},
-             torch.randint(0, 100, (4, 8), generator=torch.Generator().manual_seed(0)), "bert.encoder.layer.1.intermediate.dense"),
+    "bert": (
+        {"source": "python:prune_models:tiny_bert", "in_channels": 1},
+        torch.randint(0, 100, (4, 8), generator=torch.Generator().manual_seed(0)),
+        "bert.encoder.layer.1.intermediate.dense",
+    ),
 }
 
 
@@ -100,8 +111,12 @@ def test_bert_heads_removed_and_config_updated():
 def test_params_target_and_iterative_steps():
     spec, x, _ = CASES["resnet-small"]
     seen = []
-    result = prune(_build(spec).eval(), x, PruneSettings(target="params", ratio=0.6, steps=3, importance="lamp", scope="global"),
-                   between=lambda m, step: seen.append((step, sum(p.numel() for p in m.parameters()))))
+    result = prune(
+        _build(spec).eval(),
+        x,
+        PruneSettings(target="params", ratio=0.6, steps=3, importance="lamp", scope="global"),
+        between=lambda m, step: seen.append((step, sum(p.numel() for p in m.parameters()))),
+    )
     assert result.params[1] <= 0.4 * result.params[0]
     # two recovery hooks, at about 80 % and 60 % of the parameters
     assert [s for s, _ in seen] == [1, 2]
@@ -137,10 +152,20 @@ def test_round_to_keeps_multiples():
     # (resnet18's widths are multiples of 16 already: unpruned layers would pass too)
     nn = torch.nn
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 20, 3, padding=1), nn.BatchNorm2d(20), nn.ReLU(),
-                          nn.Conv2d(20, 36, 3, padding=1), nn.BatchNorm2d(36), nn.ReLU(),
-                          nn.Conv2d(36, 52, 3, padding=1), nn.BatchNorm2d(52), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(52, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 20, 3, padding=1),
+        nn.BatchNorm2d(20),
+        nn.ReLU(),
+        nn.Conv2d(20, 36, 3, padding=1),
+        nn.BatchNorm2d(36),
+        nn.ReLU(),
+        nn.Conv2d(36, 52, 3, padding=1),
+        nn.BatchNorm2d(52),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(52, 10),
+    )
     result = prune(model.eval(), _image(1, 16), PruneSettings(target="channels", ratio=0.3, round_to=8))
     convs = {name: result.layers[name] for name in ("0", "3", "6")}
     assert [before for before, _ in convs.values()] == [20, 36, 52]
@@ -187,8 +212,10 @@ def test_apply_shapes_rejects_foreign_shapes():
 def test_recipe_rejects_ratio_out_of_range(tmp_path):
     from edgekit.recipe.read import parse
 
-    text = ("edgekit: 1\nname: t\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
-            "stages:\n  - {id: train, kind: train}\n  - id: prune\n    kind: prune\n    ratio: 1.5\n")
+    text = (
+        "edgekit: 1\nname: t\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
+        "stages:\n  - {id: train, kind: train}\n  - id: prune\n    kind: prune\n    ratio: 1.5\n"
+    )
     with pytest.raises(RecipeError, match=r"r.yaml:9: stages\[1\]\.ratio: must be less than 1, got 1.5"):
         parse(text, tmp_path / "r.yaml")
 
@@ -267,8 +294,7 @@ def test_stage_errors_point_at_the_recipe_key(tmp_path):
         "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module",
         "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs",
         "  - {id: prune, kind: prune, finetune_epochs: 1}\n": r"r.yaml:8: stages\[1\]\.finetune_epochs: .*needs steps > 1",
-        "  - {id: prune, kind: prune, target: latency, round_to: 8, measure_speed: false}\n":
-            r"r.yaml:8: stages\[1\]\.measure_speed: target: latency is measured",
+        "  - {id: prune, kind: prune, target: latency, round_to: 8, measure_speed: false}\n": r"r.yaml:8: stages\[1\]\.measure_speed: target: latency is measured",
     }
     for stage, message in cases.items():
         recipe.write_text(base + stage)
@@ -285,14 +311,18 @@ def test_a_model_that_cannot_be_pruned_fails_before_its_training(tmp_path):
 
     recipe = tmp_path / "r.yaml"
     tiny = _tiny_recipe("prune-precheck", 1.0).replace("epochs: 1}", "epochs: 50}")
-    cases = {"torchvision:shufflenet_v2_x0_5": r"r.yaml:9: stages\[2\]\.ignore: torch-pruning cannot prune this model: its "
-                                               r"dependency graph breaks at op ViewBackward0 \(a reshape across the channel axis",
-             "edgekit:resnet-small": r"r.yaml:9: stages\[2\]\.ratio: cannot remove 90% of the MACs"}
+    cases = {
+        "torchvision:shufflenet_v2_x0_5": r"r.yaml:9: stages\[2\]\.ignore: torch-pruning cannot prune this model: its "
+        r"dependency graph breaks at op ViewBackward0 \(a reshape across the channel axis",
+        "edgekit:resnet-small": r"r.yaml:9: stages\[2\]\.ratio: cannot remove 90% of the MACs",
+    }
     for source, message in cases.items():
         ratio = 0.4 if "shufflenet" in source else 0.9
-        recipe.write_text(tiny.replace("edgekit:resnet-small", source) +
-                          f"  - {{id: recover, kind: train, epochs: 1}}\n  - {{id: prune, kind: prune, input: recover, "
-                          f"ratio: {ratio}, max_layer_ratio: 0.3}}\n")
+        recipe.write_text(
+            tiny.replace("edgekit:resnet-small", source)
+            + f"  - {{id: recover, kind: train, epochs: 1}}\n  - {{id: prune, kind: prune, input: recover, "
+            f"ratio: {ratio}, max_layer_ratio: 0.3}}\n"
+        )
         with pytest.raises(RecipeError, match=message):
             Pipeline(load(recipe), tmp_path / source.replace(":", "-")).run()
         assert not list((tmp_path / source.replace(":", "-") / "stages").glob("train-*")), "it trained first"
@@ -304,15 +334,18 @@ def test_prune_fastest_times_every_rounding_against_the_parent():
     torch.manual_seed(0)
     parent = build_model({"source": "edgekit:resnet-small", "width": 2.0}, 10, 1).eval()  # 32-128 channels
     before = widths(parent)
-    result, speed = prune_fastest(parent, _image(1, 16), PruneSettings(target="macs", ratio=0.5), (None, 8),
-                                  timing=QUICK_PRUNE_TIMING)
+    result, speed = prune_fastest(
+        parent, _image(1, 16), PruneSettings(target="macs", ratio=0.5), (None, 8), timing=QUICK_PRUNE_TIMING
+    )
     assert widths(parent) == before  # the parent is measured, never pruned
     assert set(speed["candidates"]) == {"none", "8"} and speed["chosen"] in speed["candidates"]
     chosen = speed["candidates"][speed["chosen"]]
     # the fastest of those that removed at most 5 points more MACs than asked (rounding lands in steps)
     fair = {k: c for k, c in speed["candidates"].items() if c["macs_ratio"] >= 0.45}
     assert speed["ratio"] == chosen["ratio"] == min(c["ratio"] for c in (fair or speed["candidates"]).values())
-    assert all(k in fair or any(s.startswith(f"round_to {k}: removes") for s in speed["skipped"]) for k in speed["candidates"])
+    assert all(
+        k in fair or any(s.startswith(f"round_to {k}: removes") for s in speed["skipped"]) for k in speed["candidates"]
+    )
     assert 0 < speed["min"] <= speed["max"] and speed["p50_ms"] > 0 and speed["parent_p50_ms"] > 0
     assert speed["slower_than_parent"] == clearly_slower(speed["ratio"], speed["min"])
     if speed["chosen"] == "8":  # the kept model is the one that was timed: its pruned widths are multiples of 8
@@ -358,8 +391,11 @@ def test_rounding_never_breaks_max_layer_ratio():
 def test_candidates_that_overshoot_the_target_are_not_compared():
     from edgekit.torchkit.prune_speed import comparable
 
-    speeds = {"none": {"ratio": 0.48, "macs_ratio": 0.4998}, "8": {"ratio": 0.19, "macs_ratio": 0.4833},
-              "16": {"ratio": 0.14, "macs_ratio": 0.4097}}  # resnet18 on 28x28 at 50 % MACs, measured here
+    speeds = {
+        "none": {"ratio": 0.48, "macs_ratio": 0.4998},
+        "8": {"ratio": 0.19, "macs_ratio": 0.4833},
+        "16": {"ratio": 0.14, "macs_ratio": 0.4097},
+    }  # resnet18 on 28x28 at 50 % MACs, measured here
     assert comparable(speeds, PruneSettings(target="macs", ratio=0.5)) == ["none", "8"]
     assert comparable(speeds, PruneSettings(target="macs", ratio=0.58)) == ["none", "8", "16"]
     assert comparable({"16": speeds["16"]}, PruneSettings(target="macs", ratio=0.3)) == ["16"]  # none qualifies: all
@@ -370,8 +406,12 @@ def test_latency_target_keeps_the_least_pruning_that_reaches_it():
 
     assert latency_grid(0.9) == [0.1, 0.3, 0.5, 0.7, 0.9]
     assert max(latency_grid(0.3)) == 0.51  # a 0.3 cap per layer leaves 0.7^2 of a layer's MACs at most
-    speeds = {"a": {"ratio": 0.62, "macs_ratio": 0.6}, "b": {"ratio": 0.48, "macs_ratio": 0.45},
-              "c": {"ratio": 0.41, "macs_ratio": 0.3}, "d": {"ratio": 0.49, "macs_ratio": 0.35}}
+    speeds = {
+        "a": {"ratio": 0.62, "macs_ratio": 0.6},
+        "b": {"ratio": 0.48, "macs_ratio": 0.45},
+        "c": {"ratio": 0.41, "macs_ratio": 0.3},
+        "d": {"ratio": 0.49, "macs_ratio": 0.35},
+    }
     assert pick_for_latency(speeds, 0.5) == ("b", True)  # c and d are faster but spent more MACs
     assert pick_for_latency(speeds, 0.4) == ("c", False)  # none reached it: the fastest, said
 
@@ -380,9 +420,13 @@ def test_smoothing_keeps_one_lucky_measurement_from_deciding():
     from edgekit.torchkit.prune_speed import pick_for_latency, smooth
 
     # one rounding, more MACs removed down the list; "10" measured fast by luck, slower than the 30 % and 50 % prunes
-    speeds = {"10": {"ratio": 0.58, "macs_ratio": 0.9}, "30": {"ratio": 0.70, "macs_ratio": 0.7},
-              "50": {"ratio": 0.66, "macs_ratio": 0.5}, "70": {"ratio": 0.45, "macs_ratio": 0.3},
-              "other": {"ratio": 0.9, "macs_ratio": 0.95}}
+    speeds = {
+        "10": {"ratio": 0.58, "macs_ratio": 0.9},
+        "30": {"ratio": 0.70, "macs_ratio": 0.7},
+        "50": {"ratio": 0.66, "macs_ratio": 0.5},
+        "70": {"ratio": 0.45, "macs_ratio": 0.3},
+        "other": {"ratio": 0.9, "macs_ratio": 0.95},
+    }
     assert pick_for_latency(speeds, 0.6) == ("10", True)  # raw: the lucky one wins
     smooth(speeds, {"10": "8", "30": "8", "50": "8", "70": "8", "other": "none"})
     assert [speeds[k]["fitted_ratio"] for k in ("10", "30", "50", "70")] == [0.6467, 0.6467, 0.6467, 0.45]
@@ -403,7 +447,9 @@ def test_prune_to_latency_times_a_grid_against_the_parent():
     grid = latency_grid(0.9)
     names = list(speed["candidates"]) + [s.split(":")[0] for s in speed["skipped"]]  # "macs -30.0% round_to 8"
     share = {n: round(float(n.split()[1].strip("-%")) / 100, 3) for n in names}
-    assert sorted(n for n in names if share[n] in grid) == sorted(f"macs -{g:.1%} round_to {r}" for g in grid for r in ("none", "8"))
+    assert sorted(n for n in names if share[n] in grid) == sorted(
+        f"macs -{g:.1%} round_to {r}" for g in grid for r in ("none", "8")
+    )
     fine = [n for n in names if share[n] not in grid]  # the gap below the coarse pick, with its rounding
     assert len(fine) in (0, 3) and all(n.endswith(f"round_to {speed['chosen']}") for n in fine)
     assert speed["latency_target"] == 0.7 and speed["macs_share_asked"] in [share[n] for n in names]
@@ -425,8 +471,10 @@ def test_recipe_latency_target(tmp_path):
     from edgekit.report.render import sections
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(_tiny_recipe("prune-latency", 1.0) +
-                      "  - {id: prune, kind: prune, target: latency, ratio: 0.3, round_to: 8, steps: 2, finetune_epochs: 1}\n")
+    recipe.write_text(
+        _tiny_recipe("prune-latency", 1.0)
+        + "  - {id: prune, kind: prune, target: latency, ratio: 0.3, round_to: 8, steps: 2, finetune_epochs: 1}\n"
+    )
     record = Pipeline(load(recipe), tmp_path / "run").run()
     m = next(s["metrics"] for s in record["stages"] if s["id"] == "prune")
     speed = m["speed"]
@@ -439,4 +487,6 @@ def test_recipe_latency_target(tmp_path):
     assert missed == (set() if speed["target_met"] else {"latency-missed"})
     row = next(r for s in sections(report) if s.title == "Pruning" for r in s.rows)  # report.md/html: asked and reached
     assert row[:2] == ["prune", "x0.70 p50"] and row[2] == f"{m['macs_ratio'] * 100:.0f} %" and row[4] == "8"
-    assert row[5].startswith(f"x{speed['ratio']:.2f} [") and row[5].endswith("(target met)" if speed["target_met"] else "(target missed)")
+    assert row[5].startswith(f"x{speed['ratio']:.2f} [") and row[5].endswith(
+        "(target met)" if speed["target_met"] else "(target missed)"
+    )

@@ -78,7 +78,9 @@ def test_groups_find_the_float_islands_of_each_architecture(exported, name):
     names = [n for group in found.values() for n in group]
     assert len(names) == len(set(names)), "a node belongs to one group at most"
     assert all(n.name for n in model.graph.node), "preprocess names every node (exclusion lists need names)"
-    dw = sum(1 for n in model.graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute))
+    dw = sum(
+        1 for n in model.graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
+    )
     assert len(found["depthwise"]) == dw
     cands = placement.candidates(found, 3)
     assert 1 <= len(cands) <= 3 and all(nodes for _, nodes in cands)
@@ -110,13 +112,24 @@ def test_race_records_every_placement_and_keeps_integer_kernels(tmp_path, export
     float_m = measure_onnx(src, x, y, measure)
     work = tmp_path / "work"
     work.mkdir()
-    trials = run_trials(src, work, ort_static.Attempt(), x, y, float_m, Tolerance.parse(100),
-                        lambda: BatchReader(cal, name, lambda b: b, 8), measure,
-                        LadderSettings(max_trials=2, speed_rungs=3, pays=0.0), Console(quiet=True))
+    trials = run_trials(
+        src,
+        work,
+        ort_static.Attempt(),
+        x,
+        y,
+        float_m,
+        Tolerance.parse(100),
+        lambda: BatchReader(cal, name, lambda b: b, 8),
+        measure,
+        LadderSettings(max_trials=2, speed_rungs=3, pays=0.0),
+        Console(quiet=True),
+    )
     assert len(trials) == 4 and trials[0].config["placement"] == "" and trials[0].config["per_channel"]
     assert not trials[1].config["per_channel"] and trials[1].config["placement"] == "", "per-tensor races first"
-    assert [t.config["placement"] for t in trials[2:]] == [c for c, _ in placement.candidates(
-        placement.groups(__import__("onnx").load(str(work / "prep.onnx"))), 2)]
+    assert [t.config["placement"] for t in trials[2:]] == [
+        c for c, _ in placement.candidates(placement.groups(__import__("onnx").load(str(work / "prep.onnx"))), 2)
+    ]
     verdicts = [t.speed["verdict"] for t in trials]
     assert verdicts.count("chosen") == 1 and all(v == "chosen" or v.startswith("lost: ") for v in verdicts)
     assert all("ratio" in t.speed for t in trials[1:] if t.met and t.integer)
@@ -150,7 +163,9 @@ def _reader(prep: Path):
 
 def test_a_file_without_integer_kernels_is_never_kept_as_int8():
     m = Measurement(0.9, 1000, 1.0, 50, 1)
-    fake = Trial(1, "static", {}, Measurement(0.9, 300, 0.5, 50, 1), 0.0, True, 1.0, None, {"int8": 0, "float": 12, "ops": {}})
+    fake = Trial(
+        1, "static", {}, Measurement(0.9, 300, 0.5, 50, 1), 0.0, True, 1.0, None, {"int8": 0, "float": 12, "ops": {}}
+    )
     d = decide("q", m, fake, Tolerance.parse(0.5), "fail", prefer_faster=False)
     assert d.keep == "float" and "no integer kernels" in d.notes[0]
     real = Trial(1, "static", {}, fake.measurement, 0.0, True, 1.0, None, {"int8": 5, "float": 0, "ops": {}})

@@ -38,10 +38,18 @@ FAST = "val_samples: 300, latency_runs: 5, min_seconds: 0, calibration: {samples
 
 # ---------------------------------------------------------------- pure parts: no model needed
 
-@pytest.mark.parametrize("spec, float_acc, quant_acc, met", [
-    (0.5, 0.90, 0.896, True), (0.5, 0.90, 0.894, False), ("1%", 0.90, 0.892, True), ("1%", 0.90, 0.890, False),
-    (0, 0.9, 0.9, True), (0, 0.9, 0.8999, False),
-])
+
+@pytest.mark.parametrize(
+    "spec, float_acc, quant_acc, met",
+    [
+        (0.5, 0.90, 0.896, True),
+        (0.5, 0.90, 0.894, False),
+        ("1%", 0.90, 0.892, True),
+        ("1%", 0.90, 0.890, False),
+        (0, 0.9, 0.9, True),
+        (0, 0.9, 0.8999, False),
+    ],
+)
 def test_tolerance_points_and_relative(spec, float_acc, quant_acc, met):
     assert Tolerance.parse(spec).met(float_acc, quant_acc) is met
 
@@ -100,6 +108,7 @@ def test_decide_on_miss_fails_or_keeps_best():
 
 # ---------------------------------------------------------------- real models through the stages
 
+
 @pytest.fixture(scope="module")
 def data():
     loaded = parse(RECIPE.format(stage="{id: evaluate, kind: evaluate}"), Path("qtest.yaml"))
@@ -121,8 +130,10 @@ def _save(tmp: Path, model, ds) -> tuple[Artifact, Artifact]:
     save_model(model, tdir, spec, {"preprocess": ds.preprocess()})
     export_onnx(model, torch.from_numpy(prepare(ds.preprocess(), ds.val.x[:2])), odir / "model.onnx", 18)
     (odir / "preprocess.json").write_text(json.dumps(ds.preprocess()))
-    return (Artifact("train", "train", "t", tdir, {"artifact": "model.safetensors", "produces": "torch"}),
-            Artifact("export", "export", "e", odir, {"artifact": "model.onnx", "produces": "onnx"}))
+    return (
+        Artifact("train", "train", "t", tdir, {"artifact": "model.safetensors", "produces": "torch"}),
+        Artifact("export", "export", "e", odir, {"artifact": "model.onnx", "produces": "onnx"}),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +144,15 @@ def trained(tmp_path_factory, data):
     torch.set_num_threads(1)  # two threads on a shared two-core machine run ~10x slower than one
     torch.manual_seed(0)
     model = build_model({"source": "edgekit:resnet-small", "width": 0.5}, 10, 1)
-    fit(model, data.train, data.val, data.mean, data.std, TrainSettings(2, 3e-3, 32, augment=False), console=Console(quiet=True))
+    fit(
+        model,
+        data.train,
+        data.val,
+        data.mean,
+        data.std,
+        TrainSettings(2, 3e-3, 32, augment=False),
+        console=Console(quiet=True),
+    )
     return _save(tmp_path_factory.mktemp("trained"), model.eval(), data)
 
 
@@ -156,7 +175,9 @@ def test_static_cnn_end_to_end(tmp_path, data, trained):
     from edgekit.runtime import ort
     from edgekit.runtime.preprocess import prepare
 
-    ctx, cfg = _ctx(tmp_path, data, [trained[1]], f"{{id: q, kind: quantize, max_accuracy_drop: 2, prefer_faster: false, {FAST}}}")
+    ctx, cfg = _ctx(
+        tmp_path, data, [trained[1]], f"{{id: q, kind: quantize, max_accuracy_drop: 2, prefer_faster: false, {FAST}}}"
+    )
     out = _run(ctx, cfg)
     m = out.metrics
     assert (ctx.out / "model.onnx").is_file() and out.artifact == "model.onnx"
@@ -176,8 +197,12 @@ CLIPPED = "latency_runs: 5, min_seconds: 0, val_samples: 300, calibration: {samp
 def test_ladder_walks_until_tolerance_met(tmp_path, data, trained):
     """The first attempt misses by construction; the ladder walks on, and keeping the nodes measured most
     sensitive in float ends at float predictions, so a tolerance of 0.5 pt is met at the latest there."""
-    ctx, cfg = _ctx(tmp_path, data, [trained[1]],
-                    f"{{id: q, kind: quantize, max_accuracy_drop: 0.5, prefer_faster: false, max_trials: 24, max_excluded: 1000, speed_rungs: 0, {CLIPPED}}}")
+    ctx, cfg = _ctx(
+        tmp_path,
+        data,
+        [trained[1]],
+        f"{{id: q, kind: quantize, max_accuracy_drop: 0.5, prefer_faster: false, max_trials: 24, max_excluded: 1000, speed_rungs: 0, {CLIPPED}}}",
+    )
     m = _run(ctx, cfg).metrics
     trials = m["trials"]
     assert not trials[0]["met_tolerance"] and len(trials) > 1
@@ -196,7 +221,9 @@ def test_unmet_tolerance_fails_or_keeps_best(tmp_path, data, trained):
         _run(ctx, cfg)
     assert e.value.exit_code == 1 and not any(ctx.out.iterdir()), "nothing written on failure"
 
-    ctx, cfg = _ctx(tmp_path / "keep", data, [trained[1]], stage.replace("ladder: false", "ladder: false, on_miss: keep-best"))
+    ctx, cfg = _ctx(
+        tmp_path / "keep", data, [trained[1]], stage.replace("ladder: false", "ladder: false, on_miss: keep-best")
+    )
     m = _run(ctx, cfg).metrics
     assert len(m["trials"]) == 1 and not m["met_tolerance"] and m["kept"] == "int8"
     assert (ctx.out / "model.onnx").is_file()
@@ -212,7 +239,12 @@ def test_bad_inputs_are_one_line_errors(tmp_path, data, trained):
     bad.mkdir()
     (bad / "model.onnx").write_bytes(b"not an onnx file")
     (bad / "preprocess.json").write_text(json.dumps(data.preprocess()))
-    ctx, cfg = _ctx(tmp_path / "corrupt", data, [Artifact("export", "export", "e", bad, {"artifact": "model.onnx"})], "{id: q, kind: quantize}")
+    ctx, cfg = _ctx(
+        tmp_path / "corrupt",
+        data,
+        [Artifact("export", "export", "e", bad, {"artifact": "model.onnx"})],
+        "{id: q, kind: quantize}",
+    )
     with pytest.raises(InputError, match="not a valid ONNX model") as e:
         _run(ctx, cfg)
     assert "\n" not in e.value.message
@@ -222,10 +254,19 @@ def test_bad_inputs_are_one_line_errors(tmp_path, data, trained):
 
     rgb = tmp_path / "rgb"
     rgb.mkdir()
-    export_onnx(build_model({"source": "edgekit:resnet-small", "width": 0.5}, 10, 3).eval(), torch.zeros(2, 3, 28, 28),
-                rgb / "model.onnx", 18)
+    export_onnx(
+        build_model({"source": "edgekit:resnet-small", "width": 0.5}, 10, 3).eval(),
+        torch.zeros(2, 3, 28, 28),
+        rgb / "model.onnx",
+        18,
+    )
     (rgb / "preprocess.json").write_text(json.dumps(data.preprocess()))
-    ctx, cfg = _ctx(tmp_path / "mismatch", data, [Artifact("export", "export", "e", rgb, {"artifact": "model.onnx"})], "{id: q, kind: quantize}")
+    ctx, cfg = _ctx(
+        tmp_path / "mismatch",
+        data,
+        [Artifact("export", "export", "e", rgb, {"artifact": "model.onnx"})],
+        "{id: q, kind: quantize}",
+    )
     with pytest.raises(InputError, match=r"calibration: data of shape \[1, 28, 28\] per sample does not fit"):
         _run(ctx, cfg)
     assert not any(ctx.out.iterdir())
@@ -240,8 +281,15 @@ def test_transformer_encoder_dynamic(tmp_path):
     from edgekit.quant.ort_flow import LadderSettings, run_trials
 
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=200, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=128, max_position_embeddings=32, num_labels=4)
+    config = transformers.BertConfig(
+        vocab_size=200,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=32,
+        num_labels=4,
+    )
     model = transformers.BertForSequenceClassification(config).eval()
 
     class Logits(torch.nn.Module):  # one tensor in, one tensor out: the shape every edgekit ONNX file has
@@ -254,8 +302,17 @@ def test_transformer_encoder_dynamic(tmp_path):
 
     ids = torch.randint(0, 200, (64, 16), generator=torch.Generator().manual_seed(0))
     src = tmp_path / "bert.onnx"
-    torch.onnx.export(Logits(model).eval(), (ids[:2],), str(src), dynamo=True, external_data=False, opset_version=18,
-                      input_names=["input"], output_names=["logits"], dynamic_shapes=({0: torch.export.Dim("batch", max=1024)},))
+    torch.onnx.export(
+        Logits(model).eval(),
+        (ids[:2],),
+        str(src),
+        dynamo=True,
+        external_data=False,
+        opset_version=18,
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_shapes=({0: torch.export.Dim("batch", max=1024)},),
+    )
     onnx_model = ort_static.load_checked(src)
     assert not ort_static.is_conv_net(onnx_model)
     with torch.no_grad():
@@ -266,9 +323,19 @@ def test_transformer_encoder_dynamic(tmp_path):
     assert float_m.accuracy == 1.0
     work = tmp_path / "work"
     work.mkdir()
-    trials = run_trials(src, work, ort_static.Attempt(mode="dynamic"), x, labels, float_m, Tolerance.parse(10),
-                        lambda: BatchReader(x, "input", lambda b: b, 16), settings, LadderSettings(max_trials=4),
-                        Console(quiet=True))
+    trials = run_trials(
+        src,
+        work,
+        ort_static.Attempt(mode="dynamic"),
+        x,
+        labels,
+        float_m,
+        Tolerance.parse(10),
+        lambda: BatchReader(x, "input", lambda b: b, 16),
+        settings,
+        LadderSettings(max_trials=4),
+        Console(quiet=True),
+    )
     best = trials[-1]
     assert best.met and best.measurement.accuracy >= 0.9
     assert best.measurement.size_bytes < 0.6 * float_m.size_bytes
@@ -281,9 +348,13 @@ def test_inc_stage_writes_real_int8_onnx(tmp_path, data, trained):
     pytest.importorskip("neural_compressor")
     from edgekit.quant.onnx_int8 import kernel_counts
 
-    ctx, cfg = _ctx(tmp_path, data, [trained[0]],
-                    f"{{id: inc, kind: inc-quantize, input: train, max_accuracy_drop: 3, prefer_faster: false, "
-                    f"max_trials: 1, {FAST}}}")
+    ctx, cfg = _ctx(
+        tmp_path,
+        data,
+        [trained[0]],
+        f"{{id: inc, kind: inc-quantize, input: train, max_accuracy_drop: 3, prefer_faster: false, "
+        f"max_trials: 1, {FAST}}}",
+    )
     m = _run(ctx, cfg).metrics
     assert m["backend"] == "neural-compressor" and m["kept"] == "int8" and m["met_tolerance"]
     assert m["folded_weights"] > 0 and m["kernels"]["int8"] > 0

@@ -34,28 +34,72 @@ def test_good_recipe_validates(tmp_path, capsys):
 # (recipe text, the line the error must name, text the message must contain)
 BAD = {
     "unknown-key": (GOOD.replace("seed: 0", "sed: 0"), 3, "unknown key 'sed' (did you mean 'seed'?)"),
-    "unknown-stage-key": (GOOD.replace("epochs: 1", "epoch: 1"), 7, "stages[0].epoch: unknown key 'epoch' (did you mean 'epochs'?)"),
+    "unknown-stage-key": (
+        GOOD.replace("epochs: 1", "epoch: 1"),
+        7,
+        "stages[0].epoch: unknown key 'epoch' (did you mean 'epochs'?)",
+    ),
     "wrong-type": (GOOD.replace("epochs: 1", "epochs: many"), 7, "stages[0].epochs: must be a valid integer"),
-    "out-of-range": (GOOD.replace("val_fraction: 0.1", "val_fraction: 1.5"), 4, "data.val_fraction: must be less than 1, got 1.5"),
-    "opset-range": (GOOD.replace("opset: 18", "opset: 99"), 8, "stages[1].opset: must be less than or equal to 23, got 99"),
-    "unknown-kind": (GOOD.replace("kind: evaluate", "kind: evaluat"), 9, "unknown stage kind 'evaluat' (did you mean 'evaluate'?)"),
-    "unknown-data-source": (GOOD.replace("fashion-mnist", "fashion-mnits"), 4, "data.source: unknown data source 'fashion-mnits'"),
+    "out-of-range": (
+        GOOD.replace("val_fraction: 0.1", "val_fraction: 1.5"),
+        4,
+        "data.val_fraction: must be less than 1, got 1.5",
+    ),
+    "opset-range": (
+        GOOD.replace("opset: 18", "opset: 99"),
+        8,
+        "stages[1].opset: must be less than or equal to 23, got 99",
+    ),
+    "unknown-kind": (
+        GOOD.replace("kind: evaluate", "kind: evaluat"),
+        9,
+        "unknown stage kind 'evaluat' (did you mean 'evaluate'?)",
+    ),
+    "unknown-data-source": (
+        GOOD.replace("fashion-mnist", "fashion-mnits"),
+        4,
+        "data.source: unknown data source 'fashion-mnits'",
+    ),
     "missing-key": (GOOD.replace("name: demo\n", ""), None, "name: required key is missing"),
     "bad-version": (GOOD.replace("edgekit: 1", "edgekit: 2"), 1, "edgekit: must be 1"),
     "duplicate-id": (GOOD.replace("id: export", "id: train"), 8, "stages[1].id: duplicate stage id 'train'"),
     "duplicate-key": (GOOD.replace("seed: 0", "seed: 0\nseed: 1"), 4, "seed: duplicate key"),
-    "bad-input-ref": (GOOD.replace("kind: export,", "kind: export, input: trian,"), 8, "no earlier stage 'trian' (did you mean 'train'?)"),
+    "bad-input-ref": (
+        GOOD.replace("kind: export,", "kind: export, input: trian,"),
+        8,
+        "no earlier stage 'trian' (did you mean 'train'?)",
+    ),
     "bad-stage-id": (GOOD.replace("id: train", "id: Train!"), 7, "stages[0].id: string should match pattern"),
     "empty-stages": (GOOD.split("stages:")[0] + "stages: []\n", 6, "stages: list should have at least 1 item"),
     "not-yaml": ("edgekit: 1\nname: [unclosed\n", 3, "not valid YAML"),
     "not-a-mapping": ("- just\n- a list\n", 1, "a recipe is a YAML mapping"),
     "empty-file": ("", None, "the recipe is empty"),
-    "stage-not-mapping": (GOOD.replace("  - {id: evaluate, kind: evaluate}", "  - evaluate"), 9, "a stage is a mapping"),
-    "bad-model-source": (GOOD.replace('"edgekit:resnet-small"', "resnet18"), 5, "model.source: must be torchvision:NAME"),
+    "stage-not-mapping": (
+        GOOD.replace("  - {id: evaluate, kind: evaluate}", "  - evaluate"),
+        9,
+        "a stage is a mapping",
+    ),
+    "bad-model-source": (
+        GOOD.replace('"edgekit:resnet-small"', "resnet18"),
+        5,
+        "model.source: must be torchvision:NAME",
+    ),
     "binary-file": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", None, "recipe.yaml"),
-    "nothing-to-export": (GOOD.replace("  - {id: train, kind: train, epochs: 1}\n", ""), 7, "stages[0].kind: 'export' needs an earlier stage that produces a torch model"),
-    "wrong-input-kind": (GOOD.replace("kind: evaluate}", "kind: evaluate, input: train}"), 9, "stage 'train' produces a torch model, 'evaluate' needs an ONNX model"),
-    "no-model-to-train": (GOOD.replace('model: {source: "edgekit:resnet-small"}\n', ""), 6, "the recipe has no model: key"),
+    "nothing-to-export": (
+        GOOD.replace("  - {id: train, kind: train, epochs: 1}\n", ""),
+        7,
+        "stages[0].kind: 'export' needs an earlier stage that produces a torch model",
+    ),
+    "wrong-input-kind": (
+        GOOD.replace("kind: evaluate}", "kind: evaluate, input: train}"),
+        9,
+        "stage 'train' produces a torch model, 'evaluate' needs an ONNX model",
+    ),
+    "no-model-to-train": (
+        GOOD.replace('model: {source: "edgekit:resnet-small"}\n', ""),
+        6,
+        "the recipe has no model: key",
+    ),
     "yaml-tag": (GOOD.replace("seed: 0", "seed: !!python/object:os.system 0"), 3, "not valid YAML"),
 }
 
@@ -97,7 +141,11 @@ def test_missing_imagefolder_dir(tmp_path, capsys):
 def test_schema_lists_every_stage_kind(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
-    kinds = {d["properties"]["kind"]["const"] for d in schema["$defs"].values() if "kind" in d.get("properties", {}) and "const" in d["properties"]["kind"]}
+    kinds = {
+        d["properties"]["kind"]["const"]
+        for d in schema["$defs"].values()
+        if "kind" in d.get("properties", {}) and "const" in d["properties"]["kind"]
+    }
     assert {"train", "export", "evaluate"} <= kinds
     assert schema == json_schema()
 

@@ -29,13 +29,15 @@ def test_kind_is_in_the_schema_and_documented(name):
     sub = json_schema()["$defs"][kind.config.__name__]
     assert sub["properties"]["kind"]["const"] == name
     assert sub["properties"]["kind"].get("description")
-    assert (kind.run.__module__ and __import__(kind.run.__module__, fromlist=["_"]).__doc__), f"{name}: module has no docstring"
+    assert kind.run.__module__ and __import__(kind.run.__module__, fromlist=["_"]).__doc__, (
+        f"{name}: module has no docstring"
+    )
 
 
 @pytest.mark.parametrize("name", KINDS)
 def test_kind_rejects_an_unknown_key_naming_line_and_key(name, tmp_path):
     text = HEADER + f"  - {{id: s, kind: {name}, no_such_key: 1}}\n"
-    with pytest.raises(RecipeError, match=rf":6: stages\[0\]\.no_such_key: unknown key 'no_such_key'"):
+    with pytest.raises(RecipeError, match=r":6: stages\[0\]\.no_such_key: unknown key 'no_such_key'"):
         parse(text, tmp_path / "r.yaml")
 
 

@@ -50,7 +50,13 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("remote-models")
     small, big = conv_net(d / "small.onnx", 4), conv_net(d / "big.onnx", 48)
     rng = np.random.default_rng(1)
-    pre = {"kind": "image", "mean": [0.5], "std": [0.25], "input_shape": [1, 28, 28], "classes": [str(i) for i in range(10)]}
+    pre = {
+        "kind": "image",
+        "mean": [0.5],
+        "std": [0.25],
+        "input_shape": [1, 28, 28],
+        "classes": [str(i) for i in range(10)],
+    }
     save_bundle(d / "eval.npz", rng.integers(0, 256, (200, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, 200), pre)
     return small, big, d / "eval.npz"
 
@@ -63,10 +69,12 @@ def _inventory(path: Path, ssh_config: Path, remote_dir: Path, python: str = sys
 
 def _cli(args: list[str], **kw):
     # this tree first; the session's PYTHONPATH after it (tests/modulecheck.py records the CLI's imports through it)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-               COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env,
-                          timeout=300, **kw)
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), COLUMNS="200"
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, env=env, timeout=300, **kw
+    )
 
 
 def test_unknown_host_key_is_refused(server, files, tmp_path):
@@ -99,8 +107,23 @@ def test_bench_on_device_brings_back_its_result(server, files, tmp_path):
     remote = tmp_path / "remote"
     inv = _inventory(tmp_path / "devices.yaml", server.ssh_config, remote)
     out = tmp_path / "device.json"
-    res = _cli(["bench", str(small), str(big), "--bundle", str(bundle), "--quick", "--on", "testdev",
-                "--devices", str(inv), "-o", str(out), "--json"])
+    res = _cli(
+        [
+            "bench",
+            str(small),
+            str(big),
+            "--bundle",
+            str(bundle),
+            "--quick",
+            "--on",
+            "testdev",
+            "--devices",
+            str(inv),
+            "-o",
+            str(out),
+            "--json",
+        ]
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc == json.loads(out.read_text())
@@ -129,9 +152,25 @@ def test_device_that_goes_away_mid_run_leaves_a_failed_record(tmp_path, files):
     out = tmp_path / "device.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # the default preset measures for 5 s per model: long enough to pull the plug in the middle
-    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(files[1]), "--on", "testdev",
-                             "--devices", str(inv), "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edgekit",
+            "bench",
+            str(files[1]),
+            "--on",
+            "testdev",
+            "--devices",
+            str(inv),
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 60
         while not list(remote.glob("run-*/big.onnx")) and time.monotonic() < deadline:
@@ -144,7 +183,11 @@ def test_device_that_goes_away_mid_run_leaves_a_failed_record(tmp_path, files):
         srv.kill()
         proc.kill()
     assert proc.returncode == 1, stderr
-    assert "connection lost during the benchmark" in stderr and "failed record saved" in stderr and "Traceback" not in stderr
+    assert (
+        "connection lost during the benchmark" in stderr
+        and "failed record saved" in stderr
+        and "Traceback" not in stderr
+    )
     record = json.loads(out.read_text())
     assert record["status"] == "failed" and record["valid"] is False and record["results"] == []
     assert "connection lost" in record["error"] and record["machine"]["arch"]  # which machine, though it failed
@@ -160,12 +203,31 @@ def test_full_device_disk_is_a_clear_failure(server, files, tmp_path):
     try:
         big_bundle = tmp_path / "big.npz"
         rng = np.random.default_rng(0)
-        pre = {"kind": "image", "mean": [0.5], "std": [0.25], "input_shape": [1, 28, 28], "classes": [str(i) for i in range(10)]}
+        pre = {
+            "kind": "image",
+            "mean": [0.5],
+            "std": [0.25],
+            "input_shape": [1, 28, 28],
+            "classes": [str(i) for i in range(10)],
+        }
         save_bundle(big_bundle, rng.integers(0, 256, (3000, 1, 28, 28), dtype=np.uint8), rng.integers(0, 10, 3000), pre)
         inv = _inventory(tmp_path / "devices.yaml", server.ssh_config, remote)
         out = tmp_path / "device.json"
-        res = _cli(["bench", str(small), "--bundle", str(big_bundle), "--quick", "--on", "testdev",
-                    "--devices", str(inv), "-o", str(out)])
+        res = _cli(
+            [
+                "bench",
+                str(small),
+                "--bundle",
+                str(big_bundle),
+                "--quick",
+                "--on",
+                "testdev",
+                "--devices",
+                str(inv),
+                "-o",
+                str(out),
+            ]
+        )
     finally:
         subprocess.run(["umount", "-l", str(remote)], check=False)
     assert res.returncode == 1 and "MB free" in res.stderr and "Traceback" not in res.stderr
@@ -179,7 +241,9 @@ def test_device_numbers_appear_in_the_report_and_gate_it(server, tmp_path_factor
     run_dir, bundle = device_run(tmp_path_factory)
     inv = _inventory(tmp_path / "devices.yaml", server.ssh_config, tmp_path / "remote")
     models = [stage_model(run_dir, "export"), stage_model(run_dir, "int8")]
-    res = _cli(["bench", *map(str, models), "--bundle", str(bundle), "--quick", "--on", "testdev", "--devices", str(inv)])
+    res = _cli(
+        ["bench", *map(str, models), "--bundle", str(bundle), "--quick", "--on", "testdev", "--devices", str(inv)]
+    )
     assert res.returncode == 0, res.stderr
     assert (run_dir / "devices" / "testdev.json").is_file() and "result saved in" in res.stderr
     assert _cli(["report", str(run_dir)]).returncode == 0
@@ -205,9 +269,19 @@ def test_device_numbers_appear_in_the_report_and_gate_it(server, tmp_path_factor
 
 
 def _report_with_device(device: dict | None, summary: dict) -> dict:
-    art = {"id": "int8", "kind": "quantize", "accuracy": 0.90, "test_samples": 2000, "size_bytes": 10**6,
-           "latency_ms": {"p50": 5.0}, "machine": "host0000", "unstable": False, "measurement_valid": True,
-           "invalid_reasons": [], "devices": {"pi4": device} if device else {}}
+    art = {
+        "id": "int8",
+        "kind": "quantize",
+        "accuracy": 0.90,
+        "test_samples": 2000,
+        "size_bytes": 10**6,
+        "latency_ms": {"p50": 5.0},
+        "machine": "host0000",
+        "unstable": False,
+        "measurement_valid": True,
+        "invalid_reasons": [],
+        "devices": {"pi4": device} if device else {},
+    }
     return {"artifacts": [art], "final": "int8", "reference": "int8", "baselines": [], "devices": [summary], "run": {}}
 
 
@@ -216,19 +290,32 @@ def test_gate_naming_a_device_uses_its_numbers_and_its_throttling():
     from edgekit.report.check import check
     from edgekit.report.devices import accuracy_vs_host
 
-    throttled = {"machine": "pi4aaaaaaaa", "emulated": False, "status": "ok", "accuracy": 0.892, "test_samples": 2000,
-                 "latency_ms": {"p50": 40.0}, "threads": 1, "unstable": False, "measurement_valid": False,
-                 "invalid_reasons": ["vcgencmd get_throttled=0x4: under-voltage or throttling during the run"],
-                 "accuracy_vs_host": accuracy_vs_host(0.90, 0.892, 2000, 2000, "quantize")}
+    throttled = {
+        "machine": "pi4aaaaaaaa",
+        "emulated": False,
+        "status": "ok",
+        "accuracy": 0.892,
+        "test_samples": 2000,
+        "latency_ms": {"p50": 40.0},
+        "threads": 1,
+        "unstable": False,
+        "measurement_valid": False,
+        "invalid_reasons": ["vcgencmd get_throttled=0x4: under-voltage or throttling during the run"],
+        "accuracy_vs_host": accuracy_vs_host(0.90, 0.892, 2000, 2000, "quantize"),
+    }
     report = _report_with_device(throttled, {"name": "pi4", "status": "ok"})
     budgets = Budgets(device="pi4", min_accuracy_pct=89.5, max_latency_ms=100)
     results = {r.budget: r for r in check(report, budgets).results}
     # the host's 90.0 % would pass; the device's 89.2 % does not
     assert results["min_accuracy_pct"].status == "fail" and results["min_accuracy_pct"].measured == pytest.approx(89.2)
     assert results["max_latency_ms"].status == "skip" and "vcgencmd" in results["max_latency_ms"].message
-    assert {r.budget: r.status for r in check(report, Budgets(min_accuracy_pct=89.5)).results} == {"min_accuracy_pct": "pass"}
+    assert {r.budget: r.status for r in check(report, Budgets(min_accuracy_pct=89.5)).results} == {
+        "min_accuracy_pct": "pass"
+    }
     # a run that failed on the device never passes a gate that names it
-    failed = _report_with_device(None, {"name": "pi4", "status": "failed", "error": "connection lost during the benchmark"})
+    failed = _report_with_device(
+        None, {"name": "pi4", "status": "failed", "error": "connection lost during the benchmark"}
+    )
     [res] = check(failed, Budgets(device="pi4", max_size_mb=5)).results
     assert res.status == "fail" and "connection lost" in res.message
 
@@ -239,7 +326,11 @@ def test_accuracy_difference_is_flagged_beyond_test_set_noise():
     same = accuracy_vs_host(0.8833, 0.8833, 300, 300, "export")
     assert same["difference_pt"] == 0 and not same["beyond_noise"]
     small = accuracy_vs_host(0.8900, 0.8920, 2000, 2000, "quantize")  # measured x86 vs aarch64: within noise
-    assert not small["beyond_noise"] and small["noise_pt"] == pytest.approx(1.37, abs=0.01) and "integer kernels" in small["note"]
+    assert (
+        not small["beyond_noise"]
+        and small["noise_pt"] == pytest.approx(1.37, abs=0.01)
+        and "integer kernels" in small["note"]
+    )
     big = accuracy_vs_host(0.90, 0.70, 2000, 2000, "quantize")  # a collapse on the device's kernels
     assert big["beyond_noise"] and big["difference_pt"] == pytest.approx(-20)
 
@@ -249,11 +340,15 @@ def test_quantize_target_lets_the_device_choose(server, tmp_path_factory):
     from device_run import RECIPE, device_run
 
     run_dir, _ = device_run(tmp_path_factory)
-    stage = ('  - {id: int8-dev, kind: quantize, input: export, target: testdev, target_preset: quick, '
-             'max_accuracy_drop: 5, on_miss: keep-best, calibration: {samples: 128}}\n')
+    stage = (
+        "  - {id: int8-dev, kind: quantize, input: export, target: testdev, target_preset: quick, "
+        "max_accuracy_drop: 5, on_miss: keep-best, calibration: {samples: 128}}\n"
+    )
     recipe = run_dir.parent / "recipe-target.yaml"
     recipe.write_text(RECIPE.replace("  - {id: evaluate", stage + "  - {id: evaluate"))
-    _inventory(run_dir.parent / "devices.yaml", server.ssh_config, run_dir.parent / "remote-target")  # next to the recipe
+    _inventory(
+        run_dir.parent / "devices.yaml", server.ssh_config, run_dir.parent / "remote-target"
+    )  # next to the recipe
     res = _cli(["shrink", str(recipe), "--run-dir", str(run_dir)])
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     [stage_dir] = (run_dir / "stages").glob("int8-dev-*")

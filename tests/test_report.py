@@ -41,8 +41,13 @@ def test_shrink_writes_report_of_real_run(run_dir):
     assert report["reference"] == report["final"] == "export"
     [art] = report["artifacts"]
     assert art["id"] == "export" and art["kind"] == "export" and art["measured_by"] == "evaluate"
-    assert art["accuracy"] == row["accuracy"] and art["size_bytes"] == row["size_bytes"] == (run_dir / row["file"]).stat().st_size
-    assert art["latency_ms"] == row["latency_ms"] and art["latency_ms"]["p50"] > 0  # one shape in run.json and report.json
+    assert (
+        art["accuracy"] == row["accuracy"]
+        and art["size_bytes"] == row["size_bytes"] == (run_dir / row["file"]).stat().st_size
+    )
+    assert (
+        art["latency_ms"] == row["latency_ms"] and art["latency_ms"]["p50"] > 0
+    )  # one shape in run.json and report.json
     assert art["params"] and art["params"] > 1000  # counted by the stage or inherited from the train stage
     # what the benchmark harness measures: every percentile, MACs, peak memory, the machine it ran on
     assert set(art["latency_ms"]) == {"p50", "p90", "p95", "p99"}
@@ -68,8 +73,16 @@ def test_pareto_png_is_a_valid_png(run_dir):
 
 
 def test_frontier_on_constructed_points():
-    pts = [("fast-bad", 0.70, 1.0), ("mid", 0.85, 2.0), ("dominated", 0.80, 3.0), ("best", 0.90, 5.0),
-           ("slower-same", 0.90, 6.0), ("tie", 0.85, 2.0), ("no-latency", 0.99, None), ("no-acc", None, 0.1)]
+    pts = [
+        ("fast-bad", 0.70, 1.0),
+        ("mid", 0.85, 2.0),
+        ("dominated", 0.80, 3.0),
+        ("best", 0.90, 5.0),
+        ("slower-same", 0.90, 6.0),
+        ("tie", 0.85, 2.0),
+        ("no-latency", 0.99, None),
+        ("no-acc", None, 0.1),
+    ]
     rows = [{"id": i, "accuracy": a, "latency_ms": {"p50": ms} if ms else {}} for i, a, ms in pts]
     assert frontier(rows) == ["fast-bad", "mid", "tie", "best"]
     assert frontier([]) == []
@@ -79,22 +92,70 @@ def test_frontier_on_constructed_points():
 def _constructed_run(tmp_path: Path) -> Path:
     """A run directory as the pipeline writes it (rows in edgekit.decide.rows' contract): some percentiles measured and
     some not, params/MACs/peak memory, per-row and per-stage machine fingerprints, and prompted baselines."""
-    fp = {"cpu": "Test CPU", "isa": ["avx2"], "cores": 2, "onnxruntime": "1.32.0", "timestamp": "2026-01-01",
-          "thermal": {"temp_c": 51.0, "governor": "performance"}}
+    fp = {
+        "cpu": "Test CPU",
+        "isa": ["avx2"],
+        "cores": 2,
+        "onnxruntime": "1.32.0",
+        "timestamp": "2026-01-01",
+        "thermal": {"temp_c": 51.0, "governor": "performance"},
+    }
     rows = [
-        {"stage": "export", "file": "a.onnx", "accuracy": 0.91, "size_bytes": 4_000_000, "latency_ms": {"p50": 4.0, "p95": 4.6},
-         "params": 1_000_000, "macs": 50_000_000, "peak_memory_bytes": 40_000_000,
-         "unstable": True, "unstable_reasons": ["p90/p50 1.6"]},
-        {"stage": "prune", "file": "b.onnx", "accuracy": 0.89, "size_bytes": 2_000_000,
-         "latency_ms": {"p50": 2.0, "p99": 3.0}, "peak_memory_bytes": 12_500_000, "machine": fp},
-        {"stage": "quantize", "file": "c.onnx", "accuracy": 0.88, "size_bytes": 600_000, "latency_ms": {"p50": 2.5},
-         "machine": {**fp, "timestamp": "2026-01-02", "thermal": {"temp_c": 63.5, "governor": "performance"}}},
-        {"stage": "int8-fast", "file": "d.onnx", "accuracy": 0.80, "size_bytes": 500_000, "latency_ms": {"p50": 1.0}, "machine": fp},
+        {
+            "stage": "export",
+            "file": "a.onnx",
+            "accuracy": 0.91,
+            "size_bytes": 4_000_000,
+            "latency_ms": {"p50": 4.0, "p95": 4.6},
+            "params": 1_000_000,
+            "macs": 50_000_000,
+            "peak_memory_bytes": 40_000_000,
+            "unstable": True,
+            "unstable_reasons": ["p90/p50 1.6"],
+        },
+        {
+            "stage": "prune",
+            "file": "b.onnx",
+            "accuracy": 0.89,
+            "size_bytes": 2_000_000,
+            "latency_ms": {"p50": 2.0, "p99": 3.0},
+            "peak_memory_bytes": 12_500_000,
+            "machine": fp,
+        },
+        {
+            "stage": "quantize",
+            "file": "c.onnx",
+            "accuracy": 0.88,
+            "size_bytes": 600_000,
+            "latency_ms": {"p50": 2.5},
+            "machine": {**fp, "timestamp": "2026-01-02", "thermal": {"temp_c": 63.5, "governor": "performance"}},
+        },
+        {
+            "stage": "int8-fast",
+            "file": "d.onnx",
+            "accuracy": 0.80,
+            "size_bytes": 500_000,
+            "latency_ms": {"p50": 1.0},
+            "machine": fp,
+        },
     ]
     baselines = [
-        {"role": "baseline", "stage": "zero-shot", "accuracy": 0.95, "size_bytes": 90_000_000, "latency_ms": {"p50": 40.0},
-         "params": 22_000_000, "cost_per_1k": 0.0},
-        {"role": "baseline", "stage": "smollm", "accuracy": 0.60, "size_bytes": 100_000_000, "latency_ms": {"p50": 900.0}},
+        {
+            "role": "baseline",
+            "stage": "zero-shot",
+            "accuracy": 0.95,
+            "size_bytes": 90_000_000,
+            "latency_ms": {"p50": 40.0},
+            "params": 22_000_000,
+            "cost_per_1k": 0.0,
+        },
+        {
+            "role": "baseline",
+            "stage": "smollm",
+            "accuracy": 0.60,
+            "size_bytes": 100_000_000,
+            "latency_ms": {"p50": 900.0},
+        },
     ]
     stages = [
         {"id": "train", "kind": "train", "metrics": {"params": 1_100_000}},
@@ -102,7 +163,11 @@ def _constructed_run(tmp_path: Path) -> Path:
         {"id": "prune", "kind": "prune", "metrics": {"params": 400_000, "macs": 20_000_000}},
         {"id": "quantize", "kind": "quantize", "metrics": {}},
         {"id": "int8-fast", "kind": "quantize", "metrics": {}},
-        {"id": "evaluate", "kind": "evaluate", "metrics": {"artifacts": rows, "machine": fp, "valid": True, "invalid_reasons": []}},
+        {
+            "id": "evaluate",
+            "kind": "evaluate",
+            "metrics": {"artifacts": rows, "machine": fp, "valid": True, "invalid_reasons": []},
+        },
         {"id": "zero-shot", "kind": "prompted", "metrics": {"artifacts": baselines[:1]}},
         {"id": "smollm", "kind": "prompted", "metrics": {"artifacts": baselines[1:]}},
     ]
@@ -111,12 +176,29 @@ def _constructed_run(tmp_path: Path) -> Path:
         st["dir"] = str(tmp_path / "stages" / st["id"])
         Path(st["dir"]).mkdir(parents=True)
         parent = inputs.get(st["id"])
-        (Path(st["dir"]) / "manifest.json").write_text(json.dumps(
-            {"inputs": [{"stage": parent, "key": "k"}] if parent else [], "versions": {"edgekit": "0.1.0", "onnxruntime": "1.32.0"}}))
+        (Path(st["dir"]) / "manifest.json").write_text(
+            json.dumps(
+                {
+                    "inputs": [{"stage": parent, "key": "k"}] if parent else [],
+                    "versions": {"edgekit": "0.1.0", "onnxruntime": "1.32.0"},
+                }
+            )
+        )
     # the recipe ships int8-fast by name (ship: {stage: int8-fast}): the verdict follows the shipped artifact
-    (tmp_path / "run.json").write_text(json.dumps({"recipe": {"name": "constructed", "file": "r.yaml", "sha256": "ab" * 32,
-                                                              "ship": {"stage": "int8-fast"}},
-                                                   "status": "ok", "stages": stages}))
+    (tmp_path / "run.json").write_text(
+        json.dumps(
+            {
+                "recipe": {
+                    "name": "constructed",
+                    "file": "r.yaml",
+                    "sha256": "ab" * 32,
+                    "ship": {"stage": "int8-fast"},
+                },
+                "status": "ok",
+                "stages": stages,
+            }
+        )
+    )
     return tmp_path
 
 
@@ -160,12 +242,18 @@ def test_report_command_on_constructed_run_renders_every_row(tmp_path, capsys):
     assert main(["report", str(run)]) == 0
     out = capsys.readouterr().out
     assert "Pareto frontier: int8-fast → prune → export → zero-shot" in out
-    assert "ships: int8-fast (the recipe names int8-fast (ship: {stage: int8-fast}): 0.50 MB, p50 1.000 ms, 80.00 %)" in out
+    assert (
+        "ships: int8-fast (the recipe names int8-fast (ship: {stage: int8-fast}): 0.50 MB, p50 1.000 ms, 80.00 %)"
+        in out
+    )
     md = (run / "report.md").read_text()
     for name in ("int8-fast", "prune", "quantize", "export", "zero-shot", "smollm", "![accuracy vs latency"):
         assert name in md
     # the verdict sentence: the shipped artifact against each baseline, then who wins
-    assert "ship int8-fast (0.50 MB, p50 1.000 ms, 80.00 %): 15.0 pt less accurate, 180x smaller, 40x faster than zero-shot" in md
+    assert (
+        "ship int8-fast (0.50 MB, p50 1.000 ms, 80.00 %): 15.0 pt less accurate, 180x smaller, 40x faster than zero-shot"
+        in md
+    )
     assert "It beats smollm. A trade-off or tie with zero-shot." in md
     assert (run / "pareto.png").read_bytes()[:8] == PNG_MAGIC
 
@@ -293,8 +381,13 @@ def test_compare_two_reports(run_dir, tmp_path, capsys):
     report = read_json(run_dir / "report.json")
     size = report["artifacts"][0]["size_bytes"]
     older = variant(report, tmp_path / "old.json", machine=None)
-    newer = variant(report, tmp_path / "new.json", size_bytes=size * 2, accuracy=report["artifacts"][0]["accuracy"] - 0.01,
-                    machine=None)
+    newer = variant(
+        report,
+        tmp_path / "new.json",
+        size_bytes=size * 2,
+        accuracy=report["artifacts"][0]["accuracy"] - 0.01,
+        machine=None,
+    )
     assert main(["compare", str(older), str(newer), "--json"]) == 0
     captured = capsys.readouterr()
     diff = json.loads(captured.out)
@@ -304,7 +397,9 @@ def test_compare_two_reports(run_dir, tmp_path, capsys):
     assert row["latency_pct"] is None  # no fingerprint: two timings are not comparable
     assert diff["notes"] == ["export: latency not compared, no machine fingerprint recorded"]
     a = variant(report, tmp_path / "a.json", machine="m1")
-    b = variant(report, tmp_path / "b.json", machine="m1", latency_ms={"p50": report["artifacts"][0]["latency_ms"]["p50"] * 1.5})
+    b = variant(
+        report, tmp_path / "b.json", machine="m1", latency_ms={"p50": report["artifacts"][0]["latency_ms"]["p50"] * 1.5}
+    )
     assert main(["compare", str(a), str(b), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"][0]["latency_pct"] == pytest.approx(50.0, abs=0.01)
     assert main(["compare", str(older), str(newer)]) == 0
@@ -318,8 +413,11 @@ def test_gate_on_constructed_report_targets_and_baselines(tmp_path):
     from edgekit.report.check import check
 
     report = build_report(_constructed_run(tmp_path))
-    budgets = Budgets(max_accuracy_drop_pt=5, must_beat=["smollm", "zero-shot"],
-                      artifacts={"prune": Limits(max_latency_ms=2.0, max_size_mb=1.5)})
+    budgets = Budgets(
+        max_accuracy_drop_pt=5,
+        must_beat=["smollm", "zero-shot"],
+        artifacts={"prune": Limits(max_latency_ms=2.0, max_size_mb=1.5)},
+    )
     got = {(r.budget, r.artifact): (r.status, round(r.measured, 3)) for r in check(report, budgets).results}
     assert got == {
         ("max_accuracy_drop_pt", "int8-fast"): ("fail", 11.0),  # final vs the fp32 export: 91 % → 80 %
@@ -331,8 +429,11 @@ def test_gate_on_constructed_report_targets_and_baselines(tmp_path):
 
 
 def test_run_without_measured_artifacts_reports_and_refuses_to_gate(tmp_path, capsys):
-    (tmp_path / "run.json").write_text(json.dumps({"recipe": {"name": "e"}, "status": "ok",
-                                                   "stages": [{"id": "train", "kind": "train", "metrics": {}}]}))
+    (tmp_path / "run.json").write_text(
+        json.dumps(
+            {"recipe": {"name": "e"}, "status": "ok", "stages": [{"id": "train", "kind": "train", "metrics": {}}]}
+        )
+    )
     assert main(["report", str(tmp_path)]) == 0
     report = read_json(tmp_path / "report.json")
     assert report["artifacts"] == [] and report["final"] is None and report["pareto"]["frontier"] == []

@@ -42,7 +42,9 @@ def test_moved_run_dir_reports_compares_and_checks(tmp_path_factory, tmp_path, m
         code, out, err = cli("report", str(moved), "--json")
         assert code == 0, err
         report = json.loads(out)
-        assert report["versions"].get("onnxruntime") and report["versions"].get("torch")  # read from the moved manifests
+        assert report["versions"].get("onnxruntime") and report["versions"].get(
+            "torch"
+        )  # read from the moved manifests
         assert report["artifacts"] and all(a["params"] for a in report["artifacts"])
         assert (moved / "report.html").is_file() and "Versions" in (moved / "report.md").read_text()
 

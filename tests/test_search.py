@@ -85,7 +85,11 @@ def loaded_with(tmp_path, extra: str = ""):
     from edgekit.recipe.read import load
 
     path = tmp_path / "recipe.yaml"
-    path.write_text(RECIPE + "    prune.ratio: [0.3, 0.8]\n    recover.distill.weight: [0, 1]\n    prune.importance: [l1, lamp]\n" + extra)
+    path.write_text(
+        RECIPE
+        + "    prune.ratio: [0.3, 0.8]\n    recover.distill.weight: [0, 1]\n    prune.importance: [l1, lamp]\n"
+        + extra
+    )
     return load(path)
 
 
@@ -98,7 +102,12 @@ def test_space_types_and_the_recipes_own_values(tmp_path):
     assert params["recover.distill.weight"].kind == "float"  # [0, 1] on a float key is a float range, not choices
     assert params["int8.per_channel"].choices == (True, False)
     own = {n: space.recipe_value(loaded, p) for n, p in params.items()}
-    assert own == {"int8.per_channel": True, "prune.ratio": 0.5, "recover.distill.weight": 0.7, "prune.importance": "l2"}
+    assert own == {
+        "int8.per_channel": True,
+        "prune.ratio": 0.5,
+        "recover.distill.weight": 0.7,
+        "prune.importance": "l2",
+    }
 
 
 def test_the_hand_trial_keeps_recipe_values_the_space_excludes(tmp_path):
@@ -130,7 +139,12 @@ def test_trial_recipe_and_pasteable_settings(tmp_path):
 
     loaded = loaded_with(tmp_path, "  screening: {evaluate.min_seconds: 0.5}\n")
     params = space.resolve(loaded)
-    values = {"prune.ratio": 0.61, "recover.distill.weight": 0.25, "int8.per_channel": False, "prune.importance": "lamp"}
+    values = {
+        "prune.ratio": 0.61,
+        "recover.distill.weight": 0.25,
+        "int8.per_channel": False,
+        "prune.importance": "lamp",
+    }
     trial = space.with_values(loaded, values, params, loaded.recipe.search.screening)
     by = {s.id: s for s in trial.recipe.stages}
     assert (by["prune"].ratio, by["prune"].importance, by["int8"].per_channel) == (0.61, "lamp", False)
@@ -153,8 +167,11 @@ def test_trial_artifact_is_the_one_the_shipping_rule_ships(tmp_path):
     def measured(stage, acc, size, p50):
         return {**row(stage, acc, size, p50), "test_samples": 10_000, "test_set": "t"}
 
-    rows = [measured("export", 0.90, 45_000_000, 3.0), measured("export-pruned", 0.899, 23_000_000, 1.5),
-            measured("int8", 0.885, 5_800_000, 1.2)]
+    rows = [
+        measured("export", 0.90, 45_000_000, 3.0),
+        measured("export-pruned", 0.899, 23_000_000, 1.5),
+        measured("int8", 0.885, 5_800_000, 1.2),
+    ]
     loaded = loaded_with(tmp_path)
     assert reference_row(loaded, rows)["stage"] == "export"
     shipped, why = artifact_row(loaded, rows)  # default rule: the smallest file within 0.5 pt of the fp32 export
@@ -182,8 +199,14 @@ def test_frontier_and_dominance():
     def trial(n, acc, size, p50, state="COMPLETE", feasible=True):
         return {"number": n, "state": state, "feasible": feasible, "row": row("a", acc, size, p50)}
 
-    trials = [trial(0, 0.90, 5_800_000, 1.2), trial(1, 0.90, 4_000_000, 1.1), trial(2, 0.92, 9_000_000, 2.0),
-              trial(3, 0.95, 1_000_000, 0.5, feasible=False), trial(4, 0.99, 1, 0.1, state="FAIL"), trial(5, 0.85, 2_000_000, 1.3)]
+    trials = [
+        trial(0, 0.90, 5_800_000, 1.2),
+        trial(1, 0.90, 4_000_000, 1.1),
+        trial(2, 0.92, 9_000_000, 2.0),
+        trial(3, 0.95, 1_000_000, 0.5, feasible=False),
+        trial(4, 0.99, 1, 0.1, state="FAIL"),
+        trial(5, 0.85, 2_000_000, 1.3),
+    ]
     objectives = ["accuracy", "size", "p50"]
     assert frontier(trials, objectives) == [5, 1, 2]  # 0 is dominated by 1; 3 is outside the budget; 4 failed
     assert dominates(trials[1]["row"], trials[0]["row"], objectives)
@@ -193,7 +216,10 @@ def test_frontier_and_dominance():
 
 def test_bad_storage_url_exits_2_without_a_password(tmp_path, capsys):
     path = write(tmp_path, "prune.ratio: [0.3, 0.8]")
-    assert main(["search", str(path), "--run-dir", str(tmp_path / "run"), "--storage", "nosuchdb://me:secret@host/db"]) == 2
+    assert (
+        main(["search", str(path), "--run-dir", str(tmp_path / "run"), "--storage", "nosuchdb://me:secret@host/db"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--storage host/db: not a usable SQLAlchemy URL" in err and "secret" not in err
 
@@ -228,9 +254,11 @@ def test_the_search_ships_by_the_rule_from_the_whole_frontier():
         return {**row(stage, acc, size, p50), "test_samples": 10_000, "test_set": "t"}
 
     ref = measured("export", 0.905, 45_000_000, 3.0)
-    trials = [{"number": 0, "row": measured("int8-pruned", 0.903, 5_800_000, 1.2), "reference": ref},
-              {"number": 3, "row": measured("int8-pruned", 0.901, 4_100_000, 1.0), "reference": ref},
-              {"number": 5, "row": measured("int8-pruned", 0.893, 2_900_000, 0.8), "reference": ref}]
+    trials = [
+        {"number": 0, "row": measured("int8-pruned", 0.903, 5_800_000, 1.2), "reference": ref},
+        {"number": 3, "row": measured("int8-pruned", 0.901, 4_100_000, 1.0), "reference": ref},
+        {"number": 5, "row": measured("int8-pruned", 0.893, 2_900_000, 0.8), "reference": ref},
+    ]
     result = {"trials": trials, "hand": 0, "frontier": [5, 3, 0]}
     assert shipped(result, ShipRule())["trial"] == 3  # 5 is smaller but 1.2 pt below the fp32 export
     assert shipped(result, ShipRule(max_accuracy_drop_pt=1.5))["trial"] == 5
@@ -254,7 +282,14 @@ def test_a_trial_whose_artifact_is_the_reference_file_ships_as_that_trial():
     from edgekit.search.results import shipped
     from edgekit.decide.ship import ShipRule
 
-    row = {"stage": "export", "kind": "export", "accuracy": 0.5, "size_bytes": 1000, "latency_ms": {"p50": 1.0},
-           "test_samples": 100, "latency_round_p50_ms": [1.0, 1.0]}
+    row = {
+        "stage": "export",
+        "kind": "export",
+        "accuracy": 0.5,
+        "size_bytes": 1000,
+        "latency_ms": {"p50": 1.0},
+        "test_samples": 100,
+        "latency_round_p50_ms": [1.0, 1.0],
+    }
     result = {"hand": 0, "frontier": [0], "trials": [{"number": 0, "row": row, "reference": row}]}
     assert shipped(result, ShipRule())["trial"] == 0

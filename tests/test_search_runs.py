@@ -46,8 +46,14 @@ def recipe(tmp_path: Path, trials: int) -> Path:
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), EDGEKIT_OFFLINE="1")
-    return subprocess.Popen([sys.executable, "-m", "edgekit", *args], stdout=subprocess.PIPE, stderr=log.open("w"),
-                            text=True, env=env, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgekit", *args],
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
@@ -60,7 +66,11 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 def evaluating(trial_dir: Path) -> bool:
     """The trial's pipeline has started its evaluate stage (a temporary stage directory exists for it)."""
-    return any(p.name.startswith(".tmp-evaluate") for p in (trial_dir / "stages").glob(".tmp-*")) if trial_dir.is_dir() else False
+    return (
+        any(p.name.startswith(".tmp-evaluate") for p in (trial_dir / "stages").glob(".tmp-*"))
+        if trial_dir.is_dir()
+        else False
+    )
 
 
 def runs_of(trial_dir: Path) -> int:
@@ -134,7 +144,9 @@ def test_two_workers_on_postgresql_one_killed_mid_trial(tmp_path):
     dead = killed[0]
     assert "stopped sending heartbeats" in dead["error"]
     retry = by[dead["retried_as"]]
-    assert retry["state"] == "COMPLETE" and retry["retry_of"] == dead["number"] and retry["settings"] == dead["settings"]
+    assert (
+        retry["state"] == "COMPLETE" and retry["retry_of"] == dead["number"] and retry["settings"] == dead["settings"]
+    )
     complete = [t for t in result["trials"] if t["state"] == "COMPLETE"]
     assert len(complete) == 4, result["trials"]
     for t in complete:  # not lost, not duplicated: every finished trial ran once

@@ -17,31 +17,60 @@ FP = {"cpu": "Test CPU", "cores": 2}
 
 
 def _row(stage: str, acc: float, p50: float, macs: int | None = 50_000_000, **extra) -> dict:
-    return {"stage": stage, "file": f"{stage}.onnx", "accuracy": acc, "chance_accuracy": 0.1, "size_bytes": 1_000_000,
-            "latency_ms": {"p50": p50}, "params": 1_000_000, "macs": macs, **extra}
+    return {
+        "stage": stage,
+        "file": f"{stage}.onnx",
+        "accuracy": acc,
+        "chance_accuracy": 0.1,
+        "size_bytes": 1_000_000,
+        "latency_ms": {"p50": p50},
+        "params": 1_000_000,
+        "macs": macs,
+        **extra,
+    }
 
 
-def _run(tmp_path: Path, rows: list[dict], stages: list[tuple[str, str, str | None, dict]], files: dict | None = None) -> Path:
+def _run(
+    tmp_path: Path, rows: list[dict], stages: list[tuple[str, str, str | None, dict]], files: dict | None = None
+) -> Path:
     """A run directory: ``stages`` are (id, kind, input id, metrics); ``files`` maps a stage id to its main file hash."""
     files = files or {}
     records = []
     for sid, kind, parent, metrics in stages:
         d = tmp_path / "stages" / sid
         d.mkdir(parents=True)
-        manifest = {"inputs": [{"stage": parent, "key": "k"}] if parent else [], "artifact": "model.bin",
-                    "files": {"model.bin": {"size": 1, "sha256": files.get(sid, sid)}}}
+        manifest = {
+            "inputs": [{"stage": parent, "key": "k"}] if parent else [],
+            "artifact": "model.bin",
+            "files": {"model.bin": {"size": 1, "sha256": files.get(sid, sid)}},
+        }
         (d / "manifest.json").write_text(json.dumps(manifest))
         records.append({"id": sid, "kind": kind, "dir": str(d), "metrics": metrics})
-    records.append({"id": "evaluate", "kind": "evaluate", "dir": str(tmp_path / "none"),
-                    "metrics": {"artifacts": rows, "machine": FP, "valid": True, "invalid_reasons": []}})
-    (tmp_path / "run.json").write_text(json.dumps({"recipe": {"name": "sense", "file": "r.yaml", "sha256": "ab" * 32},
-                                                   "status": "ok", "stages": records}))
+    records.append(
+        {
+            "id": "evaluate",
+            "kind": "evaluate",
+            "dir": str(tmp_path / "none"),
+            "metrics": {"artifacts": rows, "machine": FP, "valid": True, "invalid_reasons": []},
+        }
+    )
+    (tmp_path / "run.json").write_text(
+        json.dumps(
+            {"recipe": {"name": "sense", "file": "r.yaml", "sha256": "ab" * 32}, "status": "ok", "stages": records}
+        )
+    )
     return tmp_path
 
 
 PRUNE = {"params_before": 1_000_000, "params_after": 600_000, "macs_before": 50_000_000, "macs_after": 30_000_000}
-LINEAGE = [("train", "train", None, {}), ("export", "export", "train", {}), ("prune", "prune", "train", PRUNE),
-           ("recover", "train", "prune", {}), ("export-pruned", "export", "recover", {}), ("int8", "quantize", "export-pruned", {})]
+LINEAGE = [
+    ("train", "train", None, {}),
+    ("export", "export", "train", {}),
+    ("prune", "prune", "train", PRUNE),
+    ("recover", "train", "prune", {}),
+    ("export-pruned", "export", "recover", {}),
+    ("int8", "quantize", "export-pruned", {}),
+]
 
 
 def _checks(report: dict) -> set[tuple[str, str]]:
@@ -49,20 +78,37 @@ def _checks(report: dict) -> set[tuple[str, str]]:
 
 
 def test_sane_run_has_no_findings(tmp_path):
-    rows = [_row("export", 0.90, 1.0), _row("export-pruned", 0.89, 0.6, 30_000_000), _row("int8", 0.885, 0.4, 30_000_000)]
+    rows = [
+        _row("export", 0.90, 1.0),
+        _row("export-pruned", 0.89, 0.6, 30_000_000),
+        _row("int8", 0.885, 0.4, 30_000_000),
+    ]
     report = build_report(_run(tmp_path, rows, LINEAGE))
     assert report["sense"] == []
-    assert next(a for a in report["artifacts"] if a["id"] == "int8")["lineage"] == ["export-pruned", "recover", "prune", "train"]
+    assert next(a for a in report["artifacts"] if a["id"] == "int8")["lineage"] == [
+        "export-pruned",
+        "recover",
+        "prune",
+        "train",
+    ]
     assert "Sense checks" in markdown(report) and "None: accuracy above chance" in markdown(report)
 
 
 def test_issue_13_run_chance_pruned_slower_and_int8_findings(tmp_path):
     # the issue's numbers: every artifact at chance, the pruned fp32 file 2.97x slower than the unpruned one
-    rows = [_row("export", 0.1023, 0.90), _row("export-pruned", 0.0940, 2.67, 30_000_000),
-            _row("int8", 0.0940, 3.10, 30_000_000)]
+    rows = [
+        _row("export", 0.1023, 0.90),
+        _row("export-pruned", 0.0940, 2.67, 30_000_000),
+        _row("int8", 0.0940, 3.10, 30_000_000),
+    ]
     report = build_report(_run(tmp_path, rows, LINEAGE))
-    assert _checks(report) == {("chance", "export"), ("chance", "export-pruned"), ("chance", "int8"),
-                               ("pruned-slower", "export-pruned"), ("int8-slower", "int8")}
+    assert _checks(report) == {
+        ("chance", "export"),
+        ("chance", "export-pruned"),
+        ("chance", "int8"),
+        ("pruned-slower", "export-pruned"),
+        ("int8-slower", "int8"),
+    }
     slower = next(f for f in report["sense"] if f["check"] == "pruned-slower")["message"]
     assert "2.97× slower than its unpruned parent export (p50 2.670 vs 0.900 ms with 0.60× its MACs)" in slower
     md, page = markdown(report), html_page(report, None)
@@ -75,9 +121,11 @@ def test_slower_is_the_shipping_rules_slower_not_a_second_rule(tmp_path):
     # rule called the latencies a tie, so the sense check must not say "ship export instead"
     rounds = {"measured_by": "evaluate"}
     user = [0.0441, 0.0417, 0.041, 0.0249, 0.0248]  # the float parent's round medians (ms)
-    rows = [_row("export", 0.735, 0.037, **rounds, latency_round_p50_ms=user),
-            _row("export-pruned", 0.735, 0.037, 30_000_000, **rounds, latency_round_p50_ms=user),
-            _row("int8", 0.735, 0.0446, **rounds, latency_round_p50_ms=[0.0526, 0.0602, 0.0319, 0.053, 0.0338])]
+    rows = [
+        _row("export", 0.735, 0.037, **rounds, latency_round_p50_ms=user),
+        _row("export-pruned", 0.735, 0.037, 30_000_000, **rounds, latency_round_p50_ms=user),
+        _row("int8", 0.735, 0.0446, **rounds, latency_round_p50_ms=[0.0526, 0.0602, 0.0319, 0.053, 0.0338]),
+    ]
     assert _checks(build_report(_run(tmp_path / "tie", rows, LINEAGE))) == set()
     rows[2]["latency_round_p50_ms"] = [0.0526, 0.0602, 0.0419, 0.053, 0.0338]  # slower in every round: flagged
     assert _checks(build_report(_run(tmp_path / "slower", rows, LINEAGE))) == {("int8-slower", "int8")}
@@ -98,8 +146,13 @@ def test_inc_quantize_is_compared_with_the_export_of_the_same_torch_model(tmp_pa
 
 def test_stage_that_changed_nothing(tmp_path):
     nothing = {**PRUNE, "params_after": 1_000_000, "macs_after": 50_000_000}
-    stages = [("train", "train", None, {}), ("export", "export", "train", {}), ("prune", "prune", "train", nothing),
-              ("export-pruned", "export", "prune", {}), ("int8", "quantize", "export-pruned", {})]
+    stages = [
+        ("train", "train", None, {}),
+        ("export", "export", "train", {}),
+        ("prune", "prune", "train", nothing),
+        ("export-pruned", "export", "prune", {}),
+        ("int8", "quantize", "export-pruned", {}),
+    ]
     rows = [_row("export", 0.9, 1.0), _row("export-pruned", 0.9, 1.0), _row("int8", 0.9, 1.0)]
     # the quantize stage kept the float model: its file has its input's bytes
     report = build_report(_run(tmp_path, rows, stages, files={"int8": "same", "export-pruned": "same"}))
@@ -168,10 +221,14 @@ def test_graph_counter_says_why_macs_are_unknown(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     w = numpy_helper.from_array(np.ones((4, 1, 3, 3), np.float32), "w")
-    nodes = [helper.make_node("Mystery", ["x"], ["h"], name="custom", domain="com.example"),
-             helper.make_node("Conv", ["h", "w"], ["y"], name="conv_after_custom")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [w]),
-                              opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)])
+    nodes = [
+        helper.make_node("Mystery", ["x"], ["h"], name="custom", domain="com.example"),
+        helper.make_node("Conv", ["h", "w"], ["y"], name="conv_after_custom"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], [w]),
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)],
+    )
     onnx.save(model, tmp_path / "m.onnx")
     counts = graph.count(tmp_path / "m.onnx")
     assert counts["macs"] is None and counts["params"] == 36
@@ -196,13 +253,26 @@ def test_prune_stage_that_measured_its_model_slower_is_flagged(tmp_path):
 
 
 def test_prune_stage_that_missed_its_latency_target_is_flagged(tmp_path):
-    missed = {**PRUNE, "speed": {"ratio": 0.71, "min": 0.66, "max": 0.74, "chosen": "8", "slower_than_parent": False,
-                                 "latency_target": 0.5, "target_met": False, "macs_ratio": 0.1}}
+    missed = {
+        **PRUNE,
+        "speed": {
+            "ratio": 0.71,
+            "min": 0.66,
+            "max": 0.74,
+            "chosen": "8",
+            "slower_than_parent": False,
+            "latency_target": 0.5,
+            "target_met": False,
+            "macs_ratio": 0.1,
+        },
+    }
     met = {**PRUNE, "speed": {**missed["speed"], "ratio": 0.48, "target_met": True, "macs_ratio": 0.35}}
     rows = [_row("export", 0.90, 1.0)]
     for name, metrics, expected in (("missed", missed, {("latency-missed", "prune")}), ("met", met, set())):
         stages = [s if s[0] != "prune" else ("prune", "prune", "train", metrics) for s in LINEAGE[:4]]
         report = build_report(_run(tmp_path / name, rows, stages))
         assert _checks(report) == expected
-    assert "asked for x0.50 the parent's p50; the fastest candidate measured x0.71 (90% of the MACs removed" in \
-        markdown(build_report(tmp_path / "missed"))
+    assert (
+        "asked for x0.50 the parent's p50; the fastest candidate measured x0.71 (90% of the MACs removed"
+        in markdown(build_report(tmp_path / "missed"))
+    )

@@ -14,18 +14,28 @@ from edgekit.quant.sensitivity import rank_nodes
 
 def _resize_conv_model(path):
     rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(np.array([0], np.int64), "starts"), numpy_helper.from_array(np.array([2], np.int64), "ends"),
-             numpy_helper.from_array(np.array([16, 16], np.int64), "hw"),
-             numpy_helper.from_array(rng.normal(size=(4, 1, 3, 3)).astype(np.float32), "W"),
-             numpy_helper.from_array(rng.normal(size=(4,)).astype(np.float32), "B")]
-    nodes = [helper.make_node("Shape", ["x"], ["shape"], name="shape"),
-             helper.make_node("Slice", ["shape", "starts", "ends"], ["nc"], name="slice"),
-             helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0, name="concat"),
-             helper.make_node("Resize", ["x", "", "", "sizes"], ["big"], mode="linear", name="resize"),
-             helper.make_node("Conv", ["big", "W", "B"], ["conv"], pads=[1, 1, 1, 1], name="conv"),
-             helper.make_node("Relu", ["conv"], ["y"], name="relu")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, 16, 16])], inits)
+    inits = [
+        numpy_helper.from_array(np.array([0], np.int64), "starts"),
+        numpy_helper.from_array(np.array([2], np.int64), "ends"),
+        numpy_helper.from_array(np.array([16, 16], np.int64), "hw"),
+        numpy_helper.from_array(rng.normal(size=(4, 1, 3, 3)).astype(np.float32), "W"),
+        numpy_helper.from_array(rng.normal(size=(4,)).astype(np.float32), "B"),
+    ]
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+        helper.make_node("Slice", ["shape", "starts", "ends"], ["nc"], name="slice"),
+        helper.make_node("Concat", ["nc", "hw"], ["sizes"], axis=0, name="concat"),
+        helper.make_node("Resize", ["x", "", "", "sizes"], ["big"], mode="linear", name="resize"),
+        helper.make_node("Conv", ["big", "W", "B"], ["conv"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Relu", ["conv"], ["y"], name="relu"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, 16, 16])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     onnx.save(model, path)

@@ -23,28 +23,43 @@ N = 10_000  # test samples: the 95 % interval of an accuracy difference near 90 
 
 
 def row(ident, acc, size, p50, rounds=None, **extra):
-    r = {"id": ident, "stage": ident, "accuracy": acc, "size_bytes": size, "latency_ms": {"p50": p50},
-         "test_samples": N, "test_set": "t", "measured_by": "evaluate", "latency_round_p50_ms": rounds or []}
+    r = {
+        "id": ident,
+        "stage": ident,
+        "accuracy": acc,
+        "size_bytes": size,
+        "latency_ms": {"p50": p50},
+        "test_samples": N,
+        "test_set": "t",
+        "measured_by": "evaluate",
+        "latency_round_p50_ms": rounds or [],
+    }
     return {**r, **extra}
 
 
 # the default recipe's shape: fp32, pruned, INT8, pruned INT8, and an INC INT8 that is larger and slower
-ARTS = [row("export", 0.9050, 45_700_000, 3.60, [3.5, 3.6, 3.7]),
-        row("export-pruned", 0.9030, 11_400_000, 1.40, [1.4, 1.4, 1.5]),
-        row("int8", 0.9020, 11_500_000, 1.60, [1.6, 1.6, 1.7]),
-        row("int8-pruned", 0.9010, 2_900_000, 0.60, [0.6, 0.6, 0.6]),
-        row("inc-int8", 0.8930, 11_400_000, 1.57, [1.5, 1.6, 1.6])]
+ARTS = [
+    row("export", 0.9050, 45_700_000, 3.60, [3.5, 3.6, 3.7]),
+    row("export-pruned", 0.9030, 11_400_000, 1.40, [1.4, 1.4, 1.5]),
+    row("int8", 0.9020, 11_500_000, 1.60, [1.6, 1.6, 1.7]),
+    row("int8-pruned", 0.9010, 2_900_000, 0.60, [0.6, 0.6, 0.6]),
+    row("inc-int8", 0.8930, 11_400_000, 1.57, [1.5, 1.6, 1.6]),
+]
 
 
 def test_default_rule_ships_smallest_within_budget_and_says_why_each_lost():
     d = decide(ARTS, ShipRule(), "export")
     assert d.artifact == "int8-pruned"  # not inc-int8, the last in the file
     assert d.reason.startswith("smallest file within 0.5 pt of export's accuracy: 2.90 MB")
-    assert d.lost["inc-int8"].startswith("too inaccurate: 89.30 % is 1.20 pt (120 of 10,000 test samples) below export "
-                                         "(90.50 %), over the 0.5 pt budget")
+    assert d.lost["inc-int8"].startswith(
+        "too inaccurate: 89.30 % is 1.20 pt (120 of 10,000 test samples) below export (90.50 %), over the 0.5 pt budget"
+    )
     assert d.lost["export"].startswith("dominated by int8-pruned")
     # on a small test set the same rule says how few images the drop is (a user's 269 digits: 3 images)
-    small = [{**a, "test_samples": 269} for a in (row("export", 0.94424, 18_000_000, 2.5), row("int8", 0.93309, 5_000_000, 0.8))]
+    small = [
+        {**a, "test_samples": 269}
+        for a in (row("export", 0.94424, 18_000_000, 2.5), row("int8", 0.93309, 5_000_000, 0.8))
+    ]
     assert "1.11 pt (3 of 269 test samples) below export" in decide(small, ShipRule(), "export").lost["int8"]
     assert set(d.lost) == {"export", "export-pruned", "int8", "inc-int8"}
 
@@ -64,11 +79,17 @@ def test_same_size_within_noise_is_decided_by_p50():
     b = row("b", 0.90, 2_010_000, 0.80, [0.8, 0.8, 0.9])
     ref = row("ref", 0.90, 8_000_000, 2.0, [2.0, 2.0, 2.0])
     d = decide([ref, a, b], ShipRule(), "ref")
-    assert d.artifact == "b" and d.lost["a"] == ("dominated by b: size the same within noise (2.01 MB vs 2.00 MB), faster "
-                                                 "(0.800 ms vs 1.000 ms), accuracy the same within noise (90.00 % vs 90.00 %)")
+    assert d.artifact == "b" and d.lost["a"] == (
+        "dominated by b: size the same within noise (2.01 MB vs 2.00 MB), faster "
+        "(0.800 ms vs 1.000 ms), accuracy the same within noise (90.00 % vs 90.00 %)"
+    )
     # slower in every round but more accurate beyond noise: not dominated, it loses on the tie-break only
     c = row("c", 0.92, 2_000_000, 1.00, [1.0, 1.1, 1.0])
-    assert decide([ref, c, b], ShipRule(max_accuracy_drop_pt=3), "ref").lost["c"].startswith("slower: same size within 1 %")
+    assert (
+        decide([ref, c, b], ShipRule(max_accuracy_drop_pt=3), "ref")
+        .lost["c"]
+        .startswith("slower: same size within 1 %")
+    )
 
 
 def test_p50_within_noise_is_a_tie_not_a_win():
@@ -112,13 +133,19 @@ stages:
 """
 
 
-@pytest.mark.parametrize("block, message", [
-    ("ship: {stage: int9}", "recipe.yaml:10: ship.stage: no stage 'int9' in this recipe (did you mean 'int8'?)"),
-    ("ship: {stage: train}", "recipe.yaml:10: ship.stage: stage 'train' (train) makes no ONNX file to ship or compare; ONNX stages: export, int8"),
-    ("ship: {objective: speed}", "recipe.yaml:10: ship.objective:"),
-    ("ship: {stage: int8, objective: size}", "recipe.yaml:10: ship: stage: ships that stage whatever it measures"),
-    ("ship: {max_accuracy_drop_pt: -1}", "recipe.yaml:10: ship.max_accuracy_drop_pt:"),
-])
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        ("ship: {stage: int9}", "recipe.yaml:10: ship.stage: no stage 'int9' in this recipe (did you mean 'int8'?)"),
+        (
+            "ship: {stage: train}",
+            "recipe.yaml:10: ship.stage: stage 'train' (train) makes no ONNX file to ship or compare; ONNX stages: export, int8",
+        ),
+        ("ship: {objective: speed}", "recipe.yaml:10: ship.objective:"),
+        ("ship: {stage: int8, objective: size}", "recipe.yaml:10: ship: stage: ships that stage whatever it measures"),
+        ("ship: {max_accuracy_drop_pt: -1}", "recipe.yaml:10: ship.max_accuracy_drop_pt:"),
+    ],
+)
 def test_ship_block_errors_name_file_line_key(tmp_path, block, message):
     with pytest.raises(RecipeError) as e:
         parse(RECIPE + block + "\n", tmp_path / "recipe.yaml")
@@ -126,11 +153,14 @@ def test_ship_block_errors_name_file_line_key(tmp_path, block, message):
 
 
 def test_ship_block_parses():
-    loaded = parse(RECIPE + "ship: {objective: latency, max_accuracy_drop_pt: 1, reference: export}\n", Path("recipe.yaml"))
+    loaded = parse(
+        RECIPE + "ship: {objective: latency, max_accuracy_drop_pt: 1, reference: export}\n", Path("recipe.yaml")
+    )
     assert loaded.recipe.ship == ShipRule(objective="latency", max_accuracy_drop_pt=1.0, reference="export")
 
 
 # -- a run directory: report, check, RUN_DIR/ship/ -----------------------------------------------------------
+
 
 def constructed_run(tmp_path: Path, ship: dict | None = None, budgets: dict | None = None) -> Path:
     """A run directory as the pipeline leaves it: stage dirs with real files, one evaluate row per artifact."""
@@ -142,13 +172,22 @@ def constructed_run(tmp_path: Path, ship: dict | None = None, budgets: dict | No
         (d / "model.onnx").write_bytes(a["id"].encode() * 1000)  # distinct bytes per artifact
         (d / "preprocess.json").write_text(json.dumps({"mean": [0.5], "std": [0.25], "stage": a["id"]}))
         (d / "manifest.json").write_text(json.dumps({"inputs": []}))
-        stages.append({"id": a["id"], "kind": "export" if a["id"].startswith("export") else "quantize",
-                       "dir": f"stages/{a['id']}", "metrics": {}})
-        rows.append({k: v for k, v in a.items() if k not in ("id", "measured_by")} | {"file": f"stages/{a['id']}/model.onnx"})
+        stages.append(
+            {
+                "id": a["id"],
+                "kind": "export" if a["id"].startswith("export") else "quantize",
+                "dir": f"stages/{a['id']}",
+                "metrics": {},
+            }
+        )
+        rows.append(
+            {k: v for k, v in a.items() if k not in ("id", "measured_by")} | {"file": f"stages/{a['id']}/model.onnx"}
+        )
     (run / "stages" / "evaluate").mkdir()
     stages.append({"id": "evaluate", "kind": "evaluate", "dir": "stages/evaluate", "metrics": {"artifacts": rows}})
-    (run / "run.json").write_text(json.dumps({"recipe": {"name": "r", "ship": ship, "budgets": budgets}, "status": "ok",
-                                              "stages": stages}))
+    (run / "run.json").write_text(
+        json.dumps({"recipe": {"name": "r", "ship": ship, "budgets": budgets}, "status": "ok", "stages": stages})
+    )
     return run
 
 
@@ -176,7 +215,10 @@ def test_console_names_the_shipped_artifact_and_why_each_other_lost(tmp_path):
     from edgekit.decide.ship import ship_lines
 
     lines = ship_lines(build_report(constructed_run(tmp_path)))
-    assert lines[0] == "ships: int8-pruned (smallest file within 0.5 pt of export's accuracy: 2.90 MB, p50 0.600 ms, 90.10 %)"
+    assert (
+        lines[0]
+        == "ships: int8-pruned (smallest file within 0.5 pt of export's accuracy: 2.90 MB, p50 0.600 ms, 90.10 %)"
+    )
     assert [ln.split(":")[0] for ln in lines[1:]] == ["  export", "  export-pruned", "  int8", "  inc-int8"]
 
 
@@ -189,7 +231,9 @@ def test_nothing_ships_check_exits_1_with_the_reason_and_ship_dir_is_removed(tmp
     capsys.readouterr()
     assert main(["check", str(run)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL ship: nothing ships: no artifact is within budget" in out and "int8-pruned: over budget: 2.90 MB" in out
+    assert (
+        "FAIL ship: nothing ships: no artifact is within budget" in out and "int8-pruned: over budget: 2.90 MB" in out
+    )
     assert "FAIL max_size_mb: int8-pruned: file size 2.900 MB > limit 1.000 MB" in out  # on what would ship without it
     # budgets with room for the pruned INT8 file: it ships, and the gate checks it
     constructed_run(tmp_path / "roomy", budgets={"max_size_mb": 3.0})

@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 # the limit is lowered to 0.3 s so the deliberately slow tests cost under a second each
-CONFTEST = "from slowguard import pytest_configure, pytest_runtest_call, pytest_runtest_setup, pytest_terminal_summary\n"
+CONFTEST = (
+    "from slowguard import pytest_configure, pytest_runtest_call, pytest_runtest_setup, pytest_terminal_summary\n"
+)
 INI = "[pytest]\nmarkers =\n    slow: heavy\n"
 TESTS = """
 import time
@@ -48,17 +50,26 @@ def test_an_unmarked_test_over_the_limit_fails_with_the_advice(guarded):
     result = guarded.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*test_burns_cpu took *s of CPU (limit 0.3 s): mark it slow or make it faster*"])
-    outcomes = {r.nodeid.split("::")[1]: r.outcome for r in result.reprec.getreports("pytest_runtest_logreport")
-                if r.when == "call"}
-    assert outcomes == {"test_burns_cpu": "failed", "test_burns_cpu_but_is_marked": "passed",
-                        "test_waits": "passed", "test_quick": "passed"}
+    outcomes = {
+        r.nodeid.split("::")[1]: r.outcome
+        for r in result.reprec.getreports("pytest_runtest_logreport")
+        if r.when == "call"
+    }
+    assert outcomes == {
+        "test_burns_cpu": "failed",
+        "test_burns_cpu_but_is_marked": "passed",
+        "test_waits": "passed",
+        "test_quick": "passed",
+    }
 
 
 def test_report_mode_lists_the_offender_and_fails_nothing(guarded, monkeypatch):
     monkeypatch.setenv("EDGEKIT_SLOW_GUARD", "report")
     result = guarded.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*slow guard (report only)*", "*test_burns_cpu took *: mark it slow or make it faster"])
+    result.stdout.fnmatch_lines(
+        ["*slow guard (report only)*", "*test_burns_cpu took *: mark it slow or make it faster"]
+    )
     assert "test_waits took" not in result.stdout.str()
 
 
@@ -69,8 +80,11 @@ def test_the_times_file_has_one_line_per_phase(guarded, monkeypatch, tmp_path):
     guarded.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=4)
     rows = [line.split("\t") for line in times.read_text().splitlines()]
     assert [(r[0], r[3], r[4].split("::")[1]) for r in rows if r[0] == "call"] == [
-        ("call", "fast", "test_burns_cpu"), ("call", "slow", "test_burns_cpu_but_is_marked"),
-        ("call", "fast", "test_waits"), ("call", "fast", "test_quick")]
+        ("call", "fast", "test_burns_cpu"),
+        ("call", "slow", "test_burns_cpu_but_is_marked"),
+        ("call", "fast", "test_waits"),
+        ("call", "fast", "test_quick"),
+    ]
     cpu = {r[4].split("::")[1]: float(r[1]) for r in rows if r[0] == "call"}
     wall = {r[4].split("::")[1]: float(r[2]) for r in rows if r[0] == "call"}
     assert cpu["test_burns_cpu"] >= 0.6 and cpu["test_waits"] < 0.3 <= wall["test_waits"]

@@ -17,9 +17,14 @@ def test_live_taps_of_a_3x3_kernel():
     assert live_taps(28, 7, 2, 3, 1) == (0, 7, 3, 14)
 
 
-@pytest.mark.parametrize("size,kernel,stride,pad,dilation", [
-    c for c in itertools.product([1, 2, 3, 5], [1, 3, 5, 7], [1, 2, 3], [0, 1, 2, 3], [1, 2])
-    if (c[0] + 2 * c[3] - c[4] * (c[1] - 1) - 1) >= 0])
+@pytest.mark.parametrize(
+    "size,kernel,stride,pad,dilation",
+    [
+        c
+        for c in itertools.product([1, 2, 3, 5], [1, 3, 5, 7], [1, 2, 3], [0, 1, 2, 3], [1, 2])
+        if (c[0] + 2 * c[3] - c[4] * (c[1] - 1) - 1) >= 0
+    ],
+)
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_same_output_and_gradients(size, kernel, stride, pad, dilation, layout):
     torch.manual_seed(0)
@@ -42,7 +47,9 @@ def test_same_output_and_gradients(size, kernel, stride, pad, dilation, layout):
 
 
 def test_the_model_is_left_as_it_was():
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect"))
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect")
+    )
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with fast_small_map_convs(model):
         assert "_conv_forward" in vars(model[0])

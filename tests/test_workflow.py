@@ -59,8 +59,14 @@ def run_workflow(clone: Path, env: dict[str, str]) -> tuple[list[tuple[str, int]
     for step in job()["steps"]:
         if "run" not in step or step.get("name") == INSTALL_STEP or not should_run(step, outcomes, failed):
             continue
-        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=clone, env=env,
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         print(f"--- {step['name']}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         done.append((step["name"], proc.returncode))
         if "id" in step:
@@ -103,8 +109,15 @@ def test_workflow_steps_pass_on_a_fresh_clone(tmp_path):
     (shim / "edgekit").chmod(0o755)
     summary = tmp_path / "step-summary.md"
     summary.write_text("## an earlier step\n")
-    env = {**os.environ, **job()["env"], "RECIPE": "ci/tiny.yaml", "BUDGETS": "ci/tiny-budgets.yaml",
-           "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(clone), "GITHUB_STEP_SUMMARY": str(summary)}
+    env = {
+        **os.environ,
+        **job()["env"],
+        "RECIPE": "ci/tiny.yaml",
+        "BUDGETS": "ci/tiny-budgets.yaml",
+        "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(clone),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
     done, failed = run_workflow(clone, env)
 
     assert [name for name, _ in done] == ["Shrink", "Gate on budgets and regressions vs main"]
@@ -120,5 +133,7 @@ def test_workflow_steps_pass_on_a_fresh_clone(tmp_path):
     # outside GitHub the summary variable is unset: the same step still gates and writes JUnit
     env.pop("GITHUB_STEP_SUMMARY")
     gate = next(s for s in job()["steps"] if s.get("name") == "Gate on budgets and regressions vs main")
-    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", gate["run"]], cwd=clone, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", gate["run"]], cwd=clone, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr

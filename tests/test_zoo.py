@@ -33,7 +33,9 @@ def test_zoo_architecture_trains_exports_counts_prunes_and_quantizes(name, tmp_p
         assert r.macs_ratio <= 0.7 * 1.01, f"{name}: pruning to 70 % MACs left {r.macs_ratio:.1%}"
     else:  # a refusal names the module or op that blocks it, never a bare library error
         assert "'" in r.prune_refused and "torch-pruning" in r.prune_refused, r.prune_refused
-    assert r.accuracy - r.int8_accuracy < 0.1, f"{name}: INT8 {r.int8_accuracy:.3f} vs float {r.accuracy:.3f}"  # not collapsed
+    assert r.accuracy - r.int8_accuracy < 0.1, (
+        f"{name}: INT8 {r.int8_accuracy:.3f} vs float {r.accuracy:.3f}"
+    )  # not collapsed
 
 
 @pytest.mark.parametrize("name", list(ARCHS))

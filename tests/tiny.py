@@ -4,8 +4,9 @@ subset, exported and evaluated with a short latency budget (about a minute on 2 
 from __future__ import annotations
 
 
-def tiny_recipe(name: str, *, limit_train: int = 1000, limit_test: int = 300, batch_size: int = 128,
-                more_stages: str = "") -> str:
+def tiny_recipe(
+    name: str, *, limit_train: int = 1000, limit_test: int = 300, batch_size: int = 128, more_stages: str = ""
+) -> str:
     """``more_stages``: recipe lines (already indented) that run between export and evaluate."""
     return f"""\
 edgekit: 1

@@ -51,11 +51,18 @@ class VisionServer(LocalServer):
                 out = answer(images, texts[-1] if texts else "")
                 if isinstance(out, (dict, bytes)):
                     return self.send_body(200, out if isinstance(out, bytes) else json.dumps(out).encode())
-                message = {"role": "assistant", "content": out} if out is not None else \
-                    {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+                message = (
+                    {"role": "assistant", "content": out}
+                    if out is not None
+                    else {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+                )
                 payload = {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
                 if usage:
-                    payload["usage"] = {"prompt_tokens": 200 * len(images) + 40, "completion_tokens": 3, "total_tokens": 200 * len(images) + 43}
+                    payload["usage"] = {
+                        "prompt_tokens": 200 * len(images) + 40,
+                        "completion_tokens": 3,
+                        "total_tokens": 200 * len(images) + 43,
+                    }
                 self.send_body(200, json.dumps(payload).encode())
 
         self.serve(Handler, host, port)

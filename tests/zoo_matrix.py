@@ -25,7 +25,10 @@ ARCHS: dict[str, tuple[dict, int]] = {
     "shufflenet_v2_x0_5": ({"source": "torchvision:shufflenet_v2_x0_5", "stem_stride": 2}, 16),
     "squeezenet1_1": ({"source": "torchvision:squeezenet1_1", "stem_stride": 1}, 16),
     "regnet_x_400mf": ({"source": "torchvision:regnet_x_400mf", "stem_stride": 2}, 16),
-    "densenet121": ({"source": "torchvision:densenet121", "stem_stride": 2}, 32),  # pool0 + 3 transitions: 16 is too small
+    "densenet121": (
+        {"source": "torchvision:densenet121", "stem_stride": 2},
+        32,
+    ),  # pool0 + 3 transitions: 16 is too small
     "convnext_tiny": ({"source": "torchvision:convnext_tiny"}, 32),  # 4x4 patchify stem: 32 -> 8
     "vit-small": ({"source": "python:zoo_models:vit_small"}, 16),  # torchvision's VisionTransformer class, small
 }
@@ -70,8 +73,15 @@ def fashion_subset(n_train: int, n_test: int, side: int, seed: int = 0) -> tuple
     return take("train", n_train), take("t10k", n_test)
 
 
-def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, prune_ratio: float = 0.3,
-             export_pruned: bool = False, exporter: str = "dynamo") -> ZooResult:
+def run_arch(
+    name: str,
+    out: Path,
+    n_train: int = 320,
+    n_test: int = 200,
+    prune_ratio: float = 0.3,
+    export_pruned: bool = False,
+    exporter: str = "dynamo",
+) -> ZooResult:
     """Train, export (parity measured), count MACs, prune to ``prune_ratio`` fewer MACs (or record why not),
     optionally export the pruned model, and quantize the float one to INT8. Raises on anything that should not fail.
     The tests export with the legacy exporter (1.2 s vs 26 s for EfficientNet-B0, measured); the benchmark with
@@ -94,7 +104,15 @@ def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, prune_
     t0 = time.perf_counter()
     torch.manual_seed(0)
     model = build_model(spec, CLASSES, 1)
-    fit(model, train, val, mean, std, TrainSettings(**{"epochs": 2, "lr": 2e-3, **TRAIN.get(name, {})}, batch_size=32), label=name)
+    fit(
+        model,
+        train,
+        val,
+        mean,
+        std,
+        TrainSettings(**{"epochs": 2, "lr": 2e-3, **TRAIN.get(name, {})}, batch_size=32),
+        label=name,
+    )
     acc = evaluate(model, test, mean, std)
     times["train"] = time.perf_counter() - t0
 
@@ -105,7 +123,9 @@ def run_arch(name: str, out: Path, n_train: int = 320, n_test: int = 200, prune_
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     _, scaled, agree = parity(ref, ort.predict(ort.session(path, 1), x))
-    result = ZooResult(name, acc, chance_level(test.y.tolist()), scaled, agree, graph.count(path)["macs"], files={"float": path})
+    result = ZooResult(
+        name, acc, chance_level(test.y.tolist()), scaled, agree, graph.count(path)["macs"], files={"float": path}
+    )
     times["export"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

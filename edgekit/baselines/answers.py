@@ -1,9 +1,9 @@
 """Reading a chat model's free-text answer as one class of a closed set, by a rule a reader can check.
 
-    names = ["T-shirt/top", "Trouser", "Shirt"]
-    parse_answer("It's a T-shirt.", names)        # -> 0  (the longer name wins over 'shirt' inside it)
-    parse_answer("3", names, numbered=True)       # -> 2  (1-based position in the offered list)
-    parse_answer("I don't know", names)           # -> -1 (unparsed: counted, shown, and scored wrong)
+names = ["T-shirt/top", "Trouser", "Shirt"]
+parse_answer("It's a T-shirt.", names)        # -> 0  (the longer name wins over 'shirt' inside it)
+parse_answer("3", names, numbered=True)       # -> 2  (1-based position in the offered list)
+parse_answer("I don't know", names)           # -> -1 (unparsed: counted, shown, and scored wrong)
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import re
 from collections.abc import Sequence
 
 # printed in the report beside the prompt, so a reader can judge how answers became classes
-PARSE_RULE = ("case and punctuation ignored; an answer naming a class (its name, a '/'-separated part of it, or its "
-              "description) is that class, the longer name winning where one contains another (T-shirt over shirt), "
-              "the earliest where it names several; a lone number is a 1-based position in the offered list when the "
-              "list was numbered; anything else (a refusal, 'I don't know', an empty answer) is unparsed and scored wrong")
+PARSE_RULE = (
+    "case and punctuation ignored; an answer naming a class (its name, a '/'-separated part of it, or its "
+    "description) is that class, the longer name winning where one contains another (T-shirt over shirt), "
+    "the earliest where it names several; a lone number is a 1-based position in the offered list when the "
+    "list was numbered; anything else (a refusal, 'I don't know', an empty answer) is unparsed and scored wrong"
+)
 
 
 def _norm(text: str) -> str:
@@ -26,7 +28,7 @@ def aliases(names: Sequence[str], descriptions: Sequence[str] = ()) -> list[list
     """Per class, the normalised phrases that name it: the name, each part of 'a/b', the description."""
     out = []
     for i, name in enumerate(names):
-        phrases = [name, *name.split("/"), *(descriptions[i:i + 1] if descriptions else [])]
+        phrases = [name, *name.split("/"), *(descriptions[i : i + 1] if descriptions else [])]
         out.append(sorted({p for p in map(_norm, phrases) if p}, key=len, reverse=True))
     return out
 

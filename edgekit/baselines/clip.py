@@ -27,8 +27,14 @@ class ClipZeroShot(Baseline):
     provider = "clip"
     padding: bool | str = True  # tokenizer padding of the label prompts
 
-    def __init__(self, model: Path, labels: LabelSet, templates: Sequence[str] = DEFAULT_TEMPLATES,
-                 batch_size: int = 32, **_unused):
+    def __init__(
+        self,
+        model: Path,
+        labels: LabelSet,
+        templates: Sequence[str] = DEFAULT_TEMPLATES,
+        batch_size: int = 32,
+        **_unused,
+    ):
         import torch
 
         transformers = require("transformers", "text")
@@ -36,7 +42,9 @@ class ClipZeroShot(Baseline):
             raise InputError(f"{model}: not a Hugging Face {self.provider} folder (no config.json)")
         self.model = transformers.AutoModel.from_pretrained(str(model)).eval()
         if not hasattr(self.model, "get_image_features"):
-            raise InputError(f"{model}: a {type(self.model).__name__} has no image tower (need a CLIP/SigLIP-style model)")
+            raise InputError(
+                f"{model}: a {type(self.model).__name__} has no image tower (need a CLIP/SigLIP-style model)"
+            )
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model))
         self.images = transformers.AutoImageProcessor.from_pretrained(str(model))
         self.labels, self.batch_size = labels, batch_size

@@ -25,8 +25,14 @@ DEFAULT_TEMPLATES = ("This is a definition of {label}.",)
 class EmbeddingZeroShot(Baseline):
     provider = "embedding"
 
-    def __init__(self, model: Path, labels: LabelSet, templates: Sequence[str] = DEFAULT_TEMPLATES,
-                 batch_size: int = 64, **_unused):
+    def __init__(
+        self,
+        model: Path,
+        labels: LabelSet,
+        templates: Sequence[str] = DEFAULT_TEMPLATES,
+        batch_size: int = 64,
+        **_unused,
+    ):
         # its import registers enums with torch, which logs two deprecation warnings into every user's run log
         logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
         st = require("sentence_transformers", "text")
@@ -51,8 +57,13 @@ class EmbeddingZeroShot(Baseline):
         return self._embed(texts)
 
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        return self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
     def classify(self, samples: Sequence[str]) -> np.ndarray:
         sims = self._embed([str(s) for s in samples]) @ self.class_vectors.T  # (N, K)

@@ -18,8 +18,9 @@ import numpy as np
 
 from edgekit.errors import InputError, require
 
-DEFAULT_VISION_INSTRUCTION = ("Which one of these categories does the image show?\n{labels}\n"
-                              "Answer with the category name only.")
+DEFAULT_VISION_INSTRUCTION = (
+    "Which one of these categories does the image show?\n{labels}\nAnswer with the category name only."
+)
 IMAGE_FORMATS = ("png", "jpeg")
 
 
@@ -78,15 +79,26 @@ def numbered(names: Sequence[str]) -> str:
     return "\n".join(f"{i}. {n}" for i, n in enumerate(names, 1))
 
 
-def vision_messages(instruction: str, names: Sequence[str], examples: Sequence[tuple[np.ndarray, int]],
-                    image: np.ndarray, size: int, fmt: str = "png") -> list[dict]:
+def vision_messages(
+    instruction: str,
+    names: Sequence[str],
+    examples: Sequence[tuple[np.ndarray, int]],
+    image: np.ndarray,
+    size: int,
+    fmt: str = "png",
+) -> list[dict]:
     """The classification prompt as chat turns: few-shot (image, label index) pairs answered by the assistant,
     then the query image. Each user turn holds the instruction (labels filled in) and one image part."""
     text = instruction.replace("{labels}", numbered(names))
 
     def turn(img: np.ndarray) -> dict:
-        return {"role": "user", "content": [{"type": "text", "text": text},
-                                            {"type": "image_url", "image_url": {"url": data_uri(img, size, fmt)}}]}
+        return {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": text},
+                {"type": "image_url", "image_url": {"url": data_uri(img, size, fmt)}},
+            ],
+        }
 
     messages = []
     for ex_image, ex_label in examples:

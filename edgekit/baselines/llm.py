@@ -24,8 +24,10 @@ from edgekit.baselines.base import Baseline, LabelSet, chat_messages, disk_size,
 from edgekit.data.dataset import Split
 from edgekit.errors import InputError, require
 
-DEFAULT_INSTRUCTION = ("Classify the text into exactly one of these categories: {labels}.\n\n"
-                       "Text: {input}\n\nAnswer with the category name only.")
+DEFAULT_INSTRUCTION = (
+    "Classify the text into exactly one of these categories: {labels}.\n\n"
+    "Text: {input}\n\nAnswer with the category name only."
+)
 CONTENT_FREE = ("N/A", "", "[MASK]")
 
 
@@ -40,8 +42,15 @@ class LLMScorer(Baseline):
     provider = "llm"
     content_free = CONTENT_FREE
 
-    def __init__(self, model: Path, labels: LabelSet, instruction: str = DEFAULT_INSTRUCTION,
-                 examples: Sequence[tuple[str, int]] = (), calibrate: bool = True, **_unused):
+    def __init__(
+        self,
+        model: Path,
+        labels: LabelSet,
+        instruction: str = DEFAULT_INSTRUCTION,
+        examples: Sequence[tuple[str, int]] = (),
+        calibrate: bool = True,
+        **_unused,
+    ):
         import torch
 
         transformers = require("transformers", "text")
@@ -69,8 +78,9 @@ class LLMScorer(Baseline):
         self._cache_kw = "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
         end = self.tok.eos_token_id
         # each label answer: its tokens, then end-of-turn (so "animal" does not also score "animal husbandry")
-        self.label_ids = [self.tok(n, add_special_tokens=False).input_ids + ([end] if end is not None else [])
-                          for n in labels.names]
+        self.label_ids = [
+            self.tok(n, add_special_tokens=False).input_ids + ([end] if end is not None else []) for n in labels.names
+        ]
 
     def _prompt_ids(self, text: str) -> list[int]:
         messages = chat_messages(self.instruction, self.labels.names, self.examples, text)
@@ -97,7 +107,9 @@ class LLMScorer(Baseline):
             cache = out.past_key_values if cache is None else cache
             cache.batch_repeat_interleave(k)  # in place: the prompt's keys/values once per label
             # causal attention: padding after a label cannot change the label's own log-probabilities
-            rest = torch.log_softmax(self.lm(input_ids=cont, use_cache=False, **{self._cache_kw: cache}).logits, -1)  # (K, Lmax, V)
+            rest = torch.log_softmax(
+                self.lm(input_ids=cont, use_cache=False, **{self._cache_kw: cache}).logits, -1
+            )  # (K, Lmax, V)
         total = np.zeros(k)
         for i, lab in enumerate(self.label_ids):
             total[i] = float(first[lab[0]]) + sum(float(rest[i, j - 1, lab[j]]) for j in range(1, len(lab)))

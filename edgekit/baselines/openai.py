@@ -35,8 +35,12 @@ import numpy as np
 
 from edgekit.baselines.answers import PARSE_RULE, parse_answer
 from edgekit.baselines.base import Baseline, LabelSet, chat_messages
-from edgekit.baselines.images import (DEFAULT_VISION_INSTRUCTION, estimate_image_tokens, estimate_text_tokens,
-                                      vision_messages)
+from edgekit.baselines.images import (
+    DEFAULT_VISION_INSTRUCTION,
+    estimate_image_tokens,
+    estimate_text_tokens,
+    vision_messages,
+)
 from edgekit.baselines.llm import DEFAULT_INSTRUCTION
 from edgekit.errors import EdgekitError, InputError
 from edgekit.fsutil import write_json
@@ -53,8 +57,10 @@ MAX_RESPONSE_BYTES = 1 << 20  # a chat completion of a few tokens is ~1 kB; 1 Mi
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        raise ProviderError(f"{req.full_url}: HTTP {code} redirect to {newurl} refused (the API key is only "
-                            f"sent to the configured endpoint; set base_url to the final address)")
+        raise ProviderError(
+            f"{req.full_url}: HTTP {code} redirect to {newurl} refused (the API key is only "
+            f"sent to the configured endpoint; set base_url to the final address)"
+        )
 
 
 _OPENER = urllib.request.build_opener(_NoRedirect)
@@ -77,19 +83,35 @@ def check_endpoint(url: str, api_key: str | None) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"base_url: {url!r} is not an http:// or https:// URL")
     if api_key and parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise InputError(f"base_url: {url} is plain http:// to another machine; an API key is only sent over "
-                         f"https:// (or to a loopback address)")
+        raise InputError(
+            f"base_url: {url} is plain http:// to another machine; an API key is only sent over "
+            f"https:// (or to a loopback address)"
+        )
 
 
 class OpenAIChat(Baseline):
     provider = "openai"
 
-    def __init__(self, base_url: str, model: str, labels: LabelSet, api_key: str | None = None,
-                 instruction: str | None = None, examples: Sequence[tuple] = (),
-                 timeout_s: float = 30.0, retries: int = 3, backoff_s: float = 0.5, concurrency: int = 4,
-                 cache_dir: Path | None = None, price_input_per_1m: float | None = None,
-                 price_output_per_1m: float | None = None, max_tokens: int = 16, image_size: int = 224,
-                 image_format: str = "png", **_unused):
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        labels: LabelSet,
+        api_key: str | None = None,
+        instruction: str | None = None,
+        examples: Sequence[tuple] = (),
+        timeout_s: float = 30.0,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        concurrency: int = 4,
+        cache_dir: Path | None = None,
+        price_input_per_1m: float | None = None,
+        price_output_per_1m: float | None = None,
+        max_tokens: int = 16,
+        image_size: int = 224,
+        image_format: str = "png",
+        **_unused,
+    ):
         self.url = base_url.rstrip("/") + "/chat/completions"
         check_endpoint(self.url, api_key)
         self.model, self.labels, self.api_key = model, labels, api_key
@@ -99,25 +121,44 @@ class OpenAIChat(Baseline):
         self.prices = (price_input_per_1m, price_output_per_1m)
         self.max_tokens, self.image_size, self.image_format = max_tokens, image_size, image_format
         self.latencies_ms: list[float] = []
-        self.counts = {"requests": 0, "cached": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                       "estimated_tokens": 0, "unparsed": 0}
+        self.counts = {
+            "requests": 0,
+            "cached": 0,
+            "retries": 0,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "estimated_tokens": 0,
+            "unparsed": 0,
+        }
         self.unparsed_answers: list[str] = []  # a few, shown in the report so a reader sees what failed to parse
         self._lock = threading.Lock()
 
     def prompt(self, images: bool) -> dict:
         """The prompt and parsing rule as the report prints them."""
         instruction = self.instruction or (DEFAULT_VISION_INSTRUCTION if images else DEFAULT_INSTRUCTION)
-        return {"instruction": instruction, "parse_rule": PARSE_RULE, "few_shot": len(self.examples),
-                **({"image_size": self.image_size, "image_format": self.image_format} if images else {})}
+        return {
+            "instruction": instruction,
+            "parse_rule": PARSE_RULE,
+            "few_shot": len(self.examples),
+            **({"image_size": self.image_size, "image_format": self.image_format} if images else {}),
+        }
 
     # --- requests ------------------------------------------------------------------------------
 
     def _body(self, sample) -> dict:
         if isinstance(sample, np.ndarray) and sample.ndim == 3:  # an image (C, H, W)
-            messages = vision_messages(self.instruction or DEFAULT_VISION_INSTRUCTION, self.labels.names, self.examples,
-                                       sample, self.image_size, self.image_format)
+            messages = vision_messages(
+                self.instruction or DEFAULT_VISION_INSTRUCTION,
+                self.labels.names,
+                self.examples,
+                sample,
+                self.image_size,
+                self.image_format,
+            )
         else:
-            messages = chat_messages(self.instruction or DEFAULT_INSTRUCTION, self.labels.names, self.examples, str(sample))
+            messages = chat_messages(
+                self.instruction or DEFAULT_INSTRUCTION, self.labels.names, self.examples, str(sample)
+            )
         return {"model": self.model, "messages": messages, "temperature": 0, "max_tokens": self.max_tokens}
 
     def _cache_path(self, body: dict) -> Path | None:
@@ -129,7 +170,10 @@ class OpenAIChat(Baseline):
     def _post(self, body: dict) -> tuple[dict, float]:
         """One completion with retries: (parsed JSON, wall ms of the successful attempt)."""
         data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {})}
+        headers = {
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+        }
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -142,14 +186,20 @@ class OpenAIChat(Baseline):
                 raw = self._read(req, t0 + self.timeout_s)
             except urllib.error.HTTPError as e:
                 if 300 <= e.code < 400:
-                    raise ProviderError(f"{self.url}: HTTP {e.code} redirect refused (set base_url to the final address)") from None
+                    raise ProviderError(
+                        f"{self.url}: HTTP {e.code} redirect refused (set base_url to the final address)"
+                    ) from None
                 last = f"HTTP {e.code} {e.reason}"
                 if e.code in RETRY_STATUS:
                     continue
                 raise ProviderError(f"{self.url}: {last}: {e.read()[:200].decode(errors='replace')}") from None
             except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as e:
                 reason = getattr(e, "reason", e)
-                last = f"timed out after {self.timeout_s:g} s" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else f"{reason}"
+                last = (
+                    f"timed out after {self.timeout_s:g} s"
+                    if isinstance(reason, TimeoutError) or "timed out" in str(reason)
+                    else f"{reason}"
+                )
                 continue
             ms = (time.perf_counter() - t0) * 1e3
             try:
@@ -189,17 +239,27 @@ class OpenAIChat(Baseline):
         resp, ms = self._post(body)
         try:
             content = resp["choices"][0]["message"]["content"]
-            if content is None:  # a refusal (OpenAI puts it in message.refusal) or an empty turn: unparsed, not an error
+            if (
+                content is None
+            ):  # a refusal (OpenAI puts it in message.refusal) or an empty turn: unparsed, not an error
                 content = ""
             if not isinstance(content, str):
                 raise TypeError
         except (KeyError, IndexError, TypeError):
-            raise ProviderError(f"{self.url}: malformed response (no choices[0].message.content): {json.dumps(resp)[:160]}") from None
+            raise ProviderError(
+                f"{self.url}: malformed response (no choices[0].message.content): {json.dumps(resp)[:160]}"
+            ) from None
         usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
         reported = isinstance(usage.get("prompt_tokens"), int)
-        entry = {"content": content, "latency_ms": round(ms, 3), "estimated": not reported,
-                 "prompt_tokens": int(usage["prompt_tokens"]) if reported else self._estimate_prompt(body),
-                 "completion_tokens": int(usage.get("completion_tokens") or 0) if reported else estimate_text_tokens(content)}
+        entry = {
+            "content": content,
+            "latency_ms": round(ms, 3),
+            "estimated": not reported,
+            "prompt_tokens": int(usage["prompt_tokens"]) if reported else self._estimate_prompt(body),
+            "completion_tokens": int(usage.get("completion_tokens") or 0)
+            if reported
+            else estimate_text_tokens(content),
+        }
         if path is not None:
             write_json(path, entry)  # at once: a later failure cannot lose this answer
         with self._lock:

@@ -32,7 +32,9 @@ def save_bundle(path: Path, x: np.ndarray, y: np.ndarray, preprocess: dict) -> N
     if len(x) != len(y):
         raise ValueError(f"bundle inputs ({len(x)}) and labels ({len(y)}) differ in length")
     buf = io.BytesIO()
-    np.savez_compressed(buf, x=x, y=y.astype(np.int64), preprocess=np.array(json.dumps(preprocess)), format=np.array(FORMAT))
+    np.savez_compressed(
+        buf, x=x, y=y.astype(np.int64), preprocess=np.array(json.dumps(preprocess)), format=np.array(FORMAT)
+    )
     write_atomic(Path(path), buf.getvalue())
 
 

@@ -35,12 +35,19 @@ class Device(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(description="name in reports and result files")
-    host: str = Field(min_length=1, pattern=r"^[^\s;&|`$<>'\"-][^\s;&|`$<>'\"]*$",
-                      description="ssh destination: user@host or a Host alias (never an ssh option)")
+    host: str = Field(
+        min_length=1,
+        pattern=r"^[^\s;&|`$<>'\"-][^\s;&|`$<>'\"]*$",
+        description="ssh destination: user@host or a Host alias (never an ssh option)",
+    )
     ssh_config: str | None = Field(None, description="ssh -F FILE (default: ssh's own ~/.ssh/config)")
-    python: str | None = Field(None, description=f"python with edgekit's base install on the device (default: {DEFAULT_VENV})")
+    python: str | None = Field(
+        None, description=f"python with edgekit's base install on the device (default: {DEFAULT_VENV})"
+    )
     dir: str = Field(DEFAULT_DIR, description="working folder on the device")
-    cooldown_s: float = Field(0, ge=0, le=3600, description="seconds to wait on the device before measuring (cooling down)")
+    cooldown_s: float = Field(
+        0, ge=0, le=3600, description="seconds to wait on the device before measuring (cooling down)"
+    )
     connect_timeout_s: int = Field(15, ge=1, le=600, description="give up connecting after this many seconds")
 
 
@@ -65,7 +72,9 @@ def load_inventory(path: Path) -> dict[str, Device]:
         raise InputError(f"{path}: cannot read devices file ({e.strerror or e})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise InputError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+        raise InputError(
+            f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML: {getattr(e, 'problem', None) or e}"
+        ) from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise InputError(f"{path}: a devices file maps names to settings (pi4: {{host: pi@192.168.1.40}})")
     lines: dict = {}
@@ -92,4 +101,6 @@ def resolve_device(on: str, devices_file: Path | None = None) -> Device:
     try:
         return Device(name=name, host=on)
     except ValueError:
-        raise InputError(f"--on {on!r}: give an ssh destination (user@host or a Host alias) or a name from devices.yaml") from None
+        raise InputError(
+            f"--on {on!r}: give an ssh destination (user@host or a Host alias) or a name from devices.yaml"
+        ) from None

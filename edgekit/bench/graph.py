@@ -19,14 +19,38 @@ CONV = {"Conv": (0, 1, 2), "ConvInteger": (0, 1, None), "QLinearConv": (0, 3, 8)
 MATMUL = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3)}
 GEMM = {"Gemm": (0, 1, 2), "QGemm": (0, 3, 6)}  # QGemm: onnxruntime's com.microsoft quantised Gemm
 NORM = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization"}
-ELEMENTWISE = {"Relu", "Clip", "LeakyRelu", "PRelu", "Elu", "MaxPool", "AveragePool", "GlobalAveragePool",
-               "GlobalMaxPool", "Resize", "QLinearAveragePool", "QLinearGlobalAveragePool"}
-POOL_ON_INPUT = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "QLinearAveragePool",
-                 "QLinearGlobalAveragePool"}  # ptflops counts pooling on its input elements
+ELEMENTWISE = {
+    "Relu",
+    "Clip",
+    "LeakyRelu",
+    "PRelu",
+    "Elu",
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Resize",
+    "QLinearAveragePool",
+    "QLinearGlobalAveragePool",
+}
+POOL_ON_INPUT = {
+    "MaxPool",
+    "AveragePool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "QLinearAveragePool",
+    "QLinearGlobalAveragePool",
+}  # ptflops counts pooling on its input elements
 # inputs of these ops that are quantisation scales / zero points, not parameters
-QPARAM_INPUTS = {"QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2}, "QLinearConv": {1, 2, 4, 5, 6, 7},
-                 "QLinearMatMul": {1, 2, 4, 5, 6, 7}, "ConvInteger": {2, 3}, "MatMulInteger": {2, 3},
-                 "QGemm": {1, 2, 4, 5, 7, 8}}
+QPARAM_INPUTS = {
+    "QuantizeLinear": {1, 2},
+    "DequantizeLinear": {1, 2},
+    "QLinearConv": {1, 2, 4, 5, 6, 7},
+    "QLinearMatMul": {1, 2, 4, 5, 6, 7},
+    "ConvInteger": {2, 3},
+    "MatMulInteger": {2, 3},
+    "QGemm": {1, 2, 4, 5, 7, 8},
+}
 FLOAT_OR_QUANT = {1, 2, 3, 6, 10, 11, 16}  # onnx TensorProto: FLOAT, UINT8, INT8, INT32, FLOAT16, DOUBLE, BFLOAT16
 
 
@@ -85,7 +109,9 @@ def _run_shapes(model) -> tuple[dict[str, list[int]], str | None]:
 
 
 # integer-arithmetic nodes (QOperator and QDQ formats, static and dynamic): the model's MACs run on int8 kernels
-INT8_OPS = frozenset({"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DequantizeLinear", "DynamicQuantizeLinear"})
+INT8_OPS = frozenset(
+    {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DequantizeLinear", "DynamicQuantizeLinear"}
+)
 
 
 def count(path: Path) -> dict:
@@ -116,15 +142,25 @@ def count(path: Path) -> dict:
         measured, run_error = _run_shapes(model)
         shapes.update({k: v for k, v in measured.items() if shapes.get(k) is None})
         core, extra, unknown = _tally(g, shape)
-        inference_error = inference_error or (f"running the graph once to measure them failed ({run_error})" if run_error else None)
+        inference_error = inference_error or (
+            f"running the graph once to measure them failed ({run_error})" if run_error else None
+        )
     why = None
     if unknown:
         names = sorted(unknown)
-        why = (f"{len(names)} node(s) with a shape ONNX shape inference left unknown: {', '.join(names[:3])}"
-               + (", ..." if len(names) > 3 else "") + (f"; {inference_error}" if inference_error else ""))
-    return {"params": params(model), "macs": None if unknown else core,
-            "ops": None if unknown else core + extra, "uncounted": sorted(unknown), "why": why,
-            "int8": any(n.op_type in INT8_OPS for n in g.node)}
+        why = (
+            f"{len(names)} node(s) with a shape ONNX shape inference left unknown: {', '.join(names[:3])}"
+            + (", ..." if len(names) > 3 else "")
+            + (f"; {inference_error}" if inference_error else "")
+        )
+    return {
+        "params": params(model),
+        "macs": None if unknown else core,
+        "ops": None if unknown else core + extra,
+        "uncounted": sorted(unknown),
+        "why": why,
+        "int8": any(n.op_type in INT8_OPS for n in g.node),
+    }
 
 
 def _tally(g, shape) -> tuple[int, int, set[str]]:

@@ -50,8 +50,15 @@ PRESETS = {
     # a few seconds per case: p50 to about 1 % on a quiet machine
     "default": Settings(),
     # for reports: MLPerf SingleStream's floor of 1024 queries and 60 s, repeated once if unstable
-    "thorough": Settings(warmup_runs=100, warmup_seconds=5.0, min_runs=1024, min_seconds=60.0, rounds=10,
-                         round_warmup=5, repeat_unstable=1),
+    "thorough": Settings(
+        warmup_runs=100,
+        warmup_seconds=5.0,
+        min_runs=1024,
+        min_seconds=60.0,
+        rounds=10,
+        round_warmup=5,
+        repeat_unstable=1,
+    ),
 }
 
 
@@ -105,10 +112,19 @@ def _no_progress(what: str, done: int, total: int) -> None:
     pass
 
 
-def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Sequence[int] = (1,),
-          settings: Settings = PRESETS["default"], reference: int | None = None, bundle: Path | None = None,
-          spinning: bool = True, inter_threads: int = 1, progress: Progress = _no_progress,
-          peak: bool = True) -> BenchRun:
+def bench(
+    models: Sequence[Path],
+    *,
+    threads: Sequence[int] = (1,),
+    batches: Sequence[int] = (1,),
+    settings: Settings = PRESETS["default"],
+    reference: int | None = None,
+    bundle: Path | None = None,
+    spinning: bool = True,
+    inter_threads: int = 1,
+    progress: Progress = _no_progress,
+    peak: bool = True,
+) -> BenchRun:
     """Measure every model at every thread count and batch size; ratios against ``models[reference]``.
     ``peak``: also the machine's attainable GMAC/s per thread count (edgekit.bench.peak, cached per machine)."""
     models = _check_inputs(models, threads, batches, inter_threads, reference, bundle)
@@ -137,12 +153,16 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
             attempts += 1
             rounds, loads = _measure(cases, workers, settings, tick)
             stats = [summarize(r) for r in rounds]
-            unstable = _judge(cases, rounds, stats, settings.thresholds, models[reference] if reference is not None else None)
+            unstable = _judge(
+                cases, rounds, stats, settings.thresholds, models[reference] if reference is not None else None
+            )
             if not any(unstable) or attempts > settings.repeat_unstable:
                 break
             total += len(cases) * settings.rounds
-        results = [CaseResult(c, w.hello, r, s, u, attempts, load=ld)
-                   for c, w, r, s, u, ld in zip(cases, workers, rounds, stats, unstable, loads)]
+        results = [
+            CaseResult(c, w.hello, r, s, u, attempts, load=ld)
+            for c, w, r, s, u, ld in zip(cases, workers, rounds, stats, unstable, loads)
+        ]
         _memory_and_accuracy(results, workers, bundle, tick)
     finally:
         for w in workers:
@@ -160,7 +180,11 @@ def bench(models: Sequence[Path], *, threads: Sequence[int] = (1,), batches: Seq
         invalid.append(f"emulated run ({machine['emulated']}): latencies are meaningless, accuracy is valid")
     # after the models, with every worker closed: the microbenchmarks have the machine to themselves
     # (not under emulation: the emulator's rate says nothing about the device)
-    peaks = {t: peak_rate.attainable(t, machine) for t in dict.fromkeys(threads)} if peak and not machine.get("emulated") else {}
+    peaks = (
+        {t: peak_rate.attainable(t, machine) for t in dict.fromkeys(threads)}
+        if peak and not machine.get("emulated")
+        else {}
+    )
     return BenchRun(settings, spinning, machine, before, after, invalid, counts, ref, results, peaks)
 
 
@@ -185,7 +209,9 @@ def display_name(model: Path) -> str:
 
 def _check_inputs(models, threads, batches, inter_threads, reference, bundle) -> list[Path]:
     """Every problem with the request, found before any process starts; a stage directory means its model.onnx."""
-    models = [Path(m) / "model.onnx" if Path(m).is_dir() and (Path(m) / "model.onnx").is_file() else Path(m) for m in models]
+    models = [
+        Path(m) / "model.onnx" if Path(m).is_dir() and (Path(m) / "model.onnx").is_file() else Path(m) for m in models
+    ]
     if not models:
         raise InputError("no models to benchmark")
     for m in models:
@@ -208,11 +234,14 @@ def _memory_and_accuracy(results: list[CaseResult], workers: list[Worker], bundl
         mem = w.call("memory")  # before accuracy: its large batches are not the deployment's memory
         base, peak = mem["baseline_rss"], mem["peak_rss"]
         session = res.hello.get("session_rss")
-        res.memory = {"baseline_rss_bytes": base, "peak_rss_bytes": peak,
-                      # resident growth from creating the session (weights, prepacked kernels) ...
-                      "session_bytes": session - base if base is not None and session is not None else None,
-                      # ... and up to the peak of inference (plus activations and arenas)
-                      "inference_bytes": peak - base if base is not None and peak is not None else None}
+        res.memory = {
+            "baseline_rss_bytes": base,
+            "peak_rss_bytes": peak,
+            # resident growth from creating the session (weights, prepacked kernels) ...
+            "session_bytes": session - base if base is not None and session is not None else None,
+            # ... and up to the peak of inference (plus activations and arenas)
+            "inference_bytes": peak - base if base is not None and peak is not None else None,
+        }
         if bundle is not None and res.case.model not in measured:  # accuracy does not depend on threads or batch
             res.accuracy = {k: v for k, v in w.call("accuracy", bundle=str(bundle)).items() if k != "ok"}
             measured.add(res.case.model)

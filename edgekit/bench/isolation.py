@@ -28,10 +28,24 @@ class Worker:
         self.log = tempfile.TemporaryFile("w+")
         # a session of its own: the terminal's Ctrl-C goes to the foreground process group, and must reach only
         # the parent, which stops the run and closes its workers (a worker it reached would die mid-reply)
-        self.proc = subprocess.Popen([sys.executable, "-m", "edgekit.bench.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env, start_new_session=True)
-        self.hello = self._send({"model": str(model), "threads": threads, "inter_threads": inter_threads, "batch": batch,
-                                 "spinning": spinning})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edgekit.bench.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        self.hello = self._send(
+            {
+                "model": str(model),
+                "threads": threads,
+                "inter_threads": inter_threads,
+                "batch": batch,
+                "spinning": spinning,
+            }
+        )
 
     def _send(self, msg: dict) -> dict:
         try:
@@ -44,7 +58,9 @@ class Worker:
             self.proc.wait()
             self.log.seek(0)
             tail = self.log.read().strip().splitlines()[-1:] or ["no output"]
-            raise InputError(f"{self.model}: benchmark worker exited with code {self.proc.returncode} ({tail[0][:300]})")
+            raise InputError(
+                f"{self.model}: benchmark worker exited with code {self.proc.returncode} ({tail[0][:300]})"
+            )
         reply = json.loads(line)
         if not reply.get("ok"):
             self.close()

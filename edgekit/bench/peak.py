@@ -52,28 +52,43 @@ def _one_node(op: str, x: np.ndarray, y_dtype, y_shape: list[int], consts: dict[
         return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(dtype)), list(shape))
 
     node = helper.make_node(op, ["x", *consts], ["y"], **attrs)
-    g = helper.make_graph([node], op, [info("x", x.dtype, x.shape)], [info("y", y_dtype, y_shape)],
-                          [numpy_helper.from_array(v, name) for name, v in consts.items()])
+    g = helper.make_graph(
+        [node],
+        op,
+        [info("x", x.dtype, x.shape)],
+        [info("y", y_dtype, y_shape)],
+        [numpy_helper.from_array(v, name) for name, v in consts.items()],
+    )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), x
 
 
 def _gemm():
     n = GEMM_N
     w = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    return (*_one_node("MatMul", np.ones((n, n), np.float32), np.float32, [n, n], {"w": w}), n ** 3)
+    return (*_one_node("MatMul", np.ones((n, n), np.float32), np.float32, [n, n], {"w": w}), n**3)
 
 
 def _conv():
     c, s, k = CONV
     w = np.random.default_rng(0).standard_normal((c, c, k, k)).astype(np.float32) * 0.01
-    return (*_one_node("Conv", np.ones((1, c, s, s), np.float32), np.float32, [1, c, s, s], {"w": w},
-                       kernel_shape=[k, k], pads=[k // 2] * 4), c * c * k * k * s * s)
+    return (
+        *_one_node(
+            "Conv",
+            np.ones((1, c, s, s), np.float32),
+            np.float32,
+            [1, c, s, s],
+            {"w": w},
+            kernel_shape=[k, k],
+            pads=[k // 2] * 4,
+        ),
+        c * c * k * k * s * s,
+    )
 
 
 def _qgemm():
     n = GEMM_N
     w = np.random.default_rng(0).integers(-127, 128, (n, n), dtype=np.int8)
-    return (*_one_node("MatMulInteger", np.ones((n, n), np.uint8), np.int32, [n, n], {"w": w}), n ** 3)
+    return (*_one_node("MatMulInteger", np.ones((n, n), np.uint8), np.int32, [n, n], {"w": w}), n**3)
 
 
 def _qconv():
@@ -81,11 +96,20 @@ def _qconv():
     rng = np.random.default_rng(0)
     w = rng.integers(-127, 128, (c, c, k, k), dtype=np.int8)
     # QLinearConv's inputs: x, x scale and zero point, w, w's, then y's (U8S8: what ORT's static INT8 runs)
-    consts = {"xs": np.array(0.02, np.float32), "xz": np.array(128, np.uint8), "w": w, "ws": np.array(0.01, np.float32),
-              "wz": np.array(0, np.int8), "ys": np.array(0.05, np.float32), "yz": np.array(128, np.uint8)}
+    consts = {
+        "xs": np.array(0.02, np.float32),
+        "xz": np.array(128, np.uint8),
+        "w": w,
+        "ws": np.array(0.01, np.float32),
+        "wz": np.array(0, np.int8),
+        "ys": np.array(0.05, np.float32),
+        "yz": np.array(128, np.uint8),
+    }
     x = rng.integers(0, 256, (1, c, s, s), dtype=np.uint8)
-    return (*_one_node("QLinearConv", x, np.uint8, [1, c, s, s], consts, kernel_shape=[k, k], pads=[k // 2] * 4),
-            c * c * k * k * s * s)
+    return (
+        *_one_node("QLinearConv", x, np.uint8, [1, c, s, s], consts, kernel_shape=[k, k], pads=[k // 2] * 4),
+        c * c * k * k * s * s,
+    )
 
 
 KERNELS = {"gemm": _gemm, "conv": _conv, "int8_gemm": _qgemm, "int8_conv": _qconv}
@@ -116,14 +140,24 @@ def measure(threads: int = 1) -> dict:
             per_round[name].append(macs / statistics.median(times) / 1e9)
     rates = {f"{name}_gmacs_per_s": round(statistics.median(v), 2) for name, v in per_round.items()}
     conv = f"{CONV[0]}->{CONV[0]} {CONV[2]}x{CONV[2]} on {CONV[1]}x{CONV[1]}"
-    return {"threads": threads, **rates, **_peaks(rates),
-            "kernels": {"gemm": f"MatMul {GEMM_N}x{GEMM_N}x{GEMM_N}", "conv": f"Conv {conv}",
-                        "int8_gemm": f"MatMulInteger {GEMM_N}x{GEMM_N}x{GEMM_N}", "int8_conv": f"QLinearConv {conv}"}}
+    return {
+        "threads": threads,
+        **rates,
+        **_peaks(rates),
+        "kernels": {
+            "gemm": f"MatMul {GEMM_N}x{GEMM_N}x{GEMM_N}",
+            "conv": f"Conv {conv}",
+            "int8_gemm": f"MatMulInteger {GEMM_N}x{GEMM_N}x{GEMM_N}",
+            "int8_conv": f"QLinearConv {conv}",
+        },
+    }
 
 
 def _peaks(rates: dict) -> dict:
-    return {"peak_gmacs_per_s": max(rates["gemm_gmacs_per_s"], rates["conv_gmacs_per_s"]),
-            "int8_peak_gmacs_per_s": max(rates["int8_gemm_gmacs_per_s"], rates["int8_conv_gmacs_per_s"])}
+    return {
+        "peak_gmacs_per_s": max(rates["gemm_gmacs_per_s"], rates["conv_gmacs_per_s"]),
+        "int8_peak_gmacs_per_s": max(rates["int8_gemm_gmacs_per_s"], rates["int8_conv_gmacs_per_s"]),
+    }
 
 
 def attainable(threads: int = 1, machine: dict | None = None, refresh: bool = False) -> dict:
@@ -140,8 +174,11 @@ def attainable(threads: int = 1, machine: dict | None = None, refresh: bool = Fa
         cached = None  # missing or damaged: measure
     if cached is not None and not refresh:
         return {**cached, "cached": True}
-    found = {**measure(threads), "machine_id": machine_id,
-             "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    found = {
+        **measure(threads),
+        "machine_id": machine_id,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     if cached is not None:
         for key in (f"{k}_gmacs_per_s" for k in KERNELS):
             found[key] = max(found[key], float(cached[key]))

@@ -68,8 +68,14 @@ class Ssh:
 
     def __init__(self, device: Device):
         self.device = device
-        self.base = ["ssh", *(["-F", str(Path(device.ssh_config).expanduser())] if device.ssh_config else []),
-                     "-o", f"ConnectTimeout={device.connect_timeout_s}", *SSH_OPTIONS, device.host]
+        self.base = [
+            "ssh",
+            *(["-F", str(Path(device.ssh_config).expanduser())] if device.ssh_config else []),
+            "-o",
+            f"ConnectTimeout={device.connect_timeout_s}",
+            *SSH_OPTIONS,
+            device.host,
+        ]
 
     def run(self, script: str, timeout: float) -> subprocess.CompletedProcess:
         try:
@@ -80,7 +86,9 @@ class Ssh:
     def send(self, script: str, files: dict[str, Path | bytes], timeout: float) -> subprocess.CompletedProcess:
         """Run ``script`` with a tar stream of ``files`` (name on the device -> local file or bytes) on its stdin;
         streamed, so a model is never held in memory whole."""
-        proc = subprocess.Popen([*self.base, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*self.base, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         try:
             with tarfile.open(fileobj=proc.stdin, mode="w|") as tar:
                 for arcname, src in files.items():
@@ -110,8 +118,10 @@ def _last_line(data: bytes | str | None) -> str:
 def _connection_problem(dev: Device, res: subprocess.CompletedProcess, doing: str) -> str:
     why = _last_line(res.stderr)
     if "Host key verification failed" in why or "host key" in why.lower():
-        why += (f" - the device's host key is not in known_hosts: connect once with `ssh {dev.host}`, check the "
-                "fingerprint it shows, and accept it")
+        why += (
+            f" - the device's host key is not in known_hosts: connect once with `ssh {dev.host}`, check the "
+            "fingerprint it shows, and accept it"
+        )
     elif "Permission denied" in why:
         why += " - add your key to the device (ssh-copy-id) or load it into ssh-agent"
     return f"device {dev.name} ({dev.host}): {doing}: {why}"
@@ -155,15 +165,20 @@ then echo deps=ok; else echo deps=missing; fi
 if [ -f src-{src_id}/.ok ]; then echo src=ok; fi"""
     res = ssh.run(script, PROBE_TIMEOUT_S)
     if res.returncode != 0:
-        raise DeviceFailed(_connection_problem(dev, res, "cannot connect" if res.returncode == SSH_LOST else "probe failed"))
+        raise DeviceFailed(
+            _connection_problem(dev, res, "cannot connect" if res.returncode == SSH_LOST else "probe failed")
+        )
     return dict(ln.split("=", 1) for ln in res.stdout.decode(errors="replace").splitlines() if "=" in ln)
 
 
 def _setup(ssh: Ssh, dev: Device, progress: Progress) -> None:
     reqs = " ".join(shlex.quote(r) for r in base_requirements())
     progress(f"creating a venv on {dev.name} and installing edgekit's base dependencies (pip, minutes on a Pi)")
-    res = ssh.run(f"set -e; python3 -m venv {_rpath(DEFAULT_VENV)}; "
-                  f"{_rpath(DEFAULT_VENV)}/bin/pip install -q --disable-pip-version-check {reqs}", SETUP_TIMEOUT_S)
+    res = ssh.run(
+        f"set -e; python3 -m venv {_rpath(DEFAULT_VENV)}; "
+        f"{_rpath(DEFAULT_VENV)}/bin/pip install -q --disable-pip-version-check {reqs}",
+        SETUP_TIMEOUT_S,
+    )
     if res.returncode != 0:
         raise DeviceFailed(_connection_problem(dev, res, f"setting up {DEFAULT_VENV} failed"))
 
@@ -181,8 +196,16 @@ def _remote_names(models: Sequence[Path]) -> dict[Path, str]:
     return names
 
 
-def bench_on(dev: Device, models: Sequence[Path], bench_args: Sequence[str], *, bundle: Path | None = None,
-             setup: bool = False, timeout_s: float = 3600, progress: Progress = lambda what: None) -> dict:
+def bench_on(
+    dev: Device,
+    models: Sequence[Path],
+    bench_args: Sequence[str],
+    *,
+    bundle: Path | None = None,
+    setup: bool = False,
+    timeout_s: float = 3600,
+    progress: Progress = lambda what: None,
+) -> dict:
     """Benchmark ``models`` on ``dev`` with ``edgekit bench`` options ``bench_args``; the device's result document.
 
     Raises DeviceFailed (with ``record``, the failed document to keep) when the device fails after the probe."""
@@ -200,28 +223,49 @@ def bench_on(dev: Device, models: Sequence[Path], bench_args: Sequence[str], *, 
             raise InputError(
                 f"device {dev.name} ({dev.host}): no python with edgekit's base install at {python}; rerun with "
                 f"--setup-device to create {DEFAULT_VENV} there (pip install over the device's internet)"
-                if not dev.python else f"device {dev.name}: {python} lacks edgekit's base install "
-                f"(pip install numpy onnx onnxruntime typer pyyaml pydantic rich)")
+                if not dev.python
+                else f"device {dev.name}: {python} lacks edgekit's base install "
+                f"(pip install numpy onnx onnxruntime typer pyyaml pydantic rich)"
+            )
         _setup(ssh, dev, progress)
     names = _remote_names(models)
-    run_id = f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:6]}"
-    record = {"schema": SCHEMA, "edgekit": __version__, "status": "failed", "valid": False, "machine": None,
-              "device": {"name": dev.name, "host": dev.host, "arch": facts.get("arch"), "edgekit_source": src_id,
-                         "run": run_id, "models": {names[m]: str(m.resolve()) for m in models}},
-              "results": []}
+    run_id = (
+        f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:6]}"
+    )
+    record = {
+        "schema": SCHEMA,
+        "edgekit": __version__,
+        "status": "failed",
+        "valid": False,
+        "machine": None,
+        "device": {
+            "name": dev.name,
+            "host": dev.host,
+            "arch": facts.get("arch"),
+            "edgekit_source": src_id,
+            "run": run_id,
+            "models": {names[m]: str(m.resolve()) for m in models},
+        },
+        "results": [],
+    }
 
     def failed(message: str, res: subprocess.CompletedProcess | None = None) -> DeviceFailed:
-        record.update(error=message, invalid_reasons=[message],
-                      created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      stderr_tail=res.stderr.decode(errors="replace")[-2000:] if res is not None else None)
+        record.update(
+            error=message,
+            invalid_reasons=[message],
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            stderr_tail=res.stderr.decode(errors="replace")[-2000:] if res is not None else None,
+        )
         record["device"]["wall_s"] = round(time.monotonic() - started, 1)
         return DeviceFailed(message, record)
 
     need = sum(p.stat().st_size for p in [*models, *([bundle] if bundle else [])]) + len(src) * 4
     free = int(facts.get("free_kb") or 0) * 1024
     if facts.get("free_kb") and free < need * DISK_MARGIN:
-        raise failed(f"device {dev.name}: only {free / 1e6:.1f} MB free in {dev.dir}, the models and bundle need "
-                     f"{need * DISK_MARGIN / 1e6:.1f} MB; free some space or set dir: in devices.yaml")
+        raise failed(
+            f"device {dev.name}: only {free / 1e6:.1f} MB free in {dev.dir}, the models and bundle need "
+            f"{need * DISK_MARGIN / 1e6:.1f} MB; free some space or set dir: in devices.yaml"
+        )
 
     progress(f"copying {len(models)} model(s){' and the bundle' if bundle else ''} to {dev.name}")
     files: dict[str, Path | bytes] = {f"{run_id}/{n}": m for m, n in names.items()}
@@ -231,23 +275,32 @@ def bench_on(dev: Device, models: Sequence[Path], bench_args: Sequence[str], *, 
         files[f"src-{src_id}.tar.gz"] = src
     unpack = f"tar -xzf src-{src_id}.tar.gz -C src-{src_id}.tmp && touch src-{src_id}.tmp/.ok && rm -rf src-{src_id} && mv src-{src_id}.tmp src-{src_id} && rm src-{src_id}.tar.gz"
     try:
-        res = ssh.send(f"set -e; cd {_rpath(dev.dir)}; tar -xf -; "
-                       + (f"rm -rf src-{src_id}.tmp; mkdir src-{src_id}.tmp; {unpack}" if facts.get("src") != "ok" else "true"),
-                       files, timeout_s)
+        res = ssh.send(
+            f"set -e; cd {_rpath(dev.dir)}; tar -xf -; "
+            + (f"rm -rf src-{src_id}.tmp; mkdir src-{src_id}.tmp; {unpack}" if facts.get("src") != "ok" else "true"),
+            files,
+            timeout_s,
+        )
     except TimeoutError as e:
         raise failed(f"device {dev.name}: copying timed out ({e})") from None
     if res.returncode != 0:
         space = "No space left on device" in res.stderr.decode(errors="replace")
-        raise failed(f"device {dev.name}: disk full in {dev.dir} while copying the models" if space
-                     else _connection_problem(dev, res, "copying the models failed"), res)
+        raise failed(
+            f"device {dev.name}: disk full in {dev.dir} while copying the models"
+            if space
+            else _connection_problem(dev, res, "copying the models failed"),
+            res,
+        )
 
     progress(f"measuring on {dev.name}")
     argv = [*names.values(), *(["--bundle", "bundle.npz"] if bundle else []), *bench_args, "--json"]
     cool = f"sleep {dev.cooldown_s:g}; " if dev.cooldown_s else ""
     # the fingerprint first, on its own line, so a run that dies later still says which machine it was
-    script = (f"cd {_rpath(dev.dir)}/{run_id} && {cool}export PYTHONPATH=\"$PWD/../src-{src_id}\" && P={_rpath(python)} && "
-              f"\"$P\" -c 'import json; from edgekit.bench.system import fingerprint; print(json.dumps(fingerprint()))' && "
-              f"\"$P\" -m edgekit bench {' '.join(shlex.quote(a) for a in argv)}; rc=$?; cd .. && rm -rf {run_id}; exit $rc")
+    script = (
+        f'cd {_rpath(dev.dir)}/{run_id} && {cool}export PYTHONPATH="$PWD/../src-{src_id}" && P={_rpath(python)} && '
+        f"\"$P\" -c 'import json; from edgekit.bench.system import fingerprint; print(json.dumps(fingerprint()))' && "
+        f'"$P" -m edgekit bench {" ".join(shlex.quote(a) for a in argv)}; rc=$?; cd .. && rm -rf {run_id}; exit $rc'
+    )
     try:
         res = ssh.run(script, timeout_s)
     except TimeoutError as e:
@@ -258,15 +311,21 @@ def bench_on(dev: Device, models: Sequence[Path], bench_args: Sequence[str], *, 
     except ValueError:
         pass
     if res.returncode == SSH_LOST:
-        raise failed(f"device {dev.name} ({dev.host}): connection lost during the benchmark "
-                     f"({_last_line(res.stderr)}); no result came back", res)
+        raise failed(
+            f"device {dev.name} ({dev.host}): connection lost during the benchmark "
+            f"({_last_line(res.stderr)}); no result came back",
+            res,
+        )
     try:
         doc = json.loads(rest)
     except ValueError:
         space = "No space left on device" in res.stderr.decode(errors="replace")
-        raise failed(f"device {dev.name}: disk full in {dev.dir} during the benchmark" if space else
-                     f"device {dev.name}: edgekit bench failed there with exit {res.returncode}: {_last_line(res.stderr)}",
-                     res) from None
+        raise failed(
+            f"device {dev.name}: disk full in {dev.dir} during the benchmark"
+            if space
+            else f"device {dev.name}: edgekit bench failed there with exit {res.returncode}: {_last_line(res.stderr)}",
+            res,
+        ) from None
     by_name = {n: m for m, n in names.items()}
     for r in doc.get("results", []):
         r["local_model"] = str(by_name[Path(r["model"]).name].resolve()) if Path(r["model"]).name in by_name else None
@@ -288,9 +347,16 @@ def run_dir_of(models: Sequence[Path]) -> Path | None:
     return dirs.pop() if len(dirs) == 1 else None
 
 
-def bench_and_keep(dev: Device, models: Sequence[Path], bench_args: Sequence[str], *, bundle: Path | None = None,
-                   setup: bool = False, output: Path | None = None,
-                   progress: Progress = lambda what: None) -> tuple[dict, list[Path]]:
+def bench_and_keep(
+    dev: Device,
+    models: Sequence[Path],
+    bench_args: Sequence[str],
+    *,
+    bundle: Path | None = None,
+    setup: bool = False,
+    output: Path | None = None,
+    progress: Progress = lambda what: None,
+) -> tuple[dict, list[Path]]:
     """``bench_on``, with its result saved to ``output`` and, when the models come from one run directory, to
     RUN_DIR/devices/<device>.json (where the report finds it). A failed run is saved as its failed record first."""
     run_dir = run_dir_of(models)

@@ -21,7 +21,12 @@ def _r(x: float | None, nd: int = 4) -> float | None:
 def latency(res: CaseResult) -> dict:
     s = res.stats
     return {
-        "n": s.n, "mean": _r(s.mean), "std": _r(s.std), "cv": _r(s.cv), "min": _r(s.min), "max": _r(s.max),
+        "n": s.n,
+        "mean": _r(s.mean),
+        "std": _r(s.std),
+        "cv": _r(s.cv),
+        "min": _r(s.min),
+        "max": _r(s.max),
         **{f"p{p}": _r(s.percentiles[p]) for p in PERCENTILES},
         "ci95": {f"p{p}": [_r(lo), _r(hi)] for p, (lo, hi) in s.ci.items()},
         "ci95_half_width_rel_p50": _r(s.ci_rel, 5),
@@ -46,8 +51,11 @@ def case_record(run: BenchRun, res: CaseResult) -> dict:
         "inter_op_threads": c.inter_threads,
         "batch": c.batch,
         "input_shapes": res.hello.get("input_shapes"),
-        "cold_start_ms": {"session": _r(res.hello["session_ms"]), "first_run": _r(res.hello["first_run_ms"]),
-                          "total": _r(res.hello["session_ms"] + res.hello["first_run_ms"])},
+        "cold_start_ms": {
+            "session": _r(res.hello["session_ms"]),
+            "first_run": _r(res.hello["first_run_ms"]),
+            "total": _r(res.hello["session_ms"] + res.hello["first_run_ms"]),
+        },
         "latency_ms": latency(res),
         # throughput from the mean: total items / total time, which is what a stream of queries sees
         "throughput_per_s": _r(c.batch * 1000 / res.stats.mean, 2),

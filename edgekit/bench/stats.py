@@ -89,12 +89,23 @@ def summarize(rounds: list[list[float]]) -> LatencyStats:
     mean = float(x.mean())
     std = float(x.std(ddof=1)) if len(x) > 1 else 0.0
     pct = {p: float(np.percentile(x, p)) for p in PERCENTILES}
-    return LatencyStats(n=len(x), mean=mean, std=std, cv=std / mean if mean else 0.0, min=float(x[0]), max=float(x[-1]),
-                        percentiles=pct, ci={p: quantile_ci(x, p / 100) for p in PERCENTILES},
-                        round_medians=[float(np.median(r)) for r in rounds if len(r)], speeds=speed_states(x))
+    return LatencyStats(
+        n=len(x),
+        mean=mean,
+        std=std,
+        cv=std / mean if mean else 0.0,
+        min=float(x[0]),
+        max=float(x[-1]),
+        percentiles=pct,
+        ci={p: quantile_ci(x, p / 100) for p in PERCENTILES},
+        round_medians=[float(np.median(r)) for r in rounds if len(r)],
+        speeds=speed_states(x),
+    )
 
 
-def speed_states(x: np.ndarray, min_ratio: float = 1.2, min_share: float = 0.05, max_valley: float = 0.5) -> dict | None:
+def speed_states(
+    x: np.ndarray, min_ratio: float = 1.2, min_share: float = 0.05, max_valley: float = 0.5
+) -> dict | None:
     """The two speeds of a machine that switches between them, or None when the query times form one cluster.
 
     On this 2-vCPU cloud VM a cache-resident model's times split into two clusters 1.5x apart (e.g. 0.26 and
@@ -143,7 +154,9 @@ def instability(s: LatencyStats, th: Thresholds) -> list[str]:
     if s.round_spread > th.max_round_spread:
         reasons.append(f"round medians spread {s.round_spread:.1%} > {th.max_round_spread:.0%}")
     if s.percentiles[90] > th.max_p90_ratio * s.p50:
-        reasons.append(f"p90 is {s.percentiles[90] / s.p50:.2f}x p50 (> {th.max_p90_ratio}x): queries are being disturbed")
+        reasons.append(
+            f"p90 is {s.percentiles[90] / s.p50:.2f}x p50 (> {th.max_p90_ratio}x): queries are being disturbed"
+        )
     return reasons
 
 
@@ -154,8 +167,10 @@ def ratio_instability(s: LatencyStats, ratio: dict[str, float], th: Thresholds) 
     reasons = [r for r in instability(s, th) if not r.startswith("round medians spread")]
     spread = (ratio["max"] - ratio["min"]) / ratio["p50_ratio"] if ratio["p50_ratio"] else 0.0
     if spread > th.max_ratio_spread:
-        reasons.append(f"p50 ratio to the reference spread {spread:.1%} across rounds "
-                       f"({ratio['min']:.3f}-{ratio['max']:.3f}) > {th.max_ratio_spread:.0%}")
+        reasons.append(
+            f"p50 ratio to the reference spread {spread:.1%} across rounds "
+            f"({ratio['min']:.3f}-{ratio['max']:.3f}) > {th.max_ratio_spread:.0%}"
+        )
     return reasons
 
 

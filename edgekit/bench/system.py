@@ -20,8 +20,16 @@ from pathlib import Path
 
 # ISA features that change which kernels ONNX Runtime picks (x86 /proc/cpuinfo "flags", ARM "Features")
 ISA_FLAGS = {
-    "avx2": "avx2", "avx512f": "avx512f", "avx512_vnni": "avx512_vnni", "avx_vnni": "avx_vnni",
-    "amx_int8": "amx_int8", "neon": "asimd", "dotprod": "asimddp", "i8mm": "i8mm", "sve": "sve", "bf16": "bf16",
+    "avx2": "avx2",
+    "avx512f": "avx512f",
+    "avx512_vnni": "avx512_vnni",
+    "avx_vnni": "avx_vnni",
+    "amx_int8": "amx_int8",
+    "neon": "asimd",
+    "dotprod": "asimddp",
+    "i8mm": "i8mm",
+    "sve": "sve",
+    "bf16": "bf16",
 }
 # vcgencmd get_throttled bits 0-3 are "now" (under-voltage, frequency capped, throttled, soft temperature limit);
 # bits 16-19 the same "since boot"
@@ -74,8 +82,13 @@ def speed_id(fp: dict | None = None) -> str:
 
 def _arch_family(name: str) -> str:
     name = name.lower()
-    for family, prefixes in (("x86", ("x86", "amd64", "i386", "i686")), ("arm", ("aarch64", "arm")),
-                             ("riscv", ("riscv",)), ("ppc", ("ppc", "powerpc")), ("s390", ("s390",))):
+    for family, prefixes in (
+        ("x86", ("x86", "amd64", "i386", "i686")),
+        ("arm", ("aarch64", "arm")),
+        ("riscv", ("riscv",)),
+        ("ppc", ("ppc", "powerpc")),
+        ("s390", ("s390",)),
+    ):
         if name.startswith(prefixes):
             return family
     return name
@@ -197,7 +210,7 @@ def cpu_times() -> dict[str, int] | None:
     first = (_read("/proc/stat") or "").partition("\n")[0].split()
     if not first or first[0] != "cpu":
         return None
-    values = [int(v) for v in first[1:1 + len(_STAT_FIELDS)]]
+    values = [int(v) for v in first[1 : 1 + len(_STAT_FIELDS)]]
     return dict(zip(_STAT_FIELDS, values + [0] * (len(_STAT_FIELDS) - len(values))))
 
 

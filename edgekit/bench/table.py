@@ -20,23 +20,34 @@ WIDE_TABLE_COLUMNS = 210  # the one-row-per-result table needs this many columns
 def _title(doc: dict) -> str:
     m = doc["machine"]
     # the id is what a budget's latency_machine: names, so it is printed where the numbers are
-    peaks = " · ".join(f"peak {p['peak_gmacs_per_s']:.1f} GMAC/s float, {p['int8_peak_gmacs_per_s']:.1f} int8 at {t}t"
-                       for t, p in (doc.get("peak") or {}).items())
-    return (f"{m['cpu']} · {m['cores_usable']} cores · {','.join(m['isa']) or 'no SIMD flags'} · "
-            f"onnxruntime {m['onnxruntime']} · machine {fingerprint_id(m)}" + (f" · {peaks}" if peaks else ""))
+    peaks = " · ".join(
+        f"peak {p['peak_gmacs_per_s']:.1f} GMAC/s float, {p['int8_peak_gmacs_per_s']:.1f} int8 at {t}t"
+        for t, p in (doc.get("peak") or {}).items()
+    )
+    return (
+        f"{m['cpu']} · {m['cores_usable']} cores · {','.join(m['isa']) or 'no SIMD flags'} · "
+        f"onnxruntime {m['onnxruntime']} · machine {fingerprint_id(m)}" + (f" · {peaks}" if peaks else "")
+    )
 
 
 def _cells(r: dict) -> dict[str, str]:
     lat, ref, acc = r["latency_ms"], r["vs_reference"], r["accuracy"]
     lo, hi = lat["ci95"]["p50"]
     return {
-        "model": r["name"], "thr": str(r["threads"]), "batch": str(r["batch"]),
-        "p50 ms [95% CI]": f"{lat['p50']:.3f} [{lo:.3f}–{hi:.3f}]", "p90": f"{lat['p90']:.3f}",
-        "p99": f"{lat['p99']:.3f}", "cv": f"{lat['cv']:.2f}", "items/s": f"{r['throughput_per_s']:.1f}",
+        "model": r["name"],
+        "thr": str(r["threads"]),
+        "batch": str(r["batch"]),
+        "p50 ms [95% CI]": f"{lat['p50']:.3f} [{lo:.3f}–{hi:.3f}]",
+        "p90": f"{lat['p90']:.3f}",
+        "p99": f"{lat['p99']:.3f}",
+        "cv": f"{lat['cv']:.2f}",
+        "items/s": f"{r['throughput_per_s']:.1f}",
         "cold ms": f"{r['cold_start_ms']['total']:.0f}",
         # memory the model adds to the process while it runs (the report's "peak memory" is the whole process)
-        "inference mem": fmt_size(r["memory"]["inference_bytes"]), "size": fmt_size(r["size_bytes"]),
-        "params": fmt_count(r["params"]), "MACs": fmt_count(r["macs"]),
+        "inference mem": fmt_size(r["memory"]["inference_bytes"]),
+        "size": fmt_size(r["size_bytes"]),
+        "params": fmt_count(r["params"]),
+        "MACs": fmt_count(r["macs"]),
         # distance to the limit: achieved MAC rate at p50 and its share of this machine's measured peak
         "GMAC/s (of peak)": fmt_rate(r.get("gmacs_per_s"), r.get("peak_fraction")),
         "accuracy": fmt_acc(None if acc is None else acc["value"]),
@@ -47,7 +58,14 @@ def _cells(r: dict) -> dict[str, str]:
 
 def results_table(doc: dict, width: int = WIDE_TABLE_COLUMNS) -> Table:
     """One row per result when ``width`` allows it, else one two-column block per result (readable at 80 columns)."""
-    ref_name = next((r["name"] for r in doc["results"] if r["vs_reference"] is not None and r["vs_reference"].get("p50_ratio") == 1.0), None)
+    ref_name = next(
+        (
+            r["name"]
+            for r in doc["results"]
+            if r["vs_reference"] is not None and r["vs_reference"].get("p50_ratio") == 1.0
+        ),
+        None,
+    )
     rows = [_cells(r) for r in doc["results"]]
     caption = f"÷ ref: p50 divided by the p50 of {ref_name} (min–max over rounds)" if ref_name else None
     if width >= WIDE_TABLE_COLUMNS:

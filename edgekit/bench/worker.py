@@ -24,9 +24,16 @@ import numpy as np
 from edgekit.bench import memory
 
 # onnx tensor type -> how to make a representative input of it
-DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-          "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
-          "tensor(bool)": np.bool_}
+DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8,
+    "tensor(int8)": np.int8,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(bool)": np.bool_,
+}
 
 
 def _preprocess_beside(model: Path) -> dict | None:
@@ -44,8 +51,10 @@ def make_feed(sess, batch: int, pre: dict | None, seed: int = 0) -> dict[str, np
         dims = []
         for i, d in enumerate(inp.shape):
             if i == 0 and isinstance(d, int) and d > 0 and d != batch:
-                raise ValueError(f"input '{inp.name}' has a fixed batch size of {d}; batch {batch} needs a model "
-                                 "exported with a dynamic batch axis")
+                raise ValueError(
+                    f"input '{inp.name}' has a fixed batch size of {d}; batch {batch} needs a model "
+                    "exported with a dynamic batch axis"
+                )
             if isinstance(d, int) and d > 0:
                 dims.append(d)
             elif i == 0:
@@ -83,15 +92,24 @@ def serve(cfg: dict, inbox, reply) -> None:
     model = Path(cfg["model"])
     baseline = memory.current_rss()
     t0 = time.perf_counter()
-    sess = ort.session(model, threads=cfg["threads"], spinning=cfg["spinning"], inter_threads=cfg.get("inter_threads", 1))
+    sess = ort.session(
+        model, threads=cfg["threads"], spinning=cfg["spinning"], inter_threads=cfg.get("inter_threads", 1)
+    )
     t1 = time.perf_counter()
     feed = make_feed(sess, cfg["batch"], _preprocess_beside(model))
     t2 = time.perf_counter()
     sess.run(None, feed)
     t3 = time.perf_counter()
     shape0 = sess.get_inputs()[0].shape[0]
-    reply({"ok": True, "session_ms": (t1 - t0) * 1e3, "first_run_ms": (t3 - t2) * 1e3,
-           "input_shapes": {k: list(v.shape) for k, v in feed.items()}, "session_rss": memory.current_rss()})
+    reply(
+        {
+            "ok": True,
+            "session_ms": (t1 - t0) * 1e3,
+            "first_run_ms": (t3 - t2) * 1e3,
+            "input_shapes": {k: list(v.shape) for k, v in feed.items()},
+            "session_rss": memory.current_rss(),
+        }
+    )
     for line in inbox:
         cmd = json.loads(line)
         if cmd["cmd"] == "warmup":

@@ -32,9 +32,15 @@ def _version(value: bool):
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.", metavar=""),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors: no progress, notes or warnings.", metavar=""),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show a traceback with an error (same as EDGEKIT_DEBUG=1).", metavar=""),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit.", metavar=""
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only results and errors: no progress, notes or warnings.", metavar=""
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show a traceback with an error (same as EDGEKIT_DEBUG=1).", metavar=""
+    ),
 ):
     """Exit codes: 0 ok, 1 a run or check failed, 2 bad input, 130 interrupted (Ctrl-C)."""
     sigint.state["phase"] = "running"  # the command line is parsed: a Ctrl-C from here interrupts the command

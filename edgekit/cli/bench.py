@@ -20,7 +20,7 @@ from edgekit.bench.table import results_table  # noqa: F401  (the renderer; test
 
 
 def parse_ints(text: str, what: str) -> list[int]:
-    """"1,2,4" -> [1, 2, 4]; "sweep" (threads) -> 1, 2, 4, ... up to the usable cores."""
+    """ "1,2,4" -> [1, 2, 4]; "sweep" (threads) -> 1, 2, 4, ... up to the usable cores."""
     if what == "--threads" and text == "sweep":
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         vals = [1 << i for i in range(cores.bit_length()) if 1 << i <= cores]
@@ -71,8 +71,10 @@ def run_models(paths: list[Path]) -> list[Path]:
 def _check_threads(thread_list: list[int]) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if max(thread_list) > cores:
-        raise InputError(f"--threads {max(thread_list)}: this machine has {cores} usable cores; more threads than cores "
-                         f"only measures contention")
+        raise InputError(
+            f"--threads {max(thread_list)}: this machine has {cores} usable cores; more threads than cores "
+            f"only measures contention"
+        )
 
 
 def _recipe_dataset(path: Path):
@@ -90,26 +92,92 @@ def _recipe_dataset(path: Path):
 
 @app.command()
 def bench(
-    models: list[Path] = typer.Argument(..., metavar="MODEL_OR_RUN_DIR...", help="ONNX model files, or a run directory (all its ONNX artifacts); several are measured in alternating rounds."),
-    reference: int = typer.Option(None, "--reference", "-r", help="Position (1-based) of the model the others are compared to (default: the first, when there are several)."),
-    threads: str = typer.Option("1", "--threads", "-t", help="onnxruntime intra-op threads: 1 | 1,2,4 | sweep (1, 2, 4, ... up to the usable cores)."),
+    models: list[Path] = typer.Argument(
+        ...,
+        metavar="MODEL_OR_RUN_DIR...",
+        help="ONNX model files, or a run directory (all its ONNX artifacts); several are measured in alternating rounds.",
+    ),
+    reference: int = typer.Option(
+        None,
+        "--reference",
+        "-r",
+        help="Position (1-based) of the model the others are compared to (default: the first, when there are several).",
+    ),
+    threads: str = typer.Option(
+        "1",
+        "--threads",
+        "-t",
+        help="onnxruntime intra-op threads: 1 | 1,2,4 | sweep (1, 2, 4, ... up to the usable cores).",
+    ),
     batch: str = typer.Option("1", "--batch", "-b", help="Batch sizes, e.g. 1,8 (throughput is reported per item)."),
-    quick: bool = typer.Option(False, "--quick", help="Under a second per model: smoke tests, rough numbers.", metavar=""),
-    thorough: bool = typer.Option(False, "--thorough", help="MLPerf-style floor (1024 queries, 60 s per model), repeated once if unstable.", metavar=""),
-    repeat: int = typer.Option(None, "--repeat", min=0, max=10, help="Measure again up to this many times while a result is unstable."),
-    inter_threads: int = typer.Option(1, "--inter-threads", min=1, max=256, help="onnxruntime inter-op threads (>1 runs independent graph branches in parallel)."),
-    bundle: Path = typer.Option(None, "--bundle", help="Evaluation bundle (.npz from `edgekit bundle`): also measure accuracy."),
-    recipe: Path = typer.Option(None, "--recipe", help="Also measure accuracy on this recipe's test split (needs the dataset here; a bundle does not)."),
-    no_spinning: bool = typer.Option(False, "--no-spinning", help="Stop onnxruntime's threads from busy-waiting between ops (lower CPU use, usually slower).", metavar=""),
-    max_ci: float = typer.Option(None, "--max-ci", min=0, max=100, help="Unstable above this 95% CI half-width of p50, in % of p50 (default 3)."),
-    max_drift: float = typer.Option(None, "--max-drift", min=0, max=1000, help="Unstable above this spread of per-round medians, in % of p50 (default 10)."),
-    max_p90: float = typer.Option(None, "--max-p90", min=1, max=1000, help="Unstable when p90 exceeds this multiple of p50 (default 1.5)."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any result is unstable or the run was throttled.", metavar=""),
-    as_json: bool = typer.Option(False, "--json", help="Print the result document (schema edgekit.bench/1) on stdout.", metavar=""),
+    quick: bool = typer.Option(
+        False, "--quick", help="Under a second per model: smoke tests, rough numbers.", metavar=""
+    ),
+    thorough: bool = typer.Option(
+        False,
+        "--thorough",
+        help="MLPerf-style floor (1024 queries, 60 s per model), repeated once if unstable.",
+        metavar="",
+    ),
+    repeat: int = typer.Option(
+        None, "--repeat", min=0, max=10, help="Measure again up to this many times while a result is unstable."
+    ),
+    inter_threads: int = typer.Option(
+        1,
+        "--inter-threads",
+        min=1,
+        max=256,
+        help="onnxruntime inter-op threads (>1 runs independent graph branches in parallel).",
+    ),
+    bundle: Path = typer.Option(
+        None, "--bundle", help="Evaluation bundle (.npz from `edgekit bundle`): also measure accuracy."
+    ),
+    recipe: Path = typer.Option(
+        None,
+        "--recipe",
+        help="Also measure accuracy on this recipe's test split (needs the dataset here; a bundle does not).",
+    ),
+    no_spinning: bool = typer.Option(
+        False,
+        "--no-spinning",
+        help="Stop onnxruntime's threads from busy-waiting between ops (lower CPU use, usually slower).",
+        metavar="",
+    ),
+    max_ci: float = typer.Option(
+        None, "--max-ci", min=0, max=100, help="Unstable above this 95% CI half-width of p50, in % of p50 (default 3)."
+    ),
+    max_drift: float = typer.Option(
+        None,
+        "--max-drift",
+        min=0,
+        max=1000,
+        help="Unstable above this spread of per-round medians, in % of p50 (default 10).",
+    ),
+    max_p90: float = typer.Option(
+        None, "--max-p90", min=1, max=1000, help="Unstable when p90 exceeds this multiple of p50 (default 1.5)."
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 if any result is unstable or the run was throttled.", metavar=""
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the result document (schema edgekit.bench/1) on stdout.", metavar=""
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="Also write the result document to this JSON file."),
-    on: str = typer.Option(None, "--on", help="Measure on this device over SSH (user@host, a Host alias, or a name from devices.yaml); the result comes back here."),
-    devices: Path = typer.Option(None, "--devices", help="Device inventory for --on (default: ./devices.yaml, then ~/.config/edgekit/devices.yaml)."),
-    setup_device: bool = typer.Option(False, "--setup-device", help="With --on: allow creating a venv on the device and pip-installing edgekit's base dependencies there."),
+    on: str = typer.Option(
+        None,
+        "--on",
+        help="Measure on this device over SSH (user@host, a Host alias, or a name from devices.yaml); the result comes back here.",
+    ),
+    devices: Path = typer.Option(
+        None,
+        "--devices",
+        help="Device inventory for --on (default: ./devices.yaml, then ~/.config/edgekit/devices.yaml).",
+    ),
+    setup_device: bool = typer.Option(
+        False,
+        "--setup-device",
+        help="With --on: allow creating a venv on the device and pip-installing edgekit's base dependencies there.",
+    ),
 ):
     """Latency (p50/p90/p95/p99 with confidence intervals), throughput, cold start, memory, size, params, MACs
     and accuracy of ONNX models on this machine, each model in its own process. Torch-free."""
@@ -122,9 +190,13 @@ def bench(
         raise InputError("--bundle and --recipe exclude each other: give one source of test samples")
     output = check_output_file(output, "--output")  # before minutes of measuring, not after
     models = run_models(models)
-    settings = settings_for("quick" if quick else "thorough" if thorough else "default", repeat=repeat,
-                            max_ci_rel=None if max_ci is None else max_ci / 100,
-                            max_round_spread=None if max_drift is None else max_drift / 100, max_p90_ratio=max_p90)
+    settings = settings_for(
+        "quick" if quick else "thorough" if thorough else "default",
+        repeat=repeat,
+        max_ci_rel=None if max_ci is None else max_ci / 100,
+        max_round_spread=None if max_drift is None else max_drift / 100,
+        max_p90_ratio=max_p90,
+    )
     if reference is not None and not 1 <= reference <= len(models):
         raise InputError(f"--reference {reference}: give a position from 1 to {len(models)}")
     ref = (reference - 1) if reference is not None else (0 if len(models) > 1 else None)
@@ -132,10 +204,20 @@ def bench(
     if on is None:
         _check_threads(thread_list)  # a device's own cores are checked there
     else:  # the same options, passed through to the harness on the device
-        flags = {"--threads": threads, "--batch": batch, "--repeat": repeat, "--inter-threads": inter_threads,
-                 "--reference": reference, "--max-ci": max_ci, "--max-drift": max_drift, "--max-p90": max_p90}
+        flags = {
+            "--threads": threads,
+            "--batch": batch,
+            "--repeat": repeat,
+            "--inter-threads": inter_threads,
+            "--reference": reference,
+            "--max-ci": max_ci,
+            "--max-drift": max_drift,
+            "--max-p90": max_p90,
+        }
         switches = {"--quick": quick, "--thorough": thorough, "--no-spinning": no_spinning}
-        remote_args = [a for k, v in flags.items() if v is not None for a in (k, str(v))] + [k for k, v in switches.items() if v]
+        remote_args = [a for k, v in flags.items() if v is not None for a in (k, str(v))] + [
+            k for k, v in switches.items() if v
+        ]
     try:
         with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
             if recipe is not None:
@@ -144,12 +226,28 @@ def bench(
             if on is not None:
                 doc = _bench_on(on, devices, models, remote_args, bundle, setup_device, output)
             else:
-                with progress(err, TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                              TimeElapsedColumn(), transient=True) as bar:
+                with progress(
+                    err,
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(),
+                    transient=True,
+                ) as bar:
                     task = bar.add_task("benchmarking", total=None)
-                    result = run_bench(models, threads=thread_list, batches=batch_list, settings=settings, reference=ref,
-                                       bundle=bundle, spinning=not no_spinning, inter_threads=inter_threads,
-                                       progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
+                    result = run_bench(
+                        models,
+                        threads=thread_list,
+                        batches=batch_list,
+                        settings=settings,
+                        reference=ref,
+                        bundle=bundle,
+                        spinning=not no_spinning,
+                        inter_threads=inter_threads,
+                        progress=lambda what, done, total: bar.update(
+                            task, description=what, completed=done, total=total
+                        ),
+                    )
                 doc = document(result)
     except KeyboardInterrupt:
         raise Interrupted("benchmark interrupted; nothing was written") from None
@@ -161,31 +259,47 @@ def bench(
         typer.echo(json.dumps(doc, indent=2))
     else:
         out.print(results_table(doc, out.width))
-    unstable = [f"{r['name']} ({r['threads']}t, batch {r['batch']}): {'; '.join(r['unstable_reasons'])}"
-                for r in doc["results"] if r["unstable"]]
+    unstable = [
+        f"{r['name']} ({r['threads']}t, batch {r['batch']}): {'; '.join(r['unstable_reasons'])}"
+        for r in doc["results"]
+        if r["unstable"]
+    ]
     for line in unstable:
         err.print(f"[yellow]unstable:[/] {line}", highlight=False)
     for r in doc["results"]:
         if r.get("speed_states"):
             v = r["speed_states"]
-            err.print(f"two speeds: {r['name']} ({r['threads']}t, batch {r['batch']}): {v['fast_share']:.0%} of queries at "
-                      f"{v['fast_ms']:.3f} ms, the rest at {v['slow_ms']:.3f} ms: the machine switched speed while measuring "
-                      f"(steal {r.get('steal_percent')} %); p50 moves with the mix", highlight=False)
+            err.print(
+                f"two speeds: {r['name']} ({r['threads']}t, batch {r['batch']}): {v['fast_share']:.0%} of queries at "
+                f"{v['fast_ms']:.3f} ms, the rest at {v['slow_ms']:.3f} ms: the machine switched speed while measuring "
+                f"(steal {r.get('steal_percent')} %); p50 moves with the mix",
+                highlight=False,
+            )
     for line in doc["invalid_reasons"]:
         err.print(f"[red]invalid run:[/] {line}", highlight=False)
     if strict and (unstable or doc["invalid_reasons"]):
-        raise CheckFailed(f"{len(unstable)} unstable result(s), {len(doc['invalid_reasons'])} throttling event(s); see above")
+        raise CheckFailed(
+            f"{len(unstable)} unstable result(s), {len(doc['invalid_reasons'])} throttling event(s); see above"
+        )
 
 
-def _bench_on(on: str, devices: Path | None, models: list[Path], args: list[str], bundle: Path | None,
-              setup: bool, output: Path | None) -> dict:
+def _bench_on(
+    on: str,
+    devices: Path | None,
+    models: list[Path],
+    args: list[str],
+    bundle: Path | None,
+    setup: bool,
+    output: Path | None,
+) -> dict:
     from edgekit.bench.devices import resolve_device
     from edgekit.bench.remote import bench_and_keep
 
     device = resolve_device(on, devices)
     with err.status(f"connecting to {device.name}") as status:
-        doc, kept = bench_and_keep(device, models, args, bundle=bundle, setup=setup, output=output,
-                                   progress=lambda what: status.update(what))
+        doc, kept = bench_and_keep(
+            device, models, args, bundle=bundle, setup=setup, output=output, progress=lambda what: status.update(what)
+        )
     for path in kept:
         err.print(f"{device.name}: result saved in {path}", highlight=False, soft_wrap=True)
     return doc
@@ -207,5 +321,9 @@ def bundle(
     ds = _recipe_dataset(recipe)
     x, y, pre = bundle_from_dataset(ds, limit)
     save_bundle(output, x, y, pre)
-    out.print(f"{output}: {len(y)} test samples of '{ds.name}' ({len(ds.classes)} classes), "
-              f"{output.stat().st_size / 1e6:.1f} MB", soft_wrap=True, highlight=False)
+    out.print(
+        f"{output}: {len(y)} test samples of '{ds.name}' ({len(ds.classes)} classes), "
+        f"{output.stat().st_size / 1e6:.1f} MB",
+        soft_wrap=True,
+        highlight=False,
+    )

@@ -19,7 +19,11 @@ CHECK_SCHEMA = "edgekit.check/1"
 def print_outcome(outcome, console) -> None:
     style = {"pass": "green", "fail": "red", "skip": "yellow"}
     for r in outcome.results:
-        console.print(f"[{style[r.status]}]{r.status.upper():<4}[/] {escape(r.budget)}: {escape(r.message)}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[{style[r.status]}]{r.status.upper():<4}[/] {escape(r.budget)}: {escape(r.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for w in outcome.warnings:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
 
@@ -31,13 +35,23 @@ def failure(outcome) -> CheckFailed:
 
 @app.command()
 def check(
-    target: Path = typer.Argument(..., metavar="REPORT_OR_RUN_DIR", help="report.json, or a run directory (its report is rebuilt from run.json)."),
+    target: Path = typer.Argument(
+        ..., metavar="REPORT_OR_RUN_DIR", help="report.json, or a run directory (its report is rebuilt from run.json)."
+    ),
     baseline: Path = typer.Option(None, "--baseline", help="A stored report.json to check regressions against."),
-    budgets_file: Path = typer.Option(None, "--budgets", help="Budgets YAML (or a recipe); default: the run's own (its recipe's budgets, recorded in run.json)."),
+    budgets_file: Path = typer.Option(
+        None,
+        "--budgets",
+        help="Budgets YAML (or a recipe); default: the run's own (its recipe's budgets, recorded in run.json).",
+    ),
     junit: Path = typer.Option(None, "--junit", help="Write JUnit XML here (one testcase per budget)."),
-    summary: str = typer.Option(None, "--summary", help="Append a Markdown summary here, e.g. \"$GITHUB_STEP_SUMMARY\" (empty: none)."),
+    summary: str = typer.Option(
+        None, "--summary", help='Append a Markdown summary here, e.g. "$GITHUB_STEP_SUMMARY" (empty: none).'
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout.", metavar=""),
-    allow_skipped: bool = typer.Option(False, "--allow-skipped", help="Exit 0 even when every budget was skipped (nothing enforced).", metavar=""),
+    allow_skipped: bool = typer.Option(
+        False, "--allow-skipped", help="Exit 0 even when every budget was skipped (nothing enforced).", metavar=""
+    ),
 ):
     """Check a run against its budgets. Size and accuracy gates always apply; latency gates only between
     results from machines with the same fingerprint (skipped with a warning otherwise)."""
@@ -73,5 +87,8 @@ def check(
         raise failure(outcome)
     if not as_json:
         skipped = sum(r.status == "skip" for r in outcome.results)
-        out.print(f"[green]ok[/]: {len(outcome.results) - skipped} budgets checked, none broken"
-                  + (f" ({skipped} not checked, see above)" if skipped else ""), highlight=False)
+        out.print(
+            f"[green]ok[/]: {len(outcome.results) - skipped} budgets checked, none broken"
+            + (f" ({skipped} not checked, see above)" if skipped else ""),
+            highlight=False,
+        )

@@ -18,16 +18,43 @@ from edgekit.fsutil import check_output_dir
 
 @app.command()
 def curve(
-    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe YAML file: its train and prompted stages are the arms."),
-    sizes: str = typer.Option(DEFAULT_SIZES, "--sizes", help="Labelled training examples PER CLASS, increasing; 'all' = the whole training split."),
-    seeds: int = typer.Option(3, "--seeds", min=1, max=20, help="Seeds (subset draw + training) at sizes up to --seeds-up-to."),
-    seeds_up_to: int = typer.Option(300, "--seeds-up-to", min=0, help="Largest size per class that runs every seed; larger sizes run one."),
-    arms: str = typer.Option(None, "--arms", help="Comma-separated arms (stage ids, '<prompted id>:few-shot'); default: all but the slow ones."),
-    test_samples: int = typer.Option(None, "--test-samples", min=1, help="Score every point on a seeded subset of this many test samples."),
-    min_steps: int = typer.Option(150, "--min-steps", min=1, help="Optimizer steps every trained point takes at least, and at least as many as the arm's largest size takes (more epochs on small sets)."),
-    in_context: int = typer.Option(4, "--in-context", min=1, max=64, help="llm/openai few-shot: examples per class shown in the prompt, at most."),
-    run_dir: Path = typer.Option(None, "--run-dir", help="Run folder (default: runs/<recipe name>); writes RUN_DIR/curve/."),
-    as_json: bool = typer.Option(False, "--json", help="Print the curve (edgekit.curve/1) as JSON on stdout.", metavar=""),
+    recipe: Path = typer.Argument(
+        ..., metavar="RECIPE", help="Recipe YAML file: its train and prompted stages are the arms."
+    ),
+    sizes: str = typer.Option(
+        DEFAULT_SIZES,
+        "--sizes",
+        help="Labelled training examples PER CLASS, increasing; 'all' = the whole training split.",
+    ),
+    seeds: int = typer.Option(
+        3, "--seeds", min=1, max=20, help="Seeds (subset draw + training) at sizes up to --seeds-up-to."
+    ),
+    seeds_up_to: int = typer.Option(
+        300, "--seeds-up-to", min=0, help="Largest size per class that runs every seed; larger sizes run one."
+    ),
+    arms: str = typer.Option(
+        None,
+        "--arms",
+        help="Comma-separated arms (stage ids, '<prompted id>:few-shot'); default: all but the slow ones.",
+    ),
+    test_samples: int = typer.Option(
+        None, "--test-samples", min=1, help="Score every point on a seeded subset of this many test samples."
+    ),
+    min_steps: int = typer.Option(
+        150,
+        "--min-steps",
+        min=1,
+        help="Optimizer steps every trained point takes at least, and at least as many as the arm's largest size takes (more epochs on small sets).",
+    ),
+    in_context: int = typer.Option(
+        4, "--in-context", min=1, max=64, help="llm/openai few-shot: examples per class shown in the prompt, at most."
+    ),
+    run_dir: Path = typer.Option(
+        None, "--run-dir", help="Run folder (default: runs/<recipe name>); writes RUN_DIR/curve/."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the curve (edgekit.curve/1) as JSON on stdout.", metavar=""
+    ),
 ):
     """Learning curves: train, fine-tune and prompt (zero- and few-shot) at a ladder of training-set sizes."""
     from edgekit.curve.run import CurveRun, CurveSettings
@@ -57,4 +84,7 @@ def curve(
         typer.echo(json.dumps(doc, indent=2))
     else:
         typer.echo(markdown(doc), nl=False)  # plain text: a table row is never wrapped
-        err.print(f"curve: {runner.dir / 'curve.png'}, {runner.dir / 'curve.md'}, {runner.dir / 'curve.json'}", highlight=False)
+        err.print(
+            f"curve: {runner.dir / 'curve.png'}, {runner.dir / 'curve.md'}, {runner.dir / 'curve.json'}",
+            highlight=False,
+        )

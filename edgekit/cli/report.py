@@ -16,8 +16,12 @@ from edgekit.run.runlock import in_progress
 def warn_if_running(target: Path) -> None:
     """A `shrink` still running in this run directory: what is read now may change in a minute."""
     if target.is_dir() and in_progress(target):
-        err.print(f"[yellow]warning:[/] {escape(str(target))}: an `edgekit shrink` is still running here; "
-                  "this reflects the stages finished so far", highlight=False, soft_wrap=True)
+        err.print(
+            f"[yellow]warning:[/] {escape(str(target))}: an `edgekit shrink` is still running here; "
+            "this reflects the stages finished so far",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 COMPARE_SCHEMA = "edgekit.compare/1"

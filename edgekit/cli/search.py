@@ -23,15 +23,29 @@ from edgekit.decide.ship import ShipRule
 @app.command()
 def search(
     recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe YAML file with a search: block."),
-    run_dir: Path = typer.Option(None, "--run-dir", help="Run directory (default: runs/<recipe name>); the search lives in RUN_DIR/search/."),
-    storage: str = typer.Option(None, "--storage", help="SQLAlchemy URL of a shared study, e.g. postgresql+psycopg://user@host/db "
-                                                        "(default: a journal file RUN_DIR/search/study.journal)."),
-    worker: bool = typer.Option(False, "--worker", help="One of several processes on one study: dead workers' trials are "
-                                                        "found by heartbeat and retried.", metavar=""),
+    run_dir: Path = typer.Option(
+        None, "--run-dir", help="Run directory (default: runs/<recipe name>); the search lives in RUN_DIR/search/."
+    ),
+    storage: str = typer.Option(
+        None,
+        "--storage",
+        help="SQLAlchemy URL of a shared study, e.g. postgresql+psycopg://user@host/db "
+        "(default: a journal file RUN_DIR/search/study.journal).",
+    ),
+    worker: bool = typer.Option(
+        False,
+        "--worker",
+        help="One of several processes on one study: dead workers' trials are found by heartbeat and retried.",
+        metavar="",
+    ),
     study_name: str = typer.Option(None, "--study", help="Study name in the storage (default: the recipe's name)."),
     trials: int = typer.Option(None, "--trials", min=1, help="Trial budget (overrides search.trials)."),
-    timeout_min: float = typer.Option(None, "--timeout-min", min=0.01, help="Start no trial after this many minutes (overrides search.timeout_min)."),
-    heartbeat: int = typer.Option(10, "--heartbeat", min=1, help="Seconds between a worker's heartbeats; a trial is stale after 3 missed."),
+    timeout_min: float = typer.Option(
+        None, "--timeout-min", min=0.01, help="Start no trial after this many minutes (overrides search.timeout_min)."
+    ),
+    heartbeat: int = typer.Option(
+        10, "--heartbeat", min=1, help="Seconds between a worker's heartbeats; a trial is stale after 3 missed."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the search result as JSON on stdout.", metavar=""),
 ):
     """Search the recipe's stage settings for the smallest, fastest, most accurate artifacts within its budgets."""
@@ -50,7 +64,10 @@ def search(
     store = study_mod.open_storage(storage, search_dir, heartbeat)
     name = study_name or loaded.recipe.name
     seed = loaded.recipe.seed if not worker else None  # workers sampling with one seed would propose the same trials
-    budget = study_mod.Budget(trials or cfg.trials, time.time() + 60 * (timeout_min or cfg.timeout_min) if (timeout_min or cfg.timeout_min) else None)
+    budget = study_mod.Budget(
+        trials or cfg.trials,
+        time.time() + 60 * (timeout_min or cfg.timeout_min) if (timeout_min or cfg.timeout_min) else None,
+    )
     progress = Progress(budget, err)
 
     # one search process owns its search dir; workers share it (trial dirs are numbered by the study)
@@ -65,11 +82,20 @@ def search(
         try:
             study_mod.optimize(st, objective, budget, worker, heartbeat, progress)
         except KeyboardInterrupt:
-            raise Interrupted(f"search interrupted; finished trials are kept in the study: run the same command to resume") from None
-        result = summary([record(t) for t in st.get_trials(deepcopy=False)], list(cfg.objectives), name,
-                         storage.split("@")[-1] if storage else str(search_dir / study_mod.JOURNAL))
-        result["snippets"] = {str(t["number"]): space.settings_snippet(loaded, t["settings"], params)
-                              for t in result["trials"] if t["state"] == "COMPLETE"}
+            raise Interrupted(
+                "search interrupted; finished trials are kept in the study: run the same command to resume"
+            ) from None
+        result = summary(
+            [record(t) for t in st.get_trials(deepcopy=False)],
+            list(cfg.objectives),
+            name,
+            storage.split("@")[-1] if storage else str(search_dir / study_mod.JOURNAL),
+        )
+        result["snippets"] = {
+            str(t["number"]): space.settings_snippet(loaded, t["settings"], params)
+            for t in result["trials"]
+            if t["state"] == "COMPLETE"
+        }
         result["ship"] = shipped(result, loaded.recipe.ship or ShipRule())
         result["chart"] = str(chart.plot(result, search_dir / "pareto.png")) if result["frontier"] else None
         write_json(search_dir / "result.json", result)
@@ -78,7 +104,9 @@ def search(
     else:
         print_result(result)
     if not any(t["state"] == "COMPLETE" for t in result["trials"]):
-        raise EdgekitError(f"no trial completed; reasons: {'; '.join(sorted({t['error'] or '?' for t in result['trials']}))}")
+        raise EdgekitError(
+            f"no trial completed; reasons: {'; '.join(sorted({t['error'] or '?' for t in result['trials']}))}"
+        )
 
 
 class Progress:
@@ -104,8 +132,11 @@ class Progress:
         left = max(0, self.budget.trials - n) * per
         if self.budget.deadline is not None:
             left = min(left, max(0.0, self.budget.deadline - time.time()))
-        self.console.print(f"trial {min(n, self.budget.trials)}/{self.budget.trials} #{trial.number} {escape(what)}{best}; "
-                           f"ETA {left / 60:.0f} min", highlight=False)
+        self.console.print(
+            f"trial {min(n, self.budget.trials)}/{self.budget.trials} #{trial.number} {escape(what)}{best}; "
+            f"ETA {left / 60:.0f} min",
+            highlight=False,
+        )
 
 
 def print_result(result: dict) -> None:
@@ -117,19 +148,29 @@ def print_result(result: dict) -> None:
     for n in result["frontier"]:
         t = trials[n]
         m = metrics(t["row"])
-        label = f"#{n}" + (" (hand)" if t["hand"] else "") + (" dominates hand" if n in result["dominating_hand"] else "")
+        label = (
+            f"#{n}" + (" (hand)" if t["hand"] else "") + (" dominates hand" if n in result["dominating_hand"] else "")
+        )
         table.add_row(label, t["row"]["stage"], f"{m['accuracy']:.2f} %", f"{m['size']:.2f} MB", f"{m['p50']:.3f} ms")
     out.print(table)
     for n in result["frontier"]:  # plain lines, not table cells: copied out of a log they still paste as YAML
-        out.print(f"#{n} settings (paste over the recipe's stages):\n{escape(result['snippets'][str(n)].rstrip())}", highlight=False)
+        out.print(
+            f"#{n} settings (paste over the recipe's stages):\n{escape(result['snippets'][str(n)].rstrip())}",
+            highlight=False,
+        )
     if result.get("ship") is not None:
         n = result["ship"]["trial"]
-        out.print(f"ships: {'nothing' if n is None else f'trial #{n}'} ({escape(result['ship']['reason'])})", highlight=False)
+        out.print(
+            f"ships: {'nothing' if n is None else f'trial #{n}'} ({escape(result['ship']['reason'])})", highlight=False
+        )
     if result["hand"] is not None:
         hand = trials[result["hand"]]
         out.print(f"hand recipe (trial #{result['hand']}): {describe(hand['row'], hand['reference'])}", highlight=False)
     for t in failed:
         retry = f"; retried as #{t['retried_as']}" if t.get("retried_as") is not None else ""
         out.print(f"trial #{t['number']} failed: {escape(t['error'] or '?')}{retry}", highlight=False)
-    out.print(f"{len(result['trials'])} trials ({len(failed)} failed), {len(result['frontier'])} on the frontier; "
-              f"study: {result['storage']}; chart: {result['chart'] or 'none'}", highlight=False)
+    out.print(
+        f"{len(result['trials'])} trials ({len(failed)} failed), {len(result['frontier'])} on the frontier; "
+        f"study: {result['storage']}; chart: {result['chart'] or 'none'}",
+        highlight=False,
+    )

@@ -54,7 +54,9 @@ def verdict_table(report: dict) -> tuple[str, Table, list[str]] | None:
         table.add_column(col, justify="left" if col == "outcome" else "right", no_wrap=True)
     for r in v["rows"]:
         table.add_row(r["contender"], r["accuracy"], r["size"], r["p50"], r["outcome"] or "shipped")
-    lines = [f"  {r['contender']}: {r['kind']}" + (f"; {r['comparison']}" if r["comparison"] else "") for r in v["rows"]]
+    lines = [
+        f"  {r['contender']}: {r['kind']}" + (f"; {r['comparison']}" if r["comparison"] else "") for r in v["rows"]
+    ]
     return v["sentence"], table, lines
 
 
@@ -68,10 +70,14 @@ def shrink(
     force: bool = typer.Option(False, "--force", help="Run every stage again, ignoring cached results.", metavar=""),
     from_stage: str = typer.Option(None, "--from", help="Run this stage and all after it again."),
     as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON on stdout.", metavar=""),
-    nproc_per_node: int = typer.Option(1, "--nproc-per-node", help="Train stages: DDP processes on this machine (torchrun; gloo on CPU, NCCL on GPU)."),
+    nproc_per_node: int = typer.Option(
+        1, "--nproc-per-node", help="Train stages: DDP processes on this machine (torchrun; gloo on CPU, NCCL on GPU)."
+    ),
     nnodes: int = typer.Option(1, "--nnodes", help="Train stages: machines taking part (run this command on each)."),
     node_rank: int = typer.Option(0, "--node-rank", help="With --nnodes: this machine's rank, 0 to nnodes-1."),
-    rdzv_endpoint: str = typer.Option(None, "--rdzv-endpoint", help="With --nnodes: HOST:PORT on the node-rank-0 machine."),
+    rdzv_endpoint: str = typer.Option(
+        None, "--rdzv-endpoint", help="With --nnodes: HOST:PORT on the node-rank-0 machine."
+    ),
 ):
     """Run a recipe: train → prune → quantize → export → evaluate, each stage cached by the hash of its inputs."""
     from edgekit.run.pipeline import Pipeline
@@ -86,8 +92,10 @@ def shrink(
         record = pipeline.run(force=force, from_stage=from_stage)
     except KeyboardInterrupt:
         where = f"stage '{pipeline.running}'" if pipeline.running else "the run"
-        raise Interrupted(f"interrupted during {where} of {recipe}; finished stages are kept and "
-                          f"{run_dir / 'run.json'} marks the run failed: run the same command to resume") from None
+        raise Interrupted(
+            f"interrupted during {where} of {recipe}; finished stages are kept and "
+            f"{run_dir / 'run.json'} marks the run failed: run the same command to resume"
+        ) from None
     # after the stages: a Ctrl-C still exits 130 with a line saying what had been done (the report and the ship
     # folder are each written to a temporary name and renamed, so neither is ever half-written)
     phase = {"now": "writing the report", "shipped": None}
@@ -119,8 +127,11 @@ def shrink(
             raise StageFailed(ship["reason"])
         sigint.finished()  # everything is printed and in place: a Ctrl-C from here on changes nothing
     except KeyboardInterrupt:
-        done = (f"the run finished and shipped {phase['shipped']}" if phase["shipped"] else
-                "every stage finished and is kept; run the same command to write the report (the stages are cached)")
+        done = (
+            f"the run finished and shipped {phase['shipped']}"
+            if phase["shipped"]
+            else "every stage finished and is kept; run the same command to write the report (the stages are cached)"
+        )
         raise Interrupted(f"interrupted while {phase['now']} of {recipe}: {done}") from None
 
 
@@ -136,8 +147,11 @@ def _report_and_check(loaded, run_dir: Path, phase: dict):
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if not budgets:  # with budgets, the gate below prints the same findings as its warnings
         for f in written.report["sense"]:
-            err.print(f"[yellow]warning:[/] sense: {escape(f['check'])} ({escape(f['artifact'])}): {escape(f['message'])}",
-                      highlight=False, soft_wrap=True)
+            err.print(
+                f"[yellow]warning:[/] sense: {escape(f['check'])} ({escape(f['artifact'])}): {escape(f['message'])}",
+                highlight=False,
+                soft_wrap=True,
+            )
     err.print(f"report: {escape(str(run_dir / 'report.html'))}", highlight=False)
     phase["now"] = f"copying the shipped artifact to {run_dir / 'ship'}"
     shipped = publish(run_dir, written.report)

@@ -49,7 +49,12 @@ def recipe_arms(recipe) -> list[Arm]:
     for st in recipe.stages:
         if st.kind == "train":
             model = st.model or recipe.model
-            if st.distill is None and getattr(st, "input", None) is None and (st.model is not None or not made_model) and model:
+            if (
+                st.distill is None
+                and getattr(st, "input", None) is None
+                and (st.model is not None or not made_model)
+                and model
+            ):
                 pretrained = st.head is not None or bool(model.weights) or model.source.startswith("hf:")
                 if model.source.startswith("hf:") and st.head is None:
                     pass  # full fine-tuning of an encoder per point: minutes each on a CPU; the head arm covers it
@@ -68,13 +73,16 @@ def recipe_arms(recipe) -> list[Arm]:
 def select(arms: Sequence[Arm], names: str | None) -> list[Arm]:
     """The default arms, or exactly the comma-separated ``names`` (in recipe order); InputError on an unknown one."""
     if not arms:
-        raise InputError("the recipe has no arm for a curve: add a train stage (a model trained from its start) "
-                         "or a prompted stage")
+        raise InputError(
+            "the recipe has no arm for a curve: add a train stage (a model trained from its start) or a prompted stage"
+        )
     if names is None:
         return [a for a in arms if a.default]
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     known = {a.name for a in arms}
     unknown = [n for n in wanted if n not in known]
     if unknown or not wanted:
-        raise InputError(f"--arms: unknown arm {unknown[0] if unknown else repr(names)}; the recipe's arms: {', '.join(a.name for a in arms)}")
+        raise InputError(
+            f"--arms: unknown arm {unknown[0] if unknown else repr(names)}; the recipe's arms: {', '.join(a.name for a in arms)}"
+        )
     return [a for a in arms if a.name in wanted]

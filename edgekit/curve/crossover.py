@@ -47,8 +47,12 @@ def variance_of_mean(curve: Mapping, size, n_test: int) -> float:
 def summary(curve: Mapping, size, n_test: int) -> dict:
     """Mean, 95 % half-width, seed sd and seed count of one arm at one size."""
     accs = curve[size]
-    return {"mean": sum(accs) / len(accs), "ci95": Z95 * math.sqrt(variance_of_mean(curve, size, n_test)),
-            "seed_sd": seed_sd(curve, size), "seeds": len(accs)}
+    return {
+        "mean": sum(accs) / len(accs),
+        "ci95": Z95 * math.sqrt(variance_of_mean(curve, size, n_test)),
+        "seed_sd": seed_sd(curve, size),
+        "seeds": len(accs),
+    }
 
 
 def compare(a: Mapping, b: Mapping, size, n_test: int) -> dict:
@@ -70,9 +74,17 @@ def crossover(a: Mapping, b: Mapping, n_test: int, sizes: Sequence | None = None
         if c["winner"] != "a":
             break
         n_star = c["size"]
-    before = [c["size"] for c in per_size if c["winner"] == "b" and (n_star is None or sizes.index(c["size"]) < sizes.index(n_star))]
-    return {"n_star": n_star, "largest": sizes[-1] if sizes else None, "b_wins_up_to": before[-1] if before else None,
-            "per_size": per_size}
+    before = [
+        c["size"]
+        for c in per_size
+        if c["winner"] == "b" and (n_star is None or sizes.index(c["size"]) < sizes.index(n_star))
+    ]
+    return {
+        "n_star": n_star,
+        "largest": sizes[-1] if sizes else None,
+        "b_wins_up_to": before[-1] if before else None,
+        "per_size": per_size,
+    }
 
 
 def flat(accuracy: float, sizes: Sequence) -> dict:

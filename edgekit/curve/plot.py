@@ -40,13 +40,16 @@ def plot(doc: dict) -> bytes:
                 ax.axvline(xs[c["n_star"]], color="grey", linewidth=0.8, linestyle=":")
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(list(xs.values())))
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FixedFormatter(
-            [f"all\n({x:,.0f})" if s == "all" else f"{x:g}" for s, x in xs.items()]))
+        ax.xaxis.set_major_formatter(
+            matplotlib.ticker.FixedFormatter([f"all\n({x:,.0f})" if s == "all" else f"{x:g}" for s, x in xs.items()])
+        )
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(f"labelled training examples per class (log; {doc['test_samples']} test samples for every point)")
         ax.set_ylabel("test accuracy (%)")
         kinds = {a["kind"] for a in doc["arms"]}
-        versus = "training vs prompting" if kinds & {"zero-shot", "few-shot"} else "training from scratch vs fine-tuning"
+        versus = (
+            "training vs prompting" if kinds & {"zero-shot", "few-shot"} else "training from scratch vs fine-tuning"
+        )
         ax.set_title(f"Learning curve: {versus} (bands: 95 % CI over seeds and test set)", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")

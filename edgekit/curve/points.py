@@ -102,18 +102,42 @@ def train_point(arm: Arm, data: CurveData, idx: np.ndarray, seed: int, timing: b
         from edgekit.torchkit.text import token_splits
 
         train, test = token_splits(pre, sub, data.test)
-    settings = TrainSettings(epochs_for(len(sub), cfg.batch_size, cfg.epochs, step_floor(arm, data)), cfg.lr, cfg.batch_size,
-                             cfg.optimizer, cfg.weight_decay, schedule=cfg.schedule, label_smoothing=cfg.label_smoothing,
-                             augment=cfg.augment, seed=seed, device="cpu", channels_last=cfg.channels_last)
+    settings = TrainSettings(
+        epochs_for(len(sub), cfg.batch_size, cfg.epochs, step_floor(arm, data)),
+        cfg.lr,
+        cfg.batch_size,
+        cfg.optimizer,
+        cfg.weight_decay,
+        schedule=cfg.schedule,
+        label_smoothing=cfg.label_smoothing,
+        augment=cfg.augment,
+        seed=seed,
+        device="cpu",
+        channels_last=cfg.channels_last,
+    )
     # the N examples are the only labels: no epoch is picked by them (all would tie at 100 % early), the schedule's
     # last is kept; they are scored once, so a model stuck at chance is still caught
-    fit(model, train, train, data.ds.mean, data.ds.std, settings, console=Console(quiet=True), label=arm.name,
-        keep_last=True)
+    fit(
+        model,
+        train,
+        train,
+        data.ds.mean,
+        data.ds.std,
+        settings,
+        console=Console(quiet=True),
+        label=arm.name,
+        keep_last=True,
+    )
     train_s = time.perf_counter() - t0
     acc = evaluate(model, test, data.ds.mean, data.ds.std)
     params = sum(p.numel() for p in model.parameters())
-    point = {"accuracy": round(acc, 5), "train_s": round(train_s, 3), "epochs": settings.epochs, "params": params,
-             "size_bytes": 4 * params}  # fp32 weights
+    point = {
+        "accuracy": round(acc, 5),
+        "train_s": round(train_s, 3),
+        "epochs": settings.epochs,
+        "params": params,
+        "size_bytes": 4 * params,
+    }  # fp32 weights
     if timing:
         from edgekit.data.dataset import normalize
 
@@ -145,16 +169,30 @@ def head_point(arm: Arm, encoder, store, data: CurveData, idx: np.ndarray, seed:
         with torch.no_grad():
             fc.weight.copy_(h.scale * torch.from_numpy(encoder.label_vectors(h.prompts, descriptions)))
             fc.bias.zero_()
-    s = HeadSettings(descriptions, tuple(h.prompts), h.init, h.scale, epochs_for(len(sub), HeadSettings.batch_size, h.epochs, step_floor(arm, data)),
-                     h.lr, weight_decay=cfg.weight_decay, seed=seed)
+    s = HeadSettings(
+        descriptions,
+        tuple(h.prompts),
+        h.init,
+        h.scale,
+        epochs_for(len(sub), HeadSettings.batch_size, h.epochs, step_floor(arm, data)),
+        h.lr,
+        weight_decay=cfg.weight_decay,
+        seed=seed,
+    )
     train_head(fc, feats, sub.y, feats, sub.y, s)  # selection on the N labelled examples only
     train_s = time.perf_counter() - t0
     with torch.no_grad():
         acc = float((fc(test_feats).argmax(1).numpy() == data.test.y).mean())
     head = sum(p.numel() for p in fc.parameters())
-    point = {"accuracy": round(acc, 5), "train_s": round(train_s, 3), "epochs": s.epochs, "params": encoder.params + head,
-             "size_bytes": encoder.size_bytes + 4 * head}
+    point = {
+        "accuracy": round(acc, 5),
+        "train_s": round(train_s, 3),
+        "epochs": s.epochs,
+        "params": encoder.params + head,
+        "size_bytes": encoder.size_bytes + 4 * head,
+    }
     if timing:
+
         def classify(x):
             with torch.no_grad():
                 return fc(torch.from_numpy(encoder.embed([str(t) for t in x]))).argmax(1)
@@ -167,10 +205,16 @@ def embedding_point(class_vectors: np.ndarray, encoder, store, data: CurveData, 
     """Nearest class vector (cosine) for every cached test embedding: zero-shot label prompts or few-shot prototypes."""
     t0 = time.perf_counter()
     pred = (store.get(data.test.x) @ class_vectors.T).argmax(1)
-    point = {"accuracy": round(float((pred == data.test.y).mean()), 5), "train_s": round(time.perf_counter() - t0, 3),
-             "params": encoder.params, "size_bytes": encoder.size_bytes}
+    point = {
+        "accuracy": round(float((pred == data.test.y).mean()), 5),
+        "train_s": round(time.perf_counter() - t0, 3),
+        "params": encoder.params,
+        "size_bytes": encoder.size_bytes,
+    }
     if timing:
-        point["p50_ms"] = batch1_p50(lambda x: (encoder.embed([str(t) for t in x]) @ class_vectors.T).argmax(1), data.test.x)
+        point["p50_ms"] = batch1_p50(
+            lambda x: (encoder.embed([str(t) for t in x]) @ class_vectors.T).argmax(1), data.test.x
+        )
     return point
 
 
@@ -180,7 +224,12 @@ def prompted_point(baseline, data: CurveData) -> dict:
     pred = np.concatenate([baseline.classify(data.test.x[i : i + 64]) for i in range(0, len(data.test), 64)])
     wall = time.perf_counter() - t0
     times = getattr(baseline, "latencies_ms", None)
-    return {"accuracy": round(float((pred == data.test.y).mean()), 5), "train_s": 0.0, "query_s": round(wall, 3),
-            "params": baseline.params, "size_bytes": baseline.size_bytes,
-            "p50_ms": round(statistics.median(times), 4) if times else round(wall * 1e3 / max(1, len(data.test)), 4),
-            **({"usage": baseline.usage()} if baseline.usage() else {})}
+    return {
+        "accuracy": round(float((pred == data.test.y).mean()), 5),
+        "train_s": 0.0,
+        "query_s": round(wall, 3),
+        "params": baseline.params,
+        "size_bytes": baseline.size_bytes,
+        "p50_ms": round(statistics.median(times), 4) if times else round(wall * 1e3 / max(1, len(data.test)), 4),
+        **({"usage": baseline.usage()} if baseline.usage() else {}),
+    }

@@ -32,25 +32,44 @@ def build(points: list[dict], arms: Sequence, sizes: Sequence[Size], n_test: int
         for s in sizes:
             at = mine if arm.flat else [p for p in mine if p["size"] == s]
             stats = summary(curves[arm.name], s, n_test)
-            table.append({
-                "size": s, "arm": arm.name, "kind": arm.kind, "accuracy": round(stats["mean"], 5),
-                "ci95": round(stats["ci95"], 5), "seed_sd": round(stats["seed_sd"], 5), "seeds": stats["seeds"],
-                "accuracies": curves[arm.name][s],
-                # labelled examples actually used (a class with fewer than the size gives all it has)
-                "examples_per_class": None if arm.flat else round(_mean([p["examples"] for p in at]) / classes, 1),
-                "train_s": None if arm.flat else _round(_mean([p.get("train_s") for p in at]), 3),
-                "size_bytes": _mean([p.get("size_bytes") for p in at]), "params": _mean([p.get("params") for p in at]),
-                "p50_ms": next((p["p50_ms"] for p in at if p.get("p50_ms") is not None), None),
-            })
+            table.append(
+                {
+                    "size": s,
+                    "arm": arm.name,
+                    "kind": arm.kind,
+                    "accuracy": round(stats["mean"], 5),
+                    "ci95": round(stats["ci95"], 5),
+                    "seed_sd": round(stats["seed_sd"], 5),
+                    "seeds": stats["seeds"],
+                    "accuracies": curves[arm.name][s],
+                    # labelled examples actually used (a class with fewer than the size gives all it has)
+                    "examples_per_class": None if arm.flat else round(_mean([p["examples"] for p in at]) / classes, 1),
+                    "train_s": None if arm.flat else _round(_mean([p.get("train_s") for p in at]), 3),
+                    "size_bytes": _mean([p.get("size_bytes") for p in at]),
+                    "params": _mean([p.get("params") for p in at]),
+                    "p50_ms": next((p["p50_ms"] for p in at if p.get("p50_ms") is not None), None),
+                }
+            )
     pairs = []
     trained = [a for a in arms if a.trained]
     for a in trained:
         others = [b for b in arms if b.name != a.name and (b.kind != "train" if a.kind == "train" else not b.trained)]
         for b in others:
-            pairs.append({"a": a.name, "b": b.name, "b_kind": b.kind, **crossover(curves[a.name], curves[b.name], n_test, sizes)})
-    doc = {"schema": SCHEMA, "sizes": list(sizes), "size_unit": "labelled examples per class", "test_samples": n_test,
-           "classes": classes, "arms": [{"name": a.name, "kind": a.kind} for a in arms], "table": table,
-           "crossovers": pairs, "timing": timing, "points": points}
+            pairs.append(
+                {"a": a.name, "b": b.name, "b_kind": b.kind, **crossover(curves[a.name], curves[b.name], n_test, sizes)}
+            )
+    doc = {
+        "schema": SCHEMA,
+        "sizes": list(sizes),
+        "size_unit": "labelled examples per class",
+        "test_samples": n_test,
+        "classes": classes,
+        "arms": [{"name": a.name, "kind": a.kind} for a in arms],
+        "table": table,
+        "crossovers": pairs,
+        "timing": timing,
+        "points": points,
+    }
     doc["sentences"] = [sentence(p, table) for p in pairs]
     doc["sentence"] = headline(doc)
     return doc
@@ -73,7 +92,9 @@ def _up_to(table, arm, size) -> str:
     if size != ALL:
         return f"{size} per class"
     row = _row(table, arm, size)
-    return "the whole training split" + (f" (~{row['examples_per_class']:.0f} per class)" if row and row["examples_per_class"] else "")
+    return "the whole training split" + (
+        f" (~{row['examples_per_class']:.0f} per class)" if row and row["examples_per_class"] else ""
+    )
 
 
 def sentence(pair: dict, table: list[dict]) -> str:
@@ -100,7 +121,9 @@ def headline(doc: dict) -> str:
     """One sentence: the first from-scratch arm against the prompted arm most accurate at the largest size."""
     largest = doc["sizes"][-1]
     prompted = [r for r in doc["table"] if r["size"] == largest and r["kind"] in ("zero-shot", "few-shot")]
-    train = next((a["name"] for a in doc["arms"] if a["kind"] == "train"), None) or next((a["name"] for a in doc["arms"] if a["kind"] == "fine-tune"), None)
+    train = next((a["name"] for a in doc["arms"] if a["kind"] == "train"), None) or next(
+        (a["name"] for a in doc["arms"] if a["kind"] == "fine-tune"), None
+    )
     if not prompted or train is None:
         return doc["sentences"][0] if doc["sentences"] else "one arm only: nothing to compare it with"
     best = max(prompted, key=lambda r: r["accuracy"])["arm"]
@@ -108,21 +131,33 @@ def headline(doc: dict) -> str:
 
 
 def markdown(doc: dict) -> str:
-    lines = [f"# Learning curve ({doc['size_unit']}; {doc['test_samples']} test samples, the same for every point)", "",
-             doc["sentence"], "",
-             "| size | arm | kind | accuracy ± 95 % CI | seeds | train s | model size | p50 ms (batch 1) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Learning curve ({doc['size_unit']}; {doc['test_samples']} test samples, the same for every point)",
+        "",
+        doc["sentence"],
+        "",
+        "| size | arm | kind | accuracy ± 95 % CI | seeds | train s | model size | p50 ms (batch 1) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in doc["table"]:
         size = "n/a" if r["size_bytes"] is None else f"{r['size_bytes'] / 1e6:.1f} MB"
         train_s = "" if r["train_s"] is None else f"{r['train_s']:.2f}"
         p50 = "" if r["p50_ms"] is None else f"{r['p50_ms']:.2f}"
-        lines.append(f"| {label(r['size'])} | {r['arm']} | {r['kind']} | {r['accuracy'] * 100:.1f} ± {r['ci95'] * 100:.1f} % "
-                     f"| {r['seeds']} | {train_s} | {size} | {p50} |")
-    lines += ["", "train s: each point's own work (fitting, or reading its cached embeddings); the fine-tune and "
-              "few-shot arms share one embedding pass, timed below. p50: batch 1, in-process, at the largest size."]
+        lines.append(
+            f"| {label(r['size'])} | {r['arm']} | {r['kind']} | {r['accuracy'] * 100:.1f} ± {r['ci95'] * 100:.1f} % "
+            f"| {r['seeds']} | {train_s} | {size} | {p50} |"
+        )
+    lines += [
+        "",
+        "train s: each point's own work (fitting, or reading its cached embeddings); the fine-tune and "
+        "few-shot arms share one embedding pass, timed below. p50: batch 1, in-process, at the largest size.",
+    ]
     lines += ["", "## Crossovers (N*: smallest size from which the first arm wins beyond seed and test-set noise)", ""]
     lines += [f"- {s}" for s in doc["sentences"]]
     t = doc["timing"]
-    lines += ["", f"Time: {t.get('total_s', 0):.0f} s in all ({t.get('embedding_s', 0):.0f} s embedding, "
-              f"{t.get('points_s', 0):.0f} s points; cached points cost nothing)."]
+    lines += [
+        "",
+        f"Time: {t.get('total_s', 0):.0f} s in all ({t.get('embedding_s', 0):.0f} s embedding, "
+        f"{t.get('points_s', 0):.0f} s points; cached points cost nothing).",
+    ]
     return "\n".join(lines) + "\n"

@@ -58,8 +58,14 @@ class CurveRun:
         self.arms = select(recipe_arms(recipe), settings.arms)
         ds = load_dataset(recipe.data, recipe.seed, loaded.file.parent)
         largest = len(subset_indices(ds.train.y, settings.sizes[-1], recipe.seed))  # the ladder increases
-        self.data = CurveData(ds, limit(ds.test, settings.test_samples, recipe.seed), loaded.file.parent, largest,
-                              settings.min_steps, settings.in_context)
+        self.data = CurveData(
+            ds,
+            limit(ds.test, settings.test_samples, recipe.seed),
+            loaded.file.parent,
+            largest,
+            settings.min_steps,
+            settings.in_context,
+        )
         self.encoders: dict[Path, object] = {}
         self.stores: dict[Path, EmbeddingStore] = {}
         self._hashes: dict[str, str] = {}
@@ -71,7 +77,11 @@ class CurveRun:
         from edgekit.modelpath import resolve_model_path
 
         if arm.trained:
-            return resolve_model_path(arm.model.source[3:], self.loaded.file.parent) if arm.model.source.startswith("hf:") else None
+            return (
+                resolve_model_path(arm.model.source[3:], self.loaded.file.parent)
+                if arm.model.source.startswith("hf:")
+                else None
+            )
         provider = PROVIDERS[arm.provider]
         if provider.remote:
             return None
@@ -100,21 +110,29 @@ class CurveRun:
         from edgekit.run.stagekey import model_fingerprint
 
         code, test = code_fingerprint(POINT_CODE), self.data.test.digest()
-        models = {a.name: model_fingerprint(self.loaded, a.model) if a.trained else None for a in self.arms}  # hashes hf: folders
+        models = {
+            a.name: model_fingerprint(self.loaded, a.model) if a.trained else None for a in self.arms
+        }  # hashes hf: folders
         for p in out:
             subset = p.idx
             if p.arm.kind == "few-shot" and p.arm.provider != "embedding":  # the examples shown, not the subset
                 subset = np.array(in_context_order(y, p.idx, self.settings.in_context, seed0 + p.seed))
-            p.key = hash_obj({
-                "kind": p.arm.kind, "config": p.arm.stage.model_dump(exclude={"id", "input", "samples", "threads"}),
-                "model": models[p.arm.name],
-                "weights": None if p.arm.trained else self._content_hash(self.model_path(p.arm)),  # trained: in "model"
-                "train": self.data.ds.train_fingerprint,
-                "subset": None if subset is None else hash_obj(subset.tolist()),
-                "test": test, "seed": seed0 + p.seed,
-                "min_steps": step_floor(p.arm, self.data) if p.arm.trained else None,
-                "code": code,
-            })
+            p.key = hash_obj(
+                {
+                    "kind": p.arm.kind,
+                    "config": p.arm.stage.model_dump(exclude={"id", "input", "samples", "threads"}),
+                    "model": models[p.arm.name],
+                    "weights": None
+                    if p.arm.trained
+                    else self._content_hash(self.model_path(p.arm)),  # trained: in "model"
+                    "train": self.data.ds.train_fingerprint,
+                    "subset": None if subset is None else hash_obj(subset.tolist()),
+                    "test": test,
+                    "seed": seed0 + p.seed,
+                    "min_steps": step_floor(p.arm, self.data) if p.arm.trained else None,
+                    "code": code,
+                }
+            )
         return out
 
     # --- shared encoders -----------------------------------------------------------------------------
@@ -123,10 +141,13 @@ class CurveRun:
         if path not in self.encoders:
             from edgekit.baselines import LabelSet, create
 
-            self.console.print(f"  loading {path.parent.name}/{path.name} (sentence embeddings, once per model)", highlight=False)
+            self.console.print(
+                f"  loading {path.parent.name}/{path.name} (sentence embeddings, once per model)", highlight=False
+            )
             self.encoders[path] = create("embedding", model=path, labels=LabelSet.of(self.data.ds.classes))
-            self.stores[path] = EmbeddingStore(self.dir / "embeddings" / f"{self._content_hash(path)[:16]}.npz",
-                                               self.encoders[path].embed)
+            self.stores[path] = EmbeddingStore(
+                self.dir / "embeddings" / f"{self._content_hash(path)[:16]}.npz", self.encoders[path].embed
+            )
         return self.encoders[path], self.stores[path]
 
     def prefill(self, todo: list[Planned]) -> float:
@@ -158,7 +179,9 @@ class CurveRun:
             from edgekit.baselines.embedding import DEFAULT_TEMPLATES, prototypes
 
             enc, store = self.encoder(arm)
-            vectors = enc.label_vectors(arm.stage.prompts or DEFAULT_TEMPLATES, LabelSet.of(data.ds.classes, arm.stage.labels).descriptions)
+            vectors = enc.label_vectors(
+                arm.stage.prompts or DEFAULT_TEMPLATES, LabelSet.of(data.ds.classes, arm.stage.labels).descriptions
+            )
             if arm.kind == "few-shot":
                 sub = data.ds.train.take(p.idx)
                 vectors = prototypes(store.get(sub.x), sub.y, vectors)
@@ -188,9 +211,12 @@ class CurveRun:
         planned = self.plan()
         found = {p.key: _read_point(self.dir / "points" / f"{p.key}.json") for p in planned}
         todo = [p for p in planned if found[p.key] is None]
-        self.console.print(f"curve: {len(self.arms)} arms, {len(planned)} points ({len(planned) - len(todo)} cached), "
-                           f"{len(self.data.test)} test samples, sizes per class: "
-                           f"{', '.join(map(str, self.settings.sizes))}", highlight=False)
+        self.console.print(
+            f"curve: {len(self.arms)} arms, {len(planned)} points ({len(planned) - len(todo)} cached), "
+            f"{len(self.data.test)} test samples, sizes per class: "
+            f"{', '.join(map(str, self.settings.sizes))}",
+            highlight=False,
+        )
         embed_s = self.prefill(todo) if todo else 0.0
         largest = self.settings.sizes[-1]
         results, t_start = [], time.perf_counter()
@@ -201,12 +227,25 @@ class CurveRun:
                 write_json(self.dir / "points" / f"{p.key}.json", point)
                 found[p.key] = point  # few-shot in-context points at sizes past the cap share one key
             # where the point sits on this curve (a shared key may have been computed for another size)
-            results.append({**point, "arm": p.arm.name, "kind": p.arm.kind, "size": p.size, "seed": p.seed,
-                            "examples": None if p.idx is None else int(len(p.idx)), "key": p.key, "cached": cached})
+            results.append(
+                {
+                    **point,
+                    "arm": p.arm.name,
+                    "kind": p.arm.kind,
+                    "size": p.size,
+                    "seed": p.seed,
+                    "examples": None if p.idx is None else int(len(p.idx)),
+                    "key": p.key,
+                    "cached": cached,
+                }
+            )
             where = "flat" if p.size is None else f"{label(p.size)} seed {p.seed}"
             took = "cached" if cached else f"{point['train_s']:.1f} s"
-            self.console.print(f"[{i}/{len(planned)}] {p.arm.name} ({p.arm.kind}) {where}: accuracy "
-                               f"{point['accuracy'] * 100:.2f} %  {took}", highlight=False)
+            self.console.print(
+                f"[{i}/{len(planned)}] {p.arm.name} ({p.arm.kind}) {where}: accuracy "
+                f"{point['accuracy'] * 100:.2f} %  {took}",
+                highlight=False,
+            )
         self.timing = {"embedding_s": round(embed_s, 1), "points_s": round(time.perf_counter() - t_start, 1)}
         return results
 

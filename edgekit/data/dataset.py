@@ -53,7 +53,13 @@ class Dataset:
 
     def preprocess(self) -> dict:
         """What a runtime needs to turn raw samples into model input; stored beside every artifact."""
-        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std), "input_shape": list(self.input_shape), "classes": self.classes}
+        return {
+            "kind": self.kind,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "input_shape": list(self.input_shape),
+            "classes": self.classes,
+        }
 
 
 def normalize(x: np.ndarray, mean, std) -> np.ndarray:

@@ -37,7 +37,7 @@ def hash_files(root: Path, paths: list) -> dict[str, str]:
     for p in paths:
         # string slicing, not Path.relative_to: a million files cost 60 s of pathlib parsing otherwise
         s = str(p)
-        rel = s[len(prefix):] if s.startswith(prefix) and os.sep == "/" else Path(p).relative_to(root).as_posix()
+        rel = s[len(prefix) :] if s.startswith(prefix) and os.sep == "/" else Path(p).relative_to(root).as_posix()
         st = os.stat(s)
         stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
         hit = memo.get(rel)

@@ -50,7 +50,9 @@ def walk(folder: str) -> tuple[list[str], list[str]]:
                     else:
                         (images if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES else other).append(sub)
         except OSError as err:
-            raise DataSourceError("source", f"{os.path.join(folder, rel)}: cannot list folder ({err.strerror})") from None
+            raise DataSourceError(
+                "source", f"{os.path.join(folder, rel)}: cannot list folder ({err.strerror})"
+            ) from None
     images.sort(key=lambda p: p.split("/"))
     other.sort(key=lambda p: p.split("/"))
     return images, other
@@ -64,8 +66,11 @@ def scan(root: Path, classes: list[str] | None = None) -> FolderScan:
         classes = found
     unknown = [c for c in found if c not in classes]
     if unknown:
-        raise DataSourceError("source", f"{root}: class folder(s) {', '.join(unknown)} not in the training classes "
-                                        f"({', '.join(classes)}); a test class must be one the model was trained on")
+        raise DataSourceError(
+            "source",
+            f"{root}: class folder(s) {', '.join(unknown)} not in the training classes "
+            f"({', '.join(classes)}); a test class must be one the model was trained on",
+        )
     index = {c: i for i, c in enumerate(classes)}
     items, skipped = [], [p for p in sorted(root.iterdir()) if p.is_file()]  # files beside the class folders
     for c in found:
@@ -86,10 +91,15 @@ def layout(root: Path) -> tuple[FolderScan, FolderScan | None]:
         hint = ""
         if any((root / n).is_file() for n in ("annotations.json", "instances.json", "_annotations.coco.json")):
             hint = " (this looks like a COCO export: detection annotations are not read)"
-        raise DataSourceError("source", f"{root}: found {len(train.classes)} class folder(s) with {len(train.items)} images{hint}; {FORMATS}")
+        raise DataSourceError(
+            "source",
+            f"{root}: found {len(train.classes)} class folder(s) with {len(train.items)} images{hint}; {FORMATS}",
+        )
     test = scan(root / "test", train.classes) if fixed_test else None
     if test is not None and not test.items:
-        raise DataSourceError("source", f"{root / 'test'}: no images (expected test/<class>/*.png for classes {', '.join(train.classes)})")
+        raise DataSourceError(
+            "source", f"{root / 'test'}: no images (expected test/<class>/*.png for classes {', '.join(train.classes)})"
+        )
     return train, test
 
 
@@ -130,8 +140,13 @@ def choose_size(sizes: Counter) -> tuple[int | None, str]:
     shorter = sorted(min(wh) for wh, n in sizes.items() for _ in range(n))
     median = shorter[len(shorter) // 2]
     size = max(MIN_AUTO_SIZE, min(median, MAX_AUTO_SIZE) // 8 * 8)
-    why = (f"image_size {size}: the images have {len(sizes)} sizes (shorter side {shorter[0]}-{shorter[-1]} px); each is "
-           f"resized to {size}x{size} (squashed, not cropped). "
-           + (f"{size} px keeps CPU training to minutes (their median shorter side is {median} px); raise it for fine detail."
-              if median > size else f"{size} px is their median shorter side, so most images are not enlarged."))
+    why = (
+        f"image_size {size}: the images have {len(sizes)} sizes (shorter side {shorter[0]}-{shorter[-1]} px); each is "
+        f"resized to {size}x{size} (squashed, not cropped). "
+        + (
+            f"{size} px keeps CPU training to minutes (their median shorter side is {median} px); raise it for fine detail."
+            if median > size
+            else f"{size} px is their median shorter side, so most images are not enlarged."
+        )
+    )
     return size, why

@@ -22,6 +22,7 @@ from edgekit.data.store import DecodeError, decoded
 from edgekit.fsutil import resolve_path
 from edgekit.hashing import hash_obj
 
+
 def _mode(path: Path) -> str:
     from edgekit.errors import require
 

@@ -25,8 +25,9 @@ CHUNK_ROWS = 1024  # rows per read when a caller hashes or copies many rows: ~28
 
 
 class Rows:
-    def __init__(self, path: Path, offset: int, row_shape: tuple[int, ...], dtype: np.dtype, idx: np.ndarray,
-                 inode: int = 0):
+    def __init__(
+        self, path: Path, offset: int, row_shape: tuple[int, ...], dtype: np.dtype, idx: np.ndarray, inode: int = 0
+    ):
         self.path, self.offset, self.inode = Path(path), offset, inode
         self.row_shape, self.dtype = tuple(row_shape), np.dtype(dtype)
         self.idx = np.asarray(idx, np.int64)

@@ -53,23 +53,39 @@ def load_dataset(cfg, seed: int, base_dir: Path) -> Dataset:
     train_x, train_y, test, classes, meta = SOURCES[name](cfg=cfg, arg=arg, base_dir=base_dir, seed=seed)
     train, val = split_train_val(train_x, train_y, cfg.val_fraction, seed)
     train = limit(train, cfg.limit_train, seed)
-    val = limit(val, None if cfg.limit_train is None else max(len(classes), int(cfg.limit_train * cfg.val_fraction)), seed)
+    val = limit(
+        val, None if cfg.limit_train is None else max(len(classes), int(cfg.limit_train * cfg.val_fraction)), seed
+    )
     test = limit(test, cfg.limit_test, seed)
     kind = meta.pop("kind", "image")
     files = meta.pop("files")
     fingerprint = hash_obj({"files": files, "classes": classes, "config": cfg.model_dump(), "seed": seed})
-    train_fingerprint = hash_obj({"files": files, "classes": classes, "config": cfg.model_dump(exclude={"limit_test"}), "seed": seed})
+    train_fingerprint = hash_obj(
+        {"files": files, "classes": classes, "config": cfg.model_dump(exclude={"limit_test"}), "seed": seed}
+    )
     mean, std = _channel_stats(train.x) if kind == "image" else ((), ())
-    return Dataset(name=cfg.source, kind=kind, classes=classes, train=train, val=val, test=test,
-                   fingerprint=fingerprint, mean=mean, std=std, train_fingerprint=train_fingerprint)
+    return Dataset(
+        name=cfg.source,
+        kind=kind,
+        classes=classes,
+        train=train,
+        val=val,
+        test=test,
+        fingerprint=fingerprint,
+        mean=mean,
+        std=std,
+        train_fingerprint=train_fingerprint,
+    )
 
 
 def _channel_stats(x) -> tuple[tuple[float, ...], tuple[float, ...]]:
     if isinstance(x, Rows):
         return _chunked_stats(x.take(np.arange(min(5000, len(x)))))
-    sample = x[: 5000].astype(np.float32) / 255.0  # (N, C, H, W); 5k images pin the stats to 3 decimals
-    return (tuple(round(float(v), 4) for v in sample.mean(axis=(0, 2, 3))),
-            tuple(round(float(max(v, 1e-3)), 4) for v in sample.std(axis=(0, 2, 3))))
+    sample = x[:5000].astype(np.float32) / 255.0  # (N, C, H, W); 5k images pin the stats to 3 decimals
+    return (
+        tuple(round(float(v), 4) for v in sample.mean(axis=(0, 2, 3))),
+        tuple(round(float(max(v, 1e-3)), 4) for v in sample.std(axis=(0, 2, 3))),
+    )
 
 
 def _chunked_stats(x: Rows) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -90,8 +106,24 @@ def _chunked_stats(x: Rows) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 # --- Fashion-MNIST ---------------------------------------------------------------------------
 
-FASHION_CLASSES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
-FASHION_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+FASHION_CLASSES = [
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+]
+FASHION_FILES = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+]
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -181,12 +213,23 @@ def python_function(cfg, arg: str, base_dir: Path, seed: int):
     try:
         fn = import_function(arg, base_dir)  # next to the recipe first
     except (ImportError, AttributeError) as e:
-        raise DataSourceError("source", f"cannot import {module_name}:{fn_name} next to the recipe ({base_dir}) or from the import path ({e})") from None
+        raise DataSourceError(
+            "source",
+            f"cannot import {module_name}:{fn_name} next to the recipe ({base_dir}) or from the import path ({e})",
+        ) from None
     out = fn(seed=seed)
     try:
         (xtr, ytr), (xte, yte), classes = out["train"], out["test"], list(out["classes"])
     except (KeyError, TypeError, ValueError):
-        raise DataSourceError("source", f"{module_name}:{fn_name} must return a dict with train=(x, y), test=(x, y), classes=[...]") from None
+        raise DataSourceError(
+            "source", f"{module_name}:{fn_name} must return a dict with train=(x, y), test=(x, y), classes=[...]"
+        ) from None
     xtr, xte = np.asarray(xtr), np.asarray(xte)
     files = hash_obj([hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in (xtr, ytr, xte, yte)])
-    return xtr, np.asarray(ytr, np.int64), Split(xte, np.asarray(yte, np.int64)), classes, {"files": files, "kind": out.get("kind", "image")}
+    return (
+        xtr,
+        np.asarray(ytr, np.int64),
+        Split(xte, np.asarray(yte, np.int64)),
+        classes,
+        {"files": files, "kind": out.get("kind", "image")},
+    )

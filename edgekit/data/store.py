@@ -61,15 +61,25 @@ def open_entry(folder: Path) -> Rows | None:
     try:
         meta = json.loads((folder / "meta.json").read_text())
         rows = Rows.open(folder / "x.npy")
-        ok = (meta["rows"] == len(rows) and list(meta["row_shape"]) == list(rows.row_shape)
-              and hash_files(folder, [folder / "x.npy"])["x.npy"] == meta["sha256"])
+        ok = (
+            meta["rows"] == len(rows)
+            and list(meta["row_shape"]) == list(rows.row_shape)
+            and hash_files(folder, [folder / "x.npy"])["x.npy"] == meta["sha256"]
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return rows if ok else None
 
 
-def decoded(files_key: str, paths: list[str], side: int | None, mode: str, strict: int,
-            workers: int | None = None, log: Callable[[str], None] | None = None) -> Rows:
+def decoded(
+    files_key: str,
+    paths: list[str],
+    side: int | None,
+    mode: str,
+    strict: int,
+    workers: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Rows:
     """Every image of ``paths`` as rows of one store entry, decoding only on a miss.
 
     ``side``: resize every image to side x side; None: keep sizes, which must then agree, except that the images
@@ -149,7 +159,11 @@ def _decode_chunk(task) -> tuple[int, tuple[str, str, str] | None]:
             except DecodeError as e:
                 return 0, (e.path, e.message, e.key)
             if a.shape != tuple(row_shape):
-                return 0, (p, f"images have different sizes [{_hw(row_shape)}, {_hw(a.shape)}]: set data.image_size", "image_size")
+                return 0, (
+                    p,
+                    f"images have different sizes [{_hw(row_shape)}, {_hw(a.shape)}]: set data.image_size",
+                    "image_size",
+                )
             out[i] = a
         # no flush (msync): it waits for the disk, which serialised the workers (0.5 cores busy of 2); the parent
         # reads the same page-cache pages, and a crash before they reach the disk fails the content hash: a miss

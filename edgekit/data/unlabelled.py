@@ -22,7 +22,9 @@ def draw_unlabelled(data_cfg, seed: int, base_dir: Path, ds: Dataset, n: int) ->
     if ds.kind != "text":
         raise ValueError("unlabelled samples are drawn for text data only (texts identify themselves)")
     if data_cfg.limit_train is None:
-        raise ValueError("unlabelled samples come from the training split beyond data.limit_train; set data.limit_train")
+        raise ValueError(
+            "unlabelled samples come from the training split beyond data.limit_train; set data.limit_train"
+        )
     full = load_dataset(data_cfg.model_copy(update={"limit_train": None}), seed, base_dir)
     labelled = set(ds.train.x.tolist())
     pool = np.flatnonzero([x not in labelled for x in full.train.x.tolist()])

@@ -22,12 +22,46 @@ from edgekit.hashing import hash_file
 
 # lexicographer file numbers 03..28 of WordNet 3.0 (lexnames), without the "noun." prefix
 CATEGORIES = [
-    "tops", "act", "animal", "artifact", "attribute", "body", "cognition", "communication", "event", "feeling",
-    "food", "group", "location", "motive", "object", "person", "phenomenon", "plant", "possession", "process",
-    "quantity", "relation", "shape", "state", "substance", "time",
+    "tops",
+    "act",
+    "animal",
+    "artifact",
+    "attribute",
+    "body",
+    "cognition",
+    "communication",
+    "event",
+    "feeling",
+    "food",
+    "group",
+    "location",
+    "motive",
+    "object",
+    "person",
+    "phenomenon",
+    "plant",
+    "possession",
+    "process",
+    "quantity",
+    "relation",
+    "shape",
+    "state",
+    "substance",
+    "time",
 ]
 FIRST_LEX = 3
-DEFAULT_CLASSES = ["animal", "plant", "food", "artifact", "person", "location", "body", "substance", "time", "communication"]
+DEFAULT_CLASSES = [
+    "animal",
+    "plant",
+    "food",
+    "artifact",
+    "person",
+    "location",
+    "body",
+    "substance",
+    "time",
+    "communication",
+]
 SYSTEM_DIR = Path("/usr/share/wordnet")
 HOW = "install Debian's wordnet-base (apt-get install wordnet-base), set $EDGEKIT_DATA, or set data.path to a WordNet dict folder"
 
@@ -89,7 +123,10 @@ def find_data_noun(cfg, base_dir: Path) -> tuple[Path, str]:
         env = Path(os.environ["EDGEKIT_DATA"])
         candidates += [env / "wordnet", env]
     candidates += [SYSTEM_DIR]
-    nltk_dirs = [Path(d) for d in os.environ.get("NLTK_DATA", "").split(os.pathsep) if d] + [Path.home() / "nltk_data", Path("/usr/share/nltk_data")]
+    nltk_dirs = [Path(d) for d in os.environ.get("NLTK_DATA", "").split(os.pathsep) if d] + [
+        Path.home() / "nltk_data",
+        Path("/usr/share/nltk_data"),
+    ]
     candidates += [d / "corpora" / "wordnet" for d in nltk_dirs]
     for c in candidates:
         if (c / "data.noun").is_file():

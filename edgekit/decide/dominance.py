@@ -60,11 +60,13 @@ def sign(a: dict[str, Any], b: dict[str, Any], axis: str) -> int:
 def frontier(rows: list[dict[str, Any]], axes: Sequence[str] = ("accuracy", "p50")) -> list[dict[str, Any]]:
     """The rows no other row dominates, on ``axes`` nor on all three axes (a point the shipping rule would call
     dominated never stays on a chart that only shows two of them). Input order is kept."""
+
     def sized(r):
         return r.get("size_bytes") is not None
 
     def beaten(r):  # all three axes only between two files: an API baseline has no size to be beaten on
-        return any(o is not r and (dominates(o, r, axes) or (sized(o) and sized(r) and dominates(o, r, AXES)))
-                   for o in rows)
+        return any(
+            o is not r and (dominates(o, r, axes) or (sized(o) and sized(r) and dominates(o, r, AXES))) for o in rows
+        )
 
     return [r for r in rows if not beaten(r)]

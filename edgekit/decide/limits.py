@@ -34,7 +34,11 @@ def latency_skip(budgets: Any, row: dict[str, Any], machine: str | None) -> str 
     if wanted is not None and not (machine or "").startswith(wanted):
         return f"the limit was set on machine {wanted}, this row was measured on {machine or 'an unrecorded machine'}"
     if row.get("measurement_valid") is False:
-        return "the measurement was marked invalid (" + ("; ".join(row.get("invalid_reasons") or []) or "no reason recorded") + ")"
+        return (
+            "the measurement was marked invalid ("
+            + ("; ".join(row.get("invalid_reasons") or []) or "no reason recorded")
+            + ")"
+        )
     return None
 
 
@@ -55,8 +59,14 @@ def on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
     return ({**a, **sub, "test_set": b["test_set"]}, True) if sub else (a, False)
 
 
-def assess(limits: Any, row: dict[str, Any], reference: dict[str, Any] | None = None, machine: str | None = None,
-           baselines: list[dict[str, Any]] | None = None, budgets: Any = None) -> dict[str, float | str]:
+def assess(
+    limits: Any,
+    row: dict[str, Any],
+    reference: dict[str, Any] | None = None,
+    machine: str | None = None,
+    baselines: list[dict[str, Any]] | None = None,
+    budgets: Any = None,
+) -> dict[str, float | str]:
     """Every limit ``limits`` sets, as a signed margin (> 0: broken) or the reason it does not apply. ``budgets``:
     the budgets block holding ``limits`` (its machine and device rules), default ``limits`` itself."""
     budgets = budgets if budgets is not None else limits
@@ -69,11 +79,16 @@ def assess(limits: Any, row: dict[str, Any], reference: dict[str, Any] | None = 
     if limits.max_latency_ms is not None:
         ms = (row.get("latency_ms") or {}).get(limits.latency_percentile)
         skip = latency_skip(budgets, row, machine)
-        out["max_latency_ms"] = skip or (round(ms - limits.max_latency_ms, 9) if ms is not None
-                                         else f"no {limits.latency_percentile} latency measured")
+        out["max_latency_ms"] = skip or (
+            round(ms - limits.max_latency_ms, 9)
+            if ms is not None
+            else f"no {limits.latency_percentile} latency measured"
+        )
     acc = row.get("accuracy")
     if limits.min_accuracy_pct is not None:
-        out["min_accuracy_pct"] = round(limits.min_accuracy_pct - percent(acc), 9) if acc is not None else "no accuracy measured"
+        out["min_accuracy_pct"] = (
+            round(limits.min_accuracy_pct - percent(acc), 9) if acc is not None else "no accuracy measured"
+        )
     if limits.max_accuracy_drop_pt is not None:
         out["max_accuracy_drop_pt"] = _drop(row, reference, limits.max_accuracy_drop_pt)
     for name in limits.must_beat:
@@ -81,10 +96,18 @@ def assess(limits: Any, row: dict[str, Any], reference: dict[str, Any] | None = 
     return out
 
 
-def violations(limits: Any, row: dict[str, Any], reference: dict[str, Any] | None = None, machine: str | None = None,
-               baselines: list[dict[str, Any]] | None = None, budgets: Any = None) -> dict[str, float]:
+def violations(
+    limits: Any,
+    row: dict[str, Any],
+    reference: dict[str, Any] | None = None,
+    machine: str | None = None,
+    baselines: list[dict[str, Any]] | None = None,
+    budgets: Any = None,
+) -> dict[str, float]:
     """The limits that apply to ``row``, each with its signed margin (> 0: broken)."""
-    return {k: v for k, v in assess(limits, row, reference, machine, baselines, budgets).items() if not isinstance(v, str)}
+    return {
+        k: v for k, v in assess(limits, row, reference, machine, baselines, budgets).items() if not isinstance(v, str)
+    }
 
 
 def broken(margins: dict[str, float | str]) -> list[str]:
@@ -100,7 +123,7 @@ def _drop(row: dict, ref: dict | None, limit: float) -> float | str:
         return "no fp32 reference with a measured accuracy"
     if row_id(ref) == row_id(row):
         return "the artifact is the reference itself"
-    if (why := samples_differ(row, ref)):
+    if why := samples_differ(row, ref):
         return why
     if row.get("accuracy") is None:
         return "no accuracy measured"
@@ -113,7 +136,7 @@ def _beat(row: dict, base: dict | None, name: str) -> float | str:
     if base.get("not_compared"):
         return base["not_compared"]
     art = on_samples_of(row, base)[0]
-    if (why := samples_differ(art, base)):
+    if why := samples_differ(art, base):
         return why
     if art.get("accuracy") is None or base.get("accuracy") is None:
         return "no accuracy measured"

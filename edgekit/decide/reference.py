@@ -30,8 +30,9 @@ def named(rule: Any = None, budgets: Any = None) -> str | None:
     return getattr(rule, "reference", None) or getattr(budgets, "reference", None)
 
 
-def reference_of(rows: list[dict[str, Any]], rule: Any = None, budgets: Any = None,
-                 kinds: dict[str, str] | None = None) -> str | None:
+def reference_of(
+    rows: list[dict[str, Any]], rule: Any = None, budgets: Any = None, kinds: dict[str, str] | None = None
+) -> str | None:
     """The reference's artifact id among ``rows`` (in recipe order). ``kinds``: stage id -> kind, for rows that do
     not carry their ``kind`` (run.json's rows)."""
     chosen = named(rule, budgets)

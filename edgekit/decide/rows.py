@@ -39,7 +39,9 @@ class Row(TypedDict, total=False):
     latency_runs: int | None
     latency_ms: dict[str, float]  # percentile name ("p50", ...) -> batch-1 latency in ms; only those measured
     latency_p50_ci95_ms: list[float] | None  # [low, high] 95 % order-statistic interval of p50 (edgekit.bench.stats)
-    latency_round_p50_ms: list[float]  # p50 of each alternating round, in order: rows of one evaluate stage compare round by round
+    latency_round_p50_ms: list[
+        float
+    ]  # p50 of each alternating round, in order: rows of one evaluate stage compare round by round
     peak_memory_bytes: int | None
     gmacs_per_s: float | None  # MACs per second at p50 (batch x MACs / p50), in units of 1e9
     peak_fraction: float | None  # gmacs_per_s / the machine's attainable GMAC/s (edgekit.bench.peak), 0..1
@@ -55,13 +57,17 @@ class Row(TypedDict, total=False):
     cost_estimated: bool  # the tokens behind cost_per_1k were estimated (the endpoint reported no usage)
     unparsed: int  # answers no class could be read from (scored wrong)
     prompt: dict[str, Any]  # what the model was asked and how answers were read (instruction/templates, parse_rule)
-    usage: dict[str, Any]  # remote providers: requests, cached, retries, prompt/completion tokens, "tokens": reported|estimated
+    usage: dict[
+        str, Any
+    ]  # remote providers: requests, cached, retries, prompt/completion tokens, "tokens": reported|estimated
     not_compared: str  # a baseline that was not run, and why (e.g. no endpoint configured): accuracy is None
     machine: dict | str | None  # a machine fingerprint, when the row was measured apart from its stage's metrics
     # report.json only (edgekit.report.build), artifacts: which model lineage the artifact belongs to
     lineage: list[str]  # the stages upstream of its producer, nearest first (export <- recover <- prune <- train)
     lineage_root: str  # the first stage of that chain (e.g. "train", or a stage with its own model: "small")
-    lineage_model: str | None  # the model source that lineage starts from ("torchvision:resnet18", "edgekit:resnet-small")
+    lineage_model: (
+        str | None
+    )  # the model source that lineage starts from ("torchvision:resnet18", "edgekit:resnet-small")
 
 
 def latency(row: dict[str, Any], percentile: str = "p50") -> float | None:

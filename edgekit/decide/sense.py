@@ -56,11 +56,17 @@ def near_chance(accuracy: float, chance: float) -> bool:
 
 def stage_unchanged(kind: str, metrics: dict[str, Any], same_file: bool) -> str | None:
     """Why a stage's output equals its input, or None. ``same_file``: its artifact has its input's bytes."""
-    if kind == "prune" and metrics.get("params_before") is not None and \
-            (metrics.get("params_before"), metrics.get("macs_before")) == (metrics.get("params_after"), metrics.get("macs_after")):
+    if (
+        kind == "prune"
+        and metrics.get("params_before") is not None
+        and (metrics.get("params_before"), metrics.get("macs_before"))
+        == (metrics.get("params_after"), metrics.get("macs_after"))
+    ):
         return "pruning removed nothing: params and MACs are the same as before (every layer ignored or frozen?)"
     if same_file:
-        return "its artifact is byte for byte its input's" + (" (the float model was kept)" if kind in QUANT_KINDS else "")
+        return "its artifact is byte for byte its input's" + (
+            " (the float model was kept)" if kind in QUANT_KINDS else ""
+        )
     return None
 
 
@@ -85,18 +91,24 @@ def findings(report: dict[str, Any]) -> list[Finding]:
     for st in report.get("stages") or []:
         out += _prune_speed(st)
         if st.get("unchanged"):
-            out.append(Finding("unchanged", st["id"], f"stage '{st['id']}' ({st['kind']}) changed nothing: {st['unchanged']}"))
+            out.append(
+                Finding("unchanged", st["id"], f"stage '{st['id']}' ({st['kind']}) changed nothing: {st['unchanged']}")
+            )
     return out
-
-
 
 
 def _chance(row: dict) -> list[Finding]:
     acc, chance = row.get("accuracy"), row.get("chance_accuracy")
     if acc is None or chance is None or not near_chance(acc, chance):
         return []
-    return [Finding("chance", row["id"], f"accuracy {fmt_acc(acc)} is at chance level ({fmt_acc(chance)}: always answering "
-                                         f"the most common class); the model has not learned the task")]
+    return [
+        Finding(
+            "chance",
+            row["id"],
+            f"accuracy {fmt_acc(acc)} is at chance level ({fmt_acc(chance)}: always answering "
+            f"the most common class); the model has not learned the task",
+        )
+    ]
 
 
 def _counts(row: dict) -> list[Finding]:
@@ -104,7 +116,13 @@ def _counts(row: dict) -> list[Finding]:
     if not missing:
         return []
     why = row.get("counts_unknown") or "no count was recorded for this artifact"
-    return [Finding("counts-unknown", row["id"], f"{' and '.join(m if m == 'params' else 'MACs' for m in missing)} unknown: {why}")]
+    return [
+        Finding(
+            "counts-unknown",
+            row["id"],
+            f"{' and '.join(m if m == 'params' else 'MACs' for m in missing)} unknown: {why}",
+        )
+    ]
 
 
 def _p50(row: dict) -> float | None:
@@ -118,10 +136,20 @@ def _slower(check: str, row: dict, parent: dict, what: str, of: str) -> list[Fin
     macs = ""
     if row.get("macs") and parent.get("macs"):
         macs = f" with {row['macs'] / parent['macs']:.2f}× its MACs"
-    hint = " or prune with round_to: 8 (odd channel counts can miss the runtime's fast kernels)" if check == "pruned-slower" else ""
-    return [Finding(check, row["id"], f"the {what} is {mine / theirs:.2f}× slower than its {of} {parent['id']} "
-                                      f"(p50 {mine:.3f} vs {theirs:.3f} ms{macs}); where latency matters, ship {parent['id']} "
-                                      f"(ship: {{objective: latency}}){hint}")]
+    hint = (
+        " or prune with round_to: 8 (odd channel counts can miss the runtime's fast kernels)"
+        if check == "pruned-slower"
+        else ""
+    )
+    return [
+        Finding(
+            check,
+            row["id"],
+            f"the {what} is {mine / theirs:.2f}× slower than its {of} {parent['id']} "
+            f"(p50 {mine:.3f} vs {theirs:.3f} ms{macs}); where latency matters, ship {parent['id']} "
+            f"(ship: {{objective: latency}}){hint}",
+        )
+    ]
 
 
 def _prune_speed(stage: dict) -> list[Finding]:
@@ -133,14 +161,26 @@ def _prune_speed(stage: dict) -> list[Finding]:
     out = []
     ratio, low = speed.get("ratio"), speed.get("min")
     if clearly_slower(ratio, low):
-        out.append(Finding("pruned-slower", stage["id"], f"the pruned model measured {ratio:.2f}× its parent's p50 when the "
-                                                         f"prune stage timed them (per-round ratios {low:.2f}–{speed.get('max', ratio):.2f}, "
-                                                         f"round_to {speed.get('chosen', 'as set')}); prune less, or ship the parent"))
+        out.append(
+            Finding(
+                "pruned-slower",
+                stage["id"],
+                f"the pruned model measured {ratio:.2f}× its parent's p50 when the "
+                f"prune stage timed them (per-round ratios {low:.2f}–{speed.get('max', ratio):.2f}, "
+                f"round_to {speed.get('chosen', 'as set')}); prune less, or ship the parent",
+            )
+        )
     if speed.get("target_met") is False:
-        out.append(Finding("latency-missed", stage["id"], f"target: latency asked for x{speed['latency_target']:.2f} the parent's "
-                                                          f"p50; the fastest candidate measured x{speed['ratio']:.2f} ("
-                                                          f"{1 - speed['macs_ratio']:.0%} of the MACs removed, round_to "
-                                                          f"{speed['chosen']}); ask for less"))
+        out.append(
+            Finding(
+                "latency-missed",
+                stage["id"],
+                f"target: latency asked for x{speed['latency_target']:.2f} the parent's "
+                f"p50; the fastest candidate measured x{speed['ratio']:.2f} ("
+                f"{1 - speed['macs_ratio']:.0%} of the MACs removed, round_to "
+                f"{speed['chosen']}); ask for less",
+            )
+        )
     return out
 
 
@@ -151,8 +191,14 @@ def _collapse(row: dict, parent: dict) -> list[Finding]:
     at_chance = chance is not None and near_chance(acc, chance) and not near_chance(ref, chance)
     if (ref - acc) * 100 <= COLLAPSE_PT and not at_chance:
         return []
-    return [Finding("int8-collapse", row["id"], f"INT8 accuracy collapsed: {fmt_acc(acc)} vs {fmt_acc(ref)} for its float "
-                                                f"parent {parent['id']} ({(ref - acc) * 100:.1f} pt lost)")]
+    return [
+        Finding(
+            "int8-collapse",
+            row["id"],
+            f"INT8 accuracy collapsed: {fmt_acc(acc)} vs {fmt_acc(ref)} for its float "
+            f"parent {parent['id']} ({(ref - acc) * 100:.1f} pt lost)",
+        )
+    ]
 
 
 def _float_parent(row: dict, arts: list[dict]) -> dict | None:
@@ -173,10 +219,18 @@ def _unpruned_parent(row: dict, arts: list[dict], kinds: dict[str, str]) -> dict
     prunes = [i for i, s in enumerate(lineage) if kinds.get(s) == "prune"]
     if not prunes:
         return None
-    before = lineage[prunes[0] + 1:]  # torch models upstream of the nearest prune, nearest first
+    before = lineage[prunes[0] + 1 :]  # torch models upstream of the nearest prune, nearest first
     for stage in before:
-        hit = next((a for a in arts if a["id"] != row["id"] and a.get("kind") not in QUANT_KINDS
-                    and (a.get("lineage") or [None])[0] == stage), None)
+        hit = next(
+            (
+                a
+                for a in arts
+                if a["id"] != row["id"]
+                and a.get("kind") not in QUANT_KINDS
+                and (a.get("lineage") or [None])[0] == stage
+            ),
+            None,
+        )
         if hit is not None:
             return hit
     return None

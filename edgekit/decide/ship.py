@@ -36,24 +36,46 @@ from edgekit.recipe.strict import ID_PATTERN, Strict
 
 
 class ShipRule(Strict):
-    stage: str | None = Field(None, pattern=ID_PATTERN, description="ship this stage's ONNX artifact; the rule below is then not used")
+    stage: str | None = Field(
+        None, pattern=ID_PATTERN, description="ship this stage's ONNX artifact; the rule below is then not used"
+    )
     objective: Literal["size", "latency"] = Field(
-        "size", description="among artifacts within the accuracy budget, ship the smallest file (size) or the lowest p50 (latency)")
-    max_accuracy_drop_pt: float = Field(0.5, ge=0, le=100, description="an artifact ships only within this many points of the reference's test accuracy")
-    reference: str | None = Field(None, pattern=ID_PATTERN, description="stage id of the fp32 reference (default: budgets.reference, else the first export)")
+        "size",
+        description="among artifacts within the accuracy budget, ship the smallest file (size) or the lowest p50 (latency)",
+    )
+    max_accuracy_drop_pt: float = Field(
+        0.5, ge=0, le=100, description="an artifact ships only within this many points of the reference's test accuracy"
+    )
+    reference: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="stage id of the fp32 reference (default: budgets.reference, else the first export)",
+    )
 
     @model_validator(mode="after")
     def _stage_alone(self):
         if self.stage is not None and self.model_fields_set - {"stage"}:
-            raise ValueError("stage: ships that stage whatever it measures; drop objective/max_accuracy_drop_pt/reference, or stage")
+            raise ValueError(
+                "stage: ships that stage whatever it measures; drop objective/max_accuracy_drop_pt/reference, or stage"
+            )
         return self
 
 
 # why a decision came out as it did (Decision.code) and why each other artifact lost (Decision.lost_codes): what
 # readers act on, so none of them parses the sentences
 CODES = ("ships", "named", "no-reference", "named-unmeasured", "nothing-qualifies")
-LOST_CODES = ("not-measured", "at-chance", "not-comparable", "too-inaccurate", "over-budget", "dominated", "larger",
-              "slower", "tied", "not-chosen")
+LOST_CODES = (
+    "not-measured",
+    "at-chance",
+    "not-comparable",
+    "too-inaccurate",
+    "over-budget",
+    "dominated",
+    "larger",
+    "slower",
+    "tied",
+    "not-chosen",
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +109,13 @@ def describe(rule: ShipRule, reference: str | None) -> str:
     return f"{what} within {rule.max_accuracy_drop_pt:g} pt of {reference or 'the reference'}'s accuracy"
 
 
-def decide(artifacts: list[dict], rule: ShipRule, reference: str | None, limits: Budgets | None = None,
-           baselines: list[dict] | None = None) -> Decision | None:
+def decide(
+    artifacts: list[dict],
+    rule: ShipRule,
+    reference: str | None,
+    limits: Budgets | None = None,
+    baselines: list[dict] | None = None,
+) -> Decision | None:
     """The artifact to ship among the report's rows; None when no row has an accuracy (nothing to decide on).
     ``limits`` are the budgets that apply to the shipped artifact: an artifact over one of them cannot ship
     (edgekit.decide.limits, the gate's own reading; ``baselines`` for must_beat). An artifact at chance never ships."""
@@ -100,8 +127,14 @@ def decide(artifacts: list[dict], rule: ShipRule, reference: str | None, limits:
     ref = next((a for a in measured if a["id"] == reference), None)
     text = describe(rule, reference)
     if ref is None:
-        return Decision(None, f"nothing ships: the fp32 reference '{reference}' has no measured accuracy to hold the others to",
-                        text, reference, {}, code="no-reference")
+        return Decision(
+            None,
+            f"nothing ships: the fp32 reference '{reference}' has no measured accuracy to hold the others to",
+            text,
+            reference,
+            {},
+            code="no-reference",
+        )
     lost: dict[str, str] = {}
     codes: dict[str, str] = {}
     ok: list[dict] = []
@@ -114,8 +147,16 @@ def decide(artifacts: list[dict], rule: ShipRule, reference: str | None, limits:
     if not ok:
         closest = decide(artifacts, rule, reference, None, baselines) if limits is not None else None
         what = "within budget" if limits is not None else "fit to ship"
-        return Decision(None, f"nothing ships: no artifact is {what} (" + "; ".join(f"{k}: {v}" for k, v in lost.items()) + ")",
-                        text, reference, lost, closest.artifact if closest else None, "nothing-qualifies", codes)
+        return Decision(
+            None,
+            f"nothing ships: no artifact is {what} (" + "; ".join(f"{k}: {v}" for k, v in lost.items()) + ")",
+            text,
+            reference,
+            lost,
+            closest.artifact if closest else None,
+            "nothing-qualifies",
+            codes,
+        )
     best = ok[0]
     for a in ok[1:]:
         if _better(a, best, rule.objective):
@@ -124,12 +165,19 @@ def decide(artifacts: list[dict], rule: ShipRule, reference: str | None, limits:
         if a is not best:
             codes[a["id"]], lost[a["id"]] = _why_lost(a, best, ok, rule.objective)
     order = [a["id"] for a in artifacts if a["id"] in lost]
-    return Decision(best["id"], f"{text}: {_summary(best)}", text, reference, {i: lost[i] for i in order},
-                    lost_codes={i: codes[i] for i in order})
+    return Decision(
+        best["id"],
+        f"{text}: {_summary(best)}",
+        text,
+        reference,
+        {i: lost[i] for i in order},
+        lost_codes={i: codes[i] for i in order},
+    )
 
 
-def decide_for_run(artifacts: list[dict], rule: dict | None, budgets: Budgets | None,
-                   baselines: list[dict] | None = None) -> Decision | None:
+def decide_for_run(
+    artifacts: list[dict], rule: dict | None, budgets: Budgets | None, baselines: list[dict] | None = None
+) -> Decision | None:
     """The decision report.json stores: the run's own rule and budgets (as run.json recorded them; no rule = the
     default) against the one reference edgekit.decide.reference resolves, with the budgets' main limits when they
     target the shipped artifact ("final")."""
@@ -150,28 +198,47 @@ def _named(artifacts: list[dict], stage: str, text: str) -> Decision:
     hit = next((a for a in artifacts if a["id"] == stage), None)
     others = [a["id"] for a in artifacts if a["id"] != stage]
     if hit is None or hit.get("accuracy") is None:
-        return Decision(None, f"nothing ships: ship.stage '{stage}' was not measured (no evaluate stage after it?)", text, None,
-                        {a["id"]: f"not chosen: the recipe ships {stage}" for a in artifacts}, code="named-unmeasured",
-                        lost_codes={a["id"]: "not-chosen" for a in artifacts})
+        return Decision(
+            None,
+            f"nothing ships: ship.stage '{stage}' was not measured (no evaluate stage after it?)",
+            text,
+            None,
+            {a["id"]: f"not chosen: the recipe ships {stage}" for a in artifacts},
+            code="named-unmeasured",
+            lost_codes={a["id"]: "not-chosen" for a in artifacts},
+        )
     lost = {i: f"not chosen: the recipe ships {stage}" for i in others}
-    if (chance := _at_chance(hit)):
-        return Decision(None, f"nothing ships: {stage} is {chance}", text, None, lost, code="nothing-qualifies",
-                        lost_codes={**{i: "not-chosen" for i in others}, stage: "at-chance"})
-    return Decision(stage, f"{text}: {_summary(hit)}", text, None, lost, code="named", lost_codes={i: "not-chosen" for i in others})
+    if chance := _at_chance(hit):
+        return Decision(
+            None,
+            f"nothing ships: {stage} is {chance}",
+            text,
+            None,
+            lost,
+            code="nothing-qualifies",
+            lost_codes={**{i: "not-chosen" for i in others}, stage: "at-chance"},
+        )
+    return Decision(
+        stage, f"{text}: {_summary(hit)}", text, None, lost, code="named", lost_codes={i: "not-chosen" for i in others}
+    )
 
 
-def _disqualified(a: dict, ref: dict, rule: ShipRule, limits: Budgets | None, baselines: list[dict] | None) -> tuple[str, str] | None:
+def _disqualified(
+    a: dict, ref: dict, rule: ShipRule, limits: Budgets | None, baselines: list[dict] | None
+) -> tuple[str, str] | None:
     """(code, why) an artifact may not ship, or None."""
     if a.get("accuracy") is None:
         return "not-measured", "not measured: no test accuracy"
-    if (chance := _at_chance(a)):
+    if chance := _at_chance(a):
         return "at-chance", chance
     if a.get("test_set") and ref.get("test_set") and a["test_set"] != ref["test_set"]:
         return "not-comparable", f"not comparable: measured on other test samples than {ref['id']}"
     drop = points(ref["accuracy"], a["accuracy"])
     if drop > rule.max_accuracy_drop_pt:
-        return "too-inaccurate", (f"too inaccurate: {_pct(a)} is {drop:.2f} pt{_samples(drop, ref)} below {ref['id']} "
-                                  f"({_pct(ref)}), over the {rule.max_accuracy_drop_pt:g} pt budget")
+        return "too-inaccurate", (
+            f"too inaccurate: {_pct(a)} is {drop:.2f} pt{_samples(drop, ref)} below {ref['id']} "
+            f"({_pct(ref)}), over the {rule.max_accuracy_drop_pt:g} pt budget"
+        )
     over = _over_limits(a, ref, limits, baselines)
     return ("over-budget", over) if over else None
 
@@ -206,8 +273,10 @@ def _over_limits(a: dict, ref: dict, limits: Budgets | None, baselines: list[dic
         if key == "min_accuracy_pct":
             return f"over budget: {_pct(a)} < min_accuracy_pct {limits.min_accuracy_pct:g} %"
         if key == "max_accuracy_drop_pt":
-            return (f"over budget: {_pct(a)} is {margin + limits.max_accuracy_drop_pt:.2f} pt below {ref['id']}, "
-                    f"over max_accuracy_drop_pt {limits.max_accuracy_drop_pt:g}")
+            return (
+                f"over budget: {_pct(a)} is {margin + limits.max_accuracy_drop_pt:.2f} pt below {ref['id']}, "
+                f"over max_accuracy_drop_pt {limits.max_accuracy_drop_pt:g}"
+            )
         return f"over budget: {key}: not more accurate than {key.split('.', 1)[1]} ({margin:.2f} pt behind)"
     return None
 
@@ -225,8 +294,11 @@ def _better(a: dict, b: dict, objective: str) -> bool:
 
 def _axes(d: dict, a: dict) -> list[tuple[str, bool, str]]:
     """(axis, tie within noise, "d's value vs a's") for size, p50 and accuracy."""
-    values = {"size": f"{fmt_size(d.get('size_bytes'))} vs {fmt_size(a.get('size_bytes'))}",
-              "p50": f"{fmt_ms(latency(d))} vs {fmt_ms(latency(a))}", "accuracy": f"{_pct(d)} vs {_pct(a)}"}
+    values = {
+        "size": f"{fmt_size(d.get('size_bytes'))} vs {fmt_size(a.get('size_bytes'))}",
+        "p50": f"{fmt_ms(latency(d))} vs {fmt_ms(latency(a))}",
+        "accuracy": f"{_pct(d)} vs {_pct(a)}",
+    }
     return [(axis, judge(d, a, axis)[0], values[axis]) for axis in ("size", "p50", "accuracy")]
 
 
@@ -236,7 +308,9 @@ def _why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> tuple[str,
     if dom is not None:  # each axis said as it was judged: a p50 that reads higher may be a tie
         better = {"size": "smaller", "p50": "faster", "accuracy": "more accurate"}
         return "dominated", f"dominated by {dom['id']}: " + ", ".join(
-            f"{better[axis] if not tie else axis + ' the same within noise'} ({values})" for axis, tie, values in _axes(dom, a))
+            f"{better[axis] if not tie else axis + ' the same within noise'} ({values})"
+            for axis, tie, values in _axes(dom, a)
+        )
     size_tied, p50_tied = judge(a, best, "size")[0], judge(a, best, "p50")[0]
     if objective == "size" and not size_tied:
         return "larger", f"larger: {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
@@ -245,9 +319,14 @@ def _why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> tuple[str,
     if objective == "size" and not p50_tied:
         return "slower", f"slower: same size within 1 %, p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
     if objective == "latency" and not size_tied:
-        return "larger", f"larger: p50 the same within noise, {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
-    return "tied", (f"tied with {best['id']} within noise; {best['id']} is "
-                    f"{'more accurate' if best['accuracy'] > a['accuracy'] else 'earlier in the recipe'}")
+        return (
+            "larger",
+            f"larger: p50 the same within noise, {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}",
+        )
+    return "tied", (
+        f"tied with {best['id']} within noise; {best['id']} is "
+        f"{'more accurate' if best['accuracy'] > a['accuracy'] else 'earlier in the recipe'}"
+    )
 
 
 def _summary(a: dict) -> str:

@@ -36,8 +36,9 @@ class BatchReader:
 
     ``prepare(raw) -> float32`` turns raw samples into model input one batch at a time."""
 
-    def __init__(self, raw: np.ndarray, input_name: str, prepare: Callable[[np.ndarray], np.ndarray],
-                 batch_size: int = 32):
+    def __init__(
+        self, raw: np.ndarray, input_name: str, prepare: Callable[[np.ndarray], np.ndarray], batch_size: int = 32
+    ):
         if len(raw) == 0:
             raise InputError("calibration: no samples to calibrate on (calibration.samples must be at least 1)")
         self.raw, self.input_name, self.prepare, self.batch_size = raw, input_name, prepare, batch_size
@@ -83,6 +84,8 @@ def check_matches(model_path, sample: np.ndarray) -> str:
     got = list(sample.shape)
     if len(dims) != len(got) or any(d is not None and d != g for d, g in zip(dims[1:], got[1:])):
         shown = ["N" if d is None else d for d in dims]
-        raise InputError(f"calibration: data of shape {got[1:]} per sample does not fit the model input "
-                         f"'{inputs[0].name}' {shown} ({model_path})")
+        raise InputError(
+            f"calibration: data of shape {got[1:]} per sample does not fit the model input "
+            f"'{inputs[0].name}' {shown} ({model_path})"
+        )
     return inputs[0].name

@@ -32,16 +32,30 @@ def neighbours(chosen: ort_static.Attempt) -> list[ort_static.Attempt]:
     if chosen.mode != "static":
         return [chosen]
     flipped = "int8" if chosen.activation_type == "uint8" else "uint8"
-    return list(dict.fromkeys([chosen, chosen.but(per_channel=not chosen.per_channel), chosen.but(activation_type=flipped)]))
+    return list(
+        dict.fromkeys([chosen, chosen.but(per_channel=not chosen.per_channel), chosen.but(activation_type=flipped)])
+    )
 
 
-def build_candidates(trials: list[Trial], work: Path, x_val, y_val, float_m: Measurement, tol: Tolerance,
-                     make_reader, measure: MeasureSettings, percentile: float, console) -> list[Trial]:
+def build_candidates(
+    trials: list[Trial],
+    work: Path,
+    x_val,
+    y_val,
+    float_m: Measurement,
+    tol: Tolerance,
+    make_reader,
+    measure: MeasureSettings,
+    percentile: float,
+    console,
+) -> list[Trial]:
     """The host's chosen trial plus its neighbours, quantized (into ``work``, next to the ladder's prep.onnx) and
     measured here like every trial."""
     chosen = choose(trials)
     start = ort_static.Attempt(**{**chosen.config, "exclude": tuple(chosen.config.get("exclude") or ())})
-    by_attempt = {ort_static.Attempt(**{**t.config, "exclude": tuple(t.config.get("exclude") or ())}): t for t in trials}
+    by_attempt = {
+        ort_static.Attempt(**{**t.config, "exclude": tuple(t.config.get("exclude") or ())}): t for t in trials
+    }
     out = []
     for a in neighbours(start):
         if a in by_attempt:
@@ -50,16 +64,36 @@ def build_candidates(trials: list[Trial], work: Path, x_val, y_val, float_m: Mea
         t0, path = time.perf_counter(), work / f"trial-{len(trials) + len(out) + 1}.onnx"
         ort_static.quantize(work / "prep.onnx", path, a, reader=make_reader(), cache_dir=work, percentile=percentile)
         m = measure_onnx(path, x_val, y_val, measure)
-        t = Trial(len(trials) + len(out) + 1, a.label(), a.as_dict(), m, tol.drop_points(float_m.accuracy, m.accuracy),
-                  tol.met(float_m.accuracy, m.accuracy), time.perf_counter() - t0, path)
+        t = Trial(
+            len(trials) + len(out) + 1,
+            a.label(),
+            a.as_dict(),
+            m,
+            tol.drop_points(float_m.accuracy, m.accuracy),
+            tol.met(float_m.accuracy, m.accuracy),
+            time.perf_counter() - t0,
+            path,
+        )
         console.print(f"  + trial {t.index}: {t.label:<44} acc {m.accuracy:.4f}  {m.latency_p50_ms:.2f} ms (here)")
         out.append(t)
     return out
 
 
-def measure_on_device(target: str, devices_file: Path | None, float_file: Path, float_m: Measurement,
-                      candidates: list[Trial], val_raw, y_val, pre: dict, tol: Tolerance, threads: int, preset: str,
-                      work: Path, console) -> tuple[Measurement, list[Trial], dict]:
+def measure_on_device(
+    target: str,
+    devices_file: Path | None,
+    float_file: Path,
+    float_m: Measurement,
+    candidates: list[Trial],
+    val_raw,
+    y_val,
+    pre: dict,
+    tol: Tolerance,
+    threads: int,
+    preset: str,
+    work: Path,
+    console,
+) -> tuple[Measurement, list[Trial], dict]:
     """Float and candidates as the device measures them (accuracy on the validation split, p50 batch 1), and
     which machine that was. Raises StageFailed when the device cannot give numbers a decision may rest on."""
     device = resolve_device(target, devices_file)
@@ -68,33 +102,61 @@ def measure_on_device(target: str, devices_file: Path | None, float_file: Path, 
     files = [float_file, *(t.path for t in candidates)]
     console.print(f"  measuring float + {len(candidates)} INT8 candidate(s) on device {device.name} ({device.host})")
     try:
-        doc = bench_on(device, files, ["--threads", str(threads), *PRESET_FLAGS[preset]], bundle=bundle,
-                       progress=lambda what: console.print(f"    {what}"))
+        doc = bench_on(
+            device,
+            files,
+            ["--threads", str(threads), *PRESET_FLAGS[preset]],
+            bundle=bundle,
+            progress=lambda what: console.print(f"    {what}"),
+        )
     except DeviceFailed as e:
         raise StageFailed(f"target {target}: {e.message}") from None
     machine = doc["machine"]
     if machine.get("emulated"):
-        raise StageFailed(f"target {target}: the device is emulated ({machine['emulated']}); its timings cannot choose an INT8 file")
+        raise StageFailed(
+            f"target {target}: the device is emulated ({machine['emulated']}); its timings cannot choose an INT8 file"
+        )
     if not doc["valid"]:
-        raise StageFailed(f"target {target}: the measurement is invalid ({'; '.join(doc['invalid_reasons'])}); "
-                          "let it cool down (cooldown_s: in devices.yaml) and run again")
+        raise StageFailed(
+            f"target {target}: the measurement is invalid ({'; '.join(doc['invalid_reasons'])}); "
+            "let it cool down (cooldown_s: in devices.yaml) and run again"
+        )
     by_file = {r["local_model"]: r for r in doc["results"] if r["threads"] == threads and r["batch"] == 1}
 
     def on_device(path: Path, m: Measurement) -> Measurement:
         r = by_file[str(Path(path).resolve())]
-        return dataclasses.replace(m, accuracy=round(r["accuracy"]["value"], 5), latency_p50_ms=r["latency_ms"]["p50"],
-                                   latency_runs=r["latency_ms"]["n"])
+        return dataclasses.replace(
+            m,
+            accuracy=round(r["accuracy"]["value"], 5),
+            latency_p50_ms=r["latency_ms"]["p50"],
+            latency_runs=r["latency_ms"]["n"],
+        )
 
     dev_float = on_device(float_file, float_m)
     dev_trials = []
     for t in candidates:
         m = on_device(t.path, t.measurement)
-        dev_trials.append(dataclasses.replace(t, measurement=m, drop_points=tol.drop_points(dev_float.accuracy, m.accuracy),
-                                              met=tol.met(dev_float.accuracy, m.accuracy)))
-        console.print(f"    {t.label:<44} {device.name}: acc {m.accuracy:.4f} {m.latency_p50_ms:.2f} ms "
-                      f"(here: {t.measurement.accuracy:.4f} {t.measurement.latency_p50_ms:.2f} ms)")
-    console.print(f"    float{' ' * 40}{device.name}: acc {dev_float.accuracy:.4f} {dev_float.latency_p50_ms:.2f} ms "
-                  f"(here: {float_m.accuracy:.4f} {float_m.latency_p50_ms:.2f} ms)")
-    decided_on = {"device": device.name, "machine": machine, "preset": preset, "host_float": float_m.as_dict(),
-                  "host_candidates": [t.as_dict() for t in candidates]}
+        dev_trials.append(
+            dataclasses.replace(
+                t,
+                measurement=m,
+                drop_points=tol.drop_points(dev_float.accuracy, m.accuracy),
+                met=tol.met(dev_float.accuracy, m.accuracy),
+            )
+        )
+        console.print(
+            f"    {t.label:<44} {device.name}: acc {m.accuracy:.4f} {m.latency_p50_ms:.2f} ms "
+            f"(here: {t.measurement.accuracy:.4f} {t.measurement.latency_p50_ms:.2f} ms)"
+        )
+    console.print(
+        f"    float{' ' * 40}{device.name}: acc {dev_float.accuracy:.4f} {dev_float.latency_p50_ms:.2f} ms "
+        f"(here: {float_m.accuracy:.4f} {float_m.latency_p50_ms:.2f} ms)"
+    )
+    decided_on = {
+        "device": device.name,
+        "machine": machine,
+        "preset": preset,
+        "host_float": float_m.as_dict(),
+        "host_candidates": [t.as_dict() for t in candidates],
+    }
     return dev_float, dev_trials, decided_on

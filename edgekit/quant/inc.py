@@ -28,16 +28,25 @@ class TuneLog:
     accuracies: list[float] = field(default_factory=list)
 
     def trials(self, space: tuple[dict, ...]) -> list[dict]:
-        return [{"trial": i, "config": space[i - 1], "torch_accuracy": round(a, 5)}
-                for i, a in enumerate(self.accuracies[1:], 1)]
+        return [
+            {"trial": i, "config": space[i - 1], "torch_accuracy": round(a, 5)}
+            for i, a in enumerate(self.accuracies[1:], 1)
+        ]
 
     @property
     def baseline(self) -> float | None:
         return self.accuracies[0] if self.accuracies else None
 
 
-def quantize_pt2e(model, example, calibrate: Callable[[object], None], evaluate: Callable[[object], float] | None,
-                  tolerable_loss: float, max_trials: int, log: TuneLog):
+def quantize_pt2e(
+    model,
+    example,
+    calibrate: Callable[[object], None],
+    evaluate: Callable[[object], float] | None,
+    tolerable_loss: float,
+    max_trials: int,
+    log: TuneLog,
+):
     """The converted (fake-quantized) GraphModule. ``example``: (B>=2, ...) tensor (a batch-1 example makes
     the batch axis static and dynamic-batch export fails). With ``evaluate`` and ``max_trials > 1`` INC's
     autotune picks the first configuration within ``tolerable_loss`` (relative) of the baseline."""
@@ -61,8 +70,9 @@ def quantize_pt2e(model, example, calibrate: Callable[[object], None], evaluate:
         log.accuracies.append(acc)
         return acc
 
-    tune = TuningConfig(config_set=[StaticQuantConfig(**c) for c in space], tolerable_loss=tolerable_loss,
-                        max_trials=len(space))
+    tune = TuningConfig(
+        config_set=[StaticQuantConfig(**c) for c in space], tolerable_loss=tolerable_loss, max_trials=len(space)
+    )
     return autotune(exported, tune, eval_fn=eval_fn, run_fn=calibrate, example_inputs=(example,))
 
 
@@ -78,8 +88,18 @@ def export_int8_onnx(qmodel, example, path: Path, opset: int, calibration: Itera
     with warnings.catch_warnings():
         # a PT2E GraphModule cannot be switched to eval(); it has no train-mode behaviour left to worry about
         warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode")
-        torch.onnx.export(qmodel, (example,), str(raw), dynamo=True, external_data=False, opset_version=opset,
-                          input_names=["input"], output_names=["logits"], dynamic_shapes=({0: batch},), verbose=False)
+        torch.onnx.export(
+            qmodel,
+            (example,),
+            str(raw),
+            dynamo=True,
+            external_data=False,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes=({0: batch},),
+            verbose=False,
+        )
     model = onnx.load(str(raw))
     raw.unlink()
     from edgekit.quant import onnx_int8

@@ -39,8 +39,9 @@ def measure_onnx(path: Path, x: np.ndarray, y: np.ndarray, settings: MeasureSett
     acc = ort.accuracy(sess, x, y)
     del sess  # the harness's worker must have the cores to itself
     result = bench([Path(path)], threads=(settings.threads,), settings=in_stage(settings)).results[0]
-    return Measurement(round(acc, 5), Path(path).stat().st_size, round(result.stats.p50, 4), result.stats.n,
-                       settings.threads)
+    return Measurement(
+        round(acc, 5), Path(path).stat().st_size, round(result.stats.p50, 4), result.stats.n, settings.threads
+    )
 
 
 def in_stage(settings: MeasureSettings):
@@ -50,9 +51,11 @@ def in_stage(settings: MeasureSettings):
 
 def ratios(quant: Measurement, ref: Measurement) -> dict:
     """Quantized vs float, as the report and the benchmarks print them."""
-    return {"size_ratio": round(quant.size_bytes / ref.size_bytes, 4),
-            "latency_ratio": round(quant.latency_p50_ms / ref.latency_p50_ms, 4),
-            "accuracy_drop_points": round((ref.accuracy - quant.accuracy) * 100, 3)}
+    return {
+        "size_ratio": round(quant.size_bytes / ref.size_bytes, 4),
+        "latency_ratio": round(quant.latency_p50_ms / ref.latency_p50_ms, 4),
+        "accuracy_drop_points": round((ref.accuracy - quant.accuracy) * 100, 3),
+    }
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,16 @@ class Trial:
 
     def as_dict(self) -> dict:
         extra = {k: v for k, v in (("kernels", self.kernels), ("speed", self.speed)) if v is not None}
-        return {"trial": self.index, "label": self.label, "config": self.config, **self.measurement.as_dict(),
-                "accuracy_drop_points": round(self.drop_points, 3), "met_tolerance": self.met,
-                "seconds": round(self.seconds, 2), **extra}
+        return {
+            "trial": self.index,
+            "label": self.label,
+            "config": self.config,
+            **self.measurement.as_dict(),
+            "accuracy_drop_points": round(self.drop_points, 3),
+            "met_tolerance": self.met,
+            "seconds": round(self.seconds, 2),
+            **extra,
+        }
 
     @property
     def integer(self) -> bool:

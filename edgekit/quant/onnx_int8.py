@@ -13,9 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
-INT8_KERNELS = ("QLinearConv", "QLinearMatMul", "QGemm", "MatMulInteger", "ConvInteger", "QLinearAdd",
-                "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearMul", "QLinearConcat", "DynamicQuantizeMatMul",
-                "MatMulIntegerToFloat", "QAttention")
+INT8_KERNELS = (
+    "QLinearConv",
+    "QLinearMatMul",
+    "QGemm",
+    "MatMulInteger",
+    "ConvInteger",
+    "QLinearAdd",
+    "QLinearGlobalAveragePool",
+    "QLinearAveragePool",
+    "QLinearMul",
+    "QLinearConcat",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+    "QAttention",
+)
 FLOAT_COMPUTE = ("Conv", "MatMul", "Gemm", "FusedConv", "FusedGemm", "FusedMatMul")
 
 
@@ -144,14 +156,20 @@ def insert_qdq(model, ranges: dict[str, tuple[float, float]]) -> int:
         scale = max(hi - lo, 1e-8) / 255.0
         zp = int(np.clip(np.rint(-lo / scale), 0, 255))
         s_name, z_name, q_name, dq_name = f"{t}_scale", f"{t}_zero_point", f"{t}_quantized", f"{t}_dequantized"
-        g.initializer.extend([numpy_helper.from_array(np.array(scale, np.float32), s_name),
-                              numpy_helper.from_array(np.array(zp, np.uint8), z_name)])
+        g.initializer.extend(
+            [
+                numpy_helper.from_array(np.array(scale, np.float32), s_name),
+                numpy_helper.from_array(np.array(zp, np.uint8), z_name),
+            ]
+        )
         for n in g.node:
             for k, i in enumerate(n.input):
                 if i == t:
                     n.input[k] = dq_name
-        new_nodes += [helper.make_node("QuantizeLinear", [t, s_name, z_name], [q_name], name=f"{t}_Q"),
-                      helper.make_node("DequantizeLinear", [q_name, s_name, z_name], [dq_name], name=f"{t}_DQ")]
+        new_nodes += [
+            helper.make_node("QuantizeLinear", [t, s_name, z_name], [q_name], name=f"{t}_Q"),
+            helper.make_node("DequantizeLinear", [q_name, s_name, z_name], [dq_name], name=f"{t}_DQ"),
+        ]
         count += 1
     g.node.extend(new_nodes)
     return count
@@ -190,5 +208,8 @@ def kernel_counts(path: Path) -> dict:
         opts.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
         ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         ops = collections.Counter(n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node)
-    return {"int8": sum(ops[o] for o in INT8_KERNELS), "float": sum(ops[o] for o in FLOAT_COMPUTE),
-            "ops": {o: c for o, c in sorted(ops.items()) if o in INT8_KERNELS or o in FLOAT_COMPUTE}}
+    return {
+        "int8": sum(ops[o] for o in INT8_KERNELS),
+        "float": sum(ops[o] for o in FLOAT_COMPUTE),
+        "ops": {o: c for o, c in sorted(ops.items()) if o in INT8_KERNELS or o in FLOAT_COMPUTE},
+    }

@@ -38,9 +38,19 @@ class LadderSettings:
     pays: float = 0.8
 
 
-def run_trials(src: Path, work: Path, start: ort_static.Attempt, x_val: np.ndarray, y_val: np.ndarray,
-               float_m: Measurement, tol: Tolerance, make_reader: Callable[[], object], measure: MeasureSettings,
-               settings: LadderSettings, console) -> list[Trial]:
+def run_trials(
+    src: Path,
+    work: Path,
+    start: ort_static.Attempt,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    float_m: Measurement,
+    tol: Tolerance,
+    make_reader: Callable[[], object],
+    measure: MeasureSettings,
+    settings: LadderSettings,
+    console,
+) -> list[Trial]:
     """Quantize ``src`` (float ONNX) trial by trial into ``work``; stop at the first that meets ``tol``, then,
     when its p50 is over ``settings.pays`` of float's, race placement candidates against it (see ``race``).
 
@@ -53,20 +63,39 @@ def run_trials(src: Path, work: Path, start: ort_static.Attempt, x_val: np.ndarr
         t0 = time.perf_counter()
         path = work / f"trial-{len(trials) + 1}.onnx"
         try:
-            ort_static.quantize(prep, path, a, reader=make_reader() if a.mode == "static" else None, cache_dir=work,
-                                percentile=settings.percentile)
+            ort_static.quantize(
+                prep,
+                path,
+                a,
+                reader=make_reader() if a.mode == "static" else None,
+                cache_dir=work,
+                percentile=settings.percentile,
+            )
         except Exception as e:  # the quantizer raises bare ValueError/RuntimeError/onnx errors on what it cannot handle
             first = (str(e).strip().splitlines() or [""])[0][:300]
-            raise StageFailed(f"onnxruntime could not quantize {src.name} ({a.label()}): {type(e).__name__}: {first}") from e
+            raise StageFailed(
+                f"onnxruntime could not quantize {src.name} ({a.label()}): {type(e).__name__}: {first}"
+            ) from e
         m = measure_onnx(path, x_val, y_val, measure)
         drop = tol.drop_points(float_m.accuracy, m.accuracy)
-        trial = Trial(len(trials) + 1, a.label(), a.as_dict(), m, drop, tol.met(float_m.accuracy, m.accuracy),
-                      time.perf_counter() - t0, path, kernel_counts(path))
+        trial = Trial(
+            len(trials) + 1,
+            a.label(),
+            a.as_dict(),
+            m,
+            drop,
+            tol.met(float_m.accuracy, m.accuracy),
+            time.perf_counter() - t0,
+            path,
+            kernel_counts(path),
+        )
         trials.append(trial)
         mark = "[green]✓[/]" if trial.met else "[yellow]✗[/]"
-        console.print(f"  {mark} trial {trial.index}: {trial.label:<44} acc {m.accuracy:.4f} (drop {drop:+.2f} pt, "
-                      f"allowed {tol.allowed_points(float_m.accuracy):.2f})  {m.size_bytes / 1e6:.2f} MB  "
-                      f"{m.latency_p50_ms:.2f} ms")
+        console.print(
+            f"  {mark} trial {trial.index}: {trial.label:<44} acc {m.accuracy:.4f} (drop {drop:+.2f} pt, "
+            f"allowed {tol.allowed_points(float_m.accuracy):.2f})  {m.size_bytes / 1e6:.2f} MB  "
+            f"{m.latency_p50_ms:.2f} ms"
+        )
         return trial
 
     accuracy_walk(prep, trials, attempt, start, make_reader, settings, console)
@@ -85,9 +114,14 @@ def run_trials(src: Path, work: Path, start: ort_static.Attempt, x_val: np.ndarr
     # 0.94-1.20x of fp32 on AVX2, docs/int8-mobile.md), and the accuracy it may cost is measured like any trial
     cands = [base.but(per_channel=False)] if base.per_channel else []
     found = placement.groups(onnx.load(str(prep)))
-    cands += [base.but(placement=label, exclude=base.exclude + nodes) for label, nodes in placement.candidates(found, 8)]
-    cands = [a for a in cands if not any(ort_static.Attempt(**{**t.config, "exclude": tuple(t.config["exclude"])}) == a
-                                         for t in trials)][:settings.speed_rungs]
+    cands += [
+        base.but(placement=label, exclude=base.exclude + nodes) for label, nodes in placement.candidates(found, 8)
+    ]
+    cands = [
+        a
+        for a in cands
+        if not any(ort_static.Attempt(**{**t.config, "exclude": tuple(t.config["exclude"])}) == a for t in trials)
+    ][: settings.speed_rungs]
     if not cands:
         return trials
     console.print(f"  INT8 p50 is {share:.2f}x float's: racing {len(cands)} candidate(s) against trial {pick.index}")
@@ -96,8 +130,9 @@ def run_trials(src: Path, work: Path, start: ort_static.Attempt, x_val: np.ndarr
     return trials
 
 
-def accuracy_walk(prep: Path, trials: list[Trial], attempt, start, make_reader, settings: LadderSettings,
-                  console) -> None:
+def accuracy_walk(
+    prep: Path, trials: list[Trial], attempt, start, make_reader, settings: LadderSettings, console
+) -> None:
     """The accuracy ladder: first rungs, then sensitive nodes in float, until a trial meets the tolerance."""
     rungs = ladder.first_rungs(start) if settings.enabled else [start]
     for a in rungs:
@@ -133,17 +168,26 @@ def race(trials: list[Trial], pick: Trial, raced: list[Trial], measure: MeasureS
             verdicts[t.index] = {"verdict": "lost: no integer kernels in the optimised graph"}
     winner = pick
     if ok:
-        settings = replace(PRESETS["quick"], min_runs=max(measure.latency_runs, 50),
-                           min_seconds=max(measure.min_seconds, 1.0), rounds=5)
+        settings = replace(
+            PRESETS["quick"],
+            min_runs=max(measure.latency_runs, 50),
+            min_seconds=max(measure.min_seconds, 1.0),
+            rounds=5,
+        )
         run = bench([pick.path] + [t.path for t in ok], threads=(measure.threads,), settings=settings, reference=0)
         best_ratio = 1.0
         for t, r in zip(ok, run.results[1:]):
             v = r.vs_reference or {}
             ratio, hi = v.get("p50_ratio", r.stats.p50 / run.results[0].stats.p50), v.get("max")
             faster = isinstance(hi, (int, float)) and hi > 0 and clearly_slower(1 / ratio, 1 / hi)
-            verdicts[t.index] = {"vs_trial": pick.index, "ratio": round(ratio, 4), "round_min": v.get("min"),
-                                 "round_max": hi, "rounds": settings.rounds,
-                                 "verdict": "faster" if faster else f"lost: not clearly faster than trial {pick.index}"}
+            verdicts[t.index] = {
+                "vs_trial": pick.index,
+                "ratio": round(ratio, 4),
+                "round_min": v.get("min"),
+                "round_max": hi,
+                "rounds": settings.rounds,
+                "verdict": "faster" if faster else f"lost: not clearly faster than trial {pick.index}",
+            }
             if faster and ratio < best_ratio:
                 winner, best_ratio = t, ratio
         for t in ok:
@@ -151,6 +195,7 @@ def race(trials: list[Trial], pick: Trial, raced: list[Trial], measure: MeasureS
                 verdicts[t.index]["verdict"] = f"lost: trial {winner.index} was faster"
     verdicts[winner.index] = {**verdicts.get(winner.index, {"vs_trial": pick.index, "ratio": 1.0}), "verdict": "chosen"}
     if winner is not pick:
-        verdicts[pick.index] = {"verdict": f"lost: trial {winner.index} clearly faster "
-                                           f"({verdicts[winner.index]['ratio']:.2f}x its p50)"}
+        verdicts[pick.index] = {
+            "verdict": f"lost: trial {winner.index} clearly faster ({verdicts[winner.index]['ratio']:.2f}x its p50)"
+        }
     return [replace(t, speed=verdicts[t.index]) if t.index in verdicts else t for t in trials]

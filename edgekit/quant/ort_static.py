@@ -16,8 +16,15 @@ COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 # dynamic ConvInteger is ~10x slower than fp32 Conv on x86: never quantize Conv dynamically. Gather: a text
 # model's embedding table (MiniLM: 11.7 M of 22.7 M params) stored in 8 bits; without it INT8 MiniLM stays 0.73x
 DYNAMIC_OPS = ("MatMul", "Gemm", "Gather")
-QUANT_OPS = ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger",
-             "DynamicQuantizeLinear")
+QUANT_OPS = (
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "MatMulInteger",
+    "ConvInteger",
+    "DynamicQuantizeLinear",
+)
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,12 @@ class Attempt:
         if self.mode == "dynamic":
             parts = ["dynamic", "per-channel" if self.per_channel else "per-tensor"]
         else:
-            parts = ["static", self.method, "per-channel" if self.per_channel else "per-tensor",
-                     ("U8" if self.activation_type == "uint8" else "S8") + ("U8" if self.weight_type == "uint8" else "S8")]
+            parts = [
+                "static",
+                self.method,
+                "per-channel" if self.per_channel else "per-tensor",
+                ("U8" if self.activation_type == "uint8" else "S8") + ("U8" if self.weight_type == "uint8" else "S8"),
+            ]
         if self.reduce_range:
             parts.append("reduce-range")
         if self.placement:
@@ -66,14 +77,17 @@ def load_checked(path: Path):
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
     except Exception as e:  # onnx raises DecodeError, ValidationError, OSError...
-        raise InputError(f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'unreadable'})") from None
+        raise InputError(
+            f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'unreadable'})"
+        ) from None
     ops = op_counts(model)
     already = sorted(op for op in QUANT_OPS if ops.get(op))
     if already:
         raise InputError(f"{path}: the model is already quantized (it contains {', '.join(already)})")
     if not any(ops.get(op) for op in COMPUTE_OPS):
-        raise InputError(f"{path}: nothing to quantize: no {', '.join(COMPUTE_OPS)} nodes "
-                         f"(ops: {', '.join(sorted(ops)) or 'none'})")
+        raise InputError(
+            f"{path}: nothing to quantize: no {', '.join(COMPUTE_OPS)} nodes (ops: {', '.join(sorted(ops)) or 'none'})"
+        )
     return model
 
 
@@ -97,7 +111,9 @@ def preprocess(src: Path, dst: Path, console=None) -> None:
         quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
     except Exception as e:  # symbolic shape inference raises bare Exceptions on unusual graphs
         if console is not None:
-            console.print(f"  [yellow]quant_pre_process failed ({type(e).__name__}: {str(e)[:120]}); quantizing the model as is[/]")
+            console.print(
+                f"  [yellow]quant_pre_process failed ({type(e).__name__}: {str(e)[:120]}); quantizing the model as is[/]"
+            )
         shutil.copyfile(src, dst)
     model = onnx.load(str(dst))
     if name_nodes(model):  # exclusion lists and the sensitivity ranking address nodes by name
@@ -113,12 +129,16 @@ def _qtype(name: str):
 def _method(name: str):
     from onnxruntime.quantization import CalibrationMethod
 
-    return {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-            "percentile": CalibrationMethod.Percentile}[name]
+    return {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[name]
 
 
-def quantize(src: Path, dst: Path, attempt: Attempt, reader=None, cache_dir: Path | None = None,
-             percentile: float = 99.999) -> None:
+def quantize(
+    src: Path, dst: Path, attempt: Attempt, reader=None, cache_dir: Path | None = None, percentile: float = 99.999
+) -> None:
     """Write the quantized ``src`` to ``dst``. Static needs a calibration ``reader``; activation ranges are cached
     per calibration method in ``cache_dir``, so ladder steps that only change weights do not calibrate again."""
     with _quiet():
@@ -143,9 +163,15 @@ def _quantize(src: Path, dst: Path, attempt: Attempt, reader, cache_dir: Path | 
     from onnxruntime.quantization import QuantFormat, quantize_dynamic, quantize_static
 
     if attempt.mode == "dynamic":
-        quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(DYNAMIC_OPS), per_channel=attempt.per_channel,
-                         reduce_range=attempt.reduce_range, weight_type=_qtype(attempt.weight_type),
-                         nodes_to_exclude=list(attempt.exclude))
+        quantize_dynamic(
+            str(src),
+            str(dst),
+            op_types_to_quantize=list(DYNAMIC_OPS),
+            per_channel=attempt.per_channel,
+            reduce_range=attempt.reduce_range,
+            weight_type=_qtype(attempt.weight_type),
+            nodes_to_exclude=list(attempt.exclude),
+        )
         return
     # ranges merged after every batch (the reader's unit): calibration memory is one batch of activations.
     # (CalibMaxIntermediateOutputs would do the same, but onnxruntime 1.32 drops the data it clears.)
@@ -153,8 +179,17 @@ def _quantize(src: Path, dst: Path, attempt: Attempt, reader, cache_dir: Path | 
     if attempt.method == "percentile":
         extra["CalibPercentile"] = percentile
     cache = cache_dir / f"calibration-{attempt.method}.json" if cache_dir is not None else None
-    quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=attempt.per_channel,
-                    reduce_range=attempt.reduce_range, activation_type=_qtype(attempt.activation_type),
-                    weight_type=_qtype(attempt.weight_type), nodes_to_exclude=list(attempt.exclude),
-                    calibrate_method=_method(attempt.method), extra_options=extra,
-                    **({"calibration_cache_path": str(cache)} if cache is not None else {}))
+    quantize_static(
+        str(src),
+        str(dst),
+        reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=attempt.per_channel,
+        reduce_range=attempt.reduce_range,
+        activation_type=_qtype(attempt.activation_type),
+        weight_type=_qtype(attempt.weight_type),
+        nodes_to_exclude=list(attempt.exclude),
+        calibrate_method=_method(attempt.method),
+        extra_options=extra,
+        **({"calibration_cache_path": str(cache)} if cache is not None else {}),
+    )

@@ -28,8 +28,16 @@ def choose(trials: list[Trial]) -> Trial:
     return best_of(met) if met else best_of(trials)
 
 
-def decide(stage_id: str, float_m: Measurement, cand: Trial | None, tol: Tolerance, on_miss: str,
-           prefer_faster: bool, speed: Callable[[Trial], dict] | None = None, tried: int = 1) -> Decision:
+def decide(
+    stage_id: str,
+    float_m: Measurement,
+    cand: Trial | None,
+    tol: Tolerance,
+    on_miss: str,
+    prefer_faster: bool,
+    speed: Callable[[Trial], dict] | None = None,
+    tried: int = 1,
+) -> Decision:
     """Keep ``cand`` (the one INT8 candidate a backend offers, out of ``tried`` configurations), the float model,
     or fail. Raises StageFailed (exit 1) when ``cand`` misses ``tol`` and ``on_miss`` is "fail". ``speed``
     compares the candidate with the float model in the benchmark harness (quant/speed.py); without it their
@@ -39,13 +47,17 @@ def decide(stage_id: str, float_m: Measurement, cand: Trial | None, tol: Toleran
     allowed = tol.allowed_points(float_m.accuracy)
     notes = []
     if not cand.integer:  # Q/DQ that ORT did not fuse: float kernels on dequantized values, never "INT8"
-        notes.append(f"trial {cand.index} ({cand.label}) runs no integer kernels in ORT's optimised graph "
-                     f"({cand.kernels}); keeping the float model")
+        notes.append(
+            f"trial {cand.index} ({cand.label}) runs no integer kernels in ORT's optimised graph "
+            f"({cand.kernels}); keeping the float model"
+        )
         return Decision("float", cand, cand.met, tuple(notes))
     if not cand.met:
-        msg = (f"no INT8 candidate met max_accuracy_drop {tol} (allowed {allowed:.2f} pt) in {tried} trial(s); "
-               f"best: trial {cand.index} ({cand.label}) accuracy {cand.measurement.accuracy:.4f} vs float "
-               f"{float_m.accuracy:.4f}, drop {cand.drop_points:.2f} pt")
+        msg = (
+            f"no INT8 candidate met max_accuracy_drop {tol} (allowed {allowed:.2f} pt) in {tried} trial(s); "
+            f"best: trial {cand.index} ({cand.label}) accuracy {cand.measurement.accuracy:.4f} vs float "
+            f"{float_m.accuracy:.4f}, drop {cand.drop_points:.2f} pt"
+        )
         if on_miss == "fail":
             raise StageFailed(f"stage '{stage_id}': {msg}")
         notes.append(msg + "; keeping the best (on_miss: keep-best)")
@@ -57,8 +69,10 @@ def decide(stage_id: str, float_m: Measurement, cand: Trial | None, tol: Toleran
             notes.append(f"INT8 is not clearly slower than float on this machine: {detail}; keeping INT8")
     else:
         slower = cand.measurement.latency_p50_ms >= float_m.latency_p50_ms
-        detail = (f"{cand.measurement.latency_p50_ms:.3f} ms vs {float_m.latency_p50_ms:.3f} ms p50 (batch 1, "
-                  f"{float_m.threads} thread(s))")
+        detail = (
+            f"{cand.measurement.latency_p50_ms:.3f} ms vs {float_m.latency_p50_ms:.3f} ms p50 (batch 1, "
+            f"{float_m.threads} thread(s))"
+        )
     if slower:
         what = f"INT8 is slower than float on this machine: {detail}"
         if prefer_faster:

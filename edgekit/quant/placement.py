@@ -81,10 +81,17 @@ def groups(model) -> dict[str, list[str]]:
             if m.op_type == "Mul" and id(m) not in se_ids and n.input[0] in m.input:
                 hardswish += [n, m]
     hardswish += [n for n in model.graph.node if n.op_type == "HardSwish"]
-    residual = [n for n in model.graph.node if n.op_type == "Add" and id(n) not in se_ids
-                and all(i in producers for i in n.input[:2])]  # two computed inputs (not a bias)
-    found = {"hardswish": hardswish, "squeeze-excite": se,
-             "depthwise": [n for n in model.graph.node if _is_depthwise(n)], "residual-add": residual}
+    residual = [
+        n
+        for n in model.graph.node
+        if n.op_type == "Add" and id(n) not in se_ids and all(i in producers for i in n.input[:2])
+    ]  # two computed inputs (not a bias)
+    found = {
+        "hardswish": hardswish,
+        "squeeze-excite": se,
+        "depthwise": [n for n in model.graph.node if _is_depthwise(n)],
+        "residual-add": residual,
+    }
     return {g: [n.name for n in found[g]] for g in GROUPS if found[g]}
 
 

@@ -28,16 +28,23 @@ def _input(sess) -> dict:
     for i in sess.get_inputs():
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
         dtype = np.int64 if "int64" in i.type else np.float32
-        feeds[i.name] = np.zeros(shape, dtype) if dtype is np.int64 else np.random.default_rng(0).random(shape, np.float32)
+        feeds[i.name] = (
+            np.zeros(shape, dtype) if dtype is np.int64 else np.random.default_rng(0).random(shape, np.float32)
+        )
     return feeds
 
 
 def _islands(graph) -> int:
     """Float compute nodes reading a DequantizeLinear output: each is a round trip out of INT8 and back."""
     producers = {o: n.op_type for n in graph.node for o in n.output}
-    return sum(1 for n in graph.node if n.op_type not in QDQ_OPS
-               and any(producers.get(i) == "DequantizeLinear" for i in n.input)
-               and not n.op_type.startswith("QLinear") and n.op_type not in ("QGemm", "QAttention"))
+    return sum(
+        1
+        for n in graph.node
+        if n.op_type not in QDQ_OPS
+        and any(producers.get(i) == "DequantizeLinear" for i in n.input)
+        and not n.op_type.startswith("QLinear")
+        and n.op_type not in ("QGemm", "QAttention")
+    )
 
 
 def profile(path: Path, runs: int = 100) -> dict:
@@ -66,10 +73,17 @@ def profile(path: Path, runs: int = 100) -> dict:
             us[e["args"]["op_name"]] += e["dur"]
     counts = collections.Counter(n.op_type for n in graph.node)
     total = sum(us.values()) or 1
-    ops = {op: {"count": counts.get(op, 0), "share": round(t / total, 4), "us_per_run": round(t / runs, 2)}
-           for op, t in us.most_common()}
-    return {"runs": runs, "nodes": len(graph.node), "qdq": sum(counts[o] for o in QDQ_OPS),
-            "float_islands": _islands(graph), "ops": ops}
+    ops = {
+        op: {"count": counts.get(op, 0), "share": round(t / total, 4), "us_per_run": round(t / runs, 2)}
+        for op, t in us.most_common()
+    }
+    return {
+        "runs": runs,
+        "nodes": len(graph.node),
+        "qdq": sum(counts[o] for o in QDQ_OPS),
+        "float_islands": _islands(graph),
+        "ops": ops,
+    }
 
 
 def summary(p: dict, top: int = 5) -> str:

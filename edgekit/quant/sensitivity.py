@@ -22,7 +22,9 @@ def _with_outputs(model, names: list[str]) -> bytes:
     m = onnx.ModelProto()
     m.CopyFrom(model)
     have = {o.name for o in m.graph.output}
-    m.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names if n not in have)
+    m.graph.output.extend(
+        onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names if n not in have
+    )
     return m.SerializeToString()
 
 
@@ -37,7 +39,9 @@ def _session(model_bytes: bytes, threads: int):
     return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
 
 
-def rank_nodes(float_path: Path, quant_path: Path, batches: Iterable[dict], threads: int = 1) -> list[tuple[str, float]]:
+def rank_nodes(
+    float_path: Path, quant_path: Path, batches: Iterable[dict], threads: int = 1
+) -> list[tuple[str, float]]:
     """Node names of the float model with the NSR each adds, worst first. ``batches``: ``{input_name: array}``."""
     import onnx
 
@@ -46,10 +50,16 @@ def rank_nodes(float_path: Path, quant_path: Path, batches: Iterable[dict], thre
     # only float tensors carry quantization error; integer shape arithmetic (e.g. a Resize's target size: Shape ->
     # Concat) must not be exposed as a float output, which onnxruntime refuses
     inferred = onnx.shape_inference.infer_shapes(fm)
-    is_float = {v.name for v in (*inferred.graph.value_info, *inferred.graph.output)
-                if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
-    nodes = [n for n in fm.graph.node if n.op_type not in SKIP_OPS and n.name and n.output and n.output[0] in q_out
-             and n.output[0] in is_float]
+    is_float = {
+        v.name
+        for v in (*inferred.graph.value_info, *inferred.graph.output)
+        if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    }
+    nodes = [
+        n
+        for n in fm.graph.node
+        if n.op_type not in SKIP_OPS and n.name and n.output and n.output[0] in q_out and n.output[0] in is_float
+    ]
     tensors = [n.output[0] for n in nodes]
     fs, qs = _session(_with_outputs(fm, tensors), threads), _session(_with_outputs(qm, tensors), threads)
     f_names, q_names = [o.name for o in fs.get_outputs()], [o.name for o in qs.get_outputs()]
@@ -71,5 +81,6 @@ def rank_nodes(float_path: Path, quant_path: Path, batches: Iterable[dict], thre
     # nodes the quantizer folded away (e.g. a Relu after a Conv) have no tensor to compare; they come last,
     # so the ladder's final rung can still keep every node in float
     measured = {name for name, _ in ranked}
-    return ranked + [(n.name, 0.0) for n in fm.graph.node
-                     if n.op_type not in SKIP_OPS and n.name and n.name not in measured]
+    return ranked + [
+        (n.name, 0.0) for n in fm.graph.node if n.op_type not in SKIP_OPS and n.name and n.name not in measured
+    ]

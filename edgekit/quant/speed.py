@@ -30,15 +30,22 @@ def compare(float_file: Path, int8_file: Path, threads: int, runs: int, min_seco
     return {
         "slower": clearly_slower(ratio, spread.get("min")),
         "ratio": round(ratio, 4),
-        "round_min": round(spread.get("min", float("nan")), 4), "round_max": round(spread.get("max", float("nan")), 4),
-        "float_p50_ms": round(flt.stats.p50, 4), "float_ci95_ms": [f_lo, f_hi],
-        "int8_p50_ms": round(q.stats.p50, 4), "int8_ci95_ms": [q_lo, q_hi],
-        "rounds": settings.rounds, "threads": threads, "machine": run.machine.get("id"),
+        "round_min": round(spread.get("min", float("nan")), 4),
+        "round_max": round(spread.get("max", float("nan")), 4),
+        "float_p50_ms": round(flt.stats.p50, 4),
+        "float_ci95_ms": [f_lo, f_hi],
+        "int8_p50_ms": round(q.stats.p50, 4),
+        "int8_ci95_ms": [q_lo, q_hi],
+        "rounds": settings.rounds,
+        "threads": threads,
+        "machine": run.machine.get("id"),
     }
 
 
 def describe(s: dict) -> str:
     """One sentence for the console, the metrics and the report."""
-    return (f"INT8 p50 {s['int8_p50_ms']:.3f} ms vs float {s['float_p50_ms']:.3f} ms = {s['ratio']:.2f}x "
-            f"(per-round {s['round_min']:.2f}–{s['round_max']:.2f}x over {s['rounds']} alternating rounds, batch 1, "
-            f"{s['threads']} thread(s), machine {s['machine']})")
+    return (
+        f"INT8 p50 {s['int8_p50_ms']:.3f} ms vs float {s['float_p50_ms']:.3f} ms = {s['ratio']:.2f}x "
+        f"(per-round {s['round_min']:.2f}–{s['round_max']:.2f}x over {s['rounds']} alternating rounds, batch 1, "
+        f"{s['threads']} thread(s), machine {s['machine']})"
+    )

@@ -18,7 +18,9 @@ class Tolerance:
         try:
             value = float(text.rstrip("%").strip())
         except ValueError:
-            raise ValueError(f"must be accuracy points like 0.5 or a relative percent like '1%', got {spec!r}") from None
+            raise ValueError(
+                f"must be accuracy points like 0.5 or a relative percent like '1%', got {spec!r}"
+            ) from None
         if not 0 <= value <= 100:
             raise ValueError(f"must be between 0 and 100, got {spec!r}")
         return cls(value, relative)

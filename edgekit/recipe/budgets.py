@@ -45,41 +45,65 @@ TARGET = r"^[a-z][a-z0-9_-]{0,39}$"
 
 class Regression(Strict):
     size_pct: float | None = Field(None, ge=0, description="file size may grow at most this many percent")
-    latency_pct: float | None = Field(None, ge=0, description="latency may grow at most this many percent (same machine only)")
+    latency_pct: float | None = Field(
+        None, ge=0, description="latency may grow at most this many percent (same machine only)"
+    )
     accuracy_pt: float | None = Field(None, ge=0, description="accuracy may fall at most this many percentage points")
 
 
 class Limits(Strict):
     max_size_mb: float | None = Field(None, gt=0, description="largest allowed file size in MB (10^6 bytes)")
     max_size_bytes: int | None = Field(None, gt=0, description="largest allowed file size in bytes")
-    max_latency_ms: float | None = Field(None, gt=0, description="largest allowed batch-1 latency at latency_percentile")
+    max_latency_ms: float | None = Field(
+        None, gt=0, description="largest allowed batch-1 latency at latency_percentile"
+    )
     latency_percentile: Percentile = Field("p50", description="which latency percentile max_latency_ms limits")
     min_accuracy_pct: float | None = Field(None, ge=0, le=100, description="lowest allowed test accuracy in percent")
-    max_accuracy_drop_pt: float | None = Field(None, ge=0, le=100, description="largest allowed accuracy drop vs the fp32 reference, in points")
-    must_beat: list[str] = Field(default_factory=list, description="baseline ids whose accuracy the artifact must exceed")
+    max_accuracy_drop_pt: float | None = Field(
+        None, ge=0, le=100, description="largest allowed accuracy drop vs the fp32 reference, in points"
+    )
+    must_beat: list[str] = Field(
+        default_factory=list, description="baseline ids whose accuracy the artifact must exceed"
+    )
 
 
 class Budgets(Limits):
     artifact: str = Field(FINAL, pattern=TARGET, description="stage id of the artifact the limits apply to, or 'final'")
-    reference: str | None = Field(None, pattern=TARGET, description="stage id of the fp32 reference (default: the first export)")
+    reference: str | None = Field(
+        None, pattern=TARGET, description="stage id of the fp32 reference (default: the first export)"
+    )
     latency_machine: str | None = Field(
-        None, min_length=8, description="machine fingerprint id (or prefix) the latency limit was set on; other machines skip it"
+        None,
+        min_length=8,
+        description="machine fingerprint id (or prefix) the latency limit was set on; other machines skip it",
     )
     device: str | None = Field(
-        None, min_length=1, description="check accuracy and latency on this device's numbers (a result of `edgekit bench --on NAME` in RUN_DIR/devices/)"
+        None,
+        min_length=1,
+        description="check accuracy and latency on this device's numbers (a result of `edgekit bench --on NAME` in RUN_DIR/devices/)",
     )
-    regression: Regression | None = Field(None, description="limits vs a stored baseline report (edgekit check --baseline)")
-    artifacts: dict[str, Limits] = Field(default_factory=dict, description="more limits for other artifacts, keyed by stage id")
+    regression: Regression | None = Field(
+        None, description="limits vs a stored baseline report (edgekit check --baseline)"
+    )
+    artifacts: dict[str, Limits] = Field(
+        default_factory=dict, description="more limits for other artifacts, keyed by stage id"
+    )
     fail_on: list[Literal[CHECKS]] = Field(  # type: ignore[valid-type]
-        default_factory=list, description=f"sense checks that fail the gate instead of warning: {', '.join(CHECKS)}")
+        default_factory=list, description=f"sense checks that fail the gate instead of warning: {', '.join(CHECKS)}"
+    )
 
     def sets_a_limit(self) -> bool:
         limits = ("max_size_mb", "max_size_bytes", "max_latency_ms", "min_accuracy_pct", "max_accuracy_drop_pt")
-        return any(getattr(lim, k) is not None for _, lim in self.targets() for k in limits) or \
-            any(lim.must_beat for _, lim in self.targets()) or self.regression is not None or bool(self.fail_on)
+        return (
+            any(getattr(lim, k) is not None for _, lim in self.targets() for k in limits)
+            or any(lim.must_beat for _, lim in self.targets())
+            or self.regression is not None
+            or bool(self.fail_on)
+        )
 
-    def violations(self, row: dict, reference: dict | None = None, machine: str | None = None,
-                   baselines: list[dict] | None = None) -> dict[str, float]:
+    def violations(
+        self, row: dict, reference: dict | None = None, machine: str | None = None, baselines: list[dict] | None = None
+    ) -> dict[str, float]:
         """The main limits that apply to ``row`` (measured on ``machine``), each as a signed margin in the
         limit's unit, > 0 when broken: the one reading the gate, the shipping rule and the search all use
         (edgekit.decide.limits)."""

@@ -19,10 +19,14 @@ def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[st
         loc = loaded.stage_loc(cfg.id, "input" if cfg.input else "kind")
         own_model = kind.consumes == "torch?" and getattr(cfg, "model", None) is not None
         if own_model and cfg.input is not None:
-            raise loaded.error(loc, "a stage with its own model: starts from it and reads no earlier stage; drop input: or model:")
+            raise loaded.error(
+                loc, "a stage with its own model: starts from it and reads no earlier stage; drop input: or model:"
+            )
         if kind.consumes == "model":  # the recipe's own ONNX file, not an earlier stage
             if loaded.recipe.model is None or not loaded.recipe.model.source.startswith("onnx:"):
-                raise loaded.error(loc, f"'{cfg.kind}' reads the recipe's model: {{source: onnx:PATH}}, and the recipe has none")
+                raise loaded.error(
+                    loc, f"'{cfg.kind}' reads the recipe's model: {{source: onnx:PATH}}, and the recipe has none"
+                )
             wiring[cfg.id] = []
         elif not kind.consumes or own_model:
             wiring[cfg.id] = []  # reads nothing, or starts its own lineage from its own model:
@@ -39,10 +43,15 @@ def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[st
                 wiring[cfg.id] = matches[-1:]
             if not matches and kind.consumes.endswith("?"):
                 if loaded.recipe.model is None:
-                    raise loaded.error(loc, f"'{cfg.kind}' starts from the recipe's model, but the recipe has no model: key")
+                    raise loaded.error(
+                        loc, f"'{cfg.kind}' starts from the recipe's model, but the recipe has no model: key"
+                    )
                 if loaded.recipe.model.source.startswith("onnx:"):
-                    raise loaded.error(loc, f"'{cfg.kind}' needs a torch model; an onnx: model is already trained "
-                                            f"(start with {{kind: import}}, then quantize and evaluate)")
+                    raise loaded.error(
+                        loc,
+                        f"'{cfg.kind}' needs a torch model; an onnx: model is already trained "
+                        f"(start with {{kind: import}}, then quantize and evaluate)",
+                    )
             elif not matches:
                 raise loaded.error(loc, f"'{cfg.kind}' needs an earlier stage that produces {NAMES[want]}")
         produced.append((cfg.id, kind.produces))

@@ -39,14 +39,27 @@ class DataConfig(Strict):
 class Recipe(Strict):
     edgekit: Literal[1] = Field(description="recipe format version")
     name: str = Field(pattern=ID_PATTERN, description="name of the recipe; the default run directory is runs/<name>")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for data splits, subsets, initialisation and training order")
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="seed for data splits, subsets, initialisation and training order"
+    )
     threads: int | None = Field(None, ge=1, le=256, description="torch/onnxruntime threads (default: all cores)")
     data: DataConfig = Field(description="the dataset: source, split and subset sizes")
-    model: ModelConfig | None = Field(None, description="the model a train stage starts from (omit for prompted-only recipes)")
-    stages: list[StageConfig] = Field(min_length=1, description="stages in order; each reads the artifact of the nearest earlier stage it can use")
-    budgets: Budgets | None = Field(None, description="limits `edgekit check` enforces (and `edgekit shrink` at the end of a run)")
-    ship: ShipRule | None = Field(None, description="which artifact the run ships (default: the smallest file within 0.5 pt of the fp32 reference)")
-    search: SearchConfig | None = Field(None, description="what `edgekit search` may change in the stages and what it optimises (ignored by shrink)")
+    model: ModelConfig | None = Field(
+        None, description="the model a train stage starts from (omit for prompted-only recipes)"
+    )
+    stages: list[StageConfig] = Field(
+        min_length=1, description="stages in order; each reads the artifact of the nearest earlier stage it can use"
+    )
+    budgets: Budgets | None = Field(
+        None, description="limits `edgekit check` enforces (and `edgekit shrink` at the end of a run)"
+    )
+    ship: ShipRule | None = Field(
+        None,
+        description="which artifact the run ships (default: the smallest file within 0.5 pt of the fp32 reference)",
+    )
+    search: SearchConfig | None = Field(
+        None, description="what `edgekit search` may change in the stages and what it optimises (ignored by shrink)"
+    )
 
 
 @dataclass

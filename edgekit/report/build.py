@@ -42,7 +42,14 @@ def build_report(run_dir: str | Path) -> dict[str, Any]:
     """
     run_dir = Path(run_dir)
     got = collect(run_dir)
-    run, budgets, manifests, arts, bases, machines = got.run, got.budgets, got.manifests, got.artifacts, got.baselines, got.machines
+    run, budgets, manifests, arts, bases, machines = (
+        got.run,
+        got.budgets,
+        got.manifests,
+        got.artifacts,
+        got.baselines,
+        got.machines,
+    )
     devices = attach_devices(run_dir, arts, machines, fingerprint_id)  # edgekit bench --on results, beside the host's
     rule = parse_rule(run.get("recipe", {}).get("ship"))
     reference = reference_of(arts, rule, budgets)
@@ -109,8 +116,10 @@ def validate_report(data: Any, path: Path | str) -> dict[str, Any]:
     if not isinstance(data, dict) or "schema" not in data:
         raise InputError(f"{path}: not an edgekit report (no 'schema' field)")
     if data["schema"] != SCHEMA:
-        raise InputError(f"{path}: report schema {data['schema']!r} is not supported; this edgekit reads {SCHEMA!r} "
-                         f"(rebuild it with `edgekit report RUN_DIR`)")
+        raise InputError(
+            f"{path}: report schema {data['schema']!r} is not supported; this edgekit reads {SCHEMA!r} "
+            f"(rebuild it with `edgekit report RUN_DIR`)"
+        )
     try:
         ReportModel.model_validate(data)
     except ValidationError as e:

@@ -21,22 +21,48 @@ from edgekit.report.devices import on_device
 from edgekit.decide.limits import assess, on_samples_of
 from edgekit.decide.verdict import of_report
 from edgekit.units import fmt_acc, points
-from edgekit.report.gate import (LATENCY_KEYS, SAMPLE_KEYS, Outcome, Result, find, fmt, gate, growth,  # noqa: F401
-                                 latency_at, mismatch, need, skip, timing_problem)
+from edgekit.report.gate import (
+    LATENCY_KEYS,
+    SAMPLE_KEYS,
+    Outcome,
+    Result,
+    find,
+    gate,
+    growth,  # noqa: F401
+    latency_at,
+    mismatch,
+    need,
+    skip,
+    timing_problem,
+)
 
 
-def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, Any] | None = None,
-          allow_skipped: bool = False) -> Outcome:
+def check(
+    report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, Any] | None = None, allow_skipped: bool = False
+) -> Outcome:
     """Every budget as a Result. Bad budgets for this report (unknown artifact or baseline id, a percentile the
     report did not measure) raise InputError: a gate that cannot be evaluated is a configuration error.
     A gate whose every budget was skipped enforced nothing: it fails unless ``allow_skipped``. A run that did not
     finish fails the gate here, and only here (with or without budgets)."""
     status = (report.get("run") or {}).get("status")
-    if status not in (None, "ok") and not report.get("artifacts"):  # it died before measuring anything: the answer (exit 1)
+    if status not in (None, "ok") and not report.get(
+        "artifacts"
+    ):  # it died before measuring anything: the answer (exit 1)
         why = f": {report['run']['error']}" if report["run"].get("error") else ""
-        return Outcome([Result("run_status", "run", "fail", None, None, "",
-                               f"the run did not finish (status {status}{why}) and measured no artifact; "
-                               "run `edgekit shrink` again to complete it")])
+        return Outcome(
+            [
+                Result(
+                    "run_status",
+                    "run",
+                    "fail",
+                    None,
+                    None,
+                    "",
+                    f"the run did not finish (status {status}{why}) and measured no artifact; "
+                    "run `edgekit shrink` again to complete it",
+                )
+            ]
+        )
     if budgets is None and baseline is None:
         found = findings(report)
         noted = f" (the report has {len(found)} sense warning(s), e.g. {found[0].line()})" if found else ""
@@ -46,12 +72,26 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     _check_sense(report, budgets, out)
     if status not in (None, "ok"):  # a run that died keeps older artifacts around: never pass it
         error = report["run"].get("error") or "no error recorded"
-        out.results.append(Result("run_status", report.get("final") or "-", "fail", None, None, "",
-                                  f"the run did not finish (status {status}): {error}"))
+        out.results.append(
+            Result(
+                "run_status",
+                report.get("final") or "-",
+                "fail",
+                None,
+                None,
+                "",
+                f"the run did not finish (status {status}): {error}",
+            )
+        )
     if budgets.device is not None:  # the budget names a device: its own numbers, never the host's
         report = on_device(report, budgets.device)
     for selector, limits in budgets.targets():
-        if selector == FINAL and report.get("artifacts") and not report.get("final") and (report.get("ship") or {}).get("reason"):
+        if (
+            selector == FINAL
+            and report.get("artifacts")
+            and not report.get("final")
+            and (report.get("ship") or {}).get("reason")
+        ):
             # the shipping rule let nothing ship: that is the gate's answer for the shipped artifact (exit 1); the
             # limits are still shown on the artifact the rule would pick without them, so each broken one is named
             out.results.append(Result("ship", "-", "fail", None, None, "", report["ship"]["reason"]))
@@ -60,7 +100,9 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
             selector = report["ship"]["closest"]
         art = find(report, selector)
         if art.get("device_problem"):
-            out.results.append(Result("device", art["id"], "fail", None, None, "", f"{art['id']}: {art['device_problem']}"))
+            out.results.append(
+                Result("device", art["id"], "fail", None, None, "", f"{art['id']}: {art['device_problem']}")
+            )
             continue
         _check_limits(report, art, limits, budgets, out)
     regression = budgets.regression.model_dump() if budgets.regression else (DEFAULT_REGRESSION if baseline else None)
@@ -71,9 +113,18 @@ def check(report: dict[str, Any], budgets: Budgets | None, baseline: dict[str, A
     enforced = [r for r in out.results if r.budget != "run_status" and r.status != "skip"]
     if not enforced and not allow_skipped:
         skipped = [r for r in out.results if r.status == "skip"]
-        out.results.append(Result("all_skipped", report.get("final") or "-", "fail", None, None, "",
-                                  f"all {len(skipped)} budget(s) were skipped, so nothing was enforced "
-                                  f"({skipped[0].message.split(': ', 1)[-1]}); fix that, or pass --allow-skipped to accept it"))
+        out.results.append(
+            Result(
+                "all_skipped",
+                report.get("final") or "-",
+                "fail",
+                None,
+                None,
+                "",
+                f"all {len(skipped)} budget(s) were skipped, so nothing was enforced "
+                f"({skipped[0].message.split(': ', 1)[-1]}); fix that, or pass --allow-skipped to accept it",
+            )
+        )
     return out
 
 
@@ -99,10 +150,21 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
             base = _baseline(report, key.split(".", 1)[1])
             sub = on_samples_of(art, base)[0]
             ok = margin <= 0
-            out.results.append(Result(key, aid, "pass" if ok else "fail", sub["accuracy"] * 100, base["accuracy"] * 100, "%",
-                                      f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} {base['id']}'s {fmt_acc(base['accuracy'])}"))
+            out.results.append(
+                Result(
+                    key,
+                    aid,
+                    "pass" if ok else "fail",
+                    sub["accuracy"] * 100,
+                    base["accuracy"] * 100,
+                    "%",
+                    f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} {base['id']}'s {fmt_acc(base['accuracy'])}",
+                )
+            )
             continue
-        out.results.append(gate(key, aid, _measured(key, art, ref, lim), limit, unit, what, at_most=at_most, broken=margin > 0))
+        out.results.append(
+            gate(key, aid, _measured(key, art, ref, lim), limit, unit, what, at_most=at_most, broken=margin > 0)
+        )
 
 
 def _reference(report: dict, art: dict, lim: Limits, budgets: Budgets) -> dict | None:
@@ -112,19 +174,25 @@ def _reference(report: dict, art: dict, lim: Limits, budgets: Budgets) -> dict |
     aid = art["id"]
     ref = find(report, budgets.reference or report.get("reference") or FINAL)
     if ref["id"] == aid:
-        raise InputError(f"max_accuracy_drop_pt ({aid}): the run has no separate fp32 reference to measure a drop "
-                         f"from (found '{ref['id']}'); add an export stage before quantizing, or name one with "
-                         f"budgets.reference: STAGE_ID")
-    if (why := mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"]))):
+        raise InputError(
+            f"max_accuracy_drop_pt ({aid}): the run has no separate fp32 reference to measure a drop "
+            f"from (found '{ref['id']}'); add an export stage before quantizing, or name one with "
+            f"budgets.reference: STAGE_ID"
+        )
+    if why := mismatch(art, ref, SAMPLE_KEYS, (aid, ref["id"])):
         raise InputError(f"max_accuracy_drop_pt ({aid}): {why}; score both on the same test samples")
     need(ref, "accuracy")
     return ref
 
 
 def _measured(key: str, art: dict, ref: dict | None, lim: Limits) -> float:
-    return {"max_size_mb": lambda: art["size_bytes"] / 1e6, "max_size_bytes": lambda: art["size_bytes"],
-            "max_latency_ms": lambda: latency_at(art, lim.latency_percentile), "min_accuracy_pct": lambda: art["accuracy"] * 100,
-            "max_accuracy_drop_pt": lambda: points(ref["accuracy"], art["accuracy"])}[key]()
+    return {
+        "max_size_mb": lambda: art["size_bytes"] / 1e6,
+        "max_size_bytes": lambda: art["size_bytes"],
+        "max_latency_ms": lambda: latency_at(art, lim.latency_percentile),
+        "min_accuracy_pct": lambda: art["accuracy"] * 100,
+        "max_accuracy_drop_pt": lambda: points(ref["accuracy"], art["accuracy"]),
+    }[key]()
 
 
 def _shown(key: str, lim: Limits, art: dict, ref: dict | None) -> tuple[float | None, str, str, bool]:
@@ -138,8 +206,12 @@ def _shown(key: str, lim: Limits, art: dict, ref: dict | None) -> tuple[float | 
     if key == "min_accuracy_pct":
         return lim.min_accuracy_pct, "%", "accuracy", False
     if key == "max_accuracy_drop_pt":
-        return (lim.max_accuracy_drop_pt, "pt",
-                f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})", True)
+        return (
+            lim.max_accuracy_drop_pt,
+            "pt",
+            f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})",
+            True,
+        )
     return None, "%", "accuracy", False
 
 
@@ -148,13 +220,24 @@ def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
     found = findings(report)
     for f in found:
         if f.check in budgets.fail_on:
-            out.results.append(Result(f"sense.{f.check}", f.artifact, "fail", None, None, "", f"{f.artifact}: {f.message}"))
+            out.results.append(
+                Result(f"sense.{f.check}", f.artifact, "fail", None, None, "", f"{f.artifact}: {f.message}")
+            )
         else:
             out.warnings.append(f"sense: {f.line()}")
     for name in budgets.fail_on:
         if not any(f.check == name for f in found):
-            out.results.append(Result(f"sense.{name}", report.get("final") or "-", "pass", None, None, "",
-                                      "no artifact triggers this sense check"))
+            out.results.append(
+                Result(
+                    f"sense.{name}",
+                    report.get("final") or "-",
+                    "pass",
+                    None,
+                    None,
+                    "",
+                    "no artifact triggers this sense check",
+                )
+            )
 
 
 def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, limits: dict, out: Outcome) -> None:
@@ -163,25 +246,52 @@ def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, lim
     if baseline is None:
         for key, limit in limits.items():
             if limit is not None:
-                out.results.append(skip(f"regression.{key}", aid, limit, "% growth" if key != "accuracy_pt" else "pt",
-                                         "no baseline report (edgekit check --baseline REPORT)"))
+                out.results.append(
+                    skip(
+                        f"regression.{key}",
+                        aid,
+                        limit,
+                        "% growth" if key != "accuracy_pt" else "pt",
+                        "no baseline report (edgekit check --baseline REPORT)",
+                    )
+                )
         return
     old = find(baseline, budgets.artifact, "baseline report")
     if limits.get("size_pct") is not None:
         a, b = need(art, "size_bytes"), need(old, "size_bytes")
-        out.results.append(gate("regression.size_pct", aid, growth(a, b), limits["size_pct"], "% growth",
-                                 f"size vs baseline ({b:,} → {a:,} bytes)", at_most=True))
+        out.results.append(
+            gate(
+                "regression.size_pct",
+                aid,
+                growth(a, b),
+                limits["size_pct"],
+                "% growth",
+                f"size vs baseline ({b:,} → {a:,} bytes)",
+                at_most=True,
+            )
+        )
     if limits.get("accuracy_pt") is not None and (why := mismatch(art, old, SAMPLE_KEYS, ("now", "baseline"))):
         out.warnings.append(f"regression.accuracy_pt ({aid}) skipped: {why}")
         out.results.append(skip("regression.accuracy_pt", aid, limits["accuracy_pt"], "pt", why))
     elif limits.get("accuracy_pt") is not None:
         drop = points(need(old, "accuracy"), need(art, "accuracy"))
-        out.results.append(gate("regression.accuracy_pt", aid, drop, limits["accuracy_pt"], "pt",
-                                 f"accuracy drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})", at_most=True))
+        out.results.append(
+            gate(
+                "regression.accuracy_pt",
+                aid,
+                drop,
+                limits["accuracy_pt"],
+                "pt",
+                f"accuracy drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})",
+                at_most=True,
+            )
+        )
     if limits.get("latency_pct") is not None:
         p = budgets.latency_percentile
         mine, theirs = art.get("machine"), old.get("machine")
-        invalid = timing_problem(art, "regression.latency_pct", out) or timing_problem(old, "regression.latency_pct (baseline report)", out)
+        invalid = timing_problem(art, "regression.latency_pct", out) or timing_problem(
+            old, "regression.latency_pct (baseline report)", out
+        )
         conditions = mismatch(art, old, LATENCY_KEYS, ("now", "baseline"))
         if invalid:
             out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
@@ -189,14 +299,28 @@ def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, lim
             out.warnings.append(f"regression.latency_pct ({aid}) skipped: {conditions}")
             out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", conditions))
         elif mine is None or theirs is None or mine != theirs:
-            why = ("no machine fingerprint recorded" if mine is None or theirs is None
-                   else f"measured on different machines ({theirs} in the baseline, {mine} now)")
-            out.warnings.append(f"regression.latency_pct ({aid}) skipped: {why}; latency is only compared on the same machine")
+            why = (
+                "no machine fingerprint recorded"
+                if mine is None or theirs is None
+                else f"measured on different machines ({theirs} in the baseline, {mine} now)"
+            )
+            out.warnings.append(
+                f"regression.latency_pct ({aid}) skipped: {why}; latency is only compared on the same machine"
+            )
             out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", why))
         else:
             a, b = latency_at(art, p), latency_at(old, p, "baseline report")
-            out.results.append(gate("regression.latency_pct", aid, growth(a, b), limits["latency_pct"], "% growth",
-                                     f"{p} latency vs baseline ({b:.3f} → {a:.3f} ms)", at_most=True))
+            out.results.append(
+                gate(
+                    "regression.latency_pct",
+                    aid,
+                    growth(a, b),
+                    limits["latency_pct"],
+                    "% growth",
+                    f"{p} latency vs baseline ({b:.3f} → {a:.3f} ms)",
+                    at_most=True,
+                )
+            )
 
 
 def _baseline(report: dict, name: str) -> dict:
@@ -204,6 +328,8 @@ def _baseline(report: dict, name: str) -> dict:
     if hit is None:
         ids = [b["id"] for b in report["baselines"]]
         hint = difflib.get_close_matches(name, ids, n=1)
-        raise InputError(f"must_beat: the report has no baseline '{name}'" +
-                         (f" (did you mean '{hint[0]}'?)" if hint else f"; baselines: {', '.join(ids) or 'none'}"))
+        raise InputError(
+            f"must_beat: the report has no baseline '{name}'"
+            + (f" (did you mean '{hint[0]}'?)" if hint else f"; baselines: {', '.join(ids) or 'none'}")
+        )
     return hit

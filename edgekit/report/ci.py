@@ -16,11 +16,16 @@ _ICON = {"pass": "✅", "fail": "❌", "skip": "⚠️"}
 
 def junit_xml(outcome: Outcome, suite: str = "edgekit.check") -> str:
     res = outcome.results
-    counts = {"tests": str(len(res)), "failures": str(len(outcome.failed)), "errors": "0",
-              "skipped": str(sum(r.status == "skip" for r in res))}
+    counts = {
+        "tests": str(len(res)),
+        "failures": str(len(outcome.failed)),
+        "errors": "0",
+        "skipped": str(sum(r.status == "skip" for r in res)),
+    }
     root = ET.Element("testsuites", name=suite, **counts)
-    ts = ET.SubElement(root, "testsuite", name=suite, timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       **counts)
+    ts = ET.SubElement(
+        root, "testsuite", name=suite, timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **counts
+    )
     for r in res:
         tc = ET.SubElement(ts, "testcase", classname=f"{suite}.{r.artifact}", name=r.budget, time="0")
         if r.status == "fail":
@@ -46,7 +51,9 @@ def markdown_summary(outcome: Outcome, title: str = "edgekit check") -> str:
         head = f"## {_ICON['pass']} {title}: all {n} budgets met"
     lines = [head, "", "| | budget | artifact | measured | limit |", "|---|---|---|---:|---:|"]
     for r in outcome.results:
-        lines.append(f"| {_ICON[r.status]} | `{r.budget}` | {r.artifact} | {fmt(r.measured, r.unit)} | {fmt(r.limit, r.unit)} |")
+        lines.append(
+            f"| {_ICON[r.status]} | `{r.budget}` | {r.artifact} | {fmt(r.measured, r.unit)} | {fmt(r.limit, r.unit)} |"
+        )
     if outcome.warnings:
         lines.append("")
         lines += [f"> ⚠️ {w}" for w in outcome.warnings]

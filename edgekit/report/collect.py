@@ -20,9 +20,29 @@ from edgekit.decide.rows import PERCENTILES
 from edgekit.decide.sense import stage_unchanged
 
 # Fingerprint keys that change between runs on the same machine, so they must not split it in two.
-_VOLATILE = {"created", "time", "timestamp", "date", "hostname", "host", "node", "uptime", "load", "loadavg",
-             "temperature", "temp_c", "frequency", "freq_mhz", "cpu_freq", "available", "memory_available",
-             "throttled", "governor_after", "before", "after"}
+_VOLATILE = {
+    "created",
+    "time",
+    "timestamp",
+    "date",
+    "hostname",
+    "host",
+    "node",
+    "uptime",
+    "load",
+    "loadavg",
+    "temperature",
+    "temp_c",
+    "frequency",
+    "freq_mhz",
+    "cpu_freq",
+    "available",
+    "memory_available",
+    "throttled",
+    "governor_after",
+    "before",
+    "after",
+}
 
 
 def recorded_budgets(raw: Any, where: Path | str) -> Budgets | None:
@@ -124,8 +144,11 @@ def read_run(run_dir: Path) -> dict:
         raise InputError(f"{run_dir}: not a run directory (no run.json; run `edgekit shrink` first)") from None
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: unreadable run record ({e})") from None
-    if not isinstance(run, dict) or not isinstance(run.get("stages"), list) or \
-            not all(isinstance(s, dict) and "id" in s and "kind" in s for s in run["stages"]):
+    if (
+        not isinstance(run, dict)
+        or not isinstance(run.get("stages"), list)
+        or not all(isinstance(s, dict) and "id" in s and "kind" in s for s in run["stages"])
+    ):
         raise InputError(f"{path}: not an edgekit run record (expected a 'stages' list of {{id, kind, metrics}})")
     return run
 
@@ -158,8 +181,18 @@ def versions(manifests: dict[str, dict]) -> dict[str, str]:
 
 def _pruning(metrics: dict) -> dict:
     """A prune stage's ask and outcome, for the report's Pruning section (older runs lack target and ratio)."""
-    return {k: metrics.get(k) for k in ("target", "ratio", "macs_ratio", "params_ratio", "round_to", "test_accuracy_before",
-                                        "test_accuracy_after_pruning")}
+    return {
+        k: metrics.get(k)
+        for k in (
+            "target",
+            "ratio",
+            "macs_ratio",
+            "params_ratio",
+            "round_to",
+            "test_accuracy_before",
+            "test_accuracy_after_pruning",
+        )
+    }
 
 
 def _recipe_order(rows: dict[str, dict], kinds: dict[str, str]) -> list[str]:
@@ -172,7 +205,9 @@ def _kept(row: dict, metrics: dict) -> None:
     records the reason itself, kept_reason, and its code, kept_code; no sentence is parsed back here)."""
     kept = metrics.get("kept") if metrics.get("kept") in ("int8", "float") else None
     row["kept"] = kept
-    row["kept_reason"] = (metrics.get("kept_reason") or "INT8 was not kept (no reason recorded)") if kept == "float" else None
+    row["kept_reason"] = (
+        (metrics.get("kept_reason") or "INT8 was not kept (no reason recorded)") if kept == "float" else None
+    )
     row["kept_code"] = (metrics.get("kept_code") or "int8-slower") if kept == "float" else None
 
 
@@ -214,6 +249,7 @@ def _model_of(manifest: dict, recipe_model: str | None) -> str | None:
 
 def _same_as_input(stage: str, manifests: dict[str, dict]) -> bool:
     """Whether a stage's main file has the same bytes as its input's (a stage that changed nothing)."""
+
     def main_hash(m: dict) -> str | None:
         info = (m.get("files") or {}).get(m.get("artifact") or "")
         return info.get("sha256") if isinstance(info, dict) else None
@@ -224,7 +260,11 @@ def _same_as_input(stage: str, manifests: dict[str, dict]) -> bool:
 
 
 def _pair(v: Any) -> list[float] | None:
-    return [float(v[0]), float(v[1])] if isinstance(v, list) and len(v) == 2 and all(_num(x) is not None for x in v) else None
+    return (
+        [float(v[0]), float(v[1])]
+        if isinstance(v, list) and len(v) == 2 and all(_num(x) is not None for x in v)
+        else None
+    )
 
 
 def _num(v: Any) -> float | None:
@@ -261,8 +301,11 @@ def collect(run_dir: Path) -> Collected:
     """Every measured row of a run directory, in the report's shape (a later measurement of the same artifact, by
     a second evaluate stage, replaces the earlier one)."""
     run = read_run(run_dir)
-    got = Collected(run, recorded_budgets((run.get("recipe") or {}).get("budgets"), run_dir / "run.json"),
-                    {s["id"]: _manifest(run_dir, s) for s in run["stages"]})
+    got = Collected(
+        run,
+        recorded_budgets((run.get("recipe") or {}).get("budgets"), run_dir / "run.json"),
+        {s["id"]: _manifest(run_dir, s) for s in run["stages"]},
+    )
     kinds = {s["id"]: s["kind"] for s in run["stages"]}
     artifacts: dict[str, dict] = {}
     baselines: dict[str, dict] = {}
@@ -272,8 +315,10 @@ def collect(run_dir: Path) -> Collected:
             if not isinstance(raw, dict):
                 continue
             if "latency_ms" not in raw and any(str(k).startswith("latency_p") for k in raw):
-                raise InputError(f"{run_dir / 'run.json'}: stage '{st['id']}' was measured by an older edgekit (flat latency "
-                                 f"keys); run `edgekit shrink` again to measure it")
+                raise InputError(
+                    f"{run_dir / 'run.json'}: stage '{st['id']}' was measured by an older edgekit (flat latency "
+                    f"keys); run `edgekit shrink` again to measure it"
+                )
             row = normalize_row(raw, st, kinds, metrics, got.machines)
             (baselines if row["role"] == "baseline" else artifacts)[row["id"]] = row
     got.artifacts = [artifacts[i] for i in _recipe_order(artifacts, kinds)]
@@ -291,10 +336,18 @@ def collect(run_dir: Path) -> Collected:
 
 def stage_rows(run: dict, manifests: dict[str, dict]) -> list[dict]:
     """The report's ``stages`` section: each stage's id, kind, caching, time, key and what sense checks read."""
-    return [{"id": s["id"], "kind": s["kind"], "cached": s.get("cached"), "wall_time_s": s.get("wall_time_s"),
-             "key": s.get("key"), "dir": s.get("dir"),
-             "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests)),
-             # a prune stage's own measured speed-up (edgekit.torchkit.prune_speed), read by edgekit.decide.sense
-             **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {}),
-             **({"pruning": _pruning(s["metrics"])} if s["kind"] == "prune" and s.get("metrics") else {})}
-            for s in run["stages"]]
+    return [
+        {
+            "id": s["id"],
+            "kind": s["kind"],
+            "cached": s.get("cached"),
+            "wall_time_s": s.get("wall_time_s"),
+            "key": s.get("key"),
+            "dir": s.get("dir"),
+            "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests)),
+            # a prune stage's own measured speed-up (edgekit.torchkit.prune_speed), read by edgekit.decide.sense
+            **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {}),
+            **({"pruning": _pruning(s["metrics"])} if s["kind"] == "prune" and s.get("metrics") else {}),
+        }
+        for s in run["stages"]
+    ]

@@ -26,15 +26,23 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             row[f"latency_p50_ms_{side}"] = r["latency_ms"].get("p50") if r else None
             row[f"machine_{side}"] = r.get("machine") if r else None
         row["size_pct"] = _pct(row["size_bytes_b"], row["size_bytes_a"])
-        row["accuracy_pt"] = (None if row["accuracy_a"] is None or row["accuracy_b"] is None
-                              else round((row["accuracy_b"] - row["accuracy_a"]) * 100, 3))
+        row["accuracy_pt"] = (
+            None
+            if row["accuracy_a"] is None or row["accuracy_b"] is None
+            else round((row["accuracy_b"] - row["accuracy_a"]) * 100, 3)
+        )
         same = row["machine_a"] is not None and row["machine_a"] == row["machine_b"]
         row["same_machine"] = same
         row["latency_pct"] = _pct(row["latency_p50_ms_b"], row["latency_p50_ms_a"]) if same else None
         if row["in"] == "both" and not same and row["latency_p50_ms_a"] is not None:
-            notes.append(f"{key[1]}: latency not compared, "
-                         + ("no machine fingerprint recorded" if row["machine_a"] is None or row["machine_b"] is None
-                            else f"measured on different machines ({row['machine_a']} vs {row['machine_b']})"))
+            notes.append(
+                f"{key[1]}: latency not compared, "
+                + (
+                    "no machine fingerprint recorded"
+                    if row["machine_a"] is None or row["machine_b"] is None
+                    else f"measured on different machines ({row['machine_a']} vs {row['machine_b']})"
+                )
+            )
         rows.append(row)
     if a.get("recipe", {}).get("sha256") != b.get("recipe", {}).get("sha256"):
         notes.append("the two runs used different recipes (recipe sha256 differs)")
@@ -60,9 +68,18 @@ def table(diff: dict[str, Any], name_a: str, name_b: str) -> Table:
     for col in ("artifact", "size", "Δ size", "accuracy", "Δ acc", "p50", "Δ p50"):
         t.add_column(col, justify="left" if col == "artifact" else "right")
     for r in diff["rows"]:
-        label = r["id"] + (" (baseline)" if r["role"] == "baseline" else "") + {"a": " (removed)", "b": " (new)", "both": ""}[r["in"]]
-        t.add_row(label,
-                  f"{fmt_size(r['size_bytes_a'])} → {fmt_size(r['size_bytes_b'])}", _delta(r["size_pct"], "%", True),
-                  f"{fmt_acc(r['accuracy_a'])} → {fmt_acc(r['accuracy_b'])}", _delta(r["accuracy_pt"], "pt", False),
-                  f"{fmt_ms(r['latency_p50_ms_a'])} → {fmt_ms(r['latency_p50_ms_b'])}", _delta(r["latency_pct"], "%", True))
+        label = (
+            r["id"]
+            + (" (baseline)" if r["role"] == "baseline" else "")
+            + {"a": " (removed)", "b": " (new)", "both": ""}[r["in"]]
+        )
+        t.add_row(
+            label,
+            f"{fmt_size(r['size_bytes_a'])} → {fmt_size(r['size_bytes_b'])}",
+            _delta(r["size_pct"], "%", True),
+            f"{fmt_acc(r['accuracy_a'])} → {fmt_acc(r['accuracy_b'])}",
+            _delta(r["accuracy_pt"], "pt", False),
+            f"{fmt_ms(r['latency_p50_ms_a'])} → {fmt_ms(r['latency_p50_ms_b'])}",
+            _delta(r["latency_pct"], "%", True),
+        )
     return t

@@ -20,8 +20,9 @@ INT8_KINDS = ("quantize", "inc-quantize")
 Z95 = 1.96
 
 
-def accuracy_vs_host(host: float | None, device: float | None, samples: int | None, host_samples: int | None,
-                     kind: str) -> dict | None:
+def accuracy_vs_host(
+    host: float | None, device: float | None, samples: int | None, host_samples: int | None, kind: str
+) -> dict | None:
     """Device minus host accuracy in points, the 95 % noise of a test set that size, and what a difference means."""
     if host is None or device is None or not samples:
         return None
@@ -33,15 +34,22 @@ def accuracy_vs_host(host: float | None, device: float | None, samples: int | No
         why = "fp32: should match across CPUs up to float rounding"
     if host_samples and host_samples != samples:
         why += f"; host measured {host_samples} samples, device {samples}: not the same samples"
-    return {"host": host, "difference_pt": round(diff, 3), "noise_pt": round(noise, 3),
-            "beyond_noise": abs(diff) > noise, "note": why}
+    return {
+        "host": host,
+        "difference_pt": round(diff, 3),
+        "noise_pt": round(noise, 3),
+        "beyond_noise": abs(diff) > noise,
+        "note": why,
+    }
 
 
 def _row(result: dict) -> tuple[int, int]:
     return (result.get("threads") != 1, result.get("batch") != 1)  # batch 1, 1 thread first: the report's setting
 
 
-def attach(run_dir: Path, artifacts: list[dict], machines: dict, fingerprint_id: Callable[[Any], str | None]) -> list[dict]:
+def attach(
+    run_dir: Path, artifacts: list[dict], machines: dict, fingerprint_id: Callable[[Any], str | None]
+) -> list[dict]:
     """Add ``devices`` to every artifact a device measured; return one summary per device result file."""
     summaries = []
     # artifact files are relative to the run dir (absolute in runs of older edgekit: joining keeps those)
@@ -53,7 +61,9 @@ def attach(run_dir: Path, artifacts: list[dict], machines: dict, fingerprint_id:
             summaries.append({"name": path.stem, "file": str(path), "status": "unreadable", "error": str(e)})
             continue
         if not isinstance(doc, dict):
-            summaries.append({"name": path.stem, "file": str(path), "status": "unreadable", "error": "not a result document"})
+            summaries.append(
+                {"name": path.stem, "file": str(path), "status": "unreadable", "error": "not a result document"}
+            )
             continue
         name = str((doc.get("device") or {}).get("name") or path.stem)
         machine = doc.get("machine") if isinstance(doc.get("machine"), dict) else None
@@ -61,8 +71,17 @@ def attach(run_dir: Path, artifacts: list[dict], machines: dict, fingerprint_id:
         if mid:
             machines.setdefault(mid, machine)
         emulated = bool(machine and machine.get("emulated"))
-        summaries.append({"name": name, "file": str(path), "status": doc.get("status", "ok"), "machine": mid,
-                          "emulated": emulated, "error": doc.get("error"), "created": doc.get("created")})
+        summaries.append(
+            {
+                "name": name,
+                "file": str(path),
+                "status": doc.get("status", "ok"),
+                "machine": mid,
+                "emulated": emulated,
+                "error": doc.get("error"),
+                "created": doc.get("created"),
+            }
+        )
         for r in sorted(doc.get("results") or [], key=_row):
             art = by_file.get(str(Path(r.get("local_model") or "").resolve())) if r.get("local_model") else None
             if art is None or name in art.setdefault("devices", {}):
@@ -70,14 +89,23 @@ def attach(run_dir: Path, artifacts: list[dict], machines: dict, fingerprint_id:
             acc = r.get("accuracy") or {}
             lat = r.get("latency_ms") or {}
             art["devices"][name] = {
-                "machine": mid, "emulated": emulated, "status": doc.get("status", "ok"),
-                "accuracy": acc.get("value"), "test_samples": acc.get("samples"),
+                "machine": mid,
+                "emulated": emulated,
+                "status": doc.get("status", "ok"),
+                "accuracy": acc.get("value"),
+                "test_samples": acc.get("samples"),
                 "latency_ms": {p: lat[p] for p in ("p50", "p90", "p95", "p99") if isinstance(lat.get(p), (int, float))},
-                "threads": r.get("threads"), "unstable": r.get("unstable"),
+                "threads": r.get("threads"),
+                "unstable": r.get("unstable"),
                 "measurement_valid": doc.get("valid") if isinstance(doc.get("valid"), bool) else None,
                 "invalid_reasons": list(doc.get("invalid_reasons") or []),
-                "accuracy_vs_host": accuracy_vs_host(art.get("accuracy"), acc.get("value"), acc.get("samples"),
-                                                     art.get("test_samples"), art.get("kind", "")),
+                "accuracy_vs_host": accuracy_vs_host(
+                    art.get("accuracy"),
+                    acc.get("value"),
+                    acc.get("samples"),
+                    art.get("test_samples"),
+                    art.get("kind", ""),
+                ),
             }
     return summaries
 
@@ -92,12 +120,22 @@ def on_device(report: dict, device: str) -> dict:
         dev = (a.get("devices") or {}).get(device)
         if dev is None or dev["status"] != "ok":
             summary = names.get(device)
-            why = (f"its run on {device} failed: {summary.get('error')}" if summary and summary["status"] != "ok"
-                   else f"no result from device '{device}' in {DEVICES_DIR}/ (run: edgekit bench --on {device} "
-                        f"RUN_DIR/stages/<id>/model.onnx)")
+            why = (
+                f"its run on {device} failed: {summary.get('error')}"
+                if summary and summary["status"] != "ok"
+                else f"no result from device '{device}' in {DEVICES_DIR}/ (run: edgekit bench --on {device} "
+                f"RUN_DIR/stages/<id>/model.onnx)"
+            )
             a["device_problem"] = why
             continue
-        a.update(accuracy=dev["accuracy"], test_samples=dev["test_samples"], latency_ms=dev["latency_ms"],
-                 machine=dev["machine"], unstable=dev["unstable"], measurement_valid=dev["measurement_valid"],
-                 invalid_reasons=dev["invalid_reasons"], measured_on=device)
+        a.update(
+            accuracy=dev["accuracy"],
+            test_samples=dev["test_samples"],
+            latency_ms=dev["latency_ms"],
+            machine=dev["machine"],
+            unstable=dev["unstable"],
+            measurement_valid=dev["measurement_valid"],
+            invalid_reasons=dev["invalid_reasons"],
+            measured_on=device,
+        )
     return out

@@ -52,24 +52,50 @@ class Outcome:
         return not self.failed
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "results": [asdict(r) for r in self.results], "warnings": self.warnings,
-                "verdict": self.verdict}
+        return {
+            "passed": self.passed,
+            "results": [asdict(r) for r in self.results],
+            "warnings": self.warnings,
+            "verdict": self.verdict,
+        }
 
 
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "–"
-    return {"MB": f"{value:.3f} MB", "bytes": f"{int(value):,} bytes", "ms": f"{value:.3f} ms", "%": f"{value:.2f} %",
-            "pt": f"{value:.2f} pt", "% growth": f"{value:+.2f} %"}.get(unit, f"{value:g} {unit}")
+    return {
+        "MB": f"{value:.3f} MB",
+        "bytes": f"{int(value):,} bytes",
+        "ms": f"{value:.3f} ms",
+        "%": f"{value:.2f} %",
+        "pt": f"{value:.2f} pt",
+        "% growth": f"{value:+.2f} %",
+    }.get(unit, f"{value:g} {unit}")
 
 
-def gate(budget: str, art: str, measured: float, limit: float, unit: str, what: str, *, at_most: bool,
-          broken: bool | None = None) -> Result:
+def gate(
+    budget: str,
+    art: str,
+    measured: float,
+    limit: float,
+    unit: str,
+    what: str,
+    *,
+    at_most: bool,
+    broken: bool | None = None,
+) -> Result:
     """``broken``: the verdict edgekit.decide.limits gave (else measured against limit here: regressions)."""
     ok = not broken if broken is not None else (measured <= limit if at_most else measured >= limit)
     op = ("≤" if ok else ">") if at_most else ("≥" if ok else "<")
-    return Result(budget, art, "pass" if ok else "fail", measured, limit, unit,
-                  f"{art}: {what} {fmt(measured, unit)} {op} limit {fmt(limit, unit)}")
+    return Result(
+        budget,
+        art,
+        "pass" if ok else "fail",
+        measured,
+        limit,
+        unit,
+        f"{art}: {what} {fmt(measured, unit)} {op} limit {fmt(limit, unit)}",
+    )
 
 
 def skip(budget: str, art: str, limit: float | None, unit: str, why: str) -> Result:
@@ -86,7 +112,10 @@ def find(report: dict, selector: str, where: str = "report") -> dict:
     if hit is None:
         ids = [a["id"] for a in arts]
         hint = difflib.get_close_matches(ident, ids, n=1)
-        raise InputError(f"the {where} has no artifact '{ident}'" + (f" (did you mean '{hint[0]}'?)" if hint else f"; it has: {', '.join(ids)}"))
+        raise InputError(
+            f"the {where} has no artifact '{ident}'"
+            + (f" (did you mean '{hint[0]}'?)" if hint else f"; it has: {', '.join(ids)}")
+        )
     return hit
 
 
@@ -94,7 +123,9 @@ def mismatch(a: dict, b: dict, keys: tuple[str, ...], names: tuple[str, str]) ->
     """Why two rows were measured under different conditions (threads, batch, test samples), or None."""
     for k in keys:
         if a.get(k) is not None and b.get(k) is not None and a[k] != b[k]:
-            return f"measured under different conditions: {k.replace('_', ' ')} {b[k]} ({names[1]}) vs {a[k]} ({names[0]})"
+            return (
+                f"measured under different conditions: {k.replace('_', ' ')} {b[k]} ({names[1]}) vs {a[k]} ({names[0]})"
+            )
     return None
 
 
@@ -104,7 +135,11 @@ def timing_problem(art: dict, budget: str, out: Outcome) -> str | None:
         reasons = "; ".join(art.get("unstable_reasons") or []) or "high spread"
         out.warnings.append(f"{budget} ({art['id']}): the latency measurement was flagged unstable ({reasons})")
     if art.get("measurement_valid") is False:
-        why = "the measurement was marked invalid (" + ("; ".join(art.get("invalid_reasons") or []) or "no reason recorded") + ")"
+        why = (
+            "the measurement was marked invalid ("
+            + ("; ".join(art.get("invalid_reasons") or []) or "no reason recorded")
+            + ")"
+        )
         out.warnings.append(f"{budget} ({art['id']}) skipped: {why}")
         return why
     return None

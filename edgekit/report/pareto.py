@@ -15,6 +15,7 @@ from edgekit.decide.dominance import frontier as pareto_rows
 from edgekit.decide.rows import latency
 from edgekit.units import fmt_size
 
+
 def frontier(rows: list[dict[str, Any]]) -> list[str]:
     """Ids of the rows no other row dominates within noise (edgekit.decide.dominance: the shipping rule's own
     judgement, so a point the ship section calls dominated is never drawn on the frontier), fastest first. Rows
@@ -38,8 +39,11 @@ def plot(report: dict[str, Any]) -> bytes:
     matplotlib.use("Agg", force=True)  # headless: CI and servers have no display
     import matplotlib.pyplot as plt
 
-    rows = [r for r in report["artifacts"] + report["baselines"]
-            if r.get("accuracy") is not None and r["latency_ms"].get("p50") is not None]
+    rows = [
+        r
+        for r in report["artifacts"] + report["baselines"]
+        if r.get("accuracy") is not None and r["latency_ms"].get("p50") is not None
+    ]
     on_front = set(report["pareto"]["frontier"])
     sizes = [r.get("size_bytes") or 0 for r in rows]
     biggest = max(sizes, default=0) or 1
@@ -47,24 +51,50 @@ def plot(report: dict[str, Any]) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     try:
         for group, colour, marker, label in _kinds(rows, sizes):
-            ax.scatter([r["latency_ms"]["p50"] for r, _ in group], [r["accuracy"] * 100 for r, _ in group],
-                       s=[_area(s, biggest) for _, s in group], c=colour, marker=marker, alpha=0.55,
-                       edgecolors=["black" if r["id"] in on_front else colour for r, _ in group],
-                       linewidths=[2.0 if r["id"] in on_front else 0.8 for r, _ in group], label=label, zorder=3)
+            ax.scatter(
+                [r["latency_ms"]["p50"] for r, _ in group],
+                [r["accuracy"] * 100 for r, _ in group],
+                s=[_area(s, biggest) for _, s in group],
+                c=colour,
+                marker=marker,
+                alpha=0.55,
+                edgecolors=["black" if r["id"] in on_front else colour for r, _ in group],
+                linewidths=[2.0 if r["id"] in on_front else 0.8 for r, _ in group],
+                label=label,
+                zorder=3,
+            )
         shipped = next((r for r in rows if r["id"] == report.get("final")), None)
         if shipped is not None:
             # a gold ring around the marker, so the lineage colour underneath stays visible
             ring = _area(shipped.get("size_bytes") or 0, biggest) ** 0.5 + 14
-            ax.scatter([shipped["latency_ms"]["p50"]], [shipped["accuracy"] * 100], s=ring ** 2, marker="o",
-                       facecolors="none", edgecolors="goldenrod", linewidths=2.5, label=f"shipped: {shipped['id']}", zorder=5)
+            ax.scatter(
+                [shipped["latency_ms"]["p50"]],
+                [shipped["accuracy"] * 100],
+                s=ring**2,
+                marker="o",
+                facecolors="none",
+                edgecolors="goldenrod",
+                linewidths=2.5,
+                label=f"shipped: {shipped['id']}",
+                zorder=5,
+            )
         front = [r for i in report["pareto"]["frontier"] for r in rows if r["id"] == i]
         if front:
             xs = [r["latency_ms"]["p50"] for r in front]
             ys = [r["accuracy"] * 100 for r in front]
-            ax.step(xs, ys, where="post", color="black", linestyle="--", linewidth=1.2, label="Pareto frontier", zorder=2)
+            ax.step(
+                xs, ys, where="post", color="black", linestyle="--", linewidth=1.2, label="Pareto frontier", zorder=2
+            )
             if len(front) > 1:
-                ax.annotate("Pareto frontier", (xs[-1], ys[-1]), textcoords="offset points", xytext=(-10, -18),
-                            fontsize=9, style="italic", ha="right")
+                ax.annotate(
+                    "Pareto frontier",
+                    (xs[-1], ys[-1]),
+                    textcoords="offset points",
+                    xytext=(-10, -18),
+                    fontsize=9,
+                    style="italic",
+                    ha="right",
+                )
         lats = [r["latency_ms"]["p50"] for r in rows]
         if lats and min(lats) > 0 and max(lats) / min(lats) > 20:
             ax.set_xscale("log")  # a prompted model can be 100x slower than the shrunk one
@@ -127,13 +157,19 @@ def _labels(ax, rows: list[dict], sizes: list[int], biggest: int) -> None:
         while any(abs(px + dx - qx) < 70 and abs(py + dy - qy) < 26 for qx, qy in placed):
             dy -= 26
         placed.append((px + dx, py + dy))
-        ax.annotate(f"{r['id']}\n{fmt_size(size)}", xy, textcoords="offset pixels", xytext=(dx, dy), va="center",
-                    fontsize=8, zorder=4, bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
-                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if dy else None)
+        ax.annotate(
+            f"{r['id']}\n{fmt_size(size)}",
+            xy,
+            textcoords="offset pixels",
+            xytext=(dx, dy),
+            va="center",
+            fontsize=8,
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6} if dy else None,
+        )
 
 
 def _area(size: int, biggest: int) -> float:
     # area (points^2) proportional to size; a floor keeps a 100x smaller model visible
     return max(60.0, 2000.0 * size / biggest)
-
-

@@ -48,11 +48,21 @@ def publish(run_dir: str | Path, report: dict[str, Any]) -> Path | None:
         digest = hash_file(tmp / MODEL_FILE)
         if digest != hash_file(src):  # the source changed under us: never publish a file that is not the measured one
             raise OSError(f"{src} changed while it was copied")
-        write_json(tmp / "ship.json", {
-            "stage": art["id"], "source": art["file"], "sha256": digest, "size_bytes": (tmp / MODEL_FILE).stat().st_size,
-            "accuracy": art.get("accuracy"), "test_samples": art.get("test_samples"), "p50_ms": latency(art),
-            "reason": ship.get("reason"), "rule": ship.get("rule"), "lost": ship.get("lost") or {},
-        })
+        write_json(
+            tmp / "ship.json",
+            {
+                "stage": art["id"],
+                "source": art["file"],
+                "sha256": digest,
+                "size_bytes": (tmp / MODEL_FILE).stat().st_size,
+                "accuracy": art.get("accuracy"),
+                "test_samples": art.get("test_samples"),
+                "p50_ms": latency(art),
+                "reason": ship.get("reason"),
+                "rule": ship.get("rule"),
+                "lost": ship.get("lost") or {},
+            },
+        )
         _remove(target, run_dir)
         tmp.rename(target)
     finally:

@@ -25,10 +25,27 @@ class Section:
 def sections(report: dict[str, Any]) -> list[Section]:
     front = report["pareto"]["frontier"]
     out = [s for s in (ship_section(report), verdict_section(report)) if s is not None]
-    arts = Section("Artifacts", ["artifact", "lineage", "kind", "accuracy", "chance", "size", "p50", "p95", "p99", "params", "MACs",
-                                 "GMAC/s (of peak)", "peak memory", "Pareto"],
-                   note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
-                        f"fp32 reference: {report.get('reference') or '–'}; shipped: {report.get('final') or '–'}.")
+    arts = Section(
+        "Artifacts",
+        [
+            "artifact",
+            "lineage",
+            "kind",
+            "accuracy",
+            "chance",
+            "size",
+            "p50",
+            "p95",
+            "p99",
+            "params",
+            "MACs",
+            "GMAC/s (of peak)",
+            "peak memory",
+            "Pareto",
+        ],
+        note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
+        f"fp32 reference: {report.get('reference') or '–'}; shipped: {report.get('final') or '–'}.",
+    )
     kept_float = []
     for a in report["artifacts"]:
         lat = a["latency_ms"]
@@ -37,14 +54,31 @@ def sections(report: dict[str, Any]) -> list[Section]:
         if a.get("kept") == "float":  # the row is named after an INT8 stage but holds the float file
             kind += " (float kept)"
             kept_float.append(f"{a['id']}: float model kept — {a.get('kept_reason') or 'no reason recorded'}.")
-        arts.rows.append([a["id"], a.get("lineage_model") or a.get("lineage_root") or "–", kind, fmt_acc(a["accuracy"]), fmt_acc(a.get("chance_accuracy")), fmt_size(a["size_bytes"]),
-                          fmt_ms(lat.get("p50")) + flag,
-                          fmt_ms(lat.get("p95")), fmt_ms(lat.get("p99")), fmt_count(a["params"]), fmt_count(a["macs"]),
-                          fmt_rate(a.get("gmacs_per_s"), a.get("peak_fraction")), fmt_size(a["peak_memory_bytes"]), "★" if a["id"] in front else ""])
+        arts.rows.append(
+            [
+                a["id"],
+                a.get("lineage_model") or a.get("lineage_root") or "–",
+                kind,
+                fmt_acc(a["accuracy"]),
+                fmt_acc(a.get("chance_accuracy")),
+                fmt_size(a["size_bytes"]),
+                fmt_ms(lat.get("p50")) + flag,
+                fmt_ms(lat.get("p95")),
+                fmt_ms(lat.get("p99")),
+                fmt_count(a["params"]),
+                fmt_count(a["macs"]),
+                fmt_rate(a.get("gmacs_per_s"), a.get("peak_fraction")),
+                fmt_size(a["peak_memory_bytes"]),
+                "★" if a["id"] in front else "",
+            ]
+        )
     if kept_float:
         arts.note = (arts.note or "") + " " + " ".join(kept_float)
-    decided = [f"{a['id']}: INT8 or fp32 chosen on device {d['device']} (machine {d['machine']}, kept {d['kept']})."
-               for a in report["artifacts"] if (d := a.get("decided_on"))]
+    decided = [
+        f"{a['id']}: INT8 or fp32 chosen on device {d['device']} (machine {d['machine']}, kept {d['kept']})."
+        for a in report["artifacts"]
+        if (d := a.get("decided_on"))
+    ]
     arts.note = " ".join(filter(None, [arts.note, *decided]))
     out.append(arts)
     out.append(sense_section(report))
@@ -56,20 +90,41 @@ def sections(report: dict[str, Any]) -> list[Section]:
         out.append(devices_section(report))
     machines = Section("Machines", ["fingerprint", "details"])
     for mid, fp in report.get("machines", {}).items():
-        details = ", ".join(f"{k}: {v}" for k, v in fp.items() if not isinstance(v, (dict, list))) if isinstance(fp, dict) else str(fp)
+        details = (
+            ", ".join(f"{k}: {v}" for k, v in fp.items() if not isinstance(v, (dict, list)))
+            if isinstance(fp, dict)
+            else str(fp)
+        )
         machines.rows.append([mid, details[:300]])
     if not machines.rows:
         machines.note = "No machine fingerprint was recorded with these measurements: latency gates will be skipped."
     out.append(machines)
-    out.append(Section("Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]))
+    out.append(
+        Section(
+            "Versions", ["package", "version"], [[k, str(v)] for k, v in sorted(report.get("versions", {}).items())]
+        )
+    )
     return out
 
 
 def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
     """Prompted baselines beside latency and accuracy: cost per 1k queries, tokens, unparsed answers; the note
     holds each chat prompt with its parsing rule, and what was not compared."""
-    base = Section("Prompted baselines", ["baseline", "accuracy", "size", "p50", "p95", "params", "cost / 1k queries",
-                                          "tokens / query (in+out)", "unparsed", "Pareto"])
+    base = Section(
+        "Prompted baselines",
+        [
+            "baseline",
+            "accuracy",
+            "size",
+            "p50",
+            "p95",
+            "params",
+            "cost / 1k queries",
+            "tokens / query (in+out)",
+            "unparsed",
+            "Pareto",
+        ],
+    )
     notes = []
     for b in report["baselines"]:
         if b.get("not_compared"):
@@ -77,18 +132,44 @@ def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
             notes.append(f"{b['id']}: {b['not_compared']}.")
             continue
         lat, usage, n = b["latency_ms"], b.get("usage") or {}, b.get("test_samples") or 0
-        cost = "–" if b["cost_per_1k"] is None else f"${b['cost_per_1k']:.4g}" + (" (estimated tokens)" if b.get("cost_estimated") else "")
-        tokens = "–" if not n or "prompt_tokens" not in usage else \
-            f"{usage['prompt_tokens'] / n:.0f}+{usage.get('completion_tokens', 0) / n:.0f}" + ("" if usage.get("tokens", "reported") == "reported" else " est.")
+        cost = (
+            "–"
+            if b["cost_per_1k"] is None
+            else f"${b['cost_per_1k']:.4g}" + (" (estimated tokens)" if b.get("cost_estimated") else "")
+        )
+        tokens = (
+            "–"
+            if not n or "prompt_tokens" not in usage
+            else f"{usage['prompt_tokens'] / n:.0f}+{usage.get('completion_tokens', 0) / n:.0f}"
+            + ("" if usage.get("tokens", "reported") == "reported" else " est.")
+        )
         unparsed = "–" if b.get("unparsed") is None else f"{b['unparsed']} of {n}"
-        base.rows.append([b["id"], fmt_acc(b["accuracy"]), fmt_size(b["size_bytes"]), fmt_ms(lat.get("p50")),
-                          fmt_ms(lat.get("p95")), fmt_count(b["params"]), cost, tokens, unparsed, "★" if b["id"] in front else ""])
+        base.rows.append(
+            [
+                b["id"],
+                fmt_acc(b["accuracy"]),
+                fmt_size(b["size_bytes"]),
+                fmt_ms(lat.get("p50")),
+                fmt_ms(lat.get("p95")),
+                fmt_count(b["params"]),
+                cost,
+                tokens,
+                unparsed,
+                "★" if b["id"] in front else "",
+            ]
+        )
         prompt = b.get("prompt") or {}
         if prompt.get("instruction"):
             shown = {k: v for k, v in prompt.items() if k not in ("instruction", "parse_rule")}
-            notes.append(f"{b['id']} prompt ({', '.join(f'{k} {v}' for k, v in shown.items())}): "
-                         f"\"{prompt['instruction'].replace(chr(10), ' ⏎ ')}\" Parsing: {prompt.get('parse_rule', '–')}."
-                         + (f" Unparsed answers, e.g.: {usage['unparsed_answers'][:3]}." if usage.get("unparsed_answers") else ""))
+            notes.append(
+                f"{b['id']} prompt ({', '.join(f'{k} {v}' for k, v in shown.items())}): "
+                f'"{prompt["instruction"].replace(chr(10), " ⏎ ")}" Parsing: {prompt.get("parse_rule", "–")}.'
+                + (
+                    f" Unparsed answers, e.g.: {usage['unparsed_answers'][:3]}."
+                    if usage.get("unparsed_answers")
+                    else ""
+                )
+            )
         elif prompt.get("templates"):
             notes.append(f"{b['id']} prompt templates: {prompt['templates']}.")
     if not of_report(report):
@@ -106,8 +187,11 @@ def ship_section(report: dict[str, Any]) -> Section | None:
     if ship["artifact"]:
         sec.rows.append([ship["artifact"], "ships", ship["reason"]])
     sec.rows += [[ident, "lost", why] for ident, why in ship["lost"].items()]
-    sec.note = (f"Rule: {ship['rule']}. The shipped file is copied to ship/model.onnx in the run directory." if ship["artifact"]
-                else ship["reason"])
+    sec.note = (
+        f"Rule: {ship['rule']}. The shipped file is copied to ship/model.onnx in the run directory."
+        if ship["artifact"]
+        else ship["reason"]
+    )
     return sec
 
 
@@ -116,20 +200,30 @@ def verdict_section(report: dict[str, Any]) -> Section | None:
     v = of_report(report)
     if not v:
         return None
-    sec = Section("Verdict", ["artifact", "kind", "accuracy", "size", "p50", "shipped vs it", "outcome"], note=v["sentence"])
+    sec = Section(
+        "Verdict", ["artifact", "kind", "accuracy", "size", "p50", "shipped vs it", "outcome"], note=v["sentence"]
+    )
     if "contender" not in (v["rows"] or [{}])[0]:  # a report.json written by an older edgekit: the sentence only
         return sec
-    sec.rows = [[r["contender"], r["kind"], r["accuracy"], r["size"], r["p50"], r["comparison"], r["outcome"]] for r in v["rows"]]
+    sec.rows = [
+        [r["contender"], r["kind"], r["accuracy"], r["size"], r["p50"], r["comparison"], r["outcome"]]
+        for r in v["rows"]
+    ]
     return sec
 
 
 def sense_section(report: dict[str, Any]) -> Section:
     """What edgekit.decide.sense found wrong with these results (a report without the key is checked now)."""
     found = report["sense"] if isinstance(report.get("sense"), list) else [f.to_json() for f in findings(report)]
-    sec = Section("Sense checks", ["check", "artifact", "finding"], [[f["check"], f["artifact"], f["message"]] for f in found])
-    sec.note = ("Each is a warning; budgets' fail_on: [...] makes the gate fail on it." if found else
-                "None: accuracy above chance, pruned and INT8 models no slower than their parents, every stage changed "
-                "its input, params and MACs counted.")
+    sec = Section(
+        "Sense checks", ["check", "artifact", "finding"], [[f["check"], f["artifact"], f["message"]] for f in found]
+    )
+    sec.note = (
+        "Each is a warning; budgets' fail_on: [...] makes the gate fail on it."
+        if found
+        else "None: accuracy above chance, pruned and INT8 models no slower than their parents, every stage changed "
+        "its input, params and MACs counted."
+    )
     return sec
 
 
@@ -139,10 +233,13 @@ def pruning_section(report: dict[str, Any]) -> Section | None:
     stages = [s for s in report.get("stages") or [] if s.get("pruning")]
     if not stages:
         return None
-    sec = Section("Pruning", ["stage", "asked", "MACs kept", "params kept", "round_to", "p50 vs parent", "accuracy"],
-                  note="p50 vs parent: the prune stage's own timing of both exported models (batch 1, 1 thread, "
-                       "alternating rounds; the range is the per-round ratios). Accuracy: test accuracy before pruning → "
-                       "right after it, before any recovery.")
+    sec = Section(
+        "Pruning",
+        ["stage", "asked", "MACs kept", "params kept", "round_to", "p50 vs parent", "accuracy"],
+        note="p50 vs parent: the prune stage's own timing of both exported models (batch 1, 1 thread, "
+        "alternating rounds; the range is the per-round ratios). Accuracy: test accuracy before pruning → "
+        "right after it, before any recovery.",
+    )
 
     def kept(r: float | None) -> str:
         return "–" if r is None else f"{r * 100:.0f} %"
@@ -153,43 +250,99 @@ def pruning_section(report: dict[str, Any]) -> Section | None:
             asked = f"x{sp.get('latency_target', 1 - (pr.get('ratio') or 0)):.2f} p50"
         else:
             asked = "–" if pr.get("target") is None else f"-{pr['ratio'] * 100:.0f} % {pr['target']}"
-        speed = "not measured" if "ratio" not in sp else f"x{sp['ratio']:.2f} [{sp['min']:.2f}–{sp['max']:.2f}]" + (
-            "" if "target_met" not in sp else " (target met)" if sp["target_met"] else " (target missed)")
-        sec.rows.append([st["id"], asked, kept(pr.get("macs_ratio")), kept(pr.get("params_ratio")),
-                         "none" if pr.get("round_to") is None else str(pr["round_to"]), speed,
-                         f"{fmt_acc(pr.get('test_accuracy_before'))} → {fmt_acc(pr.get('test_accuracy_after_pruning'))}"])
+        speed = (
+            "not measured"
+            if "ratio" not in sp
+            else f"x{sp['ratio']:.2f} [{sp['min']:.2f}–{sp['max']:.2f}]"
+            + ("" if "target_met" not in sp else " (target met)" if sp["target_met"] else " (target missed)")
+        )
+        sec.rows.append(
+            [
+                st["id"],
+                asked,
+                kept(pr.get("macs_ratio")),
+                kept(pr.get("params_ratio")),
+                "none" if pr.get("round_to") is None else str(pr["round_to"]),
+                speed,
+                f"{fmt_acc(pr.get('test_accuracy_before'))} → {fmt_acc(pr.get('test_accuracy_after_pruning'))}",
+            ]
+        )
     return sec
 
 
 def devices_section(report: dict[str, Any]) -> Section:
     """Each artifact as measured on each device (`edgekit bench --on`), beside the host's accuracy."""
-    sec = Section("Devices", ["artifact", "device", "machine", "accuracy on device", "host accuracy", "difference",
-                              "p50 on device", "status"])
+    sec = Section(
+        "Devices",
+        [
+            "artifact",
+            "device",
+            "machine",
+            "accuracy on device",
+            "host accuracy",
+            "difference",
+            "p50 on device",
+            "status",
+        ],
+    )
     for a in report["artifacts"]:
         for name, d in (a.get("devices") or {}).items():
             cmp = d.get("accuracy_vs_host")
-            diff = "–" if cmp is None else f"{cmp['difference_pt']:+.2f} pt" + (
-                f" ⚠ beyond noise (±{cmp['noise_pt']:.2f})" if cmp["beyond_noise"] else f" (noise ±{cmp['noise_pt']:.2f})")
-            p50 = "emulated: not timed" if d.get("emulated") else fmt_ms(d["latency_ms"].get("p50")) + (
-                " (invalid)" if d.get("measurement_valid") is False else "")
-            sec.rows.append([a["id"], name, d.get("machine") or "–", fmt_acc(d.get("accuracy")), fmt_acc(a.get("accuracy")),
-                             diff, p50, d.get("status", "ok")])
+            diff = (
+                "–"
+                if cmp is None
+                else f"{cmp['difference_pt']:+.2f} pt"
+                + (
+                    f" ⚠ beyond noise (±{cmp['noise_pt']:.2f})"
+                    if cmp["beyond_noise"]
+                    else f" (noise ±{cmp['noise_pt']:.2f})"
+                )
+            )
+            p50 = (
+                "emulated: not timed"
+                if d.get("emulated")
+                else fmt_ms(d["latency_ms"].get("p50")) + (" (invalid)" if d.get("measurement_valid") is False else "")
+            )
+            sec.rows.append(
+                [
+                    a["id"],
+                    name,
+                    d.get("machine") or "–",
+                    fmt_acc(d.get("accuracy")),
+                    fmt_acc(a.get("accuracy")),
+                    diff,
+                    p50,
+                    d.get("status", "ok"),
+                ]
+            )
     failed = [d for d in report["devices"] if d["status"] != "ok"]
     for d in failed:
-        sec.rows.append(["–", d["name"], d.get("machine") or "–", "–", "–", "–", "–", f"{d['status']}: {d.get('error') or ''}"])
-    notes = {cmp["note"] for a in report["artifacts"] for d in (a.get("devices") or {}).values()
-             if (cmp := d.get("accuracy_vs_host")) and cmp["difference_pt"] != 0}
-    sec.note = ("Measured on the device with `edgekit bench --on`; noise is the 95 % interval of accuracy on a test set "
-                "that size. " + " ".join(sorted(notes))).strip()
+        sec.rows.append(
+            ["–", d["name"], d.get("machine") or "–", "–", "–", "–", "–", f"{d['status']}: {d.get('error') or ''}"]
+        )
+    notes = {
+        cmp["note"]
+        for a in report["artifacts"]
+        for d in (a.get("devices") or {}).values()
+        if (cmp := d.get("accuracy_vs_host")) and cmp["difference_pt"] != 0
+    }
+    sec.note = (
+        "Measured on the device with `edgekit bench --on`; noise is the 95 % interval of accuracy on a test set "
+        "that size. " + " ".join(sorted(notes))
+    ).strip()
     return sec
 
 
 def _header(report: dict[str, Any]) -> list[tuple[str, str]]:
     r = report.get("recipe", {})
     run = report.get("run", {})
-    return [("recipe", f"{r.get('name', '?')} ({r.get('file', '?')})"), ("recipe sha256", str(r.get("sha256", "?"))[:16]),
-            ("run", f"{run.get('status', '?')}, started {run.get('started', '?')}"), ("report", f"{report['schema']}, {report['created']}"),
-            ("Pareto frontier", " → ".join(report["pareto"]["frontier"]) or "–")]
+    return [
+        ("recipe", f"{r.get('name', '?')} ({r.get('file', '?')})"),
+        ("recipe sha256", str(r.get("sha256", "?"))[:16]),
+        ("run", f"{run.get('status', '?')}, started {run.get('started', '?')}"),
+        ("report", f"{report['schema']}, {report['created']}"),
+        ("Pareto frontier", " → ".join(report["pareto"]["frontier"]) or "–"),
+    ]
 
 
 def markdown(report: dict[str, Any], chart: str | None = "pareto.png") -> str:
@@ -198,8 +351,11 @@ def markdown(report: dict[str, Any], chart: str | None = "pareto.png") -> str:
     lines = [f"# edgekit report: {name}", ""]
     lines += [f"- **{k}**: {_md(v)}" for k, v in _header(report)]
     lines.append("")
-    lines.append(f"![accuracy vs latency, marker area ∝ file size]({chart})" if chart else
-                 "_No chart: install the `report` extra (matplotlib) and run `edgekit report` again._")
+    lines.append(
+        f"![accuracy vs latency, marker area ∝ file size]({chart})"
+        if chart
+        else "_No chart: install the `report` extra (matplotlib) and run `edgekit report` again._"
+    )
     for s in sections(report):
         lines += ["", f"## {s.title}", ""]
         if s.rows:
@@ -230,20 +386,27 @@ def html_page(report: dict[str, Any], png: bytes | None) -> str:
     """report.html: self-contained (inline CSS, chart embedded as base64), nothing fetched from anywhere."""
     e = html.escape
     name = report.get("recipe", {}).get("name", "run")
-    parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
-             # the browser itself refuses any load that is not inline: the page cannot phone home
-             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>edgekit report: {e(name)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>edgekit report: {e(name)}</h1><dl>"]
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        # the browser itself refuses any load that is not inline: the page cannot phone home
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>edgekit report: {e(name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>edgekit report: {e(name)}</h1><dl>",
+    ]
     parts += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _header(report)]
     parts.append("</dl>")
     if png:
         data = base64.b64encode(png).decode("ascii")
-        parts.append(f'<p><img alt="accuracy vs latency, marker area proportional to file size" src="data:image/png;base64,{data}"></p>')
+        parts.append(
+            f'<p><img alt="accuracy vs latency, marker area proportional to file size" src="data:image/png;base64,{data}"></p>'
+        )
     else:
-        parts.append('<p class="missing">No chart: install the <code>report</code> extra (matplotlib) and run '
-                     "<code>edgekit report</code> again.</p>")
+        parts.append(
+            '<p class="missing">No chart: install the <code>report</code> extra (matplotlib) and run '
+            "<code>edgekit report</code> again.</p>"
+        )
     for s in sections(report):
         parts.append(f"<h2>{e(s.title)}</h2>")
         if s.rows:

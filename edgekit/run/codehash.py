@@ -26,11 +26,27 @@ from edgekit.modelpath import find_module
 
 _MODULE_NAME = re.compile(r"(edgekit|PIL|torch|torchvision|onnx|onnxruntime|neural_compressor|transformers)(\.\w+)*")
 ROOT = Path(__file__).resolve().parent.parent  # the edgekit package folder
-FRAMEWORK = frozenset({"edgekit.recipe.read", "edgekit.run.registry", "edgekit.run.pipeline", "edgekit.recipe.graph", "edgekit.run.stage",
-                       "edgekit.stages", "edgekit.cli", "edgekit.report", "edgekit.run.codehash",
-                       # the recipe's schema and error formatting: validated configs are in the key already
-                       "edgekit.recipe.strict", "edgekit.recipe.yamlerrors", "edgekit.recipe.yamlsafe", "edgekit.recipe.model",
-                       "edgekit.recipe.model_config", "edgekit.recipe.budgets", "edgekit.recipe.preflight"})
+FRAMEWORK = frozenset(
+    {
+        "edgekit.recipe.read",
+        "edgekit.run.registry",
+        "edgekit.run.pipeline",
+        "edgekit.recipe.graph",
+        "edgekit.run.stage",
+        "edgekit.stages",
+        "edgekit.cli",
+        "edgekit.report",
+        "edgekit.run.codehash",
+        # the recipe's schema and error formatting: validated configs are in the key already
+        "edgekit.recipe.strict",
+        "edgekit.recipe.yamlerrors",
+        "edgekit.recipe.yamlsafe",
+        "edgekit.recipe.model",
+        "edgekit.recipe.model_config",
+        "edgekit.recipe.budgets",
+        "edgekit.recipe.preflight",
+    }
+)
 
 
 def _file_of(module: str, root: Path = ROOT) -> Path | None:
@@ -169,8 +185,18 @@ def folder_hash(folder: Path) -> str:
 def tree_fingerprint(root: Path = ROOT) -> dict:
     """The whole edgekit package (every .py file) and the versions of everything it can import: what a CI cache
     of stage results must be keyed on, so a cache built by other code is never restored."""
-    return code_fingerprint(tuple(sorted({"edgekit." + ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
-                                          for p in root.rglob("*.py") if "__pycache__" not in p.parts})), root)
+    return code_fingerprint(
+        tuple(
+            sorted(
+                {
+                    "edgekit." + ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+                    for p in root.rglob("*.py")
+                    if "__pycache__" not in p.parts
+                }
+            )
+        ),
+        root,
+    )
 
 
 if __name__ == "__main__":  # python -m edgekit.run.codehash  ->  one line for a CI cache key

@@ -72,10 +72,22 @@ def load_artifact(stage_dir: Path) -> Artifact | None:
         return None
 
 
-def _manifest(cfg: StageConfig, kind: StageKind, key: str, inputs: list[Artifact], out: Path,
-              output: StageOutput, wall: float, data_fingerprint: str, hub: list[dict]) -> dict[str, Any]:
-    files = {p.relative_to(out).as_posix(): {"size": p.stat().st_size, "sha256": hash_file(p)}
-             for p in sorted(out.rglob("*")) if p.is_file() and p.name != MANIFEST}
+def _manifest(
+    cfg: StageConfig,
+    kind: StageKind,
+    key: str,
+    inputs: list[Artifact],
+    out: Path,
+    output: StageOutput,
+    wall: float,
+    data_fingerprint: str,
+    hub: list[dict],
+) -> dict[str, Any]:
+    files = {
+        p.relative_to(out).as_posix(): {"size": p.stat().st_size, "sha256": hash_file(p)}
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
     return {
         "manifest_version": MANIFEST_VERSION,
         "stage": {"id": cfg.id, "kind": cfg.kind},
@@ -159,19 +171,25 @@ class Pipeline:
         ids = [s.id for s in recipe.stages]
         if from_stage is not None and from_stage not in ids:
             hint = difflib.get_close_matches(from_stage, ids, n=1)
-            raise InputError(f"--from: no stage '{from_stage}' in {self.loaded.file}" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+            raise InputError(
+                f"--from: no stage '{from_stage}' in {self.loaded.file}"
+                + (f" (did you mean '{hint[0]}'?)" if hint else "")
+            )
         with runlock.hold(self.run_dir):
             started = datetime.now(timezone.utc)
             record: dict[str, Any] = {
                 "edgekit": __version__,
                 # paths relative to the run directory, so a moved or copied run dir is still complete
-                "recipe": {"name": recipe.name, "file": os.path.relpath(self.loaded.file.resolve(), self.run_dir.resolve()),
-                           "sha256": hash_obj(self.loaded.text),
-                           # the shipping rule travels with the run, so `edgekit report RUN_DIR` decides the same way
-                           "ship": recipe.ship.model_dump(mode="json", exclude_unset=True) if recipe.ship else None,
-                           # and so do its budgets: report and gate read the run, never an earlier report.json
-                           "budgets": recipe.budgets.model_dump(mode="json", exclude_unset=True) if recipe.budgets else None,
-                           "model": recipe.model.source if recipe.model else None},  # names the main lineage in the report
+                "recipe": {
+                    "name": recipe.name,
+                    "file": os.path.relpath(self.loaded.file.resolve(), self.run_dir.resolve()),
+                    "sha256": hash_obj(self.loaded.text),
+                    # the shipping rule travels with the run, so `edgekit report RUN_DIR` decides the same way
+                    "ship": recipe.ship.model_dump(mode="json", exclude_unset=True) if recipe.ship else None,
+                    # and so do its budgets: report and gate read the run, never an earlier report.json
+                    "budgets": recipe.budgets.model_dump(mode="json", exclude_unset=True) if recipe.budgets else None,
+                    "model": recipe.model.source if recipe.model else None,
+                },  # names the main lineage in the report
                 "started": started.isoformat(timespec="seconds"),
                 "status": "running",
                 "stages": [],
@@ -188,7 +206,9 @@ class Pipeline:
                 owner = _check_owner(self.run_dir, recipe.name)
                 if owner is not None:
                     record["recipe"] = owner  # the directory stays the other recipe's: only its status changes
-                    raise InputError(f"{self.run_dir}: holds runs of recipe '{owner.get('name')}', not '{recipe.name}'; choose another --run-dir")
+                    raise InputError(
+                        f"{self.run_dir}: holds runs of recipe '{owner.get('name')}', not '{recipe.name}'; choose another --run-dir"
+                    )
                 self._clean_partial()
                 fingerprint = self.dataset().fingerprint
                 train_fingerprint = self.dataset().train_fingerprint
@@ -205,7 +225,9 @@ class Pipeline:
             finally:
                 record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 write_json(self.run_dir / RUN_FILE, record)
-                write_json(self.run_dir / "history" / f"{started:%Y%m%dT%H%M%S.%f}-{os.getpid()}.json", record)  # µs: two runs in one second stay apart
+                write_json(
+                    self.run_dir / "history" / f"{started:%Y%m%dT%H%M%S.%f}-{os.getpid()}.json", record
+                )  # µs: two runs in one second stay apart
             return record
 
     def _in_run(self, path: Path) -> str:
@@ -248,6 +270,7 @@ class Pipeline:
         def check_all(model, example) -> None:
             for check, s in later:
                 check(self.loaded, s, model, example)
+
         return check_all
 
     def _run_stage(self, cfg: StageConfig, done: list[Artifact], fingerprint: str, train_fingerprint: str, rerun: bool):
@@ -262,7 +285,9 @@ class Pipeline:
             art = load_artifact(final)
             if art is not None:
                 self.console.print(f"[green]✓[/] {cfg.id:<12} cached  [dim]{final}[/]")
-                return art, StageRecord(cfg.id, cfg.kind, key, self._in_run(final), True, art.manifest.get("wall_time_s", 0.0), art.metrics)
+                return art, StageRecord(
+                    cfg.id, cfg.kind, key, self._in_run(final), True, art.manifest.get("wall_time_s", 0.0), art.metrics
+                )
             if final.exists():
                 self.console.print(f"[yellow]![/] {cfg.id:<12} cache entry incomplete or corrupt, running again")
         if kind.needs:
@@ -273,8 +298,17 @@ class Pipeline:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         t0 = time.perf_counter()
-        ctx = StageContext(self.loaded, cfg, tmp, inputs, _default_threads(self.loaded.recipe.threads), self.console, self.dataset,
-                           self._lineage(inputs, by_id), self._prechecks(cfg))
+        ctx = StageContext(
+            self.loaded,
+            cfg,
+            tmp,
+            inputs,
+            _default_threads(self.loaded.recipe.threads),
+            self.console,
+            self.dataset,
+            self._lineage(inputs, by_id),
+            self._prechecks(cfg),
+        )
         self.running = cfg.id
         try:
             output = kind.run(ctx, cfg)

@@ -40,8 +40,14 @@ class StageKind:
 STAGES: dict[str, StageKind] = {}
 
 
-def register_stage(config: type[StageConfig], *, consumes: str | None, produces: str | None, needs: str = "shrink",
-                   precheck: Callable[..., None] | None = None):
+def register_stage(
+    config: type[StageConfig],
+    *,
+    consumes: str | None,
+    produces: str | None,
+    needs: str = "shrink",
+    precheck: Callable[..., None] | None = None,
+):
     name = config.model_fields["kind"].default
     if not isinstance(name, str):
         raise TypeError(f"{config.__name__}.kind needs a Literal default naming the stage kind")

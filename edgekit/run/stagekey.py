@@ -1,16 +1,16 @@
 """A stage's cache key: the sha256 of everything that can change its output (DVC's rule, sorted-key JSON).
 
-    kind + config (not id/input) ─┐
-    input artifacts' content ─────┤
-    data fingerprint ─────────────┤   (train/prune: without limit_test)
-    recipe model + user code ─────┼──► sha256 ──► stages/<id>-<key[:16]>/
-    seed ─────────────────────────┤
-    edgekit source it runs ───────┤   (codehash: its module and what that imports)
-    package versions it imports ──┤
-    machine speed id ─────────────┤   (only a quantize stage that keeps the faster model, a prune stage that
-                                  │    picks its channel rounding by speed)
-    cfg.key_context(recipe) ──────┤   (only configs that read the environment or other stages' settings)
-    Hub models it reads ──────────┘   (only hf: sources and prompted models named by Hub id: commit + files)
+kind + config (not id/input) ─┐
+input artifacts' content ─────┤
+data fingerprint ─────────────┤   (train/prune: without limit_test)
+recipe model + user code ─────┼──► sha256 ──► stages/<id>-<key[:16]>/
+seed ─────────────────────────┤
+edgekit source it runs ───────┤   (codehash: its module and what that imports)
+package versions it imports ──┤
+machine speed id ─────────────┤   (only a quantize stage that keeps the faster model, a prune stage that
+                              │    picks its channel rounding by speed)
+cfg.key_context(recipe) ──────┤   (only configs that read the environment or other stages' settings)
+Hub models it reads ──────────┘   (only hf: sources and prompted models named by Hub id: commit + files)
 """
 
 from __future__ import annotations
@@ -49,8 +49,13 @@ def model_fingerprint(loaded: LoadedRecipe, model=None) -> str | None:
             code = resolved.hub or folder_hash(resolved.path)
         except (InputError, OSError):
             code = None  # the train stage reports the missing folder
-    return hash_obj({"spec": model.model_dump(), "code": code,
-                     "weights": hash_file(weights) if weights and weights.is_file() else model.weights})
+    return hash_obj(
+        {
+            "spec": model.model_dump(),
+            "code": code,
+            "weights": hash_file(weights) if weights and weights.is_file() else model.weights,
+        }
+    )
 
 
 def stage_code(kind: StageKind) -> dict:
@@ -85,8 +90,16 @@ def hub_models(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded
     return out
 
 
-def stage_key(cfg: StageConfig, kind: StageKind, inputs: list[Artifact], loaded: LoadedRecipe, data_fingerprint: str,
-              train_fingerprint: str | None = None, machine: str | None = None, hub: list[dict] | None = None) -> str:
+def stage_key(
+    cfg: StageConfig,
+    kind: StageKind,
+    inputs: list[Artifact],
+    loaded: LoadedRecipe,
+    data_fingerprint: str,
+    train_fingerprint: str | None = None,
+    machine: str | None = None,
+    hub: list[dict] | None = None,
+) -> str:
     """sha256 of everything that can change the stage's output. ``machine`` is the speed fingerprint, given for
     stages whose output depends on a latency measurement (a quantize stage that keeps the faster model).
     ``hub``: the stage's hub_models, when the caller has resolved them already (the pipeline records them too)."""

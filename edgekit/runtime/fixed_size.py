@@ -39,7 +39,9 @@ def used_taps(size: int, kernel: int, stride: int, dilation: int, pad_begin: int
     return used[0], used[-1], out
 
 
-def _crop_axis(size: int, kernel: int, stride: int, dilation: int, pb: int, pe: int) -> tuple[int, int, int, int] | None:
+def _crop_axis(
+    size: int, kernel: int, stride: int, dilation: int, pb: int, pe: int
+) -> tuple[int, int, int, int] | None:
     """(first tap, new kernel, new pad_begin, new pad_end) or None when this axis stays as it is."""
     first, last, out = used_taps(size, kernel, stride, dilation, pb, pe)
     k = last - first + 1
@@ -97,7 +99,13 @@ def crop_padding_taps(model) -> CropReport:
             continue
         x, y = shapes.get(node.input[0]), shapes.get(node.output[0])
         a = _attrs(node)
-        if x is None or y is None or len(x) < 3 or any(d is None for d in x[2:]) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        if (
+            x is None
+            or y is None
+            or len(x) < 3
+            or any(d is None for d in x[2:])
+            or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        ):
             continue
         w = numpy_helper.to_array(inits[node.input[1]])
         if w.dtype.kind != "f":
@@ -155,8 +163,14 @@ def _drop_unit_global_pools(model, shapes) -> int:
     for node in g.node:
         x = shapes.get(node.input[0]) if node.input else None
         y = shapes.get(node.output[0])
-        if node.op_type in UNIT_POOLS and x and len(x) > 2 and all(d is not None for d in x[1:]) and x == y \
-                and node.output[0] not in outputs:
+        if (
+            node.op_type in UNIT_POOLS
+            and x
+            and len(x) > 2
+            and all(d is not None for d in x[1:])
+            and x == y
+            and node.output[0] not in outputs
+        ):
             dropped.append(node)
     for node in dropped:
         src, dst = node.input[0], node.output[0]

@@ -67,8 +67,14 @@ class WordTokenizer:
         return out
 
     def to_dict(self) -> dict:
-        return {"type": "words", "vocab": self.vocab, "max_length": self.max_length,
-                "bigram_buckets": self.bigram_buckets, "lowercase": self.lowercase, "pad_id": PAD}
+        return {
+            "type": "words",
+            "vocab": self.vocab,
+            "max_length": self.max_length,
+            "bigram_buckets": self.bigram_buckets,
+            "lowercase": self.lowercase,
+            "pad_id": PAD,
+        }
 
 
 class HFTokenizer:

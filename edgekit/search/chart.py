@@ -43,23 +43,49 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     try:
         for feasible, face in ((True, "#9aa5b1"), (False, "none")):
             pts = [metrics(t["row"]) for t in done if t["feasible"] == feasible and t["number"] not in front]
-            ax.scatter([p["size"] for p in pts], [p["accuracy"] for p in pts], s=30, facecolors=face, edgecolors="#6b7785",
-                       label="trial" if feasible else "trial outside the budgets", zorder=2)
+            ax.scatter(
+                [p["size"] for p in pts],
+                [p["accuracy"] for p in pts],
+                s=30,
+                facecolors=face,
+                edgecolors="#6b7785",
+                label="trial" if feasible else "trial outside the budgets",
+                zorder=2,
+            )
         step = best_at_size([(m["size"], m["accuracy"]) for m in (metrics(t["row"]) for t in done if t["feasible"])])
         if step:
             xs, ys = [s for s, _ in step], [a for _, a in step]
             right = max(metrics(t["row"])["size"] for t in done)
-            ax.step(xs + [right], ys + ys[-1:], where="post", color="#1f77b4", alpha=0.35, lw=1.2,
-                    label="best accuracy at this size or smaller", zorder=1)
+            ax.step(
+                xs + [right],
+                ys + ys[-1:],
+                where="post",
+                color="#1f77b4",
+                alpha=0.35,
+                lw=1.2,
+                label="best accuracy at this size or smaller",
+                zorder=1,
+            )
         fr = sorted((t for t in done if t["number"] in front), key=lambda t: t["row"]["size_bytes"])
         if fr:
-            ax.scatter([metrics(t["row"])["size"] for t in fr], [metrics(t["row"])["accuracy"] for t in fr], s=46,
-                       color="#1f77b4", label=f"frontier over {', '.join(result['objectives'])}", zorder=3)
+            ax.scatter(
+                [metrics(t["row"])["size"] for t in fr],
+                [metrics(t["row"])["accuracy"] for t in fr],
+                s=46,
+                color="#1f77b4",
+                label=f"frontier over {', '.join(result['objectives'])}",
+                zorder=3,
+            )
             for t in fr:
                 m = metrics(t["row"])
                 p50 = "" if m["p50"] is None else f"  {m['p50']:.2f} ms"
-                ax.annotate(f"#{t['number']}{p50}", (m["size"], m["accuracy"]), textcoords="offset points",
-                            xytext=(6, 4), fontsize=8)
+                ax.annotate(
+                    f"#{t['number']}{p50}",
+                    (m["size"], m["accuracy"]),
+                    textcoords="offset points",
+                    xytext=(6, 4),
+                    fontsize=8,
+                )
         hand = next((t for t in done if t["number"] == result["hand"]), None)
         if hand is not None:
             m = metrics(hand["row"])

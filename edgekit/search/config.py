@@ -40,13 +40,24 @@ class Range(Strict):
 
 class SearchConfig(Strict):
     space: dict[str, list[Any] | Range] = Field(
-        min_length=1, description="'stage.key' (nested: 'recover.distill.weight') -> [low, high] | [choice, ...] | {low, high, log, step} | {choices: [...]}")
+        min_length=1,
+        description="'stage.key' (nested: 'recover.distill.weight') -> [low, high] | [choice, ...] | {low, high, log, step} | {choices: [...]}",
+    )
     objectives: list[Literal[OBJECTIVES]] = Field(  # type: ignore[valid-type]
-        list(OBJECTIVES), min_length=1, description="accuracy (maximised), size and p50 (minimised), of each trial's artifact")
+        list(OBJECTIVES),
+        min_length=1,
+        description="accuracy (maximised), size and p50 (minimised), of each trial's artifact",
+    )
     trials: int = Field(20, ge=1, le=100_000, description="trial budget, the recipe's own settings being the first")
     timeout_min: float | None = Field(None, gt=0, description="stop starting trials after this many minutes")
-    sampler: Literal["tpe", "nsga2"] = Field("tpe", description="Optuna sampler: multi-objective TPE (few trials) or NSGA-II (many)")
+    sampler: Literal["tpe", "nsga2"] = Field(
+        "tpe", description="Optuna sampler: multi-objective TPE (few trials) or NSGA-II (many)"
+    )
     screening: dict[str, Any] = Field(
-        default_factory=dict, description="'stage.key': value settings every trial runs with to be cheap (e.g. evaluate.min_seconds: 1); "
-                                          "a frontier trial's pasted settings then run in full with `edgekit shrink`")
-    population: int | None = Field(None, ge=2, le=1000, description="NSGA-II population size (default: a quarter of the trials, 4..50)")
+        default_factory=dict,
+        description="'stage.key': value settings every trial runs with to be cheap (e.g. evaluate.min_seconds: 1); "
+        "a frontier trial's pasted settings then run in full with `edgekit shrink`",
+    )
+    population: int | None = Field(
+        None, ge=2, le=1000, description="NSGA-II population size (default: a quarter of the trials, 4..50)"
+    )

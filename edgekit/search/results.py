@@ -30,7 +30,9 @@ def frontier(trials: list[dict[str, Any]], objectives: list[str]) -> list[int]:
     ok = [t for t in trials if t["state"] == "COMPLETE" and t["feasible"] and t.get("row")]
     # within noise, as the shipping rule and the chart judge: a trial better only inside noise does not push another off
     front = [t for t in ok if not any(dominates(o["row"], t["row"], objectives) for o in ok if o is not t)]
-    return [t["number"] for t in sorted(front, key=lambda t: (t["row"]["size_bytes"], -t["row"]["accuracy"], t["number"]))]
+    return [
+        t["number"] for t in sorted(front, key=lambda t: (t["row"]["size_bytes"], -t["row"]["accuracy"], t["number"]))
+    ]
 
 
 def record(trial) -> dict[str, Any]:
@@ -59,13 +61,22 @@ def record(trial) -> dict[str, Any]:
     }
 
 
-def summary(trials: list[dict[str, Any]], objectives: list[str], study: str, storage: str,
-            confirmed: dict[str, Any] | None = None) -> dict[str, Any]:
+def summary(
+    trials: list[dict[str, Any]],
+    objectives: list[str],
+    study: str,
+    storage: str,
+    confirmed: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     front = frontier(trials, objectives)
     hand = next((t for t in trials if t["hand"] and t["state"] == "COMPLETE"), None)
     retried = {t["retry_of"] for t in trials if t["retry_of"] is not None}
     for t in trials:
-        t["retried_as"] = next((o["number"] for o in trials if o["retry_of"] == t["number"]), None) if t["number"] in retried else None
+        t["retried_as"] = (
+            next((o["number"] for o in trials if o["retry_of"] == t["number"]), None)
+            if t["number"] in retried
+            else None
+        )
     return {
         "schema": SCHEMA,
         "study": study,
@@ -74,8 +85,11 @@ def summary(trials: list[dict[str, Any]], objectives: list[str], study: str, sto
         "trials": trials,
         "frontier": front,
         "hand": hand["number"] if hand else None,
-        "dominating_hand": [n for n in front if hand is not None and n != hand["number"]
-                            and beats_within_noise(_by(trials, n)["row"], hand["row"])],
+        "dominating_hand": [
+            n
+            for n in front
+            if hand is not None and n != hand["number"] and beats_within_noise(_by(trials, n)["row"], hand["row"])
+        ],
         "confirmed": confirmed or {},
     }
 
@@ -90,7 +104,9 @@ def shipped(result: dict[str, Any], rule) -> dict[str, Any] | None:
         return None
     # the reference last: the rule keeps the first of exact ties, and a trial whose artifact is the reference file
     # itself (a recipe with nothing after its export) must ship as that trial, not as "no trial"
-    arts = [{**_by(result["trials"], n)["row"], "id": f"trial-{n}"} for n in result["frontier"]] + [{**ref, "id": "reference"}]
+    arts = [{**_by(result["trials"], n)["row"], "id": f"trial-{n}"} for n in result["frontier"]] + [
+        {**ref, "id": "reference"}
+    ]
     d = decide(arts, rule, "reference")
     if d is None or d.artifact is None or d.artifact == "reference":
         return {"trial": None, "reason": d.reason if d else "nothing measured"}

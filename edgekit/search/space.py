@@ -87,7 +87,11 @@ def _locate(loaded: LoadedRecipe, loc: tuple, name: str) -> Param:
     stage_id, _, rest = name.partition(".")
     if stage_id not in stages:
         hint = difflib.get_close_matches(stage_id, list(stages), n=1)
-        raise loaded.error(loc, f"no stage '{stage_id}' in this recipe" + (f" (did you mean '{hint[0]}'?)" if hint else f"; stages: {', '.join(stages)}"))
+        raise loaded.error(
+            loc,
+            f"no stage '{stage_id}' in this recipe"
+            + (f" (did you mean '{hint[0]}'?)" if hint else f"; stages: {', '.join(stages)}"),
+        )
     path = tuple(rest.split(".")) if rest else ()
     if not path or "" in path:
         raise loaded.error(loc, f"name a key of stage '{stage_id}' as '{stage_id}.KEY'")
@@ -100,8 +104,11 @@ def _locate(loaded: LoadedRecipe, loc: tuple, name: str) -> Param:
         i, allowed = e.args[0]
         hint = difflib.get_close_matches(path[i], allowed, n=1)
         where = f"stage '{stage_id}' ({config.__name__})" if i == 0 else f"'{stage_id}.{'.'.join(path[:i])}'"
-        raise loaded.error(loc, f"unknown key '{path[i]}' in {where}" +
-                           (f" (did you mean '{hint[0]}'?)" if hint else f"; allowed: {', '.join(allowed)}")) from None
+        raise loaded.error(
+            loc,
+            f"unknown key '{path[i]}' in {where}"
+            + (f" (did you mean '{hint[0]}'?)" if hint else f"; allowed: {', '.join(allowed)}"),
+        ) from None
     return Param(name, stage_id, path, _numeric(ann) or "choice")
 
 
@@ -115,21 +122,29 @@ def _param(loaded: LoadedRecipe, name: str, spec: list[Any] | Range) -> Param:
             p = Param(name, base.stage, base.path, "choice", choices=tuple(spec.choices))
         else:
             if base.kind == "choice":
-                raise loaded.error(loc, f"'{name}' is not numeric: a range needs a numeric key; list the choices instead")
+                raise loaded.error(
+                    loc, f"'{name}' is not numeric: a range needs a numeric key; list the choices instead"
+                )
             if spec.low is None or spec.high is None:
                 raise loaded.error(loc, "a range needs both low and high")
-            p = Param(name, base.stage, base.path, base.kind, low=spec.low, high=spec.high, log=spec.log, step=spec.step)
+            p = Param(
+                name, base.stage, base.path, base.kind, low=spec.low, high=spec.high, log=spec.log, step=spec.step
+            )
     elif base.kind != "choice" and len(spec) == 2 and all(_is_number(v) for v in spec):
         p = Param(name, base.stage, base.path, base.kind, low=spec[0], high=spec[1])
     elif base.kind != "choice":
-        raise loaded.error(loc, f"'{name}' is numeric: give a range [low, high] of two numbers or {{choices: [...]}}, got {spec!r}")
+        raise loaded.error(
+            loc, f"'{name}' is numeric: give a range [low, high] of two numbers or {{choices: [...]}}, got {spec!r}"
+        )
     else:
         if len(spec) < 1:
             raise loaded.error(loc, "empty list of choices")
         p = Param(name, base.stage, base.path, "choice", choices=tuple(spec))
     if p.kind != "choice":
         if p.kind == "int" and not (float(p.low).is_integer() and float(p.high).is_integer()):
-            raise loaded.error(loc, f"'{name}' is an integer key: the range needs integer bounds, got [{p.low}, {p.high}]")
+            raise loaded.error(
+                loc, f"'{name}' is an integer key: the range needs integer bounds, got [{p.low}, {p.high}]"
+            )
         if not p.low < p.high:
             raise loaded.error(loc, f"empty range [{p.low}, {p.high}]: low must be less than high")
         if p.log and p.low <= 0:
@@ -155,7 +170,9 @@ def _check_value(loaded: LoadedRecipe, loc: tuple, p: Param, value: Any) -> None
         first = e.errors()[0]
         where = loc_str(tuple(first["loc"]))
         msg = first["msg"][0].lower() + first["msg"][1:]
-        raise RecipeError(format_error(loaded.file, loaded.lines, loc, f"{value!r} does not fit stage '{p.stage}': {where}: {msg}")) from None
+        raise RecipeError(
+            format_error(loaded.file, loaded.lines, loc, f"{value!r} does not fit stage '{p.stage}': {where}: {msg}")
+        ) from None
 
 
 def _raw(loaded: LoadedRecipe) -> dict:
@@ -192,7 +209,9 @@ def recipe_value(loaded: LoadedRecipe, p: Param) -> Any:
     return value
 
 
-def with_values(loaded: LoadedRecipe, values: dict[str, Any], params: list[Param], screening: dict[str, Any]) -> LoadedRecipe:
+def with_values(
+    loaded: LoadedRecipe, values: dict[str, Any], params: list[Param], screening: dict[str, Any]
+) -> LoadedRecipe:
     """The recipe with ``values`` (by parameter name) and then ``screening`` written into its stages, no search block.
     Parsed with the original file name, so relative paths and python: models resolve as they do for the recipe."""
     raw = _raw(loaded)
@@ -219,5 +238,8 @@ def settings_snippet(loaded: LoadedRecipe, values: dict[str, Any], params: list[
     for name, value in values.items():
         p = by_name[name]
         _set(by_stage[p.stage], p.path, value)
-    return "".join("  - " + yaml.safe_dump(d, sort_keys=False, default_flow_style=True, width=200).strip() + "\n"
-                   for d in by_stage.values() if len(d) > 1)
+    return "".join(
+        "  - " + yaml.safe_dump(d, sort_keys=False, default_flow_style=True, width=200).strip() + "\n"
+        for d in by_stage.values()
+        if len(d) > 1
+    )

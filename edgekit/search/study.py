@@ -53,13 +53,21 @@ def open_storage(url: str | None, search_dir: Path, heartbeat_s: int):
 
     shown = url.split("@")[-1]  # never print a password
     try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_s, grace_period=3 * heartbeat_s,
-                                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=heartbeat_s,
+            grace_period=3 * heartbeat_s,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+        )
     except (ImportError, ArgumentError) as e:  # not a URL, or no driver for it: the user's input
-        raise InputError(f"--storage {shown}: not a usable SQLAlchemy URL ({str(e).splitlines()[0]}); "
-                         "for PostgreSQL: postgresql+psycopg://USER@HOST/DB") from None
+        raise InputError(
+            f"--storage {shown}: not a usable SQLAlchemy URL ({str(e).splitlines()[0]}); "
+            "for PostgreSQL: postgresql+psycopg://USER@HOST/DB"
+        ) from None
     except Exception as e:  # a server that does not answer or refuses: the run fails
-        raise EdgekitError(f"--storage {shown}: cannot open the study storage: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise EdgekitError(
+            f"--storage {shown}: cannot open the study storage: {type(e).__name__}: {str(e).splitlines()[0]}"
+        ) from None
 
 
 def constraints(loaded: LoadedRecipe, out: Outcome) -> dict[str, float]:
@@ -88,13 +96,16 @@ def make_sampler(cfg: SearchConfig, seed: int | None):
 def open_study(loaded: LoadedRecipe, storage, name: str, seed: int | None) -> optuna.Study:
     cfg = loaded.recipe.search
     directions = [DIRECTIONS[o] for o in cfg.objectives]
-    study = optuna.create_study(study_name=name, storage=storage, sampler=make_sampler(cfg, seed), directions=directions,
-                                load_if_exists=True)
+    study = optuna.create_study(
+        study_name=name, storage=storage, sampler=make_sampler(cfg, seed), directions=directions, load_if_exists=True
+    )
     if seed is not None and (done := len(study.get_trials(deepcopy=False))):
         # a resumed search re-seeded with the same seed would propose its first random trials again
         study.sampler = make_sampler(cfg, seed + done)
     if [d.name.lower() for d in study.directions] != directions:
-        raise InputError(f"study '{name}' in this storage optimises other objectives; use --study NEW-NAME or the same objectives")
+        raise InputError(
+            f"study '{name}' in this storage optimises other objectives; use --study NEW-NAME or the same objectives"
+        )
     if not study.user_attrs.get("objectives"):
         study.set_user_attr("objectives", list(cfg.objectives))
     return study
@@ -107,16 +118,23 @@ def enqueue_hand_trial(study: optuna.Study, loaded: LoadedRecipe, params: list[s
     values = {p.name: space.recipe_value(loaded, p) for p in params}
     # a hand value outside the space is not a suggestion Optuna can replay (a choice it does not offer raises):
     # the hand trial takes it from the recipe instead (hand_values)
-    study.enqueue_trial({p.name: values[p.name] for p in params if space.contains(p, values[p.name])},
-                        user_attrs={"hand": True}, skip_if_exists=True)
+    study.enqueue_trial(
+        {p.name: values[p.name] for p in params if space.contains(p, values[p.name])},
+        user_attrs={"hand": True},
+        skip_if_exists=True,
+    )
 
 
 def hand_values(trial: optuna.Trial, loaded: LoadedRecipe, params: list[space.Param]) -> dict[str, Any]:
     """The hand trial's settings: the recipe's values, suggested (so samplers learn from them) where the space holds
     them, as they are where it does not; a key whose block the recipe lacks (None) is sampled like any trial's."""
     values = {p.name: space.recipe_value(loaded, p) for p in params}
-    return {p.name: rounded(suggest(trial, p)) if values[p.name] is None or space.contains(p, values[p.name])
-            else values[p.name] for p in params}
+    return {
+        p.name: rounded(suggest(trial, p))
+        if values[p.name] is None or space.contains(p, values[p.name])
+        else values[p.name]
+        for p in params
+    }
 
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
@@ -131,7 +149,9 @@ def retry_interrupted(study: optuna.Study) -> list[int]:
     done = retried_numbers(trials)
     retried = []
     for t in trials:
-        if t.number in done or not (t.state == TrialState.RUNNING or (t.state == TrialState.FAIL and t.user_attrs.get("interrupted"))):
+        if t.number in done or not (
+            t.state == TrialState.RUNNING or (t.state == TrialState.FAIL and t.user_attrs.get("interrupted"))
+        ):
             continue
         if t.state == TrialState.RUNNING:
             storage.set_trial_user_attr(t._trial_id, "error", "interrupted: the search process died during this trial")
@@ -149,7 +169,9 @@ def suggest(trial: optuna.Trial, p: space.Param) -> Any:
     return trial.suggest_categorical(p.name, list(p.choices))
 
 
-def make_objective(loaded: LoadedRecipe, params: list[space.Param], search_dir: Path, console) -> Callable[[optuna.Trial], list[float]]:
+def make_objective(
+    loaded: LoadedRecipe, params: list[space.Param], search_dir: Path, console
+) -> Callable[[optuna.Trial], list[float]]:
     cfg = loaded.recipe.search
 
     def objective(trial: optuna.Trial) -> list[float]:
@@ -158,7 +180,9 @@ def make_objective(loaded: LoadedRecipe, params: list[space.Param], search_dir: 
         trial.set_user_attr("started", time.time())
         try:
             hand = trial.user_attrs.get("hand")
-            values = hand_values(trial, loaded, params) if hand else {p.name: rounded(suggest(trial, p)) for p in params}
+            values = (
+                hand_values(trial, loaded, params) if hand else {p.name: rounded(suggest(trial, p)) for p in params}
+            )
             trial.set_user_attr("settings", values)
             console.print(f"trial #{trial.number}: {', '.join(f'{k}={v}' for k, v in values.items())}", highlight=False)
             out = run_trial(loaded, params, values, cfg.screening, run_dir, console)
@@ -184,8 +208,14 @@ def make_objective(loaded: LoadedRecipe, params: list[space.Param], search_dir: 
     return objective
 
 
-def optimize(study: optuna.Study, objective, budget: Budget, worker: bool, poll_s: float,
-             on_trial: Callable[[optuna.Study, FrozenTrial], None]) -> None:
+def optimize(
+    study: optuna.Study,
+    objective,
+    budget: Budget,
+    worker: bool,
+    poll_s: float,
+    on_trial: Callable[[optuna.Study, FrozenTrial], None],
+) -> None:
     """Run trials until ``budget`` is spent: queued trials (the hand trial, retries) first. A worker that has
     nothing left to start waits while other workers' trials run: one may die, and its retry must be run."""
     while True:

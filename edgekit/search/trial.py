@@ -72,8 +72,11 @@ def _kinds(loaded: LoadedRecipe) -> dict[str, str]:
 
 def evaluated_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Every measured row of a run, each with the id of the machine that measured it (as report.json names it)."""
-    return [{**row, "machine": fingerprint_id(row.get("machine") or st["metrics"].get("machine"))}
-            for st in record["stages"] for row in st["metrics"].get("artifacts", [])]
+    return [
+        {**row, "machine": fingerprint_id(row.get("machine") or st["metrics"].get("machine"))}
+        for st in record["stages"]
+        for row in st["metrics"].get("artifacts", [])
+    ]
 
 
 def trial_dir(search_dir: Path, number: int, suffix: str = "") -> Path:
@@ -86,8 +89,14 @@ def trial_dir(search_dir: Path, number: int, suffix: str = "") -> Path:
     return d
 
 
-def run_trial(loaded: LoadedRecipe, params: list[Param], values: dict[str, Any], screening: dict[str, Any],
-              run_dir: Path, console: Console) -> Outcome:
+def run_trial(
+    loaded: LoadedRecipe,
+    params: list[Param],
+    values: dict[str, Any],
+    screening: dict[str, Any],
+    run_dir: Path,
+    console: Console,
+) -> Outcome:
     """Run the recipe with ``values`` (and the screening settings) in ``run_dir``; raises EdgekitError on failure."""
     trial_recipe = space.with_values(loaded, values, params, screening)
     (run_dir / RECIPE_FILE).write_text(trial_recipe.text)

@@ -29,11 +29,24 @@ class DistillStageConfig(StageConfig):
     lr: float = Field(1e-2, gt=0, lt=10, description="peak learning rate of the student")
     batch_size: int = Field(256, ge=1, le=65536, description="training samples per step")
     weight_decay: float = Field(0.0, ge=0, lt=1, description="decoupled AdamW weight decay")
-    schedule: Literal["onecycle", "cosine", "constant"] = Field("onecycle", description="learning-rate schedule over all steps")
-    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0, le=100, description="softmax temperature of both models' logits")
-    weight: float = Field(DEFAULT_WEIGHT, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
-    unlabelled: int = Field(0, ge=0, le=10_000_000, description="extra training samples beyond data.limit_train, taught by the teacher alone")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
+    schedule: Literal["onecycle", "cosine", "constant"] = Field(
+        "onecycle", description="learning-rate schedule over all steps"
+    )
+    temperature: float = Field(
+        DEFAULT_TEMPERATURE, gt=0, le=100, description="softmax temperature of both models' logits"
+    )
+    weight: float = Field(
+        DEFAULT_WEIGHT, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels"
+    )
+    unlabelled: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="extra training samples beyond data.limit_train, taught by the teacher alone",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where to train; artifacts are always CPU models"
+    )
 
 
 @register_stage(DistillStageConfig, consumes="torch", produces="torch")
@@ -52,7 +65,9 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
-    got = teach(ctx, ctx.input.dir, ds, cfg.unlabelled, cfg.temperature, cfg.weight, lambda msg: ctx.error("unlabelled", msg))
+    got = teach(
+        ctx, ctx.input.dir, ds, cfg.unlabelled, cfg.temperature, cfg.weight, lambda msg: ctx.error("unlabelled", msg)
+    )
     raw, labels, logits = got.raw, got.labels, got.logits
     # a student's vocabulary is fitted on every text it trains on, unlabelled ones too (never val/test)
     model, spec, extra = start_model(ctx, cfg.student, replace(ds, train=Split(raw, labels)))
@@ -62,14 +77,27 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
     student_in = (lambda b: prepare(pre, b)) if ds.kind == "text" else (lambda b: b)  # images: fit normalises
     train = Split(student_in(raw), np.arange(len(raw), dtype=np.int64))  # targets are indices into logits
     val, test = (Split(student_in(s.x), s.y) for s in (ds.val, ds.test))
-    settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
-                             seed=ctx.recipe.seed, device=pick_device(cfg.device))
+    settings = TrainSettings(
+        cfg.epochs,
+        cfg.lr,
+        cfg.batch_size,
+        weight_decay=cfg.weight_decay,
+        schedule=cfg.schedule,
+        seed=ctx.recipe.seed,
+        device=pick_device(cfg.device),
+    )
     result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=got.loss, label=cfg.id)
     test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
-    return StageOutput("model.safetensors", {
-        **result, "test_accuracy": round(test_acc, 5), "params": sum(p.numel() for p in model.parameters()),
-        "teacher": ctx.input.stage_id, "labelled_samples": len(ds.train), "unlabelled_samples": got.unlabelled,
-        "teacher_train_agreement": round(agree, 5),
-    })
-
+    return StageOutput(
+        "model.safetensors",
+        {
+            **result,
+            "test_accuracy": round(test_acc, 5),
+            "params": sum(p.numel() for p in model.parameters()),
+            "teacher": ctx.input.stage_id,
+            "labelled_samples": len(ds.train),
+            "unlabelled_samples": got.unlabelled,
+            "teacher_train_agreement": round(agree, 5),
+        },
+    )

@@ -28,10 +28,14 @@ class EvaluateConfig(StageConfig):
     kind: Literal["evaluate"] = "evaluate"
     threads: int = Field(1, ge=1, le=256, description="onnxruntime intra-op threads for the latency measurement")
     # defaults equal `edgekit bench`'s default settings, so both report the same numbers
-    latency_runs: int = Field(500, ge=1, le=100_000, description="at least this many timed batch-1 queries per artifact")
+    latency_runs: int = Field(
+        500, ge=1, le=100_000, description="at least this many timed batch-1 queries per artifact"
+    )
     min_seconds: float = Field(5.0, ge=0, le=600, description="and at least this many seconds per artifact")
     rounds: int = Field(5, ge=1, le=100, description="alternating measurement rounds the queries are split into")
-    repeat_unstable: int = Field(0, ge=0, le=10, description="measure again up to this many times while a result is unstable")
+    repeat_unstable: int = Field(
+        0, ge=0, le=10, description="measure again up to this many times while a result is unstable"
+    )
 
     def key_context(self, recipe) -> dict | None:
         """Every artifact is also scored on each prompted stage's seeded subset: their sizes are part of the key."""
@@ -52,7 +56,9 @@ def subset_accuracies(ctx: StageContext, ds) -> list[dict]:
     from edgekit.runtime import ort
     from edgekit.runtime.preprocess import prepare
 
-    subsets = [sub for n in prompted_subsets(ctx.recipe) if len(sub := limit(ds.test, n, ctx.recipe.seed)) < len(ds.test)]
+    subsets = [
+        sub for n in prompted_subsets(ctx.recipe) if len(sub := limit(ds.test, n, ctx.recipe.seed)) < len(ds.test)
+    ]
     out: list[dict] = [{} for _ in ctx.inputs]
     for i, art in enumerate(ctx.inputs):
         if not subsets:
@@ -61,7 +67,10 @@ def subset_accuracies(ctx: StageContext, ds) -> list[dict]:
         pre = json.loads(beside.read_text()) if beside.is_file() else ds.preprocess()
         sess = ort.session(art.file, threads=1)
         for sub in subsets:
-            out[i][sub.digest()] = {"accuracy": round(ort.accuracy(sess, prepare(pre, sub.x), sub.y), 5), "test_samples": len(sub)}
+            out[i][sub.digest()] = {
+                "accuracy": round(ort.accuracy(sess, prepare(pre, sub.x), sub.y), 5),
+                "test_samples": len(sub),
+            }
     return out
 
 
@@ -70,15 +79,29 @@ def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
     to the run dir. The extra latency statistics (CI, mean, CV) and memory figures stay beside the row's fields."""
     lat, mem = rec["latency_ms"], rec["memory"]
     return {
-        "stage": stage_id, "file": file or rec["model"], "accuracy": round(rec["accuracy"]["value"], 5),
-        "test_samples": rec["accuracy"]["samples"], "size_bytes": rec["size_bytes"], "params": rec["params"],
-        "macs": rec["macs"], "counts_unknown": rec.get("counts_unknown"), "threads": rec["threads"], "latency_runs": lat["n"],
+        "stage": stage_id,
+        "file": file or rec["model"],
+        "accuracy": round(rec["accuracy"]["value"], 5),
+        "test_samples": rec["accuracy"]["samples"],
+        "size_bytes": rec["size_bytes"],
+        "params": rec["params"],
+        "macs": rec["macs"],
+        "counts_unknown": rec.get("counts_unknown"),
+        "threads": rec["threads"],
+        "latency_runs": lat["n"],
         "latency_ms": {p: lat[p] for p in PERCENTILES},
-        "latency_p50_ci95_ms": lat["ci95"]["p50"], "latency_round_p50_ms": lat["round_medians"], "latency_mean_ms": lat["mean"], "latency_cv": lat["cv"],
-        "unstable": rec["unstable"], "unstable_reasons": rec["unstable_reasons"],
-        "cold_start_ms": rec["cold_start_ms"]["total"], "peak_memory_bytes": mem["peak_rss_bytes"],
-        "inference_memory_bytes": mem["inference_bytes"], "vs_reference": rec["vs_reference"],
-        "gmacs_per_s": rec.get("gmacs_per_s"), "peak_fraction": rec.get("peak_fraction"),
+        "latency_p50_ci95_ms": lat["ci95"]["p50"],
+        "latency_round_p50_ms": lat["round_medians"],
+        "latency_mean_ms": lat["mean"],
+        "latency_cv": lat["cv"],
+        "unstable": rec["unstable"],
+        "unstable_reasons": rec["unstable_reasons"],
+        "cold_start_ms": rec["cold_start_ms"]["total"],
+        "peak_memory_bytes": mem["peak_rss_bytes"],
+        "inference_memory_bytes": mem["inference_bytes"],
+        "vs_reference": rec["vs_reference"],
+        "gmacs_per_s": rec.get("gmacs_per_s"),
+        "peak_fraction": rec.get("peak_fraction"),
         "steal_percent": rec.get("steal_percent"),
     }
 
@@ -93,28 +116,54 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
     from edgekit.bench.bundle import bundle_from_dataset, save_bundle
 
     ds = ctx.dataset()
-    settings = replace(PRESETS["default"], min_runs=cfg.latency_runs, min_seconds=cfg.min_seconds, rounds=cfg.rounds,
-                       repeat_unstable=cfg.repeat_unstable)
+    settings = replace(
+        PRESETS["default"],
+        min_runs=cfg.latency_runs,
+        min_seconds=cfg.min_seconds,
+        rounds=cfg.rounds,
+        repeat_unstable=cfg.repeat_unstable,
+    )
     models = [art.file for art in ctx.inputs]
-    ctx.console.print(f"  evaluating {len(models)} ONNX artifact(s) on {len(ds.test)} test samples, {cfg.threads} thread(s)")
+    ctx.console.print(
+        f"  evaluating {len(models)} ONNX artifact(s) on {len(ds.test)} test samples, {cfg.threads} thread(s)"
+    )
     with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as tmp, progress(ctx.console, transient=True) as bar:
         bundle = Path(tmp) / "test.npz"
         save_bundle(bundle, *bundle_from_dataset(ds))
         task = bar.add_task("evaluate", total=None)
-        result = bench(models, threads=(cfg.threads,), settings=settings, bundle=bundle,
-                       reference=0 if len(models) > 1 else None,
-                       progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total))
+        result = bench(
+            models,
+            threads=(cfg.threads,),
+            settings=settings,
+            bundle=bundle,
+            reference=0 if len(models) > 1 else None,
+            progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total),
+        )
     doc = document(result)
     chance = chance_level(ds.test.y.tolist())  # the accuracy of always answering the most common class
     test_set = ds.test.digest()  # which samples: the gate compares accuracies only on the same ones
-    rows = [{**row(art.stage_id, rec, art.file_in_run), "batch": rec.get("batch"), "test_set": test_set,
-             "chance_accuracy": chance, **({"accuracy_on": on} if on else {})}
-            for art, rec, on in zip(ctx.inputs, doc["results"], subset_accuracies(ctx, ds))]
+    rows = [
+        {
+            **row(art.stage_id, rec, art.file_in_run),
+            "batch": rec.get("batch"),
+            "test_set": test_set,
+            "chance_accuracy": chance,
+            **({"accuracy_on": on} if on else {}),
+        }
+        for art, rec, on in zip(ctx.inputs, doc["results"], subset_accuracies(ctx, ds))
+    ]
     for r in rows:
         if r["unstable"]:
-            ctx.console.print(f"  [yellow]unstable:[/] {r['stage']}: {'; '.join(r['unstable_reasons'])}", highlight=False)
-    metrics = {"artifacts": rows, "machine": doc["machine"], "valid": doc["valid"], "invalid_reasons": doc["invalid_reasons"],
-               "peak": doc["peak"]}
+            ctx.console.print(
+                f"  [yellow]unstable:[/] {r['stage']}: {'; '.join(r['unstable_reasons'])}", highlight=False
+            )
+    metrics = {
+        "artifacts": rows,
+        "machine": doc["machine"],
+        "valid": doc["valid"],
+        "invalid_reasons": doc["invalid_reasons"],
+        "peak": doc["peak"],
+    }
     write_json(ctx.out / "evaluation.json", metrics)
     write_json(ctx.out / "bench.json", doc)
     return StageOutput("evaluation.json", metrics)

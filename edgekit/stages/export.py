@@ -1,7 +1,7 @@
 """Export a torch model to one self-contained ONNX file, check it, and prove parity on real samples.
 
-    - {id: export, kind: export}                             # the previous stage's model, opset 18
-    - {id: export-pruned, kind: export, input: recover, opset: 18}"""
+- {id: export, kind: export}                             # the previous stage's model, opset 18
+- {id: export-pruned, kind: export, input: recover, opset: 18}"""
 
 from __future__ import annotations
 
@@ -21,10 +21,17 @@ class ExportConfig(StageConfig):
     opset: int = Field(18, ge=13, le=23, description="ONNX opset; the dynamo exporter writes 18 or newer")
     exporter: Literal["dynamo", "legacy"] = Field("dynamo", description="torch.onnx exporter")
     parity_samples: int = Field(256, ge=1, le=100_000, description="real validation samples compared torch vs ONNX")
-    max_abs_diff: float = Field(1e-3, gt=0, description="largest allowed logit difference, relative to the largest logit magnitude when it exceeds 1")
+    max_abs_diff: float = Field(
+        1e-3,
+        gt=0,
+        description="largest allowed logit difference, relative to the largest logit magnitude when it exceeds 1",
+    )
     min_top1_agreement: float = Field(0.99, gt=0, le=1, description="share of samples whose top-1 class must match")
-    crop_padding_taps: bool = Field(True, description="exact pass for the fixed input size: crop conv kernels to the taps "
-                                                      "that can read real input (3x3 on a 1x1 map -> 1x1); parity-checked")
+    crop_padding_taps: bool = Field(
+        True,
+        description="exact pass for the fixed input size: crop conv kernels to the taps "
+        "that can read real input (3x3 on a 1x1 map -> 1x1); parity-checked",
+    )
 
 
 def crop_file(path):
@@ -53,7 +60,10 @@ def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
     from edgekit.torchkit.models import load_model
 
     if cfg.exporter == "dynamo" and cfg.opset < 18:
-        raise ctx.error("opset", f"the dynamo exporter writes opset 18 or newer, got {cfg.opset}; use exporter: legacy for older runtimes")
+        raise ctx.error(
+            "opset",
+            f"the dynamo exporter writes opset 18 or newer, got {cfg.opset}; use exporter: legacy for older runtimes",
+        )
     torch.set_num_threads(ctx.threads)
     model, meta = load_model(ctx.input.dir)
     pre = meta["preprocess"]
@@ -68,13 +78,23 @@ def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
         ref = model(torch.from_numpy(x)).numpy()
     got = ort.predict(ort.session(path, ctx.threads), x)
     diff, scaled, agree = parity(ref, got)
-    metrics = {"parity_max_abs_diff": diff, "parity_scaled_diff": scaled, "parity_top1_agreement": agree,
-               "parity_samples": len(x), "size_bytes": path.stat().st_size}
+    metrics = {
+        "parity_max_abs_diff": diff,
+        "parity_scaled_diff": scaled,
+        "parity_top1_agreement": agree,
+        "parity_samples": len(x),
+        "size_bytes": path.stat().st_size,
+    }
     if cropped is not None:
-        metrics["padding_taps"] = {"convs_cropped": cropped.convs_cropped, "macs_removed": cropped.macs_removed,
-                                   "pools_removed": cropped.pools_removed}
+        metrics["padding_taps"] = {
+            "convs_cropped": cropped.convs_cropped,
+            "macs_removed": cropped.macs_removed,
+            "pools_removed": cropped.pools_removed,
+        }
     if scaled > cfg.max_abs_diff or agree < cfg.min_top1_agreement:
-        raise StageFailed(f"stage '{cfg.id}': ONNX export differs from torch on {len(x)} samples: max |diff| {diff:.2e} "
-                          f"({scaled:.2e} of the largest logit, limit {cfg.max_abs_diff:.0e}), top-1 agreement {agree:.4f} "
-                          f"(limit {cfg.min_top1_agreement})")
+        raise StageFailed(
+            f"stage '{cfg.id}': ONNX export differs from torch on {len(x)} samples: max |diff| {diff:.2e} "
+            f"({scaled:.2e} of the largest logit, limit {cfg.max_abs_diff:.0e}), top-1 agreement {agree:.4f} "
+            f"(limit {cfg.min_top1_agreement})"
+        )
     return StageOutput("model.onnx", metrics)

@@ -27,7 +27,9 @@ ONNX_PREFIX = "onnx:"
 
 class ImportConfig(StageConfig):
     kind: Literal["import"] = "import"
-    check_samples: int = Field(64, ge=1, le=100_000, description="validation samples run through the file to check its outputs")
+    check_samples: int = Field(
+        64, ge=1, le=100_000, description="validation samples run through the file to check its outputs"
+    )
 
 
 @register_stage(ImportConfig, consumes="model", produces="onnx", needs="")
@@ -56,13 +58,26 @@ def run(ctx: StageContext, cfg: ImportConfig) -> StageOutput:
     except InputError as e:
         raise ctx.loaded.error(where, e.message.removeprefix("calibration: ")) from None
     except Exception as e:  # onnx and onnxruntime raise their own error types for a broken file
-        raise ctx.loaded.error(where, f"{path}: not a usable ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        raise ctx.loaded.error(
+            where, f"{path}: not a usable ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+        ) from None
     if logits.ndim != 2 or logits.shape[1] != len(ds.classes):
-        raise ctx.loaded.error(where, f"{path}: outputs shape {list(logits.shape)} per batch, expected "
-                                      f"[N, {len(ds.classes)}] (one logit per class of the data)")
+        raise ctx.loaded.error(
+            where,
+            f"{path}: outputs shape {list(logits.shape)} per batch, expected "
+            f"[N, {len(ds.classes)}] (one logit per class of the data)",
+        )
     shutil.copyfile(path, ctx.out / "model.onnx")
     (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
     counts = graph.count(ctx.out / "model.onnx")
     val_acc = float((logits.argmax(1) == ds.val.y[: len(x)]).mean())
-    return StageOutput("model.onnx", {"size_bytes": path.stat().st_size, "params": counts["params"], "macs": counts["macs"],
-                                      "counts_unknown": counts["why"], "val_accuracy_on_check": round(val_acc, 5)})
+    return StageOutput(
+        "model.onnx",
+        {
+            "size_bytes": path.stat().st_size,
+            "params": counts["params"],
+            "macs": counts["macs"],
+            "counts_unknown": counts["why"],
+            "val_accuracy_on_check": round(val_acc, 5),
+        },
+    )

@@ -23,8 +23,12 @@ from edgekit.run.stage import StageContext, StageOutput
 
 class IncQuantizeConfig(GuardedQuantConfig):
     kind: Literal["inc-quantize"] = "inc-quantize"
-    max_trials: int = Field(4, ge=1, le=4, description="configurations autotune may try (1: no tuning, INC's default config)")
-    tune_samples: int = Field(1000, ge=1, le=1_000_000, description="validation samples autotune scores each trial on, in torch")
+    max_trials: int = Field(
+        4, ge=1, le=4, description="configurations autotune may try (1: no tuning, INC's default config)"
+    )
+    tune_samples: int = Field(
+        1000, ge=1, le=1_000_000, description="validation samples autotune scores each trial on, in torch"
+    )
     opset: int = Field(18, ge=18, le=23, description="ONNX opset of the exported file (dynamo exporter)")
 
 
@@ -79,17 +83,23 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
         float_path, int8_path = Path(work) / "float.onnx", Path(work) / "int8.onnx"
         export_onnx(model, example, float_path, cfg.opset)
         float_m = measure_onnx(float_path, x_val, y_val, measure)
-        ctx.console.print(f"  float: acc {float_m.accuracy:.4f}  {float_m.size_bytes / 1e6:.2f} MB  "
-                          f"{float_m.latency_p50_ms:.2f} ms (p50 batch 1, {cfg.threads} thread(s)); tolerance {tol}")
+        ctx.console.print(
+            f"  float: acc {float_m.accuracy:.4f}  {float_m.size_bytes / 1e6:.2f} MB  "
+            f"{float_m.latency_p50_ms:.2f} ms (p50 batch 1, {cfg.threads} thread(s)); tolerance {tol}"
+        )
         tolerable = tol.relative_loss(float_m.accuracy)
         tune = inc.TuneLog()
         t0 = time.perf_counter()
-        ctx.console.print(f"  INC: PT2E static INT8, autotune up to {cfg.max_trials} trial(s) on {len(yt)} samples, "
-                          f"tolerable_loss {tolerable:.4%}")
+        ctx.console.print(
+            f"  INC: PT2E static INT8, autotune up to {cfg.max_trials} trial(s) on {len(yt)} samples, "
+            f"tolerable_loss {tolerable:.4%}"
+        )
         try:
             qmodel = inc.quantize_pt2e(model, example, calibrate, evaluate, tolerable, cfg.max_trials, tune)
-            batches = ({"input": prepare(pre, raw[i : i + cfg.calibration.batch_size])}
-                       for i in range(0, len(raw), cfg.calibration.batch_size))
+            batches = (
+                {"input": prepare(pre, raw[i : i + cfg.calibration.batch_size])}
+                for i in range(0, len(raw), cfg.calibration.batch_size)
+            )
             info = inc.export_int8_onnx(qmodel, example, int8_path, cfg.opset, batches)
         except StageFailed:
             raise
@@ -109,13 +119,31 @@ def run(ctx: StageContext, cfg: IncQuantizeConfig) -> StageOutput:
         drop = tol.drop_points(float_m.accuracy, m.accuracy)
         label = f"inc static {config['act_algo']} {config['w_granularity'].replace('_', '-')}"
         # INC's result, measured with ONNX Runtime like the quantize stage's candidates
-        cand = Trial(chosen or 1, label, {**config, "inc_trial": chosen}, m, drop, tol.met(float_m.accuracy, m.accuracy),
-                     time.perf_counter() - t0, int8_path)
+        cand = Trial(
+            chosen or 1,
+            label,
+            {**config, "inc_trial": chosen},
+            m,
+            drop,
+            tol.met(float_m.accuracy, m.accuracy),
+            time.perf_counter() - t0,
+            int8_path,
+        )
         mark = "[green]✓[/]" if cand.met else "[yellow]✗[/]"
-        ctx.console.print(f"  {mark} {label}: onnx acc {m.accuracy:.4f} (drop {drop:+.2f} pt)  {m.size_bytes / 1e6:.2f} MB  "
-                          f"{m.latency_p50_ms:.2f} ms  int8 kernels {kernels['int8']}, float {kernels['float']}")
-        d = outcome.decide(cfg.id, float_m, cand, tol, cfg.on_miss, cfg.prefer_faster, tried=max(1, len(inc_trials)),
-                           speed=lambda t: speed.compare(float_path, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds))
+        ctx.console.print(
+            f"  {mark} {label}: onnx acc {m.accuracy:.4f} (drop {drop:+.2f} pt)  {m.size_bytes / 1e6:.2f} MB  "
+            f"{m.latency_p50_ms:.2f} ms  int8 kernels {kernels['int8']}, float {kernels['float']}"
+        )
+        d = outcome.decide(
+            cfg.id,
+            float_m,
+            cand,
+            tol,
+            cfg.on_miss,
+            cfg.prefer_faster,
+            tried=max(1, len(inc_trials)),
+            speed=lambda t: speed.compare(float_path, t.path, cfg.threads, cfg.latency_runs, cfg.min_seconds),
+        )
         # autotune's trials (scored in torch), then the exported file's ONNX measurement
         quant_common.write_result(ctx, d, float_path, [*inc_trials, {"onnx": cand.as_dict()}], pre)
     quant_common.report(ctx, d, float_m, "neural-compressor")

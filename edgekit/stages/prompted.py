@@ -35,8 +35,18 @@ EnvRef = Annotated[str, Field(pattern=ENV_REF.pattern)]
 ENV_FIELDS = ("base_url", "model", "price_input_per_1m", "price_output_per_1m")
 # which providers each provider-specific key applies to, read from PROVIDERS (a key set on any other provider is a
 # recipe error at `edgekit validate`, never silently ignored); keys not listed apply to every provider
-REMOTE_KEYS = ("base_url", "api_key_env", "timeout_s", "retries", "concurrency", "cache", "image_size", "image_format",
-               "price_input_per_1m", "price_output_per_1m")
+REMOTE_KEYS = (
+    "base_url",
+    "api_key_env",
+    "timeout_s",
+    "retries",
+    "concurrency",
+    "cache",
+    "image_size",
+    "image_format",
+    "price_input_per_1m",
+    "price_output_per_1m",
+)
 APPLIES = {
     **{k: lambda p: p.remote for k in REMOTE_KEYS},
     "threads": lambda p: not p.remote,  # a local model's torch threads
@@ -55,33 +65,81 @@ def _users(key: str) -> str:
 class PromptedConfig(StageConfig):
     kind: Literal["prompted"] = "prompted"
     provider: Literal[tuple(PROVIDERS)] = Field(description="how the large model is prompted")  # type: ignore[valid-type]
-    model: str | None = Field(None, description="local model folder or file (relative to the recipe, or package/path inside an installed package); for openai the remote model name; \"${NAME}\" reads an environment variable")
-    prompts: list[str] | None = Field(None, min_length=1, description="embedding/clip/siglip: label prompt templates with {label}, averaged (prompt ensembling)")
-    instruction: str | None = Field(None, description="llm/openai: the task text, with {labels} (and, for text, {input}) placeholders")
-    labels: dict[str, str] | None = Field(None, description="description of each class used in prompts (default: the class name)")
-    samples: int | None = Field(None, ge=1, description="score a seeded subset of this many test samples (slow or paid providers); the evaluate stage scores every artifact on the same subset")
-    calibrate: bool = Field(True, description="llm: subtract each label's log-probability on content-free inputs (\"N/A\") before taking the most likely; corrects a small model's preference for some label words")
-    few_shot: int = Field(0, ge=0, le=64, description="llm/openai: labelled training examples (texts or images) shown before each query, seeded")
+    model: str | None = Field(
+        None,
+        description='local model folder or file (relative to the recipe, or package/path inside an installed package); for openai the remote model name; "${NAME}" reads an environment variable',
+    )
+    prompts: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="embedding/clip/siglip: label prompt templates with {label}, averaged (prompt ensembling)",
+    )
+    instruction: str | None = Field(
+        None, description="llm/openai: the task text, with {labels} (and, for text, {input}) placeholders"
+    )
+    labels: dict[str, str] | None = Field(
+        None, description="description of each class used in prompts (default: the class name)"
+    )
+    samples: int | None = Field(
+        None,
+        ge=1,
+        description="score a seeded subset of this many test samples (slow or paid providers); the evaluate stage scores every artifact on the same subset",
+    )
+    calibrate: bool = Field(
+        True,
+        description="llm: subtract each label's log-probability on content-free inputs (\"N/A\") before taking the most likely; corrects a small model's preference for some label words",
+    )
+    few_shot: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="llm/openai: labelled training examples (texts or images) shown before each query, seeded",
+    )
     threads: int = Field(1, ge=1, le=256, description="torch threads while timing batch-1 queries (local providers)")
-    latency_runs: int = Field(30, ge=1, le=100_000, description="batch-1 queries timed (embedding/clip/siglip; llm/openai time every query)")
-    price_per_1k: float | None = Field(None, ge=0, description="cost per 1000 queries (e.g. hosting), reported as cost_per_1k")
-    price_input_per_1m: Annotated[float, Field(ge=0)] | EnvRef | None = Field(None, description="openai: price per million prompt tokens (or \"${NAME}\")")
-    price_output_per_1m: Annotated[float, Field(ge=0)] | EnvRef | None = Field(None, description="openai: price per million completion tokens (or \"${NAME}\")")
-    base_url: str | None = Field(None, description="openai: endpoint base URL, e.g. http://127.0.0.1:8080/v1, or \"${NAME}\" for an environment variable")
-    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key (may be unset for local servers)")
+    latency_runs: int = Field(
+        30, ge=1, le=100_000, description="batch-1 queries timed (embedding/clip/siglip; llm/openai time every query)"
+    )
+    price_per_1k: float | None = Field(
+        None, ge=0, description="cost per 1000 queries (e.g. hosting), reported as cost_per_1k"
+    )
+    price_input_per_1m: Annotated[float, Field(ge=0)] | EnvRef | None = Field(
+        None, description='openai: price per million prompt tokens (or "${NAME}")'
+    )
+    price_output_per_1m: Annotated[float, Field(ge=0)] | EnvRef | None = Field(
+        None, description='openai: price per million completion tokens (or "${NAME}")'
+    )
+    base_url: str | None = Field(
+        None,
+        description='openai: endpoint base URL, e.g. http://127.0.0.1:8080/v1, or "${NAME}" for an environment variable',
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="openai: environment variable holding the API key (may be unset for local servers)",
+    )
     timeout_s: float = Field(30.0, gt=0, le=3600, description="openai: per-request timeout")
-    retries: int = Field(3, ge=0, le=20, description="openai: retries with exponential backoff on timeouts, 429 and 5xx")
+    retries: int = Field(
+        3, ge=0, le=20, description="openai: retries with exponential backoff on timeouts, 429 and 5xx"
+    )
     concurrency: int = Field(4, ge=1, le=256, description="openai: requests in flight at once")
-    cache: bool = Field(True, description="openai: keep every answer on disk (~/.cache/edgekit/openai) so a rerun or a failed run never pays twice")
-    image_size: int = Field(224, ge=8, le=4096, description="openai on images: pixels high each image is resized to before it is sent")
-    image_format: Literal["png", "jpeg"] = Field("png", description="openai on images: how images are encoded in the data URIs")
+    cache: bool = Field(
+        True,
+        description="openai: keep every answer on disk (~/.cache/edgekit/openai) so a rerun or a failed run never pays twice",
+    )
+    image_size: int = Field(
+        224, ge=8, le=4096, description="openai on images: pixels high each image is resized to before it is sent"
+    )
+    image_format: Literal["png", "jpeg"] = Field(
+        "png", description="openai on images: how images are encoded in the data URIs"
+    )
 
     @model_validator(mode="after")
     def _keys_of_its_provider(self):
         provider = PROVIDERS[self.provider]
         misplaced = [k for k in APPLIES if k in self.model_fields_set and not APPLIES[k](provider)]
         if misplaced:
-            raise ValueError(f"'{misplaced[0]}' does not apply to the {self.provider} provider ({_users(misplaced[0])} only)")
+            raise ValueError(
+                f"'{misplaced[0]}' does not apply to the {self.provider} provider ({_users(misplaced[0])} only)"
+            )
         return self
 
     def env_refs(self) -> dict[str, str]:
@@ -132,11 +190,22 @@ def provider_kwargs(ctx: StageContext, cfg: PromptedConfig, ds, labels) -> dict:
     kw: dict = {"labels": labels}
     if provider.remote:
         if not cfg.base_url or not cfg.model:
-            raise ctx.error("base_url" if not cfg.base_url else "model", f"the {cfg.provider} provider needs base_url and model")
-        kw.update(base_url=cfg.base_url, model=cfg.model, api_key=os.environ.get(cfg.api_key_env), timeout_s=cfg.timeout_s,
-                  retries=cfg.retries, concurrency=cfg.concurrency, cache_dir=_cache_dir() if cfg.cache else None,
-                  price_input_per_1m=cfg.price_input_per_1m, price_output_per_1m=cfg.price_output_per_1m,
-                  image_size=cfg.image_size, image_format=cfg.image_format)
+            raise ctx.error(
+                "base_url" if not cfg.base_url else "model", f"the {cfg.provider} provider needs base_url and model"
+            )
+        kw.update(
+            base_url=cfg.base_url,
+            model=cfg.model,
+            api_key=os.environ.get(cfg.api_key_env),
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            concurrency=cfg.concurrency,
+            cache_dir=_cache_dir() if cfg.cache else None,
+            price_input_per_1m=cfg.price_input_per_1m,
+            price_output_per_1m=cfg.price_output_per_1m,
+            image_size=cfg.image_size,
+            image_format=cfg.image_format,
+        )
     else:
         name = cfg.model or provider.default_model
         if name is None:
@@ -182,15 +251,27 @@ def _latency(times: list[float]) -> dict[str, float]:
 def _not_configured(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     """Environment variables unset: a row saying what was not compared, so the report says it plainly."""
     unset = sorted(name for name in cfg.required_env() if not os.environ.get(name))
-    return _not_compared(ctx, cfg, f"{cfg.provider} baseline not configured (set {', '.join(unset)}; see docs/prompting.md)")
+    return _not_compared(
+        ctx, cfg, f"{cfg.provider} baseline not configured (set {', '.join(unset)}; see docs/prompting.md)"
+    )
 
 
 def _not_compared(ctx: StageContext, cfg: PromptedConfig, reason: str, model: str | None = None) -> StageOutput:
     """A row saying what was not compared and why (one line), instead of failing the run."""
     why = f"not compared: {reason}"
-    row = {"stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": model, "accuracy": None,
-           "latency_ms": {}, "size_bytes": None, "params": None, "cost_per_1k": None, "test_samples": None,
-           "not_compared": why}
+    row = {
+        "stage": cfg.id,
+        "role": "baseline",
+        "provider": cfg.provider,
+        "model": model,
+        "accuracy": None,
+        "latency_ms": {},
+        "size_bytes": None,
+        "params": None,
+        "cost_per_1k": None,
+        "test_samples": None,
+        "not_compared": why,
+    }
     write_json(ctx.out / "baseline.json", {"artifacts": [row], "predictions": []})
     ctx.console.print(f"  {cfg.id}: {why}")
     return StageOutput("baseline.json", {"artifacts": [row]})
@@ -214,8 +295,11 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     ds = ctx.dataset()
     if ds.kind not in provider.data:
         handles = [n for n, p in PROVIDERS.items() if ds.kind in p.data]
-        raise ctx.error("provider", f"the {cfg.provider} provider classifies {' or '.join(provider.data)}; this data is "
-                        f"{ds.kind} (use {' or '.join(handles)})")
+        raise ctx.error(
+            "provider",
+            f"the {cfg.provider} provider classifies {' or '.join(provider.data)}; this data is "
+            f"{ds.kind} (use {' or '.join(handles)})",
+        )
     try:
         labels = LabelSet.of(ds.classes, cfg.labels)
     except ValueError as e:
@@ -254,21 +338,37 @@ def run(ctx: StageContext, cfg: PromptedConfig) -> StageOutput:
     usage = bl.usage()
     cost = cfg.price_per_1k if cfg.price_per_1k is not None else bl.cost_per_1k(len(test))
     row = {
-        "stage": cfg.id, "role": "baseline", "provider": cfg.provider, "model": cfg.model or provider.default_model,
+        "stage": cfg.id,
+        "role": "baseline",
+        "provider": cfg.provider,
+        "model": cfg.model or provider.default_model,
         "accuracy": round(float((pred == test.y).mean()), 5),
-        "latency_ms": _latency(times), "latency_runs": len(times), "threads": cfg.threads,
-        "size_bytes": bl.size_bytes, "params": bl.params, "cost_per_1k": cost,
-        "cost_estimated": bool(cost is not None and cfg.price_per_1k is None and usage.get("tokens", "reported") != "reported"),
-        "test_samples": len(test), "test_set": test.digest(),
+        "latency_ms": _latency(times),
+        "latency_runs": len(times),
+        "threads": cfg.threads,
+        "size_bytes": bl.size_bytes,
+        "params": bl.params,
+        "cost_per_1k": cost,
+        "cost_estimated": bool(
+            cost is not None and cfg.price_per_1k is None and usage.get("tokens", "reported") != "reported"
+        ),
+        "test_samples": len(test),
+        "test_set": test.digest(),
         "chance_accuracy": chance_level(test.y.tolist()),  # a prompted model at chance is flagged like an artifact
         "unparsed": int((pred < 0).sum()),
         "prompt": _prompt(bl, cfg, ds.kind),
         **({"usage": usage} if usage else {}),
     }
     write_json(ctx.out / "baseline.json", {"artifacts": [row], "predictions": pred.tolist()})
-    ctx.console.print(f"  {cfg.id}: accuracy {row['accuracy'] * 100:.2f} % on {len(test)} samples, p50 {latency(row)} ms"
-                      + (f", {row['unparsed']} answers unparsed" if row["unparsed"] else "")
-                      + (f", {cost:.4g} per 1k queries" + (" (estimated tokens)" if row["cost_estimated"] else "") if cost is not None else ""))
+    ctx.console.print(
+        f"  {cfg.id}: accuracy {row['accuracy'] * 100:.2f} % on {len(test)} samples, p50 {latency(row)} ms"
+        + (f", {row['unparsed']} answers unparsed" if row["unparsed"] else "")
+        + (
+            f", {cost:.4g} per 1k queries" + (" (estimated tokens)" if row["cost_estimated"] else "")
+            if cost is not None
+            else ""
+        )
+    )
     return StageOutput("baseline.json", {"artifacts": [row]})
 
 

@@ -44,12 +44,15 @@ from edgekit.run.stage import StageContext, StageOutput
 class PruneConfig(StageConfig):
     kind: Literal["prune"] = "prune"
     target: Literal["macs", "params", "channels", "latency"] = Field(
-        "macs", description="what `ratio` removes, measured (latency: of the p50 measured here, batch 1, 1 thread)")
+        "macs", description="what `ratio` removes, measured (latency: of the p50 measured here, batch 1, 1 thread)"
+    )
     ratio: float = Field(0.5, gt=0, lt=1, description="share of the target to remove (0.5: half the MACs)")
     importance: Literal[IMPORTANCE] = Field(  # type: ignore[valid-type]  (derived: the vocabulary is written once)
-        "l2", description="how channels are ranked (taylor uses gradients on training samples)")
+        "l2", description="how channels are ranked (taylor uses gradients on training samples)"
+    )
     scope: Literal["layer", "global"] = Field(
-        "layer", description="layer: every layer loses the same share; global: channels ranked model-wide")
+        "layer", description="layer: every layer loses the same share; global: channels ranked model-wide"
+    )
     steps: int = Field(1, ge=1, le=50, description="reach the target in this many equal slices")
     finetune_epochs: int = Field(0, ge=0, le=100, description="fine-tuning epochs between slices (steps > 1)")
     lr: float = Field(1e-3, gt=0, lt=10, description="learning rate of the between-slice fine-tuning")
@@ -58,14 +61,23 @@ class PruneConfig(StageConfig):
     # prune_speed). Which one wins depends on the model and machine: MobileNetV3-Small on 32x32 digits measured 1.9x
     # slower than unpruned with odd widths and 0.57x rounded to 8; resnet18 at 50 % MACs gained little from rounding.
     round_to: Annotated[int, Field(ge=2, le=256)] | Literal["auto"] | None = Field(
-        "auto", description="keep channel counts multiples of this (8/16: SIMD-friendly); auto: the fastest measured "
-                            "of none/8/16; null: off")
-    measure_speed: bool = Field(True, description="time the pruned model against its parent here (ONNX Runtime, batch 1, "
-                                                  "1 thread, alternating rounds) and record the speed-up")
+        "auto",
+        description="keep channel counts multiples of this (8/16: SIMD-friendly); auto: the fastest measured "
+        "of none/8/16; null: off",
+    )
+    measure_speed: bool = Field(
+        True,
+        description="time the pruned model against its parent here (ONNX Runtime, batch 1, "
+        "1 thread, alternating rounds) and record the speed-up",
+    )
     max_layer_ratio: float = Field(0.9, gt=0, lt=1, description="never remove more than this share of one layer")
-    ignore: list[str] = Field(default_factory=list, description="module-name glob patterns to leave untouched, e.g. 'layer4.*'")
+    ignore: list[str] = Field(
+        default_factory=list, description="module-name glob patterns to leave untouched, e.g. 'layer4.*'"
+    )
     ignore_classifier: bool = Field(True, description="never prune the layer writing the logits")
-    attention: Literal["heads", "head-dims"] = Field("heads", description="transformers: remove whole heads or shrink each")
+    attention: Literal["heads", "head-dims"] = Field(
+        "heads", description="transformers: remove whole heads or shrink each"
+    )
     gradient_samples: int = Field(512, ge=1, le=100_000, description="training samples for taylor importance")
 
 
@@ -73,18 +85,32 @@ def settings_of(cfg: PruneConfig):
     """The torch-pruning settings this stage asks for (without the seed: the recipe's)."""
     from edgekit.torchkit.pruning import PruneSettings
 
-    return PruneSettings(target=cfg.target, ratio=cfg.ratio, importance=cfg.importance, scope=cfg.scope,
-                         steps=cfg.steps, round_to=None if cfg.round_to == "auto" else cfg.round_to,
-                         max_layer_ratio=cfg.max_layer_ratio, ignore=tuple(cfg.ignore),
-                         ignore_classifier=cfg.ignore_classifier, attention=cfg.attention)
+    return PruneSettings(
+        target=cfg.target,
+        ratio=cfg.ratio,
+        importance=cfg.importance,
+        scope=cfg.scope,
+        steps=cfg.steps,
+        round_to=None if cfg.round_to == "auto" else cfg.round_to,
+        max_layer_ratio=cfg.max_layer_ratio,
+        ignore=tuple(cfg.ignore),
+        ignore_classifier=cfg.ignore_classifier,
+        attention=cfg.attention,
+    )
 
 
 def _check_settings(cfg: PruneConfig, error) -> None:
     """Settings that contradict each other; ``error(key, message)`` makes the exception to raise."""
     if cfg.finetune_epochs and cfg.steps == 1:
-        raise error("finetune_epochs", "fine-tuning runs between slices and needs steps > 1; recover with a train stage after this one")
+        raise error(
+            "finetune_epochs",
+            "fine-tuning runs between slices and needs steps > 1; recover with a train stage after this one",
+        )
     if cfg.round_to == "auto" and not cfg.measure_speed:
-        raise error("round_to", "auto picks the rounding that measures fastest and needs measure_speed: true; give a number or null")
+        raise error(
+            "round_to",
+            "auto picks the rounding that measures fastest and needs measure_speed: true; give a number or null",
+        )
     if cfg.target == "latency" and not cfg.measure_speed:
         raise error("measure_speed", "target: latency is measured; it needs measure_speed: true")
 
@@ -167,21 +193,38 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     reference = build_model({**spec, "weights": None}, spec["num_classes"], spec["in_channels"])
     save_model(model, ctx.out, spec, {**extra, "preprocess": pre, "pruned": diff(reference, model)})
     (macs0, macs1), (params0, params1) = result.macs, result.params
-    ctx.console.print(f"  removed {1 - macs1 / macs0:.0%} of the MACs and {1 - params1 / params0:.0%} of the params; "
-                      f"test accuracy {acc_before:.2%} -> {acc_after:.2%} before any recovery", highlight=False)
+    ctx.console.print(
+        f"  removed {1 - macs1 / macs0:.0%} of the MACs and {1 - params1 / params0:.0%} of the params; "
+        f"test accuracy {acc_before:.2%} -> {acc_after:.2%} before any recovery",
+        highlight=False,
+    )
     if params1 > 0.9 * params0 and macs1 < 0.9 * macs0:  # a bag-of-words model: its embedding table is the file
-        ctx.console.print("  [yellow]note:[/] the parameters sit in layers pruning keeps whole (an embedding table, ignored "
-                          "layers): the file barely shrinks; quantize it for size", highlight=False)
-    return StageOutput("model.safetensors", {
-        "target": cfg.target, "ratio": cfg.ratio,  # what was asked, for the report beside what was reached
-        "macs_before": macs0, "macs_after": macs1, "macs_ratio": round(macs1 / macs0, 5),
-        "params_before": params0, "params_after": params1, "params_ratio": round(params1 / params0, 5),
-        "test_accuracy_before": round(acc_before, 5), "test_accuracy_after_pruning": round(acc_after, 5),
-        "test_accuracy": round(acc_after, 5),
-        "layers": {name: {"before": b, "after": a} for name, (b, a) in result.layers.items()},
-        "ignored": result.ignored, "bn_layers_recalibrated": recalibrated,
-        "round_to": result_round_to(speed, cfg), "speed": speed,
-    })
+        ctx.console.print(
+            "  [yellow]note:[/] the parameters sit in layers pruning keeps whole (an embedding table, ignored "
+            "layers): the file barely shrinks; quantize it for size",
+            highlight=False,
+        )
+    return StageOutput(
+        "model.safetensors",
+        {
+            "target": cfg.target,
+            "ratio": cfg.ratio,  # what was asked, for the report beside what was reached
+            "macs_before": macs0,
+            "macs_after": macs1,
+            "macs_ratio": round(macs1 / macs0, 5),
+            "params_before": params0,
+            "params_after": params1,
+            "params_ratio": round(params1 / params0, 5),
+            "test_accuracy_before": round(acc_before, 5),
+            "test_accuracy_after_pruning": round(acc_after, 5),
+            "test_accuracy": round(acc_after, 5),
+            "layers": {name: {"before": b, "after": a} for name, (b, a) in result.layers.items()},
+            "ignored": result.ignored,
+            "bn_layers_recalibrated": recalibrated,
+            "round_to": result_round_to(speed, cfg),
+            "speed": speed,
+        },
+    )
 
 
 def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
@@ -198,15 +241,36 @@ def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settin
 
     between, log = finetune if cfg.finetune_epochs else None, (lambda msg: ctx.console.print(f"  {msg}"))
     if cfg.target == "latency":
-        result, speed = prune_to_latency(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else (cfg.round_to,),
-                                         grad_fn=gradients, between=between, log=log)
+        result, speed = prune_to_latency(
+            parent,
+            example,
+            settings,
+            AUTO_ROUND_TO if cfg.round_to == "auto" else (cfg.round_to,),
+            grad_fn=gradients,
+            between=between,
+            log=log,
+        )
     else:
-        result, speed = prune_fastest(parent, example, settings, AUTO_ROUND_TO if cfg.round_to == "auto" else None,
-                                      measure=cfg.measure_speed, grad_fn=gradients, between=between, log=log)
+        result, speed = prune_fastest(
+            parent,
+            example,
+            settings,
+            AUTO_ROUND_TO if cfg.round_to == "auto" else None,
+            measure=cfg.measure_speed,
+            grad_fn=gradients,
+            between=between,
+            log=log,
+        )
     if speed and speed.get("target_met") is False:
-        ctx.console.print(f"  [yellow]warning:[/] no candidate reached x{speed['latency_target']:.2f} the parent's p50; "
-                          f"kept the fastest (x{speed['ratio']:.2f}); the report flags it", highlight=False)
+        ctx.console.print(
+            f"  [yellow]warning:[/] no candidate reached x{speed['latency_target']:.2f} the parent's p50; "
+            f"kept the fastest (x{speed['ratio']:.2f}); the report flags it",
+            highlight=False,
+        )
     if speed and speed["slower_than_parent"]:
-        ctx.console.print(f"  [yellow]warning:[/] the pruned model measured {speed['ratio']:.2f}x the parent's latency "
-                          f"here (slower in every round); the report flags it", highlight=False)
+        ctx.console.print(
+            f"  [yellow]warning:[/] the pruned model measured {speed['ratio']:.2f}x the parent's latency "
+            f"here (slower in every round); the report flags it",
+            highlight=False,
+        )
     return result, speed

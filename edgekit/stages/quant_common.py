@@ -59,14 +59,17 @@ def profiles(float_file: Path, d: Decision, runs: int = 30) -> dict:
     return {"float": profile(float_file, runs), "int8": profile(d.trial.path, runs)}
 
 
-def write_result(ctx: StageContext, d: Decision, float_file: Path, trials: list[dict], pre: dict,
-                 profiles: dict | None = None) -> None:
+def write_result(
+    ctx: StageContext, d: Decision, float_file: Path, trials: list[dict], pre: dict, profiles: dict | None = None
+) -> None:
     """``trials``: the backend's log of what it tried, as the metrics hold it."""
     shutil.copyfile(float_file if d.keep == "float" else d.trial.path, ctx.out / "model.onnx")
     (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
     extra = {"profile": profiles} if profiles is not None else {}
-    write_json(ctx.out / "trials.json", {"trials": trials, "kept": d.keep,
-                                         "chosen_trial": d.trial.index, "notes": list(d.notes), **extra})
+    write_json(
+        ctx.out / "trials.json",
+        {"trials": trials, "kept": d.keep, "chosen_trial": d.trial.index, "notes": list(d.notes), **extra},
+    )
 
 
 def report(ctx: StageContext, d: Decision, float_m, backend: str) -> None:
@@ -76,6 +79,8 @@ def report(ctx: StageContext, d: Decision, float_m, backend: str) -> None:
     if d.trial.kernels is not None:
         k = d.trial.kernels
         ctx.console.print(f"  INT8 candidate runs {k['int8']} integer and {k['float']} float compute kernels")
-    ctx.console.print(f"  {backend}: kept {d.keep} (trial {d.trial.index}: {d.trial.label}); size "
-                      f"{kept.size_bytes / float_m.size_bytes:.2f}x, latency {kept.latency_p50_ms / float_m.latency_p50_ms:.2f}x, "
-                      f"accuracy {kept.accuracy:.4f} vs float {float_m.accuracy:.4f}")
+    ctx.console.print(
+        f"  {backend}: kept {d.keep} (trial {d.trial.index}: {d.trial.label}); size "
+        f"{kept.size_bytes / float_m.size_bytes:.2f}x, latency {kept.latency_p50_ms / float_m.latency_p50_ms:.2f}x, "
+        f"accuracy {kept.accuracy:.4f} vs float {float_m.accuracy:.4f}"
+    )

@@ -31,8 +31,9 @@ class Taught:
     unlabelled: int
 
 
-def teach(ctx, teacher_dir: Path, ds, unlabelled: int, temperature: float, weight: float,
-          error: Callable[[str], Exception]) -> Taught:
+def teach(
+    ctx, teacher_dir: Path, ds, unlabelled: int, temperature: float, weight: float, error: Callable[[str], Exception]
+) -> Taught:
     """The teacher stored in ``teacher_dir`` scores ``ds.train`` and ``unlabelled`` more training samples from
     beyond ``data.limit_train``. ``error(message)`` builds the recipe error for a bad ``unlabelled`` count."""
     from edgekit.data.unlabelled import draw_unlabelled

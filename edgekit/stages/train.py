@@ -29,39 +29,74 @@ from edgekit.stages.teach import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, teach
 
 
 class DistillConfig(Strict):
-    teacher: str = Field(pattern=ID_PATTERN, description="id of an earlier stage whose torch model teaches (an ancestor of the input)")
-    temperature: float = Field(DEFAULT_TEMPERATURE, gt=0, le=100, description="softmax temperature of both models' logits")
-    weight: float = Field(DEFAULT_WEIGHT, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels")
-    unlabelled: int = Field(0, ge=0, le=10_000_000, description="text: extra training samples beyond data.limit_train, "
-                            "taught by the teacher alone (its logits computed once, up front)")
+    teacher: str = Field(
+        pattern=ID_PATTERN, description="id of an earlier stage whose torch model teaches (an ancestor of the input)"
+    )
+    temperature: float = Field(
+        DEFAULT_TEMPERATURE, gt=0, le=100, description="softmax temperature of both models' logits"
+    )
+    weight: float = Field(
+        DEFAULT_WEIGHT, ge=0, le=1, description="share of the distillation term; the rest is cross-entropy on labels"
+    )
+    unlabelled: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="text: extra training samples beyond data.limit_train, "
+        "taught by the teacher alone (its logits computed once, up front)",
+    )
 
 
 class HeadConfig(Strict):
-    init: Literal["prompted", "random"] = Field("prompted", description="prompted: the head starts as the zero-shot classifier over the label prompts")
-    prompts: list[str] = Field(["This is a definition of {label}."], min_length=1, description="label prompt templates with {label}, averaged")
-    labels: dict[str, str] | None = Field(None, description="description of each class used in prompts (default: the class name)")
+    init: Literal["prompted", "random"] = Field(
+        "prompted", description="prompted: the head starts as the zero-shot classifier over the label prompts"
+    )
+    prompts: list[str] = Field(
+        ["This is a definition of {label}."], min_length=1, description="label prompt templates with {label}, averaged"
+    )
+    labels: dict[str, str] | None = Field(
+        None, description="description of each class used in prompts (default: the class name)"
+    )
     scale: float = Field(20.0, gt=0, le=1000, description="logits = scale x cosine similarity to the label embeddings")
-    epochs: int = Field(30, ge=0, le=10_000, description="head-only epochs on cached embeddings of the training texts (encoder frozen)")
+    epochs: int = Field(
+        30, ge=0, le=10_000, description="head-only epochs on cached embeddings of the training texts (encoder frozen)"
+    )
     lr: float = Field(1e-2, gt=0, lt=10, description="learning rate of the head-only epochs")
 
 
 class TrainConfig(StageConfig):
     kind: Literal["train"] = "train"
     epochs: int = Field(3, ge=1, le=1000, description="passes over the training split")
-    lr: float = Field(3e-3, gt=0, lt=10, description="peak learning rate (write 4.0e-3: YAML reads 4e-3 without a dot as text)")
+    lr: float = Field(
+        3e-3, gt=0, lt=10, description="peak learning rate (write 4.0e-3: YAML reads 4e-3 without a dot as text)"
+    )
     batch_size: int = Field(128, ge=1, le=65536, description="training samples per step")
     optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw (fused) or sgd with Nesterov momentum")
     weight_decay: float = Field(5e-4, ge=0, lt=1, description="L2 weight decay (decoupled for adamw)")
-    schedule: Literal["onecycle", "cosine", "constant"] = Field("onecycle", description="learning-rate schedule over all steps")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="share of the target probability spread over the other classes")
-    augment: bool = Field(False, description="random flips and shifts of training images (helps long schedules, slows short ones)")
+    schedule: Literal["onecycle", "cosine", "constant"] = Field(
+        "onecycle", description="learning-rate schedule over all steps"
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="share of the target probability spread over the other classes"
+    )
+    augment: bool = Field(
+        False, description="random flips and shifts of training images (helps long schedules, slows short ones)"
+    )
     channels_last: bool = Field(False, description="train CNNs in NHWC memory layout: faster oneDNN kernels on CPU")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train; artifacts are always CPU models")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where to train; artifacts are always CPU models"
+    )
     distill: DistillConfig | None = Field(None, description="knowledge distillation from an earlier model")
-    model: ModelConfig | None = Field(None, description="train this model from its start instead of the recipe's (a second lineage; reads no earlier stage)")
-    head: HeadConfig | None = Field(None, description="text encoders (hf:): prompted head init, then head-only training on cached embeddings")
+    model: ModelConfig | None = Field(
+        None,
+        description="train this model from its start instead of the recipe's (a second lineage; reads no earlier stage)",
+    )
+    head: HeadConfig | None = Field(
+        None, description="text encoders (hf:): prompted head init, then head-only training on cached embeddings"
+    )
     encoder: Literal["finetune", "frozen"] = Field(
-        "finetune", description="with head: fine-tune the whole encoder after the head (epochs, lr) or keep it frozen")
+        "finetune", description="with head: fine-tune the whole encoder after the head (epochs, lr) or keep it frozen"
+    )
 
     def key_context(self, recipe) -> dict | None:
         """The world size when the CLI launches DDP (``--nproc-per-node``/``--nnodes``): batch_size is the global
@@ -84,8 +119,12 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
-    if cfg.head is not None and (ds.kind != "text" or ctx.input is not None or not _model_cfg(ctx, cfg).source.startswith("hf:")):
-        raise ctx.error("head", "head: initialises a text encoder's new head (hf: model, trained from its start, text data)")
+    if cfg.head is not None and (
+        ds.kind != "text" or ctx.input is not None or not _model_cfg(ctx, cfg).source.startswith("hf:")
+    ):
+        raise ctx.error(
+            "head", "head: initialises a text encoder's new head (hf: model, trained from its start, text data)"
+        )
     if cfg.encoder == "frozen" and cfg.head is None:
         raise ctx.error("encoder", "a frozen encoder trains only its head: add head: (e.g. head: {init: prompted})")
     if ctx.input is not None:
@@ -102,9 +141,19 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         train, val, test = ds.train, ds.val, ds.test
     if ctx.before_training is not None:  # a later prune stage that could never run fails now, not after training
         ctx.before_training(model, example_batch(extra["preprocess"], ds.val))
-    settings = TrainSettings(cfg.epochs, cfg.lr, cfg.batch_size, cfg.optimizer, cfg.weight_decay,
-                             schedule=cfg.schedule, label_smoothing=cfg.label_smoothing, augment=cfg.augment,
-                             seed=ctx.recipe.seed, device=pick_device(cfg.device), channels_last=cfg.channels_last)
+    settings = TrainSettings(
+        cfg.epochs,
+        cfg.lr,
+        cfg.batch_size,
+        cfg.optimizer,
+        cfg.weight_decay,
+        schedule=cfg.schedule,
+        label_smoothing=cfg.label_smoothing,
+        augment=cfg.augment,
+        seed=ctx.recipe.seed,
+        device=pick_device(cfg.device),
+        channels_last=cfg.channels_last,
+    )
     loss_fn, teachers, taught = None, [], {}
     if cfg.distill is not None and cfg.distill.unlabelled:
         train, loss_fn, taught = _taught_with_unlabelled(ctx, cfg.distill, ds, extra["preprocess"])
@@ -120,8 +169,15 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
         from edgekit.runtime.preprocess import prepare
         from edgekit.torchkit.text_head import train_head_first
 
-        result = train_head_first(model, lambda raw: prepare(extra["preprocess"], raw), train, val,
-                                  _head_settings(ctx, cfg, ds), fit_all, log=lambda msg: ctx.console.print(f"  {msg}"))
+        result = train_head_first(
+            model,
+            lambda raw: prepare(extra["preprocess"], raw),
+            train,
+            val,
+            _head_settings(ctx, cfg, ds),
+            fit_all,
+            log=lambda msg: ctx.console.print(f"  {msg}"),
+        )
     elif _distributed(ds, cfg):
         result = _fit_distributed(ctx, cfg, model, spec, extra, settings)
     else:
@@ -132,10 +188,15 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     params = sum(p.numel() for p in model.parameters())
     chance = chance_level(test.y.tolist())
     if chance is not None and near_chance(test_acc, chance):  # the loss did not fall either (else fit stopped)
-        ctx.console.print(f"  [bold yellow]![/] test accuracy {test_acc:.4f} is at chance level ({chance:.4f}): "
-                          f"the model learned nothing; try another lr or more epochs", highlight=False)
-    return StageOutput("model.safetensors", {**result, "test_accuracy": round(test_acc, 5), "params": params,
-                                             "test_chance_accuracy": chance, **taught})
+        ctx.console.print(
+            f"  [bold yellow]![/] test accuracy {test_acc:.4f} is at chance level ({chance:.4f}): "
+            f"the model learned nothing; try another lr or more epochs",
+            highlight=False,
+        )
+    return StageOutput(
+        "model.safetensors",
+        {**result, "test_accuracy": round(test_acc, 5), "params": params, "test_chance_accuracy": chance, **taught},
+    )
 
 
 def _model_cfg(ctx: StageContext, cfg: TrainConfig) -> ModelConfig:
@@ -153,8 +214,9 @@ def _head_settings(ctx: StageContext, cfg: TrainConfig, ds):
     bad = next((t for t in h.prompts if "{label}" not in t), None)
     if bad is not None:
         raise ctx.error("head", f"prompt {bad!r} has no {{label}} placeholder")
-    return HeadSettings(descriptions, tuple(h.prompts), h.init, h.scale, h.epochs, h.lr, encoder=cfg.encoder,
-                        seed=ctx.recipe.seed)
+    return HeadSettings(
+        descriptions, tuple(h.prompts), h.init, h.scale, h.epochs, h.lr, encoder=cfg.encoder, seed=ctx.recipe.seed
+    )
 
 
 def start_model(ctx: StageContext, model_cfg: ModelConfig, ds, normalize: bool = False):
@@ -186,7 +248,9 @@ def start_model(ctx: StageContext, model_cfg: ModelConfig, ds, normalize: bool =
         try:
             load_state(model, load_weights(path))
         except (RuntimeError, OSError, ValueError) as e:
-            raise ctx.loaded.error((*where, "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})") from None
+            raise ctx.loaded.error(
+                (*where, "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})"
+            ) from None
     return model, spec, {}
 
 
@@ -200,8 +264,15 @@ def _taught_with_unlabelled(ctx: StageContext, d: DistillConfig, ds, pre: dict):
     from edgekit.runtime.preprocess import prepare
 
     where = ctx.loaded.stage_loc(ctx.cfg.id, "distill", "unlabelled")
-    got = teach(ctx, _ancestor(ctx, d.teacher).dir, ds, d.unlabelled, d.temperature, d.weight,
-                lambda msg: ctx.loaded.error(where, msg))
+    got = teach(
+        ctx,
+        _ancestor(ctx, d.teacher).dir,
+        ds,
+        d.unlabelled,
+        d.temperature,
+        d.weight,
+        lambda msg: ctx.loaded.error(where, msg),
+    )
     train = Split(prepare(pre, got.raw), np.arange(len(got.raw), dtype=np.int64))  # targets: indices into logits
     return train, got.loss, {"labelled_samples": got.labelled, "unlabelled_samples": got.unlabelled}
 
@@ -213,7 +284,9 @@ def _ancestor(ctx: StageContext, stage_id: str):
     if art is None:
         raise ctx.loaded.error(where, f"'{stage_id}' is not an earlier stage on this stage's input lineage")
     if art.produces != "torch":
-        raise ctx.loaded.error(where, f"stage '{stage_id}' produces {art.produces or 'no model'}, a teacher must be a torch model")
+        raise ctx.loaded.error(
+            where, f"stage '{stage_id}' produces {art.produces or 'no model'}, a teacher must be a torch model"
+        )
     return art
 
 
@@ -222,7 +295,9 @@ def _distributed(ds, cfg: TrainConfig) -> bool:
     distillation and their token splits stay in one process)."""
     from edgekit.torchkit.distributed import current
 
-    return current().world > 1 and ds.kind == "image" and cfg.head is None and not (cfg.distill and cfg.distill.unlabelled)
+    return (
+        current().world > 1 and ds.kind == "image" and cfg.head is None and not (cfg.distill and cfg.distill.unlabelled)
+    )
 
 
 def _fit_distributed(ctx: StageContext, cfg: TrainConfig, model, spec: dict, extra: dict, settings) -> dict:
@@ -234,16 +309,27 @@ def _fit_distributed(ctx: StageContext, cfg: TrainConfig, model, spec: dict, ext
 
     launch = current()
     if cfg.batch_size % launch.world:
-        raise ctx.error("batch_size", f"{cfg.batch_size} is the global batch: it must divide by the {launch.world} processes")
+        raise ctx.error(
+            "batch_size", f"{cfg.batch_size} is the global batch: it must divide by the {launch.world} processes"
+        )
     job_dir = ctx.out / ".ddp"
     (job_dir / "init").mkdir(parents=True)
     save_model(model, job_dir / "init", spec, extra)
     teacher = _ancestor(ctx, cfg.distill.teacher).dir if cfg.distill is not None else None
-    job = {"stage": cfg.id, "key": ctx.out.name.rsplit("-", 1)[0], "recipe_text": ctx.loaded.text,
-           "recipe_file": str(ctx.loaded.file.resolve()), "device": settings.device, "settings": settings_dict(settings),
-           "teacher": str(teacher) if teacher else None, "distill": cfg.distill.model_dump() if cfg.distill else None}
-    ctx.console.print(f"  DDP: {launch.world} processes ({launch.nproc_per_node} per node x {launch.nnodes} nodes), "
-                      f"global batch {cfg.batch_size}")
+    job = {
+        "stage": cfg.id,
+        "key": ctx.out.name.rsplit("-", 1)[0],
+        "recipe_text": ctx.loaded.text,
+        "recipe_file": str(ctx.loaded.file.resolve()),
+        "device": settings.device,
+        "settings": settings_dict(settings),
+        "teacher": str(teacher) if teacher else None,
+        "distill": cfg.distill.model_dump() if cfg.distill else None,
+    }
+    ctx.console.print(
+        f"  DDP: {launch.world} processes ({launch.nproc_per_node} per node x {launch.nnodes} nodes), "
+        f"global batch {cfg.batch_size}"
+    )
     result = run_workers(job, job_dir, launch, ctx.threads)
     load_state(model, load_weights(job_dir / "trained.safetensors"))
     shutil.rmtree(job_dir)

@@ -50,8 +50,17 @@ def main(job_file: str) -> int:
             from rich.console import Console
 
             console = Console(stderr=True)
-        result = fit(model, ds.train, ds.val, ds.mean, ds.std, settings, console=console, loss_fn=loss_fn,
-                     label=f"{job['stage']} (rank 0 of {settings.world})")
+        result = fit(
+            model,
+            ds.train,
+            ds.val,
+            ds.mean,
+            ds.std,
+            settings,
+            console=console,
+            loss_fn=loss_fn,
+            label=f"{job['stage']} (rank 0 of {settings.world})",
+        )
         if local == 0:  # every rank holds the same weights; one writer per machine
             state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
             save_file(state, str(out / "trained.tmp"))
@@ -66,7 +75,10 @@ def main(job_file: str) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or not Path(sys.argv[1]).is_file():  # started by hand: say how it is started
-        print("usage: torchrun ... -m edgekit.torchkit.ddp_worker JOB.json (the train stage writes the job; "
-              "run `edgekit shrink RECIPE --nproc-per-node N` instead)", file=sys.stderr)
+        print(
+            "usage: torchrun ... -m edgekit.torchkit.ddp_worker JOB.json (the train stage writes the job; "
+            "run `edgekit shrink RECIPE --nproc-per-node N` instead)",
+            file=sys.stderr,
+        )
         sys.exit(2)
     sys.exit(main(sys.argv[1]))

@@ -31,8 +31,12 @@ from pathlib import Path
 
 from edgekit.errors import InputError, StageFailed
 
-ENV = {"nproc_per_node": "EDGEKIT_NPROC_PER_NODE", "nnodes": "EDGEKIT_NNODES", "node_rank": "EDGEKIT_NODE_RANK",
-       "rdzv_endpoint": "EDGEKIT_RDZV_ENDPOINT"}
+ENV = {
+    "nproc_per_node": "EDGEKIT_NPROC_PER_NODE",
+    "nnodes": "EDGEKIT_NNODES",
+    "node_rank": "EDGEKIT_NODE_RANK",
+    "rdzv_endpoint": "EDGEKIT_RDZV_ENDPOINT",
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,9 @@ def configure(nproc_per_node: int = 1, nnodes: int = 1, node_rank: int = 0, rdzv
     if not 0 <= node_rank < nnodes:
         raise InputError(f"--node-rank {node_rank}: must be from 0 to {nnodes - 1} (--nnodes {nnodes})")
     if nnodes > 1 and not rdzv_endpoint:
-        raise InputError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (a port on the node-rank-0 machine that every node reaches)")
+        raise InputError(
+            "--nnodes > 1 needs --rdzv-endpoint HOST:PORT (a port on the node-rank-0 machine that every node reaches)"
+        )
     launch = Launch(nproc_per_node, nnodes, node_rank, rdzv_endpoint or "")
     for field, var in ENV.items():
         os.environ[var] = str(getattr(launch, field))
@@ -63,6 +69,7 @@ def configure(nproc_per_node: int = 1, nnodes: int = 1, node_rank: int = 0, rdzv
 
 def current() -> Launch:
     """The launch the CLI configured for this process (one process on one machine when it did not)."""
+
     def read(field: str, default):
         raw = os.environ.get(ENV[field], "")
         return type(default)(raw) if raw else default
@@ -79,13 +86,24 @@ def run_workers(job: dict, job_dir: Path, launch: Launch, threads: int) -> dict:
     job_dir.mkdir(parents=True, exist_ok=True)
     job_file = job_dir / "job.json"
     job_file.write_text(json.dumps({**job, "threads": max(1, threads // launch.nproc_per_node)}, indent=2))
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={launch.nproc_per_node}",
-           "--max-restarts=0", "--monitor-interval=1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={launch.nproc_per_node}",
+        "--max-restarts=0",
+        "--monitor-interval=1",
+    ]
     if launch.nnodes == 1:
         cmd += ["--standalone"]  # a free local port, no endpoint to agree on
     else:
-        cmd += [f"--nnodes={launch.nnodes}", f"--node-rank={launch.node_rank}", "--rdzv-backend=c10d",
-                f"--rdzv-endpoint={launch.rdzv_endpoint}", f"--rdzv-id=edgekit-{job['key'][:16]}"]
+        cmd += [
+            f"--nnodes={launch.nnodes}",
+            f"--node-rank={launch.node_rank}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={launch.rdzv_endpoint}",
+            f"--rdzv-id=edgekit-{job['key'][:16]}",
+        ]
     cmd += ["-m", "edgekit.torchkit.ddp_worker", str(job_file)]
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, threads // launch.nproc_per_node))}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
@@ -93,9 +111,11 @@ def run_workers(job: dict, job_dir: Path, launch: Launch, threads: int) -> dict:
     code = proc.wait()
     result = job_dir / "result.json"
     if code != 0 or not result.is_file():
-        raise StageFailed(f"stage '{job['stage']}': a training process of {launch.world} failed or was killed "
-                          f"(torchrun exit {code}{'; ' + cause if cause else ''}); nothing was written: "
-                          f"run the same command to resume at this stage")
+        raise StageFailed(
+            f"stage '{job['stage']}': a training process of {launch.world} failed or was killed "
+            f"(torchrun exit {code}{'; ' + cause if cause else ''}); nothing was written: "
+            f"run the same command to resume at this stage"
+        )
     return json.loads(result.read_text())
 
 

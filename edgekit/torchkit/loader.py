@@ -64,8 +64,17 @@ class TimedEpoch:
     """Iterate (x, y) batches; ``wait_s`` is the time spent blocked on the next batch, ``share()`` that over the
     wall time since iteration began (what the per-epoch 'data wait' reports)."""
 
-    def __init__(self, split: Split, batch_size: int, mean, std, rng: np.random.Generator, rank: int = 0,
-                 world: int = 1, pin: bool = False):
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        mean,
+        std,
+        rng: np.random.Generator,
+        rank: int = 0,
+        world: int = 1,
+        pin: bool = False,
+    ):
         order = shard(rng.permutation(len(split)), rank, world)
         bs = max(1, batch_size // world)
         self.chunks = [order[i : i + bs] for i in range(0, len(order), bs)]
@@ -77,11 +86,20 @@ class TimedEpoch:
         if self.workers == 0:  # the old path, batch for batch: same order, same contents
             for idx in self.chunks:
                 x = self.split.x[idx]
-                yield torch.from_numpy(normalize(x, self.mean, self.std) if len(self.mean) else x), torch.from_numpy(self.split.y[idx])
+                yield (
+                    torch.from_numpy(normalize(x, self.mean, self.std) if len(self.mean) else x),
+                    torch.from_numpy(self.split.y[idx]),
+                )
             return
         yield from torch.utils.data.DataLoader(
-            _BatchSet(self.split, self.chunks, self.mean, self.std), batch_size=None, shuffle=False,
-            num_workers=self.workers, pin_memory=self.pin, prefetch_factor=4, multiprocessing_context="fork")
+            _BatchSet(self.split, self.chunks, self.mean, self.std),
+            batch_size=None,
+            shuffle=False,
+            num_workers=self.workers,
+            pin_memory=self.pin,
+            prefetch_factor=4,
+            multiprocessing_context="fork",
+        )
 
     def __iter__(self):
         self.t0 = time.perf_counter()

@@ -75,7 +75,9 @@ class ResNetSmall(nn.Module):
 @register_builtin("resnet-small")
 def resnet_small(num_classes: int, in_channels: int, width: float = 1.0, pretrained: bool = False) -> nn.Module:
     if pretrained:
-        raise InputError("model.weights: edgekit:resnet-small has no pretrained weights (train it from scratch, or give a .safetensors file)")
+        raise InputError(
+            "model.weights: edgekit:resnet-small has no pretrained weights (train it from scratch, or give a .safetensors file)"
+        )
     return ResNetSmall(num_classes, in_channels, width)
 
 
@@ -84,7 +86,9 @@ def efficientnet_lite0(num_classes: int, in_channels: int, width: float = 1.0, p
     from edgekit.torchkit.efficientnet_lite import efficientnet_lite0 as build
 
     if width != 1.0:
-        raise InputError("model.width: edgekit:efficientnet-lite0 has one width (1.0), the one its weights were trained at")
+        raise InputError(
+            "model.width: edgekit:efficientnet-lite0 has one width (1.0), the one its weights were trained at"
+        )
     return build(num_classes, in_channels, pretrained)
 
 
@@ -149,20 +153,27 @@ def build_model(spec: dict[str, Any], num_classes: int, in_channels: int) -> nn.
         if name not in torchvision.models.list_models(module=torchvision.models):
             raise InputError(f"model.source: torchvision has no classification model '{name}'")
         imagenet = spec.get("weights") == "imagenet"
-        model = torchvision.models.get_model(name, weights="DEFAULT" if imagenet else None,
-                                             **({} if imagenet else {"num_classes": num_classes}))
+        model = torchvision.models.get_model(
+            name, weights="DEFAULT" if imagenet else None, **({} if imagenet else {"num_classes": num_classes})
+        )
         adapt_classes(model, num_classes)
     elif prefix == "edgekit":
         if name not in BUILTINS:
             raise InputError(f"model.source: no built-in model '{name}'; built-ins: {', '.join(sorted(BUILTINS))}")
-        model = BUILTINS[name](num_classes=num_classes, in_channels=in_channels, width=spec.get("width", 1.0),
-                               pretrained=spec.get("weights") == "imagenet")
+        model = BUILTINS[name](
+            num_classes=num_classes,
+            in_channels=in_channels,
+            width=spec.get("width", 1.0),
+            pretrained=spec.get("weights") == "imagenet",
+        )
     elif prefix == "python":
         module_name, _, fn_name = name.partition(":")
         try:
             fn = import_function(name, spec.get("code_dir"))  # the recipe's folder first
         except (ImportError, AttributeError) as e:
-            raise InputError(f"model.source: cannot import {name} next to the recipe or from the import path ({e})") from None
+            raise InputError(
+                f"model.source: cannot import {name} next to the recipe or from the import path ({e})"
+            ) from None
         model = fn(num_classes=num_classes, in_channels=in_channels)
     else:
         raise InputError(f"model.source: unknown model source '{spec['source']}'")

@@ -47,8 +47,13 @@ def _export(model: nn.Module, example: torch.Tensor, path: Path) -> None:
         onnx.save(m, str(path))
 
 
-def measure_speed(parent: nn.Module, candidates: dict[str, nn.Module], example: torch.Tensor,
-                  threads: int = 1, timing: dict | None = None) -> dict[str, dict]:
+def measure_speed(
+    parent: nn.Module,
+    candidates: dict[str, nn.Module],
+    example: torch.Tensor,
+    threads: int = 1,
+    timing: dict | None = None,
+) -> dict[str, dict]:
     """name -> {"p50_ms", "parent_p50_ms", "ratio" (candidate / parent p50), "min", "max" (per-round ratios),
     "unstable"}: every candidate and the parent measured in one bench run, alternating rounds, batch 1.
     ``timing``: bench Settings fields to use instead of SPEED_SETTINGS (tests that check structure, not speed, pass
@@ -67,10 +72,14 @@ def measure_speed(parent: nn.Module, candidates: dict[str, nn.Module], example: 
     out = {}
     for name, res in zip(candidates, run.results[1:]):
         ref = res.vs_reference or {}
-        out[name] = {"p50_ms": round(res.stats.p50, 4), "parent_p50_ms": round(base.stats.p50, 4),
-                     "ratio": round(ref.get("p50_ratio", res.stats.p50 / base.stats.p50), 4),
-                     "min": round(ref.get("min", 0.0), 4), "max": round(ref.get("max", 0.0), 4),
-                     "unstable": res.unstable + [f"parent: {r}" for r in base.unstable]}
+        out[name] = {
+            "p50_ms": round(res.stats.p50, 4),
+            "parent_p50_ms": round(base.stats.p50, 4),
+            "ratio": round(ref.get("p50_ratio", res.stats.p50 / base.stats.p50), 4),
+            "min": round(ref.get("min", 0.0), 4),
+            "max": round(ref.get("max", 0.0), 4),
+            "unstable": res.unstable + [f"parent: {r}" for r in base.unstable],
+        }
     return out
 
 
@@ -91,8 +100,17 @@ def _label(round_to: int | None) -> str:
     return "none" if round_to is None else str(round_to)
 
 
-def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates: tuple[int | None, ...] | None,
-                  measure: bool = True, grad_fn=None, between=None, log=None, timing: dict | None = None):
+def prune_fastest(
+    parent: nn.Module,
+    example: torch.Tensor,
+    settings,
+    candidates: tuple[int | None, ...] | None,
+    measure: bool = True,
+    grad_fn=None,
+    between=None,
+    log=None,
+    timing: dict | None = None,
+):
     """Prune a copy of ``parent`` (left as it is); returns (PruneResult, speed dict or None).
 
     ``candidates`` (channel roundings, None = off): one shape-only prune per candidate (a single slice, no fine-tuning:
@@ -113,24 +131,49 @@ def prune_fastest(parent: nn.Module, example: torch.Tensor, settings, candidates
         name = _label(settings.round_to)
         speed = measure_speed(parent, {name: result.model}, example, timing=timing)[name]
     else:
-        pruned, skipped = _shapes(parent, example, {_label(r): replace(settings, steps=1, round_to=r) for r in candidates},
-                                  grad_fn, must=_label(candidates[0]))
+        pruned, skipped = _shapes(
+            parent,
+            example,
+            {_label(r): replace(settings, steps=1, round_to=r) for r in candidates},
+            grad_fn,
+            must=_label(candidates[0]),
+        )
         skipped = [f"round_to {s}" for s in skipped]
         speeds = _timed(parent, pruned, example, timing)
         fair = comparable(speeds, settings)
         chosen = min(fair, key=lambda k: speeds[k]["ratio"])
-        skipped += [f"round_to {k}: removes {1 - speeds[k][f'{settings.target}_ratio']:.0%} of the {settings.target}, more "
-                    f"than {settings.ratio:.0%} + {OVERSHOOT:.0%}" for k in speeds if k not in fair]
+        skipped += [
+            f"round_to {k}: removes {1 - speeds[k][f'{settings.target}_ratio']:.0%} of the {settings.target}, more "
+            f"than {settings.ratio:.0%} + {OVERSHOOT:.0%}"
+            for k in speeds
+            if k not in fair
+        ]
         if log:
-            log("latency vs parent: " + ", ".join(
-                f"round_to {k} x{v['ratio']:.2f}" + ("" if k in fair else f" (not compared: removes "
-                                                      f"{1 - v[f'{settings.target}_ratio']:.0%} of the {settings.target})")
-                for k, v in speeds.items()) + f" -> round_to {chosen}")
+            log(
+                "latency vs parent: "
+                + ", ".join(
+                    f"round_to {k} x{v['ratio']:.2f}"
+                    + (
+                        ""
+                        if k in fair
+                        else f" (not compared: removes "
+                        f"{1 - v[f'{settings.target}_ratio']:.0%} of the {settings.target})"
+                    )
+                    for k, v in speeds.items()
+                )
+                + f" -> round_to {chosen}"
+            )
         if settings.steps == 1:
             result = pruned[chosen]
         else:
-            result = prune(copy.deepcopy(parent), example, replace(settings, round_to=None if chosen == "none" else int(chosen)),
-                           grad_fn=grad_fn, between=between, log=log)
+            result = prune(
+                copy.deepcopy(parent),
+                example,
+                replace(settings, round_to=None if chosen == "none" else int(chosen)),
+                grad_fn=grad_fn,
+                between=between,
+                log=log,
+            )
         speed = {**speeds[chosen], "chosen": chosen, "candidates": speeds, "skipped": skipped}
     speed["slower_than_parent"] = clearly_slower(speed["ratio"], speed["min"])
     return result, speed
@@ -200,8 +243,16 @@ def pick_for_latency(speeds: dict[str, dict], want: float) -> tuple[str, bool]:
     return min(speeds, key=lambda k: (ratio[k], speeds[k]["ratio"])), False
 
 
-def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundings: tuple[int | None, ...],
-                     grad_fn=None, between=None, log=None, timing: dict | None = None):
+def prune_to_latency(
+    parent: nn.Module,
+    example: torch.Tensor,
+    settings,
+    roundings: tuple[int | None, ...],
+    grad_fn=None,
+    between=None,
+    log=None,
+    timing: dict | None = None,
+):
     """``target: latency``: remove ``settings.ratio`` of the parent's measured p50 here; returns (PruneResult, speed).
 
     Every MACs share of ``latency_grid`` x every rounding is pruned (shapes only) and timed against the parent in one
@@ -223,8 +274,13 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
     def probe(points: list[tuple[float, int | None]]) -> None:
         names = {f"macs -{share:.1%} round_to {_label(r)}": (share, r) for share, r in points}
         asked.update(names)
-        got, why = _shapes(parent, example, {k: replace(settings, target="macs", ratio=share, steps=1, round_to=r)
-                                             for k, (share, r) in names.items()}, grad_fn, must="")
+        got, why = _shapes(
+            parent,
+            example,
+            {k: replace(settings, target="macs", ratio=share, steps=1, round_to=r) for k, (share, r) in names.items()},
+            grad_fn,
+            must="",
+        )
         pruned.update(got)
         skipped.extend(why)
         if got:
@@ -247,13 +303,30 @@ def prune_to_latency(parent: nn.Module, example: torch.Tensor, settings, roundin
         chosen, met = pick()
         share, r = asked[chosen]
     if log:
-        log(f"latency vs parent (target x{want:.2f}; measured, fitted): " + ", ".join(
-            f"{k}: x{v['ratio']:.2f}, x{v['fitted_ratio']:.2f} at x{v['macs_ratio']:.2f} MACs" for k, v in speeds.items())
-            + f" -> {chosen}" + ("" if met else " (the fastest: none met the target)"))
+        log(
+            f"latency vs parent (target x{want:.2f}; measured, fitted): "
+            + ", ".join(
+                f"{k}: x{v['ratio']:.2f}, x{v['fitted_ratio']:.2f} at x{v['macs_ratio']:.2f} MACs"
+                for k, v in speeds.items()
+            )
+            + f" -> {chosen}"
+            + ("" if met else " (the fastest: none met the target)")
+        )
     final = replace(settings, target="macs", ratio=share, round_to=r)
-    result = pruned[chosen] if settings.steps == 1 else prune(copy.deepcopy(parent), example, final, grad_fn=grad_fn,
-                                                               between=between, log=log)
-    speed = {**speeds[chosen], "chosen": _label(r), "chosen_candidate": chosen, "candidates": speeds, "skipped": skipped,
-             "latency_target": want, "target_met": met, "macs_share_asked": share}
+    result = (
+        pruned[chosen]
+        if settings.steps == 1
+        else prune(copy.deepcopy(parent), example, final, grad_fn=grad_fn, between=between, log=log)
+    )
+    speed = {
+        **speeds[chosen],
+        "chosen": _label(r),
+        "chosen_candidate": chosen,
+        "candidates": speeds,
+        "skipped": skipped,
+        "latency_target": want,
+        "target_met": met,
+        "macs_share_asked": share,
+    }
     speed["slower_than_parent"] = clearly_slower(speed["ratio"], speed["min"])
     return result, speed

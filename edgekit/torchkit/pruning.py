@@ -114,7 +114,9 @@ def _attention(model: nn.Module) -> dict[nn.Module, int]:
     for m in model.modules():
         if isinstance(m, nn.MultiheadAttention):
             heads[m] = m.num_heads
-        elif hasattr(m, "num_attention_heads") and all(isinstance(getattr(m, k, None), nn.Linear) for k in ("query", "key", "value")):
+        elif hasattr(m, "num_attention_heads") and all(
+            isinstance(getattr(m, k, None), nn.Linear) for k in ("query", "key", "value")
+        ):
             for k in ("query", "key", "value"):
                 heads[getattr(m, k)] = m.num_attention_heads
     return heads
@@ -129,7 +131,7 @@ def _fix_attention(model: nn.Module, num_heads: dict[nn.Module, int]) -> None:
             m.attention_head_size = q.out_features // m.num_attention_heads
             m.all_head_size = q.out_features
             if hasattr(m, "scaling"):
-                m.scaling = m.attention_head_size ** -0.5
+                m.scaling = m.attention_head_size**-0.5
 
 
 def _logits(out):
@@ -142,16 +144,20 @@ def _keep_one_head(score: Callable, heads: dict[nn.Module, int], is_out: Callabl
     Global scope ranks heads model-wide with one threshold, so a layer whose heads all rank low loses every
     head (``num_attention_heads`` 0: a division by zero, or a layer that passes nothing). The head ratio is
     capped at 1 - 1/heads, so the heads removed never reach one per layer: the raised ones always stay."""
+
     def scores(group):
         imp = score(group)
         # the group of q/k/v outputs (rooted at any of its layers, e.g. the attention output's inputs)
-        n = next((heads[dep.target.module] for dep, _ in group if dep.target.module in heads and is_out(dep.handler)), None)
+        n = next(
+            (heads[dep.target.module] for dep, _ in group if dep.target.module in heads and is_out(dep.handler)), None
+        )
         if imp is None or not n or len(imp) % n:
             return imp
         per_head = imp.view(n, -1)  # (heads, head_dim): torch-pruning ranks heads by this row mean
         imp = imp.clone()
         imp.view(n, -1)[per_head.mean(1).argmax()] = float("inf")
         return imp
+
     return scores
 
 
@@ -167,13 +173,24 @@ def _prune_once(model: nn.Module, example: torch.Tensor, s: PruneSettings, ratio
     head_ratio = min(ratio, 1 - 1 / min(heads.values())) if by_heads and heads else 0.0
     try:
         pruner = tp.pruner.BasePruner(
-            model, example, importance=importance(s.importance), global_pruning=s.scope == "global",
-            pruning_ratio=ratio, max_pruning_ratio=s.max_layer_ratio, iterative_steps=1,
-            ignored_layers=[named[n] for n in ignored], round_to=s.round_to,
+            model,
+            example,
+            importance=importance(s.importance),
+            global_pruning=s.scope == "global",
+            pruning_ratio=ratio,
+            max_pruning_ratio=s.max_layer_ratio,
+            iterative_steps=1,
+            ignored_layers=[named[n] for n in ignored],
+            round_to=s.round_to,
             # fresh dicts: torch-pruning mutates these arguments and their defaults are shared
-            in_channel_groups={}, out_channel_groups={}, channel_groups={}, num_heads=dict(heads),
-            prune_num_heads=by_heads and bool(heads), prune_head_dims=not by_heads,
-            head_pruning_ratio=head_ratio, output_transform=_logits,
+            in_channel_groups={},
+            out_channel_groups={},
+            channel_groups={},
+            num_heads=dict(heads),
+            prune_num_heads=by_heads and bool(heads),
+            prune_head_dims=not by_heads,
+            head_pruning_ratio=head_ratio,
+            output_transform=_logits,
         )
         if s.scope == "global" and head_ratio > 0:
             pruner.importance = _keep_one_head(pruner.importance, heads, pruner.DG.is_out_channel_pruning_fn)
@@ -183,8 +200,11 @@ def _prune_once(model: nn.Module, example: torch.Tensor, s: PruneSettings, ratio
         why = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:160]}"
         if where is None:
             raise PruneError(None, f"torch-pruning cannot prune this model ({why})") from e
-        raise PruneError("ignore", f"torch-pruning cannot prune this model: its dependency graph breaks at {where} "
-                                   f"({why}); add the modules around it to ignore:, or prune another architecture") from e
+        raise PruneError(
+            "ignore",
+            f"torch-pruning cannot prune this model: its dependency graph breaks at {where} "
+            f"({why}); add the modules around it to ignore:, or prune another architecture",
+        ) from e
     _fix_attention(model, pruner.num_heads)
     check_runs(model, example)
 
@@ -223,7 +243,9 @@ def blocking_op(err: BaseException, model: nn.Module) -> str | None:
 def check_runs(model: nn.Module, example: torch.Tensor, pruned: bool = True) -> None:
     """Run the model once; a failure names the module whose forward broke."""
     current: list[str] = []
-    hooks = [m.register_forward_pre_hook(lambda mod, args, n=n: current.append(n)) for n, m in model.named_modules() if n]
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, args, n=n: current.append(n)) for n, m in model.named_modules() if n
+    ]
     try:
         with torch.no_grad():
             model.eval()(example)
@@ -232,9 +254,14 @@ def check_runs(model: nn.Module, example: torch.Tensor, pruned: bool = True) -> 
         kind = type(model.get_submodule(where)).__name__ if current else type(model).__name__
         why = str(e).splitlines()[0][:160]
         if not pruned:
-            raise PruneError(None, f"the model fails on the data before pruning, in module '{where}' ({kind}): {why}") from e
-        raise PruneError("ignore", f"torch-pruning cannot handle module '{where}' ({kind}): the pruned model breaks "
-                                   f"there ({why}); add its producer to ignore:") from e
+            raise PruneError(
+                None, f"the model fails on the data before pruning, in module '{where}' ({kind}): {why}"
+            ) from e
+        raise PruneError(
+            "ignore",
+            f"torch-pruning cannot handle module '{where}' ({kind}): the pruned model breaks "
+            f"there ({why}); add its producer to ignore:",
+        ) from e
     finally:
         for h in hooks:
             h.remove()
@@ -260,7 +287,9 @@ def _search(model: nn.Module, example, s: PruneSettings, ignored: list[str], goa
         _prune_once(m, example, s, r, ignored)
         # torch-pruning rounds a layer's kept width *down* to round_to after applying its max ratio, so a rounded
         # layer can lose more than max_layer_ratio (256 channels at 0.9 keep 25.6 -> 16): such a copy is too far
-        ok = not s.round_to or all(w >= int(before[n] * (1 - s.max_layer_ratio)) for n, w in widths(m).items() if n in before)
+        ok = not s.round_to or all(
+            w >= int(before[n] * (1 - s.max_layer_ratio)) for n, w in widths(m).items() if n in before
+        )
         return m, _measure(m, example, s.target), ok
 
     hi = s.max_layer_ratio
@@ -277,9 +306,12 @@ def _search(model: nn.Module, example, s: PruneSettings, ignored: list[str], goa
     if v_hi > goal or not ok:
         what = "MACs" if s.target == "macs" else "parameters"
         most = f"at most {1 - v_hi / base:.1%}" if ok else "not"
-        raise PruneError("ratio", f"cannot remove {s.ratio:.0%} of the {what}: {most} with max_layer_ratio "
-                                  f"{s.max_layer_ratio}{f', round_to {s.round_to}' if s.round_to else ''} and "
-                                  f"{len(ignored)} ignored layer(s)")
+        raise PruneError(
+            "ratio",
+            f"cannot remove {s.ratio:.0%} of the {what}: {most} with max_layer_ratio "
+            f"{s.max_layer_ratio}{f', round_to {s.round_to}' if s.round_to else ''} and "
+            f"{len(ignored)} ignored layer(s)",
+        )
     lo, v_lo = 0.0, _measure(model, example, s.target)
     for _ in range(_MAX_TRIALS):
         if hi - lo <= _SEARCH_TOLERANCE or v_hi >= goal * (1 - _GOAL_SLACK):
@@ -297,10 +329,14 @@ def _search(model: nn.Module, example, s: PruneSettings, ignored: list[str], goa
     return best
 
 
-def prune(model: nn.Module, example: torch.Tensor, s: PruneSettings,
-          grad_fn: Callable[[nn.Module], None] | None = None,
-          between: Callable[[nn.Module, int], None] | None = None,
-          log: Callable[[str], None] | None = None) -> PruneResult:
+def prune(
+    model: nn.Module,
+    example: torch.Tensor,
+    s: PruneSettings,
+    grad_fn: Callable[[nn.Module], None] | None = None,
+    between: Callable[[nn.Module, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> PruneResult:
     """Prune ``model`` (it may be replaced by a pruned copy: use ``result.model``).
 
     ``example``: a real input batch (B >= 1) for tracing. ``grad_fn(model)`` fills ``.grad`` (needed by

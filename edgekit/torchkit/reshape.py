@@ -37,8 +37,11 @@ def snapshot(model: nn.Module) -> dict[str, dict[str, dict[str, Any]]]:
     out = {}
     for name, m in model.named_modules():
         out[name] = {
-            "attrs": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(m).items()
-                      if not k.startswith("_") and _numeric(v)},
+            "attrs": {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in vars(m).items()
+                if not k.startswith("_") and _numeric(v)
+            },
             "params": {k: list(p.shape) for k, p in m.named_parameters(recurse=False)},
             "buffers": {k: list(b.shape) for k, b in m.named_buffers(recurse=False)},
         }
@@ -73,7 +76,9 @@ def apply_shapes(model: nn.Module, pruned: Shapes) -> nn.Module:
         for k, v in change.get("attrs", {}).items():
             old = vars(m).get(k)
             if old is None or not _numeric(old) or not _numeric(v):
-                raise InputError(f"model.json: pruned attribute '{name}.{k}' is not a numeric attribute of {type(m).__name__}")
+                raise InputError(
+                    f"model.json: pruned attribute '{name}.{k}' is not a numeric attribute of {type(m).__name__}"
+                )
             setattr(m, k, tuple(v) if isinstance(old, tuple) else v)
         for k, shape in change.get("params", {}).items():
             p = m._parameters.get(k)
@@ -95,10 +100,14 @@ def sync_hf_config(model: nn.Module) -> None:
     Forward passes read the attention modules' own attributes, not the config, but a config saved with
     ``save_pretrained`` would otherwise describe the unpruned model. Per-layer widths that differ stay
     in the modules; the config only gets values shared by every layer."""
-    config = next((m.config for m in model.modules() if hasattr(getattr(m, "config", None), "num_attention_heads")), None)
+    config = next(
+        (m.config for m in model.modules() if hasattr(getattr(m, "config", None), "num_attention_heads")), None
+    )
     if config is None:
         return
-    heads = {m.num_attention_heads for m in model.modules() if hasattr(m, "num_attention_heads") and hasattr(m, "query")}
+    heads = {
+        m.num_attention_heads for m in model.modules() if hasattr(m, "num_attention_heads") and hasattr(m, "query")
+    }
     if len(heads) == 1:
         config.num_attention_heads = heads.pop()
     emb = next((m for n, m in model.named_modules() if n.endswith("word_embeddings")), None)

@@ -58,8 +58,9 @@ class _SmallMapConv(torch.autograd.Function):
         stride, padding, has_bias = ctx.conv
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.ops.aten.convolution_backward(grad, x, weight, None, stride, padding, (1, 1), False,
-                                                         (0, 0), 1, (True, False, False))[0]
+            grad_x = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, stride, padding, (1, 1), False, (0, 0), 1, (True, False, False)
+            )[0]
         kh, kw = weight.shape[-2:]
         grad_w = F.conv2d(x.transpose(0, 1), grad.transpose(0, 1), None, 1, padding, stride)[:, :, :kh, :kw]
         grad_w = torch.empty_like(weight).copy_(grad_w.transpose(0, 1))  # in the weight's memory format
@@ -68,12 +69,21 @@ class _SmallMapConv(torch.autograd.Function):
 
 def _conv_forward(self: nn.Conv2d, x, weight, bias):
     (h0, kh, ph, oh), (w0, kw, pw, ow) = (
-        live_taps(x.shape[d], weight.shape[d], self.stride[i], self.padding[i], self.dilation[i]) for i, d in ((0, -2), (1, -1)))
+        live_taps(x.shape[d], weight.shape[d], self.stride[i], self.padding[i], self.dilation[i])
+        for i, d in ((0, -2), (1, -1))
+    )
     if (kh, kw) != tuple(weight.shape[-2:]):
         weight = weight[:, :, h0 : h0 + kh, w0 : w0 + kw]
     # the weight-gradient rewrite was measured against oneDNN (CPU) only: GPUs keep their own kernels
-    if (oh * ow <= SMALL_MAP and kh * kw > 1 and self.groups == 1 and self.dilation == (1, 1) and x.is_cpu
-            and torch.is_grad_enabled() and weight.requires_grad):
+    if (
+        oh * ow <= SMALL_MAP
+        and kh * kw > 1
+        and self.groups == 1
+        and self.dilation == (1, 1)
+        and x.is_cpu
+        and torch.is_grad_enabled()
+        and weight.requires_grad
+    ):
         return _SmallMapConv.apply(x, weight, bias, self.stride, (ph, pw))
     return F.conv2d(x, weight, bias, self.stride, (ph, pw), self.dilation, self.groups)
 
@@ -81,8 +91,12 @@ def _conv_forward(self: nn.Conv2d, x, weight, bias):
 @contextmanager
 def fast_small_map_convs(*models: nn.Module):
     """Within the block, plain zero-padded Conv2d layers of ``models`` train fast on tiny maps (see above)."""
-    convs = dict.fromkeys(m for model in models for m in model.modules()  # a layer shared by two models: once
-                          if type(m) is nn.Conv2d and m.padding_mode == "zeros" and not isinstance(m.padding, str))
+    convs = dict.fromkeys(
+        m
+        for model in models
+        for m in model.modules()  # a layer shared by two models: once
+        if type(m) is nn.Conv2d and m.padding_mode == "zeros" and not isinstance(m.padding, str)
+    )
     for m in convs:
         m._conv_forward = types.MethodType(_conv_forward, m)
     try:

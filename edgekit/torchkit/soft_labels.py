@@ -24,8 +24,13 @@ UNLABELLED = -1
 
 
 @torch.no_grad()
-def teacher_logits(teacher: nn.Module, prepare: Callable[[np.ndarray], np.ndarray], raw: np.ndarray,
-                   batch_size: int = 128, progress: Callable[[int], None] | None = None) -> torch.Tensor:
+def teacher_logits(
+    teacher: nn.Module,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    raw: np.ndarray,
+    batch_size: int = 128,
+    progress: Callable[[int], None] | None = None,
+) -> torch.Tensor:
     """Raw samples (N, ...) -> the teacher's logits (N, C), fed through the teacher's own preprocessing.
     Texts are scored shortest first, so a teacher that trims padding does little work on it."""
     teacher.eval()
@@ -40,8 +45,13 @@ def teacher_logits(teacher: nn.Module, prepare: Callable[[np.ndarray], np.ndarra
     return in_row_order(score, order, batch_size)
 
 
-def taught(teacher: nn.Module, prepare: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
-           unlabelled_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+def taught(
+    teacher: nn.Module,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    unlabelled_x: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """Labelled samples and unlabelled ones -> (all raw samples, their labels with UNLABELLED for the unlabelled,
     the teacher's logits over all of them)."""
     raw = np.concatenate([x, unlabelled_x]) if len(unlabelled_x) else x

@@ -30,8 +30,9 @@ from edgekit.runtime.tokenize import HFTokenizer, WordTokenizer
 class BagOfWords(nn.Module):
     """ids (B, L) -> mean of non-pad embeddings (B, D) -> hidden (B, H) -> logits (B, C)."""
 
-    def __init__(self, vocab_size: int, num_classes: int, dim: int = 64, hidden: int = 128, pad_id: int = 0,
-                 dropout: float = 0.2):
+    def __init__(
+        self, vocab_size: int, num_classes: int, dim: int = 64, hidden: int = 128, pad_id: int = 0, dropout: float = 0.2
+    ):
         super().__init__()
         self.pad_id = pad_id
         self.embed = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
@@ -53,8 +54,9 @@ class EncoderClassifier(nn.Module):
     head whose rows are unit label embeddings times a scale computes scaled cosine similarities: the
     zero-shot classifier (``edgekit.torchkit.text_head``)."""
 
-    def __init__(self, encoder: nn.Module, num_classes: int, pad_id: int = 0, dropout: float = 0.1,
-                 normalize: bool = False):
+    def __init__(
+        self, encoder: nn.Module, num_classes: int, pad_id: int = 0, dropout: float = 0.1, normalize: bool = False
+    ):
         super().__init__()
         self.pad_id = pad_id
         self.normalize = normalize
@@ -135,8 +137,9 @@ def build_text_model(spec: dict[str, Any], num_classes: int, pretrained_dir: Pat
     raise InputError(f"model.source: '{spec['source']}' is not a text model; use edgekit:bow or hf:DIR")
 
 
-def new_text_model(model_cfg, ds: Dataset, base_dir: Path, max_length: int = 64,
-                   normalize: bool = False) -> tuple[nn.Module, dict, dict]:
+def new_text_model(
+    model_cfg, ds: Dataset, base_dir: Path, max_length: int = 64, normalize: bool = False
+) -> tuple[nn.Module, dict, dict]:
     """A fresh text model for the recipe's ``model:`` on this dataset -> (model, spec, preprocess).
     ``normalize``: hf encoders pool to unit vectors (needed by a head initialised from label prompts)."""
     prefix, _, name = model_cfg.source.partition(":")
@@ -144,23 +147,35 @@ def new_text_model(model_cfg, ds: Dataset, base_dir: Path, max_length: int = 64,
     if prefix == "edgekit" and name == "bow":
         # the vocabulary comes from the training split only, so nothing about the test split leaks in
         tok = WordTokenizer.fit(ds.train.x, max_vocab=20000, min_count=2, max_length=max_length, bigram_buckets=8192)
-        spec["text"] = {"vocab_size": tok.size, "dim": max(8, round(64 * model_cfg.width)),
-                        "hidden": max(8, round(128 * model_cfg.width)), "pad_id": tok.pad_id}
+        spec["text"] = {
+            "vocab_size": tok.size,
+            "dim": max(8, round(64 * model_cfg.width)),
+            "hidden": max(8, round(128 * model_cfg.width)),
+            "pad_id": tok.pad_id,
+        }
         model = build_text_model(spec, len(ds.classes))
     elif prefix == "hf":
         folder = resolve_model_path(name, base_dir)
         if not (folder / "config.json").is_file() or not (folder / "tokenizer.json").is_file():
-            raise InputError(f"model.source: {folder}: expected a Hugging Face folder with config.json and tokenizer.json")
+            raise InputError(
+                f"model.source: {folder}: expected a Hugging Face folder with config.json and tokenizer.json"
+            )
         tok_spec = json.loads((folder / "tokenizer.json").read_text())
         pad_id = (tok_spec.get("padding") or {}).get("pad_id", 0)
         tok = HFTokenizer(tok_spec, max_length=max_length, pad_id=pad_id)
         text = {"pad_id": pad_id, "pooler": False, **({"normalize": True} if normalize else {})}
         model = build_text_model({**spec, "text": text}, len(ds.classes), pretrained_dir=folder)
         cfg = model.encoder.config.to_dict()
-        keep = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")}
+        keep = {
+            k: v
+            for k, v in cfg.items()
+            if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")
+        }
         spec["text"] = {**text, "hf_config": keep}
     else:
-        raise InputError(f"model.source: text data needs a text model (edgekit:bow or hf:DIR), got '{model_cfg.source}'")
+        raise InputError(
+            f"model.source: text data needs a text model (edgekit:bow or hf:DIR), got '{model_cfg.source}'"
+        )
     pre = {**ds.preprocess(), "input_shape": [max_length], "tokenizer": tok.to_dict()}
     return model, spec, pre
 

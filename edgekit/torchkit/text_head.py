@@ -71,8 +71,9 @@ def _accuracy(fc: nn.Linear, feats: torch.Tensor, y: np.ndarray) -> float:
         return float((fc(feats).argmax(1).numpy() == y).mean()) if len(y) else 0.0
 
 
-def train_head(fc: nn.Linear, feats: torch.Tensor, y: np.ndarray, val_feats: torch.Tensor, val_y: np.ndarray,
-               s: HeadSettings) -> list[dict]:
+def train_head(
+    fc: nn.Linear, feats: torch.Tensor, y: np.ndarray, val_feats: torch.Tensor, val_y: np.ndarray, s: HeadSettings
+) -> list[dict]:
     """Train the linear head on cached embeddings (N, H); leaves it at its best validation epoch (0 = as given)."""
     torch.manual_seed(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
@@ -98,17 +99,28 @@ def train_head(fc: nn.Linear, feats: torch.Tensor, y: np.ndarray, val_feats: tor
     return history
 
 
-def train_head_first(model: nn.Module, prepare: Callable[[np.ndarray], np.ndarray], train: Split, val: Split,
-                     s: HeadSettings, fit_fn: Callable[[nn.Module], dict] | None = None, log=None) -> dict:
+def train_head_first(
+    model: nn.Module,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    train: Split,
+    val: Split,
+    s: HeadSettings,
+    fit_fn: Callable[[nn.Module], dict] | None = None,
+    log=None,
+) -> dict:
     """The whole schedule on tokenized splits; returns what was done and measured (validation accuracies)."""
     if s.init == "prompted":
         prompted_head(model, prepare, s)
     feats, val_feats = embed(model, train.x), embed(model, val.x)
     head_history = train_head(model.fc, feats, train.y, val_feats, val.y, s)
     head_acc = max(h["val_accuracy"] for h in head_history)
-    report = {"head_init": s.init, "encoder": s.encoder, "head_history": head_history,
-              "zero_shot_val_accuracy": head_history[0]["val_accuracy"] if s.init == "prompted" else None,
-              "head_val_accuracy": head_acc}
+    report = {
+        "head_init": s.init,
+        "encoder": s.encoder,
+        "head_history": head_history,
+        "zero_shot_val_accuracy": head_history[0]["val_accuracy"] if s.init == "prompted" else None,
+        "head_val_accuracy": head_acc,
+    }
     if log:
         start = f"prompted head (epoch 0) val {head_history[0]['val_accuracy']:.4f}, " if s.init == "prompted" else ""
         log(f"{start}head on frozen embeddings val {head_acc:.4f}")

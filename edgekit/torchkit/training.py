@@ -49,8 +49,9 @@ class TrainSettings:
     world: int = 1
 
 
-def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator | None = None,
-            pad_id: int | None = None):
+def batches(
+    split: Split, batch_size: int, mean, std, rng: np.random.Generator | None = None, pad_id: int | None = None
+):
     """Yield (x, y) tensors; shuffled when an rng is given. Normalisation is the shared numpy one.
 
     ``pad_id`` (token-id rows of a text model that trims its padding): unshuffled batches come in length
@@ -62,7 +63,9 @@ def batches(split: Split, batch_size: int, mean, std, rng: np.random.Generator |
         order = by_length(split.x, pad_id)
     for i in range(0, len(order), batch_size):
         idx = order[i : i + batch_size]
-        x = normalize(split.x[idx], mean, std) if len(mean) else split.x[idx]  # no mean: already model input (token ids)
+        x = (
+            normalize(split.x[idx], mean, std) if len(mean) else split.x[idx]
+        )  # no mean: already model input (token ids)
         yield torch.from_numpy(x), torch.from_numpy(split.y[idx])
 
 
@@ -97,8 +100,16 @@ def batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module, split: Split, mean, std, batch_size: int = 256, samples: int = BN_SAMPLES,
-                   seed: int = 0, memory_format: torch.memory_format = torch.contiguous_format) -> int:
+def recalibrate_bn(
+    model: nn.Module,
+    split: Split,
+    mean,
+    std,
+    batch_size: int = 256,
+    samples: int = BN_SAMPLES,
+    seed: int = 0,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> int:
     """Recompute every BatchNorm layer's running statistics over training samples; no weight changes.
 
     Running statistics are an exponential average over training steps with momentum 0.1 (0.01 in torchvision's
@@ -142,7 +153,8 @@ def check_learning(history: list[dict], first_loss: float | None, chance: float 
             f"stage '{label}': training loss fell from {first_loss:.3f} to {last_loss:.3f} but validation accuracy "
             f"stayed at chance level ({chance:.3f}) in every epoch ({accs}), even with BatchNorm statistics "
             f"recomputed: the model memorises the training batches without generalising; check that images and "
-            f"labels match, lower lr, or train longer")
+            f"labels match, lower lr, or train longer"
+        )
 
 
 @torch.no_grad()
@@ -180,8 +192,11 @@ def _memory_format(model: nn.Module, s: TrainSettings, train: Split, console) ->
         return torch.contiguous_format
     # oneDNN's NHWC weight gradient of a strided 1x1 conv with under 8 input channels corrupts the heap
     # (torch 2.14 on AVX2, measured: glibc aborts); such models (tiny ones, or heavily pruned) train in NCHW
-    bad = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)
-           and m.stride != (1, 1) and m.in_channels < 8]
+    bad = [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1) and m.in_channels < 8
+    ]
     if bad and s.device == "cpu":
         if console is not None:
             console.print(f"  channels_last off: {bad[0]} is a strided 1x1 conv with < 8 input channels (oneDNN bug)")
@@ -189,8 +204,18 @@ def _memory_format(model: nn.Module, s: TrainSettings, train: Split, console) ->
     return torch.channels_last
 
 
-def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings, console=None,
-        loss_fn=None, label: str = "train", keep_last: bool = False) -> dict:
+def fit(
+    model: nn.Module,
+    train: Split,
+    val: Split,
+    mean,
+    std,
+    s: TrainSettings,
+    console=None,
+    loss_fn=None,
+    label: str = "train",
+    keep_last: bool = False,
+) -> dict:
     """Train ``model`` in place and leave it holding the weights of the best validation epoch.
 
     ``loss_fn(logits, x, y)`` replaces cross-entropy (distillation uses it). ``keep_last``: the schedule's last
@@ -213,14 +238,22 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
     chance = chance_level(val.y.tolist()) if len(val) else None
     first_losses: list[float] = []  # the first tenth of epoch 1: what the loss started from
     warmup = max(1, steps_per_epoch // 10)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+    )
     with progress_for(console, *columns, transient=False) as progress, fast_small_map_convs(model):
         net = _ddp(model, s)  # the model itself, or DDP around it: gradients averaged over the ranks at backward
         for epoch in range(1, s.epochs + 1):
             task = progress.add_task(f"{label} epoch {epoch}/{s.epochs}", total=steps_per_epoch, info="")
             model.train()
             total, n = 0.0, 0
-            epoch_batches = TimedEpoch(train, s.batch_size, mean, std, rng, s.rank, s.world, pin=s.device.startswith("cuda"))
+            epoch_batches = TimedEpoch(
+                train, s.batch_size, mean, std, rng, s.rank, s.world, pin=s.device.startswith("cuda")
+            )
             for x, y in epoch_batches:
                 if s.augment and x.ndim == 4:
                     x = augment(x, gen)
@@ -238,21 +271,33 @@ def fit(model: nn.Module, train: Split, val: Split, mean, std, s: TrainSettings,
             # keeps up, near 1 when the model starves (more loader workers, or a faster disk, would help)
             wait = round(epoch_batches.share(), 3)
             if keep_last and epoch < s.epochs:
-                history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": None, "data_wait": wait})
+                history.append(
+                    {"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": None, "data_wait": wait}
+                )
                 continue
             # every rank recalibrates and validates on the same samples, so they agree on the best epoch
             recalibrate_bn(model, train, mean, std, s.batch_size, seed=s.seed + epoch, memory_format=layout)
             acc = evaluate(model, val, mean, std)
-            history.append({"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": round(acc, 5), "data_wait": wait})
-            progress.update(task, info=f"loss {total / max(1, n):.4f}  val {acc:.4f}  data wait {wait:.0%}" + (f" (chance {chance:.3f})" if chance is not None else ""))
+            history.append(
+                {"epoch": epoch, "loss": round(total / max(1, n), 5), "val_accuracy": round(acc, 5), "data_wait": wait}
+            )
+            progress.update(
+                task,
+                info=f"loss {total / max(1, n):.4f}  val {acc:.4f}  data wait {wait:.0%}"
+                + (f" (chance {chance:.3f})" if chance is not None else ""),
+            )
             if acc > best["val_accuracy"] or keep_last:
                 best = {"val_accuracy": acc, "epoch": epoch}
                 best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     model.cpu().to(memory_format=torch.contiguous_format).eval()
     check_learning(history, sum(first_losses) / len(first_losses) if first_losses else None, chance, label)
-    return {"history": history, "best_epoch": best["epoch"], "val_accuracy": round(best["val_accuracy"], 5),
-            "chance_accuracy": None if chance is None else round(chance, 5)}
+    return {
+        "history": history,
+        "best_epoch": best["epoch"],
+        "val_accuracy": round(best["val_accuracy"], 5),
+        "chance_accuracy": None if chance is None else round(chance, 5),
+    }
 
 
 def _ddp(model: nn.Module, s: TrainSettings) -> nn.Module:
@@ -260,7 +305,9 @@ def _ddp(model: nn.Module, s: TrainSettings) -> nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[torch.device(s.device).index] if s.device.startswith("cuda") else None)
+    return DistributedDataParallel(
+        model, device_ids=[torch.device(s.device).index] if s.device.startswith("cuda") else None
+    )
 
 
 def distillation_loss(teacher: nn.Module, temperature: float, weight: float, label_smoothing: float = 0.0):
