@@ -28,7 +28,7 @@ from edgekit.report.gate import (
     Result,
     find,
     gate,
-    growth,  # noqa: F401
+    growth,
     latency_at,
     mismatch,
     need,

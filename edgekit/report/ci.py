@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from edgekit.fsutil import append_text, write_atomic
-from edgekit.report.check import Outcome, fmt
+from edgekit.report.gate import Outcome, fmt
 
 _ICON = {"pass": "✅", "fail": "❌", "skip": "⚠️"}
 
