@@ -2,8 +2,9 @@
 shrink` does after the stages (report with its verdict and sense checks, ship, publish). Built once per session
 (tests/test_smoke.py's session fixture); the tests read it and never write into it.
 
-Kept small on purpose: 400 training images, a quarter-width ResNet, three epochs (enough to leave chance, or nothing ships), latency timed for a few queries
-(structure, not speed, is what the fast tier checks). A second recipe imports the run's fp32 file (kind: import),
+Kept small on purpose: 400 training images, a quarter-width ResNet, three epochs (enough to leave chance, or nothing
+ships), latency timed for a few queries (structure, not speed, is what the fast tier checks). A second recipe imports
+the run's fp32 file (kind: import),
 since an ``onnx:`` model cannot share a recipe with a trained one. The prompted stage asks a local OpenAI-style
 server (tests/vision_server.py) that answers "Trouser" to every image."""
 

@@ -206,7 +206,8 @@ def fashion_mnist(cfg, arg: str, base_dir: Path, seed: int):
 @register_source("python")
 def python_function(cfg, arg: str, base_dir: Path, seed: int):
     """``python:pkg.module:function``; the function takes seed= and returns
-    ``{"train": (x, y), "test": (x, y), "classes": [...], "kind": "image"|"text"}`` with x (N, C, H, W) uint8 for images."""
+    ``{"train": (x, y), "test": (x, y), "classes": [...], "kind": "image"|"text"}``
+    with x (N, C, H, W) uint8 for images."""
     module_name, _, fn_name = arg.partition(":")
     if not fn_name:
         raise DataSourceError("source", f"write it as python:module:function, got python:{arg}")

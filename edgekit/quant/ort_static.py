@@ -70,7 +70,8 @@ def op_counts(model) -> collections.Counter:
 
 
 def load_checked(path: Path):
-    """The input ONNX model, or a one-line InputError when it is corrupt, already quantized or has nothing to quantize."""
+    """The input ONNX model, or a one-line InputError when it is corrupt, already quantized or has nothing to
+    quantize."""
     import onnx
 
     try:

@@ -1,5 +1,6 @@
 """The recipe's ``model:`` key: which architecture (and weights) a train stage starts from. A leaf beside
-edgekit.recipe.strict, so stage configs that name a model (distillation students) use it without importing the recipe."""
+edgekit.recipe.strict, so stage configs that name a model (distillation students) use it without importing the
+recipe."""
 
 from __future__ import annotations
 

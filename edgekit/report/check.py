@@ -216,7 +216,8 @@ def _shown(key: str, lim: Limits, art: dict, ref: dict | None) -> tuple[float | 
 
 
 def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
-    """Sense checks (edgekit.decide.sense) warn; those named in budgets' fail_on fail the gate, one result per finding."""
+    """Sense checks (edgekit.decide.sense) warn; those named in budgets' fail_on fail the gate, one result per
+    finding."""
     found = findings(report)
     for f in found:
         if f.check in budgets.fail_on:
