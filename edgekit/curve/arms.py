@@ -83,6 +83,7 @@ def select(arms: Sequence[Arm], names: str | None) -> list[Arm]:
     unknown = [n for n in wanted if n not in known]
     if unknown or not wanted:
         raise InputError(
-            f"--arms: unknown arm {unknown[0] if unknown else repr(names)}; the recipe's arms: {', '.join(a.name for a in arms)}"
+            f"--arms: unknown arm {unknown[0] if unknown else repr(names)}; "
+            f"the recipe's arms: {', '.join(a.name for a in arms)}"
         )
     return [a for a in arms if a.name in wanted]

@@ -187,7 +187,10 @@ def fashion_mnist(cfg, arg: str, base_dir: Path, seed: int):
     folder, key = _fashion_dir(cfg, base_dir)
     if folder is None:
         folder = _download_fashion()
-    how = "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), set $EDGEKIT_DATA, or set data.path"
+    how = (
+        "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), set $EDGEKIT_DATA, "
+        "or set data.path"
+    )
     if folder is None:
         raise DataSourceError("source", f"Fashion-MNIST not found in $EDGEKIT_DATA or {SYSTEM_DIR}: {how}")
     files = [_find_idx(folder, stem) for stem in FASHION_FILES]

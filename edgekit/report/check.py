@@ -158,7 +158,8 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
                     sub["accuracy"] * 100,
                     base["accuracy"] * 100,
                     "%",
-                    f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} {base['id']}'s {fmt_acc(base['accuracy'])}",
+                    f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} "
+                    f"{base['id']}'s {fmt_acc(base['accuracy'])}",
                 )
             )
             continue

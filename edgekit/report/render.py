@@ -390,7 +390,8 @@ def html_page(report: dict[str, Any], png: bytes | None) -> str:
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         # the browser itself refuses any load that is not inline: the page cannot phone home
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
+        "<meta http-equiv=\"Content-Security-Policy\" "
+        "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>edgekit report: {e(name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>edgekit report: {e(name)}</h1><dl>",
@@ -400,7 +401,8 @@ def html_page(report: dict[str, Any], png: bytes | None) -> str:
     if png:
         data = base64.b64encode(png).decode("ascii")
         parts.append(
-            f'<p><img alt="accuracy vs latency, marker area proportional to file size" src="data:image/png;base64,{data}"></p>'
+            '<p><img alt="accuracy vs latency, marker area proportional to file size" '
+            f'src="data:image/png;base64,{data}"></p>'
         )
     else:
         parts.append(
