@@ -1,6 +1,7 @@
 """The arms of a learning curve, read from a recipe's stages (each a lineage or baseline the recipe names).
 
-    train stage that starts a model (no input, no distill)  -> 'train'      (from scratch: the small student, a small CNN)
+    train stage that starts a model (no input, no distill)  -> 'train'      (from scratch: the small student,
+                                                                              a small CNN)
       ... with pretrained weights, or an hf: encoder with head: -> 'fine-tune' (hf: head on frozen embeddings)
     prompted stage                                          -> 'zero-shot'  (flat line: uses no labels)
                                                               + '<id>:few-shot' (class prototypes for embedding,
