@@ -29,7 +29,8 @@ threads: 1
 data: {{source: fashion-mnist, limit_train: 400, limit_test: 100}}
 model: {{source: "edgekit:resnet-small", width: 0.25}}
 stages:
-  - {{id: train, kind: train, epochs: 3, batch_size: 32, lr: 1.0e-2}}  # above chance (37 %): a run at chance ships nothing
+  # above chance (37 %): a run at chance ships nothing
+  - {{id: train, kind: train, epochs: 3, batch_size: 32, lr: 1.0e-2}}
   - {{id: export, kind: export}}
   - {{id: prune, kind: prune, input: train, ratio: 0.1, round_to: null, measure_speed: false}}
   - {{id: export-pruned, kind: export}}

@@ -239,9 +239,11 @@ data: {{source: fashion-mnist, path: {FASHION}, limit_train: 3000, limit_test: 5
 model: {{source: "edgekit:resnet-small", width: 0.5}}
 stages:
   - {{id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 32}}
-  - {{id: prune, kind: prune, target: macs, ratio: 0.5, importance: taylor, steps: 2, finetune_epochs: 1, lr: 1.0e-3, batch_size: 32, gradient_samples: 256}}
+  - {{id: prune, kind: prune, target: macs, ratio: 0.5, importance: taylor, steps: 2, finetune_epochs: 1, lr: 1.0e-3,
+     batch_size: 32, gradient_samples: 256}}
   # channels_last on a pruned model with distillation: the case that once aborted in backward
-  - {{id: recover, kind: train, epochs: 1, lr: 1.0e-3, batch_size: 32, channels_last: true, distill: {{teacher: train, temperature: 4, weight: 0.7}}}}
+  - {{id: recover, kind: train, epochs: 1, lr: 1.0e-3, batch_size: 32, channels_last: true,
+     distill: {{teacher: train, temperature: 4, weight: 0.7}}}}
   - {{id: export, kind: export}}
   - {{id: export-unpruned, kind: export, input: train}}
   - {{id: evaluate, kind: evaluate, latency_runs: 5, min_seconds: 0}}
