@@ -294,10 +294,18 @@ def test_stage_errors_point_at_the_recipe_key(tmp_path):
     recipe = tmp_path / "r.yaml"
     base = _tiny_recipe("prune-errors", 0.25)
     cases = {
-        "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module",
-        "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs",
-        "  - {id: prune, kind: prune, finetune_epochs: 1}\n": r"r.yaml:8: stages\[1\]\.finetune_epochs: .*needs steps > 1",
-        "  - {id: prune, kind: prune, target: latency, round_to: 8, measure_speed: false}\n": r"r.yaml:8: stages\[1\]\.measure_speed: target: latency is measured",
+        "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": (
+            r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module"
+        ),
+        "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": (
+            r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs"
+        ),
+        "  - {id: prune, kind: prune, finetune_epochs: 1}\n": (
+            r"r.yaml:8: stages\[1\]\.finetune_epochs: .*needs steps > 1"
+        ),
+        "  - {id: prune, kind: prune, target: latency, round_to: 8, measure_speed: false}\n": (
+            r"r.yaml:8: stages\[1\]\.measure_speed: target: latency is measured"
+        ),
     }
     for stage, message in cases.items():
         recipe.write_text(base + stage)
