@@ -308,8 +308,7 @@ def test_verdict_compares_shipped_artifact_with_every_baseline():
     )
     assert (
         "than gpt (prompted openai): –, 300.0 ms, 60.00 %; "
-        "shipped, the 1.50 MB model replaces $0.05 per 1000 queries to it"
-        in v.sentence
+        "shipped, the 1.50 MB model replaces $0.05 per 1000 queries to it" in v.sentence
     )
     assert v.sentence.endswith("It beats zero-shot, gpt. Training pays off against prompting here.") and v.pays
     assert [r["contender"] for r in v.rows] == ["quantize", "zero-shot", "gpt"] and v.rows[2]["cost"] == "$0.05 per 1k"

@@ -396,7 +396,7 @@ def html_page(report: dict[str, Any], png: bytes | None) -> str:
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         # the browser itself refuses any load that is not inline: the page cannot phone home
-        "<meta http-equiv=\"Content-Security-Policy\" "
+        '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>edgekit report: {e(name)}</title><style>{_CSS}</style></head><body>",

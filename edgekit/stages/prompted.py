@@ -89,8 +89,9 @@ class PromptedConfig(StageConfig):
     )
     calibrate: bool = Field(
         True,
-        description="llm: subtract each label's log-probability on content-free inputs (\"N/A\") "
-        "before taking the most likely; corrects a small model's preference for some label words",
+        description="llm: subtract each label's log-probability on content-free inputs "
+        '("N/A") before taking the most likely; '
+        "corrects a small model's preference for some label words",
     )
     few_shot: int = Field(
         0,
