@@ -274,8 +274,8 @@ stages:
 
 
 def _tiny_recipe(name: str, width: float) -> str:
-    """A recipe on 200 Fashion-MNIST images up to one epoch of training; the caller appends stages after it (line 8
-    on)."""
+    """A recipe on 200 Fashion-MNIST images up to one epoch of training; the caller appends stages after it
+    (line 8 on)."""
     return f"""edgekit: 1
 name: {name}
 threads: 1

@@ -227,8 +227,8 @@ class OpenAIChat(Baseline):
                 chunks.append(block)
 
     def _answer(self, sample) -> dict:
-        """{"content", "prompt_tokens", "completion_tokens", "estimated", "latency_ms"} from the cache or the
-        endpoint."""
+        """{"content", "prompt_tokens", "completion_tokens", "estimated", "latency_ms"}
+        from the cache or the endpoint."""
         body = self._body(sample)
         path = self._cache_path(body)
         if path is not None and path.is_file():
