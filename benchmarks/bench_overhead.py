@@ -119,7 +119,8 @@ def main() -> int:
             f"within {args.tolerance_pct:g} %: {'ok' if result['met'] else 'FAIL'}"
         )
         print(
-            f"no-op model: bare {result['noop_bare_p50_us']:.2f} us, edgekit {result['noop_edgekit_p50_us']:.2f} us per query; "
+            f"no-op model: bare {result['noop_bare_p50_us']:.2f} us, "
+            f"edgekit {result['noop_edgekit_p50_us']:.2f} us per query; "
             f"the difference is {result['noop_overhead_share_of_p50'] * 100:+.3f} % of this model's p50"
         )
     return 0 if result["met"] else 1

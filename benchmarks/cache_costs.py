@@ -92,7 +92,8 @@ def main() -> int:
     print(
         json.dumps(result, indent=2)
         if args.json
-        else f"sha256 of a {size / 1e6:.1f} MB file: {verify * 1e3:.0f} ms ({result['verify_mb_per_s']} MB/s) vs a size check "
+        else f"sha256 of a {size / 1e6:.1f} MB file: {verify * 1e3:.0f} ms "
+        f"({result['verify_mb_per_s']} MB/s) vs a size check "
         f"{stat_only * 1e6:.0f} us; imagefolder fingerprint of {len(files):,} images: cold {cold_s:.2f} s, "
         f"warm (memo) {warm_s:.2f} s, old stat-only {old_s:.2f} s"
     )

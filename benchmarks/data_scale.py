@@ -203,7 +203,8 @@ def main() -> int:
             )
         print(
             f"decode: 1 worker {rates['rate_1']} img/s, 2 workers {rates['rate_2']} img/s: {rates['ratio']}x "
-            f"(rounds {rates['ratio_min']}-{rates['ratio_max']}; pure-CPU control {rates['control']}x); RSS {rows[-1]['n']}/{rows[0]['n']}: {growth:.2f}x"
+            f"(rounds {rates['ratio_min']}-{rates['ratio_max']}; pure-CPU control {rates['control']}x); "
+            f"RSS {rows[-1]['n']}/{rows[0]['n']}: {growth:.2f}x"
         )
     for m in misses:
         print(f"FAIL {m}")

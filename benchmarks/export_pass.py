@@ -91,7 +91,8 @@ def main() -> int:
         )
         print(
             f"  p50  {doc['p50_before_ms']:.3f} -> {doc['p50_after_ms']:.3f} ms  x{doc['p50_ratio']:.3f} "
-            f"[per round {doc['ratio_min']:.3f}-{doc['ratio_max']:.3f}], batch 1, 1 thread, {args.rounds} alternating rounds"
+            f"[per round {doc['ratio_min']:.3f}-{doc['ratio_max']:.3f}], batch 1, 1 thread, "
+            f"{args.rounds} alternating rounds"
         )
         print(f"  outputs: max |diff| {diff:.2e} (limit {MAX_DIFF:.0e})  {'OK' if ok else 'FAIL'}")
     return 0 if ok else 1

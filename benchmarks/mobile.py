@@ -52,7 +52,8 @@ stages:
   - {{id: train, kind: train, epochs: {epochs}, lr: 4.0e-3, batch_size: 64}}
   - {{id: export, kind: export, opset: 18}}
   - {{id: prune, kind: prune, input: train, target: macs, ratio: 0.5, importance: l2, scope: layer}}
-  - {{id: recover, kind: train, epochs: {recover}, lr: 2.0e-3, batch_size: 64, distill: {{teacher: train, temperature: 4.0, weight: 0.5}}}}
+  - {{id: recover, kind: train, epochs: {recover}, lr: 2.0e-3, batch_size: 64,
+     distill: {{teacher: train, temperature: 4.0, weight: 0.5}}}}
   - {{id: export-pruned, kind: export, opset: 18}}
   - {{id: int8, kind: quantize, input: export, max_accuracy_drop: {budget}, on_miss: keep-best}}
   - {{id: int8-pruned, kind: quantize, input: export-pruned, max_accuracy_drop: {budget}, on_miss: keep-best}}

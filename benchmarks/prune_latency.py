@@ -135,7 +135,8 @@ def main() -> None:
     for r in rows:
         extra = f"  MACs x{r['macs_ratio']:.3f}  params x{r['params_ratio']:.3f}" if "macs_ratio" in r else ""
         print(
-            f"  {r['model']:<24} {r['p50_ms']:8.3f} ms  latency x{r['latency_ratio']:.3f}  size x{r['size_ratio']:.3f}{extra}"
+            f"  {r['model']:<24} {r['p50_ms']:8.3f} ms  latency x{r['latency_ratio']:.3f}  "
+            f"size x{r['size_ratio']:.3f}{extra}"
         )
 
 

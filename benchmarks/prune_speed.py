@@ -138,7 +138,8 @@ def main() -> int:
         print(json.dumps(doc, indent=2))
     else:
         print(
-            f"ONNX Runtime p50, batch 1, {args.threads} thread(s), {args.rounds} alternating rounds (edgekit bench harness)"
+            f"ONNX Runtime p50, batch 1, {args.threads} thread(s), {args.rounds} alternating rounds "
+            "(edgekit bench harness)"
         )
         print(f"  unpruned {doc['unpruned_p50_ms']:.3f} ms  ({doc['unpruned_macs'] / 1e6:.1f} M MACs)")
         print(f"  pruned   {doc['pruned_p50_ms']:.3f} ms  ({doc['pruned_macs'] / 1e6:.1f} M MACs)")

@@ -107,12 +107,15 @@ def main() -> int:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"{'model':<10} {'kept':<6} {'size MB':>8} {'size x':>7} {'p50 ms':>8} {'lat x':>6} {'accuracy':>9}  int8/float kernels"
+            f"{'model':<10} {'kept':<6} {'size MB':>8} {'size x':>7} {'p50 ms':>8} {'lat x':>6} {'accuracy':>9}  "
+            "int8/float kernels"
         )
         for name, row in rows.items():
             print(
-                f"{name:<10} {row['kept']:<6} {row['size_bytes'] / 1e6:8.2f} {row['size_bytes'] / fp['size_bytes']:7.3f} "
-                f"{row['latency_p50_ms']:8.3f} {row['latency_p50_ms'] / fp['latency_p50_ms']:6.3f} {row['accuracy']:9.4f}"
+                f"{name:<10} {row['kept']:<6} {row['size_bytes'] / 1e6:8.2f} "
+                f"{row['size_bytes'] / fp['size_bytes']:7.3f} "
+                f"{row['latency_p50_ms']:8.3f} {row['latency_p50_ms'] / fp['latency_p50_ms']:6.3f} "
+                f"{row['accuracy']:9.4f}"
                 f"  {row['kernels']['int8']}/{row['kernels']['float']}"
             )
         for k, c in result["checks"].items():

@@ -95,8 +95,10 @@ def main() -> int:
         return 0 if ok else 1
     print(
         f"{args.repeats} back-to-back evaluate measurements of {args.run_dir}; reference {names[0]}; machine peak "
-        f"{peak['peak_gmacs_per_s']:.1f} GMAC/s float (GEMM {peak['gemm_gmacs_per_s']:.1f}, conv {peak['conv_gmacs_per_s']:.1f}), "
-        f"{peak['int8_peak_gmacs_per_s']:.1f} int8 (GEMM {peak['int8_gemm_gmacs_per_s']:.1f}, conv {peak['int8_conv_gmacs_per_s']:.1f}), 1 thread"
+        f"{peak['peak_gmacs_per_s']:.1f} GMAC/s float "
+        f"(GEMM {peak['gemm_gmacs_per_s']:.1f}, conv {peak['conv_gmacs_per_s']:.1f}), "
+        f"{peak['int8_peak_gmacs_per_s']:.1f} int8 "
+        f"(GEMM {peak['int8_gemm_gmacs_per_s']:.1f}, conv {peak['int8_conv_gmacs_per_s']:.1f}), 1 thread"
     )
     for r in rows:
         mark = "OK" if r["spread"] <= args.max_spread else "FAIL"
@@ -107,7 +109,9 @@ def main() -> int:
         rate = "–" if r["gmacs_per_s"] is None else f"{r['gmacs_per_s']:.1f} GMAC/s = {r['peak_fraction']:.0%} of peak"
         print(
             f"  {'':<36} {r['macs'] / 1e6 if r['macs'] else 0:.1f} M MACs, {rate}; steal "
-            f"{'/'.join(str(s) for s in r['steal_percent'])} %, all cores busy {'/'.join(str(b) for b in r['cpu_busy_percent'])} %; flagged in {r['flagged_runs']}/{args.repeats} run(s)"
+            f"{'/'.join(str(s) for s in r['steal_percent'])} %, "
+            f"all cores busy {'/'.join(str(b) for b in r['cpu_busy_percent'])} %; "
+            f"flagged in {r['flagged_runs']}/{args.repeats} run(s)"
             + (f": {'; '.join(f'{k} ({n}x)' for k, n in r['reasons'].items())}" if r["reasons"] else "")
         )
         states = [v for v in r["speed_states"] if v]

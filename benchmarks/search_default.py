@@ -6,7 +6,8 @@
 
 Two targets (issue 15), each printed with its numbers, exit 1 when either is missed:
 1. an artifact that dominates the hand recipe's shipped artifact (trial 0: the recipe's own settings): no
-   larger, no less accurate beyond the noise (edgekit.decide.noise: the 95 % interval of two test accuracies), and no slower: its p50 and the hand artifact's
+   larger, no less accurate beyond the noise (edgekit.decide.noise: the 95 % interval of two test accuracies),
+   and no slower: its p50 and the hand artifact's
    are measured again side by side in one `edgekit bench` run (alternating rounds), because latencies of
    trials measured minutes apart drift ±20 % on this machine; "no slower" is a p50 ratio <= 1 + LAT_NOISE;
 2. an artifact at least 10x smaller than the fp32 export at most 0.5 pt less accurate.
@@ -33,7 +34,8 @@ LAT_NOISE = 0.05  # p50 ratios of one file against itself in one bench run stay 
 
 
 def no_less_accurate(t: dict, hand: dict) -> bool:
-    """Within the noise of the test set (edgekit.decide.noise, as the shipping rule and the verdict decide) or better."""
+    """Within the noise of the test set (edgekit.decide.noise, as the shipping rule and the verdict decide)
+    or better."""
     a, b = t["row"], hand["row"]
     return a["accuracy"] >= b["accuracy"] or accuracy_tie(
         a["accuracy"], b["accuracy"], a.get("test_samples"), b.get("test_samples")
@@ -163,7 +165,8 @@ def main() -> int:
     else:
         best = min(done, key=lambda t: t["row"]["size_bytes"])
         print(
-            f"MISS: no artifact >= 10x smaller than the fp32 export within 0.5 pt (smallest: #{best['number']} {describe(best['row'], ref)})"
+            "MISS: no artifact >= 10x smaller than the fp32 export within 0.5 pt "
+            f"(smallest: #{best['number']} {describe(best['row'], ref)})"
         )
         ok = False
 

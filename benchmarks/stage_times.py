@@ -50,7 +50,8 @@ def main() -> None:
 
     cold_wall, cold = shrink(recipe, run_dir)
     print(
-        f"cold run: {cold_wall:.1f} s wall (process start, data load and stages {', '.join(s['id'] for s in cold['stages'])})"
+        f"cold run: {cold_wall:.1f} s wall "
+        f"(process start, data load and stages {', '.join(s['id'] for s in cold['stages'])})"
     )
     for st in cold["stages"]:
         m = st["metrics"]

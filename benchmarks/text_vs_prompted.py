@@ -52,7 +52,8 @@ def main(argv: list[str]) -> int:
             print(f"  {r['metric']:<24} {r['artifact']:>14} {r['baseline']:>14} {r['comparison']:>12}")
         for b in out["other_baselines"]:
             print(
-                f"  also: {b['id']} ({b.get('provider')}): {b['accuracy'] * 100:.1f} % on {b['test_samples']} samples, p50 {b['latency_ms'].get('p50')} ms"
+                f"  also: {b['id']} ({b.get('provider')}): {b['accuracy'] * 100:.1f} % on {b['test_samples']} samples, "
+                f"p50 {b['latency_ms'].get('p50')} ms"
             )
         print(f"  stage wall time (sum): {wall:.0f} s")
         for name, ok in checks.items():

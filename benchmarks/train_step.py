@@ -89,7 +89,8 @@ def main() -> None:
     print(f"{'setting':<24} {'ms/sample':>10} {'speed-up':>9} {'epoch of 54k':>13}")
     for row in rows:
         print(
-            f"{row['setting']:<24} {row['ms_per_sample']:>10.2f} {row['speedup_vs_plain']:>8.2f}x {row['epoch_s_54k']:>11.0f} s"
+            f"{row['setting']:<24} {row['ms_per_sample']:>10.2f} {row['speedup_vs_plain']:>8.2f}x "
+            f"{row['epoch_s_54k']:>11.0f} s"
         )
 
 

@@ -61,7 +61,8 @@ def measure(name: str, work: Path) -> dict:
 
 def table(rows: list[dict]) -> str:
     out = [
-        "| arch | test acc (chance) | MACs → pruned | pruned/unpruned p50 | INT8/float p50 | INT8/float size | INT8 acc |",
+        "| arch | test acc (chance) | MACs → pruned | pruned/unpruned p50 | "
+        "INT8/float p50 | INT8/float size | INT8 acc |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -70,8 +71,10 @@ def table(rows: list[dict]) -> str:
             continue
         pruned = f"{r['pruned_vs_float_p50']:.2f}×" if r["pruned_vs_float_p50"] else f"refused: {r['prune_refused']}"
         out.append(
-            f"| {r['arch']} | {r['accuracy']:.1%} ({r['chance']:.0%}) | {_count(r['macs'])} → {_count(r['macs_pruned'])} | "
-            f"{pruned} | {r['int8_vs_float_p50']:.2f}× ({r['p50_ms']['float']:.3f} ms) | {r['int8_vs_float_size']:.2f}× | "
+            f"| {r['arch']} | {r['accuracy']:.1%} ({r['chance']:.0%}) | "
+            f"{_count(r['macs'])} → {_count(r['macs_pruned'])} | "
+            f"{pruned} | {r['int8_vs_float_p50']:.2f}× ({r['p50_ms']['float']:.3f} ms) | "
+            f"{r['int8_vs_float_size']:.2f}× | "
             f"{r['int8_accuracy']:.1%} |"
         )
     return "\n".join(out)

@@ -40,7 +40,8 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 
 def append_text(path: Path, text: str) -> None:
-    """Append in place: the file keeps its inode, mode and links (e.g. $GITHUB_STEP_SUMMARY, written by several steps)."""
+    """Append in place: the file keeps its inode, mode and links (e.g. $GITHUB_STEP_SUMMARY, written by several
+    steps)."""
     with open(path, "a", encoding="utf-8") as f:
         f.write(text)
 

@@ -38,8 +38,9 @@ def device_run(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def device_bundle(tmp_path_factory, limit: int = 100) -> Path:
-    """An evaluation bundle of ``limit`` of the run's test samples (seeded, edgekit.bench.bundle): the emulated aarch64 bench (qemu-user, ~50x
-    slower than the host) proves fp32 parity to the sample and INT8's difference on 100 as well as on 500."""
+    """An evaluation bundle of ``limit`` of the run's test samples (seeded, edgekit.bench.bundle): the emulated aarch64
+    bench (qemu-user, ~50x slower than the host) proves fp32 parity to the sample and INT8's difference on 100 as well
+    as on 500."""
     run_dir, _ = device_run(tmp_path_factory)
     path = run_dir.parent / f"eval-{limit}.npz"
     if not path.exists():

@@ -2,8 +2,9 @@
 shrink` does after the stages (report with its verdict and sense checks, ship, publish). Built once per session
 (tests/test_smoke.py's session fixture); the tests read it and never write into it.
 
-Kept small on purpose: 400 training images, a quarter-width ResNet, three epochs (enough to leave chance, or nothing ships), latency timed for a few queries
-(structure, not speed, is what the fast tier checks). A second recipe imports the run's fp32 file (kind: import),
+Kept small on purpose: 400 training images, a quarter-width ResNet, three epochs (enough to leave chance, or nothing
+ships), latency timed for a few queries (structure, not speed, is what the fast tier checks). A second recipe imports
+the run's fp32 file (kind: import),
 since an ``onnx:`` model cannot share a recipe with a trained one. The prompted stage asks a local OpenAI-style
 server (tests/vision_server.py) that answers "Trouser" to every image."""
 
@@ -28,7 +29,8 @@ threads: 1
 data: {{source: fashion-mnist, limit_train: 400, limit_test: 100}}
 model: {{source: "edgekit:resnet-small", width: 0.25}}
 stages:
-  - {{id: train, kind: train, epochs: 3, batch_size: 32, lr: 1.0e-2}}  # above chance (37 %): a run at chance ships nothing
+  # above chance (37 %): a run at chance ships nothing
+  - {{id: train, kind: train, epochs: 3, batch_size: 32, lr: 1.0e-2}}
   - {{id: export, kind: export}}
   - {{id: prune, kind: prune, input: train, ratio: 0.1, round_to: null, measure_speed: false}}
   - {{id: export-pruned, kind: export}}

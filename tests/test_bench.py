@@ -459,7 +459,8 @@ def test_bundle_exported_from_a_recipe_feeds_bench(models, tmp_path):
     (tmp_path / "toydata.py").write_text(TOY_DATA)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(
-        "edgekit: 1\nname: toy\ndata: {source: 'python:toydata:load'}\nmodel: {source: 'edgekit:resnet-small'}\nstages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n  - {id: ev, kind: evaluate}\n"
+        "edgekit: 1\nname: toy\ndata: {source: 'python:toydata:load'}\nmodel: {source: 'edgekit:resnet-small'}\n"
+        "stages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n  - {id: ev, kind: evaluate}\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
 
@@ -530,7 +531,8 @@ def test_evaluate_stage_rows_come_from_the_harness(models, tmp_path):
         (d / "preprocess.json").write_text(json.dumps(ds.preprocess()))
         arts.append(Artifact(name, "export", "k", d, {"artifact": "model.onnx", "produces": "onnx"}))
     loaded = parse(
-        "edgekit: 1\nname: t\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\nstages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n  - {id: ev, kind: evaluate}\n",
+        "edgekit: 1\nname: t\ndata: {source: fashion-mnist}\nmodel: {source: 'edgekit:resnet-small'}\n"
+        "stages:\n  - {id: train, kind: train}\n  - {id: export, kind: export}\n  - {id: ev, kind: evaluate}\n",
         tmp_path / "r.yaml",
     )
     cfg = EvaluateConfig(id="ev", latency_runs=30, min_seconds=0.2, rounds=2)

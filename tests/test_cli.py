@@ -29,7 +29,10 @@ def test_help_lists_commands(capsys):
 
 def test_validate_and_schema_do_not_import_torch(tmp_path):
     recipe = ROOT / "recipes" / "fashion-mnist.yaml"
-    code = f"import sys; from edgekit.cli.main import main; rc = main(['validate', '{recipe}']); assert 'torch' not in sys.modules; sys.exit(rc)"
+    code = (
+        f"import sys; from edgekit.cli.main import main; rc = main(['validate', '{recipe}']); "
+        "assert 'torch' not in sys.modules; sys.exit(rc)"
+    )
     proc = run_without_torch(tmp_path, code, module=False)
     assert proc.returncode == 0, proc.stderr
     assert run_without_torch(tmp_path, "schema").returncode == 0

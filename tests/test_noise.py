@@ -1,5 +1,5 @@
-"""edgekit.decide.noise: the one rule for "different beyond noise" that the keep-float decision, the prune stage, the sense
-checks and the shipping rule share."""
+"""edgekit.decide.noise: the one rule for "different beyond noise" that the keep-float decision, the prune stage, the
+sense checks and the shipping rule share."""
 
 from edgekit.decide.noise import accuracy_tie, clearly_slower, latency_tie, size_tie
 

@@ -239,9 +239,11 @@ data: {{source: fashion-mnist, path: {FASHION}, limit_train: 3000, limit_test: 5
 model: {{source: "edgekit:resnet-small", width: 0.5}}
 stages:
   - {{id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 32}}
-  - {{id: prune, kind: prune, target: macs, ratio: 0.5, importance: taylor, steps: 2, finetune_epochs: 1, lr: 1.0e-3, batch_size: 32, gradient_samples: 256}}
+  - {{id: prune, kind: prune, target: macs, ratio: 0.5, importance: taylor, steps: 2, finetune_epochs: 1, lr: 1.0e-3,
+     batch_size: 32, gradient_samples: 256}}
   # channels_last on a pruned model with distillation: the case that once aborted in backward
-  - {{id: recover, kind: train, epochs: 1, lr: 1.0e-3, batch_size: 32, channels_last: true, distill: {{teacher: train, temperature: 4, weight: 0.7}}}}
+  - {{id: recover, kind: train, epochs: 1, lr: 1.0e-3, batch_size: 32, channels_last: true,
+     distill: {{teacher: train, temperature: 4, weight: 0.7}}}}
   - {{id: export, kind: export}}
   - {{id: export-unpruned, kind: export, input: train}}
   - {{id: evaluate, kind: evaluate, latency_runs: 5, min_seconds: 0}}
@@ -272,7 +274,8 @@ stages:
 
 
 def _tiny_recipe(name: str, width: float) -> str:
-    """A recipe on 200 Fashion-MNIST images up to one epoch of training; the caller appends stages after it (line 8 on)."""
+    """A recipe on 200 Fashion-MNIST images up to one epoch of training; the caller appends stages after it
+    (line 8 on)."""
     return f"""edgekit: 1
 name: {name}
 threads: 1
@@ -291,10 +294,18 @@ def test_stage_errors_point_at_the_recipe_key(tmp_path):
     recipe = tmp_path / "r.yaml"
     base = _tiny_recipe("prune-errors", 0.25)
     cases = {
-        "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module",
-        "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs",
-        "  - {id: prune, kind: prune, finetune_epochs: 1}\n": r"r.yaml:8: stages\[1\]\.finetune_epochs: .*needs steps > 1",
-        "  - {id: prune, kind: prune, target: latency, round_to: 8, measure_speed: false}\n": r"r.yaml:8: stages\[1\]\.measure_speed: target: latency is measured",
+        "  - {id: prune, kind: prune, ignore: ['layers.9.*']}\n": (
+            r"r.yaml:8: stages\[1\]\.ignore: pattern 'layers.9.\*' matches no module"
+        ),
+        "  - {id: prune, kind: prune, ratio: 0.9, max_layer_ratio: 0.3}\n": (
+            r"r.yaml:8: stages\[1\]\.ratio: cannot remove 90% of the MACs"
+        ),
+        "  - {id: prune, kind: prune, finetune_epochs: 1}\n": (
+            r"r.yaml:8: stages\[1\]\.finetune_epochs: .*needs steps > 1"
+        ),
+        "  - {id: prune, kind: prune, target: latency, round_to: 8, measure_speed: false}\n": (
+            r"r.yaml:8: stages\[1\]\.measure_speed: target: latency is measured"
+        ),
     }
     for stage, message in cases.items():
         recipe.write_text(base + stage)

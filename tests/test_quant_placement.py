@@ -93,8 +93,8 @@ def _calibration(side: int):
 
 @pytest.mark.slow
 def test_race_records_every_placement_and_keeps_integer_kernels(tmp_path, exported):
-    """Forced to race (pays=0): the accuracy pick, its per-tensor twin and two placements of mobilenet_v3_small, each with its
-    measured ratio and verdict in the log; exactly one chosen, and it runs integer kernels."""
+    """Forced to race (pays=0): the accuracy pick, its per-tensor twin and two placements of mobilenet_v3_small, each
+    with its measured ratio and verdict in the log; exactly one chosen, and it runs integer kernels."""
     from edgekit.quant.calibration import BatchReader
     from edgekit.quant.measure import measure_onnx
     from edgekit.quant.ort_flow import LadderSettings, run_trials

@@ -191,7 +191,10 @@ def test_static_cnn_end_to_end(tmp_path, data, trained):
 
 
 # percentile calibration that clips the top 9.5 % of every activation: a first attempt that must miss
-CLIPPED = "latency_runs: 5, min_seconds: 0, val_samples: 300, calibration: {samples: 64, method: percentile, percentile: 90.5}"
+CLIPPED = (
+    "latency_runs: 5, min_seconds: 0, val_samples: 300, "
+    "calibration: {samples: 64, method: percentile, percentile: 90.5}"
+)
 
 
 def test_ladder_walks_until_tolerance_met(tmp_path, data, trained):
@@ -201,7 +204,8 @@ def test_ladder_walks_until_tolerance_met(tmp_path, data, trained):
         tmp_path,
         data,
         [trained[1]],
-        f"{{id: q, kind: quantize, max_accuracy_drop: 0.5, prefer_faster: false, max_trials: 24, max_excluded: 1000, speed_rungs: 0, {CLIPPED}}}",
+        "{id: q, kind: quantize, max_accuracy_drop: 0.5, prefer_faster: false, max_trials: 24, max_excluded: 1000, "
+        f"speed_rungs: 0, {CLIPPED}}}",
     )
     m = _run(ctx, cfg).metrics
     trials = m["trials"]

@@ -251,8 +251,8 @@ def test_report_command_on_constructed_run_renders_every_row(tmp_path, capsys):
         assert name in md
     # the verdict sentence: the shipped artifact against each baseline, then who wins
     assert (
-        "ship int8-fast (0.50 MB, p50 1.000 ms, 80.00 %): 15.0 pt less accurate, 180x smaller, 40x faster than zero-shot"
-        in md
+        "ship int8-fast (0.50 MB, p50 1.000 ms, 80.00 %): "
+        "15.0 pt less accurate, 180x smaller, 40x faster than zero-shot" in md
     )
     assert "It beats smollm. A trade-off or tie with zero-shot." in md
     assert (run / "pareto.png").read_bytes()[:8] == PNG_MAGIC

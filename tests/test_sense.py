@@ -33,7 +33,8 @@ def _row(stage: str, acc: float, p50: float, macs: int | None = 50_000_000, **ex
 def _run(
     tmp_path: Path, rows: list[dict], stages: list[tuple[str, str, str | None, dict]], files: dict | None = None
 ) -> Path:
-    """A run directory: ``stages`` are (id, kind, input id, metrics); ``files`` maps a stage id to its main file hash."""
+    """A run directory: ``stages`` are (id, kind, input id, metrics); ``files`` maps a stage id to its main file
+    hash."""
     files = files or {}
     records = []
     for sid, kind, parent, metrics in stages:

@@ -139,7 +139,8 @@ stages:
         ("ship: {stage: int9}", "recipe.yaml:10: ship.stage: no stage 'int9' in this recipe (did you mean 'int8'?)"),
         (
             "ship: {stage: train}",
-            "recipe.yaml:10: ship.stage: stage 'train' (train) makes no ONNX file to ship or compare; ONNX stages: export, int8",
+            "recipe.yaml:10: ship.stage: stage 'train' (train) makes no ONNX file to ship or compare; "
+            "ONNX stages: export, int8",
         ),
         ("ship: {objective: speed}", "recipe.yaml:10: ship.objective:"),
         ("ship: {stage: int8, objective: size}", "recipe.yaml:10: ship: stage: ships that stage whatever it measures"),

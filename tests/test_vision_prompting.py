@@ -223,8 +223,8 @@ name: vision-test
 data: {source: "imagefolder:photos", image_size: 16}
 stages:
   - {id: vlm, kind: prompted, provider: openai, base_url: "${EDGEKIT_TEST_VLM_URL}", model: "${EDGEKIT_TEST_VLM_MODEL}",
-     samples: 8, image_size: 32, few_shot: 2, price_input_per_1m: "${EDGEKIT_TEST_VLM_PRICE_IN}", price_output_per_1m: 10.0,
-     retries: 0}
+     samples: 8, image_size: 32, few_shot: 2, price_input_per_1m: "${EDGEKIT_TEST_VLM_PRICE_IN}",
+     price_output_per_1m: 10.0, retries: 0}
 """)
     monkeypatch.delenv("EDGEKIT_TEST_VLM_URL", raising=False)
     monkeypatch.delenv("EDGEKIT_TEST_VLM_MODEL", raising=False)

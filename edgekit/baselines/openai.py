@@ -13,7 +13,9 @@ Images (uint8 (N, C, H, W)) go to a vision-language model as PNG or JPEG data UR
 one query per image, the labels as a numbered list (edgekit.baselines.images); answers are read by
 edgekit.baselines.answers.PARSE_RULE.
 
-    chat = OpenAIChat(base_url="http://127.0.0.1:8080/v1", model="qwen2.5-0.5b", labels=LabelSet.of(["animal", "plant"]))
+    chat = OpenAIChat(
+        base_url="http://127.0.0.1:8080/v1", model="qwen2.5-0.5b", labels=LabelSet.of(["animal", "plant"])
+    )
     chat.classify(["a small domesticated feline"])   # -> array([0])
     chat.classify(images_uint8_nchw)                  # a vision model: one chat request per image
 """
@@ -225,7 +227,8 @@ class OpenAIChat(Baseline):
                 chunks.append(block)
 
     def _answer(self, sample) -> dict:
-        """{"content", "prompt_tokens", "completion_tokens", "estimated", "latency_ms"} from the cache or the endpoint."""
+        """{"content", "prompt_tokens", "completion_tokens", "estimated", "latency_ms"}
+        from the cache or the endpoint."""
         body = self._body(sample)
         path = self._cache_path(body)
         if path is not None and path.is_file():

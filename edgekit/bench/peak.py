@@ -1,6 +1,7 @@
 """The machine's attainable multiply-accumulate rate through onnxruntime, measured once and cached per machine.
 
-    peak = attainable(threads=1)       # {"peak_gmacs_per_s": 36.5, "int8_peak_gmacs_per_s": ..., "gemm_gmacs_per_s": ...}
+    peak = attainable(threads=1)       # {"peak_gmacs_per_s": 36.5, "int8_peak_gmacs_per_s": ...,
+                                       #  "gemm_gmacs_per_s": ...}
     achieved(macs=33e6, batch=1, p50_ms=3.56)     # 9.3 GMAC/s: a quarter of that peak
 
 Two microbenchmarks per arithmetic, each a one-node ONNX graph run by the same CPU execution provider the

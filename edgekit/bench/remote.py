@@ -273,7 +273,10 @@ def bench_on(
         files[f"{run_id}/bundle.npz"] = bundle
     if facts.get("src") != "ok":
         files[f"src-{src_id}.tar.gz"] = src
-    unpack = f"tar -xzf src-{src_id}.tar.gz -C src-{src_id}.tmp && touch src-{src_id}.tmp/.ok && rm -rf src-{src_id} && mv src-{src_id}.tmp src-{src_id} && rm src-{src_id}.tar.gz"
+    unpack = (
+        f"tar -xzf src-{src_id}.tar.gz -C src-{src_id}.tmp && touch src-{src_id}.tmp/.ok && rm -rf src-{src_id} "
+        f"&& mv src-{src_id}.tmp src-{src_id} && rm src-{src_id}.tar.gz"
+    )
     try:
         res = ssh.send(
             f"set -e; cd {_rpath(dev.dir)}; tar -xf -; "

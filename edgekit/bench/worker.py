@@ -5,10 +5,10 @@ peak resident memory of the process is the memory of that model's inference. The
 config line, then commands; every reply is one JSON line on the original stdout (anything else the process
 prints goes to stderr, so it cannot corrupt the protocol).
 
-    python -m edgekit.bench.worker   <  {"model": "m.onnx", "threads": 1, "inter_threads": 1, "batch": 1, "spinning": true}
-                                     <  {"cmd": "warmup", "runs": 10, "seconds": 0.5}
-                                     <  {"cmd": "measure", "runs": 100, "seconds": 1.0, "warmup": 2}
-                                     <  {"cmd": "memory"} | {"cmd": "accuracy", "bundle": "b.npz"} | {"cmd": "quit"}
+    python -m edgekit.bench.worker < {"model": "m.onnx", "threads": 1, "inter_threads": 1, "batch": 1, "spinning": true}
+                                   < {"cmd": "warmup", "runs": 10, "seconds": 0.5}
+                                   < {"cmd": "measure", "runs": 100, "seconds": 1.0, "warmup": 2}
+                                   < {"cmd": "memory"} | {"cmd": "accuracy", "bundle": "b.npz"} | {"cmd": "quit"}
 """
 
 from __future__ import annotations

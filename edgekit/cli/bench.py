@@ -95,7 +95,8 @@ def bench(
     models: list[Path] = typer.Argument(
         ...,
         metavar="MODEL_OR_RUN_DIR...",
-        help="ONNX model files, or a run directory (all its ONNX artifacts); several are measured in alternating rounds.",
+        help="ONNX model files, or a run directory (all its ONNX artifacts); "
+        "several are measured in alternating rounds.",
     ),
     reference: int = typer.Option(
         None,
@@ -166,7 +167,8 @@ def bench(
     on: str = typer.Option(
         None,
         "--on",
-        help="Measure on this device over SSH (user@host, a Host alias, or a name from devices.yaml); the result comes back here.",
+        help="Measure on this device over SSH (user@host, a Host alias, or a name from devices.yaml); "
+        "the result comes back here.",
     ),
     devices: Path = typer.Option(
         None,

@@ -44,7 +44,8 @@ def curve(
         150,
         "--min-steps",
         min=1,
-        help="Optimizer steps every trained point takes at least, and at least as many as the arm's largest size takes (more epochs on small sets).",
+        help="Optimizer steps every trained point takes at least, and at least as many as the arm's largest size takes "
+        "(more epochs on small sets).",
     ),
     in_context: int = typer.Option(
         4, "--in-context", min=1, max=64, help="llm/openai few-shot: examples per class shown in the prompt, at most."

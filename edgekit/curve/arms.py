@@ -1,6 +1,7 @@
 """The arms of a learning curve, read from a recipe's stages (each a lineage or baseline the recipe names).
 
-    train stage that starts a model (no input, no distill)  -> 'train'      (from scratch: the small student, a small CNN)
+    train stage that starts a model (no input, no distill)  -> 'train'      (from scratch: the small student,
+                                                                              a small CNN)
       ... with pretrained weights, or an hf: encoder with head: -> 'fine-tune' (hf: head on frozen embeddings)
     prompted stage                                          -> 'zero-shot'  (flat line: uses no labels)
                                                               + '<id>:few-shot' (class prototypes for embedding,
@@ -83,6 +84,7 @@ def select(arms: Sequence[Arm], names: str | None) -> list[Arm]:
     unknown = [n for n in wanted if n not in known]
     if unknown or not wanted:
         raise InputError(
-            f"--arms: unknown arm {unknown[0] if unknown else repr(names)}; the recipe's arms: {', '.join(a.name for a in arms)}"
+            f"--arms: unknown arm {unknown[0] if unknown else repr(names)}; "
+            f"the recipe's arms: {', '.join(a.name for a in arms)}"
         )
     return [a for a in arms if a.name in wanted]

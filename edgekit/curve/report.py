@@ -107,7 +107,10 @@ def sentence(pair: dict, table: list[dict]) -> str:
     if n_star is None:
         out = f"{a} does not beat {b_text} beyond the noise up to {_up_to(table, a, largest)} (crossover not reached)"
     elif n_star == pair["per_size"][0]["size"]:
-        out = f"{a}{_mb(table, a, n_star)} beats {b_text} beyond the noise at every size tried, from {_up_to(table, a, n_star)} on"
+        out = (
+            f"{a}{_mb(table, a, n_star)} beats {b_text} beyond the noise at every size tried, "
+            f"from {_up_to(table, a, n_star)} on"
+        )
     elif n_star == ALL:
         out = f"only with {_up_to(table, a, n_star)} does {a}{_mb(table, a, n_star)} beat {b_text}"
     else:

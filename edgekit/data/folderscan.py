@@ -19,7 +19,10 @@ from pathlib import Path
 from edgekit.data.errors import DataSourceError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-FORMATS = "edgekit reads a folder with one subfolder of images per class (two classes or more), or train/<class>/ + test/<class>/"
+FORMATS = (
+    "edgekit reads a folder with one subfolder of images per class (two classes or more), "
+    "or train/<class>/ + test/<class>/"
+)
 # choosing data.image_size for a folder of mixed sizes: resized (squashed, not cropped) to size x size
 MAX_AUTO_SIZE = 96  # px: a CPU trains a small CNN on 96x96 in minutes; more detail, raise it toward 224
 MIN_AUTO_SIZE = 16
@@ -144,7 +147,8 @@ def choose_size(sizes: Counter) -> tuple[int | None, str]:
         f"image_size {size}: the images have {len(sizes)} sizes (shorter side {shorter[0]}-{shorter[-1]} px); each is "
         f"resized to {size}x{size} (squashed, not cropped). "
         + (
-            f"{size} px keeps CPU training to minutes (their median shorter side is {median} px); raise it for fine detail."
+            f"{size} px keeps CPU training to minutes (their median shorter side is {median} px); "
+            "raise it for fine detail."
             if median > size
             else f"{size} px is their median shorter side, so most images are not enlarged."
         )

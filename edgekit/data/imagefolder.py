@@ -3,8 +3,9 @@
     DIR/<class>/*.png                       a seeded, stratified test split is held out
     DIR/train/<class>/ + DIR/test/<class>/  a fixed test split, labelled with the training classes
 
-The scan is ``edgekit.data.folderscan``'s, as in ``init`` and ``validate``; the fingerprint is the file names, labels and content hashes (remembered by size/mtime/inode,
-``edgekit.data.filehash``); the pixels come from ``edgekit.data.store``, so every split is rows of one
+The scan is ``edgekit.data.folderscan``'s, as in ``init`` and ``validate``; the fingerprint is the file names, labels
+and content hashes (remembered by size/mtime/inode, ``edgekit.data.filehash``); the pixels come from
+``edgekit.data.store``, so every split is rows of one
 on-disk array and RAM does not grow with the folder.
 """
 

@@ -187,7 +187,10 @@ def fashion_mnist(cfg, arg: str, base_dir: Path, seed: int):
     folder, key = _fashion_dir(cfg, base_dir)
     if folder is None:
         folder = _download_fashion()
-    how = "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), set $EDGEKIT_DATA, or set data.path"
+    how = (
+        "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), set $EDGEKIT_DATA, "
+        "or set data.path"
+    )
     if folder is None:
         raise DataSourceError("source", f"Fashion-MNIST not found in $EDGEKIT_DATA or {SYSTEM_DIR}: {how}")
     files = [_find_idx(folder, stem) for stem in FASHION_FILES]
@@ -206,7 +209,8 @@ def fashion_mnist(cfg, arg: str, base_dir: Path, seed: int):
 @register_source("python")
 def python_function(cfg, arg: str, base_dir: Path, seed: int):
     """``python:pkg.module:function``; the function takes seed= and returns
-    ``{"train": (x, y), "test": (x, y), "classes": [...], "kind": "image"|"text"}`` with x (N, C, H, W) uint8 for images."""
+    ``{"train": (x, y), "test": (x, y), "classes": [...], "kind": "image"|"text"}``
+    with x (N, C, H, W) uint8 for images."""
     module_name, _, fn_name = arg.partition(":")
     if not fn_name:
         raise DataSourceError("source", f"write it as python:module:function, got python:{arg}")

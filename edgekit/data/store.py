@@ -149,7 +149,8 @@ def _fill(path: Path, paths: list[str], side, mode, strict, row_shape, workers: 
 
 
 def _decode_chunk(task) -> tuple[int, tuple[str, str, str] | None]:
-    """A worker: decode a run of files into rows start.. of the store file. Returns (count, (path, error, key) | None)."""
+    """A worker: decode a run of files into rows start.. of the store file.
+    Returns (count, (path, error, key) | None)."""
     path, start, paths, side, mode, strict, row_shape = task
     out = np.lib.format.open_memmap(path, "r+")
     try:

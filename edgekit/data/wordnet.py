@@ -63,7 +63,10 @@ DEFAULT_CLASSES = [
     "communication",
 ]
 SYSTEM_DIR = Path("/usr/share/wordnet")
-HOW = "install Debian's wordnet-base (apt-get install wordnet-base), set $EDGEKIT_DATA, or set data.path to a WordNet dict folder"
+HOW = (
+    "install Debian's wordnet-base (apt-get install wordnet-base), set $EDGEKIT_DATA, "
+    "or set data.path to a WordNet dict folder"
+)
 
 
 def parse_data_noun(lines) -> list[tuple[str, str]]:

@@ -41,7 +41,8 @@ class ShipRule(Strict):
     )
     objective: Literal["size", "latency"] = Field(
         "size",
-        description="among artifacts within the accuracy budget, ship the smallest file (size) or the lowest p50 (latency)",
+        description="among artifacts within the accuracy budget, ship the smallest file (size) "
+        "or the lowest p50 (latency)",
     )
     max_accuracy_drop_pt: float = Field(
         0.5, ge=0, le=100, description="an artifact ships only within this many points of the reference's test accuracy"

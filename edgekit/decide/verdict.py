@@ -194,7 +194,8 @@ def verdict(
         est = " (from estimated tokens)" if c.get("cost_estimated") else ""
         saves = (
             (
-                f"; shipped, the {fmt_size(s.get('size_bytes'))} model replaces ${c['cost_per_1k']:.4g} per 1000 queries"
+                f"; shipped, the {fmt_size(s.get('size_bytes'))} model replaces "
+                f"${c['cost_per_1k']:.4g} per 1000 queries"
                 f" to it{est}"
             )
             if c.get("cost_per_1k")

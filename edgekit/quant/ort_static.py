@@ -70,7 +70,8 @@ def op_counts(model) -> collections.Counter:
 
 
 def load_checked(path: Path):
-    """The input ONNX model, or a one-line InputError when it is corrupt, already quantized or has nothing to quantize."""
+    """The input ONNX model, or a one-line InputError when it is corrupt, already quantized or has nothing to
+    quantize."""
     import onnx
 
     try:
@@ -78,7 +79,8 @@ def load_checked(path: Path):
         onnx.checker.check_model(model)
     except Exception as e:  # onnx raises DecodeError, ValidationError, OSError...
         raise InputError(
-            f"{path}: not a valid ONNX model ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'unreadable'})"
+            f"{path}: not a valid ONNX model "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'unreadable'})"
         ) from None
     ops = op_counts(model)
     already = sorted(op for op in QUANT_OPS if ops.get(op))
@@ -112,7 +114,8 @@ def preprocess(src: Path, dst: Path, console=None) -> None:
     except Exception as e:  # symbolic shape inference raises bare Exceptions on unusual graphs
         if console is not None:
             console.print(
-                f"  [yellow]quant_pre_process failed ({type(e).__name__}: {str(e)[:120]}); quantizing the model as is[/]"
+                f"  [yellow]quant_pre_process failed ({type(e).__name__}: {str(e)[:120]}); "
+                "quantizing the model as is[/]"
             )
         shutil.copyfile(src, dst)
     model = onnx.load(str(dst))

@@ -80,7 +80,8 @@ class Budgets(Limits):
     device: str | None = Field(
         None,
         min_length=1,
-        description="check accuracy and latency on this device's numbers (a result of `edgekit bench --on NAME` in RUN_DIR/devices/)",
+        description="check accuracy and latency on this device's numbers "
+        "(a result of `edgekit bench --on NAME` in RUN_DIR/devices/)",
     )
     regression: Regression | None = Field(
         None, description="limits vs a stored baseline report (edgekit check --baseline)"

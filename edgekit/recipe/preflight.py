@@ -82,7 +82,8 @@ def _check_images(loaded: LoadedRecipe, folder: Path) -> list[str]:
         scans = [train] + ([test] if test is not None else [])
         if _spec("PIL") is None:  # the torch-free install: shrink needs its extra anyway
             notes = [
-                f"data.source {folder}: image headers not checked (Pillow is not installed: pip install 'edgekit[shrink]')"
+                f"data.source {folder}: image headers not checked "
+                "(Pillow is not installed: pip install 'edgekit[shrink]')"
             ]
         else:
             notes = []
@@ -103,7 +104,8 @@ def _check_model(loaded: LoadedRecipe) -> list[str]:
         known = torchvision_models()
         if known is None:
             return [
-                f"model.source {model.source}: not checked (torchvision is not installed: pip install 'edgekit[shrink]')"
+                f"model.source {model.source}: not checked "
+                "(torchvision is not installed: pip install 'edgekit[shrink]')"
             ]
         if name not in known:
             import difflib

@@ -85,7 +85,10 @@ def _message(err: dict[str, Any], model: type[BaseModel]) -> str:
         if kind in ("int_type", "float_type") and isinstance(err["input"], str) and _numeric(err["input"]):
             # PyYAML (YAML 1.1) reads 4e-3 as text; the JSON Schema an editor checks against rejects it too
             value = float(err["input"])
-            msg += f" (YAML read this as text: write {int(value) if kind == 'int_type' and value.is_integer() else value!r}, no quotes)"
+            msg += (
+                " (YAML read this as text: "
+                f"write {int(value) if kind == 'int_type' and value.is_integer() else value!r}, no quotes)"
+            )
     return msg
 
 

@@ -158,7 +158,8 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
                     sub["accuracy"] * 100,
                     base["accuracy"] * 100,
                     "%",
-                    f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} {base['id']}'s {fmt_acc(base['accuracy'])}",
+                    f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} "
+                    f"{base['id']}'s {fmt_acc(base['accuracy'])}",
                 )
             )
             continue
@@ -216,7 +217,8 @@ def _shown(key: str, lim: Limits, art: dict, ref: dict | None) -> tuple[float | 
 
 
 def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
-    """Sense checks (edgekit.decide.sense) warn; those named in budgets' fail_on fail the gate, one result per finding."""
+    """Sense checks (edgekit.decide.sense) warn; those named in budgets' fail_on fail the gate, one result per
+    finding."""
     found = findings(report)
     for f in found:
         if f.check in budgets.fail_on:

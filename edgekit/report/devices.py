@@ -29,7 +29,10 @@ def accuracy_vs_host(
     noise = Z95 * math.sqrt(max(host * (1 - host), 1e-12) / samples) * 100
     diff = (device - host) * 100
     if kind in INT8_KINDS:
-        why = "INT8: integer kernels differ between CPUs (x86 VNNI/AVX2 vs Arm NEON/dot-product), so a few predictions flip"
+        why = (
+            "INT8: integer kernels differ between CPUs (x86 VNNI/AVX2 vs Arm NEON/dot-product), "
+            "so a few predictions flip"
+        )
     else:
         why = "fp32: should match across CPUs up to float rounding"
     if host_samples and host_samples != samples:

@@ -1,8 +1,9 @@
 """The accuracy/latency Pareto frontier and its chart.
 
 A point is on the frontier when no other point is at least as accurate and at least as fast within noise, and
-better beyond noise in one of the two (nor, between two files, dominates it on size too: edgekit.decide.dominance). The chart (matplotlib, the `report` extra, headless Agg backend) shows every artifact
-and baseline: x = batch-1 p50 latency, y = accuracy, marker area proportional to file size; each model lineage
+better beyond noise in one of the two (nor, between two files, dominates it on size too: edgekit.decide.dominance). The
+chart (matplotlib, the `report` extra, headless Agg backend) shows every artifact and baseline: x = batch-1 p50 latency,
+y = accuracy, marker area proportional to file size; each model lineage
 (the big model shrunk, a small one trained directly, a pretrained one fine-tuned) in its own colour, prompted
 baselines as red squares, the shipped artifact ringed in gold.
 """

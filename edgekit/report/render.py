@@ -371,15 +371,21 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#1b1f24;padding:0 1rem}
-h1{font-size:1.6rem;margin-bottom:.3rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
-dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}dt{font-weight:600;color:#57606a}dd{margin:0}
-table{border-collapse:collapse;font-size:.88rem;width:100%}th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:right}
-th{background:#f6f8fa}td:first-child,th:first-child{text-align:left;font-weight:600}tr:nth-child(even) td{background:#fbfcfd}
-p.note{font-size:.85rem;color:#57606a}img{max-width:100%;border:1px solid #d0d7de;border-radius:6px}
-.missing{padding:1rem;background:#fff8c5;border:1px solid #d4a72c;border-radius:6px}
-"""
+_CSS = (
+    "\n"
+    'body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;'
+    "max-width:1100px;color:#1b1f24;padding:0 1rem}\n"
+    "h1{font-size:1.6rem;margin-bottom:.3rem}"
+    "h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}\n"
+    "dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}"
+    "dt{font-weight:600;color:#57606a}dd{margin:0}\n"
+    "table{border-collapse:collapse;font-size:.88rem;width:100%}"
+    "th,td{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:right}\n"
+    "th{background:#f6f8fa}td:first-child,th:first-child{text-align:left;font-weight:600}"
+    "tr:nth-child(even) td{background:#fbfcfd}\n"
+    "p.note{font-size:.85rem;color:#57606a}img{max-width:100%;border:1px solid #d0d7de;border-radius:6px}\n"
+    ".missing{padding:1rem;background:#fff8c5;border:1px solid #d4a72c;border-radius:6px}\n"
+)
 
 
 def html_page(report: dict[str, Any], png: bytes | None) -> str:
@@ -390,7 +396,8 @@ def html_page(report: dict[str, Any], png: bytes | None) -> str:
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         # the browser itself refuses any load that is not inline: the page cannot phone home
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
+        '<meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>edgekit report: {e(name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>edgekit report: {e(name)}</h1><dl>",
@@ -400,7 +407,8 @@ def html_page(report: dict[str, Any], png: bytes | None) -> str:
     if png:
         data = base64.b64encode(png).decode("ascii")
         parts.append(
-            f'<p><img alt="accuracy vs latency, marker area proportional to file size" src="data:image/png;base64,{data}"></p>'
+            '<p><img alt="accuracy vs latency, marker area proportional to file size" '
+            f'src="data:image/png;base64,{data}"></p>'
         )
     else:
         parts.append(

@@ -207,7 +207,8 @@ class Pipeline:
                 if owner is not None:
                     record["recipe"] = owner  # the directory stays the other recipe's: only its status changes
                     raise InputError(
-                        f"{self.run_dir}: holds runs of recipe '{owner.get('name')}', not '{recipe.name}'; choose another --run-dir"
+                        f"{self.run_dir}: holds runs of recipe '{owner.get('name')}', not '{recipe.name}'; "
+                        "choose another --run-dir"
                     )
                 self._clean_partial()
                 fingerprint = self.dataset().fingerprint

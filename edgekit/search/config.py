@@ -41,7 +41,8 @@ class Range(Strict):
 class SearchConfig(Strict):
     space: dict[str, list[Any] | Range] = Field(
         min_length=1,
-        description="'stage.key' (nested: 'recover.distill.weight') -> [low, high] | [choice, ...] | {low, high, log, step} | {choices: [...]}",
+        description="'stage.key' (nested: 'recover.distill.weight') -> "
+        "[low, high] | [choice, ...] | {low, high, log, step} | {choices: [...]}",
     )
     objectives: list[Literal[OBJECTIVES]] = Field(  # type: ignore[valid-type]
         list(OBJECTIVES),

@@ -122,5 +122,8 @@ def describe(row: dict[str, Any], reference: dict[str, Any] | None = None) -> st
     text = f"{row['stage']}: {m['accuracy']:.2f} %, {m['size']:.2f} MB, p50 {m['p50']:.3f} ms"
     if reference:
         r = metrics(reference)
-        text += f" ({r['size'] / m['size']:.1f}x smaller than {reference['stage']}, {r['accuracy'] - m['accuracy']:.2f} pt drop)"
+        text += (
+            f" ({r['size'] / m['size']:.1f}x smaller than {reference['stage']}, "
+            f"{r['accuracy'] - m['accuracy']:.2f} pt drop)"
+        )
     return text

@@ -75,8 +75,9 @@ def subset_accuracies(ctx: StageContext, ds) -> list[dict]:
 
 
 def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
-    """One artifact's metrics row (edgekit.decide.rows) from its bench record (schema edgekit.bench/1); ``file`` relative
-    to the run dir. The extra latency statistics (CI, mean, CV) and memory figures stay beside the row's fields."""
+    """One artifact's metrics row (edgekit.decide.rows) from its bench record (schema edgekit.bench/1); ``file``
+    relative to the run dir. The extra latency statistics (CI, mean, CV) and memory figures stay beside the row's
+    fields."""
     lat, mem = rec["latency_ms"], rec["memory"]
     return {
         "stage": stage_id,

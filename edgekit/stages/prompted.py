@@ -67,7 +67,8 @@ class PromptedConfig(StageConfig):
     provider: Literal[tuple(PROVIDERS)] = Field(description="how the large model is prompted")  # type: ignore[valid-type]
     model: str | None = Field(
         None,
-        description='local model folder or file (relative to the recipe, or package/path inside an installed package); for openai the remote model name; "${NAME}" reads an environment variable',
+        description="local model folder or file (relative to the recipe, or package/path inside an installed package); "
+        'for openai the remote model name; "${NAME}" reads an environment variable',
     )
     prompts: list[str] | None = Field(
         None,
@@ -83,11 +84,14 @@ class PromptedConfig(StageConfig):
     samples: int | None = Field(
         None,
         ge=1,
-        description="score a seeded subset of this many test samples (slow or paid providers); the evaluate stage scores every artifact on the same subset",
+        description="score a seeded subset of this many test samples (slow or paid providers); "
+        "the evaluate stage scores every artifact on the same subset",
     )
     calibrate: bool = Field(
         True,
-        description="llm: subtract each label's log-probability on content-free inputs (\"N/A\") before taking the most likely; corrects a small model's preference for some label words",
+        description="llm: subtract each label's log-probability on content-free inputs "
+        '("N/A") before taking the most likely; '
+        "corrects a small model's preference for some label words",
     )
     few_shot: int = Field(
         0,
@@ -110,7 +114,8 @@ class PromptedConfig(StageConfig):
     )
     base_url: str | None = Field(
         None,
-        description='openai: endpoint base URL, e.g. http://127.0.0.1:8080/v1, or "${NAME}" for an environment variable',
+        description="openai: endpoint base URL, e.g. http://127.0.0.1:8080/v1, "
+        'or "${NAME}" for an environment variable',
     )
     api_key_env: str = Field(
         "OPENAI_API_KEY",
@@ -123,7 +128,8 @@ class PromptedConfig(StageConfig):
     concurrency: int = Field(4, ge=1, le=256, description="openai: requests in flight at once")
     cache: bool = Field(
         True,
-        description="openai: keep every answer on disk (~/.cache/edgekit/openai) so a rerun or a failed run never pays twice",
+        description="openai: keep every answer on disk (~/.cache/edgekit/openai) "
+        "so a rerun or a failed run never pays twice",
     )
     image_size: int = Field(
         224, ge=8, le=4096, description="openai on images: pixels high each image is resized to before it is sent"
@@ -379,6 +385,9 @@ def _prompt(bl, cfg: PromptedConfig, kind: str) -> dict:
     if getattr(bl, "instruction", None):
         rule = "none needed: the most likely label is taken"
         if getattr(bl, "calibrate", False):
-            rule += f", after subtracting each label's log-probability on content-free inputs {list(bl.content_free)} (calibration)"
+            rule += (
+                ", after subtracting each label's log-probability on content-free inputs "
+                f"{list(bl.content_free)} (calibration)"
+            )
         return {"instruction": bl.instruction, "parse_rule": rule}
     return {"templates": list(cfg.prompts)} if cfg.prompts else {}

@@ -89,7 +89,8 @@ class TrainConfig(StageConfig):
     distill: DistillConfig | None = Field(None, description="knowledge distillation from an earlier model")
     model: ModelConfig | None = Field(
         None,
-        description="train this model from its start instead of the recipe's (a second lineage; reads no earlier stage)",
+        description="train this model from its start instead of the recipe's "
+        "(a second lineage; reads no earlier stage)",
     )
     head: HeadConfig | None = Field(
         None, description="text encoders (hf:): prompted head init, then head-only training on cached embeddings"

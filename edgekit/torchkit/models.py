@@ -76,7 +76,8 @@ class ResNetSmall(nn.Module):
 def resnet_small(num_classes: int, in_channels: int, width: float = 1.0, pretrained: bool = False) -> nn.Module:
     if pretrained:
         raise InputError(
-            "model.weights: edgekit:resnet-small has no pretrained weights (train it from scratch, or give a .safetensors file)"
+            "model.weights: edgekit:resnet-small has no pretrained weights "
+            "(train it from scratch, or give a .safetensors file)"
         )
     return ResNetSmall(num_classes, in_channels, width)
 

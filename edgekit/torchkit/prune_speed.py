@@ -117,9 +117,9 @@ def prune_fastest(
     latency depends on widths, not weights), all timed against the parent in one bench run, the fastest kept
     (re-pruned with every slice when ``settings.steps > 1``). ``candidates=None``: ``settings.round_to`` as given,
     timed against the parent when ``measure``. The speed dict: p50_ms, parent_p50_ms, ratio (pruned / parent), min/max
-    of the per-round ratios, unstable, slower_than_parent (edgekit.decide.noise.clearly_slower), and with candidates: chosen,
-    candidates (each one's figures), skipped (roundings torch-pruning could not apply, or that overshot the target by more
-    than OVERSHOOT: those are timed but not chosen)."""
+    of the per-round ratios, unstable, slower_than_parent (edgekit.decide.noise.clearly_slower), and with candidates:
+    chosen, candidates (each one's figures), skipped (roundings torch-pruning could not apply, or that overshot the
+    target by more than OVERSHOOT: those are timed but not chosen)."""
     import copy
 
     from edgekit.torchkit.pruning import prune
@@ -260,8 +260,9 @@ def prune_to_latency(
     rounding's shares (``smooth``), reaches the latency target while keeping the most MACs is kept. The gap below it
     (down to the next grid share) is then probed at three shares with its rounding, in a second run, so the stage
     does not prune far past the target. The kept candidate is re-pruned with every slice when ``settings.steps > 1``.
-    None reaches the target: the fastest is kept and ``target_met`` is false. The speed dict is prune_fastest's (``chosen``: the rounding; ``macs_ratio``: what the kept
-    one reached), plus chosen_candidate, latency_target (the p50 ratio asked), target_met and macs_share_asked (the
+    None reaches the target: the fastest is kept and ``target_met`` is false. The speed dict is prune_fastest's
+    (``chosen``: the rounding; ``macs_ratio``: what the kept one reached), plus chosen_candidate, latency_target (the
+    p50 ratio asked), target_met and macs_share_asked (the
     MACs share its prune was asked to remove: a rounding can remove more)."""
     import copy
 
