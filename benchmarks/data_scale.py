@@ -95,11 +95,11 @@ def decode_rates(folder: Path, rounds: int, tmp: Path) -> dict:
     """images/s decoding the folder's first 6,000 files with 1 and with 2 workers, alternating."""
     import numpy as np
 
-    from edgekit.data.imagefolder import walk_images
+    from edgekit.data.folderscan import walk
     from edgekit.data.store import _fill
 
     paths = [
-        str(folder / p) for c in sorted(os.listdir(folder)) for p in (f"{c}/{f}" for f in walk_images(str(folder / c)))
+        str(folder / p) for c in sorted(os.listdir(folder)) for p in (f"{c}/{f}" for f in walk(str(folder / c))[0])
     ][:6000]
     shape = (3, 96, 96)
     rates: dict[int, list[float]] = {1: [], 2: []}
