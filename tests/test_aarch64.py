@@ -109,7 +109,11 @@ def test_base_install_benches_int8_and_fp32_on_emulated_aarch64(tmp_path_factory
     report = build_report(run_dir)
     arts = {a["id"]: a for a in report["artifacts"]}
     fp32, int8 = arts["export"]["devices"][DEVICE], arts["int8"]["devices"][DEVICE]
-    assert fp32["accuracy_vs_host"]["difference_pt"] == 0 and fp32["emulated"] and fp32["measurement_valid"] is False
+    # the run's evaluate measured 500 test samples, the device 100 of them: the report says so, and fp32 stays within
+    # that noise (its parity to the sample is the bench-to-bench comparison above, on the same 100)
+    cmp = fp32["accuracy_vs_host"]
+    assert "not the same samples" in cmp["note"] and not cmp["beyond_noise"]
+    assert fp32["emulated"] and fp32["measurement_valid"] is False
     assert "integer kernels differ" in int8["accuracy_vs_host"]["note"]
     int8_diff = int8["accuracy_vs_host"]["difference_pt"]
     for key, value in (
