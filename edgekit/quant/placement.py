@@ -47,22 +47,24 @@ def _is_depthwise(node) -> bool:
 
 
 def _squeeze_excite(model, consumers) -> list:
-    """ReduceMean/GlobalAveragePool -> Conv -> act -> Conv -> HardSigmoid/Sigmoid -> Mul: every node of the chain."""
+    """ReduceMean/GlobalAveragePool -> Conv -> act -> Conv -> HardSigmoid/Sigmoid -> Mul by the pooled tensor: every
+    node from the pool to that Mul. Walked breadth-first, since an activation may branch (SiLU is Sigmoid + Mul)."""
     out = []
     for n in model.graph.node:
         if n.op_type not in ("ReduceMean", "GlobalAveragePool"):
             continue
-        chain, cur = [n], n
-        while len(chain) < 8:
-            nxt = consumers.get(cur.output[0], [])
-            if len(nxt) != 1:
+        pooled, chain, seen, frontier = n.input[0], [n], {id(n)}, [n]
+        for _ in range(8):  # an SE block is a handful of steps deep; a classifier head never meets the pooled tensor
+            step = [c for f in frontier for o in f.output for c in consumers.get(o, []) if id(c) not in seen]
+            seen.update(id(c) for c in step)
+            chain += step
+            if any(c.op_type == "Mul" and pooled in c.input for c in step):
+                if any(c.op_type == "Conv" for c in chain):
+                    out += chain
                 break
-            cur = nxt[0]
-            chain.append(cur)
-            if cur.op_type == "Mul":
+            if not step or len(chain) > 12:
                 break
-        if chain[-1].op_type == "Mul" and any(c.op_type == "Conv" for c in chain):
-            out += chain
+            frontier = step
     return out
 
 
