@@ -26,7 +26,7 @@ threads: 1
 data: {source: fashion-mnist, limit_train: 256, limit_test: 100}
 model: {source: "edgekit:resnet-small", width: 0.25}
 stages:
-  - {id: train, kind: train, epochs: 1, batch_size: 64}
+  - {id: train, kind: train, epochs: 4, batch_size: 32, lr: 1.0e-2}  # 39 %: a trial at chance ships nothing
   - {id: export, kind: export}
   - {id: evaluate, kind: evaluate, latency_runs: 10, min_seconds: 1.5, rounds: 1}
 search:
