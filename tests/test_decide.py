@@ -161,9 +161,15 @@ def test_an_unfinished_run_fails_the_gate_with_or_without_budgets():
         assert "did not finish (status failed: stage 'train' failed)" in out.results[0].message
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return real_run(tmp_path_factory)
+@pytest.fixture
+def run_dir(tmp_path_factory, tmp_path):
+    """A copy of the shared real run (run directories are self-contained): these tests re-run shrink with budgets,
+    which run.json records, and the shared run must stay as other modules expect it (no budgets)."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(real_run(tmp_path_factory), copy, symlinks=True)
+    return copy
 
 
 @pytest.mark.slow

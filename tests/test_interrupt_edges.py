@@ -65,6 +65,12 @@ def _env() -> dict:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT as a terminal's process has it. A shell's background job (`cmd &`, as a CI
+    script may be started) ignores SIGINT, children inherit that, and Python then never sees the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _shrink(cwd: Path, args: list[str], trigger: str | None = None, delay: float = 0.0, group: bool = False):
     """Run `edgekit shrink`, send SIGINT ``delay`` s after ``trigger`` appears on stderr (no trigger: no signal);
     (exit code, stdout, stderr, whether the signal was sent)."""
@@ -77,6 +83,7 @@ def _shrink(cwd: Path, args: list[str], trigger: str | None = None, delay: float
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
     )
     sent = threading.Event()
 
@@ -157,6 +164,7 @@ def _shutdown(cwd: Path, group: bool):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
     )
     err_lines: list[str] = []
     reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr))
