@@ -362,7 +362,10 @@ def test_quantize_target_lets_the_device_choose(server, tmp_path_factory):
     chosen = next(t for t in metrics["trials"] if t["trial"] == metrics["chosen_trial"])
     # the kept file follows the device's own latencies: INT8 only when it is faster there
     assert (metrics["kept"] == "int8") == (chosen["latency_p50_ms"] < metrics["float"]["latency_p50_ms"])
-    assert metrics["float"]["latency_p50_ms"] != dec["host_float"]["latency_p50_ms"]  # measured again, there
+    # measured again, there: its own run of the harness (the p50 alone can coincide: both machines are this one, and
+    # p50 is stored to 1e-4 ms; it did, 0.1856 ms on both, with 5,244 queries here and 1,525 there)
+    here, there = dec["host_float"], metrics["float"]
+    assert (there["latency_runs"], there["latency_p50_ms"]) != (here["latency_runs"], here["latency_p50_ms"])
     report = json.loads((run_dir / "report.json").read_text())
     art = next(a for a in report["artifacts"] if a["id"] == "int8-dev")
     assert art["decided_on"]["device"] == "testdev" and art["decided_on"]["machine"] in report["machines"]
