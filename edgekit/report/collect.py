@@ -15,34 +15,9 @@ from typing import Any
 from edgekit.recipe.budgets import Budgets
 from edgekit.errors import InputError
 from edgekit.fsutil import read_json
-from edgekit.hashing import hash_obj
-from edgekit.decide.rows import PERCENTILES
 from edgekit.decide.sense import stage_unchanged
-
-# Fingerprint keys that change between runs on the same machine, so they must not split it in two.
-_VOLATILE = {
-    "created",
-    "time",
-    "timestamp",
-    "date",
-    "hostname",
-    "host",
-    "node",
-    "uptime",
-    "load",
-    "loadavg",
-    "temperature",
-    "temp_c",
-    "frequency",
-    "freq_mhz",
-    "cpu_freq",
-    "available",
-    "memory_available",
-    "throttled",
-    "governor_after",
-    "before",
-    "after",
-}
+from edgekit.report.fingerprint import fingerprint_id
+from edgekit.report.normalize import normalize_row, whole
 
 
 def recorded_budgets(raw: Any, where: Path | str) -> Budgets | None:
@@ -56,81 +31,6 @@ def recorded_budgets(raw: Any, where: Path | str) -> Budgets | None:
         return Budgets.model_validate(raw)
     except ValidationError as e:
         raise InputError(f"{where}: the recorded budgets are invalid ({e.errors()[0]['msg']})") from None
-
-
-def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, machines: dict) -> dict[str, Any]:
-    """One measured row in the report's shape; every optional measurement is None when absent."""
-    role = "baseline" if raw.get("role") == "baseline" else "artifact"
-    produced_by = raw.get("stage") or stage["id"]
-    ident = str(produced_by)
-    machine = raw.get("machine") or metrics.get("machine")
-    machine_id = fingerprint_id(machine)
-    if machine_id and isinstance(machine, dict):
-        machines.setdefault(machine_id, machine)
-    return {
-        "id": ident,
-        "role": role,
-        "stage": produced_by,
-        "kind": kinds.get(produced_by, stage["kind"]),
-        "measured_by": stage["id"],
-        "file": raw.get("file"),
-        "accuracy": _num(raw.get("accuracy")),
-        "size_bytes": _int(raw.get("size_bytes")),
-        "latency_ms": latency_percentiles(raw),
-        "latency_runs": _int(raw.get("latency_runs")),
-        "latency_p50_ci95_ms": _pair(raw.get("latency_p50_ci95_ms")),
-        "latency_round_p50_ms": [float(v) for v in raw.get("latency_round_p50_ms") or [] if _num(v) is not None],
-        "threads": _int(raw.get("threads")),
-        "test_samples": _int(raw.get("test_samples")),
-        "test_set": raw["test_set"] if isinstance(raw.get("test_set"), str) else None,
-        "batch": _int(raw.get("batch")),
-        "chance_accuracy": _num(raw.get("chance_accuracy")),
-        "params": _int(raw.get("params")),
-        "macs": _int(raw.get("macs")),
-        "counts_unknown": raw.get("counts_unknown") if isinstance(raw.get("counts_unknown"), str) else None,
-        "peak_memory_bytes": _int(raw.get("peak_memory_bytes")),
-        "gmacs_per_s": _num(raw.get("gmacs_per_s")),
-        "peak_fraction": _num(raw.get("peak_fraction")),
-        "steal_percent": _num(raw.get("steal_percent")),
-        "cost_per_1k": _num(raw.get("cost_per_1k")),
-        "machine": machine_id,
-        # the benchmark harness flags noisy timings (unstable) and throttled runs (valid: false)
-        "unstable": raw["unstable"] if isinstance(raw.get("unstable"), bool) else None,
-        "unstable_reasons": list(raw.get("unstable_reasons") or []),
-        "measurement_valid": metrics["valid"] if isinstance(metrics.get("valid"), bool) else None,
-        "invalid_reasons": list(metrics.get("invalid_reasons") or []),
-        **{k: raw[k] for k in ("provider", "model", "not_compared") if isinstance(raw.get(k), str)},
-        # baselines: how they were prompted and what it cost; artifacts: accuracy on the baselines' subsets
-        **{k: raw[k] for k in ("prompt", "usage", "accuracy_on") if isinstance(raw.get(k), dict)},
-        **{k: raw[k] for k in ("cost_estimated",) if isinstance(raw.get(k), bool)},
-        **{k: raw[k] for k in ("unparsed",) if isinstance(raw.get(k), int)},
-    }
-
-
-def latency_percentiles(raw: dict) -> dict[str, float]:
-    """The row's ``latency_ms`` mapping ({"p50": ms, ...}), keeping only measured percentiles."""
-    nested = raw.get("latency_ms") if isinstance(raw.get("latency_ms"), dict) else {}
-    return {p: _num(nested[p]) for p in PERCENTILES if _num(nested.get(p)) is not None}
-
-
-def fingerprint_id(fp: Any) -> str | None:
-    """A short stable id for a machine fingerprint: its own id if it has one, else a hash of its stable fields."""
-    if fp is None or fp == {}:
-        return None
-    if isinstance(fp, str):
-        return fp
-    if isinstance(fp, dict):
-        for key in ("id", "hash", "fingerprint"):
-            if isinstance(fp.get(key), str):
-                return fp[key]
-        return hash_obj(_stable(fp))[:16]
-    return hash_obj(fp)[:16]
-
-
-def _stable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if k not in _VOLATILE}
-    return value
 
 
 def read_run(run_dir: Path) -> dict:
@@ -219,8 +119,8 @@ def _inherit_counts(row: dict, stages: list[dict], manifests: dict[str, dict]) -
     while stage and stage not in seen and (row["params"] is None or row["macs"] is None):
         seen.add(stage)
         for key in ("params", "macs"):
-            if row[key] is None and _int(metrics.get(stage, {}).get(key)) is not None:
-                row[key] = _int(metrics[stage][key])
+            if row[key] is None and whole(metrics.get(stage, {}).get(key)) is not None:
+                row[key] = whole(metrics[stage][key])
                 row[f"{key}_from"] = stage
         inputs = manifests.get(stage, {}).get("inputs") or []
         stage = inputs[-1].get("stage") if inputs and isinstance(inputs[-1], dict) else None
@@ -257,22 +157,6 @@ def _same_as_input(stage: str, manifests: dict[str, dict]) -> bool:
     parent = _parent(stage, manifests)
     mine = main_hash(manifests.get(stage, {}))
     return parent is not None and mine is not None and mine == main_hash(manifests.get(parent, {}))
-
-
-def _pair(v: Any) -> list[float] | None:
-    return (
-        [float(v[0]), float(v[1])]
-        if isinstance(v, list) and len(v) == 2 and all(_num(x) is not None for x in v)
-        else None
-    )
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-def _int(v: Any) -> int | None:
-    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def decided_on(stages: list[dict], stage_id: str, machines: dict) -> dict | None:
