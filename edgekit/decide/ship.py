@@ -25,13 +25,11 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from edgekit.recipe.budgets import FINAL, Budgets
-from edgekit.decide.dominance import dominates, judge, sign
-from edgekit.decide.limits import assess
+from edgekit.decide.dominance import sign
 from edgekit.decide.reference import reference_of
 from edgekit.errors import InputError
-from edgekit.decide.rows import latency
-from edgekit.decide.sense import near_chance
-from edgekit.units import fmt_acc, fmt_ms, fmt_size, points
+from edgekit.decide.ship_why import at_chance, over_limits, pct, samples, summary, why_lost
+from edgekit.units import points
 from edgekit.recipe.strict import ID_PATTERN, Strict
 
 
@@ -164,11 +162,11 @@ def decide(
             best = a
     for a in ok:
         if a is not best:
-            codes[a["id"]], lost[a["id"]] = _why_lost(a, best, ok, rule.objective)
+            codes[a["id"]], lost[a["id"]] = why_lost(a, best, ok, rule.objective)
     order = [a["id"] for a in artifacts if a["id"] in lost]
     return Decision(
         best["id"],
-        f"{text}: {_summary(best)}",
+        f"{text}: {summary(best)}",
         text,
         reference,
         {i: lost[i] for i in order},
@@ -209,7 +207,7 @@ def _named(artifacts: list[dict], stage: str, text: str) -> Decision:
             lost_codes={a["id"]: "not-chosen" for a in artifacts},
         )
     lost = {i: f"not chosen: the recipe ships {stage}" for i in others}
-    if chance := _at_chance(hit):
+    if chance := at_chance(hit):
         return Decision(
             None,
             f"nothing ships: {stage} is {chance}",
@@ -220,7 +218,7 @@ def _named(artifacts: list[dict], stage: str, text: str) -> Decision:
             lost_codes={**{i: "not-chosen" for i in others}, stage: "at-chance"},
         )
     return Decision(
-        stage, f"{text}: {_summary(hit)}", text, None, lost, code="named", lost_codes={i: "not-chosen" for i in others}
+        stage, f"{text}: {summary(hit)}", text, None, lost, code="named", lost_codes={i: "not-chosen" for i in others}
     )
 
 
@@ -230,56 +228,18 @@ def _disqualified(
     """(code, why) an artifact may not ship, or None."""
     if a.get("accuracy") is None:
         return "not-measured", "not measured: no test accuracy"
-    if chance := _at_chance(a):
+    if chance := at_chance(a):
         return "at-chance", chance
     if a.get("test_set") and ref.get("test_set") and a["test_set"] != ref["test_set"]:
         return "not-comparable", f"not comparable: measured on other test samples than {ref['id']}"
     drop = points(ref["accuracy"], a["accuracy"])
     if drop > rule.max_accuracy_drop_pt:
         return "too-inaccurate", (
-            f"too inaccurate: {_pct(a)} is {drop:.2f} pt{_samples(drop, ref)} below {ref['id']} "
-            f"({_pct(ref)}), over the {rule.max_accuracy_drop_pt:g} pt budget"
+            f"too inaccurate: {pct(a)} is {drop:.2f} pt{samples(drop, ref)} below {ref['id']} "
+            f"({pct(ref)}), over the {rule.max_accuracy_drop_pt:g} pt budget"
         )
-    over = _over_limits(a, ref, limits, baselines)
+    over = over_limits(a, ref, limits, baselines)
     return ("over-budget", over) if over else None
-
-
-def _at_chance(a: dict) -> str | None:
-    """Why an artifact is at chance level (edgekit.decide.sense.near_chance: it learned nothing), or None."""
-    chance = a.get("chance_accuracy")
-    if a.get("accuracy") is None or chance is None or not near_chance(a["accuracy"], chance):
-        return None
-    return f"at chance: {_pct(a)} is no better than always answering the most common class ({fmt_acc(chance)})"
-
-
-def _samples(drop_pt: float, ref: dict) -> str:
-    """How many test samples a drop is: on a small test set a budget-breaking drop can be two or three images."""
-    n = ref.get("test_samples")
-    return f" ({round(drop_pt * n / 100):,} of {n:,} test samples)" if isinstance(n, int) and n > 0 else ""
-
-
-def _over_limits(a: dict, ref: dict, limits: Budgets | None, baselines: list[dict] | None) -> str | None:
-    """The first budget limit ``a`` breaks (edgekit.decide.limits: as the gate and the search read them), or None."""
-    if limits is None:
-        return None
-    for key, margin in assess(limits, a, ref, a.get("machine"), baselines).items():
-        if isinstance(margin, str) or margin <= 0:
-            continue  # within the limit, or a limit that does not apply to this row (another machine, ...)
-        if key in ("max_size_mb", "max_size_bytes"):
-            cap = limits.max_size_bytes or limits.max_size_mb * 1e6
-            return f"over budget: {fmt_size(a.get('size_bytes'))} > max size {fmt_size(cap)}"
-        if key == "max_latency_ms":
-            ms = latency(a, limits.latency_percentile)
-            return f"over budget: {limits.latency_percentile} {ms:.3f} ms > max_latency_ms {limits.max_latency_ms:g}"
-        if key == "min_accuracy_pct":
-            return f"over budget: {_pct(a)} < min_accuracy_pct {limits.min_accuracy_pct:g} %"
-        if key == "max_accuracy_drop_pt":
-            return (
-                f"over budget: {_pct(a)} is {margin + limits.max_accuracy_drop_pt:.2f} pt below {ref['id']}, "
-                f"over max_accuracy_drop_pt {limits.max_accuracy_drop_pt:g}"
-            )
-        return f"over budget: {key}: not more accurate than {key.split('.', 1)[1]} ({margin:.2f} pt behind)"
-    return None
 
 
 def _better(a: dict, b: dict, objective: str) -> bool:
@@ -291,48 +251,3 @@ def _better(a: dict, b: dict, objective: str) -> bool:
         if won:
             return won > 0
     return False
-
-
-def _axes(d: dict, a: dict) -> list[tuple[str, bool, str]]:
-    """(axis, tie within noise, "d's value vs a's") for size, p50 and accuracy."""
-    values = {
-        "size": f"{fmt_size(d.get('size_bytes'))} vs {fmt_size(a.get('size_bytes'))}",
-        "p50": f"{fmt_ms(latency(d))} vs {fmt_ms(latency(a))}",
-        "accuracy": f"{_pct(d)} vs {_pct(a)}",
-    }
-    return [(axis, judge(d, a, axis)[0], values[axis]) for axis in ("size", "p50", "accuracy")]
-
-
-def _why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> tuple[str, str]:
-    """(code, why) ``a`` lost to ``best`` among the candidates that may ship."""
-    dom = next((d for d in [best, *ok] if d is not a and dominates(d, a)), None)
-    if dom is not None:  # each axis said as it was judged: a p50 that reads higher may be a tie
-        better = {"size": "smaller", "p50": "faster", "accuracy": "more accurate"}
-        return "dominated", f"dominated by {dom['id']}: " + ", ".join(
-            f"{better[axis] if not tie else axis + ' the same within noise'} ({values})"
-            for axis, tie, values in _axes(dom, a)
-        )
-    size_tied, p50_tied = judge(a, best, "size")[0], judge(a, best, "p50")[0]
-    if objective == "size" and not size_tied:
-        return "larger", f"larger: {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}"
-    if objective == "latency" and not p50_tied:
-        return "slower", f"slower: p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
-    if objective == "size" and not p50_tied:
-        return "slower", f"slower: same size within 1 %, p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(best))}"
-    if objective == "latency" and not size_tied:
-        return (
-            "larger",
-            f"larger: p50 the same within noise, {fmt_size(a.get('size_bytes'))} vs {fmt_size(best.get('size_bytes'))}",
-        )
-    return "tied", (
-        f"tied with {best['id']} within noise; {best['id']} is "
-        f"{'more accurate' if best['accuracy'] > a['accuracy'] else 'earlier in the recipe'}"
-    )
-
-
-def _summary(a: dict) -> str:
-    return f"{fmt_size(a.get('size_bytes'))}, p50 {fmt_ms(latency(a))}, {_pct(a)}"
-
-
-def _pct(a: dict) -> str:
-    return fmt_acc(a["accuracy"])
