@@ -21,14 +21,13 @@ from edgekit.report.devices import on_device
 from edgekit.decide.limits import assess, on_samples_of
 from edgekit.decide.verdict import of_report
 from edgekit.units import fmt_acc, points
+from edgekit.report.regression import check_regression
 from edgekit.report.gate import (
-    LATENCY_KEYS,
     SAMPLE_KEYS,
     Outcome,
     Result,
     find,
     gate,
-    growth,
     latency_at,
     mismatch,
     need,
@@ -107,7 +106,7 @@ def check(
         _check_limits(report, art, limits, budgets, out)
     regression = budgets.regression.model_dump() if budgets.regression else (DEFAULT_REGRESSION if baseline else None)
     if regression:
-        _check_regression(report, baseline, budgets, regression, out)
+        check_regression(report, baseline, budgets, regression, out)
     if not any(r.budget != "run_status" for r in out.results):
         raise InputError("nothing to check: the budgets set no limit")
     enforced = [r for r in out.results if r.budget != "run_status" and r.status != "skip"]
@@ -238,89 +237,6 @@ def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:
                     None,
                     "",
                     "no artifact triggers this sense check",
-                )
-            )
-
-
-def _check_regression(report: dict, baseline: dict | None, budgets: Budgets, limits: dict, out: Outcome) -> None:
-    art = find(report, budgets.artifact)
-    aid = art["id"]
-    if baseline is None:
-        for key, limit in limits.items():
-            if limit is not None:
-                out.results.append(
-                    skip(
-                        f"regression.{key}",
-                        aid,
-                        limit,
-                        "% growth" if key != "accuracy_pt" else "pt",
-                        "no baseline report (edgekit check --baseline REPORT)",
-                    )
-                )
-        return
-    old = find(baseline, budgets.artifact, "baseline report")
-    if limits.get("size_pct") is not None:
-        a, b = need(art, "size_bytes"), need(old, "size_bytes")
-        out.results.append(
-            gate(
-                "regression.size_pct",
-                aid,
-                growth(a, b),
-                limits["size_pct"],
-                "% growth",
-                f"size vs baseline ({b:,} → {a:,} bytes)",
-                at_most=True,
-            )
-        )
-    if limits.get("accuracy_pt") is not None and (why := mismatch(art, old, SAMPLE_KEYS, ("now", "baseline"))):
-        out.warnings.append(f"regression.accuracy_pt ({aid}) skipped: {why}")
-        out.results.append(skip("regression.accuracy_pt", aid, limits["accuracy_pt"], "pt", why))
-    elif limits.get("accuracy_pt") is not None:
-        drop = points(need(old, "accuracy"), need(art, "accuracy"))
-        out.results.append(
-            gate(
-                "regression.accuracy_pt",
-                aid,
-                drop,
-                limits["accuracy_pt"],
-                "pt",
-                f"accuracy drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})",
-                at_most=True,
-            )
-        )
-    if limits.get("latency_pct") is not None:
-        p = budgets.latency_percentile
-        mine, theirs = art.get("machine"), old.get("machine")
-        invalid = timing_problem(art, "regression.latency_pct", out) or timing_problem(
-            old, "regression.latency_pct (baseline report)", out
-        )
-        conditions = mismatch(art, old, LATENCY_KEYS, ("now", "baseline"))
-        if invalid:
-            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", invalid))
-        elif conditions:
-            out.warnings.append(f"regression.latency_pct ({aid}) skipped: {conditions}")
-            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", conditions))
-        elif mine is None or theirs is None or mine != theirs:
-            why = (
-                "no machine fingerprint recorded"
-                if mine is None or theirs is None
-                else f"measured on different machines ({theirs} in the baseline, {mine} now)"
-            )
-            out.warnings.append(
-                f"regression.latency_pct ({aid}) skipped: {why}; latency is only compared on the same machine"
-            )
-            out.results.append(skip("regression.latency_pct", aid, limits["latency_pct"], "% growth", why))
-        else:
-            a, b = latency_at(art, p), latency_at(old, p, "baseline report")
-            out.results.append(
-                gate(
-                    "regression.latency_pct",
-                    aid,
-                    growth(a, b),
-                    limits["latency_pct"],
-                    "% growth",
-                    f"{p} latency vs baseline ({b:.3f} → {a:.3f} ms)",
-                    at_most=True,
                 )
             )
 
