@@ -3,7 +3,8 @@
 The one implementation the shipping rule (its ordering and its "dominated by" reasons), the verdict, the search
 frontier and the Pareto chart all use, so the chart never draws on its frontier a point the ship section calls
 dominated. Axes: ``size`` (file bytes, smaller is better), ``p50`` (batch-1 latency, lower is better) and
-``accuracy`` (higher is better). A difference inside noise is a tie, never a win.
+``accuracy`` (the task's primary metric, edgekit.decide.rows; higher is better). A difference inside noise is a
+tie, never a win.
 
     judge(a, b, "p50")              # (tie, a_better): (True, False) when the p50s are the same within noise
     dominates(a, b)                 # a no worse on size, p50 and accuracy within noise, better beyond it on one
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from edgekit.decide.noise import accuracy_tie, latency_tie, size_tie
+from edgekit.decide.noise import latency_tie, metric_tie, size_tie
 from edgekit.decide.rows import latency
 
 AXES = ("size", "p50", "accuracy")
@@ -41,7 +42,7 @@ def judge(a: dict[str, Any], b: dict[str, Any], axis: str) -> tuple[bool, bool]:
         aa, ab = a.get("accuracy"), b.get("accuracy")
         if aa is None or ab is None:
             return aa is None and ab is None, ab is None and aa is not None
-        return accuracy_tie(aa, ab, a.get("test_samples"), b.get("test_samples")), aa > ab
+        return metric_tie(a, b), aa > ab  # the task's metric, tied within its own interval
     raise ValueError(f"unknown axis {axis!r}; one of {', '.join(AXES)}")
 
 

@@ -1,6 +1,7 @@
-"""When two measured rows differ by more than noise: accuracy from the test-set size, latency from the bench
-harness's alternating rounds, file size exactly. The shipping rule and the verdict call a difference within noise
-a tie, never a win. Torch-free, a leaf (reads edgekit.decide.rows' fields only).
+"""When two measured rows differ by more than noise: the task's metric from its recorded 95 % interval
+(``accuracy_ci95``, a detector's bootstrap over test images) or else from the test-set size (binomial), latency
+from the bench harness's alternating rounds, file size exactly. The shipping rule and the verdict call a difference
+within noise a tie, never a win. Torch-free, a leaf (reads edgekit.decide.rows' fields only).
 
     accuracy_tie(0.902, 0.900, 10_000, 10_000)   # True: 0.2 pt is inside the 95 % interval (about ±0.8 pt)
     slower(a_row, b_row)                         # True when A was slower in every round, and by over 5 %
@@ -36,6 +37,30 @@ def accuracy_margin_pt(p1: float, n1: int | None, p2: float, n2: int | None) -> 
 def accuracy_tie(p1: float, p2: float, n1: int | None, n2: int | None) -> bool:
     margin = accuracy_margin_pt(p1, n1, p2, n2)
     return abs(p1 - p2) * 100 <= (margin if margin is not None else 0.0)
+
+
+def metric_margin_pt(a: dict, b: dict) -> float | None:
+    """Half-width, in points, of the 95 % interval of the difference of two rows' primary metric. Rows that carry
+    ``accuracy_ci95`` (detection: a bootstrap over test images) combine their half-widths as independent
+    (sqrt(ha² + hb²), conservative as the binomial one is); one row's interval alone counts twice over; rows without
+    one fall back to the binomial accuracy_margin_pt from test_samples. None without either."""
+    ha, hb = _half_width(a.get("accuracy_ci95")), _half_width(b.get("accuracy_ci95"))
+    if ha is not None or hb is not None:
+        ha, hb = (ha if ha is not None else hb), (hb if hb is not None else ha)
+        return 100 * math.sqrt(ha * ha + hb * hb)
+    if a.get("accuracy") is None or b.get("accuracy") is None:
+        return None
+    return accuracy_margin_pt(a["accuracy"], a.get("test_samples"), b["accuracy"], b.get("test_samples"))
+
+
+def metric_tie(a: dict, b: dict) -> bool:
+    """Whether two rows' primary metric (``accuracy``) is the same within noise (metric_margin_pt)."""
+    margin = metric_margin_pt(a, b)
+    return abs(a["accuracy"] - b["accuracy"]) * 100 <= (margin if margin is not None else 0.0)
+
+
+def _half_width(ci) -> float | None:
+    return (ci[1] - ci[0]) / 2 if _interval(ci) and ci[1] >= ci[0] else None
 
 
 def size_tie(a: int | None, b: int | None) -> bool:

@@ -11,11 +11,26 @@ A baseline row has ``role: "baseline"``, ``provider``, ``model`` and ``cost_per_
 and ``prompt``/``unparsed``/``usage`` where a chat model answered; ``not_compared`` says why one was not run;
 a measurement it cannot make is None (an API model has no size). Units are in the names: ms, bytes, per 1k
 queries; accuracy is a fraction in [0, 1].
+
+A task's metric (issue 32): ``accuracy`` always holds the task's PRIMARY metric, so every reader works unchanged;
+``metric`` names it (absent: "accuracy"; a detector: "mAP@0.5:0.95") and display code shows the value under that
+name (metric_name), never as "accuracy". A detection row also carries ``metrics`` (every metric of the task by name,
+e.g. {"mAP@0.5:0.95": 0.41, "mAP@0.5": 0.66}), ``chance_accuracy: 0.0``, ``test_samples`` (test images),
+``accuracy_ci95`` ([low, high]: 95 % bootstrap interval over test images of the primary metric; edgekit.decide.noise
+ties on it; absent, the binomial interval from test_samples applies) and ``mean_detections`` (boxes per test image
+after NMS; 0 means NMS kept nothing, edgekit.decide.sense). Budgets' ``max_accuracy_drop_pt`` is in points of the
+primary metric.
+
+    {"stage": "quantize", "role": "artifact", "metric": "mAP@0.5:0.95", "accuracy": 0.412,
+     "metrics": {"mAP@0.5:0.95": 0.412, "mAP@0.5": 0.655}, "accuracy_ci95": [0.391, 0.433], "chance_accuracy": 0.0,
+     "test_samples": 200, "mean_detections": 3.4, ...}
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, TypedDict
+
+from edgekit.units import fmt_acc
 
 PERCENTILES = ("p50", "p90", "p95", "p99")  # the latency percentiles edgekit measures, reports and gates
 Percentile = Literal[PERCENTILES]  # type: ignore[valid-type]  (derived, so the vocabulary is written once)
@@ -26,7 +41,11 @@ class Row(TypedDict, total=False):
     stage: str  # the stage that produced the artifact (or the prompted stage's id)
     role: Role
     file: str | None  # the ONNX file, relative to the run directory
-    accuracy: float | None
+    accuracy: float | None  # the task's primary metric (named by ``metric``), a fraction in [0, 1]
+    metric: str  # the primary metric's name; absent: "accuracy" (metric_name)
+    metrics: dict[str, float]  # every metric of the task by name, the primary one included (detection)
+    accuracy_ci95: list[float] | None  # [low, high] 95 % interval of ``accuracy`` (bootstrap over test images)
+    mean_detections: float | None  # detection: boxes per test image after NMS (0: NMS kept nothing)
     chance_accuracy: float | None  # what always answering the most frequent class scores (edgekit.decide.sense)
     test_samples: int | None
     test_set: str | None  # digest of which test samples: accuracies are compared only on the same ones
@@ -68,6 +87,26 @@ class Row(TypedDict, total=False):
     lineage_model: (
         str | None
     )  # the model source that lineage starts from ("torchvision:resnet18", "edgekit:resnet-small")
+
+
+ACCURACY = "accuracy"  # the metric a row without ``metric`` is scored on (classification)
+
+
+def metric_name(row: dict[str, Any]) -> str:
+    """The name of the metric a row's ``accuracy`` holds: "accuracy" for classification, e.g. "mAP@0.5:0.95"."""
+    name = row.get("metric")
+    return name if isinstance(name, str) and name else ACCURACY
+
+
+def metric_of(rows: list[dict[str, Any]]) -> str:
+    """The primary metric a set of rows (one run's) is scored on: the first row that names one, else "accuracy"."""
+    return next((metric_name(r) for r in rows if metric_name(r) != ACCURACY), ACCURACY)
+
+
+def shown(row: dict[str, Any]) -> str:
+    """A row's primary metric as sentences say it: "90.10 %" for accuracy, "mAP@0.5:0.95 41.20 %" otherwise."""
+    name, value = metric_name(row), fmt_acc(row.get("accuracy"))
+    return value if name == ACCURACY else f"{name} {value}"
 
 
 def latency(row: dict[str, Any], percentile: str = "p50") -> float | None:

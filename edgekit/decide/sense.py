@@ -19,12 +19,27 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from edgekit.decide.noise import clearly_slower, slower
+from edgekit.decide.rows import ACCURACY, metric_name
 from edgekit.units import fmt_acc
 
 # every check by name; budgets' ``fail_on`` turns the named ones from warnings into gate failures
-CHECKS = ("chance", "pruned-slower", "int8-slower", "int8-collapse", "unchanged", "counts-unknown", "latency-missed")
+CHECKS = (
+    "chance",
+    "pruned-slower",
+    "int8-slower",
+    "int8-collapse",
+    "unchanged",
+    "counts-unknown",
+    "latency-missed",
+    "no-detections",
+)
 QUANT_KINDS = ("quantize", "inc-quantize")
 COLLAPSE_PT = 5.0  # INT8 accuracy more than this many points below its float parent: collapsed
+# Another metric (mAP) at chance 0 sits near 0 by nature: at chance is "0 within its 95 % interval", or, for a row
+# without one, within half a point of chance (mAP 0.3 pt is boxes found by accident, not a detector).
+METRIC_CHANCE_PT = 0.5
+# Another metric (mAP) keeping under half its float parent's value collapsed too: mAP 12 -> 5 loses "only" 7 pt.
+COLLAPSE_KEPT = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,20 @@ def near_chance(accuracy: float, chance: float) -> bool:
     return accuracy <= chance + max(0.02, 0.05 * (1 - chance))
 
 
+def row_near_chance(row: dict[str, Any]) -> bool:
+    """Whether a measured row's primary metric is at chance: near_chance for accuracy; for another metric (mAP,
+    chance 0) its 95 % interval (``accuracy_ci95``) reaches chance, or it is within METRIC_CHANCE_PT of it."""
+    acc, chance = row.get("accuracy"), row.get("chance_accuracy")
+    if acc is None or chance is None:
+        return False
+    if metric_name(row) == ACCURACY:
+        return near_chance(acc, chance)
+    ci = row.get("accuracy_ci95")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and isinstance(ci[0], (int, float)):
+        return ci[0] <= chance
+    return acc <= chance + METRIC_CHANCE_PT / 100
+
+
 def stage_unchanged(kind: str, metrics: dict[str, Any], same_file: bool) -> str | None:
     """Why a stage's output equals its input, or None. ``same_file``: its artifact has its input's bytes."""
     if (
@@ -79,6 +108,7 @@ def findings(report: dict[str, Any]) -> list[Finding]:
         out += _chance(row)
     for row in arts:
         out += _counts(row)
+        out += _no_detections(row)
         if row.get("kind") in QUANT_KINDS:
             parent = _float_parent(row, arts)
             if parent is not None:
@@ -99,14 +129,41 @@ def findings(report: dict[str, Any]) -> list[Finding]:
 
 def _chance(row: dict) -> list[Finding]:
     acc, chance = row.get("accuracy"), row.get("chance_accuracy")
-    if acc is None or chance is None or not near_chance(acc, chance):
+    if not row_near_chance(row):
         return []
+    if (name := metric_name(row)) != ACCURACY:
+        ci = row.get("accuracy_ci95")
+        within = f", 95 % interval {fmt_acc(ci[0])}–{fmt_acc(ci[1])}" if ci else ""
+        return [
+            Finding(
+                "chance",
+                row["id"],
+                f"{name} {fmt_acc(acc)} is at chance level ({fmt_acc(chance)}{within}: no better than predicting "
+                f"nothing); the model has not learned the task",
+            )
+        ]
     return [
         Finding(
             "chance",
             row["id"],
             f"accuracy {fmt_acc(acc)} is at chance level ({fmt_acc(chance)}: always answering "
             f"the most common class); the model has not learned the task",
+        )
+    ]
+
+
+def _no_detections(row: dict) -> list[Finding]:
+    """A detector whose NMS keeps no box on the test images (``mean_detections`` 0): a score threshold too high, an
+    INT8 head whose scores collapsed, or boxes decoded out of the image."""
+    n = row.get("mean_detections")
+    if not isinstance(n, (int, float)) or n > 0:
+        return []
+    return [
+        Finding(
+            "no-detections",
+            row["id"],
+            f"NMS produced nothing: 0 boxes per test image, so {metric_name(row)} is 0 whatever the model learned "
+            "(score threshold too high, or the head's scores collapsed: quantize it with the head kept float)",
         )
     ]
 
@@ -185,17 +242,21 @@ def _prune_speed(stage: dict) -> list[Finding]:
 
 
 def _collapse(row: dict, parent: dict) -> list[Finding]:
-    acc, ref, chance = row.get("accuracy"), parent.get("accuracy"), row.get("chance_accuracy")
+    acc, ref = row.get("accuracy"), parent.get("accuracy")
     if acc is None or ref is None:
         return []
-    at_chance = chance is not None and near_chance(acc, chance) and not near_chance(ref, chance)
-    if (ref - acc) * 100 <= COLLAPSE_PT and not at_chance:
+    chance = row.get("chance_accuracy") if parent.get("chance_accuracy") is None else parent["chance_accuracy"]
+    parent_at_chance = row_near_chance({**parent, "chance_accuracy": chance})  # the INT8 row's chance if unrecorded
+    at_chance = row_near_chance(row) and not parent_at_chance
+    name = metric_name(row)
+    halved = name != ACCURACY and not parent_at_chance and acc < COLLAPSE_KEPT * ref
+    if (ref - acc) * 100 <= COLLAPSE_PT and not at_chance and not halved:
         return []
     return [
         Finding(
             "int8-collapse",
             row["id"],
-            f"INT8 accuracy collapsed: {fmt_acc(acc)} vs {fmt_acc(ref)} for its float "
+            f"INT8 {name} collapsed: {fmt_acc(acc)} vs {fmt_acc(ref)} for its float "
             f"parent {parent['id']} ({(ref - acc) * 100:.1f} pt lost)",
         )
     ]

@@ -28,6 +28,7 @@ from edgekit.recipe.budgets import FINAL, Budgets
 from edgekit.decide.dominance import sign
 from edgekit.decide.reference import reference_of
 from edgekit.errors import InputError
+from edgekit.decide.rows import ACCURACY, metric_of
 from edgekit.decide.ship_why import at_chance, over_limits, pct, samples, summary, why_lost
 from edgekit.units import points
 from edgekit.recipe.strict import ID_PATTERN, Strict
@@ -101,11 +102,12 @@ def ship_lines(report: dict) -> list[str]:
     return [head, *(f"  {ident}: {why}" for ident, why in ship["lost"].items())]
 
 
-def describe(rule: ShipRule, reference: str | None) -> str:
+def describe(rule: ShipRule, reference: str | None, metric: str = ACCURACY) -> str:
+    """The rule in words; ``metric``: the task's primary metric the budget is in points of (rows.metric_of)."""
     if rule.stage:
         return f"the recipe names {rule.stage} (ship: {{stage: {rule.stage}}})"
     what = "smallest file" if rule.objective == "size" else "lowest p50 latency"
-    return f"{what} within {rule.max_accuracy_drop_pt:g} pt of {reference or 'the reference'}'s accuracy"
+    return f"{what} within {rule.max_accuracy_drop_pt:g} pt of {reference or 'the reference'}'s {metric}"
 
 
 def decide(
@@ -124,7 +126,7 @@ def decide(
     if rule.stage:
         return _named(artifacts, rule.stage, describe(rule, reference))
     ref = next((a for a in measured if a["id"] == reference), None)
-    text = describe(rule, reference)
+    text = describe(rule, reference, metric_of(measured))
     if ref is None:
         return Decision(
             None,

@@ -9,23 +9,26 @@ from __future__ import annotations
 
 from edgekit.decide.dominance import dominates, judge
 from edgekit.decide.limits import assess
-from edgekit.decide.rows import latency
-from edgekit.decide.sense import near_chance
+from edgekit.decide.rows import ACCURACY, latency, metric_name, shown
+from edgekit.decide.sense import row_near_chance
 from edgekit.recipe.budgets import Budgets
 from edgekit.units import fmt_acc, fmt_ms, fmt_size
 
 
 def at_chance(a: dict) -> str | None:
-    """Why an artifact is at chance level (edgekit.decide.sense.near_chance: it learned nothing), or None."""
-    chance = a.get("chance_accuracy")
-    if a.get("accuracy") is None or chance is None or not near_chance(a["accuracy"], chance):
+    """Why an artifact is at chance level (edgekit.decide.sense.row_near_chance: it learned nothing), or None."""
+    if not row_near_chance(a):
         return None
-    return f"at chance: {pct(a)} is no better than always answering the most common class ({fmt_acc(chance)})"
+    what = "always answering the most common class" if metric_name(a) == ACCURACY else "predicting nothing"
+    return f"at chance: {pct(a)} is no better than {what} ({fmt_acc(a['chance_accuracy'])})"
 
 
 def samples(drop_pt: float, ref: dict) -> str:
-    """How many test samples a drop is: on a small test set a budget-breaking drop can be two or three images."""
+    """How many test samples a drop is: on a small test set a budget-breaking drop can be two or three images
+    (accuracy only: a point of mAP is no count of images)."""
     n = ref.get("test_samples")
+    if metric_name(ref) != ACCURACY:
+        return ""
     return f" ({round(drop_pt * n / 100):,} of {n:,} test samples)" if isinstance(n, int) and n > 0 else ""
 
 
@@ -58,7 +61,7 @@ def axes(d: dict, a: dict) -> list[tuple[str, bool, str]]:
     values = {
         "size": f"{fmt_size(d.get('size_bytes'))} vs {fmt_size(a.get('size_bytes'))}",
         "p50": f"{fmt_ms(latency(d))} vs {fmt_ms(latency(a))}",
-        "accuracy": f"{pct(d)} vs {pct(a)}",
+        "accuracy": f"{pct(d)} vs {pct(a)}",  # pct names a metric other than accuracy
     }
     return [(axis, judge(d, a, axis)[0], values[axis]) for axis in ("size", "p50", "accuracy")]
 
@@ -67,7 +70,12 @@ def why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> tuple[str, 
     """(code, why) ``a`` lost to ``best`` among the candidates that may ship."""
     dom = next((d for d in [best, *ok] if d is not a and dominates(d, a)), None)
     if dom is not None:  # each axis said as it was judged: a p50 that reads higher may be a tie
-        better = {"size": "smaller", "p50": "faster", "accuracy": "more accurate"}
+        name = metric_name(a)
+        better = {
+            "size": "smaller",
+            "p50": "faster",
+            "accuracy": "more accurate" if name == ACCURACY else "higher " + name,
+        }
         return "dominated", f"dominated by {dom['id']}: " + ", ".join(
             f"{better[axis] if not tie else axis + ' the same within noise'} ({values})"
             for axis, tie, values in axes(dom, a)
@@ -86,7 +94,7 @@ def why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> tuple[str, 
         )
     return "tied", (
         f"tied with {best['id']} within noise; {best['id']} is "
-        f"{'more accurate' if best['accuracy'] > a['accuracy'] else 'earlier in the recipe'}"
+        f"{_higher(a) if best['accuracy'] > a['accuracy'] else 'earlier in the recipe'}"
     )
 
 
@@ -95,4 +103,9 @@ def summary(a: dict) -> str:
 
 
 def pct(a: dict) -> str:
-    return fmt_acc(a["accuracy"])
+    """The row's primary metric: "90.10 %" for accuracy, "mAP@0.5:0.95 41.20 %" for another (rows.shown)."""
+    return shown(a)
+
+
+def _higher(a: dict) -> str:
+    return "more accurate" if metric_name(a) == ACCURACY else f"higher {metric_name(a)}"

@@ -4,7 +4,8 @@ Computed once, from the report's rows, when report.json is built (``report["verd
 report.md, report.html and `edgekit check` all read that one result, so they always name the same winner.
 Each other lineage (a stage with its own ``model:``, e.g. a small CNN trained directly) is represented by the
 artifact the same shipping rule would pick within it; each baseline by itself. Differences within noise
-(edgekit.decide.noise: accuracy from the test-set size, latency from the harness's rounds) are ties, not wins.
+(edgekit.decide.noise: the task's metric from its interval or the test-set size, latency from the harness's
+rounds) are ties, not wins.
 Torch-free.
 
     v = verdict(report["artifacts"], report["baselines"], report["final"])
@@ -20,8 +21,8 @@ from typing import Any
 from edgekit.decide.dominance import judge, sign
 from edgekit.decide.limits import on_samples_of
 from edgekit.decide.reference import reference_of
-from edgekit.decide.noise import accuracy_margin_pt
-from edgekit.decide.rows import latency
+from edgekit.decide.noise import metric_margin_pt
+from edgekit.decide.rows import ACCURACY, latency, metric_name, shown
 from edgekit.units import fmt_acc, fmt_ms, fmt_size
 from edgekit.decide.ship import ShipRule, decide
 
@@ -66,7 +67,8 @@ def _cost(v) -> str:
 
 
 def _pct(a: dict) -> str:
-    return fmt_acc(a["accuracy"])
+    """The primary metric in a sentence: "90.10 %", or "mAP@0.5:0.95 41.20 %" (rows.shown)."""
+    return shown(a)
 
 
 def lineage_picks(artifacts: list[dict], shipped: dict, rule: ShipRule | None = None) -> list[dict]:
@@ -121,23 +123,26 @@ def compare(s: dict, c: dict) -> dict[str, Any]:
         "id": c["id"],
         "accuracy_diff_pt": round((s["accuracy"] - c["accuracy"]) * 100, 2),
         "accuracy_tie": acc_tie,
-        "accuracy_noise_pt": accuracy_margin_pt(
-            s["accuracy"], s.get("test_samples"), c["accuracy"], c.get("test_samples")
-        ),
+        # the task's metric's own interval where rows carry one (detection), else binomial (edgekit.decide.noise)
+        "accuracy_noise_pt": metric_margin_pt(s, c),
         "size_ratio": size_r,
         "size_tie": size_same,
         "latency_ratio": lat_r,
         "latency_tie": lat_tie,
         "outcome": outcome,
+        **({} if metric_name(s) == ACCURACY else {"metric": metric_name(s)}),
     }
 
 
 def _clause(cmp: dict) -> str:
-    d, noise = cmp["accuracy_diff_pt"], cmp["accuracy_noise_pt"]
+    d, noise, name = cmp["accuracy_diff_pt"], cmp["accuracy_noise_pt"], cmp.get("metric", ACCURACY)
     if cmp["accuracy_tie"]:
-        parts = ["as accurate within noise" + (f" (±{noise:.1f} pt)" if noise else "")]
-    else:
+        same = "as accurate" if name == ACCURACY else f"the same {name}"
+        parts = [f"{same} within noise" + (f" (±{noise:.1f} pt)" if noise else "")]
+    elif name == ACCURACY:
         parts = [f"{abs(d):.1f} pt {'more' if d > 0 else 'less'} accurate"]
+    else:
+        parts = [f"{abs(d):.1f} pt {'higher' if d > 0 else 'lower'} {name}"]
     if cmp["size_ratio"] is not None:
         r = cmp["size_ratio"]
         parts.append("the same size" if cmp.get("size_tie") else f"{_times(r)} {'smaller' if r < 1 else 'larger'}")
@@ -177,7 +182,7 @@ def verdict(
         {
             "contender": s["id"],
             "kind": "shipped" + (f" ({s['lineage_model']})" if s.get("lineage_model") else ""),
-            "accuracy": _pct(s),
+            "accuracy": fmt_acc(s["accuracy"]),
             "size": fmt_size(s.get("size_bytes")),
             "p50": fmt_ms(latency(s)),
             "comparison": "",
@@ -208,7 +213,7 @@ def verdict(
             {
                 "contender": c["id"],
                 "kind": kind if kind != "other lineage" else f"lineage ({c.get('lineage_model') or '?'})",
-                "accuracy": _pct(c),
+                "accuracy": fmt_acc(c["accuracy"]),
                 "size": fmt_size(c.get("size_bytes")),
                 "p50": fmt_ms(latency(c)),
                 "comparison": f"shipped is {_clause(cmp)}",

@@ -36,6 +36,15 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         "test_set": raw["test_set"] if isinstance(raw.get("test_set"), str) else None,
         "batch": whole(raw.get("batch")),
         "chance_accuracy": number(raw.get("chance_accuracy")),
+        # a task's metric (edgekit.decide.rows): only where the row names one, so a classifier's row is unchanged
+        **({"metric": raw["metric"]} if isinstance(raw.get("metric"), str) and raw["metric"] else {}),
+        **({"metrics": m} if (m := _metrics(raw.get("metrics"))) else {}),
+        **({"accuracy_ci95": ci} if (ci := pair(raw.get("accuracy_ci95"))) else {}),
+        **(
+            {"mean_detections": number(raw["mean_detections"])}
+            if number(raw.get("mean_detections")) is not None
+            else {}
+        ),
         "params": whole(raw.get("params")),
         "macs": whole(raw.get("macs")),
         "counts_unknown": raw.get("counts_unknown") if isinstance(raw.get("counts_unknown"), str) else None,
@@ -62,6 +71,11 @@ def latency_percentiles(raw: dict) -> dict[str, float]:
     """The row's ``latency_ms`` mapping ({"p50": ms, ...}), keeping only measured percentiles."""
     nested = raw.get("latency_ms") if isinstance(raw.get("latency_ms"), dict) else {}
     return {p: number(nested[p]) for p in PERCENTILES if number(nested.get(p)) is not None}
+
+
+def _metrics(v: Any) -> dict[str, float]:
+    """Every metric of the task by name ({"mAP@0.5:0.95": 0.41, "mAP@0.5": 0.66}), numbers only."""
+    return {str(k): float(x) for k, x in v.items() if number(x) is not None} if isinstance(v, dict) else {}
 
 
 def pair(v: Any) -> list[float] | None:
