@@ -45,7 +45,7 @@ def plot(doc: dict) -> bytes:
         )
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(f"labelled training examples per class (log; {doc['test_samples']} test samples for every point)")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(f"test {doc.get('metric', 'accuracy')} (%)")  # the points' metric (curve.report)
         kinds = {a["kind"] for a in doc["arms"]}
         versus = (
             "training vs prompting" if kinds & {"zero-shot", "few-shot"} else "training from scratch vs fine-tuning"

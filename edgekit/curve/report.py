@@ -10,6 +10,7 @@ import statistics
 from collections.abc import Sequence
 
 from edgekit.curve.crossover import crossover, flat, summary
+from edgekit.decide.rows import ACCURACY, metric_of
 from edgekit.curve.sizes import ALL, Size, label
 
 SCHEMA = "edgekit.curve/1"
@@ -70,6 +71,8 @@ def build(points: list[dict], arms: Sequence, sizes: Sequence[Size], n_test: int
         "timing": timing,
         "points": points,
     }
+    if (metric := metric_of(points)) != ACCURACY:  # points scored on another metric (mAP) say so; accuracy: as before
+        doc["metric"] = metric
     doc["sentences"] = [sentence(p, table) for p in pairs]
     doc["sentence"] = headline(doc)
     return doc
@@ -139,7 +142,8 @@ def markdown(doc: dict) -> str:
         "",
         doc["sentence"],
         "",
-        "| size | arm | kind | accuracy ± 95 % CI | seeds | train s | model size | p50 ms (batch 1) |",
+        f"| size | arm | kind | {doc.get('metric', ACCURACY)} ± 95 % CI "
+        "| seeds | train s | model size | p50 ms (batch 1) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["table"]:

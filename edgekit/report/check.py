@@ -16,6 +16,7 @@ from typing import Any
 
 from edgekit.errors import InputError
 from edgekit.recipe.budgets import DEFAULT_REGRESSION, FINAL, Budgets, Limits
+from edgekit.decide.rows import metric_name
 from edgekit.decide.sense import findings
 from edgekit.report.devices import on_device
 from edgekit.decide.limits import assess, on_samples_of
@@ -157,7 +158,7 @@ def _check_limits(report: dict, art: dict, lim: Limits, budgets: Budgets, out: O
                     sub["accuracy"] * 100,
                     base["accuracy"] * 100,
                     "%",
-                    f"{aid}: accuracy {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} "
+                    f"{aid}: {metric_name(art)} {fmt_acc(sub['accuracy'])} {'>' if ok else '≤'} "
                     f"{base['id']}'s {fmt_acc(base['accuracy'])}",
                 )
             )
@@ -203,16 +204,17 @@ def _shown(key: str, lim: Limits, art: dict, ref: dict | None) -> tuple[float | 
         return lim.max_size_bytes, "bytes", "file size", True
     if key == "max_latency_ms":
         return lim.max_latency_ms, "ms", f"{lim.latency_percentile} latency", True
+    metric = metric_name(art)  # budgets on accuracy are in the task's primary metric (mAP for a detector)
     if key == "min_accuracy_pct":
-        return lim.min_accuracy_pct, "%", "accuracy", False
+        return lim.min_accuracy_pct, "%", metric, False
     if key == "max_accuracy_drop_pt":
         return (
             lim.max_accuracy_drop_pt,
             "pt",
-            f"accuracy drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})",
+            f"{metric} drop vs {ref['id']} ({fmt_acc(ref['accuracy'])} → {fmt_acc(art['accuracy'])})",
             True,
         )
-    return None, "%", "accuracy", False
+    return None, "%", metric, False
 
 
 def _check_sense(report: dict, budgets: Budgets, out: Outcome) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.decide.dominance import frontier as pareto_rows
-from edgekit.decide.rows import latency
+from edgekit.decide.rows import latency, metric_of
 from edgekit.units import fmt_size
 
 
@@ -101,9 +101,10 @@ def plot(report: dict[str, Any]) -> bytes:
             ax.set_xscale("log")  # a prompted model can be 100x slower than the shrunk one
         _labels(ax, rows, sizes, biggest)
         ax.set_xlabel("batch-1 latency p50 (ms, lower is better)")
-        ax.set_ylabel("test accuracy (%, higher is better)")
+        metric = metric_of(rows)  # the task's primary metric: accuracy, or a detector's mAP@0.5:0.95
+        ax.set_ylabel(f"test {metric} (%, higher is better)")
         name = report.get("recipe", {}).get("name", "")
-        ax.set_title(f"{name}: accuracy vs latency (marker area ∝ file size)", fontsize=11)
+        ax.set_title(f"{name}: {metric} vs latency (marker area ∝ file size)", fontsize=11)
         ax.grid(True, alpha=0.3)
         ax.margins(x=0.25, y=0.2)
         if rows:

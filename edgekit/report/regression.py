@@ -7,6 +7,7 @@ batch; a comparison that cannot be made is a skip with its reason, never a pass)
 
 from __future__ import annotations
 
+from edgekit.decide.rows import metric_name
 from edgekit.recipe.budgets import Budgets
 from edgekit.report.gate import (
     LATENCY_KEYS,
@@ -66,7 +67,7 @@ def check_regression(report: dict, baseline: dict | None, budgets: Budgets, limi
                 drop,
                 limits["accuracy_pt"],
                 "pt",
-                f"accuracy drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})",
+                f"{metric_name(art)} drop vs baseline ({fmt_acc(old['accuracy'])} → {fmt_acc(art['accuracy'])})",
                 at_most=True,
             )
         )

@@ -8,7 +8,7 @@ import base64
 import html
 from typing import Any
 
-from edgekit.report.sections import sections
+from edgekit.report.sections import report_metric, sections
 
 
 def _header(report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -30,7 +30,7 @@ def markdown(report: dict[str, Any], chart: str | None = "pareto.png") -> str:
     lines += [f"- **{k}**: {_md(v)}" for k, v in _header(report)]
     lines.append("")
     lines.append(
-        f"![accuracy vs latency, marker area ∝ file size]({chart})"
+        f"![{report_metric(report)} vs latency, marker area ∝ file size]({chart})"
         if chart
         else "_No chart: install the `report` extra (matplotlib) and run `edgekit report` again._"
     )
@@ -85,7 +85,7 @@ def html_page(report: dict[str, Any], png: bytes | None) -> str:
     if png:
         data = base64.b64encode(png).decode("ascii")
         parts.append(
-            '<p><img alt="accuracy vs latency, marker area proportional to file size" '
+            f'<p><img alt="{e(report_metric(report))} vs latency, marker area proportional to file size" '
             f'src="data:image/png;base64,{data}"></p>'
         )
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgekit.decide.rows import ACCURACY, metric_of
 from edgekit.decide.sense import findings
 from edgekit.decide.verdict import of_report
 from edgekit.report.section import Section
@@ -13,16 +14,31 @@ from edgekit.report.side_sections import baselines_section, devices_section, pru
 from edgekit.units import fmt_acc, fmt_count, fmt_ms, fmt_rate, fmt_size
 
 
+def report_metric(report: dict[str, Any]) -> str:
+    """The task's primary metric, as every table heads its column (edgekit.decide.rows.metric_of)."""
+    return metric_of((report.get("artifacts") or []) + (report.get("baselines") or []))
+
+
+def secondary_metrics(report: dict[str, Any]) -> list[str]:
+    """The task's other metrics (a detector's mAP@0.5 beside mAP@0.5:0.95), in the order the rows give them."""
+    primary, names = report_metric(report), []
+    for a in report.get("artifacts") or []:
+        names += [n for n in a.get("metrics") or {} if n != primary and n not in names]
+    return names
+
+
 def sections(report: dict[str, Any]) -> list[Section]:
     front = report["pareto"]["frontier"]
     out = [s for s in (ship_section(report), verdict_section(report)) if s is not None]
+    metric, more = report_metric(report), secondary_metrics(report)
     arts = Section(
         "Artifacts",
         [
             "artifact",
             "lineage",
             "kind",
-            "accuracy",
+            metric,
+            *more,
             "chance",
             "size",
             "p50",
@@ -34,7 +50,7 @@ def sections(report: dict[str, Any]) -> list[Section]:
             "peak memory",
             "Pareto",
         ],
-        note=f"Latency is batch-1 wall time. ★ = on the accuracy/latency Pareto frontier. "
+        note=f"Latency is batch-1 wall time. ★ = on the {metric}/latency Pareto frontier. "
         f"fp32 reference: {report.get('reference') or '–'}; shipped: {report.get('final') or '–'}.",
     )
     kept_float = []
@@ -50,7 +66,8 @@ def sections(report: dict[str, Any]) -> list[Section]:
                 a["id"],
                 a.get("lineage_model") or a.get("lineage_root") or "–",
                 kind,
-                fmt_acc(a["accuracy"]),
+                fmt_acc(a["accuracy"]) + _ci(a),
+                *[fmt_acc((a.get("metrics") or {}).get(n)) for n in more],
                 fmt_acc(a.get("chance_accuracy")),
                 fmt_size(a["size_bytes"]),
                 fmt_ms(lat.get("p50")) + flag,
@@ -63,6 +80,8 @@ def sections(report: dict[str, Any]) -> list[Section]:
                 "★" if a["id"] in front else "",
             ]
         )
+    if metric != ACCURACY and any(a.get("accuracy_ci95") for a in report["artifacts"]):
+        arts.note += f" {metric} [low–high]: 95 % bootstrap interval over the test images; ties are judged on it."
     if kept_float:
         arts.note = (arts.note or "") + " " + " ".join(kept_float)
     decided = [
@@ -121,7 +140,9 @@ def verdict_section(report: dict[str, Any]) -> Section | None:
     if not v:
         return None
     sec = Section(
-        "Verdict", ["artifact", "kind", "accuracy", "size", "p50", "shipped vs it", "outcome"], note=v["sentence"]
+        "Verdict",
+        ["artifact", "kind", report_metric(report), "size", "p50", "shipped vs it", "outcome"],
+        note=v["sentence"],
     )
     if "contender" not in (v["rows"] or [{}])[0]:  # a report.json written by an older edgekit: the sentence only
         return sec
@@ -141,7 +162,13 @@ def sense_section(report: dict[str, Any]) -> Section:
     sec.note = (
         "Each is a warning; budgets' fail_on: [...] makes the gate fail on it."
         if found
-        else "None: accuracy above chance, pruned and INT8 models no slower than their parents, every stage changed "
-        "its input, params and MACs counted."
+        else f"None: {report_metric(report)} above chance, pruned and INT8 models no slower than their parents, "
+        "every stage changed its input, params and MACs counted."
     )
     return sec
+
+
+def _ci(row: dict[str, Any]) -> str:
+    """A row's 95 % interval of its metric, where it carries one (detection): " [39.10–43.30]"."""
+    ci = row.get("accuracy_ci95")
+    return f" [{ci[0] * 100:.2f}–{ci[1] * 100:.2f}]" if ci else ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.decide.verdict import of_report
+from edgekit.decide.rows import metric_of
 from edgekit.report.section import Section
 from edgekit.units import fmt_acc, fmt_count, fmt_ms, fmt_size
 
@@ -17,7 +18,7 @@ def baselines_section(report: dict[str, Any], front: list[str]) -> Section:
         "Prompted baselines",
         [
             "baseline",
-            "accuracy",
+            metric_of(report["artifacts"] + report["baselines"]),
             "size",
             "p50",
             "p95",
@@ -89,7 +90,7 @@ def pruning_section(report: dict[str, Any]) -> Section | None:
         return None
     sec = Section(
         "Pruning",
-        ["stage", "asked", "MACs kept", "params kept", "round_to", "p50 vs parent", "accuracy"],
+        ["stage", "asked", "MACs kept", "params kept", "round_to", "p50 vs parent", metric_of(report["artifacts"])],
         note="p50 vs parent: the prune stage's own timing of both exported models (batch 1, 1 thread, "
         "alternating rounds; the range is the per-round ratios). Accuracy: test accuracy before pruning → "
         "right after it, before any recovery.",
@@ -132,8 +133,8 @@ def devices_section(report: dict[str, Any]) -> Section:
             "artifact",
             "device",
             "machine",
-            "accuracy on device",
-            "host accuracy",
+            f"{metric_of(report['artifacts'])} on device",
+            f"host {metric_of(report['artifacts'])}",
             "difference",
             "p50 on device",
             "status",

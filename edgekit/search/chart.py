@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import require
+from edgekit.decide.rows import metric_of
 from edgekit.search.results import metrics
 
 
@@ -97,7 +98,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         ax.xaxis.set_minor_formatter(FuncFormatter(mb_label) if hi / lo < 20 else NullFormatter())
         ax.tick_params(axis="x", which="minor", labelsize=8)
         ax.set_xlabel("artifact size (MB, log scale)")
-        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylabel(f"test {metric_of([t['row'] for t in done])} (%)")  # the task's metric: accuracy, mAP
         ax.set_title(f"search '{result['study']}': {len(done)} trials, frontier over {', '.join(result['objectives'])}")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from edgekit.decide.dominance import dominates
-from edgekit.decide.rows import latency
+from edgekit.decide.rows import ACCURACY, latency, metric_name
 from edgekit.decide.ship import ShipRule, decide
 
 SCHEMA = "edgekit.search/1"
@@ -118,8 +118,9 @@ def _by(trials: list[dict[str, Any]], number: int) -> dict[str, Any]:
 
 
 def describe(row: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
-    m = metrics(row)
-    text = f"{row['stage']}: {m['accuracy']:.2f} %, {m['size']:.2f} MB, p50 {m['p50']:.3f} ms"
+    m, name = metrics(row), metric_name(row)  # the "accuracy" objective is the task's primary metric (mAP, ...)
+    shown = f"{m['accuracy']:.2f} %" if name == ACCURACY else f"{name} {m['accuracy']:.2f} %"
+    text = f"{row['stage']}: {shown}, {m['size']:.2f} MB, p50 {m['p50']:.3f} ms"
     if reference:
         r = metrics(reference)
         text += (
