@@ -165,3 +165,30 @@ def test_search_and_curve_name_the_metric_their_rows_carry():
     assert doc["metric"] == MAP and f"| size | arm | kind | {MAP} ± 95 % CI |" in curve_markdown(doc)
     classic = build([{**p, "metric": "accuracy"} for p in pts], arms, [10], n_test=200, classes=3, timing={})
     assert "metric" not in classic and "| size | arm | kind | accuracy ± 95 % CI |" in curve_markdown(classic)
+
+
+def test_max_metric_drop_pt_is_the_same_budget_as_max_accuracy_drop_pt():
+    """Points of the task's metric, under a name that says so; the old key keeps working, both at once is an error."""
+    import pytest
+    from pydantic import ValidationError
+
+    from edgekit.decide.ship import ShipRule
+
+    assert Budgets.model_validate({"max_metric_drop_pt": 1.5}) == Budgets(max_accuracy_drop_pt=1.5)
+    assert ShipRule.model_validate({"max_metric_drop_pt": 2}) == ShipRule(max_accuracy_drop_pt=2)
+    with pytest.raises(ValidationError):
+        Budgets.model_validate({"max_metric_drop_pt": 1.5, "max_accuracy_drop_pt": 1.0})
+
+
+def test_nms_producing_nothing_is_read_under_either_name(tmp_path):
+    """d32's evaluate row says detections_per_image; the contract says mean_detections: both reach the check."""
+    rows = [
+        _det("export", 0.41, 4_000_000, 2.0, kind="export"),
+        {
+            **{k: v for k, v in _det("int8", 0.0, 1_000_000, 1.0).items() if k != "mean_detections"},
+            "detections_per_image": 0.0,
+        },
+    ]
+    report = build_report(_run(tmp_path, rows, {"int8": "export"}))
+    assert next(a for a in report["artifacts"] if a["id"] == "int8")["mean_detections"] == 0.0
+    assert [f["artifact"] for f in report["sense"] if f["check"] == "no-detections"] == ["int8"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AliasChoices, Field, ValidationError, model_validator
 
 from edgekit.recipe.budgets import FINAL, Budgets
 from edgekit.decide.dominance import sign
@@ -44,7 +44,12 @@ class ShipRule(Strict):
         "or the lowest p50 (latency)",
     )
     max_accuracy_drop_pt: float = Field(
-        0.5, ge=0, le=100, description="an artifact ships only within this many points of the reference's test accuracy"
+        0.5,
+        ge=0,
+        le=100,
+        validation_alias=AliasChoices("max_accuracy_drop_pt", "max_metric_drop_pt"),  # points of the task's metric
+        description="an artifact ships only within this many points of the reference's test accuracy (or mAP: the "
+        "task's metric; also spelt max_metric_drop_pt)",
     )
     reference: str | None = Field(
         None,

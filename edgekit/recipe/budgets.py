@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from edgekit.decide.limits import violations
 from edgekit.errors import InputError
@@ -60,7 +60,13 @@ class Limits(Strict):
     latency_percentile: Percentile = Field("p50", description="which latency percentile max_latency_ms limits")
     min_accuracy_pct: float | None = Field(None, ge=0, le=100, description="lowest allowed test accuracy in percent")
     max_accuracy_drop_pt: float | None = Field(
-        None, ge=0, le=100, description="largest allowed accuracy drop vs the fp32 reference, in points"
+        None,
+        ge=0,
+        le=100,
+        # points of the task's primary metric (accuracy, a detector's mAP@0.5:0.95): max_metric_drop_pt says so
+        validation_alias=AliasChoices("max_accuracy_drop_pt", "max_metric_drop_pt"),
+        description="largest allowed drop of the task's metric (accuracy, mAP) vs the fp32 reference, in points "
+        "(also spelt max_metric_drop_pt)",
     )
     must_beat: list[str] = Field(
         default_factory=list, description="baseline ids whose accuracy the artifact must exceed"
