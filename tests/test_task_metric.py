@@ -192,3 +192,13 @@ def test_nms_producing_nothing_is_read_under_either_name(tmp_path):
     report = build_report(_run(tmp_path, rows, {"int8": "export"}))
     assert next(a for a in report["artifacts"] if a["id"] == "int8")["mean_detections"] == 0.0
     assert [f["artifact"] for f in report["sense"] if f["check"] == "no-detections"] == ["int8"]
+
+
+def test_compare_heads_its_column_with_the_metric(tmp_path):
+    from edgekit.report.compare import compare_reports, table
+
+    report = _detection_report(tmp_path)
+    diff = compare_reports(report, report)
+    assert diff["metric"] == MAP and [c.header for c in table(diff, "a", "b").columns][3:5] == [MAP, "Δ"]
+    plain = {**report, "artifacts": [{k: v for k, v in a.items() if k != "metric"} for a in report["artifacts"]]}
+    assert "metric" not in compare_reports(plain, plain)

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from edgekit.decide.rows import ACCURACY, metric_of
 from edgekit.units import fmt_acc, fmt_ms, fmt_size
 
 
@@ -46,7 +47,9 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         rows.append(row)
     if a.get("recipe", {}).get("sha256") != b.get("recipe", {}).get("sha256"):
         notes.append("the two runs used different recipes (recipe sha256 differs)")
-    return {"rows": rows, "notes": notes, "frontier_a": a["pareto"]["frontier"], "frontier_b": b["pareto"]["frontier"]}
+    out = {"rows": rows, "notes": notes, "frontier_a": a["pareto"]["frontier"], "frontier_b": b["pareto"]["frontier"]}
+    metric = metric_of([*rows_a.values(), *rows_b.values()])
+    return out if metric == ACCURACY else {**out, "metric": metric}  # accuracy_* keys hold it (edgekit.decide.rows)
 
 
 def _pct(new: float | None, old: float | None) -> float | None:
@@ -65,7 +68,8 @@ def _delta(v: float | None, unit: str, lower_is_better: bool) -> str:
 
 def table(diff: dict[str, Any], name_a: str, name_b: str) -> Table:
     t = Table(title=f"{name_a} → {name_b}")
-    for col in ("artifact", "size", "Δ size", "accuracy", "Δ acc", "p50", "Δ p50"):
+    metric = diff.get("metric", ACCURACY)
+    for col in ("artifact", "size", "Δ size", metric, "Δ acc" if metric == ACCURACY else "Δ", "p50", "Δ p50"):
         t.add_column(col, justify="left" if col == "artifact" else "right")
     for r in diff["rows"]:
         label = (

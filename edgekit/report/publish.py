@@ -56,6 +56,7 @@ def publish(run_dir: str | Path, report: dict[str, Any]) -> Path | None:
                 "sha256": digest,
                 "size_bytes": (tmp / MODEL_FILE).stat().st_size,
                 "accuracy": art.get("accuracy"),
+                **({"metric": art["metric"]} if art.get("metric") else {}),  # what accuracy holds (decide.rows)
                 "test_samples": art.get("test_samples"),
                 "p50_ms": latency(art),
                 "reason": ship.get("reason"),
