@@ -87,6 +87,7 @@ def test_the_report_says_map_never_accuracy(tmp_path):
     assert f"![{MAP} vs latency" in md and f'alt="{MAP} vs latency' in html_page(report, b"png")
     assert "bootstrap interval over the test images" in md
     assert "accuracy" not in report["ship"]["reason"] and f"{MAP} 40.50 %" in report["ship"]["reason"]
+    assert f"{MAP} the same within noise (40.50 % vs 41.00 %)" in report["ship"]["lost"]["export"]
 
 
 def test_the_ship_rule_ties_within_the_metrics_own_interval():
@@ -202,3 +203,20 @@ def test_compare_heads_its_column_with_the_metric(tmp_path):
     assert diff["metric"] == MAP and [c.header for c in table(diff, "a", "b").columns][3:5] == [MAP, "Δ"]
     plain = {**report, "artifacts": [{k: v for k, v in a.items() if k != "metric"} for a in report["artifacts"]]}
     assert "metric" not in compare_reports(plain, plain)
+
+
+def test_the_verdict_against_a_prompted_detector_speaks_map(tmp_path):
+    """A VLM asked for boxes, scored with the same mAP: within the two intervals it ties, and the sentence says mAP."""
+    rows = [
+        _det("export", 0.410, 4_000_000, 2.0, kind="export"),
+        _det("int8", 0.405, 1_100_000, 1.0),
+        {**_det("vlm", 0.430, None, 900.0, kind="prompted"), "role": "baseline", "provider": "openai"},
+    ]
+    report = build_report(_run(tmp_path, rows, {"int8": "export"}, {"ship": {"max_accuracy_drop_pt": 1.0}}))
+    v = report["verdict"]
+    assert v["contenders"][0]["metric"] == MAP and v["contenders"][0]["accuracy_tie"]
+    assert f"the same {MAP} within noise (±2.8 pt)" in v["sentence"] and "accurate" not in v["sentence"]
+    assert f"{MAP} 40.50 %" in v["sentence"] and f"{MAP} 43.00 %" in v["sentence"]
+    md = markdown(report)
+    assert f"| artifact | kind | {MAP} | size | p50 | shipped vs it | outcome |" in md
+    assert f"| baseline | {MAP} | size |" in md

@@ -61,7 +61,7 @@ def axes(d: dict, a: dict) -> list[tuple[str, bool, str]]:
     values = {
         "size": f"{fmt_size(d.get('size_bytes'))} vs {fmt_size(a.get('size_bytes'))}",
         "p50": f"{fmt_ms(latency(d))} vs {fmt_ms(latency(a))}",
-        "accuracy": f"{pct(d)} vs {pct(a)}",  # pct names a metric other than accuracy
+        "accuracy": f"{fmt_acc(d['accuracy'])} vs {fmt_acc(a['accuracy'])}",  # the axis label names the metric
     }
     return [(axis, judge(d, a, axis)[0], values[axis]) for axis in ("size", "p50", "accuracy")]
 
@@ -76,8 +76,9 @@ def why_lost(a: dict, best: dict, ok: list[dict], objective: str) -> tuple[str, 
             "p50": "faster",
             "accuracy": "more accurate" if name == ACCURACY else "higher " + name,
         }
+        label = {"accuracy": name}  # the axis as the reader knows it: accuracy, or the task's metric
         return "dominated", f"dominated by {dom['id']}: " + ", ".join(
-            f"{better[axis] if not tie else axis + ' the same within noise'} ({values})"
+            f"{better[axis] if not tie else label.get(axis, axis) + ' the same within noise'} ({values})"
             for axis, tie, values in axes(dom, a)
         )
     size_tied, p50_tied = judge(a, best, "size")[0], judge(a, best, "p50")[0]
