@@ -220,3 +220,18 @@ def test_the_verdict_against_a_prompted_detector_speaks_map(tmp_path):
     md = markdown(report)
     assert f"| artifact | kind | {MAP} | size | p50 | shipped vs it | outcome |" in md
     assert f"| baseline | {MAP} | size |" in md
+
+
+def test_on_a_baselines_subset_the_full_sets_interval_is_not_used():
+    """A slow VLM scored on 50 seeded images: the artifact's mAP there comes without the full set's interval."""
+    from edgekit.decide.limits import on_samples_of
+
+    art = {
+        **_det("int8", 0.40, 1_000, 1.0),
+        "test_set": "all",
+        "accuracy_on": {"sub": {"accuracy": 0.38, "test_samples": 50}},
+    }
+    sub, same = on_samples_of(art, {"test_set": "sub"})
+    assert same and sub["accuracy"] == 0.38 and "accuracy_ci95" not in sub and "metrics" not in sub
+    with_ci = {**art, "accuracy_on": {"sub": {"accuracy": 0.38, "test_samples": 50, "accuracy_ci95": [0.3, 0.46]}}}
+    assert on_samples_of(with_ci, {"test_set": "sub"})[0]["accuracy_ci95"] == [0.3, 0.46]

@@ -56,7 +56,10 @@ def on_samples_of(a: dict, b: dict) -> tuple[dict, bool]:
     if not b.get("test_set") or a.get("test_set") == b["test_set"]:
         return a, bool(b.get("test_set"))
     sub = (a.get("accuracy_on") or {}).get(b["test_set"])
-    return ({**a, **sub, "test_set": b["test_set"]}, True) if sub else (a, False)
+    if not sub:
+        return a, False
+    whole = {k: v for k, v in a.items() if k not in ("accuracy_ci95", "metrics")}  # the full set's, not the subset's
+    return {**whole, **sub, "test_set": b["test_set"]}, True
 
 
 def assess(
