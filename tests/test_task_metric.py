@@ -235,3 +235,11 @@ def test_on_a_baselines_subset_the_full_sets_interval_is_not_used():
     assert same and sub["accuracy"] == 0.38 and "accuracy_ci95" not in sub and "metrics" not in sub
     with_ci = {**art, "accuracy_on": {"sub": {"accuracy": 0.38, "test_samples": 50, "accuracy_ci95": [0.3, 0.46]}}}
     assert on_samples_of(with_ci, {"test_set": "sub"})[0]["accuracy_ci95"] == [0.3, 0.46]
+
+
+def test_a_device_difference_is_judged_on_the_metrics_interval():
+    from edgekit.report.devices import accuracy_vs_host
+
+    binomial = accuracy_vs_host(0.41, 0.39, 200, 200, "quantize")
+    own = accuracy_vs_host(0.41, 0.39, 200, 200, "quantize", [0.40, 0.42])
+    assert not binomial["beyond_noise"] and own["noise_pt"] == 1.0 and own["beyond_noise"]

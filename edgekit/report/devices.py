@@ -21,12 +21,21 @@ Z95 = 1.96
 
 
 def accuracy_vs_host(
-    host: float | None, device: float | None, samples: int | None, host_samples: int | None, kind: str
+    host: float | None,
+    device: float | None,
+    samples: int | None,
+    host_samples: int | None,
+    kind: str,
+    host_ci95: list[float] | None = None,
 ) -> dict | None:
-    """Device minus host accuracy in points, the 95 % noise of a test set that size, and what a difference means."""
+    """Device minus host accuracy in points, the 95 % noise of a test set that size, and what a difference means.
+    ``host_ci95``: the host row's own interval of its metric (a detector's mAP bootstrap), used as the noise."""
     if host is None or device is None or not samples:
         return None
-    noise = Z95 * math.sqrt(max(host * (1 - host), 1e-12) / samples) * 100
+    if host_ci95:  # the metric's own interval (edgekit.decide.rows): a binomial one does not describe mAP
+        noise = (host_ci95[1] - host_ci95[0]) / 2 * 100
+    else:
+        noise = Z95 * math.sqrt(max(host * (1 - host), 1e-12) / samples) * 100
     diff = (device - host) * 100
     if kind in INT8_KINDS:
         why = (
@@ -108,6 +117,7 @@ def attach(
                     acc.get("samples"),
                     art.get("test_samples"),
                     art.get("kind", ""),
+                    art.get("accuracy_ci95"),
                 ),
             }
     return summaries
