@@ -243,3 +243,18 @@ def test_a_device_difference_is_judged_on_the_metrics_interval():
     binomial = accuracy_vs_host(0.41, 0.39, 200, 200, "quantize")
     own = accuracy_vs_host(0.41, 0.39, 200, 200, "quantize", [0.40, 0.42])
     assert not binomial["beyond_noise"] and own["noise_pt"] == 1.0 and own["beyond_noise"]
+
+
+def test_edgekit_check_gates_a_detection_run_in_map_points(tmp_path, capsys):
+    """The command end to end: budgets in mAP points (under the alias that says so) fail a 1.2 pt drop, exit 1."""
+    from edgekit.cli.main import main
+
+    rows = [_det("export", 0.410, 4_000_000, 2.0, kind="export"), _det("int8", 0.398, 1_100_000, 1.0)]
+    run = _run(tmp_path, rows, {"int8": "export"}, {"ship": {"stage": "int8"}})
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("max_metric_drop_pt: 1.0\nfail_on: [no-detections]\n")
+    assert main(["check", str(run), "--budgets", str(budgets)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL max_accuracy_drop_pt: int8: {MAP} drop vs export (41.00 % → 39.80 %) 1.20 pt > limit 1.00 pt" in out
+    budgets.write_text("max_metric_drop_pt: 1.5\nfail_on: [no-detections]\n")
+    assert main(["check", str(run), "--budgets", str(budgets)]) == 0
