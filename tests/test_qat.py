@@ -169,3 +169,11 @@ def test_qat_stage_passes_ptq_on_when_it_met_and_trains_when_asked(recipe):
     keys = sorted(d.name for d in (run_dir / "stages").iterdir())
     assert main(["shrink", str(path), "--run-dir", str(run_dir)]) == 0  # every stage cached by its key
     assert sorted(d.name for d in (run_dir / "stages").iterdir()) == keys
+
+
+def test_a_qat_rung_passing_ptq_on_is_not_an_unchanged_stage():
+    from edgekit.decide.sense import stage_unchanged
+
+    skipped = {"skipped": "post-training INT8 ('int8') met its tolerance: QAT not run, its file passed on"}
+    assert stage_unchanged("qat", skipped, same_file=True) is None  # by design, not a stage that did nothing
+    assert stage_unchanged("qat", {"kept": "float"}, same_file=True) == "its artifact is byte for byte its input's"
