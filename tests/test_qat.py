@@ -163,17 +163,11 @@ def test_qat_stage_passes_ptq_on_when_it_met_and_trains_when_asked(recipe):
     passed = json.loads((stages["int8-qat"] / "manifest.json").read_text())["metrics"]
     assert int8["met_tolerance"] and "QAT not run" in passed["skipped"]  # PTQ paid: the rung never trained
     assert (stages["int8-qat"] / "model.onnx").read_bytes() == (stages["int8"] / "model.onnx").read_bytes()
+    report = json.loads((run_dir / "report.json").read_text())
+    assert {s["id"]: s["unchanged"] for s in report["stages"]}["int8-qat"] is None  # passed on by design
     trials = json.loads((stages["qat"] / "trials.json").read_text())["trials"]
     assert len(trials) == 1 and trials[0]["label"].startswith("qat static")
     assert trials[0]["kernels"]["int8"] > 0  # the QAT file's Q/DQ became integer kernels in ORT's graph
     keys = sorted(d.name for d in (run_dir / "stages").iterdir())
     assert main(["shrink", str(path), "--run-dir", str(run_dir)]) == 0  # every stage cached by its key
     assert sorted(d.name for d in (run_dir / "stages").iterdir()) == keys
-
-
-def test_a_qat_rung_passing_ptq_on_is_not_an_unchanged_stage():
-    from edgekit.decide.sense import stage_unchanged
-
-    skipped = {"skipped": "post-training INT8 ('int8') met its tolerance: QAT not run, its file passed on"}
-    assert stage_unchanged("qat", skipped, same_file=True) is None  # by design, not a stage that did nothing
-    assert stage_unchanged("qat", {"kept": "float"}, same_file=True) == "its artifact is byte for byte its input's"

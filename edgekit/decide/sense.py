@@ -63,8 +63,6 @@ def stage_unchanged(kind: str, metrics: dict[str, Any], same_file: bool) -> str 
         == (metrics.get("params_after"), metrics.get("macs_after"))
     ):
         return "pruning removed nothing: params and MACs are the same as before (every layer ignored or frozen?)"
-    if same_file and metrics.get("skipped"):  # by design: a qat rung whose quantize stage met its tolerance
-        return None
     if same_file:
         return "its artifact is byte for byte its input's" + (
             " (the float model was kept)" if kind in QUANT_KINDS else ""
