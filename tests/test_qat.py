@@ -118,6 +118,19 @@ def test_after_must_name_an_earlier_quantize_stage(tmp_path, capsys):
         assert f"{path}:9: stages[3].after: after: '{bad.split()[1]}' is not an earlier quantize stage" in err
 
 
+def test_after_must_quantize_the_export_of_the_model_qat_trains(tmp_path, capsys):
+    path = tmp_path / "recipe.yaml"
+    text = QAT_RECIPE.format(qat="after: int8").replace(
+        "  - {id: export,", "  - {id: other, kind: train, epochs: 1}\n  - {id: export, input: train,"
+    )
+    path.write_text(text)  # qat reads the nearest torch model, 'other'; int8 quantizes the export of 'train'
+    assert main(["validate", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "after: 'int8' quantizes the export of 'train', but this stage reads 'other' (set input: train)" in err
+    path.write_text(text.replace("after: int8", "after: int8, input: train"))
+    assert main(["validate", str(path)]) == 0
+
+
 def test_qat_stage_reads_the_torch_model_then_the_quantize_stage(tmp_path):
     from edgekit.recipe.graph import wire
     from edgekit.recipe.read import load

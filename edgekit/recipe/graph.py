@@ -62,6 +62,15 @@ def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[st
                 raise loaded.error(
                     loaded.stage_loc(cfg.id, "after"), f"after: '{after}' is not an earlier quantize stage"
                 )
+            # QAT must fine-tune the model whose export the quantize stage measured, or its "miss" says nothing
+            exported = (wiring[after] or [None])[0]
+            source = (wiring.get(exported) or [None])[0] if exported and kinds_by_id[exported] == "export" else None
+            if source is not None and wiring[cfg.id] and source != wiring[cfg.id][0]:
+                raise loaded.error(
+                    loaded.stage_loc(cfg.id, "after"),
+                    f"after: '{after}' quantizes the export of '{source}', but this stage reads "
+                    f"'{wiring[cfg.id][0]}' (set input: {source})",
+                )
             wiring[cfg.id] = [*wiring[cfg.id], after]
         produced.append((cfg.id, kind.produces))
     return wiring
