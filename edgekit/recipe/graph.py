@@ -54,5 +54,23 @@ def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[st
                     )
             elif not matches:
                 raise loaded.error(loc, f"'{cfg.kind}' needs an earlier stage that produces {NAMES[want]}")
+        # a qat stage also reads the quantize stage it backs: its last input, so its model lineage stays the torch one
+        after = getattr(cfg, "after", None)
+        if after is not None:
+            kinds_by_id = {c.id: c.kind for c in loaded.recipe.stages}
+            if after not in dict(produced) or not kinds_by_id[after].endswith("quantize"):
+                raise loaded.error(
+                    loaded.stage_loc(cfg.id, "after"), f"after: '{after}' is not an earlier quantize stage"
+                )
+            # QAT must fine-tune the model whose export the quantize stage measured, or its "miss" says nothing
+            exported = (wiring[after] or [None])[0]
+            source = (wiring.get(exported) or [None])[0] if exported and kinds_by_id[exported] == "export" else None
+            if source is not None and wiring[cfg.id] and source != wiring[cfg.id][0]:
+                raise loaded.error(
+                    loaded.stage_loc(cfg.id, "after"),
+                    f"after: '{after}' quantizes the export of '{source}', but this stage reads "
+                    f"'{wiring[cfg.id][0]}' (set input: {source})",
+                )
+            wiring[cfg.id] = [*wiring[cfg.id], after]
         produced.append((cfg.id, kind.produces))
     return wiring

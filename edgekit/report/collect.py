@@ -228,7 +228,10 @@ def stage_rows(run: dict, manifests: dict[str, dict]) -> list[dict]:
             "wall_time_s": s.get("wall_time_s"),
             "key": s.get("key"),
             "dir": s.get("dir"),
-            "unchanged": stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests)),
+            # a qat rung that passed its quantize stage's file on (PTQ met the tolerance) is unchanged by design
+            "unchanged": None
+            if (s.get("metrics") or {}).get("skipped")
+            else stage_unchanged(s["kind"], s.get("metrics") or {}, _same_as_input(s["id"], manifests)),
             # a prune stage's own measured speed-up (edgekit.torchkit.prune_speed), read by edgekit.decide.sense
             **({"speed": sp} if isinstance(sp := (s.get("metrics") or {}).get("speed"), dict) else {}),
             **({"pruning": _pruning(s["metrics"])} if s["kind"] == "prune" and s.get("metrics") else {}),

@@ -1,7 +1,7 @@
 """Built-in stage kinds, imported explicitly so the registry is complete and its order is fixed."""
 
 from edgekit.run.registry import STAGES, StageKind
-from edgekit.stages import distill, evaluate, export, import_onnx, inc_quantize, prompted, prune, quantize, train  # noqa: F401
+from edgekit.stages import distill, evaluate, export, import_onnx, inc_quantize, prompted, prune, qat, quantize, train  # noqa: F401
 
 
 def stage_kinds() -> dict[str, StageKind]:
