@@ -72,6 +72,8 @@ def test_torch_free_part_imports_where_torch_cannot_be_imported(run_python_witho
         "edgekit.report.check",
         "edgekit.report.render",
         "edgekit.cli.bench",
+        "edgekit.cli.bench_args",
+        "edgekit.cli.bundle",
         "edgekit.cli.check",
         "edgekit.cli.report",
         "edgekit.cli.main",
