@@ -18,8 +18,7 @@ from edgekit.errors import CheckFailed, InputError, Interrupted
 from edgekit.fsutil import check_output_file
 from edgekit.progress import progress
 from edgekit.bench.table import notes, results_table  # noqa: F401  (the renderer; tests and callers read it here too)
-from edgekit.cli.bench_args import check_threads, device_args, parse_ints, run_models
-from edgekit.cli.bundle import recipe_dataset
+from edgekit.cli.bench_args import check_threads, device_args, parse_ints, recipe_dataset, run_models
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """What `edgekit bench`'s arguments mean: number lists (``1,2,4``, ``sweep``), model paths (a run directory stands
-for its ONNX artifacts), and the options passed through unchanged to the harness on a device (``--on``)."""
+for its ONNX artifacts), the options passed through unchanged to the harness on a device (``--on``), and the
+dataset a ``--recipe`` names (also what `edgekit bundle` exports)."""
 
 from __future__ import annotations
 
@@ -70,3 +71,16 @@ def check_threads(thread_list: list[int]) -> None:
 def device_args(flags: dict[str, object], switches: dict[str, bool]) -> list[str]:
     """The options the device's harness gets: each flag that was given, with its value, then each switch set."""
     return [a for k, v in flags.items() if v is not None for a in (k, str(v))] + [k for k, v in switches.items() if v]
+
+
+def recipe_dataset(path: Path):
+    """The dataset a recipe's data: section names, loaded (torch-free) with its split settings and seed."""
+    from edgekit.recipe import read as recipe_mod
+    from edgekit.data import load_dataset
+    from edgekit.data.sources import DataSourceError
+
+    loaded = recipe_mod.load(path)
+    try:
+        return load_dataset(loaded.recipe.data, loaded.recipe.seed, loaded.file.parent)
+    except DataSourceError as e:
+        raise loaded.error(("data", e.key), e.message) from None

@@ -8,21 +8,9 @@ from pathlib import Path
 import typer
 
 from edgekit.cli.app import app, out
+from edgekit.cli.bench_args import recipe_dataset
 from edgekit.errors import InputError
 from edgekit.fsutil import check_output_file
-
-
-def recipe_dataset(path: Path):
-    """The dataset a recipe's data: section names, loaded (torch-free) with its split settings and seed."""
-    from edgekit.recipe import read as recipe_mod
-    from edgekit.data import load_dataset
-    from edgekit.data.sources import DataSourceError
-
-    loaded = recipe_mod.load(path)
-    try:
-        return load_dataset(loaded.recipe.data, loaded.recipe.seed, loaded.file.parent)
-    except DataSourceError as e:
-        raise loaded.error(("data", e.key), e.message) from None
 
 
 @app.command()
