@@ -233,6 +233,22 @@ def test_bench_table_is_readable_at_any_width(width):
     assert "p50 divided by the p50 of export-0123456789abcdef" in " ".join(text.split())  # the reference is named
 
 
+def test_bench_notes_name_each_unstable_two_speed_and_throttled_result():
+    from edgekit.bench.table import notes
+
+    doc = _bench_doc()
+    doc["invalid_reasons"] = ["cpu0 throttled for 1.2 s"]
+    assert notes(doc) == ["[red]invalid run:[/] cpu0 throttled for 1.2 s"]  # both results stable, one speed
+    fast, slow = doc["results"]
+    slow.update(unstable=True, unstable_reasons=["p50 CI 4.1 % > 3 %", "drift 12 %"], steal_percent=3.5)
+    fast["speed_states"] = {"fast_share": 0.62, "fast_ms": 0.8123, "slow_ms": 12.345}
+    lines = notes(doc)
+    assert lines[0] == "[yellow]unstable:[/] int8-fedcba9876543210 (1t, batch 1): p50 CI 4.1 % > 3 %; drift 12 %"
+    # milliseconds read as edgekit.units writes them everywhere else: 3 decimals below 10 ms, 1 above
+    assert lines[1].startswith("two speeds: export-0123456789abcdef (1t, batch 1): 62% of queries at 0.812 ms, ")
+    assert "the rest at 12.3 ms" in lines[1] and len(lines) == 3
+
+
 # ------------------------------------------------------------------------------------------- recipes
 
 

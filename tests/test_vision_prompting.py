@@ -190,12 +190,19 @@ def test_png_is_a_valid_file():
 
 
 def test_one_provider_registry_drives_the_recipe_vocabulary():
+    from edgekit.recipe.variants import members, tags
     from edgekit.stages.prompted import PromptedConfig
 
-    schema = PromptedConfig.model_json_schema()["properties"]["provider"]
-    assert tuple(schema["enum"]) == tuple(PROVIDERS)
+    models, tag = members(PromptedConfig)
+    by_tag = {t: m for m in models for t in tags(m, tag)}
+    assert tuple(by_tag) == tuple(PROVIDERS)  # the config's union is the provider vocabulary, in its order
     for name, p in PROVIDERS.items():
         assert p.load().provider == name  # every entry resolves to the class that says it is that provider
+        fields = by_tag[name].model_fields  # each family's keys agree with what the registry says it is
+        assert ("base_url" in fields) == p.remote and ("threads" in fields) == (not p.remote)
+        assert ("prompts" in fields) == (p.prompt == "templates") and ("instruction" in fields) == (
+            p.prompt == "instruction"
+        )
 
 
 # --- the prompted stage on image data ------------------------------------------------------------
@@ -325,7 +332,7 @@ def test_evaluate_scores_artifacts_on_each_prompted_subset(tmp_path):
 
     from edgekit.data.dataset import Dataset, Split, limit
     from edgekit.stages.evaluate import EvaluateConfig, subset_accuracies
-    from edgekit.stages.prompted import PromptedConfig
+    from edgekit.stages.prompted_config import OpenAIConfig
 
     # a real ONNX classifier: class = 1 if the mean pixel is above the normalised midpoint (two logits)
     w = np.full((16, 2), 0.0, np.float32)
@@ -351,7 +358,7 @@ def test_evaluate_scores_artifacts_on_each_prompted_subset(tmp_path):
     y = rng.integers(0, 2, 40)
     test = Split(x, y)
     ds = Dataset("t", "image", ["a", "b"], test, test, test, "fp", mean=(0.5,), std=(0.5,))
-    stages = [PromptedConfig(id="vlm", provider="openai", samples=10), PromptedConfig(id="all", provider="openai")]
+    stages = [OpenAIConfig(id="vlm", provider="openai", samples=10), OpenAIConfig(id="all", provider="openai")]
     recipe = SimpleNamespace(stages=stages, seed=3)
     assert EvaluateConfig(id="evaluate").key_context(recipe) == {"prompted_subsets": [10]}
     ctx = SimpleNamespace(recipe=recipe, inputs=[SimpleNamespace(file=model)])

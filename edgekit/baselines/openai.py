@@ -1,9 +1,8 @@
 """Any OpenAI-compatible chat endpoint as a zero-/few-shot classifier (llama.cpp server, Ollama, vLLM, hosted).
 
-Standard library only (urllib + threads). Per request: a total deadline (not only per socket read), a cap on the
-response size, no redirects followed (a redirect would hand the API key and the scoring to another host), an
-API key sent over plain http:// only to a loopback address; retries with exponential backoff on
-timeouts, connection errors, 429 and 5xx; at most ``concurrency`` requests in flight. Every completed
+Standard library only (urllib + threads). Each request goes through edgekit.baselines.endpoint (a total deadline,
+a size cap, no redirects, an API key over plain http:// only to a loopback address, retries with backoff on
+timeouts, 429 and 5xx); at most ``concurrency`` requests in flight. Every completed
 answer is written to an on-disk cache at once (keyed by the sha256 of endpoint + request body), so a run
 that fails half-way loses nothing: the next run sends only what is missing. Token usage and cost are
 summed from the responses' ``usage`` blocks; where an endpoint reports none they are estimated (text ~4
@@ -22,13 +21,8 @@ edgekit.baselines.answers.PARSE_RULE.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,51 +38,9 @@ from edgekit.baselines.images import (
     vision_messages,
 )
 from edgekit.baselines.llm import DEFAULT_INSTRUCTION
-from edgekit.errors import EdgekitError, InputError
+from edgekit.baselines.endpoint import Endpoint, ProviderError
 from edgekit.fsutil import write_json
 from edgekit.hashing import hash_obj
-
-
-class ProviderError(EdgekitError):
-    """The endpoint failed for good (after retries) or answered something that is not a chat completion."""
-
-
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
-MAX_RESPONSE_BYTES = 1 << 20  # a chat completion of a few tokens is ~1 kB; 1 MiB is generous
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        raise ProviderError(
-            f"{req.full_url}: HTTP {code} redirect to {newurl} refused (the API key is only "
-            f"sent to the configured endpoint; set base_url to the final address)"
-        )
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_endpoint(url: str, api_key: str | None) -> None:
-    """Refuse an endpoint that is not http(s), or one that would carry an API key in clear text off this machine."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"base_url: {url!r} is not an http:// or https:// URL")
-    if api_key and parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise InputError(
-            f"base_url: {url} is plain http:// to another machine; an API key is only sent over "
-            f"https:// (or to a loopback address)"
-        )
 
 
 class OpenAIChat(Baseline):
@@ -115,10 +67,10 @@ class OpenAIChat(Baseline):
         **_unused,
     ):
         self.url = base_url.rstrip("/") + "/chat/completions"
-        check_endpoint(self.url, api_key)
-        self.model, self.labels, self.api_key = model, labels, api_key
+        self.post = Endpoint(self.url, api_key, timeout_s, retries, backoff_s)  # refuses an unsafe endpoint
+        self.model, self.labels = model, labels
         self.instruction, self.examples = instruction, list(examples)  # None: the default for the data's kind
-        self.timeout_s, self.retries, self.backoff_s, self.concurrency = timeout_s, retries, backoff_s, concurrency
+        self.concurrency = concurrency
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.prices = (price_input_per_1m, price_output_per_1m)
         self.max_tokens, self.image_size, self.image_format = max_tokens, image_size, image_format
@@ -126,7 +78,7 @@ class OpenAIChat(Baseline):
         self.counts = {
             "requests": 0,
             "cached": 0,
-            "retries": 0,
+            "retries": 0,  # read from the transport in usage()
             "prompt_tokens": 0,
             "completion_tokens": 0,
             "estimated_tokens": 0,
@@ -169,63 +121,6 @@ class OpenAIChat(Baseline):
         key = hash_obj({"url": self.url, "body": body})
         return self.cache_dir / key[:2] / f"{key}.json"
 
-    def _post(self, body: dict) -> tuple[dict, float]:
-        """One completion with retries: (parsed JSON, wall ms of the successful attempt)."""
-        data = json.dumps(body).encode()
-        headers = {
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
-        }
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                with self._lock:
-                    self.counts["retries"] += 1
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            t0 = time.perf_counter()
-            try:
-                raw = self._read(req, t0 + self.timeout_s)
-            except urllib.error.HTTPError as e:
-                if 300 <= e.code < 400:
-                    raise ProviderError(
-                        f"{self.url}: HTTP {e.code} redirect refused (set base_url to the final address)"
-                    ) from None
-                last = f"HTTP {e.code} {e.reason}"
-                if e.code in RETRY_STATUS:
-                    continue
-                raise ProviderError(f"{self.url}: {last}: {e.read()[:200].decode(errors='replace')}") from None
-            except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                last = (
-                    f"timed out after {self.timeout_s:g} s"
-                    if isinstance(reason, TimeoutError) or "timed out" in str(reason)
-                    else f"{reason}"
-                )
-                continue
-            ms = (time.perf_counter() - t0) * 1e3
-            try:
-                return json.loads(raw), ms
-            except ValueError:
-                raise ProviderError(f"{self.url}: malformed response (not JSON): {raw[:120]!r}") from None
-        raise ProviderError(f"{self.url}: no answer after {self.retries + 1} attempts: {last}")
-
-    def _read(self, req: urllib.request.Request, deadline: float) -> bytes:
-        """The response body, read in chunks against one deadline for the whole request (a server that drips a
-        byte per socket timeout is cut off), and at most MAX_RESPONSE_BYTES."""
-        with _OPENER.open(req, timeout=self.timeout_s) as resp:
-            chunks, size = [], 0
-            while True:
-                if time.perf_counter() > deadline:
-                    raise TimeoutError(f"no complete answer within {self.timeout_s:g} s")
-                block = resp.read1(65536) if hasattr(resp, "read1") else resp.read(65536)
-                if not block:
-                    return b"".join(chunks)
-                size += len(block)
-                if size > MAX_RESPONSE_BYTES:
-                    raise ProviderError(f"{self.url}: response larger than {MAX_RESPONSE_BYTES:,} bytes, refused")
-                chunks.append(block)
-
     def _answer(self, sample) -> dict:
         """{"content", "prompt_tokens", "completion_tokens", "estimated", "latency_ms"}
         from the cache or the endpoint."""
@@ -239,7 +134,7 @@ class OpenAIChat(Baseline):
                 return entry
             except ValueError:
                 pass  # a damaged cache entry is a miss
-        resp, ms = self._post(body)
+        resp, ms = self.post(body)
         try:
             content = resp["choices"][0]["message"]["content"]
             if (
@@ -311,7 +206,8 @@ class OpenAIChat(Baseline):
         answered = self.counts["requests"] + self.counts["cached"]
         est = self.counts["estimated_tokens"]
         tokens = "reported" if not est else "estimated" if est == answered else "partly estimated"
-        return {**self.counts, "tokens": tokens, "unparsed_answers": list(self.unparsed_answers)}
+        counts = {**self.counts, "retries": self.post.retries}  # the transport counts its own retries
+        return {**counts, "tokens": tokens, "unparsed_answers": list(self.unparsed_answers)}
 
     def cost_per_1k(self, queries: int) -> float | None:
         pin, pout = self.prices

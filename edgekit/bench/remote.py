@@ -7,9 +7,9 @@
     run     ssh   python -m edgekit bench FILES --json   (the same harness and flags as on the host)
     back          the device's result document, with the device's machine fingerprint
 
-Host keys are checked as the user's ssh config says (never switched off); BatchMode means a missing key or
-unknown host fails at once instead of waiting for a password. The device runs exactly the host's edgekit
-source, so host and device numbers come from the same code. Any failure after the probe is kept as a
+The ssh transport is edgekit.bench.ssh (host keys checked as the user's config says, BatchMode); probe, setup and
+the source archive are edgekit.bench.provision. The device runs exactly the host's edgekit source, so host and
+device numbers come from the same code. Any failure after the probe is kept as a
 ``status: failed`` record with what was known (machine, stderr), never as an ok result.
 
     >>> doc = bench_on(resolve_device("pi@raspberrypi.local"), [Path("int8.onnx")], ["--quick"])  # doctest: +SKIP
@@ -18,169 +18,25 @@ source, so host and device numbers come from the same code. Any failure after th
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shlex
 import subprocess
-import tarfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
-import edgekit
 from edgekit import __version__
 from edgekit.bench.devices import DEFAULT_VENV, Device
+from edgekit.bench.provision import DeviceFailed, Progress, probe, source_archive
+from edgekit.bench.provision import setup as setup_device
+from edgekit.bench.ssh import SSH_LOST, Ssh, connection_problem, last_line, rpath
 from edgekit.bench.harness import display_name
 from edgekit.bench.schema import SCHEMA
-from edgekit.errors import EdgekitError, InputError
+from edgekit.errors import InputError
 from edgekit.fsutil import write_json
 
-# ssh declares a link dead after ServerAliveInterval x ServerAliveCountMax seconds without an answer
-SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
-SSH_LOST = 255  # ssh's own exit code: connection failed or dropped (the remote command's codes pass through)
-PROBE_TIMEOUT_S = 60
-SETUP_TIMEOUT_S = 1800  # pip on a Pi builds nothing (wheels exist) but downloads ~60 MB
 DISK_MARGIN = 1.2  # room for the result files and the unpacked source next to the copies
-
-
-class DeviceFailed(EdgekitError):
-    """The device could not be reached, ran out of disk or time, or went away. Exit code 1."""
-
-    def __init__(self, message: str, record: dict | None = None):
-        super().__init__(message)
-        self.record = record  # the failed result document to keep, when the run had started
-
-
-Progress = Callable[[str], None]
-
-
-def _rpath(path: str) -> str:
-    """A device path for the remote shell: ~ expands there, everything else is quoted."""
-    if path == "~" or path.startswith("~/"):
-        return '"$HOME"' + (shlex.quote(path[1:]) if len(path) > 1 else "")
-    return shlex.quote(path)
-
-
-class Ssh:
-    """The system ssh with the device's settings; every call has a timeout."""
-
-    def __init__(self, device: Device):
-        self.device = device
-        self.base = [
-            "ssh",
-            *(["-F", str(Path(device.ssh_config).expanduser())] if device.ssh_config else []),
-            "-o",
-            f"ConnectTimeout={device.connect_timeout_s}",
-            *SSH_OPTIONS,
-            device.host,
-        ]
-
-    def run(self, script: str, timeout: float) -> subprocess.CompletedProcess:
-        try:
-            return subprocess.run([*self.base, script], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            raise TimeoutError(f"no answer from {self.device.host} within {timeout:.0f} s") from e
-
-    def send(self, script: str, files: dict[str, Path | bytes], timeout: float) -> subprocess.CompletedProcess:
-        """Run ``script`` with a tar stream of ``files`` (name on the device -> local file or bytes) on its stdin;
-        streamed, so a model is never held in memory whole."""
-        proc = subprocess.Popen(
-            [*self.base, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        try:
-            with tarfile.open(fileobj=proc.stdin, mode="w|") as tar:
-                for arcname, src in files.items():
-                    if isinstance(src, bytes):
-                        info = tarfile.TarInfo(arcname)
-                        info.size = len(src)
-                        tar.addfile(info, io.BytesIO(src))
-                    else:
-                        tar.add(str(src), arcname=arcname)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the device stopped reading (disk full, link lost): its stderr and exit code say why
-        try:
-            out, err = proc.communicate(timeout=timeout)  # closes stdin: the end of the tar stream
-        except subprocess.TimeoutExpired as e:
-            proc.kill()
-            proc.communicate()
-            raise TimeoutError(f"no answer from {self.device.host} within {timeout:.0f} s") from e
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-def _last_line(data: bytes | str | None) -> str:
-    text = data.decode(errors="replace") if isinstance(data, bytes) else (data or "")
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else "no message"
-
-
-def _connection_problem(dev: Device, res: subprocess.CompletedProcess, doing: str) -> str:
-    why = _last_line(res.stderr)
-    if "Host key verification failed" in why or "host key" in why.lower():
-        why += (
-            f" - the device's host key is not in known_hosts: connect once with `ssh {dev.host}`, check the "
-            "fingerprint it shows, and accept it"
-        )
-    elif "Permission denied" in why:
-        why += " - add your key to the device (ssh-copy-id) or load it into ssh-agent"
-    return f"device {dev.name} ({dev.host}): {doing}: {why}"
-
-
-def source_archive() -> tuple[bytes, str]:
-    """edgekit's own Python source as a tar.gz, and its content hash (the device runs exactly this code)."""
-    pkg = Path(edgekit.__file__).parent
-    files = sorted(p for p in pkg.rglob("*.py") if "__pycache__" not in p.parts)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for p in files:
-            info = tar.gettarinfo(str(p), arcname=f"edgekit/{p.relative_to(pkg).as_posix()}")
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            with p.open("rb") as f:
-                tar.addfile(info, f)
-    h = hashlib.sha256()
-    for p in files:
-        h.update(p.relative_to(pkg).as_posix().encode() + b"\0" + p.read_bytes())
-    return buf.getvalue(), f"{__version__}-{h.hexdigest()[:12]}"
-
-
-def base_requirements() -> list[str]:
-    """The base install's dependencies, with the host's onnxruntime pinned so both run the same kernels' version."""
-    try:
-        reqs = [r for r in metadata.requires("edgekit") or [] if "extra ==" not in r]
-        ort = metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:
-        raise InputError("--setup-device needs edgekit installed on the host (pip install edgekit)") from None
-    return [f"onnxruntime=={ort}" if r.split(">")[0].split("=")[0].strip() == "onnxruntime" else r for r in reqs]
-
-
-def _probe(ssh: Ssh, dev: Device, python: str, src_id: str) -> dict[str, str]:
-    script = f"""set -e
-D={_rpath(dev.dir)}; mkdir -p "$D"; cd "$D"
-echo "arch=$(uname -m)"
-echo "free_kb=$(df -Pk . | awk 'NR==2 {{print $4}}')"
-P={_rpath(python)}
-if command -v "$P" >/dev/null 2>&1 && "$P" -c 'import numpy, onnx, onnxruntime, typer, yaml, pydantic, rich' 2>/dev/null
-then echo deps=ok; else echo deps=missing; fi
-if [ -f src-{src_id}/.ok ]; then echo src=ok; fi"""
-    res = ssh.run(script, PROBE_TIMEOUT_S)
-    if res.returncode != 0:
-        raise DeviceFailed(
-            _connection_problem(dev, res, "cannot connect" if res.returncode == SSH_LOST else "probe failed")
-        )
-    return dict(ln.split("=", 1) for ln in res.stdout.decode(errors="replace").splitlines() if "=" in ln)
-
-
-def _setup(ssh: Ssh, dev: Device, progress: Progress) -> None:
-    reqs = " ".join(shlex.quote(r) for r in base_requirements())
-    progress(f"creating a venv on {dev.name} and installing edgekit's base dependencies (pip, minutes on a Pi)")
-    res = ssh.run(
-        f"set -e; python3 -m venv {_rpath(DEFAULT_VENV)}; "
-        f"{_rpath(DEFAULT_VENV)}/bin/pip install -q --disable-pip-version-check {reqs}",
-        SETUP_TIMEOUT_S,
-    )
-    if res.returncode != 0:
-        raise DeviceFailed(_connection_problem(dev, res, f"setting up {DEFAULT_VENV} failed"))
 
 
 def _remote_names(models: Sequence[Path]) -> dict[Path, str]:
@@ -217,7 +73,7 @@ def bench_on(
     src, src_id = source_archive()
     started = time.monotonic()
     progress(f"connecting to {dev.name} ({dev.host})")
-    facts = _probe(ssh, dev, python, src_id)
+    facts = probe(ssh, dev, python, src_id)
     if facts.get("deps") != "ok":
         if not setup or dev.python:
             raise InputError(
@@ -227,7 +83,7 @@ def bench_on(
                 else f"device {dev.name}: {python} lacks edgekit's base install "
                 f"(pip install numpy onnx onnxruntime typer pyyaml pydantic rich)"
             )
-        _setup(ssh, dev, progress)
+        setup_device(ssh, dev, progress)
     names = _remote_names(models)
     run_id = (
         f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{hashlib.sha256(str(time.time_ns()).encode()).hexdigest()[:6]}"
@@ -279,7 +135,7 @@ def bench_on(
     )
     try:
         res = ssh.send(
-            f"set -e; cd {_rpath(dev.dir)}; tar -xf -; "
+            f"set -e; cd {rpath(dev.dir)}; tar -xf -; "
             + (f"rm -rf src-{src_id}.tmp; mkdir src-{src_id}.tmp; {unpack}" if facts.get("src") != "ok" else "true"),
             files,
             timeout_s,
@@ -291,7 +147,7 @@ def bench_on(
         raise failed(
             f"device {dev.name}: disk full in {dev.dir} while copying the models"
             if space
-            else _connection_problem(dev, res, "copying the models failed"),
+            else connection_problem(dev, res, "copying the models failed"),
             res,
         )
 
@@ -300,7 +156,7 @@ def bench_on(
     cool = f"sleep {dev.cooldown_s:g}; " if dev.cooldown_s else ""
     # the fingerprint first, on its own line, so a run that dies later still says which machine it was
     script = (
-        f'cd {_rpath(dev.dir)}/{run_id} && {cool}export PYTHONPATH="$PWD/../src-{src_id}" && P={_rpath(python)} && '
+        f'cd {rpath(dev.dir)}/{run_id} && {cool}export PYTHONPATH="$PWD/../src-{src_id}" && P={rpath(python)} && '
         f"\"$P\" -c 'import json; from edgekit.bench.system import fingerprint; print(json.dumps(fingerprint()))' && "
         f'"$P" -m edgekit bench {" ".join(shlex.quote(a) for a in argv)}; rc=$?; cd .. && rm -rf {run_id}; exit $rc'
     )
@@ -316,7 +172,7 @@ def bench_on(
     if res.returncode == SSH_LOST:
         raise failed(
             f"device {dev.name} ({dev.host}): connection lost during the benchmark "
-            f"({_last_line(res.stderr)}); no result came back",
+            f"({last_line(res.stderr)}); no result came back",
             res,
         )
     try:
@@ -326,7 +182,7 @@ def bench_on(
         raise failed(
             f"device {dev.name}: disk full in {dev.dir} during the benchmark"
             if space
-            else f"device {dev.name}: edgekit bench failed there with exit {res.returncode}: {_last_line(res.stderr)}",
+            else f"device {dev.name}: edgekit bench failed there with exit {res.returncode}: {last_line(res.stderr)}",
             res,
         ) from None
     by_name = {n: m for m, n in names.items()}

@@ -3,6 +3,7 @@ else one block per result (readable at 80 columns). Numbers are formatted by edg
 (sizes in MB or kB, counts with k/M/G, accuracy in %). Torch-free.
 
     console.print(results_table(doc, console.width))   # doc: the edgekit.bench/… document
+    for line in notes(doc): stderr.print(line)          # what a reader must know before trusting a number
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgekit.report.collect import fingerprint_id
-from edgekit.units import fmt_acc, fmt_count, fmt_rate, fmt_size
+from edgekit.units import fmt_acc, fmt_count, fmt_ms, fmt_rate, fmt_size
 
 
 WIDE_TABLE_COLUMNS = 210  # the one-row-per-result table needs this many columns; narrower gets one block per result
@@ -85,3 +86,22 @@ def results_table(doc: dict, width: int = WIDE_TABLE_COLUMNS) -> Table:
         for name, value in cells.items():
             table.add_row(escape(name), value)
     return table
+
+
+def notes(doc: dict) -> list[str]:
+    """The lines below the table (rich markup): each unstable result and why, each result measured while the
+    machine switched between two speeds, each throttling event that makes the run invalid."""
+    lines = [
+        f"[yellow]unstable:[/] {r['name']} ({r['threads']}t, batch {r['batch']}): {'; '.join(r['unstable_reasons'])}"
+        for r in doc["results"]
+        if r["unstable"]
+    ]
+    for r in doc["results"]:
+        if r.get("speed_states"):
+            v = r["speed_states"]
+            lines.append(
+                f"two speeds: {r['name']} ({r['threads']}t, batch {r['batch']}): {v['fast_share']:.0%} of queries at "
+                f"{fmt_ms(v['fast_ms'])}, the rest at {fmt_ms(v['slow_ms'])}: the machine switched speed while "
+                f"measuring (steal {r.get('steal_percent')} %); p50 moves with the mix"
+            )
+    return lines + [f"[red]invalid run:[/] {line}" for line in doc["invalid_reasons"]]

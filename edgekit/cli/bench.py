@@ -1,11 +1,12 @@
-"""`edgekit bench MODEL.onnx ...` and `edgekit bundle RECIPE`: measure ONNX models where they will run.
+"""`edgekit bench MODEL.onnx ...`: measure ONNX models where they will run (here, or on a device with --on).
 
-Torch-free: imports only numpy, onnx, onnxruntime and edgekit.bench / edgekit.runtime."""
+A thin command: options are read by edgekit.cli.bench_args, the harness is edgekit.bench, and the table and notes
+are rendered by edgekit.bench.table (numbers by edgekit.units). Torch-free: imports only numpy, onnx, onnxruntime
+and edgekit.bench / edgekit.runtime."""
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -16,78 +17,8 @@ from edgekit.cli.app import app, err, out
 from edgekit.errors import CheckFailed, InputError, Interrupted
 from edgekit.fsutil import check_output_file
 from edgekit.progress import progress
-from edgekit.bench.table import results_table  # noqa: F401  (the renderer; tests and callers read it here too)
-
-
-def parse_ints(text: str, what: str) -> list[int]:
-    """ "1,2,4" -> [1, 2, 4]; "sweep" (threads) -> 1, 2, 4, ... up to the usable cores."""
-    if what == "--threads" and text == "sweep":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        vals = [1 << i for i in range(cores.bit_length()) if 1 << i <= cores]
-        return vals + ([cores] if vals[-1] != cores else [])
-    try:
-        vals = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InputError(f"{what} {text!r}: give comma-separated whole numbers, e.g. 1,2,4") from None
-    if not vals or min(vals) < 1:
-        raise InputError(f"{what} {text!r}: values must be 1 or more")
-    if max(vals) > UPPER[what]:  # a typo like 40000 would otherwise allocate or spawn until the machine gives out
-        raise InputError(f"{what} {text!r}: values must be at most {UPPER[what]}")
-    return list(dict.fromkeys(vals))
-
-
-# the same bounds the recipe keys have (threads ≤ 256; a batch of 4096 28x28 images is already 12 MB of input)
-UPPER = {"--threads": 256, "--batch": 4096}
-
-
-def run_models(paths: list[Path]) -> list[Path]:
-    """ONNX files as given; a run directory (holds run.json) stands for every ONNX artifact of that run."""
-    from edgekit.fsutil import read_json
-    from edgekit.report.collect import in_run, read_run
-
-    found: list[Path] = []
-    for p in paths:
-        if p.is_dir() and (p / "run.json").is_file():
-            before = len(found)
-            for st in read_run(p)["stages"]:
-                d = in_run(p, st.get("dir"))
-                try:
-                    name = read_json(d / "manifest.json").get("artifact") if d else None
-                except (OSError, ValueError):
-                    continue
-                if isinstance(name, str) and name.endswith(".onnx") and (d / name).is_file():
-                    found.append(d / name)
-            if len(found) == before:
-                raise InputError(f"{p}: this run directory holds no finished ONNX artifact")
-        elif p.is_dir() and not (p / "model.onnx").is_file():
-            raise InputError(f"{p}: a folder, but neither a run directory (run.json) nor a stage folder (model.onnx)")
-        elif not p.exists():
-            raise InputError(f"{p}: no such file")
-        else:
-            found.append(p)
-    return found
-
-
-def _check_threads(thread_list: list[int]) -> None:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if max(thread_list) > cores:
-        raise InputError(
-            f"--threads {max(thread_list)}: this machine has {cores} usable cores; more threads than cores "
-            f"only measures contention"
-        )
-
-
-def _recipe_dataset(path: Path):
-    """The dataset a recipe's data: section names, loaded (torch-free) with its split settings and seed."""
-    from edgekit.recipe import read as recipe_mod
-    from edgekit.data import load_dataset
-    from edgekit.data.sources import DataSourceError
-
-    loaded = recipe_mod.load(path)
-    try:
-        return load_dataset(loaded.recipe.data, loaded.recipe.seed, loaded.file.parent)
-    except DataSourceError as e:
-        raise loaded.error(("data", e.key), e.message) from None
+from edgekit.bench.table import notes, results_table  # noqa: F401  (the renderer; tests and callers read it here too)
+from edgekit.cli.bench_args import check_threads, device_args, parse_ints, recipe_dataset, run_models
 
 
 @app.command()
@@ -204,9 +135,9 @@ def bench(
     ref = (reference - 1) if reference is not None else (0 if len(models) > 1 else None)
     thread_list, batch_list = parse_ints(threads, "--threads"), parse_ints(batch, "--batch")
     if on is None:
-        _check_threads(thread_list)  # a device's own cores are checked there
+        check_threads(thread_list)  # a device's own cores are checked there
     else:  # the same options, passed through to the harness on the device
-        flags = {
+        flags: dict[str, object] = {
             "--threads": threads,
             "--batch": batch,
             "--repeat": repeat,
@@ -216,15 +147,12 @@ def bench(
             "--max-drift": max_drift,
             "--max-p90": max_p90,
         }
-        switches = {"--quick": quick, "--thorough": thorough, "--no-spinning": no_spinning}
-        remote_args = [a for k, v in flags.items() if v is not None for a in (k, str(v))] + [
-            k for k, v in switches.items() if v
-        ]
+        remote_args = device_args(flags, {"--quick": quick, "--thorough": thorough, "--no-spinning": no_spinning})
     try:
         with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
             if recipe is not None:
                 bundle = Path(tmp) / "test.npz"
-                save_bundle(bundle, *bundle_from_dataset(_recipe_dataset(recipe)))
+                save_bundle(bundle, *bundle_from_dataset(recipe_dataset(recipe)))
             if on is not None:
                 doc = _bench_on(on, devices, models, remote_args, bundle, setup_device, output)
             else:
@@ -261,24 +189,9 @@ def bench(
         typer.echo(json.dumps(doc, indent=2))
     else:
         out.print(results_table(doc, out.width))
-    unstable = [
-        f"{r['name']} ({r['threads']}t, batch {r['batch']}): {'; '.join(r['unstable_reasons'])}"
-        for r in doc["results"]
-        if r["unstable"]
-    ]
-    for line in unstable:
-        err.print(f"[yellow]unstable:[/] {line}", highlight=False)
-    for r in doc["results"]:
-        if r.get("speed_states"):
-            v = r["speed_states"]
-            err.print(
-                f"two speeds: {r['name']} ({r['threads']}t, batch {r['batch']}): {v['fast_share']:.0%} of queries at "
-                f"{v['fast_ms']:.3f} ms, the rest at {v['slow_ms']:.3f} ms: the machine switched speed while measuring "
-                f"(steal {r.get('steal_percent')} %); p50 moves with the mix",
-                highlight=False,
-            )
-    for line in doc["invalid_reasons"]:
-        err.print(f"[red]invalid run:[/] {line}", highlight=False)
+    for line in notes(doc):  # unstable results, two speeds, throttling: on stderr, below the table
+        err.print(line, highlight=False)
+    unstable = [r for r in doc["results"] if r["unstable"]]
     if strict and (unstable or doc["invalid_reasons"]):
         raise CheckFailed(
             f"{len(unstable)} unstable result(s), {len(doc['invalid_reasons'])} throttling event(s); see above"
@@ -305,27 +218,3 @@ def _bench_on(
     for path in kept:
         err.print(f"{device.name}: result saved in {path}", highlight=False, soft_wrap=True)
     return doc
-
-
-@app.command()
-def bundle(
-    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe whose data: section names the dataset."),
-    output: Path = typer.Option(..., "--output", "-o", help="Bundle file to write (.npz)."),
-    limit: int = typer.Option(None, "--limit", min=1, help="At most this many test samples (a seeded random subset)."),
-):
-    """Export a recipe's test split as an evaluation bundle, so `edgekit bench --bundle` can measure accuracy on a
-    device with no dataset loader (numpy + onnxruntime only)."""
-    from edgekit.bench.bundle import bundle_from_dataset, save_bundle
-
-    output = check_output_file(output, "--output")
-    if output is None:
-        raise InputError("--output: give a file name for the bundle (.npz)")
-    ds = _recipe_dataset(recipe)
-    x, y, pre = bundle_from_dataset(ds, limit)
-    save_bundle(output, x, y, pre)
-    out.print(
-        f"{output}: {len(y)} test samples of '{ds.name}' ({len(ds.classes)} classes), "
-        f"{output.stat().st_size / 1e6:.1f} MB",
-        soft_wrap=True,
-        highlight=False,
-    )

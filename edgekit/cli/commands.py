@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from edgekit.cli import sigint
 from edgekit.cli.app import app, errors
-from edgekit.cli import recipe_cmds, init, shrink, search, curve, bench, report, check  # noqa: F401, I001  (registers the commands, in --help order)
+from edgekit.cli import recipe_cmds, init, shrink, search, curve, bench, bundle, report, check  # noqa: F401, I001  (registers the commands, in --help order)
 from edgekit.errors import EdgekitError, Interrupted
 
 INTERRUPTED = Interrupted.exit_code  # 130 = 128 + SIGINT, what shells report for a command stopped by Ctrl-C

@@ -2,8 +2,9 @@
 
 Errors name the file, the line and the key path, e.g.
 ``recipe.yaml:14: stages[2].ratio: must be less than 1, got 1.5``.
-Stage configs are validated one by one against the model their ``kind`` registered,
-so a path never contains a union tag and an unknown kind gets a did-you-mean.
+Stage configs are validated one by one against the model their ``kind`` registered (for a union such as the
+prompted stage's, the member its tag names: edgekit.recipe.variants), so a path never contains a union tag and an
+unknown kind gets a did-you-mean.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from edgekit.recipe.model_config import ModelConfig  # noqa: F401  (re-exported:
 from edgekit.recipe.model import DataConfig, LoadedRecipe, Recipe  # noqa: F401
 from edgekit.stages import stage_kinds
 from edgekit.recipe.strict import StageConfig
+from edgekit.recipe.variants import VariantError, members, pick
 from edgekit.recipe.yamlerrors import Loc, format_error, map_lines, validate
 from edgekit.recipe.yamlsafe import compose_and_load, read_text
 
@@ -51,7 +53,11 @@ def parse(text: str, file: Path) -> LoadedRecipe:
             hint = difflib.get_close_matches(str(kind), list(STAGES), n=1)
             hint_s = f" (did you mean '{hint[0]}'?)" if hint else f"; known kinds: {', '.join(sorted(STAGES))}"
             raise RecipeError(format_error(file, lines, loc + ("kind",), f"unknown stage kind {kind!r}{hint_s}"))
-        stages.append(validate(STAGES[kind].config, raw, file, lines, loc))
+        try:
+            model = pick(STAGES[kind].config, raw)
+        except VariantError as e:
+            raise RecipeError(format_error(file, lines, loc + (e.key,), e.message)) from None
+        stages.append(validate(model, raw, file, lines, loc))
 
     recipe = recipe.model_copy(update={"stages": stages})
     loaded = LoadedRecipe(recipe=recipe, file=file, text=text, lines=lines)
@@ -132,14 +138,15 @@ def json_schema() -> dict[str, Any]:
     defs = schema.setdefault("$defs", {})
     refs = []
     for name, kind in sorted(STAGES.items()):
-        sub = kind.config.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(sub.pop("$defs", {}))
-        kind_doc = (kind.config.__doc__ or "").strip().splitlines()
-        sub["properties"]["kind"].setdefault(
-            "description", f"stage kind '{name}'" + (f": {kind_doc[0]}" if kind_doc else "")
-        )
-        defs[kind.config.__name__] = sub
-        refs.append({"$ref": f"#/$defs/{kind.config.__name__}"})
+        for model in members(kind.config)[0]:  # a union's members are alternatives like the kinds themselves
+            sub = model.model_json_schema(ref_template="#/$defs/{model}")
+            defs.update(sub.pop("$defs", {}))
+            kind_doc = (model.__doc__ or "").strip().splitlines()
+            sub["properties"]["kind"].setdefault(
+                "description", f"stage kind '{name}'" + (f": {kind_doc[0]}" if kind_doc else "")
+            )
+            defs[model.__name__] = sub
+            refs.append({"$ref": f"#/$defs/{model.__name__}"})
     schema["properties"]["stages"]["items"] = {"oneOf": refs}
     defs.pop("StageConfig", None)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -7,14 +7,14 @@
 
 A stage whose directory exists with a valid manifest is reused ("cached"); changing a stage changes its
 key and therefore the keys of everything after it. A stage runs in a temporary directory that is renamed
-into place only when complete, so a killed run never leaves something a later run mistakes for finished.
+into place only when complete (edgekit.run.store), so a killed run never leaves something a later run
+mistakes for finished.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import platform
 import shutil
 import time
 from dataclasses import dataclass
@@ -32,13 +32,13 @@ from edgekit.errors import EdgekitError, InputError, StageFailed, require
 from edgekit.fsutil import read_json, write_json
 from edgekit.bench.system import speed_id
 from edgekit.recipe.graph import wire
-from edgekit.hashing import hash_file, hash_obj
+from edgekit.hashing import hash_obj
 from edgekit.recipe.preflight import preflight
 from edgekit.recipe.read import LoadedRecipe
 from edgekit.recipe.strict import StageConfig
-from edgekit.run.registry import StageKind
-from edgekit.run.stage import MANIFEST, MANIFEST_VERSION, Artifact, StageContext, StageOutput
+from edgekit.run.stage import MANIFEST, Artifact, StageContext
 from edgekit.run.stagekey import hub_models, measures_speed, stage_key
+from edgekit.run.store import clean_partial, commit, load_artifact, manifest
 from edgekit.stages import stage_kinds
 
 RUN_FILE = "run.json"
@@ -55,69 +55,6 @@ class StageRecord:
     metrics: dict[str, Any]
 
 
-def load_artifact(stage_dir: Path) -> Artifact | None:
-    """A finished stage directory, or None when missing or corrupt (a corrupt entry is a miss, not a crash).
-    Every file's sha256 is checked against the manifest, not only its size: same-size bytes written over an
-    artifact would otherwise be reused and keep every downstream key unchanged (~0.1 s per 45 MB file)."""
-    try:
-        m = read_json(stage_dir / MANIFEST)
-        if m.get("manifest_version") != MANIFEST_VERSION:
-            return None
-        for name, info in m["files"].items():
-            path = stage_dir / name
-            if path.stat().st_size != info["size"] or hash_file(path) != info["sha256"]:
-                return None
-        return Artifact(m["stage"]["id"], m["stage"]["kind"], m["key"], stage_dir, m)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _manifest(
-    cfg: StageConfig,
-    kind: StageKind,
-    key: str,
-    inputs: list[Artifact],
-    out: Path,
-    output: StageOutput,
-    wall: float,
-    data_fingerprint: str,
-    hub: list[dict],
-) -> dict[str, Any]:
-    files = {
-        p.relative_to(out).as_posix(): {"size": p.stat().st_size, "sha256": hash_file(p)}
-        for p in sorted(out.rglob("*"))
-        if p.is_file() and p.name != MANIFEST
-    }
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "stage": {"id": cfg.id, "kind": cfg.kind},
-        "key": key,
-        "config": cfg.model_dump(),
-        "inputs": [{"stage": a.stage_id, "key": a.key} for a in inputs],
-        "data_fingerprint": data_fingerprint,
-        **({"hub": hub} if hub else {}),  # Hugging Face models read: id, revision, resolved commit, files hash
-        "produces": kind.produces,
-        "artifact": output.artifact,
-        "files": files,
-        "metrics": output.metrics,
-        "wall_time_s": round(wall, 3),
-        "versions": _versions(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"edgekit": __version__, "python": platform.python_version()}
-    for pkg in ("numpy", "onnx", "onnxruntime", "torch", "torchvision", "torch-pruning", "neural-compressor"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
-
-
 def _check_owner(run_dir: Path, name: str) -> dict | None:
     """The recipe block of the run.json of another recipe that owns this directory, else None: never mix two
     recipes' results in one run directory."""
@@ -126,19 +63,6 @@ def _check_owner(run_dir: Path, name: str) -> dict | None:
     except (OSError, ValueError, AttributeError):
         return None
     return owner if isinstance(owner, dict) and owner.get("name") and owner["name"] != name else None
-
-
-def _alive(pid: str) -> bool:
-    """Whether the process that named a temporary directory (its pid is the last part) is still running here."""
-    if not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's process
-    return True
 
 
 def _default_threads(threads: int | None) -> int:
@@ -235,12 +159,7 @@ class Pipeline:
         return path.relative_to(self.run_dir).as_posix()
 
     def _clean_partial(self) -> None:
-        # we hold the run-directory lock, so a temporary stage directory is from a run that died -- unless its
-        # process still lives: `edgekit search` trials of several workers share one stage cache
-        if self.stages_dir.is_dir():
-            for d in self.stages_dir.glob(".tmp-*"):
-                if not _alive(d.name.rsplit("-", 1)[-1]):
-                    shutil.rmtree(d, ignore_errors=True)
+        clean_partial(self.stages_dir)  # we hold the run-directory lock
 
     def _lineage(self, inputs: list[Artifact], by_id: dict[str, Artifact]) -> list[Artifact]:
         """The input, its input, ... (first input at each step), nearest first."""
@@ -323,15 +242,9 @@ class Pipeline:
             raise StageFailed(f"stage '{cfg.id}' ({cfg.kind}) failed: {type(e).__name__}: {e}") from e
         wall = time.perf_counter() - t0
         self.running = None
-        manifest = _manifest(cfg, kind, key, inputs, tmp, output, wall, fingerprint, hub)
-        write_json(tmp / MANIFEST, manifest)  # written last: its presence marks the directory complete
-        if final.exists():  # a forced re-run replaces the entry in one rename, never a mix of old and new
-            trash = self.stages_dir / f".tmp-old-{final.name}-{os.getpid()}"
-            final.rename(trash)
-            tmp.rename(final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            tmp.rename(final)
+        record = manifest(cfg, kind, key, inputs, tmp, output, wall, fingerprint, hub)
+        write_json(tmp / MANIFEST, record)  # written last: its presence marks the directory complete
+        commit(tmp, final)
         self.console.print(f"[green]✓[/] {cfg.id:<12} done in {wall:.1f}s  [dim]{final}[/]")
-        art = Artifact(cfg.id, cfg.kind, key, final, manifest)
+        art = Artifact(cfg.id, cfg.kind, key, final, record)
         return art, StageRecord(cfg.id, cfg.kind, key, self._in_run(final), False, round(wall, 3), output.metrics)

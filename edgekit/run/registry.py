@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgekit.recipe.strict import StageConfig
+from edgekit.recipe.variants import members
 
 CONSUMES = ("torch", "torch?", "onnx", "onnx*", "model", None)
 PRODUCES = ("torch", "onnx", None)
@@ -27,7 +28,7 @@ PRODUCES = ("torch", "onnx", None)
 @dataclass(frozen=True)
 class StageKind:
     name: str
-    config: type[StageConfig]
+    config: Any  # a StageConfig class, or a union of them discriminated by a tag key (edgekit.recipe.variants)
     run: Callable[..., dict[str, Any]]
     consumes: str | None
     produces: str | None
@@ -41,16 +42,17 @@ STAGES: dict[str, StageKind] = {}
 
 
 def register_stage(
-    config: type[StageConfig],
+    config: Any,
     *,
     consumes: str | None,
     produces: str | None,
     needs: str = "shrink",
     precheck: Callable[..., None] | None = None,
 ):
-    name = config.model_fields["kind"].default
-    if not isinstance(name, str):
-        raise TypeError(f"{config.__name__}.kind needs a Literal default naming the stage kind")
+    names = {m.model_fields["kind"].default for m in members(config)[0]}
+    name = names.pop() if len(names) == 1 else None
+    if not isinstance(name, str) or not all(issubclass(m, StageConfig) for m in members(config)[0]):
+        raise TypeError(f"{config!r}: every model needs the same Literal default for kind, naming the stage kind")
     if consumes not in CONSUMES or produces not in PRODUCES:
         raise ValueError(f"stage '{name}': consumes must be one of {CONSUMES}, produces one of {PRODUCES}")
 

@@ -23,6 +23,7 @@ from edgekit.recipe.read import parse
 from edgekit.recipe.model import LoadedRecipe
 from edgekit.search.config import Range
 from edgekit.stages import stage_kinds
+from edgekit.recipe.variants import VariantError, pick
 from edgekit.recipe.yamlerrors import format_error, loc_str
 
 
@@ -97,7 +98,7 @@ def _locate(loaded: LoadedRecipe, loc: tuple, name: str) -> Param:
         raise loaded.error(loc, f"name a key of stage '{stage_id}' as '{stage_id}.KEY'")
     if path[0] in ("id", "kind", "input"):
         raise loaded.error(loc, f"'{path[0]}' wires the recipe and cannot be searched; search a stage setting")
-    config = stage_kinds()[stages[stage_id].kind].config
+    config = type(stages[stage_id])  # a union's member: the model this stage validated against
     try:
         ann = _leaf_type(config, path)
     except KeyError as e:
@@ -163,13 +164,15 @@ def _check_value(loaded: LoadedRecipe, loc: tuple, p: Param, value: Any) -> None
     """Build the stage's config with ``value`` in place: what the stage would reject is rejected now."""
     raw = stage_raw(loaded, p.stage)
     _set(raw, p.path, value)
-    config = stage_kinds()[raw["kind"]].config
     try:
-        config.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = loc_str(tuple(first["loc"]))
-        msg = first["msg"][0].lower() + first["msg"][1:]
+        pick(stage_kinds()[raw["kind"]].config, raw).model_validate(raw)
+    except (ValidationError, VariantError) as e:
+        if isinstance(e, VariantError):  # e.g. a provider whose model lacks one of the stage's keys
+            where, msg = e.key, e.message
+        else:
+            first = e.errors()[0]
+            where = loc_str(tuple(first["loc"]))
+            msg = first["msg"][0].lower() + first["msg"][1:]
         raise RecipeError(
             format_error(loaded.file, loaded.lines, loc, f"{value!r} does not fit stage '{p.stage}': {where}: {msg}")
         ) from None
