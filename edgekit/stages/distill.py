@@ -58,7 +58,7 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
 
     from edgekit.data.dataset import Split
     from edgekit.runtime.preprocess import prepare
-    from edgekit.stages.train import start_model
+    from edgekit.stages.model_start import start_model
     from edgekit.torchkit.models import save_model
     from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
 

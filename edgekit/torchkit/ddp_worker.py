@@ -24,7 +24,8 @@ def main(job_file: str) -> int:
     from edgekit.data import load_dataset
     from edgekit.recipe.read import parse
     from edgekit.torchkit.models import load_model
-    from edgekit.torchkit.training import TrainSettings, distillation_loss, fit
+    from edgekit.torchkit.distill_loss import distillation_loss
+    from edgekit.torchkit.training import TrainSettings, fit
 
     job = json.loads(Path(job_file).read_text())
     out = Path(job_file).parent

@@ -18,6 +18,7 @@ from edgekit.data.dataset import Split, normalize
 from edgekit.errors import StageFailed
 from edgekit.decide.sense import chance_level, near_chance
 from edgekit.progress import progress as progress_for
+from edgekit.torchkit.optim import optimizer, scheduler
 from edgekit.torchkit.loader import TimedEpoch, steps_per_epoch as steps_per_epoch_of
 from edgekit.torchkit.small_maps import fast_small_map_convs
 from edgekit.torchkit.text import by_length
@@ -167,25 +168,6 @@ def evaluate(model: nn.Module, split: Split, mean, std, batch_size: int = 512) -
     return correct / max(1, len(split))
 
 
-def _optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
-    # no weight decay on norms and biases: standard practice, and it keeps BN scales meaningful for pruning
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    rest = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    # fused: one pass over all parameters instead of a dozen (measured 1.07x per ResNet-18 CPU training step)
-    if s.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum, nesterov=True, fused=True)
-    return torch.optim.AdamW(groups, lr=s.lr, fused=True)
-
-
-def _scheduler(opt, s: TrainSettings, steps: int):
-    if s.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=steps, pct_start=0.15)
-    if s.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-
-
 def _memory_format(model: nn.Module, s: TrainSettings, train: Split, console) -> torch.memory_format:
     """NHWC when asked for: oneDNN's faster conv kernels (1.1-1.3x per ResNet-18 CPU step, benchmarks/train_step.py)."""
     if not s.channels_last or train.x.ndim != 4:
@@ -228,8 +210,8 @@ def fit(
     rng = np.random.default_rng(s.seed)
     gen = torch.Generator().manual_seed(s.seed)
     steps_per_epoch = steps_per_epoch_of(len(train), s.batch_size, s.world)
-    opt = _optimizer(model, s)
-    sched = _scheduler(opt, s, s.epochs * steps_per_epoch)
+    opt = optimizer(model, s)
+    sched = scheduler(opt, s, s.epochs * steps_per_epoch)
     ce = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     loss_fn = loss_fn or (lambda logits, x, y: ce(logits, y))
     best = {"val_accuracy": -1.0, "epoch": 0}
@@ -308,22 +290,3 @@ def _ddp(model: nn.Module, s: TrainSettings) -> nn.Module:
     return DistributedDataParallel(
         model, device_ids=[torch.device(s.device).index] if s.device.startswith("cuda") else None
     )
-
-
-def distillation_loss(teacher: nn.Module, temperature: float, weight: float, label_smoothing: float = 0.0):
-    """Hinton et al.'s knowledge distillation as a ``fit`` loss_fn:
-    (1 - weight) * CE(student, y) + weight * T^2 * KL(softmax(teacher / T) || softmax(student / T)).
-
-    The teacher sees the same (augmented) batch as the student, in eval mode, without gradients."""
-    teacher.eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-
-    def loss(logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # logits (B, classes)
-        with torch.no_grad():
-            soft = torch.softmax(teacher(x) / temperature, dim=1)
-        kd = nn.functional.kl_div(torch.log_softmax(logits / temperature, dim=1), soft, reduction="batchmean")
-        return (1 - weight) * ce(logits, y) + weight * temperature**2 * kd
-
-    return loss
