@@ -55,6 +55,24 @@ def test_one_and_two_workers_decode_the_same_bytes_and_a_second_call_reads_the_e
     assert again.path == two.path and len(list(store_root().iterdir())) == 2  # no temporary left behind
 
 
+def test_the_hash_taken_while_workers_write_is_the_files_and_the_entry_is_not_read_again(env, monkeypatch):
+    """Chunks of 5 rows finish in any order across 2 workers; the parent hashes them in file order as they come,
+    so meta.json's sha256 is the whole file's, and opening the entry under its final name reads nothing."""
+    import edgekit.data.filehash as filehash
+    import edgekit.data.store as store
+    from edgekit.hashing import hash_file
+
+    monkeypatch.setattr(store, "CHUNK", 5)
+    paths = _paths(_folder(env / "d", n=23))
+    read: list[str] = []
+    real = filehash.hash_file
+    monkeypatch.setattr(filehash, "hash_file", lambda p: (read.append(str(p)), real(p))[1])
+    rows = decoded("k", paths, None, "RGB", len(paths), workers=2, log=lambda m: None)
+    assert read == []  # neither the temporary nor the final entry was hashed by reading it back
+    assert json.loads((rows.path.parent / "meta.json").read_text())["sha256"] == hash_file(rows.path)
+    assert np.array_equal(rows[:], _expected(paths))
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "meta"])
 def test_a_corrupt_entry_is_a_miss_and_is_rebuilt(env, damage):
     paths = _paths(_folder(env / "d"))
