@@ -78,17 +78,6 @@ def example_batch(preprocess: dict, split: Split) -> torch.Tensor:
     return torch.from_numpy(prepare(preprocess, split.x[:2]))
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random horizontal flip and a random shift of up to 1/8 of the side (pad-and-crop). (B, C, H, W)."""
-    b, _, h, w = x.shape
-    flip = torch.rand(b, generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    pad = max(1, h // 8)
-    padded = nn.functional.pad(x, (pad, pad, pad, pad))
-    dy, dx = torch.randint(0, 2 * pad + 1, (2,), generator=gen).tolist()  # one shift per batch: cheap on CPU
-    return padded[:, :, dy : dy + h, dx : dx + w]
-
-
 def pick_device(name: str) -> str:
     """'auto' takes a GPU when torch sees one; training on a workstation GPU, deploying on a CPU is common."""
     if name == "auto":
@@ -208,7 +197,6 @@ def fit(
     layout = _memory_format(model, s, train, console)
     model.to(memory_format=layout)
     rng = np.random.default_rng(s.seed)
-    gen = torch.Generator().manual_seed(s.seed)
     steps_per_epoch = steps_per_epoch_of(len(train), s.batch_size, s.world)
     opt = optimizer(model, s)
     sched = scheduler(opt, s, s.epochs * steps_per_epoch)
@@ -234,11 +222,17 @@ def fit(
             model.train()
             total, n = 0.0, 0
             epoch_batches = TimedEpoch(
-                train, s.batch_size, mean, std, rng, s.rank, s.world, pin=s.device.startswith("cuda")
+                train,
+                s.batch_size,
+                mean,
+                std,
+                rng,
+                s.rank,
+                s.world,
+                pin=s.device.startswith("cuda"),
+                augment_key=(s.seed, epoch) if s.augment else None,  # flips and shifts happen in the loader
             )
             for x, y in epoch_batches:
-                if s.augment and x.ndim == 4:
-                    x = augment(x, gen)
                 x, y = x.to(s.device, memory_format=layout, non_blocking=True), y.to(s.device, non_blocking=True)
                 loss = loss_fn(net(x), x, y)
                 opt.zero_grad(set_to_none=True)
