@@ -152,3 +152,30 @@ def test_fit_with_augmentation_gives_the_same_model_with_0_or_2_loader_workers(t
         fit(model, split, split, (0.5,), (0.25,), TrainSettings(epochs=2, lr=0.01, batch_size=8, augment=True))
         weights.append(model[1].weight.detach().clone())
     assert torch.allclose(weights[0], weights[1], atol=1e-5)
+
+
+def test_evaluation_batches_of_large_images_are_capped_by_input_values():
+    """evaluate's 512 stays for small images; 3x96x96 images go in batches of at most 2**22 input values (151)."""
+    from torch import nn
+
+    from edgekit.torchkit.training import EVAL_VALUES, evaluate
+
+    seen: list[int] = []
+
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = nn.Parameter(torch.zeros(1))  # evaluate finds the device from a parameter
+
+        def forward(self, x):  # (B, C, H, W) -> (B, 2): always class 0
+            seen.append(len(x))
+            return torch.zeros(len(x), 2)
+
+    big = Split(np.zeros((400, 3, 96, 96), np.uint8), np.zeros(400, np.int64))
+    small = Split(np.zeros((600, 1, 28, 28), np.uint8), np.zeros(600, np.int64))
+    model = Recorder()
+    assert evaluate(model, big, (0.5,) * 3, (0.25,) * 3) == 1.0
+    assert max(seen) == EVAL_VALUES // (3 * 96 * 96) == 151 and sum(seen) == 400
+    seen.clear()
+    assert evaluate(model, small, (0.5,), (0.25,)) == 1.0
+    assert seen == [512, 88]
