@@ -27,7 +27,7 @@ from edgekit.run.registry import register_stage
 from edgekit.run.stage import StageContext, StageOutput
 from edgekit.stages.model_start import start_model
 from edgekit.stages.teach import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, teach
-from edgekit.stages.train_ddp import distributed, fit_distributed
+from edgekit.stages.train_ddp import distributed, fit_distributed, world_key
 
 
 class DistillConfig(Strict):
@@ -102,12 +102,8 @@ class TrainConfig(StageConfig):
     )
 
     def key_context(self, recipe) -> dict | None:
-        """The world size when the CLI launches DDP (``--nproc-per-node``/``--nnodes``): batch_size is the global
-        batch either way, but the model differs; one process adds nothing, so its keys stay as they were."""
-        from edgekit.torchkit.distributed import current
-
-        world = current().world
-        return {"world_size": world} if world > 1 else None
+        """The world size when the CLI launches DDP (``--nproc-per-node``/``--nnodes``): edgekit.stages.train_ddp."""
+        return world_key()
 
 
 @register_stage(TrainConfig, consumes="torch?", produces="torch")

@@ -1,8 +1,18 @@
-"""The train stage under torchrun/DDP (``edgekit shrink --nproc-per-node N``): when, and the launch itself."""
+"""The train and distill stages under torchrun/DDP (``edgekit shrink --nproc-per-node N``): when, the key, and
+the launch itself."""
 
 from __future__ import annotations
 
 from edgekit.run.stage import StageContext
+
+
+def world_key() -> dict | None:
+    """A stage config's ``key_context`` under a DDP launch: the world size (batch_size is the global batch either
+    way, but the model differs); one process adds nothing, so its keys stay as they were."""
+    from edgekit.torchkit.distributed import current
+
+    world = current().world
+    return {"world_size": world} if world > 1 else None
 
 
 def distributed(ds, cfg) -> bool:
@@ -15,8 +25,12 @@ def distributed(ds, cfg) -> bool:
     )
 
 
-def fit_distributed(ctx: StageContext, cfg, model, spec: dict, extra: dict, settings, teacher) -> dict:
-    """Train ``model`` on every rank of the launch (edgekit.torchkit.distributed) and load rank 0's weights into it."""
+def fit_distributed(
+    ctx: StageContext, cfg, model, spec: dict, extra: dict, settings, teacher=None, taught: dict | None = None
+) -> dict:
+    """Train ``model`` on every rank of the launch (edgekit.torchkit.distributed) and load rank 0's weights into it.
+    ``taught``: a distill stage's {"train", "val": Split, "logits": (N, C) tensor, "labels", "temperature",
+    "weight"}: the ranks train on these with the soft-label loss instead of loading the dataset."""
     import shutil
 
     from edgekit.torchkit.distributed import current, run_workers, settings_dict
@@ -38,8 +52,22 @@ def fit_distributed(ctx: StageContext, cfg, model, spec: dict, extra: dict, sett
         "device": settings.device,
         "settings": settings_dict(settings),
         "teacher": str(teacher) if teacher else None,
-        "distill": cfg.distill.model_dump() if cfg.distill else None,
+        "distill": cfg.distill.model_dump() if getattr(cfg, "distill", None) else None,
     }
+    if taught is not None:
+        import numpy as np
+
+        from edgekit.torchkit.distributed import save_split
+
+        arrays = job_dir / "taught"
+        job["taught"] = {
+            "train": save_split(arrays, "train", taught["train"]),
+            "val": save_split(arrays, "val", taught["val"]),
+            "temperature": taught["temperature"],
+            "weight": taught["weight"],
+        }
+        np.save(arrays / "logits.npy", taught["logits"].numpy())
+        np.save(arrays / "labels.npy", np.asarray(taught["labels"]))
     ctx.console.print(
         f"  DDP: {launch.world} processes ({launch.nproc_per_node} per node x {launch.nnodes} nodes), "
         f"global batch {cfg.batch_size}"
