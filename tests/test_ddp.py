@@ -156,18 +156,60 @@ def test_bad_launch_options_are_one_line_and_exit_2(tmp_path, args, message):
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
-def test_world_size_is_in_the_train_key_only_when_above_one(monkeypatch):
+def test_world_size_is_in_the_train_and_distill_keys_only_when_above_one(monkeypatch):
+    from edgekit.recipe.model_config import ModelConfig
+    from edgekit.stages.distill import DistillStageConfig
     from edgekit.stages.train import TrainConfig
     from edgekit.torchkit.distributed import configure
 
     for var in ("EDGEKIT_NPROC_PER_NODE", "EDGEKIT_NNODES", "EDGEKIT_NODE_RANK", "EDGEKIT_RDZV_ENDPOINT"):
         monkeypatch.setenv(var, "")  # recorded, so the variables configure() sets are undone after the test
-    cfg = TrainConfig(id="train")
-    assert cfg.key_context(None) is None
+    cfgs = [TrainConfig(id="train"), DistillStageConfig(id="d", student=ModelConfig(source="edgekit:bow"))]
+    assert [c.key_context(None) for c in cfgs] == [None, None]
     configure(1)
-    assert cfg.key_context(None) is None
+    assert [c.key_context(None) for c in cfgs] == [None, None]
     configure(4, 2, 1, "h:1")
-    assert cfg.key_context(None) == {"world_size": 8}
+    assert [c.key_context(None) for c in cfgs] == [{"world_size": 8}] * 2
+
+
+DISTILL_RECIPE = f"""\
+edgekit: 1
+name: ddp-distill
+seed: 0
+data: {{source: fashion-mnist, limit_train: 1000, limit_test: {N_TEST}}}
+model: {{source: "edgekit:resnet-small", width: 0.5}}
+stages:
+  - {{id: train, kind: train, epochs: 2, lr: 3.0e-3, batch_size: 128}}
+  - {{id: small, kind: distill, student: {{source: "edgekit:resnet-small", width: 0.25}}, epochs: 2, lr: 3.0e-3,
+      batch_size: 128}}
+"""
+
+
+@pytest.mark.slow
+def test_a_distill_stage_trains_on_two_processes_like_on_one(tmp_path):
+    """The distill stage's student trains under DDP on the teacher's soft labels (rank 0 writes): one stage
+    directory each, world size in the metrics and the key, test accuracy within the noise of one process's."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(DISTILL_RECIPE)
+    acc, names = {}, {}
+    for nproc in (1, 2):
+        run_dir = tmp_path / f"run{nproc}"
+        done = subprocess.run(
+            _cmd(recipe, run_dir, nproc), capture_output=True, text=True, env=_env(tmp_path), timeout=900
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        dirs = _stage_dirs(run_dir)
+        assert [d.name.split("-")[0] for d in dirs] == ["small", "train"], dirs  # no temporaries left
+        small = dirs[0]
+        assert sorted(p.name for p in small.iterdir()) == ["manifest.json", "model.json", "model.safetensors"]
+        m = _metrics(small)
+        assert m.get("world_size") == (2 if nproc == 2 else None) and m["teacher"] == "train"
+        acc[nproc], names[nproc] = m["test_accuracy"], small.name
+    assert names[1] != names[2]  # world size is in the key
+    p = (acc[1] + acc[2]) / 2
+    noise = 3 * math.sqrt(2 * p * (1 - p) / N_TEST)
+    print(f"distilled test accuracy, 1 process {acc[1]:.3f}, 2 processes {acc[2]:.3f}; allowed {noise:.3f}")
+    assert acc[1] > 0.2 and abs(acc[1] - acc[2]) <= noise, (acc, noise)  # 2x chance: a 2-epoch teacher of 1,000 images
 
 
 def test_the_worker_started_by_hand_says_how_it_is_started(tmp_path):

@@ -55,6 +55,24 @@ def test_one_and_two_workers_decode_the_same_bytes_and_a_second_call_reads_the_e
     assert again.path == two.path and len(list(store_root().iterdir())) == 2  # no temporary left behind
 
 
+def test_the_hash_taken_while_workers_write_is_the_files_and_the_entry_is_not_read_again(env, monkeypatch):
+    """Chunks of 5 rows finish in any order across 2 workers; the parent hashes them in file order as they come,
+    so meta.json's sha256 is the whole file's, and opening the entry under its final name reads nothing."""
+    import edgekit.data.filehash as filehash
+    import edgekit.data.store as store
+    from edgekit.hashing import hash_file
+
+    monkeypatch.setattr(store, "CHUNK", 5)
+    paths = _paths(_folder(env / "d", n=23))
+    read: list[str] = []
+    real = filehash.hash_file
+    monkeypatch.setattr(filehash, "hash_file", lambda p: (read.append(str(p)), real(p))[1])
+    rows = decoded("k", paths, None, "RGB", len(paths), workers=2, log=lambda m: None)
+    assert read == []  # neither the temporary nor the final entry was hashed by reading it back
+    assert json.loads((rows.path.parent / "meta.json").read_text())["sha256"] == hash_file(rows.path)
+    assert np.array_equal(rows[:], _expected(paths))
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "meta"])
 def test_a_corrupt_entry_is_a_miss_and_is_rebuilt(env, damage):
     paths = _paths(_folder(env / "d"))
@@ -112,3 +130,36 @@ def test_store_backed_splits_read_digest_and_subset_like_arrays(env):
     small = load_dataset(DataConfig(source=f"imagefolder:{root}", val_fraction=0.2, limit_train=6), 0, root)
     assert small.train.x.path == ds.train.x.path and len(small.train) == 6
     assert {r.tobytes() for r in np.asarray(small.train.x)} <= {r.tobytes() for r in np.asarray(ds.train.x)}
+
+
+def test_a_bundle_streams_store_rows_in_and_batches_out(env, monkeypatch):
+    """The evaluation bundle of a store-backed test split is written a block of rows at a time and read back a
+    batch at a time, with the same bytes as the whole split; the header alone says shape and labels."""
+    import edgekit.bench.bundle as bundle
+    from edgekit.data.dataset import Split
+
+    monkeypatch.setattr(bundle, "ROWS", 5)
+    paths = _paths(_folder(env / "d", n=23))
+    rows = decoded("k", paths, None, "RGB", len(paths), workers=1, log=lambda m: None)
+    reads: list[int] = []
+    real = Rows.__getitem__
+    monkeypatch.setattr(Rows, "__getitem__", lambda self, k: (r := real(self, k), reads.append(len(r)))[0])
+    y = np.arange(23) % 3
+    bundle.save_bundle(env / "b.npz", rows, y, {"kind": "image"})
+    assert reads and max(reads) <= 5 and sum(reads) == 23  # never the whole split at once
+    whole = bundle.load_bundle(env / "b.npz")
+    assert np.array_equal(whole.x, _expected(paths)) and np.array_equal(whole.y, y)
+    head = bundle.read_head(env / "b.npz")
+    assert head.shape == (23, *rows.row_shape) and head.dtype == np.uint8 and np.array_equal(head.y, y)
+    got = list(bundle.x_batches(env / "b.npz", 8))
+    assert [len(b) for b in got] == [8, 8, 7] and np.array_equal(np.concatenate(got), whole.x)
+
+    class DS:  # what bundle_from_dataset reads of a dataset
+        test = Split(rows, y)
+
+        @staticmethod
+        def preprocess():
+            return {"kind": "image"}
+
+    x, ys, _ = bundle.bundle_from_dataset(DS, limit=10)
+    assert isinstance(x, Rows) and len(x) == len(ys) == 10  # still rows on disk: read when saved

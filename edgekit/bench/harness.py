@@ -23,7 +23,7 @@ from pathlib import Path
 import edgekit.bench.graph as graph
 import edgekit.bench.peak as peak_rate
 import edgekit.bench.system as system
-from edgekit.bench.bundle import load_bundle
+from edgekit.bench.bundle import read_head
 from edgekit.bench.isolation import Worker, round_order
 from edgekit.bench.stats import LatencyStats, Thresholds, instability, ratio_instability, ratio_with_spread, summarize
 from edgekit.errors import InputError
@@ -224,7 +224,7 @@ def _check_inputs(models, threads, batches, inter_threads, reference, bundle) ->
     if bundle is not None:
         if not Path(bundle).is_file():
             raise InputError(f"{bundle}: no such evaluation bundle")
-        load_bundle(Path(bundle))  # a broken bundle fails now, not after minutes of latency measurement
+        read_head(Path(bundle))  # a broken bundle fails now, not after minutes of latency measurement
     return models
 
 

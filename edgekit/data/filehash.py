@@ -53,3 +53,20 @@ def hash_files(root: Path, paths: list) -> dict[str, str]:
         except OSError:
             pass  # a read-only home only makes the next run slower
     return out
+
+
+def remember(root: Path, path: Path, digest: str) -> None:
+    """Record ``digest`` as the sha256 of ``path`` as it is now (a file its writer hashed while writing it), so the
+    next ``hash_files(root, ...)`` does not read it again."""
+    st = os.stat(path)
+    memo_file = _memo_path(root)
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    memo = memo if isinstance(memo, dict) else {}
+    memo[Path(path).relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns, st.st_ino, digest]
+    try:
+        write_json(memo_file, memo)
+    except OSError:
+        pass  # a read-only home only makes the next run slower

@@ -20,6 +20,7 @@ from edgekit.recipe.strict import StageConfig
 from edgekit.run.registry import register_stage
 from edgekit.run.stage import StageContext, StageOutput
 from edgekit.stages.teach import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, teach
+from edgekit.stages.train_ddp import fit_distributed, world_key
 
 
 class DistillStageConfig(StageConfig):
@@ -48,6 +49,10 @@ class DistillStageConfig(StageConfig):
         "auto", description="where to train; artifacts are always CPU models"
     )
 
+    def key_context(self, recipe) -> dict | None:
+        """The world size under a DDP launch (``--nproc-per-node``), as for train."""
+        return world_key()
+
 
 @register_stage(DistillStageConfig, consumes="torch", produces="torch")
 def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
@@ -58,7 +63,7 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
 
     from edgekit.data.dataset import Split
     from edgekit.runtime.preprocess import prepare
-    from edgekit.stages.train import start_model
+    from edgekit.stages.model_start import start_model
     from edgekit.torchkit.models import save_model
     from edgekit.torchkit.training import TrainSettings, evaluate, fit, pick_device
 
@@ -86,7 +91,12 @@ def run(ctx: StageContext, cfg: DistillStageConfig) -> StageOutput:
         seed=ctx.recipe.seed,
         device=pick_device(cfg.device),
     )
-    result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=got.loss, label=cfg.id)
+    if world_key() is not None and ds.kind == "image":  # torchrun/DDP: the ranks train on the taught samples
+        taught = {"train": train, "val": val, "logits": logits, "labels": labels}
+        taught.update(temperature=cfg.temperature, weight=cfg.weight)
+        result = fit_distributed(ctx, cfg, model, spec, extra, settings, taught=taught)
+    else:
+        result = fit(model, train, val, ds.mean, ds.std, settings, console=ctx.console, loss_fn=got.loss, label=cfg.id)
     test_acc = evaluate(model, test, ds.mean, ds.std)
     save_model(model, ctx.out, spec, extra)
     return StageOutput(

@@ -25,7 +25,9 @@ from edgekit.recipe.model_config import ModelConfig
 from edgekit.recipe.strict import ID_PATTERN, StageConfig, Strict
 from edgekit.run.registry import register_stage
 from edgekit.run.stage import StageContext, StageOutput
+from edgekit.stages.model_start import start_model
 from edgekit.stages.teach import DEFAULT_TEMPERATURE, DEFAULT_WEIGHT, teach
+from edgekit.stages.train_ddp import distributed, fit_distributed, world_key
 
 
 class DistillConfig(Strict):
@@ -100,12 +102,8 @@ class TrainConfig(StageConfig):
     )
 
     def key_context(self, recipe) -> dict | None:
-        """The world size when the CLI launches DDP (``--nproc-per-node``/``--nnodes``): batch_size is the global
-        batch either way, but the model differs; one process adds nothing, so its keys stay as they were."""
-        from edgekit.torchkit.distributed import current
-
-        world = current().world
-        return {"world_size": world} if world > 1 else None
+        """The world size when the CLI launches DDP (``--nproc-per-node``/``--nnodes``): edgekit.stages.train_ddp."""
+        return world_key()
 
 
 @register_stage(TrainConfig, consumes="torch?", produces="torch")
@@ -115,7 +113,8 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     from edgekit.decide.sense import chance_level, near_chance
     from edgekit.torchkit.models import load_model, save_model
     from edgekit.torchkit.small_maps import fast_small_map_convs
-    from edgekit.torchkit.training import TrainSettings, distillation_loss, evaluate, example_batch, fit, pick_device
+    from edgekit.torchkit.distill_loss import distillation_loss
+    from edgekit.torchkit.training import TrainSettings, evaluate, example_batch, fit, pick_device
 
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
@@ -179,8 +178,9 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
             fit_all,
             log=lambda msg: ctx.console.print(f"  {msg}"),
         )
-    elif _distributed(ds, cfg):
-        result = _fit_distributed(ctx, cfg, model, spec, extra, settings)
+    elif distributed(ds, cfg):
+        teacher = _ancestor(ctx, cfg.distill.teacher).dir if cfg.distill is not None else None
+        result = fit_distributed(ctx, cfg, model, spec, extra, settings, teacher)
     else:
         result = fit_all(model)
     with fast_small_map_convs(model):
@@ -220,41 +220,6 @@ def _head_settings(ctx: StageContext, cfg: TrainConfig, ds):
     )
 
 
-def start_model(ctx: StageContext, model_cfg: ModelConfig, ds, normalize: bool = False):
-    """A fresh model (pretrained weights where the source has them) -> (model, spec, extra for model.json).
-    Errors point at the stage's own ``model:`` when it has one, else at the recipe's."""
-    from edgekit.errors import InputError
-    from edgekit.fsutil import resolve_path
-    from edgekit.torchkit.models import build_model, load_state, load_weights
-
-    own = getattr(ctx.cfg, "model", None) is not None
-    where = ctx.loaded.stage_loc(ctx.cfg.id, "model") if own else ("model",)
-    if ds.kind == "text":
-        from edgekit.torchkit.text import new_text_model
-
-        try:
-            model, spec, pre = new_text_model(model_cfg, ds, ctx.loaded.file.parent, normalize=normalize)
-        except InputError as e:
-            raise ctx.loaded.error((*where, "source"), e.message.removeprefix("model.source: ")) from None
-        return model, spec, {"preprocess": pre}
-    spec = {**model_cfg.model_dump(), "num_classes": len(ds.classes), "in_channels": ds.input_shape[0]}
-    if spec["source"].startswith("python:"):  # later stages rebuild the model from its module, next to the recipe
-        spec["code_dir"] = str(ctx.loaded.file.parent.resolve())
-    model = build_model(spec, spec["num_classes"], spec["in_channels"])
-    weights = spec.get("weights")
-    if weights and weights != "imagenet":
-        path = resolve_path(weights, ctx.loaded.file.parent)
-        if not path.is_file():
-            raise ctx.loaded.error((*where, "weights"), f"{path}: no such weights file")
-        try:
-            load_state(model, load_weights(path))
-        except (RuntimeError, OSError, ValueError) as e:
-            raise ctx.loaded.error(
-                (*where, "weights"), f"{path}: does not fit the model ({str(e).splitlines()[0]})"
-            ) from None
-    return model, spec, {}
-
-
 def _taught_with_unlabelled(ctx: StageContext, d: DistillConfig, ds, pre: dict):
     """(training split of labelled + unlabelled inputs with index targets, its soft-label loss, metrics): the
     teacher scores every sample once, up front (edgekit.stages.teach, shared with the distill stage): on unlabelled
@@ -289,49 +254,3 @@ def _ancestor(ctx: StageContext, stage_id: str):
             where, f"stage '{stage_id}' produces {art.produces or 'no model'}, a teacher must be a torch model"
         )
     return art
-
-
-def _distributed(ds, cfg: TrainConfig) -> bool:
-    """DDP (torchrun) when the CLI asked for more than one process; image models only (text heads, unlabelled
-    distillation and their token splits stay in one process)."""
-    from edgekit.torchkit.distributed import current
-
-    return (
-        current().world > 1 and ds.kind == "image" and cfg.head is None and not (cfg.distill and cfg.distill.unlabelled)
-    )
-
-
-def _fit_distributed(ctx: StageContext, cfg: TrainConfig, model, spec: dict, extra: dict, settings) -> dict:
-    """Train ``model`` on every rank of the launch (edgekit.torchkit.distributed) and load rank 0's weights into it."""
-    import shutil
-
-    from edgekit.torchkit.distributed import current, run_workers, settings_dict
-    from edgekit.torchkit.models import load_state, load_weights, save_model
-
-    launch = current()
-    if cfg.batch_size % launch.world:
-        raise ctx.error(
-            "batch_size", f"{cfg.batch_size} is the global batch: it must divide by the {launch.world} processes"
-        )
-    job_dir = ctx.out / ".ddp"
-    (job_dir / "init").mkdir(parents=True)
-    save_model(model, job_dir / "init", spec, extra)
-    teacher = _ancestor(ctx, cfg.distill.teacher).dir if cfg.distill is not None else None
-    job = {
-        "stage": cfg.id,
-        "key": ctx.out.name.rsplit("-", 1)[0],
-        "recipe_text": ctx.loaded.text,
-        "recipe_file": str(ctx.loaded.file.resolve()),
-        "device": settings.device,
-        "settings": settings_dict(settings),
-        "teacher": str(teacher) if teacher else None,
-        "distill": cfg.distill.model_dump() if cfg.distill else None,
-    }
-    ctx.console.print(
-        f"  DDP: {launch.world} processes ({launch.nproc_per_node} per node x {launch.nnodes} nodes), "
-        f"global batch {cfg.batch_size}"
-    )
-    result = run_workers(job, job_dir, launch, ctx.threads)
-    load_state(model, load_weights(job_dir / "trained.safetensors"))
-    shutil.rmtree(job_dir)
-    return result

@@ -17,6 +17,7 @@ from pathlib import Path
 
 
 def main(job_file: str) -> int:
+    import numpy as np
     import torch
     import torch.distributed as dist
     from safetensors.torch import save_file
@@ -24,7 +25,8 @@ def main(job_file: str) -> int:
     from edgekit.data import load_dataset
     from edgekit.recipe.read import parse
     from edgekit.torchkit.models import load_model
-    from edgekit.torchkit.training import TrainSettings, distillation_loss, fit
+    from edgekit.torchkit.distill_loss import distillation_loss
+    from edgekit.torchkit.training import TrainSettings, fit
 
     job = json.loads(Path(job_file).read_text())
     out = Path(job_file).parent
@@ -40,8 +42,16 @@ def main(job_file: str) -> int:
         device = f"cuda:{local}" if cuda else "cpu"
         model, _ = load_model(out / "init")
         settings = TrainSettings(**job["settings"], device=device, rank=dist.get_rank(), world=dist.get_world_size())
-        loss_fn = None
-        if job.get("teacher"):
+        loss_fn, train, val = None, ds.train, ds.val
+        if job.get("taught"):  # a distill stage: its taught samples, soft labels as targets
+            from edgekit.torchkit.distributed import load_split
+            from edgekit.torchkit.soft_labels import SoftLabelLoss
+
+            t, arrays = job["taught"], out / "taught"
+            train, val = load_split(arrays, t["train"]), load_split(arrays, t["val"])
+            logits = torch.from_numpy(np.load(arrays / "logits.npy"))
+            loss_fn = SoftLabelLoss(logits, np.load(arrays / "labels.npy"), t["temperature"], t["weight"])
+        elif job.get("teacher"):
             d = job["distill"]
             teacher = load_model(Path(job["teacher"]))[0].to(device)
             loss_fn = distillation_loss(teacher, d["temperature"], d["weight"], settings.label_smoothing)
@@ -52,8 +62,8 @@ def main(job_file: str) -> int:
             console = Console(stderr=True)
         result = fit(
             model,
-            ds.train,
-            ds.val,
+            train,
+            val,
             ds.mean,
             ds.std,
             settings,

@@ -139,3 +139,32 @@ def _relay(lines) -> str:
 
 def settings_dict(settings) -> dict:
     return {k: v for k, v in asdict(settings).items() if k not in ("rank", "world", "device")}
+
+
+def save_split(folder: Path, name: str, split) -> dict:
+    """A split the ranks read instead of loading the dataset (a distill stage's taught samples): arrays as .npy,
+    store rows as their file and indices (nothing is read here)."""
+    import numpy as np
+
+    from edgekit.data.rows import Rows
+
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{name}_y.npy", np.asarray(split.y))
+    if isinstance(split.x, Rows):
+        np.save(folder / f"{name}_idx.npy", split.x.idx)
+        return {"y": f"{name}_y.npy", "rows": str(split.x.path), "idx": f"{name}_idx.npy"}
+    np.save(folder / f"{name}_x.npy", np.asarray(split.x), allow_pickle=False)
+    return {"y": f"{name}_y.npy", "x": f"{name}_x.npy"}
+
+
+def load_split(folder: Path, saved: dict):
+    """The split ``save_split`` wrote (arrays memory-mapped, rows still on disk)."""
+    import numpy as np
+
+    from edgekit.data.dataset import Split
+    from edgekit.data.rows import Rows
+
+    y = np.load(folder / saved["y"])
+    if "rows" in saved:
+        return Split(Rows.open(Path(saved["rows"])).take(np.load(folder / saved["idx"])), y)
+    return Split(np.load(folder / saved["x"], mmap_mode="r"), y)

@@ -9,8 +9,10 @@ batch -- what the learning rate was tuned for -- is the recipe's ``batch_size`` 
 
 In-memory splits (Fashion-MNIST, user arrays) keep the old in-process path: forking workers for data that is
 already an array only adds start-up time. Store-backed splits (``Rows``) read and normalise each batch in
-``EDGEKIT_LOADER_WORKERS`` workers (default: half the usable cores, at least one), so decoding pages and the
-float conversion overlap the model's step.
+``EDGEKIT_LOADER_WORKERS`` workers (default: half the usable cores, at least one), so reading pages, the float
+conversion and augmentation (``augment_key``) overlap the model's step: the training process only steps the model.
+Augmentation draws come from the batch's place in the run (edgekit.torchkit.augment), so they do not depend on
+the number of workers either.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from edgekit.data.dataset import Split, normalize
 from edgekit.data.rows import Rows
+from edgekit.torchkit.augment import augment, draws
 
 
 def loader_workers(split: Split) -> int:
@@ -46,18 +49,28 @@ def steps_per_epoch(n: int, batch_size: int, world: int = 1) -> int:
 
 
 class _BatchSet(torch.utils.data.Dataset):
-    """Item i is the whole batch i (one pread run per batch, normalised in the worker)."""
+    """Item i is the whole batch i (one pread run per batch, normalised and augmented in the worker)."""
 
-    def __init__(self, split: Split, chunks: list[np.ndarray], mean, std):
-        self.split, self.chunks, self.mean, self.std = split, chunks, mean, std
+    def __init__(self, split: Split, chunks: list[np.ndarray], mean, std, augment_key: tuple[int, ...] | None):
+        self.split, self.chunks, self.mean, self.std, self.key = split, chunks, mean, std, augment_key
 
     def __len__(self) -> int:
         return len(self.chunks)
 
     def __getitem__(self, i: int):
-        idx = np.sort(self.chunks[i])  # sorted: consecutive rows coalesce into one read; the batch is a set
+        by_row = np.argsort(self.chunks[i], kind="stable")
+        idx = self.chunks[i][by_row]  # sorted: consecutive rows coalesce into one read; the batch is a set
         x = normalize(self.split.x[idx], self.mean, self.std)  # (B, C, H, W) float32
-        return torch.from_numpy(x), torch.from_numpy(self.split.y[idx])
+        return torch.from_numpy(_augmented(x, self.key, i, by_row)), torch.from_numpy(self.split.y[idx])
+
+
+def _augmented(x: np.ndarray, key: tuple[int, ...] | None, i: int, order: np.ndarray | None = None) -> np.ndarray:
+    """Batch i augmented (edgekit.torchkit.augment) when a key is set and x is images; ``order``: the positions
+    in the drawn order of x's rows, so every sample gets its own flip however the batch was sorted."""
+    if key is None or x.ndim != 4:
+        return x
+    flip, sy, sx = draws((*key, i), len(x), x.shape[2])
+    return augment(x, flip if order is None else flip[order], sy, sx)
 
 
 class TimedEpoch:
@@ -74,25 +87,25 @@ class TimedEpoch:
         rank: int = 0,
         world: int = 1,
         pin: bool = False,
+        augment_key: tuple[int, ...] | None = None,
     ):
         order = shard(rng.permutation(len(split)), rank, world)
         bs = max(1, batch_size // world)
         self.chunks = [order[i : i + bs] for i in range(0, len(order), bs)]
         self.split, self.mean, self.std, self.pin = split, mean, std, pin
+        self.key = None if augment_key is None else (*augment_key, rank)  # e.g. (seed, epoch, rank)
         self.workers = loader_workers(split)
         self.wait_s, self.t0 = 0.0, None
 
     def _batches(self):
         if self.workers == 0:  # the old path, batch for batch: same order, same contents
-            for idx in self.chunks:
+            for i, idx in enumerate(self.chunks):
                 x = self.split.x[idx]
-                yield (
-                    torch.from_numpy(normalize(x, self.mean, self.std) if len(self.mean) else x),
-                    torch.from_numpy(self.split.y[idx]),
-                )
+                x = _augmented(normalize(x, self.mean, self.std), self.key, i) if len(self.mean) else x
+                yield torch.from_numpy(x), torch.from_numpy(self.split.y[idx])
             return
         yield from torch.utils.data.DataLoader(
-            _BatchSet(self.split, self.chunks, self.mean, self.std),
+            _BatchSet(self.split, self.chunks, self.mean, self.std, self.key),
             batch_size=None,
             shuffle=False,
             num_workers=self.workers,
