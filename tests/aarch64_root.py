@@ -7,12 +7,13 @@ Built once and cached outside the repository, so repeated CI runs reuse it:
         root/.edgekit-debootstrap-ok
         wheels-<key>/              aarch64 wheels of the base install (key: pyproject.toml + constraints.txt)
         root/opt/venv-<key>/       venv inside the root, installed from those wheels with --no-index
-        own-wheel/                 edgekit's wheel from this checkout, reinstalled into the venv on every run
+        own-wheel/                 edgekit's wheel from this checkout, reinstalled into the venv when it differs
 
 Measured on a 2-core x86_64 VM: debootstrap ~6 min, wheels ~10 s, install under emulation ~2 min (cold); a
-warm cache skips all three and only reinstalls edgekit's own wheel (~10 s). Needs root (binfmt_misc, chroot,
-mounting /proc) and the Debian packages debootstrap and qemu-user-static (installed by the Makefile's
-system-deps). The binfmt registration stays in the kernel until reboot, as `systemd-binfmt` would leave it."""
+warm cache skips all three and reinstalls edgekit's own wheel (~10 s) only when its files changed. Needs root
+(binfmt_misc, chroot, mounting /proc) and the Debian packages debootstrap and qemu-user-static (installed by the
+Makefile's system-deps). The binfmt registration stays in the kernel until reboot, as `systemd-binfmt` would
+leave it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,7 +176,8 @@ class Mounted:
 
 def install_edgekit(root: Path, wheel_dir: Path, own: Path, log: Path) -> str:
     """A venv inside the root with edgekit's base install from the aarch64 wheels (cached per dependency set) and
-    this checkout's edgekit (reinstalled every time, ~10 s); its python, as seen inside the root."""
+    this checkout's edgekit (reinstalled when the installed files differ from its wheel's, ~10 s); its python, as
+    seen inside the root."""
     venv = f"/opt/venv-{wheel_dir.name.removeprefix('wheels-')}"
     chroot_pip = ["chroot", str(root), f"{venv}/bin/pip", "install", "-q", "--no-index", "--find-links", "/wheels"]
     with Mounted(root, wheel_dir, own.parent):
@@ -183,9 +186,25 @@ def install_edgekit(root: Path, wheel_dir: Path, own: Path, log: Path) -> str:
             _run(["chroot", str(root), "python3", "-m", "venv", venv], log, timeout=600)
             _run([*chroot_pip, f"/own/{own.name}"], log, timeout=1800)  # resolves every dependency from /wheels
             (root / venv.lstrip("/") / ".ok").write_text("ok\n")
-        else:
+        elif not _holds(root / venv.lstrip("/"), own):
             _run([*chroot_pip, "--no-deps", "--force-reinstall", f"/own/{own.name}"], log, timeout=600)
     return f"{venv}/bin/python"
+
+
+def _package_files(record: str) -> set[str]:
+    """The ``path,sha256=...,size`` lines of a RECORD for edgekit's own files (not the .pyc files pip adds)."""
+    return {ln for ln in record.splitlines() if ln.startswith("edgekit/") and "__pycache__" not in ln}
+
+
+def _holds(venv: Path, own: Path) -> bool:
+    """Whether the venv's installed edgekit has exactly the files, by hash, of this checkout's wheel: then the
+    reinstall under emulation (10-30 s) is skipped. Read from what pip installed, not from a stamp of ours, because
+    the cache is shared with checkouts whose tests reinstall without writing one."""
+    with zipfile.ZipFile(own) as whl:
+        [record] = [n for n in whl.namelist() if n.endswith(".dist-info/RECORD")]
+        wanted = _package_files(whl.read(record).decode())
+    installed = list(venv.glob(f"lib/python{PYTHON_VERSION}/site-packages/edgekit-*.dist-info/RECORD"))
+    return len(installed) == 1 and bool(wanted) and _package_files(installed[0].read_text()) == wanted
 
 
 def prepare(log: Path) -> tuple[Path, str]:

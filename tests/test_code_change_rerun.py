@@ -14,22 +14,25 @@ from pathlib import Path
 import pytest
 
 from edgekit.run import codehash
+from tiny import tiny_recipe
 
 pytestmark = pytest.mark.slow
 
-RECIPE = """\
-edgekit: 1
-name: rerun
-seed: 0
-data: {{source: fashion-mnist, limit_train: 600, limit_test: {limit_test}}}
-model: {{source: "edgekit:resnet-small", width: 0.25}}
-stages:
-  - {{id: train, kind: train, epochs: 1, batch_size: 64}}
-  - {{id: export, kind: export}}
-  - {{id: int8, kind: quantize, val_samples: 200, latency_runs: 20, min_seconds: 0.1, on_miss: keep-best,
-      calibration: {{samples: 64}}}}
-  - {{id: evaluate, kind: evaluate, latency_runs: 20, min_seconds: 0.1, rounds: 2}}
-"""
+
+def recipe_text(limit_test: int) -> str:
+    return tiny_recipe(
+        "rerun",
+        limit_train=600,
+        limit_test=limit_test,
+        width=0.25,
+        lr=None,
+        batch_size=64,
+        more_stages=(
+            "  - {id: int8, kind: quantize, val_samples: 200, latency_runs: 20, min_seconds: 0.1, on_miss: keep-best,\n"
+            "      calibration: {samples: 64}}\n"
+        ),
+        evaluate="latency_runs: 20, min_seconds: 0.1, rounds: 2",
+    )
 
 
 def _shrink(src: Path, recipe: Path, run_dir: Path) -> dict[str, bool]:
@@ -51,15 +54,15 @@ def test_code_and_recipe_edits_rerun_exactly_what_they_touch(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(codehash.ROOT, src / "edgekit", ignore=shutil.ignore_patterns("__pycache__"))
     recipe, run_dir = tmp_path / "recipe.yaml", tmp_path / "run"
-    recipe.write_text(RECIPE.format(limit_test=300))
+    recipe.write_text(recipe_text(300))
     assert _shrink(src, recipe, run_dir) == {"train": False, "export": False, "int8": False, "evaluate": False}
 
-    recipe.write_text("# only a comment changed\n" + RECIPE.format(limit_test=300))
+    recipe.write_text("# only a comment changed\n" + recipe_text(300))
     assert _shrink(src, recipe, run_dir) == {"train": True, "export": True, "int8": True, "evaluate": True}
 
     with open(src / "edgekit" / "quant" / "tolerance.py", "a") as f:
         f.write("\n# an edit to the quantization code\n")
     assert _shrink(src, recipe, run_dir) == {"train": True, "export": True, "int8": False, "evaluate": False}
 
-    recipe.write_text(RECIPE.format(limit_test=200))  # scoring fewer test samples never re-trains
+    recipe.write_text(recipe_text(200))  # scoring fewer test samples never re-trains
     assert _shrink(src, recipe, run_dir)["train"] is True

@@ -161,41 +161,42 @@ def test_documented_error_example_is_what_validate_prints(tmp_path):
     assert err.getvalue().strip() == f"error: {tmp_path}/{example}"
 
 
+def why_broken(command: str, tmp_path: Path, env: dict[str, str]) -> str | None:
+    """Run one concrete command in the sandbox (or check it statically); None when it works."""
+    if not re.match(r"(edgekit|python benchmarks/|cp )", command):
+        return check_static(command)
+    if re.search(r"\s--on\s", command):  # needs a device over SSH: its options must exist, at least
+        usage = subprocess.run(
+            ["bash", "-c", "edgekit bench -h"], cwd=tmp_path, env=env, capture_output=True, text=True
+        ).stdout
+        missing = [o for o in re.findall(r"\s(--[a-z][a-z-]*)", command) if o not in usage]
+        return f"no such bench option(s) {missing}" if missing else None
+    if command.startswith("edgekit bench") and not (tmp_path / "model.onnx").exists():
+        export = next((tmp_path / RUN / "stages").glob("export-*")) / "model.onnx"
+        for name in ("model", "fp32", "int8", "pruned", "other"):
+            shutil.copy(export, tmp_path / f"{name}.onnx")
+    proc = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    benchmark = command.startswith("python benchmarks/")  # needs the full recipe's run: it must answer, not crash
+    if "Traceback" in proc.stderr or (proc.returncode != 0 and not benchmark):
+        return f"ran: {command}\n  exit {proc.returncode}: {proc.stderr.strip()[-600:]}"
+    return None
+
+
 @pytest.mark.slow
 def test_every_documented_command_runs(tmp_path):
     env = sandbox(tmp_path)
     commands = [(w, c, concrete(c)) for w, c in doc_commands()]
     # the run the other commands read comes first, made by the documented `edgekit shrink`
     commands.sort(key=lambda t: not t[2].startswith("edgekit shrink"))
+    # a command documented in several places (`edgekit shrink recipe.yaml` 4 times, the curve 3) runs once and its
+    # answer stands for each place: ~10 s of CPU per repeated run
+    answers: dict[str, str | None] = {}
     broken = []
     for where, written, command in commands:
-        if not re.match(r"(edgekit|python benchmarks/|cp )", command):
-            if (why := check_static(command)) is not None:
-                broken.append(f"{where}: {written}: {why}")
-            continue
-        if re.search(r"\s--on\s", command):  # needs a device over SSH: its options must exist, at least
-            usage = subprocess.run(
-                ["bash", "-c", "edgekit bench -h"], cwd=tmp_path, env=env, capture_output=True, text=True
-            ).stdout
-            missing = [o for o in re.findall(r"\s(--[a-z][a-z-]*)", command) if o not in usage]
-            if missing:
-                broken.append(f"{where}: {written}: no such bench option(s) {missing}")
-            continue
-        if command.startswith("edgekit bench") and not (tmp_path / "model.onnx").exists():
-            export = next((tmp_path / RUN / "stages").glob("export-*")) / "model.onnx"
-            for name in ("model", "fp32", "int8", "pruned", "other"):
-                shutil.copy(export, tmp_path / f"{name}.onnx")
-        proc = subprocess.run(
-            ["bash", "-eo", "pipefail", "-c", command],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        benchmark = command.startswith("python benchmarks/")  # needs the full recipe's run: it must answer, not crash
-        if "Traceback" in proc.stderr or (proc.returncode != 0 and not benchmark):
-            broken.append(
-                f"{where}: {written}\n  ran: {command}\n  exit {proc.returncode}: {proc.stderr.strip()[-600:]}"
-            )
+        if command not in answers:
+            answers[command] = why_broken(command, tmp_path, env)
+        if answers[command] is not None:
+            broken.append(f"{where}: {written}\n  {answers[command]}")
     assert not broken, "\n".join(broken)

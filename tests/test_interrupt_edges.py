@@ -23,23 +23,20 @@ from pathlib import Path
 import pytest
 
 from edgekit.hashing import hash_file
+from tiny import tiny_recipe
 
 pytest.importorskip("torch")
 pytestmark = pytest.mark.slow  # about 12 short runs of a tiny recipe, stages cached: ~1-2 min on 2 cores
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = """\
-edgekit: 1
-name: sigint
-seed: 0
-data: {source: fashion-mnist, limit_train: 300, limit_test: 100}
-model: {source: "edgekit:resnet-small", width: 0.5}
-stages:
-  - {id: train, kind: train, epochs: 1, lr: 3.0e-3, batch_size: 64}
-  - {id: export, kind: export}
-  - {id: int8, kind: quantize, max_accuracy_drop: 5.0, on_miss: keep-best, val_samples: 100}
-  - {id: evaluate, kind: evaluate, min_seconds: 0.3, latency_runs: 30}
-"""
+RECIPE = tiny_recipe(
+    "sigint",
+    limit_train=300,
+    limit_test=100,
+    batch_size=64,
+    more_stages="  - {id: int8, kind: quantize, max_accuracy_drop: 5.0, on_miss: keep-best, val_samples: 100}\n",
+    evaluate="min_seconds: 0.3, latency_runs: 30",
+)
 WHERE = re.compile(r"^error: interrupted (during stage '[\w-]+'|during the run|while [^\n]+|during `edgekit shrink`)")
 
 # (name, extra args, stderr line that arms the signal or None for "from the start", delay in s, to the group)

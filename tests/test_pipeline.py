@@ -12,25 +12,25 @@ from pathlib import Path
 import pytest
 
 from edgekit.cli.main import main
+from tiny import tiny_recipe
 
 pytestmark = pytest.mark.slow
-
-RECIPE = """\
-edgekit: 1
-name: tiny
-seed: 0
-data: {{source: fashion-mnist, limit_train: {n}, limit_test: 300}}
-model: {{source: "edgekit:resnet-small", width: 0.25}}
-stages:
-  - {{id: train, kind: train, epochs: {epochs}, batch_size: 64}}
-  - {{id: export, kind: export, opset: {opset}}}
-  - {{id: evaluate, kind: evaluate, latency_runs: 20, min_seconds: 0.1}}
-"""
 
 
 def recipe(tmp_path: Path, n=600, epochs=1, opset=18, name="recipe.yaml") -> Path:
     p = tmp_path / name
-    p.write_text(RECIPE.format(n=n, epochs=epochs, opset=opset))
+    p.write_text(
+        tiny_recipe(
+            "tiny",
+            limit_train=n,
+            width=0.25,
+            epochs=epochs,
+            lr=None,
+            batch_size=64,
+            export=f"opset: {opset}",
+            evaluate="latency_runs: 20, min_seconds: 0.1",
+        )
+    )
     return p
 
 

@@ -12,28 +12,31 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny import tiny_recipe
 
 ROOT = Path(__file__).parents[1]
 DATA = Path("/usr/share/datasets/fashion-mnist")
 
 # train + export run once (trial 0) and are cached for the other trials, which only re-run evaluate: its
 # min_seconds is the searched key, so every trial lasts a few seconds, long enough to be killed inside
-RECIPE = """\
-edgekit: 1
-name: tiny-search
-seed: 0
-threads: 1
-data: {source: fashion-mnist, limit_train: 256, limit_test: 100}
-model: {source: "edgekit:resnet-small", width: 0.25}
-stages:
-  - {id: train, kind: train, epochs: 4, batch_size: 32, lr: 1.0e-2}  # 39 %: a trial at chance ships nothing
-  - {id: export, kind: export}
-  - {id: evaluate, kind: evaluate, latency_runs: 10, min_seconds: 1.5, rounds: 1}
-search:
+# 4 epochs at lr 1e-2: 39 %, so a trial at chance ships nothing
+RECIPE = tiny_recipe(
+    "tiny-search",
+    limit_train=256,
+    limit_test=100,
+    width=0.25,
+    epochs=4,
+    lr="1.0e-2",
+    batch_size=32,
+    head="threads: 1\n",
+    evaluate="latency_runs: 10, min_seconds: 1.5, rounds: 1",
+) + (
+    """search:
   space:
     evaluate.min_seconds: [1.5, 3.0]
   trials: TRIALS
 """
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not DATA.is_dir(), reason="needs Debian dataset-fashion-mnist")]
 
