@@ -72,6 +72,9 @@ class Worker:
         return self._send({"cmd": cmd, **args})
 
     def close(self) -> None:
+        # stdout first: a worker interrupted mid-reply (Ctrl-C) is blocked writing more than a pipe holds to a
+        # parent that stopped reading; a closed pipe ends that write at once instead of after the 10 s wait
+        self.proc.stdout.close()
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
@@ -80,7 +83,6 @@ class Worker:
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
-        self.proc.stdout.close()
         self.log.close()
 
 
