@@ -131,6 +131,14 @@ def test_after_must_quantize_the_export_of_the_model_qat_trains(tmp_path, capsys
     assert main(["validate", str(path)]) == 0
 
 
+def test_after_a_quantize_stage_that_fails_on_a_miss_is_refused(tmp_path, capsys):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(QAT_RECIPE.format(qat="after: int8").replace("on_miss: keep-best", "on_miss: fail"))
+    assert main(["validate", str(path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{path}:9: stages[3].after:" in err and "set on_miss: keep-best on 'int8'" in err
+
+
 def test_qat_stage_reads_the_torch_model_then_the_quantize_stage(tmp_path):
     from edgekit.recipe.graph import wire
     from edgekit.recipe.read import load

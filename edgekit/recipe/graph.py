@@ -62,6 +62,14 @@ def wire(loaded: LoadedRecipe, kinds: dict[str, StageKind]) -> dict[str, list[st
                 raise loaded.error(
                     loaded.stage_loc(cfg.id, "after"), f"after: '{after}' is not an earlier quantize stage"
                 )
+            backed = next(c for c in loaded.recipe.stages if c.id == after)
+            if getattr(backed, "on_miss", "keep-best") == "fail":
+                # a miss there fails the run before this stage is reached: the rung could never run
+                raise loaded.error(
+                    loaded.stage_loc(cfg.id, "after"),
+                    f"after: '{after}' fails the run when post-training INT8 misses (on_miss: fail), so this qat "
+                    f"stage could never run (set on_miss: keep-best on '{after}')",
+                )
             # QAT must fine-tune the model whose export the quantize stage measured, or its "miss" says nothing
             exported = (wiring[after] or [None])[0]
             source = (wiring.get(exported) or [None])[0] if exported and kinds_by_id[exported] == "export" else None
