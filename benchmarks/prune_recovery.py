@@ -3,9 +3,10 @@
     PYTHONPATH=. python benchmarks/prune_recovery.py                       # mnasnet0_5, Fashion-MNIST 40x40 folder
     PYTHONPATH=. python benchmarks/prune_recovery.py --arch mobilenet_v3_small --variants l2 l2+se l2@4
 
-One parent is trained (cached in --work), then each variant prunes a copy of it to half the MACs with edgekit's
-adapter (edgekit.torchkit.pruning, round_to 8 as the prune stage picks on AVX2), recomputes BatchNorm statistics
-(what the prune stage does) and recovers with the mobile benchmark's distillation (T 4, weight 0.5, lr 2e-3).
+One parent is trained (cached in --work), then each variant prunes a copy of it to --ratio of the MACs (half)
+with edgekit's adapter (edgekit.torchkit.pruning, round_to 8 as the prune stage picks on AVX2), recomputes
+BatchNorm statistics (what the prune stage does) and recovers with the mobile benchmark's distillation (T 4,
+weight 0.5, lr 2e-3).
 Printed per variant: MACs share, test accuracy right after pruning, after BN recalibration, after recovery, and
 the drop from the parent. The control ``none`` recovers the unpruned parent the same way (what the extra
 epochs alone are worth). Exit 1 when no pruned variant ends within --budget pt of the parent.
@@ -48,10 +49,10 @@ stages:
 """
 
 
-def settings_of(variant: str, model: nn.Module):
+def settings_of(variant: str, model: nn.Module, ratio: float = 0.5):
     from edgekit.torchkit.pruning import PruneSettings
 
-    s = PruneSettings(target="macs", ratio=0.5, importance="l2", round_to=8)
+    s = PruneSettings(target="macs", ratio=ratio, importance="l2", round_to=8)
     for part in variant.split("@")[0].split("+"):
         if part == "global":
             s = replace(s, scope="global", max_layer_ratio=0.8)
@@ -73,6 +74,7 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=6, help="parent training epochs")
     ap.add_argument("--recover", type=int, default=2, help="recovery epochs of a variant without '@N'")
     ap.add_argument("--variants", nargs="+", default=["none", "l2", "taylor", "global", "fpgm", "l2@4"])
+    ap.add_argument("--ratio", type=float, default=0.5, help="share of the MACs each variant removes")
     ap.add_argument("--budget", type=float, default=0.5, help="accuracy points a pruned variant may lose")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "prune-recovery")
     args = ap.parse_args()
@@ -119,7 +121,7 @@ def main() -> int:
 
     rows = {}
     for v in args.variants:
-        t0, s = time.time(), settings_of(v, model)
+        t0, s = time.time(), settings_of(v, model, args.ratio)
         epochs = int(v.split("@")[1]) if "@" in v else args.recover
         m = copy.deepcopy(model)
         if v.split("@")[0] == "none":
