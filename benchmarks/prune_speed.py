@@ -66,7 +66,8 @@ def fresh_pair(args, out: Path) -> tuple[Path, Path, dict]:
     from edgekit.stages.export import crop_file
     from edgekit.torchkit.export import export_onnx
     from edgekit.torchkit.models import build_model
-    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest, prune_to_latency
+    from edgekit.torchkit.prune_latency import prune_to_latency
+    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest
     from edgekit.torchkit.pruning import PruneSettings
 
     torch.manual_seed(0)

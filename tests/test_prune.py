@@ -413,7 +413,7 @@ def test_candidates_that_overshoot_the_target_are_not_compared():
 
 
 def test_latency_target_keeps_the_least_pruning_that_reaches_it():
-    from edgekit.torchkit.prune_speed import latency_grid, pick_for_latency
+    from edgekit.torchkit.prune_latency import latency_grid, pick_for_latency
 
     assert latency_grid(0.9) == [0.1, 0.3, 0.5, 0.7, 0.9]
     assert max(latency_grid(0.3)) == 0.51  # a 0.3 cap per layer leaves 0.7^2 of a layer's MACs at most
@@ -428,7 +428,7 @@ def test_latency_target_keeps_the_least_pruning_that_reaches_it():
 
 
 def test_smoothing_keeps_one_lucky_measurement_from_deciding():
-    from edgekit.torchkit.prune_speed import pick_for_latency, smooth
+    from edgekit.torchkit.prune_latency import pick_for_latency, smooth
 
     # one rounding, more MACs removed down the list; "10" measured fast by luck, slower than the 30 % and 50 % prunes
     speeds = {
@@ -447,7 +447,7 @@ def test_smoothing_keeps_one_lucky_measurement_from_deciding():
 
 @pytest.mark.slow  # ~13 candidates pruned and exported: ~14 s of CPU even with QUICK_PRUNE_TIMING
 def test_prune_to_latency_times_a_grid_against_the_parent():
-    from edgekit.torchkit.prune_speed import latency_grid, pick_for_latency, prune_to_latency
+    from edgekit.torchkit.prune_latency import latency_grid, pick_for_latency, prune_to_latency
 
     torch.manual_seed(0)
     parent = build_model({"source": "edgekit:resnet-small", "width": 2.0}, 10, 1).eval()

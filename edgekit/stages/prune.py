@@ -17,7 +17,7 @@ the fastest; ``speed`` in its metrics holds what it measured, and a pruned model
 round is flagged (edgekit.decide.sense: pruned-slower), never passed on silently. ``target: latency`` asks for the speed
 itself: it times a grid of MACs shares x roundings against the unpruned model and keeps the least pruning that
 measured (smoothed over shares) at or under (1 - ratio) x the parent's p50
-(edgekit.torchkit.prune_speed.prune_to_latency); a target no candidate reached keeps the fastest and is flagged
+(edgekit.torchkit.prune_latency.prune_to_latency); a target no candidate reached keeps the fastest and is flagged
 (edgekit.decide.sense: latency-missed). Measured here: set it on the machine the model will run on, or one like it.
 
 Metrics: params and MACs before/after (torch-pruning's counter, per sample), per-layer output widths,
@@ -123,7 +123,7 @@ def precheck(loaded, cfg: PruneConfig, model, example) -> None:
 
     import torch
 
-    from edgekit.torchkit.prune_speed import latency_grid
+    from edgekit.torchkit.prune_latency import latency_grid
     from edgekit.torchkit.pruning import PruneError, prune
 
     error = partial(loaded.stage_error, cfg.id)
@@ -234,10 +234,11 @@ def result_round_to(speed: dict | None, cfg: PruneConfig) -> int | None:
 
 
 def prune_for_speed(ctx: StageContext, cfg: PruneConfig, parent, example, settings, gradients, finetune):
-    """(PruneResult, speed metrics or None): edgekit.torchkit.prune_speed.prune_to_latency (target: latency) or
+    """(PruneResult, speed metrics or None): edgekit.torchkit.prune_latency.prune_to_latency (target: latency) or
     prune_fastest with this stage's settings; a latency target no candidate reached, or a pruned model measured slower
     than its parent (every round, over 5 %), is said out loud here (and flagged by edgekit.decide.sense)."""
-    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest, prune_to_latency
+    from edgekit.torchkit.prune_latency import prune_to_latency
+    from edgekit.torchkit.prune_speed import AUTO_ROUND_TO, prune_fastest
 
     between, log = finetune if cfg.finetune_epochs else None, (lambda msg: ctx.console.print(f"  {msg}"))
     if cfg.target == "latency":

@@ -12,8 +12,8 @@ fastest, and records the speed-up it measured.
 Each model is exported with the same exact fixed-size pass the export stage applies (edgekit.runtime.fixed_size),
 so what is timed is what the export stage will write.
 
-``target: latency`` (prune_to_latency) asks for a share of the parent's measured p50 instead of a share of MACs: a grid
-of MACs shares x roundings is timed in one run, and the least pruning that reaches the target is kept."""
+``target: latency`` is edgekit.torchkit.prune_latency: the same candidates, timed on a grid of MACs shares.
+"""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def comparable(speeds: dict[str, dict], settings) -> list[str]:
     return fair or list(speeds)
 
 
-def _label(round_to: int | None) -> str:
+def label(round_to: int | None) -> str:
     return "none" if round_to is None else str(round_to)
 
 
@@ -128,18 +128,18 @@ def prune_fastest(
         result = prune(copy.deepcopy(parent), example, settings, grad_fn=grad_fn, between=between, log=log)
         if not measure:
             return result, None
-        name = _label(settings.round_to)
+        name = label(settings.round_to)
         speed = measure_speed(parent, {name: result.model}, example, timing=timing)[name]
     else:
-        pruned, skipped = _shapes(
+        pruned, skipped = shapes(
             parent,
             example,
-            {_label(r): replace(settings, steps=1, round_to=r) for r in candidates},
+            {label(r): replace(settings, steps=1, round_to=r) for r in candidates},
             grad_fn,
-            must=_label(candidates[0]),
+            must=label(candidates[0]),
         )
         skipped = [f"round_to {s}" for s in skipped]
-        speeds = _timed(parent, pruned, example, timing)
+        speeds = timed(parent, pruned, example, timing)
         fair = comparable(speeds, settings)
         chosen = min(fair, key=lambda k: speeds[k]["ratio"])
         skipped += [
@@ -179,7 +179,7 @@ def prune_fastest(
     return result, speed
 
 
-def _shapes(parent: nn.Module, example: torch.Tensor, settings: dict, grad_fn, must: str):
+def shapes(parent: nn.Module, example: torch.Tensor, settings: dict, grad_fn, must: str):
     """(name -> PruneResult, skipped): one shape-only prune of a copy of ``parent`` per named setting. A setting
     torch-pruning cannot apply (e.g. a rounding that freezes a grouped conv) is skipped with its reason, except
     ``must``'s."""
@@ -198,136 +198,10 @@ def _shapes(parent: nn.Module, example: torch.Tensor, settings: dict, grad_fn, m
     return pruned, skipped
 
 
-def _timed(parent: nn.Module, pruned: dict, example: torch.Tensor, timing: dict | None = None) -> dict[str, dict]:
+def timed(parent: nn.Module, pruned: dict, example: torch.Tensor, timing: dict | None = None) -> dict[str, dict]:
     """measure_speed over PruneResults, with the MACs and params each reached (a rounding moves them in steps)."""
     speeds = measure_speed(parent, {k: c.model for k, c in pruned.items()}, example, timing=timing)
     for k, c in pruned.items():
         speeds[k]["macs_ratio"] = round(c.macs[1] / c.macs[0], 4)
         speeds[k]["params_ratio"] = round(c.params[1] / c.params[0], 4)
     return speeds
-
-
-def latency_grid(max_layer_ratio: float, points: int = 5) -> list[float]:
-    """MACs shares to remove, probed first for ``target: latency``: from 10 % up to what layer-wise pruning can reach.
-    Latency is not proportional to MACs: at batch 1 on small maps, weight bytes and per-op costs weigh as much
-    (ResNet-18 on 28x28, 40 % of MACs removed with round_to 8: 0.38x the p50), so the grid spans the whole range."""
-    hi = max(0.1, min(0.9, 1 - (1 - max_layer_ratio) ** 2))  # MACs scale with in x out channels
-    return sorted({round(0.1 + (hi - 0.1) * i / (points - 1), 3) for i in range(points)})
-
-
-def smooth(speeds: dict[str, dict], groups: dict[str, str]) -> None:
-    """Add ``fitted_ratio`` to each candidate: its measured ratios made non-increasing in the MACs removed, within
-    its group (a rounding), by pooling adjacent violators. More pruning at one rounding is not slower, so a ratio
-    below a less-pruned neighbour's is noise; pooling them keeps one lucky round from deciding the pick."""
-    for group in set(groups.values()):
-        names = sorted((k for k in speeds if groups[k] == group), key=lambda k: -speeds[k]["macs_ratio"])
-        blocks: list[list[float]] = []  # [sum, count] of pooled ratios, least pruned first
-        for k in names:
-            blocks.append([speeds[k]["ratio"], 1])
-            while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] < blocks[-1][0] / blocks[-1][1]:
-                total, n = blocks.pop()
-                blocks[-1][0] += total
-                blocks[-1][1] += n
-        fitted = [total / n for total, n in blocks for _ in range(n)]
-        for k, f in zip(names, fitted):
-            speeds[k]["fitted_ratio"] = round(f, 4)
-
-
-def pick_for_latency(speeds: dict[str, dict], want: float) -> tuple[str, bool]:
-    """(candidate, met): of the candidates at or under ``want`` x the parent's p50 (their fitted ratio when smoothed,
-    else as measured), the one that keeps the most MACs (the least accuracy spent); when none is, the fastest."""
-    ratio = {k: v.get("fitted_ratio", v["ratio"]) for k, v in speeds.items()}
-    met = [k for k in speeds if ratio[k] <= want]
-    if met:
-        return max(met, key=lambda k: (speeds[k]["macs_ratio"], -ratio[k])), True
-    return min(speeds, key=lambda k: (ratio[k], speeds[k]["ratio"])), False
-
-
-def prune_to_latency(
-    parent: nn.Module,
-    example: torch.Tensor,
-    settings,
-    roundings: tuple[int | None, ...],
-    grad_fn=None,
-    between=None,
-    log=None,
-    timing: dict | None = None,
-):
-    """``target: latency``: remove ``settings.ratio`` of the parent's measured p50 here; returns (PruneResult, speed).
-
-    Every MACs share of ``latency_grid`` x every rounding is pruned (shapes only) and timed against the parent in one
-    bench run (alternating rounds, so they share the machine's state); the candidate whose ratio, smoothed over its
-    rounding's shares (``smooth``), reaches the latency target while keeping the most MACs is kept. The gap below it
-    (down to the next grid share) is then probed at three shares with its rounding, in a second run, so the stage
-    does not prune far past the target. The kept candidate is re-pruned with every slice when ``settings.steps > 1``.
-    None reaches the target: the fastest is kept and ``target_met`` is false. The speed dict is prune_fastest's
-    (``chosen``: the rounding; ``macs_ratio``: what the kept one reached), plus chosen_candidate, latency_target (the
-    p50 ratio asked), target_met and macs_share_asked (the
-    MACs share its prune was asked to remove: a rounding can remove more)."""
-    import copy
-
-    from edgekit.torchkit.pruning import PruneError, prune
-
-    want = round(1 - settings.ratio, 4)
-    asked: dict[str, tuple[float, int | None]] = {}
-    pruned, speeds, skipped = {}, {}, []
-
-    def probe(points: list[tuple[float, int | None]]) -> None:
-        names = {f"macs -{share:.1%} round_to {_label(r)}": (share, r) for share, r in points}
-        asked.update(names)
-        got, why = _shapes(
-            parent,
-            example,
-            {k: replace(settings, target="macs", ratio=share, steps=1, round_to=r) for k, (share, r) in names.items()},
-            grad_fn,
-            must="",
-        )
-        pruned.update(got)
-        skipped.extend(why)
-        if got:
-            speeds.update(_timed(parent, got, example, timing))
-
-    grid = latency_grid(settings.max_layer_ratio)
-    probe([(share, r) for share in grid for r in roundings])
-    if not pruned:
-        raise PruneError("ratio", f"no MACs share in {grid} could be pruned ({skipped[0]})")
-
-    def pick() -> tuple[str, bool]:
-        smooth(speeds, {k: _label(asked[k][1]) for k in speeds})
-        return pick_for_latency(speeds, want)
-
-    chosen, met = pick()
-    share, r = asked[chosen]
-    below = [g for g in grid if g < share]
-    if met and below:
-        probe([(round(below[-1] + (share - below[-1]) * i / 4, 3), r) for i in (1, 2, 3)])
-        chosen, met = pick()
-        share, r = asked[chosen]
-    if log:
-        log(
-            f"latency vs parent (target x{want:.2f}; measured, fitted): "
-            + ", ".join(
-                f"{k}: x{v['ratio']:.2f}, x{v['fitted_ratio']:.2f} at x{v['macs_ratio']:.2f} MACs"
-                for k, v in speeds.items()
-            )
-            + f" -> {chosen}"
-            + ("" if met else " (the fastest: none met the target)")
-        )
-    final = replace(settings, target="macs", ratio=share, round_to=r)
-    result = (
-        pruned[chosen]
-        if settings.steps == 1
-        else prune(copy.deepcopy(parent), example, final, grad_fn=grad_fn, between=between, log=log)
-    )
-    speed = {
-        **speeds[chosen],
-        "chosen": _label(r),
-        "chosen_candidate": chosen,
-        "candidates": speeds,
-        "skipped": skipped,
-        "latency_target": want,
-        "target_met": met,
-        "macs_share_asked": share,
-    }
-    speed["slower_than_parent"] = clearly_slower(speed["ratio"], speed["min"])
-    return result, speed
