@@ -136,3 +136,14 @@ def test_a_yolo_folder_without_class_names_is_refused(tmp_path):
     (root / "classes.txt").unlink()
     with pytest.raises(DataSourceError, match="no classes.txt or data.yaml"):
         load_detection(cfg(f"yolo:{root}"), 0, Path("."))
+
+
+def test_the_detect_package_never_reaches_torch():
+    """Folder readers, boxes, metric and ONNX scoring run on a device without torch (torch code: torchkit/detect_*).
+    detect.sources is left out: fashion-detect reaches data.sources, whose Fashion-MNIST download uses torchvision."""
+    from importgraph import build, reachable
+
+    inner, outer = build(Path(__file__).parents[1] / "edgekit")
+    seen = reachable(inner, [m for m in inner if m.startswith("edgekit.detect") and m != "edgekit.detect.sources"])
+    assert not [m for m in seen if m.startswith("edgekit.torchkit")], sorted(seen)
+    assert not {m: outer[m] & {"torch", "torchvision"} for m in seen if outer[m] & {"torch", "torchvision"}}
