@@ -40,9 +40,15 @@ def register_source(name: str):
 
 def check_source(source: str) -> None:
     """Syntax check for the recipe validator; existence is checked when the data is loaded."""
+    from edgekit.detect.task import DETECT_SOURCES
+
     name, _, arg = source.partition(":")
+    if name in DETECT_SOURCES:  # loaded by edgekit.detect (the pipeline dispatches on edgekit.detect.task_of)
+        if name != "fashion-detect" and not arg:
+            raise ValueError(f"write it as {name}:DIR")
+        return
     if name not in SOURCES:
-        raise ValueError(f"unknown data source {source!r}; known: {', '.join(sorted(SOURCES))}")
+        raise ValueError(f"unknown data source {source!r}; known: {', '.join(sorted([*SOURCES, *DETECT_SOURCES]))}")
     if name in WITH_ARGUMENT and not arg:
         raise ValueError(f"write it as {WITH_ARGUMENT[name]}")
 

@@ -49,14 +49,17 @@ class DetDataset:
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     kind: str = "detection"
+    train_fingerprint: str = ""  # the fingerprint without the test split's settings (limit_test)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.train.x.shape[1:])
 
     def preprocess(self) -> dict:
+        # kind "image": the input is prepared like a classifier's (runtime.preprocess); task says what comes out
         return {
-            "kind": self.kind,
+            "kind": "image",
+            "task": "detection",
             "mean": list(self.mean),
             "std": list(self.std),
             "input_shape": list(self.input_shape),

@@ -43,3 +43,18 @@ def detection_fields(split: DetSplit, preds, n_classes: int, seed: int = 0) -> d
         "test_set": split.digest(),
         "detections_per_image": round(float(np.mean([(np.asarray(s) > 0.05).sum() for s in scores])), 2),
     }
+
+
+def score_files(paths, ds, seed: int, threads: int = 1) -> list[dict]:
+    """``detection_fields`` of each ONNX file on ``ds.test``, input prepared by the preprocess.json beside it."""
+    import json
+
+    from edgekit.runtime import ort
+
+    out = []
+    for path in paths:
+        beside = path.with_name("preprocess.json")
+        pre = json.loads(beside.read_text()) if beside.is_file() else ds.preprocess()
+        preds = predict_onnx(ort.session(path, threads), ds.test, pre["mean"], pre["std"])
+        out.append(detection_fields(ds.test, preds, len(ds.classes), seed))
+    return out

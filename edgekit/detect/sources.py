@@ -30,7 +30,7 @@ def _fashion_detect(cfg, arg: str, base_dir: Path, seed: int):
     n_test = cfg.limit_test or FASHION_DETECT_TEST
     train = DetSplit(*compose(xtr[:, 0], ytr, n_train, size, seed))
     test = DetSplit(*compose(test.x[:, 0], test.y, n_test, size, seed + 1))
-    files = {"fashion-mnist": meta["files"], "generator": {"size": size, "train": n_train, "test": n_test}}
+    files = {"fashion-mnist": meta["files"], "generator": {"size": size, "train": n_train}, "test_images": n_test}
     return train, test, list(FASHION_CLASSES), files
 
 
@@ -62,5 +62,13 @@ def load_detection(cfg, seed: int, base_dir: Path) -> DetDataset:
     test = limit(test, cfg.limit_test, seed)
     config = cfg.model_dump()
     fingerprint = hash_obj({"files": files, "classes": classes, "config": config, "seed": seed, "task": "detection"})
+    # what a train or prune stage's model depends on: not the test split's size
+    train_files = {k: v for k, v in files.items() if k != "test_images"} if isinstance(files, dict) else files
+    train_fingerprint = hash_obj(
+        {"files": train_files, "classes": classes, "config": cfg.model_dump(exclude={"limit_test"}), "seed": seed}
+        | {"task": "detection"}
+    )
     mean, std = channel_stats(train.x)
-    return DetDataset(cfg.source, classes, train, val, test, fingerprint, mean, std)
+    return DetDataset(
+        cfg.source, classes, train, val, test, fingerprint, mean, std, train_fingerprint=train_fingerprint
+    )

@@ -59,7 +59,7 @@ def fit_detector(
             total.backward()
             opt.step()
             sched.step()
-            parts["loss"] += float(total) * len(idx)
+            parts["loss"] += float(total.detach()) * len(idx)
             for k, v in items.items():
                 parts[k] += v * len(idx)
             seen += len(idx)
