@@ -68,3 +68,33 @@ def test_the_detector_learns_and_its_onnx_file_matches_torch(tmp_path):
     assert fields["test_samples"] == 8 and fields["test_set"] == split.digest()
     lo, hi = fields["accuracy_ci95"]
     assert 0 <= lo <= fields["accuracy"] <= hi <= 1
+
+
+def test_the_head_outputs_prune_leaves_whole_are_the_models_output_convs():
+    from edgekit.torchkit.detect_prune import HEAD_OUTPUTS
+
+    model = build_model({"source": "edgekit:centernet-small"}, num_classes=7, in_channels=3)
+    convs = dict(model.named_modules())
+    assert [convs[n].out_channels for n in HEAD_OUTPUTS] == [7, 2, 2]
+
+
+def test_a_flipped_batch_keeps_its_boxes_on_its_items():
+    from edgekit.torchkit.detect_train import _flip
+
+    split = tiny_split(4, 32, seed=2)
+    x, boxes = _flip(split.x, split.boxes)
+    for img, bb in zip(x, boxes):
+        for x0, y0, x1, y1 in bb.astype(int):
+            patch = img[0, y0:y1, x0:x1] >= 24  # the item's pixels touch every edge of its flipped box
+            assert patch[:, 0].any() and patch[:, -1].any() and patch[0].any() and patch[-1].any()
+
+
+def test_detection_truth_stands_where_labels_go_in_the_quantize_ladder():
+    from edgekit.detect.truth import DetTruth
+    from edgekit.torchkit.detect_export import OUTPUTS
+    from edgekit.torchkit.detect_stage import DETECTORS
+
+    split = tiny_split(5)
+    truth = DetTruth(split.boxes, split.labels, 3)
+    assert len(truth) == 5 and "edgekit:centernet-small" in DETECTORS
+    assert OUTPUTS == ["boxes", "scores", "labels"]

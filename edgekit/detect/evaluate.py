@@ -14,6 +14,8 @@ from edgekit.detect.bootstrap import ci95
 from edgekit.detect.dataset import DetSplit
 from edgekit.detect.metric import PRIMARY, match, summarize
 
+OUTPUTS = ["boxes", "scores", "labels"]  # a detection ONNX file's outputs, (B, K, 4) xyxy px, (B, K), (B, K) int64
+
 
 def predict_onnx(sess, split: DetSplit, mean, std, batch_size: int = 64):
     """(boxes, scores, labels) per image from a session with outputs boxes, scores, labels."""
@@ -21,7 +23,7 @@ def predict_onnx(sess, split: DetSplit, mean, std, batch_size: int = 64):
     out_b, out_s, out_l = [], [], []
     for start in range(0, len(split), batch_size):
         x = normalize(split.x[start : start + batch_size], mean, std)
-        b, s, lab = sess.run(["boxes", "scores", "labels"], {name: x})
+        b, s, lab = sess.run(OUTPUTS, {name: x})
         out_b += list(b)
         out_s += list(s)
         out_l += list(lab)

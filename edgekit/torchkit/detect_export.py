@@ -10,10 +10,9 @@ from pathlib import Path
 import onnx
 import torch
 
+from edgekit.detect.evaluate import OUTPUTS
 from edgekit.errors import StageFailed
 from edgekit.torchkit.detect_model import Decoded
-
-OUTPUTS = ["boxes", "scores", "labels"]
 
 
 def export_detector(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 18) -> None:

@@ -38,8 +38,8 @@ def train_detection(ctx, cfg, ds) -> StageOutput:
         model = build_model(spec, spec["num_classes"], spec["in_channels"])
         extra = {}
     extra["preprocess"] = ds.preprocess()
-    if ctx.before_training is not None:  # a later prune stage that could never run fails now
-        ctx.before_training(model, torch.from_numpy(normalize(ds.val.x[:2], ds.mean, ds.std)))
+    # no ctx.before_training: its prune precheck is the classifier's (it would prune a head's outputs); the
+    # detector's prune stage leaves the head outputs whole (torchkit.detect_prune) and torch-pruning follows it
     history = fit_detector(
         model,
         ds.train,
