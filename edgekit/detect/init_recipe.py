@@ -11,12 +11,12 @@ from edgekit.detect.task import DETECT_SOURCES
 DETECTOR = "edgekit:centernet-small"
 
 DETECTION = """\
-data: {{source: "{source}", val_fraction: 0.1}}   # limit_train / limit_test: quick runs on a subset
-model: {{source: "{model}"}}                      # a small anchor-free detector (docs/detection.md)
+data: {{source: "{source}", val_fraction: 0.1}}  # limit_train / limit_test: quick runs on a subset
+model: {{source: "{model}"}}  # a small anchor-free detector (docs/detection.md)
 stages:
   - {{id: train, kind: train, epochs: 8, lr: 3.0e-3, batch_size: 32}}
-  - {{id: export, kind: export}}                    # ONNX with box decoding inside, checked against torch
-  - {{id: evaluate, kind: evaluate}}                # mAP@0.5:0.95 and mAP@0.5, size and latency of every ONNX file
+  - {{id: export, kind: export}}  # ONNX with box decoding inside, checked against torch
+  - {{id: evaluate, kind: evaluate}}  # mAP@0.5:0.95 and mAP@0.5, size and latency of every ONNX file
 """  # noqa: E501 (the recipe text `edgekit init` writes, byte for byte)
 
 
