@@ -104,3 +104,15 @@ def test_prune_recover_int8_on_a_detector(tmp_path, monkeypatch):
         assert r["metric"] == "mAP@0.5:0.95" and r["accuracy"] == r["metrics"]["mAP@0.5:0.95"]
         assert r["test_samples"] == 48
     assert rows[1]["size_bytes"] < rows[0]["size_bytes"] * 0.6  # INT8 weights (prefer_faster off: kept even if slower)
+
+
+def test_init_refuses_a_coco_export_without_categories_in_shrinks_words(tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "export" / "images").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(tmp_path / "export" / "images" / "0.jpg")
+    (tmp_path / "export" / "annotations.json").write_text('{"images": [], "annotations": [], "categories": []}')
+    code, _, err = cli("init", "export", "-o", "r.yaml")
+    assert code == 2 and "annotations.json: categories: empty" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r.yaml").exists()

@@ -22,7 +22,7 @@ from edgekit.detect.images import decode, scale_boxes
 from edgekit.hashing import hash_obj
 
 
-def _json_file(root: Path) -> Path:
+def json_file(root: Path) -> Path:
     if (root / "annotations.json").is_file():
         return root / "annotations.json"
     found = sorted((root / "annotations").glob("*.json")) if (root / "annotations").is_dir() else []
@@ -87,7 +87,7 @@ def parse(f: Path) -> tuple[list[str], list[int], list[dict], dict[int, list[tup
 
 
 def _read_part(root: Path, size: int | None):
-    f = _json_file(root)
+    f = json_file(root)
     classes, cat_ids, images, anns = parse(f)
     base = root / "images" if (root / "images").is_dir() else root
     paths = [base / im["file_name"] for im in images]

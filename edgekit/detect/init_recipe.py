@@ -38,7 +38,21 @@ def detection_spec(source: str, recipe_dir: Path) -> str | None:
         return f"{name}:{os.path.relpath(folder.resolve(), recipe_dir.resolve())}" if arg else name
     folder = Path(source).expanduser()
     kind = folder_format(folder) if folder.is_dir() else None
-    return f"{kind}:{os.path.relpath(folder.resolve(), recipe_dir.resolve())}" if kind else None
+    if kind is None:
+        return None
+    check(kind, folder)
+    return f"{kind}:{os.path.relpath(folder.resolve(), recipe_dir.resolve())}"
+
+
+def check(kind: str, folder: Path) -> None:
+    """Read the annotations (not the images) as shrink will: a bad file is refused at init, in shrink's words."""
+    from edgekit.detect import coco, yolo
+
+    if kind == "coco":
+        for part in (folder / "train", folder / "test") if (folder / "train").is_dir() else (folder,):
+            coco.parse(coco.json_file(part))
+    else:
+        yolo.class_names(folder / "train" if (folder / "train").is_dir() else folder)
 
 
 def detection_recipe(spec: str, model: str | None) -> str:

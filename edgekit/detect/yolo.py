@@ -21,7 +21,7 @@ from edgekit.detect.images import decode
 from edgekit.hashing import hash_obj
 
 
-def _classes(root: Path) -> tuple[list[str], Path]:
+def class_names(root: Path) -> tuple[list[str], Path]:
     for base in (root, root.parent):
         if (base / "classes.txt").is_file():
             f = base / "classes.txt"
@@ -88,7 +88,7 @@ def read(root: Path, size: int | None, seed: int, test_fraction: float):
     if not root.is_dir():
         raise DataSourceError("source", f"{root}: no such folder")
     fixed = (root / "train").is_dir() and (root / "test").is_dir()
-    classes, class_file = _classes(root / "train" if fixed else root)
+    classes, class_file = class_names(root / "train" if fixed else root)
     if fixed:
         train, h1 = _read_part(root / "train", size, classes)
         test, h2 = _read_part(root / "test", size or train.x.shape[-1], classes)
