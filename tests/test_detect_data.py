@@ -147,3 +147,12 @@ def test_the_detect_package_never_reaches_torch():
     seen = reachable(inner, [m for m in inner if m.startswith("edgekit.detect") and m != "edgekit.detect.sources"])
     assert not [m for m in seen if m.startswith("edgekit.torchkit")], sorted(seen)
     assert not {m: outer[m] & {"torch", "torchvision"} for m in seen if outer[m] & {"torch", "torchvision"}}
+
+
+def test_the_classification_loader_refuses_detection_data_in_one_line():
+    """bench --recipe and curve load data with edgekit.data.load_dataset: a detection source is a clear refusal
+    there, not a KeyError, until they read boxes."""
+    from edgekit.data import load_dataset
+
+    with pytest.raises(DataSourceError, match="detection data is read by shrink only"):
+        load_dataset(cfg("coco:somewhere"), 0, Path("."))
