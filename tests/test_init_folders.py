@@ -102,7 +102,6 @@ def _one_class(root: Path) -> Path:
 @pytest.mark.parametrize(
     "make, words",
     [
-        (_coco, "found 1 class folder(s) with 3 images (this looks like a COCO export"),
         (_one_class, "found 1 class folder(s) with 3 images;"),
     ],
 )

@@ -214,8 +214,13 @@ def init(
         raise InputError("--output: give a file name for the recipe")
     if output.exists() and not force:
         raise InputError(f"{output}: exists; choose another --output or add --force")
-    spec = source_spec(source, output.parent)
-    if spec.partition(":")[0] in TEXT_SOURCES:
+    from edgekit.detect.init_recipe import detection_recipe, detection_spec
+
+    detect_spec = detection_spec(source, output.parent)  # fashion-detect, coco:DIR, yolo:DIR, or such a folder
+    spec = detect_spec or source_spec(source, output.parent)
+    if detect_spec:
+        body = detection_recipe(detect_spec, model)
+    elif spec.partition(":")[0] in TEXT_SOURCES:
         text_model = TEXT_DEFAULT_MODEL if model is None else model
         body = text_recipe(spec, text_model)
         if not text_model.startswith("hf:"):  # an hf: encoder's recipe has its own zero-shot row

@@ -93,7 +93,7 @@ def layout(root: Path) -> tuple[FolderScan, FolderScan | None]:
     if len(train.classes) < 2 or not train.items:
         hint = ""
         if any((root / n).is_file() for n in ("annotations.json", "instances.json", "_annotations.coco.json")):
-            hint = " (this looks like a COCO export: detection annotations are not read)"
+            hint = " (this looks like a COCO export: read its boxes with source: coco:DIR)"
         raise DataSourceError(
             "source",
             f"{root}: found {len(train.classes)} class folder(s) with {len(train.items)} images{hint}; {FORMATS}",

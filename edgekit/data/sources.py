@@ -40,16 +40,26 @@ def register_source(name: str):
 
 def check_source(source: str) -> None:
     """Syntax check for the recipe validator; existence is checked when the data is loaded."""
+    from edgekit.detect.task import DETECT_SOURCES
+
     name, _, arg = source.partition(":")
+    if name in DETECT_SOURCES:  # loaded by edgekit.detect (the pipeline dispatches on edgekit.detect.task_of)
+        if name != "fashion-detect" and not arg:
+            raise ValueError(f"write it as {name}:DIR")
+        return
     if name not in SOURCES:
-        raise ValueError(f"unknown data source {source!r}; known: {', '.join(sorted(SOURCES))}")
+        raise ValueError(f"unknown data source {source!r}; known: {', '.join(sorted([*SOURCES, *DETECT_SOURCES]))}")
     if name in WITH_ARGUMENT and not arg:
         raise ValueError(f"write it as {WITH_ARGUMENT[name]}")
 
 
 def load_dataset(cfg, seed: int, base_dir: Path) -> Dataset:
     """Load, split (seeded, stratified) and limit the dataset a recipe's ``data:`` describes."""
+    from edgekit.detect.task import DETECT_SOURCES
+
     name, _, arg = cfg.source.partition(":")
+    if name in DETECT_SOURCES:  # images with boxes: edgekit.detect.sources.load_detection (the pipeline calls it)
+        raise DataSourceError("source", f"{cfg.source}: detection data is read by shrink only for now (issue 32)")
     train_x, train_y, test, classes, meta = SOURCES[name](cfg=cfg, arg=arg, base_dir=base_dir, seed=seed)
     train, val = split_train_val(train_x, train_y, cfg.val_fraction, seed)
     train = limit(train, cfg.limit_train, seed)

@@ -36,7 +36,8 @@ class MeasureSettings:
 def measure_onnx(path: Path, x: np.ndarray, y: np.ndarray, settings: MeasureSettings) -> Measurement:
     """``x``: prepared model input (N, ...) float32; ``y``: (N,) labels."""
     sess = ort.session(path, threads=settings.accuracy_threads, spinning=False)
-    acc = ort.accuracy(sess, x, y)
+    scorer = getattr(y, "score", None)  # detection ground truth scores mAP itself (edgekit.detect.truth)
+    acc = scorer(sess, x) if scorer else ort.accuracy(sess, x, y)
     del sess  # the harness's worker must have the cores to itself
     result = bench([Path(path)], threads=(settings.threads,), settings=in_stage(settings)).results[0]
     return Measurement(

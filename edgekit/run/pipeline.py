@@ -83,7 +83,10 @@ class Pipeline:
         if self._dataset is None:
             from edgekit.data import load_dataset
             from edgekit.data.sources import DataSourceError
+            from edgekit.detect import task_of
 
+            if task_of(self.loaded.recipe) == "detection":  # images with boxes: edgekit.detect's loaders
+                from edgekit.detect.sources import load_detection as load_dataset
             try:
                 self._dataset = load_dataset(self.loaded.recipe.data, self.loaded.recipe.seed, self.loaded.file.parent)
             except DataSourceError as e:

@@ -128,9 +128,11 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
     ctx.console.print(
         f"  evaluating {len(models)} ONNX artifact(s) on {len(ds.test)} test samples, {cfg.threads} thread(s)"
     )
+    detection = ds.kind == "detection"  # mAP is scored here (edgekit.detect), the harness measures the rest
     with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as tmp, progress(ctx.console, transient=True) as bar:
-        bundle = Path(tmp) / "test.npz"
-        save_bundle(bundle, *bundle_from_dataset(ds))
+        bundle = None if detection else Path(tmp) / "test.npz"
+        if bundle is not None:
+            save_bundle(bundle, *bundle_from_dataset(ds))
         task = bar.add_task("evaluate", total=None)
         result = bench(
             models,
@@ -141,7 +143,14 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
             progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total),
         )
     doc = document(result)
-    chance = chance_level(ds.test.y.tolist())  # the accuracy of always answering the most common class
+    task_fields = [{} for _ in ctx.inputs]
+    if detection:
+        from edgekit.detect.evaluate import score_files
+
+        task_fields = score_files(models, ds, ctx.recipe.seed, cfg.threads)
+        for rec, f in zip(doc["results"], task_fields):
+            rec["accuracy"] = {"value": f["accuracy"], "samples": f["test_samples"]}
+    chance = 0.0 if detection else chance_level(ds.test.y.tolist())  # always answering the most common class
     test_set = ds.test.digest()  # which samples: the gate compares accuracies only on the same ones
     rows = [
         {
@@ -150,8 +159,11 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
             "test_set": test_set,
             "chance_accuracy": chance,
             **({"accuracy_on": on} if on else {}),
+            **task,  # detection: metric, metrics, accuracy_ci95 (issue 32's row contract)
         }
-        for art, rec, on in zip(ctx.inputs, doc["results"], subset_accuracies(ctx, ds))
+        for art, rec, on, task in zip(
+            ctx.inputs, doc["results"], [{}] * len(models) if detection else subset_accuracies(ctx, ds), task_fields
+        )
     ]
     for r in rows:
         if r["unstable"]:

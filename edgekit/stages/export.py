@@ -68,6 +68,10 @@ def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
     model, meta = load_model(ctx.input.dir)
     pre = meta["preprocess"]
     ds = ctx.dataset()
+    if pre.get("task") == "detection":
+        from edgekit.torchkit.detect_stage import export_detection
+
+        return export_detection(ctx, cfg, model, meta, ds)
     x = prepare(pre, ds.val.x[: cfg.parity_samples])
     path = ctx.out / "model.onnx"
     export_onnx(model, torch.from_numpy(x[:2]), path, cfg.opset, cfg.exporter)

@@ -157,6 +157,10 @@ def run(ctx: StageContext, cfg: PruneConfig) -> StageOutput:
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
+    if ds.kind == "detection":
+        from edgekit.torchkit.detect_prune import prune_detection
+
+        return prune_detection(ctx, cfg, ds, settings_of(cfg))
     model, meta = load_model(ctx.input.dir)
     spec, extra = meta["spec"], {k: v for k, v in meta.items() if k not in ("spec", "pruned")}
     pre = meta.get("preprocess") or ds.preprocess()

@@ -27,9 +27,16 @@ def read_preprocess(stage_dir: Path) -> dict:
 
 def raw_validation(ctx: StageContext, cfg: GuardedQuantConfig) -> tuple[np.ndarray, np.ndarray]:
     """Validation samples as stored (uint8 images) and labels; a stratified subset when ``val_samples`` is set."""
-    val = ctx.dataset().val
+    ds = ctx.dataset()
+    val = ds.val
     if len(val) == 0:
         raise ctx.error("val_samples", "the validation split is empty: candidates cannot be scored")
+    if ds.kind == "detection":  # boxes, not labels: a seeded subset of images, scored by mAP
+        from edgekit.detect.truth import DetTruth
+
+        if cfg.val_samples is not None and cfg.val_samples < len(val):
+            val = val.take(np.sort(np.random.default_rng(ctx.recipe.seed).permutation(len(val))[: cfg.val_samples]))
+        return val.x, DetTruth(val.boxes, val.labels, len(ds.classes))
     if cfg.val_samples is not None and cfg.val_samples < len(val):
         val = val.take(stratified_indices(val.y, cfg.val_samples, ctx.recipe.seed))
     return val.x, val.y
@@ -48,6 +55,9 @@ def calibration_raw(ctx: StageContext, cfg: GuardedQuantConfig) -> np.ndarray:
     train = ctx.dataset().train
     if len(train) == 0:
         raise ctx.error("calibration", "the training split is empty: there is nothing to calibrate on")
+    if ctx.dataset().kind == "detection":  # no class per image to stratify by: a seeded subset
+        n = min(cfg.calibration.samples, len(train))
+        return train.x[np.sort(np.random.default_rng(ctx.recipe.seed).permutation(len(train))[:n])]
     return train.x[stratified_indices(train.y, cfg.calibration.samples, ctx.recipe.seed)]
 
 

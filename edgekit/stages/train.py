@@ -119,6 +119,10 @@ def run(ctx: StageContext, cfg: TrainConfig) -> StageOutput:
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
     ds = ctx.dataset()
+    if ds.kind == "detection":
+        from edgekit.torchkit.detect_stage import train_detection
+
+        return train_detection(ctx, cfg, ds)
     if cfg.head is not None and (
         ds.kind != "text" or ctx.input is not None or not _model_cfg(ctx, cfg).source.startswith("hf:")
     ):

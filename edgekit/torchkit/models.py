@@ -105,6 +105,16 @@ class Resized(nn.Module):
         return self.net(x)
 
 
+@register_builtin("centernet-small")
+def centernet_small(num_classes: int, in_channels: int, width: float = 1.0, pretrained: bool = False) -> nn.Module:
+    """A small anchor-free detector for ``data: {source: fashion-detect | coco:DIR | yolo:DIR}`` (docs/detection.md)."""
+    if pretrained:
+        raise InputError("model.weights: edgekit:centernet-small has no pretrained weights (train it from scratch)")
+    from edgekit.torchkit.detect_model import CenterNetSmall
+
+    return CenterNetSmall(num_classes, in_channels, width)
+
+
 def _first_conv(model: nn.Module) -> tuple[str, nn.Conv2d] | None:
     return next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
 

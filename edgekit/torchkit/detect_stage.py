@@ -1,0 +1,108 @@
+"""The train and export stages' detection path (``stages/train.py`` and ``stages/export.py`` dispatch here when the
+dataset is a ``DetDataset``): the stage configs are the same, the loop, the losses and the exported graph are the
+detector's. Options that only mean something for classifiers (distill, head, label_smoothing, ...) are refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from edgekit.data.dataset import normalize
+from edgekit.detect.metric import PRIMARY, coco_map
+from edgekit.errors import StageFailed
+from edgekit.run.stage import StageOutput
+
+DETECTORS = ("edgekit:centernet-small",)
+CLASSIFIER_ONLY = ("distill", "head")
+
+
+def train_detection(ctx, cfg, ds) -> StageOutput:
+    from edgekit.torchkit.detect_train import fit_detector, predict
+    from edgekit.torchkit.models import build_model, load_model, save_model
+
+    for key in CLASSIFIER_ONLY:
+        if getattr(cfg, key, None) is not None:
+            raise ctx.error(key, f"{key}: is for classifiers; a detection recipe trains without it")
+    torch.set_num_threads(ctx.threads)
+    torch.manual_seed(ctx.recipe.seed)
+    if ctx.input is not None:  # recovery after pruning: the pruned detector, its shapes in model.json
+        model, meta = load_model(ctx.input.dir)
+        spec, extra = meta["spec"], {k: v for k, v in meta.items() if k != "spec"}
+    else:
+        model_cfg = cfg.model or ctx.recipe.model
+        if model_cfg is None or model_cfg.source not in DETECTORS:
+            raise ctx.loaded.error(("model", "source"), f"a detection recipe needs a detector: {', '.join(DETECTORS)}")
+        spec = {**model_cfg.model_dump(), "num_classes": len(ds.classes), "in_channels": ds.input_shape[0]}
+        model = build_model(spec, spec["num_classes"], spec["in_channels"])
+        extra = {}
+    extra["preprocess"] = ds.preprocess()
+    # no ctx.before_training: its prune precheck is the classifier's (it would prune a head's outputs); the
+    # detector's prune stage leaves the head outputs whole (torchkit.detect_prune) and torch-pruning follows it
+    history = fit_detector(
+        model,
+        ds.train,
+        ds.mean,
+        ds.std,
+        cfg.epochs,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        seed=ctx.recipe.seed,
+        log=lambda r: ctx.console.print(f"  epoch {r['epoch']}: loss {r['loss']:.3f} ({r['seconds']} s)"),
+    )
+    val = coco_map(ds.val.boxes, ds.val.labels, *predict(model, ds.val, ds.mean, ds.std), len(ds.classes))
+    test = coco_map(ds.test.boxes, ds.test.labels, *predict(model, ds.test, ds.mean, ds.std), len(ds.classes))
+    save_model(model, ctx.out, spec, extra)
+    if test[PRIMARY] < 0.01:
+        ctx.console.print(
+            f"  [bold yellow]![/] test {PRIMARY} {test[PRIMARY]:.4f}: the detector found nothing; "
+            "try another lr or more epochs",
+            highlight=False,
+        )
+    return StageOutput(
+        "model.safetensors",
+        {
+            "metric": PRIMARY,
+            "test_accuracy": round(test[PRIMARY], 5),
+            "val_accuracy": round(val[PRIMARY], 5),
+            "test_metrics": {k: round(v, 5) for k, v in test.items()},
+            "history": history,
+            "params": sum(p.numel() for p in model.parameters()),
+            "test_chance_accuracy": 0.0,
+        },
+    )
+
+
+def export_detection(ctx, cfg, model, meta, ds) -> StageOutput:
+    """One ONNX file with decoding inside; parity: the top detections' scores and labels of torch and ORT."""
+    from edgekit.runtime import ort
+    from edgekit.torchkit.detect_export import export_detector
+    from edgekit.torchkit.detect_train import predict
+
+    pre = meta["preprocess"]
+    sample = ds.val.take(np.arange(min(cfg.parity_samples, len(ds.val))))
+    path = ctx.out / "model.onnx"
+    export_detector(model, torch.from_numpy(normalize(sample.x[:2], pre["mean"], pre["std"])), path, cfg.opset)
+    (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
+    from edgekit.detect.evaluate import predict_onnx
+
+    _, ref_s, ref_l = predict(model, sample, pre["mean"], pre["std"])
+    _, got_s, got_l = predict_onnx(ort.session(path, ctx.threads), sample, pre["mean"], pre["std"])
+    diff = float(max(np.abs(np.asarray(r) - np.asarray(g)).max() for r, g in zip(ref_s, got_s)))
+    agree = float(np.mean([r[0] == g[0] for r, g in zip(ref_l, got_l)]))  # the most confident detection's class
+    if diff > cfg.max_abs_diff or agree < cfg.min_top1_agreement:
+        raise StageFailed(
+            f"stage '{cfg.id}': detector ONNX differs from torch on {len(sample)} images: max |score diff| "
+            f"{diff:.2e} (limit {cfg.max_abs_diff:.0e}), top detection's class agreement {agree:.4f}"
+        )
+    return StageOutput(
+        "model.onnx",
+        {
+            "parity_max_abs_diff": diff,
+            "parity_scaled_diff": diff,  # scores are probabilities: already on a 0..1 scale
+            "parity_top1_agreement": agree,
+            "parity_samples": len(sample),
+            "size_bytes": path.stat().st_size,
+        },
+    )
