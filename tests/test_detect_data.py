@@ -11,7 +11,7 @@ import pytest
 
 from detect_folders import canvases, write_coco, write_yolo
 from edgekit.data.errors import DataSourceError
-from edgekit.detect import task_of
+from edgekit.detect.task import task_of
 from edgekit.detect.sources import load_detection
 from edgekit.recipe.model import DataConfig
 

@@ -94,7 +94,7 @@ def test_torch_free_part_imports_where_torch_cannot_be_imported(run_python_witho
 # the provider vocabulary (baselines), the harness's public API (bench), the data sources that register themselves
 # (data), the complete stage table (stages)
 WITH_CODE = {"baselines", "bench", "data", "stages"}
-DOCSTRING_ONLY = ("cli", "curve", "decide", "quant", "recipe", "report", "run", "runtime", "search")
+DOCSTRING_ONLY = ("cli", "curve", "decide", "detect", "quant", "recipe", "report", "run", "runtime", "search")
 ROOT_MODULES_AT_MOST = 10
 
 

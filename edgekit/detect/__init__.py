@@ -1,14 +1,4 @@
 """Object detection, torch-free part: the built-in ``fashion-detect`` set, COCO-JSON and YOLO-txt folder readers,
 box operations and COCO's mAP on numpy (docs/detection.md). Torch code for detectors lives in
-``edgekit.torchkit.detect*``.
-
-    >>> from edgekit.detect import task_of
-    >>> task_of({"source": "coco:photos"})
-    'detection'
+``edgekit.torchkit.detect*``. Which task a data source is: ``edgekit.detect.task.task_of``.
 """
-
-from __future__ import annotations
-
-from edgekit.detect.task import DETECT_SOURCES, task_of
-
-__all__ = ["DETECT_SOURCES", "task_of"]

@@ -83,7 +83,7 @@ class Pipeline:
         if self._dataset is None:
             from edgekit.data import load_dataset
             from edgekit.data.sources import DataSourceError
-            from edgekit.detect import task_of
+            from edgekit.detect.task import task_of
 
             if task_of(self.loaded.recipe) == "detection":  # images with boxes: edgekit.detect's loaders
                 from edgekit.detect.sources import load_detection as load_dataset
