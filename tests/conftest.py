@@ -86,3 +86,14 @@ def recipe(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory):
+    """The fast tier's shared smoke run (tests/smoke_run.py), for test_smoke.py and the tests that only read a real
+    report.json (test_check.py). Paid once, in the setup of the first test that asks (the slow guard judges call
+    phases only)."""
+    pytest.importorskip("neural_compressor")
+    from smoke_run import build
+
+    return build(tmp_path_factory.mktemp("smoke"))

@@ -1,6 +1,10 @@
 """`edgekit check` on reports of a real run: exit 0 within budget, 1 for each kind of broken budget (named with the
 measured value and the limit, in the output and the JUnit file), 2 for bad input, and latency gates skipped with a
-warning across machines while size gates still hold. `edgekit shrink` runs the same gate for recipe budgets."""
+warning across machines while size gates still hold. `edgekit shrink` runs the same gate for recipe budgets.
+
+Tests that need this file's own real run (tests/report_run.py, a cold run) are marked slow one by one; those that
+need no run (bad targets, recipe validation, the schema) and the corrupt-report cases, which only need some real
+report.json to damage, are in the fast tier, the latter on the fast tier's shared smoke run (tests/smoke_run.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +17,6 @@ import pytest
 from edgekit.cli.main import main
 from edgekit.fsutil import read_json
 from report_run import real_run, recipe_with, variant
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +62,7 @@ def _cases(junit: ET.Element) -> dict[str, str]:
     return out
 
 
+@pytest.mark.slow
 def test_budgets_met_exit_0(gate, run_dir, art, tmp_path):
     size_mb = art["size_bytes"] / 1e6
     acc = art["accuracy"] * 100
@@ -152,6 +155,7 @@ BROKEN = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", BROKEN)
 def test_each_broken_budget_exit_1_named_in_output_and_junit(gate, run_dir, report, art, tmp_path, budget):
     yaml_text, target, baseline, shown = _broken(report, tmp_path, art)[budget]
@@ -168,6 +172,7 @@ def test_each_broken_budget_exit_1_named_in_output_and_junit(gate, run_dir, repo
     assert f"| ❌ | `{budget}` |" in (tmp_path / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_fingerprint_mismatch_skips_latency_but_enforces_size(gate, report, art, tmp_path):
     now = variant(report, tmp_path / "now.json", machine="fp-laptop")
     # the baseline was measured elsewhere: faster (would break the latency limit) and smaller (breaks size)
@@ -193,8 +198,8 @@ def test_fingerprint_mismatch_skips_latency_but_enforces_size(gate, report, art,
     assert code == 0 and "SKIP regression.latency_pct" in out and "different machines" in err
 
 
-def test_latency_limit_pinned_to_another_machine_is_skipped(gate, report, tmp_path):
-    here = variant(report, tmp_path / "here.json", machine="0123456789abcdef")
+def test_latency_limit_pinned_to_another_machine_is_skipped(gate, smoke, tmp_path):
+    here = variant(smoke.report, tmp_path / "here.json", machine="0123456789abcdef")
     code, out, err, _ = gate(here, "max_latency_ms: 0.0001\nlatency_machine: fedcba9876543210\nmax_size_mb: 100\n")
     assert code == 0 and "SKIP max_latency_ms" in out and "PASS max_size_mb" in out
     assert "the limit was set on machine fedcba9876543210" in err
@@ -202,6 +207,7 @@ def test_latency_limit_pinned_to_another_machine_is_skipped(gate, report, tmp_pa
     assert code == 1 and "FAIL max_latency_ms" in out
 
 
+@pytest.mark.slow
 def test_baseline_alone_applies_default_regression_limits(gate, run_dir, report, art, tmp_path):
     code, out, _, junit = gate(run_dir, None, "--baseline", str(run_dir / "report.json"))
     assert code == 0, out
@@ -211,6 +217,7 @@ def test_baseline_alone_applies_default_regression_limits(gate, run_dir, report,
     assert code == 1 and "FAIL regression.size_pct" in out and "limit +2.00 %" in out
 
 
+@pytest.mark.slow
 def test_json_output(gate, run_dir, capsys):
     code, out, _, _ = gate(run_dir, "max_size_mb: 0.01\nmin_accuracy_pct: 1\n", "--json")
     assert code == 1
@@ -253,8 +260,8 @@ def _corrupt(report: dict, tmp_path: Path) -> dict[str, tuple[Path, str]]:
 @pytest.mark.parametrize(
     "case", ["truncated", "wrong-version", "no-schema", "bad-field", "missing-field", "not-json-object", "binary"]
 )
-def test_corrupt_or_wrong_version_report_exit_2(gate, report, tmp_path, case):
-    path, msg = _corrupt(report, tmp_path)[case]
+def test_corrupt_or_wrong_version_report_exit_2(gate, smoke, tmp_path, case):
+    path, msg = _corrupt(smoke.report, tmp_path)[case]
     code, out, err, junit = gate(path, "max_size_mb: 1\n")
     assert code == 2, out + err
     assert msg in err and str(path) in err and "Traceback" not in err
@@ -262,6 +269,7 @@ def test_corrupt_or_wrong_version_report_exit_2(gate, report, tmp_path, case):
     assert junit is None  # nothing written for a gate that never ran
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "budgets,msg",
     [
@@ -282,6 +290,7 @@ def test_bad_budgets_exit_2(gate, run_dir, budgets, msg):
     assert msg in err, err
 
 
+@pytest.mark.slow
 def test_percentile_the_report_did_not_measure_exit_2(gate, report, tmp_path):
     data = json.loads(json.dumps(report))
     data["artifacts"][0]["latency_ms"] = {"p50": data["artifacts"][0]["latency_ms"]["p50"]}  # as the spine's evaluate
@@ -297,19 +306,21 @@ def test_bad_targets_exit_2(gate, tmp_path, capsys):
     assert "neither a run directory" in capsys.readouterr().err
 
 
-def test_failed_run_never_passes(gate, report, tmp_path):
-    data = {**report, "run": {"status": "failed", "error": "stage 'quantize' failed: out of memory"}}
+def test_failed_run_never_passes(gate, smoke, tmp_path):
+    data = {**smoke.report, "run": {"status": "failed", "error": "stage 'quantize' failed: out of memory"}}
     (tmp_path / "failed.json").write_text(json.dumps(data))
     code, out, err, junit = gate(tmp_path / "failed.json", "max_size_mb: 100\n")
     assert code == 1 and "FAIL run_status: the run did not finish (status failed): stage 'quantize' failed" in out
     assert _cases(junit) == {"run_status": "fail", "max_size_mb": "pass"}
 
 
+@pytest.mark.slow
 def test_no_budgets_anywhere_exit_2(gate, run_dir):
     code, _, err, _ = gate(run_dir)
     assert code == 2 and "nothing to check" in err
 
 
+@pytest.mark.slow
 def test_shrink_checks_recipe_budgets_and_check_reuses_them(run_dir, art, tmp_path, capsys):
     failing = recipe_with(run_dir, "budgets:\n  max_size_mb: 0.01\n  min_accuracy_pct: 1\n")
     assert main(["shrink", str(failing), "--run-dir", str(run_dir)]) == 1
@@ -358,12 +369,14 @@ def test_recipe_schema_documents_budgets():
     assert budgets["max_size_mb"]["description"].startswith("largest allowed file size")
 
 
-def test_noisy_timing_warns_and_throttled_timing_skips_latency_gates(gate, report, tmp_path):
-    noisy = variant(report, tmp_path / "noisy.json", unstable=True, unstable_reasons=["cv 14 % > 10 %"])
+def test_noisy_timing_warns_and_throttled_timing_skips_latency_gates(gate, smoke, tmp_path):
+    noisy = variant(smoke.report, tmp_path / "noisy.json", unstable=True, unstable_reasons=["cv 14 % > 10 %"])
     code, out, err, _ = gate(noisy, "max_latency_ms: 0.0001\n")
     assert code == 1 and "FAIL max_latency_ms" in out  # still enforced ...
     assert "flagged unstable (cv 14 % > 10 %)" in err  # ... with a warning
-    throttled = variant(report, tmp_path / "throttled.json", measurement_valid=False, invalid_reasons=["CPU throttled"])
+    throttled = variant(
+        smoke.report, tmp_path / "throttled.json", measurement_valid=False, invalid_reasons=["CPU throttled"]
+    )
     code, out, err, junit = gate(throttled, "max_latency_ms: 0.0001\nmax_size_mb: 100\n")
     assert code == 0 and "SKIP max_latency_ms" in out and "marked invalid (CPU throttled)" in err
     assert _cases(junit) == {"max_latency_ms": "skip", "max_size_mb": "pass"}

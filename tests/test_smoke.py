@@ -7,20 +7,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from edgekit.cli.main import main
 from edgekit.fsutil import read_json
-from smoke_run import Smoke, build
 
 KINDS = {"train", "export", "prune", "distill", "quantize", "inc-quantize", "prompted", "evaluate"}
-
-
-@pytest.fixture(scope="session")
-def smoke(tmp_path_factory) -> Smoke:
-    """Paid once, in the setup of the first test that asks (the slow guard judges call phases only)."""
-    pytest.importorskip("neural_compressor")
-    return build(tmp_path_factory.mktemp("smoke"))
 
 
 def test_every_stage_kind_ran_and_wrote_its_outputs(smoke):
