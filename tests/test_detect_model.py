@@ -98,3 +98,19 @@ def test_detection_truth_stands_where_labels_go_in_the_quantize_ladder():
     truth = DetTruth(split.boxes, split.labels, 3)
     assert len(truth) == 5 and "edgekit:centernet-small" in DETECTORS
     assert OUTPUTS == ["boxes", "scores", "labels"]
+
+
+def test_quantize_preprocessing_a_detector_writes_nothing_into_the_working_directory(tmp_path, monkeypatch):
+    """ORT's symbolic shape inference cannot infer TopK's output and then dumps sym_shape_infer_temp.onnx (+ a
+    .data file) into the current directory: the user's folder. edgekit runs it from a scratch directory."""
+    from edgekit.quant.ort_static import preprocess
+    from edgekit.torchkit.detect_export import export_detector
+
+    model = build_model({"source": "edgekit:centernet-small", "width": 0.25}, 3, 1).eval()
+    export_detector(model, torch.zeros(1, 1, 48, 48), tmp_path / "m.onnx")
+    cwd = tmp_path / "user"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    preprocess(tmp_path / "m.onnx", tmp_path / "prep.onnx")
+    assert (tmp_path / "prep.onnx").stat().st_size > 0
+    assert sorted(p.name for p in cwd.iterdir()) == []

@@ -6,7 +6,9 @@ import collections
 import contextlib
 import logging
 import io
+import os
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -110,7 +112,15 @@ def preprocess(src: Path, dst: Path, console=None) -> None:
     from edgekit.quant.placement import name_nodes
 
     try:
-        quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        # from a scratch working directory: ORT's symbolic shape inference dumps sym_shape_infer_temp.onnx (+ .data)
+        # into the current directory when it cannot infer every shape (a detector's TopK), i.e. the user's folder
+        with tempfile.TemporaryDirectory(prefix="edgekit-prep-") as scratch:
+            cwd = os.getcwd()
+            os.chdir(scratch)
+            try:
+                quant_pre_process(str(src.resolve()), str(dst.resolve()), skip_symbolic_shape=False)
+            finally:
+                os.chdir(cwd)
     except Exception as e:  # symbolic shape inference raises bare Exceptions on unusual graphs
         if console is not None:
             console.print(
