@@ -181,20 +181,6 @@ def test_max_metric_drop_pt_is_the_same_budget_as_max_accuracy_drop_pt():
         Budgets.model_validate({"max_metric_drop_pt": 1.5, "max_accuracy_drop_pt": 1.0})
 
 
-def test_nms_producing_nothing_is_read_under_either_name(tmp_path):
-    """d32's evaluate row says detections_per_image; the contract says mean_detections: both reach the check."""
-    rows = [
-        _det("export", 0.41, 4_000_000, 2.0, kind="export"),
-        {
-            **{k: v for k, v in _det("int8", 0.0, 1_000_000, 1.0).items() if k != "mean_detections"},
-            "detections_per_image": 0.0,
-        },
-    ]
-    report = build_report(_run(tmp_path, rows, {"int8": "export"}))
-    assert next(a for a in report["artifacts"] if a["id"] == "int8")["mean_detections"] == 0.0
-    assert [f["artifact"] for f in report["sense"] if f["check"] == "no-detections"] == ["int8"]
-
-
 def test_compare_heads_its_column_with_the_metric(tmp_path):
     from edgekit.report.compare import compare_reports, table
 

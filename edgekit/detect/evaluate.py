@@ -43,7 +43,7 @@ def detection_fields(split: DetSplit, preds, n_classes: int, seed: int = 0) -> d
         "test_samples": len(split),
         "accuracy_ci95": ci95(matched, len(split), seed),
         "test_set": split.digest(),
-        "detections_per_image": round(float(np.mean([(np.asarray(s) > 0.05).sum() for s in scores])), 2),
+        "mean_detections": round(float(np.mean([(np.asarray(s) > 0.05).sum() for s in scores])), 2),
     }
 
 

@@ -40,7 +40,7 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         **({"metric": raw["metric"]} if isinstance(raw.get("metric"), str) and raw["metric"] else {}),
         **({"metrics": m} if (m := _metrics(raw.get("metrics"))) else {}),
         **({"accuracy_ci95": ci} if (ci := pair(raw.get("accuracy_ci95"))) else {}),
-        **({"mean_detections": n} if (n := _detections(raw)) is not None else {}),
+        **({"mean_detections": n} if (n := number(raw.get("mean_detections"))) is not None else {}),
         "params": whole(raw.get("params")),
         "macs": whole(raw.get("macs")),
         "counts_unknown": raw.get("counts_unknown") if isinstance(raw.get("counts_unknown"), str) else None,
@@ -67,13 +67,6 @@ def latency_percentiles(raw: dict) -> dict[str, float]:
     """The row's ``latency_ms`` mapping ({"p50": ms, ...}), keeping only measured percentiles."""
     nested = raw.get("latency_ms") if isinstance(raw.get("latency_ms"), dict) else {}
     return {p: number(nested[p]) for p in PERCENTILES if number(nested.get(p)) is not None}
-
-
-def _detections(raw: dict) -> float | None:
-    """Boxes per test image after NMS. The contract's name is ``mean_detections``; the detection evaluate row of
-    branch d32 (626f851) writes ``detections_per_image``: both are read until one name is merged, so the
-    no-detections sense check cannot go silent on a rename."""
-    return number(raw.get("mean_detections")) if "mean_detections" in raw else number(raw.get("detections_per_image"))
 
 
 def _metrics(v: Any) -> dict[str, float]:
