@@ -244,3 +244,19 @@ def test_edgekit_check_gates_a_detection_run_in_map_points(tmp_path, capsys):
     assert f"FAIL max_accuracy_drop_pt: int8: {MAP} drop vs export (41.00 % → 39.80 %) 1.20 pt > limit 1.00 pt" in out
     budgets.write_text("max_metric_drop_pt: 1.5\nfail_on: [no-detections]\n")
     assert main(["check", str(run), "--budgets", str(budgets)]) == 0
+
+
+def test_shrinks_console_table_heads_its_column_with_the_metric():
+    from rich.console import Console
+
+    from edgekit.cli.shrink import results_table
+
+    def printed(rows):
+        record = {"recipe": {"name": "det"}, "stages": [{"metrics": {"artifacts": rows}}]}
+        console = Console(width=100, record=True)
+        console.print(results_table(record))
+        return console.export_text()
+
+    detection = printed([_det("export", 0.41, 4_000_000, 2.0, kind="export")])
+    assert "mAP@0.5:0.95" in detection and "accuracy" not in detection
+    assert "accuracy" in printed([{"stage": "export", "accuracy": 0.9, "size_bytes": 1, "latency_ms": {"p50": 1.0}}])

@@ -14,7 +14,7 @@ from edgekit.cli import sigint
 from edgekit.cli.app import app, err, out
 from edgekit.errors import Interrupted, StageFailed
 from edgekit.fsutil import check_output_dir
-from edgekit.decide.rows import latency
+from edgekit.decide.rows import latency, metric_of
 from edgekit.decide.ship import ship_lines
 
 
@@ -23,7 +23,8 @@ def results_table(record: dict) -> Table:
     readable in an 80-column CI log."""
     table = Table(title=f"{record['recipe']['name']}: ONNX artifacts and prompted baselines")
     table.add_column("artifact", overflow="fold")
-    for col in ("accuracy", "size", "p50 (batch 1)", "threads"):
+    rows = [row for st in record["stages"] for row in st["metrics"].get("artifacts", [])]
+    for col in (metric_of(rows), "size", "p50 (batch 1)", "threads"):
         table.add_column(col, justify="right", no_wrap=True)
     for st in record["stages"]:
         for row in st["metrics"].get("artifacts", []):
@@ -50,7 +51,7 @@ def verdict_table(report: dict) -> tuple[str, Table, list[str]] | None:
         return None
     table = Table(title=f"verdict: {v['artifact']} (shipped) against every lineage and baseline")
     table.add_column("", overflow="fold")
-    for col in ("accuracy", "size", "p50 (batch 1)", "outcome"):
+    for col in (metric_of(report.get("artifacts") or []), "size", "p50 (batch 1)", "outcome"):
         table.add_column(col, justify="left" if col == "outcome" else "right", no_wrap=True)
     for r in v["rows"]:
         table.add_row(r["contender"], r["accuracy"], r["size"], r["p50"], r["outcome"] or "shipped")
