@@ -69,7 +69,7 @@ def run(ctx: StageContext, cfg: ExportConfig) -> StageOutput:
     pre = meta["preprocess"]
     ds = ctx.dataset()
     if pre.get("task") == "detection":
-        from edgekit.torchkit.detect_stage import export_detection
+        from edgekit.torchkit.detect_export import export_detection
 
         return export_detection(ctx, cfg, model, meta, ds)
     x = prepare(pre, ds.val.x[: cfg.parity_samples])

@@ -4,14 +4,17 @@ is left for the harness to do after the session but read the three outputs."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 
 from edgekit.detect.evaluate import OUTPUTS
 from edgekit.errors import StageFailed
+from edgekit.run.stage import StageOutput
 from edgekit.torchkit.detect_model import Decoded
 
 
@@ -36,3 +39,37 @@ def export_detector(model: torch.nn.Module, example: torch.Tensor, path: Path, o
         except Exception as e:
             raise StageFailed(f"detector ONNX export failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from e
     onnx.checker.check_model(str(path), full_check=True)
+
+
+def export_detection(ctx, cfg, model, meta, ds) -> StageOutput:
+    """One ONNX file with decoding inside; parity: the top detections' scores and labels of torch and ORT."""
+    from edgekit.data.dataset import normalize
+    from edgekit.detect.evaluate import predict_onnx
+    from edgekit.runtime import ort
+    from edgekit.torchkit.detect_train import predict
+
+    pre = meta["preprocess"]
+    sample = ds.val.take(np.arange(min(cfg.parity_samples, len(ds.val))))
+    path = ctx.out / "model.onnx"
+    export_detector(model, torch.from_numpy(normalize(sample.x[:2], pre["mean"], pre["std"])), path, cfg.opset)
+    (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
+
+    _, ref_s, ref_l = predict(model, sample, pre["mean"], pre["std"])
+    _, got_s, got_l = predict_onnx(ort.session(path, ctx.threads), sample, pre["mean"], pre["std"])
+    diff = float(max(np.abs(np.asarray(r) - np.asarray(g)).max() for r, g in zip(ref_s, got_s)))
+    agree = float(np.mean([r[0] == g[0] for r, g in zip(ref_l, got_l)]))  # the most confident detection's class
+    if diff > cfg.max_abs_diff or agree < cfg.min_top1_agreement:
+        raise StageFailed(
+            f"stage '{cfg.id}': detector ONNX differs from torch on {len(sample)} images: max |score diff| "
+            f"{diff:.2e} (limit {cfg.max_abs_diff:.0e}), top detection's class agreement {agree:.4f}"
+        )
+    return StageOutput(
+        "model.onnx",
+        {
+            "parity_max_abs_diff": diff,
+            "parity_scaled_diff": diff,  # scores are probabilities: already on a 0..1 scale
+            "parity_top1_agreement": agree,
+            "parity_samples": len(sample),
+            "size_bytes": path.stat().st_size,
+        },
+    )

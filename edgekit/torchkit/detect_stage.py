@@ -1,17 +1,12 @@
-"""The train and export stages' detection path (``stages/train.py`` and ``stages/export.py`` dispatch here when the
-dataset is a ``DetDataset``): the stage configs are the same, the loop, the losses and the exported graph are the
-detector's. Options that only mean something for classifiers (distill, head, label_smoothing, ...) are refused."""
+"""The train stage's detection path (``stages/train.py`` dispatches here when the dataset is a ``DetDataset``; the
+export stage's is ``detect_export.export_detection``, apart so training never reaches ONNX Runtime and its key never
+holds ORT's version): the stage config is the same, the loop and the losses are the detector's. Options that only mean something for classifiers (distill, head, label_smoothing, ...) are refused."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import torch
 
-from edgekit.data.dataset import normalize
 from edgekit.detect.metric import PRIMARY, coco_map
-from edgekit.errors import StageFailed
 from edgekit.run.stage import StageOutput
 
 DETECTORS = ("edgekit:centernet-small",)
@@ -70,39 +65,5 @@ def train_detection(ctx, cfg, ds) -> StageOutput:
             "history": history,
             "params": sum(p.numel() for p in model.parameters()),
             "test_chance_accuracy": 0.0,
-        },
-    )
-
-
-def export_detection(ctx, cfg, model, meta, ds) -> StageOutput:
-    """One ONNX file with decoding inside; parity: the top detections' scores and labels of torch and ORT."""
-    from edgekit.runtime import ort
-    from edgekit.torchkit.detect_export import export_detector
-    from edgekit.torchkit.detect_train import predict
-
-    pre = meta["preprocess"]
-    sample = ds.val.take(np.arange(min(cfg.parity_samples, len(ds.val))))
-    path = ctx.out / "model.onnx"
-    export_detector(model, torch.from_numpy(normalize(sample.x[:2], pre["mean"], pre["std"])), path, cfg.opset)
-    (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
-    from edgekit.detect.evaluate import predict_onnx
-
-    _, ref_s, ref_l = predict(model, sample, pre["mean"], pre["std"])
-    _, got_s, got_l = predict_onnx(ort.session(path, ctx.threads), sample, pre["mean"], pre["std"])
-    diff = float(max(np.abs(np.asarray(r) - np.asarray(g)).max() for r, g in zip(ref_s, got_s)))
-    agree = float(np.mean([r[0] == g[0] for r, g in zip(ref_l, got_l)]))  # the most confident detection's class
-    if diff > cfg.max_abs_diff or agree < cfg.min_top1_agreement:
-        raise StageFailed(
-            f"stage '{cfg.id}': detector ONNX differs from torch on {len(sample)} images: max |score diff| "
-            f"{diff:.2e} (limit {cfg.max_abs_diff:.0e}), top detection's class agreement {agree:.4f}"
-        )
-    return StageOutput(
-        "model.onnx",
-        {
-            "parity_max_abs_diff": diff,
-            "parity_scaled_diff": diff,  # scores are probabilities: already on a 0..1 scale
-            "parity_top1_agreement": agree,
-            "parity_samples": len(sample),
-            "size_bytes": path.stat().st_size,
         },
     )
