@@ -34,7 +34,9 @@ PLACEHOLDERS = [
     (r"--summary FILE", "--summary summary.md"),
     (r"--thorough", "--quick"),  # the same code path; 60 s per model is for real measurements
 ]
-HEAVY_RECIPES = r"recipes/(fashion-mnist|wordnet-text|wordnet-minilm|fashion-mnist-prune|fashion-mnist-quant|fashion-detect)\.yaml"
+HEAVY_RECIPES = (
+    r"recipes/(fashion-mnist|wordnet-text|wordnet-minilm|fashion-mnist-prune|fashion-mnist-quant|fashion-detect)\.yaml"
+)
 
 
 def doc_commands() -> list[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """The train stage's detection path (``stages/train.py`` dispatches here when the dataset is a ``DetDataset``; the
 export stage's is ``detect_export.export_detection``, apart so training never reaches ONNX Runtime and its key never
-holds ORT's version): the stage config is the same, the loop and the losses are the detector's. Options that only mean something for classifiers (distill, head, label_smoothing, ...) are refused."""
+holds ORT's version): the stage config is the same, the loop and the losses are the detector's. Options that only
+mean something for classifiers (distill, head, label_smoothing, ...) are refused."""
 
 from __future__ import annotations
 
