@@ -20,6 +20,7 @@ from torch import nn
 
 from edgekit.errors import InputError
 from edgekit.modelpath import import_function
+from edgekit.torchkit.blocks import BasicBlock
 
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
@@ -35,22 +36,6 @@ def register_builtin(name: str):
         return fn
 
     return wrap
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
 class ResNetSmall(nn.Module):
