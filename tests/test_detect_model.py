@@ -114,3 +114,18 @@ def test_quantize_preprocessing_a_detector_writes_nothing_into_the_working_direc
     preprocess(tmp_path / "m.onnx", tmp_path / "prep.onnx")
     assert (tmp_path / "prep.onnx").stat().st_size > 0
     assert sorted(p.name for p in cwd.iterdir()) == []
+
+
+def test_a_side_that_is_no_multiple_of_16_runs_in_torch_and_onnx_runtime(tmp_path):
+    """A user's folder whose first image is 108 px wide sets the canvas to 108: 27 -> 14 -> 7 cells. Upsampling by
+    2 gave 14 vs 27 cells at the concat ("Sizes of tensors must match"), before training even started."""
+    from edgekit.runtime import ort
+    from edgekit.torchkit.detect_export import export_detector
+
+    model = build_model({"source": "edgekit:centernet-small", "width": 0.25}, 3, 1).eval()
+    x = torch.rand(2, 1, 108, 108)
+    heads = model(x)
+    assert heads["heat"].shape == (2, 3, 27, 27) and heads["size"].shape == (2, 2, 27, 27)
+    export_detector(model, x, tmp_path / "m.onnx")
+    boxes, scores, labels = ort.session(tmp_path / "m.onnx", 1).run(None, {"input": x.numpy()})
+    assert boxes.shape == (2, 100, 4) and np.isfinite(boxes).all()

@@ -44,13 +44,15 @@ class CenterNetSmall(nn.Module):
         self.offset = nn.Sequential(_conv(c[1], c[1]), nn.Conv2d(c[1], 2, 1))
         nn.init.constant_(self.heat[-1].bias, float(torch.logit(torch.tensor(HEAT_PRIOR))))
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # x (B, C, H, W), H and W multiples of 16
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # x (B, C, H, W), any H and W
         f4 = self.stem(x)
         f8 = self.down8(f4)
         f16 = self.down16(f8)
-        up = F.interpolate(f16, scale_factor=2.0, mode="nearest")
+        # upsampled to the finer map's own size, not by 2: a side that is no multiple of 16 (108 px: 27 -> 14 -> 7
+        # cells) would otherwise give 14 vs 27 and fail the concat
+        up = F.interpolate(f16, size=f8.shape[-2:], mode="nearest")
         n8 = self.fuse8(torch.cat([up, self.lateral8(f8)], 1))
-        n4 = self.fuse4(torch.cat([F.interpolate(n8, scale_factor=2.0, mode="nearest"), f4], 1))
+        n4 = self.fuse4(torch.cat([F.interpolate(n8, size=f4.shape[-2:], mode="nearest"), f4], 1))
         # heat: logits (B, K, H/4, W/4); size: (w, h) in cells; offset: centre - cell corner, in cells
         return {"heat": self.heat(n4), "size": self.size(n4), "offset": self.offset(n4)}
 
