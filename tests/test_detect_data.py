@@ -69,15 +69,15 @@ def test_a_folder_reads_back_its_boxes(tmp_path, writer):
 def test_a_coco_folder_resized_scales_its_boxes(tmp_path):
     x, boxes, labels = canvases(6, 80, seed=4, rgb=True)
     write_coco(tmp_path / "d", x, boxes, labels, first_cat=7)
-    d = load_detection(cfg(f"coco:{tmp_path / 'd'}", image_size=40, val_fraction=0.2), 0, Path("."))
-    assert d.input_shape == (3, 40, 40)
+    d = load_detection(cfg(f"coco:{tmp_path / 'd'}", image_size=48, val_fraction=0.2), 0, Path("."))
+    assert d.input_shape == (3, 48, 48)
     every = d.train.boxes + d.val.boxes + d.test.boxes
     assert sorted(len(b) for b in every) == sorted(len(b) for b in boxes)
-    assert max(float(b.max()) for b in every if len(b)) <= 40
+    assert max(float(b.max()) for b in every if len(b)) <= 48
     edited = x.copy()
     edited[0, 0, 0, 0] ^= 1  # one pixel of one image: a new fingerprint
     write_coco(tmp_path / "e", edited, boxes, labels, first_cat=7)
-    e = load_detection(cfg(f"coco:{tmp_path / 'e'}", image_size=40, val_fraction=0.2), 0, Path("."))
+    e = load_detection(cfg(f"coco:{tmp_path / 'e'}", image_size=48, val_fraction=0.2), 0, Path("."))
     assert e.fingerprint != d.fingerprint
 
 
@@ -156,3 +156,13 @@ def test_the_classification_loader_refuses_detection_data_in_one_line():
 
     with pytest.raises(DataSourceError, match="detection data is read by shrink only"):
         load_dataset(cfg("coco:somewhere"), 0, Path("."))
+
+
+def test_a_canvas_side_is_a_multiple_of_16(tmp_path):
+    """The detector halves its maps four times and counts 4-px cells: a folder whose first image is 105 px wide gets
+    112 px canvases (it failed in training, 27 vs 26 cells), and an explicit other side is refused in one line."""
+    x, boxes, labels = canvases(6, 105, seed=5)
+    write_coco(tmp_path / "d", x, boxes, labels)
+    assert load_detection(cfg(f"coco:{tmp_path / 'd'}", val_fraction=0.2), 0, Path(".")).input_shape == (1, 112, 112)
+    with pytest.raises(DataSourceError, match=r"multiple of 16 \(got 100: try 112\)"):
+        load_detection(cfg(f"coco:{tmp_path / 'd'}", image_size=100), 0, Path("."))

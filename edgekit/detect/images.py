@@ -1,8 +1,8 @@
 """Decoding a detection folder's images into one (N, C, S, S) uint8 array, and scaling their boxes to match.
 
 Images are squashed (not cropped or letterboxed) to ``size`` x ``size``, so every box survives: x scales by
-size/width, y by size/height. Without ``data.image_size`` the size is the first image's longer side, capped at
-MAX_AUTO_SIZE (a CPU trains a small detector on 96-160 px canvases in minutes)."""
+size/width, y by size/height. Without ``data.image_size`` the size is the first image's longer side rounded up to a
+multiple of 16, capped at MAX_AUTO_SIZE (a CPU trains a small detector on 96-160 px canvases in minutes)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 from edgekit.data.errors import DataSourceError
 
 MAX_AUTO_SIZE = 160  # px
+SIDE_MULTIPLE = 16  # the detector halves its maps four times and counts 4-px cells: sides are multiples of this
 
 
 def _open(path: Path):
@@ -39,7 +40,7 @@ def decode(paths: list[Path], size: int | None) -> tuple[np.ndarray, list[tuple[
         raise DataSourceError("source", "no images to read")
     first = _open(paths[0])
     mode = "L" if first.mode in ("L", "1", "I;16") else "RGB"
-    side = size or min(max(first.size), MAX_AUTO_SIZE)
+    side = size or min(-(-max(first.size) // SIDE_MULTIPLE) * SIDE_MULTIPLE, MAX_AUTO_SIZE)
     x = np.zeros((len(paths), 1 if mode == "L" else 3, side, side), np.uint8)
     scales = []
     for i, p in enumerate(paths):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgekit.data.errors import DataSourceError
 from edgekit.detect.dataset import DetDataset, DetSplit, channel_stats, limit, split_images
+from edgekit.detect.images import SIDE_MULTIPLE
 from edgekit.detect.task import DETECT_SOURCES
 from edgekit.hashing import hash_obj
 
@@ -56,6 +57,11 @@ def load_detection(cfg, seed: int, base_dir: Path) -> DetDataset:
     name, _, arg = cfg.source.partition(":")
     if name not in DETECT_SOURCES:
         raise DataSourceError("source", f"{cfg.source!r} is not a detection source ({', '.join(DETECT_SOURCES)})")
+    if cfg.image_size is not None and cfg.image_size % SIDE_MULTIPLE:
+        # the detector halves its maps four times and its targets count cells of 4 px: other sides misalign
+        up = -(-cfg.image_size // SIDE_MULTIPLE) * SIDE_MULTIPLE
+        msg = f"a detection canvas side must be a multiple of {SIDE_MULTIPLE} (got {cfg.image_size}: try {up})"
+        raise DataSourceError("image_size", msg)
     train_all, test, classes, files = _readers()[name](cfg, arg, base_dir, seed)
     train, val = split_images(train_all, cfg.val_fraction, seed)
     train = limit(train, cfg.limit_train, seed)
