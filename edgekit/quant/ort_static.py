@@ -150,12 +150,19 @@ def _method(name: str):
 
 
 def quantize(
-    src: Path, dst: Path, attempt: Attempt, reader=None, cache_dir: Path | None = None, percentile: float = 99.999
+    src: Path,
+    dst: Path,
+    attempt: Attempt,
+    reader=None,
+    cache_dir: Path | None = None,
+    percentile: float = 99.999,
+    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> None:
     """Write the quantized ``src`` to ``dst``. Static needs a calibration ``reader``; activation ranges are cached
-    per calibration method in ``cache_dir``, so ladder steps that only change weights do not calibrate again."""
+    per calibration method in ``cache_dir``, so ladder steps that only change weights do not calibrate again.
+    ``ranges`` (tensor -> (min, max), e.g. learned by QAT) are forced over the calibrated ones."""
     with _quiet():
-        _quantize(src, dst, attempt, reader, cache_dir, percentile)
+        _quantize(src, dst, attempt, reader, cache_dir, percentile, ranges)
 
 
 @contextlib.contextmanager
@@ -172,7 +179,9 @@ def _quiet():
         root.setLevel(level)
 
 
-def _quantize(src: Path, dst: Path, attempt: Attempt, reader, cache_dir: Path | None, percentile: float) -> None:
+def _quantize(
+    src: Path, dst: Path, attempt: Attempt, reader, cache_dir: Path | None, percentile: float, ranges=None
+) -> None:
     from onnxruntime.quantization import QuantFormat, quantize_dynamic, quantize_static
 
     if attempt.mode == "dynamic":
@@ -191,6 +200,12 @@ def _quantize(src: Path, dst: Path, attempt: Attempt, reader, cache_dir: Path | 
     extra = {"CalibStridedMinMax": 1}
     if attempt.method == "percentile":
         extra["CalibPercentile"] = percentile
+    if ranges:
+        import numpy as np
+
+        extra["TensorQuantOverrides"] = {
+            n: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for n, (lo, hi) in ranges.items()
+        }
     cache = cache_dir / f"calibration-{attempt.method}.json" if cache_dir is not None else None
     quantize_static(
         str(src),

@@ -52,25 +52,10 @@ def bind(learned: list[tuple[str, float, float]], onnx_path: Path) -> dict[str, 
 def quantize(src: Path, dst: Path, attempt, reader, ranges: dict[str, tuple[float, float]]) -> None:
     """ORT static QDQ quantization of ``src`` (the QAT model, preprocessed) as ``attempt`` says, with ``ranges``
     forced over the calibrated ones (TensorQuantOverrides): ORT's own Q/DQ placement and fusion, QAT's ranges.
-    The tensors not in ``ranges`` (residual adds, logits) are calibrated on the QAT model, whose clamps make its
-    float function the trained one."""
-    import numpy as np
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+    The tensors not in ``ranges`` (residual adds, logits) are calibrated (min/max) on the QAT model, whose clamps
+    make its float function the trained one."""
+    from dataclasses import replace
 
-    from edgekit.quant.ort_static import _qtype, _quiet
+    from edgekit.quant import ort_static
 
-    overrides = {name: [{"rmin": np.float32(lo), "rmax": np.float32(hi)}] for name, (lo, hi) in ranges.items()}
-    with _quiet():
-        quantize_static(
-            str(src),
-            str(dst),
-            reader,
-            quant_format=QuantFormat.QDQ,
-            per_channel=attempt.per_channel,
-            reduce_range=attempt.reduce_range,
-            activation_type=_qtype(attempt.activation_type),
-            weight_type=_qtype(attempt.weight_type),
-            nodes_to_exclude=list(attempt.exclude),
-            calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"CalibStridedMinMax": 1, "TensorQuantOverrides": overrides},
-        )
+    ort_static.quantize(src, dst, replace(attempt, method="minmax"), reader, ranges=ranges)
