@@ -30,10 +30,10 @@ def _validate(tmp_path, provider: str, extra: str, capsys) -> tuple[int, str]:
 @pytest.mark.parametrize(
     "provider, extra, key, only",
     [
-        ("embedding", "    timeout_s: 5\n", "timeout_s", "openai only"),
-        ("embedding", "    retries: 1\n", "retries", "openai only"),
-        ("llm", "    base_url: http://127.0.0.1:8080/v1\n", "base_url", "openai only"),
-        ("embedding", "    instruction: 'Classify {input}'\n", "instruction", "llm/openai only"),
+        ("embedding", "    timeout_s: 5\n", "timeout_s", "openai/grounding only"),
+        ("embedding", "    retries: 1\n", "retries", "openai/grounding only"),
+        ("llm", "    base_url: http://127.0.0.1:8080/v1\n", "base_url", "openai/grounding only"),
+        ("embedding", "    instruction: 'Classify {input}'\n", "instruction", "llm/openai/grounding only"),
         (
             "openai",
             "    base_url: http://h/v1\n    model: m\n    prompts: ['{label}']\n",

@@ -119,7 +119,7 @@ class OpenAIGrounding(OpenAIChat):
     """OpenAIChat asked for boxes instead of a class: one request per image, answers parsed by
     GROUNDING_PARSE_RULE; usage, cost and the answer cache as for classification."""
 
-    provider = "openai"
+    provider = "grounding"
 
     def __init__(self, *args, max_tokens: int = 512, **kwargs):
         super().__init__(*args, max_tokens=max_tokens, **kwargs)

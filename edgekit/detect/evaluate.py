@@ -7,11 +7,13 @@ contract): ``metric``, ``accuracy`` (= the primary metric), ``metrics``, ``chanc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from edgekit.data.dataset import normalize
 from edgekit.detect.bootstrap import ci95
-from edgekit.detect.dataset import DetSplit
+from edgekit.detect.dataset import DetSplit, limit
 from edgekit.detect.metric import PRIMARY, match, summarize
 
 OUTPUTS = ["boxes", "scores", "labels"]  # a detection ONNX file's outputs, (B, K, 4) xyxy px, (B, K), (B, K) int64
@@ -47,16 +49,24 @@ def detection_fields(split: DetSplit, preds, n_classes: int, seed: int = 0) -> d
     }
 
 
-def score_files(paths, ds, seed: int, threads: int = 1) -> list[dict]:
-    """``detection_fields`` of each ONNX file on ``ds.test``, input prepared by the preprocess.json beside it."""
+def score_files(paths, ds, seed: int, threads: int = 1, subsets: Sequence[int] = ()) -> list[dict]:
+    """``detection_fields`` of each ONNX file on ``ds.test``, input prepared by the preprocess.json beside it; with
+    ``accuracy_on`` (test_set digest -> its fields) on each seeded subset of ``subsets`` images a prompted stage
+    scored (edgekit.stages.prompted_detect draws the same), so the verdict compares mAPs on the same images."""
     import json
 
     from edgekit.runtime import ort
 
+    subs = [sub for n in subsets if len(sub := limit(ds.test, n, seed)) < len(ds.test)]
     out = []
     for path in paths:
         beside = path.with_name("preprocess.json")
         pre = json.loads(beside.read_text()) if beside.is_file() else ds.preprocess()
-        preds = predict_onnx(ort.session(path, threads), ds.test, pre["mean"], pre["std"])
-        out.append(detection_fields(ds.test, preds, len(ds.classes), seed))
+        sess = ort.session(path, threads)
+        fields = detection_fields(ds.test, predict_onnx(sess, ds.test, pre["mean"], pre["std"]), len(ds.classes), seed)
+        on = {}
+        for sub in subs:
+            f = detection_fields(sub, predict_onnx(sess, sub, pre["mean"], pre["std"]), len(ds.classes), seed)
+            on[f["test_set"]] = {k: f[k] for k in ("accuracy", "metrics", "accuracy_ci95", "test_samples")}
+        out.append({**fields, **({"accuracy_on": on} if on else {})})
     return out

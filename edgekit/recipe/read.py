@@ -78,6 +78,9 @@ def _check_graph(loaded: LoadedRecipe) -> None:
                 f"no earlier stage '{st.input}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""),
             )
         seen.add(st.id)
+        problem = st.check_recipe(loaded.recipe)
+        if problem is not None:
+            raise loaded.error(("stages", i, problem[0]), problem[1])
     wire(loaded, stage_kinds())
     _check_budget_targets(loaded, seen)
     _check_ship_targets(loaded, seen)

@@ -26,3 +26,8 @@ class StageConfig(Strict):
     input: str | None = Field(
         None, description="id of the stage whose artifact this one consumes (default: nearest earlier)"
     )
+
+    def check_recipe(self, recipe) -> tuple[str, str] | None:
+        """(key, problem) when this stage cannot run on the recipe's data (e.g. a prompted provider for another
+        task), checked at `edgekit validate`; None when it can."""
+        return None

@@ -147,7 +147,7 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
     if detection:
         from edgekit.detect.evaluate import score_files
 
-        task_fields = score_files(models, ds, ctx.recipe.seed, cfg.threads)
+        task_fields = score_files(models, ds, ctx.recipe.seed, cfg.threads, prompted_subsets(ctx.recipe))
         for rec, f in zip(doc["results"], task_fields):
             rec["accuracy"] = {"value": f["accuracy"], "samples": f["test_samples"]}
     chance = 0.0 if detection else chance_level(ds.test.y.tolist())  # always answering the most common class
@@ -159,7 +159,7 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
             "test_set": test_set,
             "chance_accuracy": chance,
             **({"accuracy_on": on} if on else {}),
-            **task,  # detection: metric, metrics, accuracy_ci95 (issue 32's row contract)
+            **task,  # detection: metric, metrics, accuracy_ci95 (issue 32's row contract), accuracy_on
         }
         for art, rec, on, task in zip(
             ctx.inputs, doc["results"], [{}] * len(models) if detection else subset_accuracies(ctx, ds), task_fields

