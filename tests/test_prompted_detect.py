@@ -215,3 +215,36 @@ def test_validate_accepts_a_detection_provider_in_a_detection_recipe(tmp_path, p
     recipe = _recipe(tmp_path, "{source: fashion-detect}", f"{{id: p, kind: prompted, provider: {provider}}}")
     code, _, err = cli("validate", recipe)
     assert code == 0, err
+
+
+@pytest.mark.slow  # trains a small detector (~40 s CPU)
+def test_a_detector_run_takes_the_grounding_row_as_its_prompted_reference(tmp_path, monkeypatch, shelf):
+    """A whole detection run with a grounding stage on a seeded subset of 6 test images: evaluate scores the detector
+    on the same 6 (``accuracy_on``), and the verdict compares the two there."""
+    stand_in = StandIn(*shelf)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        'edgekit: 1\nname: det-vs-vlm\nseed: 0\nthreads: 1\ndata: {source: "coco:shelf"}\n'
+        'model: {source: "edgekit:centernet-small", width: 0.25}\nstages:\n'
+        "  - {id: train, kind: train, epochs: 8, lr: 3.0e-3, batch_size: 8}\n"
+        "  - {id: export, kind: export}\n"
+        "  - {id: evaluate, kind: evaluate, latency_runs: 20, min_seconds: 0.0, rounds: 2}\n"
+        f"  - {GROUNDING[:-1]}, samples: 6}}\n"
+        "ship: {objective: size, max_metric_drop_pt: 100, reference: export}\n"
+    )
+    with VisionServer(stand_in) as server:
+        monkeypatch.setenv("EDGEKIT_TEST_VLM_URL", server.url)
+        code, _, err = cli("shrink", str(recipe), "--run-dir", "run")
+    assert code == 0, err
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    (vlm,) = report["baselines"]
+    (export,) = report["artifacts"]
+    assert vlm["test_samples"] == 6 == len(stand_in.answered) and export["test_samples"] == 12
+    sub = export["accuracy_on"][vlm["test_set"]]
+    assert sub["test_samples"] == 6 and sub["metrics"]["mAP@0.5:0.95"] == sub["accuracy"]
+    assert vlm["accuracy"] == pytest.approx(pycocotools_map(stand_in.answered, shelf[1], shelf[2]), abs=1e-5)
+    v = report["verdict"]
+    assert v["baseline"] == "vlm" and "than vlm (prompted grounding) on the same 6 test samples" in v["sentence"]
+    assert ("Training pays off against prompting" in v["sentence"]) == v["pays"]
+    (cmp,) = [c for c in v["contenders"] if c["id"] == "vlm"]
+    assert cmp["accuracy_diff_pt"] == pytest.approx((sub["accuracy"] - vlm["accuracy"]) * 100, abs=0.01)
