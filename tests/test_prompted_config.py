@@ -38,14 +38,14 @@ def _validate(tmp_path, provider: str, extra: str, capsys) -> tuple[int, str]:
             "openai",
             "    base_url: http://h/v1\n    model: m\n    prompts: ['{label}']\n",
             "prompts",
-            "embedding/clip/siglip only",
+            "embedding/clip/siglip/owlvit only",
         ),
         ("embedding", "    calibrate: false\n", "calibrate", "llm only"),
         (
             "openai",
             "    base_url: http://h/v1\n    model: m\n    threads: 2\n",
             "threads",
-            "embedding/llm/clip/siglip only",
+            "embedding/llm/clip/siglip/owlvit only",
         ),
     ],
 )

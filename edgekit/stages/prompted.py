@@ -27,7 +27,7 @@ from edgekit.run.registry import register_stage
 from edgekit.decide.sense import chance_level
 from edgekit.run.stage import StageContext, StageOutput
 from edgekit.stages.prompted_config import PromptedBase, PromptedConfig
-from edgekit.stages.prompted_row import baseline_row, summary
+from edgekit.stages.prompted_row import baseline_row, summary, timed_batch1
 
 __all__ = ["PromptedConfig", "provider_kwargs", "run", "timed_batch1"]
 
@@ -85,19 +85,6 @@ def provider_kwargs(ctx: StageContext, cfg: PromptedBase, ds, labels) -> dict:
 
         kw["examples"] = pick_examples(ds.train, cfg.few_shot, ctx.recipe.seed)
     return kw
-
-
-def timed_batch1(bl, xs, runs: int, method: str = "classify") -> list[float]:
-    """Wall ms of ``runs`` batch-1 calls of the baseline's ``method`` (classify, or detect), after a warm-up."""
-    answer = getattr(bl, method)
-    for i in range(min(3, len(xs))):  # warm-up: first calls allocate
-        answer(xs[i : i + 1])
-    times = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        answer(xs[i % len(xs) : i % len(xs) + 1])
-        times.append((time.perf_counter() - t0) * 1e3)
-    return times
 
 
 def _not_configured(ctx: StageContext, cfg: PromptedBase) -> StageOutput:

@@ -11,7 +11,7 @@ import numpy as np
 from edgekit.baselines import PROVIDERS
 from edgekit.fsutil import write_json
 from edgekit.run.stage import StageContext, StageOutput
-from edgekit.stages.prompted_row import baseline_row, summary
+from edgekit.stages.prompted_row import baseline_row, summary, timed_batch1
 
 MAX_SAVED = 100  # boxes per image written to baseline.json (the highest scoring; mAP counts all of them)
 
@@ -22,7 +22,6 @@ def score_boxes(ctx: StageContext, cfg, ds, bl) -> StageOutput:
     from edgekit.detect.dataset import limit
     from edgekit.detect.evaluate import detection_fields
     from edgekit.progress import progress as progress_for
-    from edgekit.stages.prompted import timed_batch1
 
     provider = PROVIDERS[cfg.provider]
     test = limit(ds.test, cfg.samples, ctx.recipe.seed)  # the evaluate stage draws the same subset

@@ -5,6 +5,8 @@ edgekit.stages.prompted_detect (boxes)."""
 
 from __future__ import annotations
 
+import time
+
 from edgekit.bench.stats import summarize
 from edgekit.decide.rows import ACCURACY, PERCENTILES, latency, metric_name, shown
 
@@ -54,3 +56,16 @@ def summary(row: dict, what: str = "samples") -> str:
             else ""
         )
     )
+
+
+def timed_batch1(bl, xs, runs: int, method: str = "classify") -> list[float]:
+    """Wall ms of ``runs`` batch-1 calls of the baseline's ``method`` (classify, or detect), after a warm-up."""
+    answer = getattr(bl, method)
+    for i in range(min(3, len(xs))):  # warm-up: first calls allocate
+        answer(xs[i : i + 1])
+    times = []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        answer(xs[i % len(xs) : i % len(xs) + 1])
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
