@@ -93,9 +93,10 @@ class PromptedBase(StageConfig):
             return None
         fits = [n for n in PROVIDERS if serves(n, task)]
         does = "finds boxes (detection data)" if task != "detection" else "classifies text or images"
+        use = " or ".join([", ".join(fits[:-1]), fits[-1]] if len(fits) > 2 else fits)
         return (
             "provider",
-            f"the {self.provider} provider {does}; this recipe's data is {task} (use {' or '.join(fits)})",
+            f"the {self.provider} provider {does}; this recipe's data is {task} (use {use})",
         )
 
     def required_env(self) -> list[str]:
