@@ -20,9 +20,9 @@ pytest.importorskip("transformers")
 OWL_ID = "google/owlvit-base-patch32"
 
 
-def tiny_owlvit(folder: Path, seed: int = 0) -> Path:
-    """A 2-layer OwlViT (32-wide towers, 32x32 images, 8 px patches: 16 boxes per image) with a character-level
-    CLIP tokenizer (byte-level BPE with no merges), saved as a Hugging Face folder."""
+def tiny_owlvit(folder: Path, seed: int = 0, family: str = "OwlViT") -> Path:
+    """A 2-layer OwlViT, or Owlv2 (32-wide towers, 32x32 images, 8 px patches: 16 boxes per image) with a
+    character-level CLIP tokenizer (byte-level BPE with no merges), saved as a Hugging Face folder."""
     import torch
     import transformers
     from tokenizers.pre_tokenizers import ByteLevel
@@ -33,17 +33,15 @@ def tiny_owlvit(folder: Path, seed: int = 0) -> Path:
     tokenizer = transformers.CLIPTokenizer(vocab=vocab, merges=[], model_max_length=48)
     torch.manual_seed(seed)
     tower = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
-    config = transformers.OwlViTConfig(
+    config = getattr(transformers, f"{family}Config")(
         text_config={**tower, "vocab_size": len(vocab), "max_position_embeddings": 48}
         | {"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": eos},
         vision_config={**tower, "image_size": SIDE, "patch_size": 8},
         projection_dim=32,  # the class head compares image embeddings with the text tower's width
     )
-    transformers.OwlViTForObjectDetection(config).eval().save_pretrained(folder)
-    images = transformers.OwlViTImageProcessor(
-        size={"height": SIDE, "width": SIDE}, crop_size={"height": SIDE, "width": SIDE}
-    )
-    transformers.OwlViTProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    getattr(transformers, f"{family}ForObjectDetection")(config).eval().save_pretrained(folder)
+    images = getattr(transformers, f"{family}ImageProcessor")(size={"height": SIDE, "width": SIDE})
+    getattr(transformers, f"{family}Processor")(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
     return folder
 
 
@@ -56,12 +54,13 @@ def test_owlvit_refuses_a_folder_that_is_no_model(tmp_path):
 
 
 @pytest.mark.slow  # builds, saves and loads a transformers model (~6 s CPU with the import)
-def test_owlvit_detects_with_text_queries_in_the_detectors_shape(tmp_path):
+@pytest.mark.parametrize("family", ["OwlViT", "Owlv2"])
+def test_owlvit_detects_with_text_queries_in_the_detectors_shape(tmp_path, family):
     from edgekit.baselines import LabelSet, create
 
     owl = create(
         "owlvit",
-        model=tiny_owlvit(tmp_path / "owl"),
+        model=tiny_owlvit(tmp_path / "owl", family=family),
         labels=LabelSet.of(list(CLASSES)),
         templates=["a photo of a {label}", "a {label}"],
         score_threshold=0.0,
@@ -73,6 +72,7 @@ def test_owlvit_detects_with_text_queries_in_the_detectors_shape(tmp_path):
         assert len(b) <= 16 and b.shape[1:] == (4,) and b.dtype == np.float32 and s.shape == lab.shape == (len(b),)
         assert ((b >= 0) & (b <= SIDE)).all() and (b[:, 2] > b[:, 0]).all() and (b[:, 3] > b[:, 1]).all()
         assert set(lab.tolist()) <= {0, 1, 2} and ((s >= 0) & (s <= 1)).all()  # 6 queries -> 3 classes
+    assert owl.pads_square == (family == "Owlv2")  # OWLv2's boxes are in its padded square frame
     assert sum(len(b) for b in boxes) > 0 and owl.params > 0 and owl.size_bytes > 0 and owl.prompt()["queries"] == 6
 
 
