@@ -81,7 +81,9 @@ def main() -> int:
         rounds = _quick_runs.time_rounds([c[3] for c in cases], args.rounds)
     ref = {(a, s): r for (a, s, v, _), r in zip(cases, rounds) if v == "float"}
     best = None
-    print(f"{'arch':<20} {'side':>5} {'float p50':>10} " + " ".join(f"{v + ' INT8/float':<26}" for v in VARIANTS).rstrip())
+    print(
+        f"{'arch':<20} {'side':>5} {'float p50':>10} " + " ".join(f"{v + ' INT8/float':<26}" for v in VARIANTS).rstrip()
+    )
     for arch in args.archs:
         for side in args.sizes:
             cells = []
