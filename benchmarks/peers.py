@@ -178,7 +178,18 @@ def main() -> int:
     rows = measure(sets, args.rounds)
     problems = [p for m in sets for p in behind([r for r in rows if r.model == m])]
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows]))
+        fp32 = {r.model: r for r in rows if r.file == "fp32"}
+        summary = [
+            {
+                "model": r.model,
+                "file": r.file,
+                "accuracy": r.accuracy,
+                "size_bytes": r.size_bytes,
+                **ratio(r, fp32[r.model]),
+            }
+            for r in rows
+        ]
+        print(json.dumps(summary, indent=1))
     print(table(rows))
     print(f"{', '.join(sorted(versions))}; load average {load0:.1f} at start, {os.getloadavg()[0]:.1f} at end")
     for p in problems:
