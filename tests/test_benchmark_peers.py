@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+_path = list(sys.path)
 sys.path[:0] = [str(ROOT / "benchmarks")]
 import peers  # noqa: E402
 import zoo_int8  # noqa: E402
 
-sys.path.remove(str(ROOT / "benchmarks"))
+sys.path[:] = _path  # the scripts put benchmarks/ and tests/ first: module names there must not shadow others
 
 
 def _rounds(p50s: list[float], n: int = 9) -> list[list[float]]:
