@@ -6,10 +6,10 @@ ladder, its placement race and its keep-float decision) against its float parent
     PYTHONPATH=. python benchmarks/zoo_int8.py --input-size 96 mobilenet_v3_small   # resized inside the model
 
 Each architecture: a short run (benchmarks/_quick_runs.py: Fashion-MNIST 28x28, the default recipe's data, 3,000
-images (efficientnet_b0 1,000), 1 epoch, export, quantize within 0.5 pt), then one alternating edgekit.bench run over every file (batch 1,
-1 thread, 5 rounds). Accuracy on the run's 1,000 test images. Exit 1 when an architecture ships an INT8 file clearly
-slower than its float parent (every round, by over 5 %), or when one of the mobile nets misses INT8/float <= 0.8x
-(float kept counts as 1.00x: the target is a faster INT8, not a float copy)."""
+images (efficientnet_b0 1,000), 1 epoch, export, quantize within 0.5 pt), then one alternating edgekit.bench run
+over every file (batch 1, 1 thread, 5 rounds). Accuracy on the run's 1,000 test images. Exit 1 when an architecture
+ships an INT8 file clearly slower than its float parent (every round, by over 5 %), or when one of the mobile nets
+misses INT8/float <= 0.8x (float kept counts as 1.00x: the target is a faster INT8, not a float copy)."""
 
 from __future__ import annotations
 
