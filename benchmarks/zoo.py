@@ -7,7 +7,9 @@ pruned/unpruned and INT8/float p50 latency and size, or why pruning refused.
 
 Each architecture goes through tests/zoo_matrix.run_arch (the same code the test matrix runs), then its float,
 pruned and INT8 ONNX files are measured by edgekit's bench harness: one process per model, alternating rounds,
-1 thread, batch 1, so the ratios hold on a drifting machine. Run it under `flock /tmp/edgekit-heavy.lock`."""
+1 thread, batch 1, so the ratios hold on a drifting machine. Run it under `flock /tmp/edgekit-heavy.lock`.
+Its INT8 is the ladder's first rung (per-channel U8S8, no race, nothing kept float); what the quantize stage ships
+after its race and keep-float decision is benchmarks/zoo_int8.py's "INT8/float p50 after"."""
 
 from __future__ import annotations
 
