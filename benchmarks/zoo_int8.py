@@ -59,10 +59,7 @@ def row(arch: str, run, paths: dict[str, Path], rounds: dict[str, list]) -> dict
         "vs_float": vs,
         "size_ratio": paths["after"].stat().st_size / paths["float"].stat().st_size,
         "float_p50_ms": float(np.median(np.concatenate(rounds["float"]))),
-        # trials.json stores ops by name; summary() lists the first ones as the heaviest
-        "profile": {
-            k: {**p, "ops": dict(sorted(p["ops"].items(), key=lambda o: -o[1]["share"]))} for k, p in prof.items()
-        },
+        "profile": prof,
     }
 
 

@@ -88,5 +88,7 @@ def profile(path: Path, runs: int = 100) -> dict:
 
 def summary(p: dict, top: int = 5) -> str:
     """One line: the heaviest node types by time share, and the Q/DQ count."""
-    heavy = ", ".join(f"{op} {v['share'] * 100:.0f} % (x{v['count']})" for op, v in list(p["ops"].items())[:top])
+    # sorted here, not trusted from the dict: a profile read back from trials.json has its keys alphabetical
+    ops = sorted(p["ops"].items(), key=lambda kv: -kv[1]["share"])[:top]
+    heavy = ", ".join(f"{op} {v['share'] * 100:.0f} % (x{v['count']})" for op, v in ops)
     return f"{heavy}; {p['qdq']} Q/DQ nodes, {p['float_islands']} float islands, {p['nodes']} nodes"
