@@ -8,6 +8,12 @@ trips around float islands and in QLinearMul, because quant_pre_process splits H
 Keeping such a group in float removes its Q/DQ pairs; whether that is faster is measured, never assumed.
 
     groups(model)  -> {"hardswish": [...], "squeeze-excite": [...], "depthwise": [...], "residual-add": [...]}
+
+A transformer encoder (LayerNormalization + Softmax + MatMul) has its own groups, found by the same call:
+embeddings, layernorm, attention-scores (scale, mask add, Softmax), attention-matmul (Q.K^T and attn.V: two
+activations), gelu (Div, Erf, Add, Mul, Mul), residual-add, pooling (after the last LayerNormalization), and the
+converse placement "matmul-only": every node but the weighted MatMul/Gemm in float. Which of them costs the
+accuracy, and what each costs in speed, is measured (benchmarks/qat_minilm_probe.py, docs/qat.md).
 """
 
 from __future__ import annotations
@@ -16,6 +22,15 @@ import collections
 
 # the order candidates are tried in: the group with the most Q/DQ round trips per unit of work first
 GROUPS = ("hardswish", "squeeze-excite", "depthwise", "residual-add")
+TRANSFORMER_GROUPS = (
+    "embeddings",
+    "layernorm",
+    "attention-scores",
+    "attention-matmul",
+    "gelu",
+    "residual-add",
+    "pooling",
+)
 
 
 def name_nodes(model) -> int:
@@ -34,12 +49,17 @@ def name_nodes(model) -> int:
     return named
 
 
-def _consumers(model) -> dict[str, list]:
+def consumer_map(model) -> dict[str, list]:
     out = collections.defaultdict(list)
     for n in model.graph.node:
         for i in n.input:
             out[i].append(n)
     return out
+
+
+def is_transformer(model) -> bool:
+    ops = {n.op_type for n in model.graph.node}
+    return {"LayerNormalization", "Softmax", "MatMul"} <= ops
 
 
 def _is_depthwise(node) -> bool:
@@ -71,7 +91,11 @@ def _squeeze_excite(model, consumers) -> list:
 def groups(model) -> dict[str, list[str]]:
     """Node names per group (a node in at most one group; squeeze-excite claims its own HardSigmoid/Mul).
     ``model``: the preprocessed float model the quantizer reads, with named nodes (name_nodes)."""
-    consumers = _consumers(model)
+    if is_transformer(model):
+        from edgekit.quant.placement_transformer import transformer_groups
+
+        return transformer_groups(model)
+    consumers = consumer_map(model)
     se = _squeeze_excite(model, consumers)
     se_ids = {id(n) for n in se}
     producers = {o: n for n in model.graph.node for o in n.output}
