@@ -17,7 +17,7 @@ from edgekit.quant.placement_transformer import matmul_only, transformer_groups
 H, T, V = 16, 8, 50  # hidden, tokens, vocabulary
 
 
-def _encoder(path) -> None:
+def _encoder(path, mask_value: float = -1e4) -> None:
     """ids (B, T) int64 -> logits (B, 3): embeddings, one attention head, FFN with Erf GELU, mean pooling."""
     rng = np.random.default_rng(0)
     inits, nodes = [], []
@@ -35,7 +35,9 @@ def _encoder(path) -> None:
         return out
 
     def ln(x, tag):
-        return n("LayerNormalization", [x, w(f"g{tag}", H, scale=1.0), w(f"b{tag}", H)], f"ln{tag}", axis=-1)
+        return n(
+            "LayerNormalization", [x, w(f"g{tag}", H, scale=1.0), w(f"b{tag}", H, scale=0.01)], f"ln{tag}", axis=-1
+        )
 
     def linear(x, tag, fan_in, fan_out):
         return n("Add", [n("MatMul", [x, w(f"W{tag}", fan_in, fan_out)], f"mm{tag}"), w(f"B{tag}", fan_out)], tag)
@@ -47,7 +49,7 @@ def _encoder(path) -> None:
     keep = n("Cast", [n("Unsqueeze", ["ids", "axis1"], "ids3")], "maskf", to=1)
     mask = n(
         "Mul",
-        [n("Sub", [c("one", 1.0), n("Clip", [keep, c("lo", 0.0), c("hi", 1.0)], "kept")], "inv"), c("neg", -1e4)],
+        [n("Sub", [c("one", 1.0), n("Clip", [keep, c("lo", 0.0), c("hi", 1.0)], "kept")], "inv"), c("neg", mask_value)],
         "mask",
     )
     q, k, v = (linear(x0, t, H, H) for t in ("q", "k", "v"))
@@ -61,7 +63,7 @@ def _encoder(path) -> None:
     x2 = ln(n("Add", [linear(gelu, "down", 2 * H, H), x1], "res2"), 2)
     pooled = n("Div", [n("ReduceSum", [x2, "axis1"], "summed", keepdims=0), c("count", float(T))], "pooled")
     inits.append(helper.make_tensor("axis1", TensorProto.INT64, [1], [1]))
-    n("Gemm", [pooled, w("Wh", 3, H), w("Bh", 3)], "logits", transB=1)
+    n("Gemm", [pooled, w("Wh", 3, H, scale=1.0), w("Bh", 3, scale=0.01)], "logits", transB=1)
     graph = helper.make_graph(
         nodes,
         "tiny-encoder",
@@ -117,13 +119,61 @@ def test_matmul_only_quantizes_the_weighted_matmuls_and_nothing_else(prep):
     weighted = [x.name for x in model.graph.node if x.name not in excluded]
     assert sorted(x.op_type for x in model.graph.node if x.name in weighted) == ["Gemm"] + ["MatMul"] * 6
     ids = np.random.default_rng(1).integers(1, V, size=(64, T)).astype(np.int64)
-    att = ort_static.Attempt(placement="matmul-only", exclude=tuple(excluded))
+    att = ort_static.Attempt(placement="all-but-matmul", exclude=tuple(excluded))
     ort_static.quantize(prep / "prep.onnx", prep / "mm.onnx", att, BatchReader(ids, "ids", lambda b: b, 16))
     k = kernel_counts(prep / "mm.onnx")
     assert k["int8"] >= 7 and k["float"] == 2, k  # Q.K^T and attn.V: two activations, kept float
-    assert "matmul-only float" in att.label()
+    assert "all-but-matmul float" in att.label()
     from edgekit.runtime import ort
 
     f = ort.predict(ort.session(prep / "prep.onnx"), ids)
     q = ort.predict(ort.session(prep / "mm.onnx"), ids)
     assert np.abs(q - f).max() < 0.1 * np.abs(f).max(), "weights and MatMul inputs in INT8 stay close to float"
+
+
+def test_the_accuracy_ladder_tries_all_but_matmul_after_the_first_rungs(tmp_path):
+    """MiniLM's additive mask (float32 min, as torch exports it) and a tolerance of 0 points against the float model's
+    own answers, so the first rungs miss: the ladder's next rung is the transformer placement, with the weighted
+    MatMuls integer and the attention MatMuls float; a conv net (no Softmax) gets no such rung."""
+    from rich.console import Console
+
+    from edgekit.quant import ladder
+    from edgekit.quant.measure import MeasureSettings, measure_onnx
+    from edgekit.quant.ort_flow import LadderSettings, run_trials
+    from edgekit.quant.tolerance import Tolerance
+    from edgekit.runtime import ort
+
+    prep = tmp_path
+    _encoder(prep / "f.onnx", float(np.finfo(np.float32).min))
+    rng = np.random.default_rng(1)
+    ids = rng.integers(1, V, size=(256, T)).astype(np.int64)
+    ids[np.arange(T)[None, :] >= rng.integers(2, T + 1, size=256)[:, None]] = 0  # padded like real glosses
+    y = ort.predict(ort.session(prep / "f.onnx"), ids).argmax(1)
+    measure = MeasureSettings(latency_runs=5, min_seconds=0.0)
+    work = prep / "ladder"
+    work.mkdir()
+    trials = run_trials(
+        prep / "f.onnx",
+        work,
+        ort_static.Attempt(),
+        ids,
+        y,
+        measure_onnx(prep / "f.onnx", ids, y, measure),
+        Tolerance.parse(0),
+        lambda: BatchReader(ids[:32], "ids", lambda b: b, 16),
+        measure,
+        LadderSettings(max_trials=len(ladder.first_rungs(ort_static.Attempt())) + 1, speed_rungs=0),
+        Console(quiet=True),
+    )
+    first = len(ladder.first_rungs(ort_static.Attempt()))
+    assert [t.config["placement"] for t in trials[:first]] == [""] * first
+    if any(t.met for t in trials[:first]):
+        pytest.skip("a first rung met 0 points on this build of ONNX Runtime: the placement rung was not needed")
+    rung = trials[first]
+    assert rung.config["placement"] == "all-but-matmul" and rung.config["per_channel"]
+    assert rung.kernels["int8"] >= 7 and rung.kernels["float"] == 2, rung.kernels
+    assert rung.as_dict()["label"].startswith("static minmax per-channel U8S8 all-but-matmul float")
+    model = onnx.load(str(work / "prep.onnx"))
+    model.graph.node.remove(next(x for x in model.graph.node if x.op_type == "Softmax"))
+    assert placement.accuracy_candidates(model) == []
+    assert placement.candidates(placement.groups(onnx.load(str(work / "prep.onnx"))), 8) == []

@@ -140,6 +140,13 @@ def accuracy_walk(
             return
     if not settings.enabled or len(trials) >= settings.max_trials:
         return
+    import onnx
+
+    from edgekit.quant import placement
+
+    for label, nodes in placement.accuracy_candidates(onnx.load(str(prep))):  # a transformer's float islands
+        if len(trials) >= settings.max_trials or attempt(start.but(placement=label, exclude=nodes)).met:
+            return
     best = best_of(trials)
     console.print("  ranking nodes by measured quantization error ...")
     reader = make_reader()

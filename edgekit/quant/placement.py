@@ -12,7 +12,7 @@ Keeping such a group in float removes its Q/DQ pairs; whether that is faster is 
 A transformer encoder (LayerNormalization + Softmax + MatMul) has its own groups, found by the same call:
 embeddings, layernorm, attention-scores (scale, mask add, Softmax), attention-matmul (Q.K^T and attn.V: two
 activations), gelu (Div, Erf, Add, Mul, Mul), residual-add, pooling (after the last LayerNormalization), and the
-converse placement "matmul-only": every node but the weighted MatMul/Gemm in float. Which of them costs the
+converse placement "all-but-matmul": every node but the weighted MatMul/Gemm in float. Which of them costs the
 accuracy, and what each costs in speed, is measured (benchmarks/qat_minilm_probe.py, docs/qat.md).
 """
 
@@ -121,9 +121,24 @@ def groups(model) -> dict[str, list[str]]:
     return {g: [n.name for n in found[g]] for g in GROUPS if found[g]}
 
 
+def accuracy_candidates(model) -> list[tuple[str, tuple[str, ...]]]:
+    """(label, nodes kept in float) placements the accuracy ladder tries when the first rungs miss. A transformer
+    encoder: only the weighted MatMul/Gemm static (docs/qat.md: the pruned MiniLM's static INT8 collapses on the
+    attention scores' additive mask, whose float32-min values take the u8 range; this placement keeps it, the
+    softmax, LayerNorm, GELU and residual adds in float). None for other models: their ladder is unchanged."""
+    if not is_transformer(model):
+        return []
+    from edgekit.quant.placement_transformer import matmul_only
+
+    return [("all-but-matmul", tuple(matmul_only(model)))]
+
+
 def candidates(found: dict[str, list[str]], limit: int) -> list[tuple[str, tuple[str, ...]]]:
     """At most ``limit`` (label, nodes kept in float) placements, each few enough to time: every group alone in
-    the order of GROUPS, then hardswish + squeeze-excite together (the two float islands of MobileNetV3)."""
+    the order of GROUPS, then hardswish + squeeze-excite together (the two float islands of MobileNetV3).
+    None for a transformer's groups: its placement is an accuracy rung (accuracy_candidates), not a speed one."""
+    if set(found) - set(GROUPS):
+        return []
     out = [(g, tuple(found[g])) for g in GROUPS if g in found]
     if "hardswish" in found and "squeeze-excite" in found:
         out.insert(2, ("hardswish+squeeze-excite", tuple(found["hardswish"] + found["squeeze-excite"])))

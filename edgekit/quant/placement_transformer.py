@@ -9,7 +9,7 @@ mean pooling), for mixed INT8 placement: which groups stay float is chosen by me
     residual-add      the skip Adds of two activations that feed a LayerNormalization
     pooling           everything after the last LayerNormalization up to the weighted head
 
-plus the converse, matmul-only: everything except the weighted MatMul/Gemm nodes kept in float."""
+plus the converse, all-but-matmul: everything except the weighted MatMul/Gemm nodes kept in float."""
 
 from __future__ import annotations
 
