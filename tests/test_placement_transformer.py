@@ -4,6 +4,8 @@ by ONNX Runtime's real quant_pre_process and static QDQ quantizer. Small enough 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -177,3 +179,19 @@ def test_the_accuracy_ladder_tries_all_but_matmul_after_the_first_rungs(tmp_path
     model.graph.node.remove(next(x for x in model.graph.node if x.op_type == "Softmax"))
     assert placement.accuracy_candidates(model) == []
     assert placement.candidates(placement.groups(onnx.load(str(work / "prep.onnx"))), 8) == []
+
+
+def test_preprocess_runs_on_a_relative_path(prep, tmp_path, monkeypatch):
+    """A recipe run passes stage files as relative paths: quant_pre_process must still run (it once resolved them
+    after moving into its scratch folder, failed, and the model was quantized unprocessed)."""
+    import io
+
+    from rich.console import Console
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "f.onnx").write_bytes((prep / "f.onnx").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    ort_static.preprocess(Path("m/f.onnx"), Path("m/prep.onnx"), Console(file=out))
+    assert "failed" not in out.getvalue(), out.getvalue()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "nothing written beside the user's files"
