@@ -195,3 +195,18 @@ def test_preprocess_runs_on_a_relative_path(prep, tmp_path, monkeypatch):
     ort_static.preprocess(Path("m/f.onnx"), Path("m/prep.onnx"), Console(file=out))
     assert "failed" not in out.getvalue(), out.getvalue()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "nothing written beside the user's files"
+
+
+def test_sensitive_nodes_join_a_placement_s_float_nodes():
+    """After all-but-matmul misses, the ladder keeps its float nodes and adds the most sensitive MatMuls to them."""
+    from edgekit.quant import ladder
+
+    base = ort_static.Attempt(placement="all-but-matmul", exclude=("ln", "softmax"))
+    rungs = ladder.exclusion_rungs(base, ["mm3", "mm1", "mm2"], 8)
+    assert [r.exclude for r in rungs] == [
+        ("ln", "softmax", "mm3"),
+        ("ln", "softmax", "mm3", "mm1"),
+        ("ln", "softmax", "mm3", "mm1", "mm2"),
+    ]
+    assert all(r.placement == "all-but-matmul" for r in rungs)
+    assert [r.exclude for r in ladder.exclusion_rungs(ort_static.Attempt(), ["a", "b"], 8)] == [("a",), ("a", "b")]

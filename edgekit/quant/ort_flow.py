@@ -151,8 +151,10 @@ def accuracy_walk(
     console.print("  ranking nodes by measured quantization error ...")
     reader = make_reader()
     feeds = [b for _, b in zip(range(settings.sensitivity_batches), iter(reader))]
-    ranked = [name for name, _ in sensitivity.rank_nodes(prep, best.path, feeds)]
-    start_excl = ort_static.Attempt(**{**best.config, "exclude": ()})
+    # from a placement (a transformer's all-but-matmul) the sensitive nodes join its float nodes; else they stand alone
+    kept = tuple(best.config["exclude"]) if best.config.get("placement") else ()
+    ranked = [name for name, _ in sensitivity.rank_nodes(prep, best.path, feeds) if name not in kept]
+    start_excl = ort_static.Attempt(**{**best.config, "exclude": kept})
     for a in ladder.exclusion_rungs(start_excl, ranked, settings.max_excluded):
         if len(trials) >= settings.max_trials or attempt(a).met:
             break
