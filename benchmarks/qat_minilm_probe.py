@@ -62,7 +62,7 @@ def _configs(prep_model) -> list[tuple[str, ort_static.Attempt]]:
     """(row label, attempt) for every configuration the table holds; static minmax per-channel U8S8 unless said."""
     base = ort_static.Attempt()
     found = placement.groups(prep_model)
-    mm = tuple(matmul_only(prep_model))
+    mm = tuple(matmul_only(prep_model, embeddings=False))
     emb = set(found.get("embeddings", []))
     gathers = [n.name for n in prep_model.graph.node if n.op_type == "Gather" and n.name in emb]
     both = tuple(found.get("attention-scores", []) + found.get("gelu", []))

@@ -9,7 +9,7 @@ mean pooling), for mixed INT8 placement: which groups stay float is chosen by me
     residual-add      the skip Adds of two activations that feed a LayerNormalization
     pooling           everything after the last LayerNormalization up to the weighted head
 
-plus the converse, all-but-matmul: everything except the weighted MatMul/Gemm nodes kept in float."""
+plus the converse, all-but-matmul: everything except the weighted MatMul/Gemm nodes (and embedding Gathers) in float."""
 
 from __future__ import annotations
 
@@ -93,8 +93,13 @@ def _after(last_ln, consumers, inits) -> list:
     return out
 
 
-def matmul_only(model) -> list[str]:
-    """The converse placement: every node except the weighted MatMul/Gemm kept in float (their inputs and weights
-    quantized, everything between them float)."""
+def matmul_only(model, embeddings: bool = True) -> list[str]:
+    """The converse placement: every node kept in float except the weighted MatMul/Gemm (their inputs and weights
+    quantized, everything between them float) and, with ``embeddings``, the embedding tables' Gathers (the table
+    stored in 8 bits: the pruned MiniLM's file 13.6 MB instead of 37.4 MB, at -0.50 vs +0.25 pt on 400 glosses)."""
     inits = {i.name for i in model.graph.initializer}
-    return [n.name for n in model.graph.node if not _weighted(n, inits)]
+
+    def quantized(n) -> bool:
+        return _weighted(n, inits) or (embeddings and n.op_type == "Gather" and n.input[0] in inits)
+
+    return [n.name for n in model.graph.node if not quantized(n)]
