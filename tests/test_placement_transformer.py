@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 from edgekit.quant import ort_static, placement
 from edgekit.quant.calibration import BatchReader
 from edgekit.quant.onnx_int8 import kernel_counts
-from edgekit.quant.placement_transformer import matmul_only, transformer_groups
+from edgekit.quant.placement_transformer import TRANSFORMER_GROUPS, matmul_only, transformer_groups
 
 H, T, V = 16, 8, 50  # hidden, tokens, vocabulary
 
@@ -92,7 +92,7 @@ def test_groups_name_each_part_of_the_block_once(prep):
     assert placement.is_transformer(model)
     found = placement.groups(model)  # the dispatcher reaches the transformer groups
     assert found == transformer_groups(model)
-    assert list(found) == [g for g in placement.TRANSFORMER_GROUPS if g in found]
+    assert list(found) == [g for g in TRANSFORMER_GROUPS if g in found]
     ops = {g: sorted(next(x for x in model.graph.node if x.name == name).op_type for name in names)
            for g, names in found.items()}  # fmt: skip
     assert ops["layernorm"] == ["LayerNormalization"] * 3
@@ -110,7 +110,7 @@ def test_a_conv_net_keeps_its_own_groups(prep):
     model = onnx.load(str(prep / "prep.onnx"))
     model.graph.node.remove(next(x for x in model.graph.node if x.op_type == "Softmax"))
     assert not placement.is_transformer(model)
-    assert not set(placement.groups(model)) & (set(placement.TRANSFORMER_GROUPS) - set(placement.GROUPS))
+    assert not set(placement.groups(model)) & (set(TRANSFORMER_GROUPS) - set(placement.GROUPS))
 
 
 def test_matmul_only_quantizes_the_weighted_matmuls_and_nothing_else(prep):

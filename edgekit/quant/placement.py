@@ -18,19 +18,11 @@ accuracy, and what each costs in speed, is measured (benchmarks/qat_minilm_probe
 
 from __future__ import annotations
 
-import collections
+# the transformer groups live in their own module; it imports nothing from this one
+from edgekit.quant.placement_transformer import consumer_map, matmul_only, transformer_groups
 
 # the order candidates are tried in: the group with the most Q/DQ round trips per unit of work first
 GROUPS = ("hardswish", "squeeze-excite", "depthwise", "residual-add")
-TRANSFORMER_GROUPS = (
-    "embeddings",
-    "layernorm",
-    "attention-scores",
-    "attention-matmul",
-    "gelu",
-    "residual-add",
-    "pooling",
-)
 
 
 def name_nodes(model) -> int:
@@ -47,14 +39,6 @@ def name_nodes(model) -> int:
             taken.add(name)
             named += 1
     return named
-
-
-def consumer_map(model) -> dict[str, list]:
-    out = collections.defaultdict(list)
-    for n in model.graph.node:
-        for i in n.input:
-            out[i].append(n)
-    return out
 
 
 def is_transformer(model) -> bool:
@@ -92,8 +76,6 @@ def groups(model) -> dict[str, list[str]]:
     """Node names per group (a node in at most one group; squeeze-excite claims its own HardSigmoid/Mul).
     ``model``: the preprocessed float model the quantizer reads, with named nodes (name_nodes)."""
     if is_transformer(model):
-        from edgekit.quant.placement_transformer import transformer_groups
-
         return transformer_groups(model)
     consumers = consumer_map(model)
     se = _squeeze_excite(model, consumers)
@@ -128,8 +110,6 @@ def accuracy_candidates(model) -> list[tuple[str, tuple[str, ...]]]:
     softmax, LayerNorm, GELU and residual adds in float). None for other models: their ladder is unchanged."""
     if not is_transformer(model):
         return []
-    from edgekit.quant.placement_transformer import matmul_only
-
     return [("all-but-matmul", tuple(matmul_only(model)))]
 
 

@@ -13,7 +13,27 @@ plus the converse, all-but-matmul: everything except the weighted MatMul/Gemm no
 
 from __future__ import annotations
 
-from edgekit.quant.placement import consumer_map
+import collections
+
+TRANSFORMER_GROUPS = (
+    "embeddings",
+    "layernorm",
+    "attention-scores",
+    "attention-matmul",
+    "gelu",
+    "residual-add",
+    "pooling",
+)
+
+
+def consumer_map(model) -> dict[str, list]:
+    """Tensor name -> the nodes that read it (placement.py's conv groups walk the graph with it too)."""
+    out = collections.defaultdict(list)
+    for n in model.graph.node:
+        for i in n.input:
+            out[i].append(n)
+    return out
+
 
 SCORE_OPS = ("Mul", "Div", "Add")  # between Q.K^T and Softmax: the scale and the additive mask
 
@@ -25,8 +45,6 @@ def _weighted(node, inits: set[str]) -> bool:
 def transformer_groups(model) -> dict[str, list[str]]:
     """Node names per group, each node in one group at most; the order of TRANSFORMER_GROUPS, empty groups left
     out. ``model``: the preprocessed float model (named nodes, placement.name_nodes)."""
-    from edgekit.quant.placement import TRANSFORMER_GROUPS
-
     g = model.graph
     inits = {i.name for i in g.initializer}
     producer = {o: n for n in g.node for o in n.output}
