@@ -25,11 +25,11 @@ def first_rungs(start: Attempt) -> list[Attempt]:
 
 
 def exclusion_rungs(best: Attempt, ranked: list[str], max_excluded: int) -> list[Attempt]:
-    """``best`` with the 1, 2, 4, ... most sensitive nodes (``ranked``, worst first) kept in float."""
+    """``best`` with the 1, 2, 4, ... most sensitive nodes (``ranked``, worst first) also kept in float."""
     out, k = [], 1
     limit = min(max_excluded, len(ranked))
     while k <= limit:
-        out.append(best.but(exclude=tuple(ranked[:k])))
+        out.append(best.but(exclude=best.exclude + tuple(ranked[:k])))
         if k == limit:
             break
         k = min(k * 2, limit)

@@ -140,12 +140,21 @@ def accuracy_walk(
             return
     if not settings.enabled or len(trials) >= settings.max_trials:
         return
+    import onnx
+
+    from edgekit.quant import placement
+
+    for label, nodes in placement.accuracy_candidates(onnx.load(str(prep))):  # a transformer's float islands
+        if len(trials) >= settings.max_trials or attempt(start.but(placement=label, exclude=nodes)).met:
+            return
     best = best_of(trials)
     console.print("  ranking nodes by measured quantization error ...")
     reader = make_reader()
     feeds = [b for _, b in zip(range(settings.sensitivity_batches), iter(reader))]
-    ranked = [name for name, _ in sensitivity.rank_nodes(prep, best.path, feeds)]
-    start_excl = ort_static.Attempt(**{**best.config, "exclude": ()})
+    # from a placement (a transformer's all-but-matmul) the sensitive nodes join its float nodes; else they stand alone
+    kept = tuple(best.config["exclude"]) if best.config.get("placement") else ()
+    ranked = [name for name, _ in sensitivity.rank_nodes(prep, best.path, feeds) if name not in kept]
+    start_excl = ort_static.Attempt(**{**best.config, "exclude": kept})
     for a in ladder.exclusion_rungs(start_excl, ranked, settings.max_excluded):
         if len(trials) >= settings.max_trials or attempt(a).met:
             break

@@ -8,11 +8,18 @@ trips around float islands and in QLinearMul, because quant_pre_process splits H
 Keeping such a group in float removes its Q/DQ pairs; whether that is faster is measured, never assumed.
 
     groups(model)  -> {"hardswish": [...], "squeeze-excite": [...], "depthwise": [...], "residual-add": [...]}
+
+A transformer encoder (LayerNormalization + Softmax + MatMul) has its own groups, found by the same call:
+embeddings, layernorm, attention-scores (scale, mask add, Softmax), attention-matmul (Q.K^T and attn.V: two
+activations), gelu (Div, Erf, Add, Mul, Mul), residual-add, pooling (after the last LayerNormalization), and the
+converse placement "all-but-matmul": every node but the weighted MatMul/Gemm in float. Which of them costs the
+accuracy, and what each costs in speed, is measured (benchmarks/qat_minilm_probe.py, docs/qat.md).
 """
 
 from __future__ import annotations
 
-import collections
+# the transformer groups live in their own module; it imports nothing from this one
+from edgekit.quant.placement_transformer import consumer_map, matmul_only, transformer_groups
 
 # the order candidates are tried in: the group with the most Q/DQ round trips per unit of work first
 GROUPS = ("hardswish", "squeeze-excite", "depthwise", "residual-add")
@@ -34,12 +41,9 @@ def name_nodes(model) -> int:
     return named
 
 
-def _consumers(model) -> dict[str, list]:
-    out = collections.defaultdict(list)
-    for n in model.graph.node:
-        for i in n.input:
-            out[i].append(n)
-    return out
+def is_transformer(model) -> bool:
+    ops = {n.op_type for n in model.graph.node}
+    return {"LayerNormalization", "Softmax", "MatMul"} <= ops
 
 
 def _is_depthwise(node) -> bool:
@@ -71,7 +75,9 @@ def _squeeze_excite(model, consumers) -> list:
 def groups(model) -> dict[str, list[str]]:
     """Node names per group (a node in at most one group; squeeze-excite claims its own HardSigmoid/Mul).
     ``model``: the preprocessed float model the quantizer reads, with named nodes (name_nodes)."""
-    consumers = _consumers(model)
+    if is_transformer(model):
+        return transformer_groups(model)
+    consumers = consumer_map(model)
     se = _squeeze_excite(model, consumers)
     se_ids = {id(n) for n in se}
     producers = {o: n for n in model.graph.node for o in n.output}
@@ -97,9 +103,22 @@ def groups(model) -> dict[str, list[str]]:
     return {g: [n.name for n in found[g]] for g in GROUPS if found[g]}
 
 
+def accuracy_candidates(model) -> list[tuple[str, tuple[str, ...]]]:
+    """(label, nodes kept in float) placements the accuracy ladder tries when the first rungs miss. A transformer
+    encoder: only the weighted MatMul/Gemm static (docs/qat.md: the pruned MiniLM's static INT8 collapses on the
+    attention scores' additive mask, whose float32-min values take the u8 range; this placement keeps it, the
+    softmax, LayerNorm, GELU and residual adds in float). None for other models: their ladder is unchanged."""
+    if not is_transformer(model):
+        return []
+    return [("all-but-matmul", tuple(matmul_only(model)))]
+
+
 def candidates(found: dict[str, list[str]], limit: int) -> list[tuple[str, tuple[str, ...]]]:
     """At most ``limit`` (label, nodes kept in float) placements, each few enough to time: every group alone in
-    the order of GROUPS, then hardswish + squeeze-excite together (the two float islands of MobileNetV3)."""
+    the order of GROUPS, then hardswish + squeeze-excite together (the two float islands of MobileNetV3).
+    None for a transformer's groups: its placement is an accuracy rung (accuracy_candidates), not a speed one."""
+    if set(found) - set(GROUPS):
+        return []
     out = [(g, tuple(found[g])) for g in GROUPS if g in found]
     if "hardswish" in found and "squeeze-excite" in found:
         out.insert(2, ("hardswish+squeeze-excite", tuple(found["hardswish"] + found["squeeze-excite"])))
