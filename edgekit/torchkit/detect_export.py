@@ -18,9 +18,10 @@ from edgekit.run.stage import StageOutput
 from edgekit.torchkit.detect_model import Decoded
 
 
-def export_detector(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 18) -> None:
-    """``example`` (B >= 2, C, H, W): a batch-1 example would fix the batch axis to 1 in the dynamo exporter."""
-    wrapped = Decoded(model).eval()
+def export_detector(model: torch.nn.Module, example: torch.Tensor, path: Path, opset: int = 18, wrap=Decoded) -> None:
+    """``example`` (B >= 2, C, H, W): a batch-1 example would fix the batch axis to 1 in the dynamo exporter.
+    ``wrap(model)``: the module with the decoding that is exported (another head layout, e.g. in benchmarks/)."""
+    wrapped = wrap(model).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
