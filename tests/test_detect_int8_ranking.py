@@ -84,3 +84,32 @@ def test_the_concat_that_set_the_scale_is_blamed_and_kept_float_with_its_slice(t
     assert _prob_error(f, q2, batches[0]) < 0.05  # measured 0.22 -> 0.038: what is left is the class conv's 8 bits
     ops = [n.op_type for n in onnx.load(str(q2)).graph.node]
     assert ops.count("QuantizeLinear") >= 3  # the convs are still quantized
+
+
+def test_the_collapse_benchmark_misses_when_the_pick_keeps_a_conv_float(tmp_path):
+    """benchmarks/detect_int8_collapse.py's verdict (exit 1 on a miss), on hand-made trials of the head above."""
+    import sys
+    from pathlib import Path
+
+    from edgekit.quant.measure import Measurement, Trial
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    try:
+        from detect_int8_collapse import verdict
+    finally:
+        sys.path.pop(0)
+    f, q = tmp_path / "prep.onnx", tmp_path / "q.onnx"
+    _head(f)
+    _quantize(f, q, [{"x": np.zeros((1, 1, 8, 8), np.float32)}])
+
+    def trial(i, acc, exclude):
+        m = Measurement(acc, 1, 1.0, 1, 1)
+        return Trial(i, "t", {"exclude": exclude}, m, (0.30 - acc) * 100, acc >= 0.29, 0.0, q, {"int8": 3, "float": 0})
+
+    first, fp32 = trial(1, 0.10, []), Measurement(0.30, 1, 1.0, 1, 1)
+    for kept, missed in ((["concat"], False), (["box_conv"], True)):
+        pick = trial(2, 0.298, kept)
+        rows, misses, sense = verdict({"fp32": fp32, "trials": [first, pick], "pick": pick, "work": tmp_path})
+        assert sense and sense[0].startswith("int8-collapse")  # 30 % -> 10 %: the sense check trips
+        assert bool(misses) == missed and all("compute nodes" in m for m in misses), misses
+        assert rows[-1][-1] == ", ".join(kept)
