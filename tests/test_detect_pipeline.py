@@ -30,8 +30,7 @@ def test_init_recognises_a_detection_folder_and_validate_accepts_it(tmp_path, mo
     assert code == 0, err
     text = (tmp_path / "shelf.yaml").read_text()
     assert f'source: "{prefix}:shelf"' in text and "edgekit:centernet-small" in text
-    kinds = ("kind: train", "kind: export", "kind: prune", "kind: quantize", "kind: evaluate", "max_metric_drop_pt")
-    assert all(k in text for k in kinds)  # the whole card, shipped within 1 mAP point
+    assert "kind: quantize" not in text  # not yet for detectors
     code, _, err = cli("validate", "shelf.yaml")
     assert code == 0, err
 
@@ -57,18 +56,14 @@ def test_a_user_coco_folder_through_init_validate_shrink(tmp_path, monkeypatch):
     (tmp_path / "shelf.yaml").write_text(text.replace("kind: evaluate}", "kind: evaluate, min_seconds: 0.2}"))
     assert cli("validate", "shelf.yaml")[0] == 0
     code, out, err = cli("shrink", "shelf.yaml")
+    (r,) = _rows(tmp_path)
+    assert r["metric"] == "mAP@0.5:0.95" and set(r["metrics"]) == {"mAP@0.5:0.95", "mAP@0.5"}
+    assert r["accuracy"] == r["metrics"]["mAP@0.5:0.95"] and r["chance_accuracy"] == 0.0
+    assert r["test_samples"] == 24  # val_fraction 0.1 of 240 images held out as test
+    lo, hi = r["accuracy_ci95"]
+    assert lo <= r["accuracy"] <= hi
+    assert r["metrics"]["mAP@0.5"] > 0.3, r["metrics"]  # three blob classes on a plain canvas: easy
     assert code == 0, err
-    rows = _rows(tmp_path)
-    assert [r["stage"] for r in rows] == ["export", "export-pruned", "int8"]  # init writes the whole card
-    for r in rows:
-        assert r["metric"] == "mAP@0.5:0.95" and set(r["metrics"]) == {"mAP@0.5:0.95", "mAP@0.5"}
-        assert r["accuracy"] == r["metrics"]["mAP@0.5:0.95"] and r["chance_accuracy"] == 0.0
-        assert r["test_samples"] == 24  # val_fraction 0.1 of 240 images held out as test
-        lo, hi = r["accuracy_ci95"]
-        assert lo <= r["accuracy"] <= hi
-    assert rows[0]["metrics"]["mAP@0.5"] > 0.3, rows[0]["metrics"]  # three blob classes on a plain canvas: easy
-    assert rows[1]["size_bytes"] < rows[0]["size_bytes"] * 0.5  # 70 % of the MACs pruned: channels really gone
-    assert (tmp_path / "runs" / "shelf" / "ship" / "model.onnx").is_file()
 
 
 def _rows(root) -> list[dict]:

@@ -1,6 +1,5 @@
 """What ``edgekit init`` writes for detection data: a folder recognised as COCO-JSON or YOLO-txt becomes
-``coco:DIR`` / ``yolo:DIR`` (relative to the recipe's folder), with the detector's train -> export -> prune ->
-recover -> INT8 -> evaluate and a ship rule in mAP points."""
+``coco:DIR`` / ``yolo:DIR`` (relative to the recipe's folder), with the detector's train -> export -> evaluate."""
 
 from __future__ import annotations
 
@@ -17,15 +16,7 @@ model: {{source: "{model}"}}  # a small anchor-free detector (docs/detection.md)
 stages:
   - {{id: train, kind: train, epochs: 8, lr: 3.0e-3, batch_size: 32}}
   - {{id: export, kind: export}}  # ONNX with box decoding inside, checked against torch
-  # 70 % of the MACs removed (the heads' output convs stay whole), then recovery as long as the training: on
-  # fashion-detect this kept mAP within 1 point at 0.35x the latency (recipes/fashion-detect.yaml)
-  - {{id: prune, kind: prune, input: train, target: macs, ratio: 0.7, measure_speed: false, round_to: 8}}
-  - {{id: recover, kind: train, epochs: 12, lr: 3.0e-3, batch_size: 32}}
-  - {{id: export-pruned, kind: export}}
-  # INT8 within 1 mAP point; the float file is kept where INT8 measures slower on this machine
-  - {{id: int8, kind: quantize, max_accuracy_drop: 1.0, on_miss: keep-best}}
   - {{id: evaluate, kind: evaluate}}  # mAP@0.5:0.95 and mAP@0.5, size and latency of every ONNX file
-ship: {{objective: size, max_metric_drop_pt: 1.0, reference: export}}  # smallest file within 1 mAP point
 """  # noqa: E501 (the recipe text `edgekit init` writes, byte for byte)
 
 
