@@ -4,6 +4,10 @@ measure accuracy with numpy and onnxruntime alone (no dataset loader, no recipe,
     edgekit bundle recipes/quick.yaml -o quick-test.npz      # on the workstation
     edgekit bench model.onnx --bundle quick-test.npz         # on the Pi
 
+A detection split's bundle (a recipe on ``fashion-detect``, ``coco:`` or ``yolo:``) holds its boxes as well:
+``y`` is then the number of objects per image and ``boxes`` (M, 4) xyxy px / ``labels`` (M,) their concatenation,
+and the device scores mAP@0.5:0.95 (``edgekit.detect.metric``) instead of accuracy.
+
 A bundle streams both ways: ``save_bundle`` writes the inputs ``ROWS`` at a time (from an array, or from store
 rows that are read only then), and ``x_batches`` reads them back batch by batch out of the compressed member, so
 evaluating a test split larger than memory never holds it whole (raw or preprocessed) in any process.
@@ -30,13 +34,14 @@ ROWS = 1024  # rows per write when saving: ~28 MB of 3x96x96 images
 @dataclass(frozen=True)
 class Bundle:
     x: np.ndarray  # raw inputs as the dataset stores them: images uint8 (N, C, H, W), texts (N,) str
-    y: np.ndarray  # (N,) int64 class indices
+    y: np.ndarray  # (N,) int64 class indices (detection: objects per image)
     preprocess: dict  # the dataset's preprocess.json (used when a model has none beside it)
 
 
-def save_bundle(path: Path, x, y: np.ndarray, preprocess: dict) -> None:
+def save_bundle(path: Path, x, y, preprocess: dict) -> None:
     """Written atomically, so a half-written bundle never exists under ``path``. ``x``: an array, or anything
-    with ``dtype``, ``shape`` and row slicing (edgekit.data.rows.Rows), read ``ROWS`` rows at a time."""
+    with ``dtype``, ``shape`` and row slicing (edgekit.data.rows.Rows), read ``ROWS`` rows at a time. ``y``: class
+    indices, or a detection split's truth (anything with ``boxes`` and ``labels``, one array per image)."""
     if len(x) != len(y):
         raise ValueError(f"bundle inputs ({len(x)}) and labels ({len(y)}) differ in length")
     path = Path(path)
@@ -52,7 +57,7 @@ def save_bundle(path: Path, x, y: np.ndarray, preprocess: dict) -> None:
                 for i in range(0, len(x), ROWS):
                     f.write(np.ascontiguousarray(x[i : i + ROWS]).tobytes())
             for name, a in (
-                ("y", np.asarray(y).astype(np.int64)),
+                *_truth_members(y),
                 ("preprocess", np.array(json.dumps(preprocess))),
                 ("format", np.array(FORMAT)),
             ):
@@ -64,6 +69,15 @@ def save_bundle(path: Path, x, y: np.ndarray, preprocess: dict) -> None:
             os.unlink(tmp)
 
 
+def _truth_members(y) -> list[tuple[str, np.ndarray]]:
+    if not hasattr(y, "boxes"):
+        return [("y", np.asarray(y).astype(np.int64))]
+    counts = np.array([len(b) for b in y.boxes], np.int64)
+    boxes = np.concatenate([np.asarray(b, np.float32).reshape(-1, 4) for b in y.boxes]) if len(y) else np.zeros((0, 4))
+    labels = np.concatenate([np.asarray(c, np.int64).reshape(-1) for c in y.labels]) if len(y) else np.zeros(0)
+    return [("y", counts), ("boxes", boxes.astype(np.float32)), ("labels", labels.astype(np.int64))]
+
+
 @dataclass(frozen=True)
 class Head:
     """A bundle without its inputs: their dtype and shape, the labels and the preprocessing."""
@@ -72,6 +86,8 @@ class Head:
     shape: tuple[int, ...]
     y: np.ndarray
     preprocess: dict
+    boxes: list[np.ndarray] | None = None  # a detection bundle's truth, per image; None: classification
+    labels: list[np.ndarray] | None = None
 
 
 def read_head(path: Path) -> Head:
@@ -83,9 +99,17 @@ def read_head(path: Path) -> Head:
                 raise InputError(f"{path}: not an edgekit evaluation bundle ({FORMAT}); make one with `edgekit bundle`")
             with z.open("x.npy") as f:
                 shape, dtype = _x_header(f)
+            det = {n: _member(z, f"{n}.npy") for n in ("boxes", "labels") if f"{n}.npy" in z.namelist()}
         if shape[0] != len(small["y"]):
             raise ValueError(f"{shape[0]} inputs but {len(small['y'])} labels")
-        return Head(dtype, shape, small["y"], json.loads(str(small["preprocess"])))
+        pre = json.loads(str(small["preprocess"]))
+        if not det:
+            return Head(dtype, shape, small["y"], pre)
+        counts = small["y"]
+        if counts.min(initial=0) < 0 or counts.sum() != len(det.get("boxes", ())) or len(det) != 2:
+            raise ValueError(f"object counts ({int(counts.sum())}) and boxes/labels do not match")
+        cuts = np.cumsum(counts)[:-1]
+        return Head(dtype, shape, counts, pre, np.split(det["boxes"], cuts), np.split(det["labels"], cuts))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise InputError(f"{path}: cannot read evaluation bundle ({type(e).__name__}: {str(e)[:200]})") from None
 
@@ -135,6 +159,10 @@ def bundle_from_dataset(ds, limit: int | None = None) -> tuple[np.ndarray, np.nd
         idx = np.sort(np.random.default_rng(0).permutation(len(idx))[:limit])
     test = ds.test.take(idx)
     x = test.x
+    if getattr(ds, "kind", "") == "detection":  # boxes and labels per image: the device scores mAP
+        from edgekit.detect.truth import DetTruth
+
+        return x, DetTruth(test.boxes, test.labels, len(ds.classes)), ds.preprocess()
     if x.dtype == object:  # texts: fixed-width unicode, which .npz stores without pickling
         x = x.astype(str)
     return x, test.y, ds.preprocess()

@@ -51,7 +51,9 @@ def _cells(r: dict) -> dict[str, str]:
         "MACs": fmt_count(r["macs"]),
         # distance to the limit: achieved MAC rate at p50 and its share of this machine's measured peak
         "GMAC/s (of peak)": fmt_rate(r.get("gmacs_per_s"), r.get("peak_fraction")),
-        "accuracy": fmt_acc(None if acc is None else acc["value"]),
+        # the bundle's metric: accuracy, or a detector's mAP@0.5:0.95 (named in the cell, the column is shared)
+        "accuracy": fmt_acc(None if acc is None else acc["value"])
+        + (f" {acc['metric']}" if acc and acc.get("metric") else ""),
         "÷ ref [min–max]": "–" if ref is None else f"{ref['p50_ratio']:.2f}× [{ref['min']:.2f}–{ref['max']:.2f}]",
         "status": "[yellow]unstable[/]" if r["unstable"] else "[green]ok[/]",
     }

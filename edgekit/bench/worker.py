@@ -83,6 +83,8 @@ def _accuracy(sess, model: Path, bundle_path: str, fixed_batch: int | None) -> d
     pre = _preprocess_beside(model) or head.preprocess
     kind = pre.get("kind", "image")
     batch = fixed_batch or 256
+    if head.boxes is not None:
+        return _mean_ap(sess, Path(bundle_path), head, pre, fixed_batch or 64)
     if kind == "text" or head.dtype != np.uint8:
         bundle = load_bundle(Path(bundle_path))
         raw = kind == "text" and bundle.x.dtype.kind in "UO"
@@ -94,6 +96,19 @@ def _accuracy(sess, model: Path, bundle_path: str, fixed_batch: int | None) -> d
         correct += int((pred == head.y[start : start + len(raw)]).sum())
         start += len(raw)
     return {"value": correct / len(head.y) if len(head.y) else float("nan"), "samples": len(head.y)}
+
+
+def _mean_ap(sess, bundle_path: Path, head, pre: dict, batch: int) -> dict:
+    """A detector's mAP@0.5:0.95 (and mAP@0.5) over a detection bundle, read and preprocessed batch by batch."""
+    from edgekit.bench.bundle import x_batches
+    from edgekit.detect.evaluate import run_batches
+    from edgekit.detect.metric import PRIMARY, coco_map
+    from edgekit.runtime.preprocess import prepare
+
+    out = run_batches(sess, (prepare(pre, raw) for raw in x_batches(bundle_path, batch)))
+    seen = 1 + max((int(c.max()) for c in head.labels if len(c)), default=0)
+    metrics = coco_map(head.boxes, head.labels, *out, max(len(head.preprocess.get("classes") or ()), seen))
+    return {"value": metrics[PRIMARY], "samples": len(head.y), "metric": PRIMARY, "metrics": metrics}
 
 
 def serve(cfg: dict, inbox, reply) -> None:

@@ -79,8 +79,13 @@ def recipe_dataset(path: Path):
     from edgekit.data import load_dataset
     from edgekit.data.sources import DataSourceError
 
+    from edgekit.detect.task import task_of
+
     loaded = recipe_mod.load(path)
+    load = load_dataset
+    if task_of(loaded.recipe) == "detection":  # images with boxes: the bundle carries them, the device scores mAP
+        from edgekit.detect.sources import load_detection as load
     try:
-        return load_dataset(loaded.recipe.data, loaded.recipe.seed, loaded.file.parent)
+        return load(loaded.recipe.data, loaded.recipe.seed, loaded.file.parent)
     except DataSourceError as e:
         raise loaded.error(("data", e.key), e.message) from None

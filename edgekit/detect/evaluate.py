@@ -19,17 +19,21 @@ from edgekit.detect.metric import PRIMARY, match, summarize
 OUTPUTS = ["boxes", "scores", "labels"]  # a detection ONNX file's outputs, (B, K, 4) xyxy px, (B, K), (B, K) int64
 
 
-def predict_onnx(sess, split: DetSplit, mean, std, batch_size: int = 64):
-    """(boxes, scores, labels) per image from a session with outputs boxes, scores, labels."""
+def run_batches(sess, batches) -> tuple[list, list, list]:
+    """(boxes, scores, labels) per image from a session with outputs boxes, scores, labels, fed ``batches`` of
+    prepared input one at a time (a device streams them out of a bundle)."""
     name = sess.get_inputs()[0].name
-    out_b, out_s, out_l = [], [], []
-    for start in range(0, len(split), batch_size):
-        x = normalize(split.x[start : start + batch_size], mean, std)
-        b, s, lab = sess.run(OUTPUTS, {name: x})
-        out_b += list(b)
-        out_s += list(s)
-        out_l += list(lab)
-    return out_b, out_s, out_l
+    out: tuple[list, list, list] = ([], [], [])
+    for x in batches:
+        for acc, arr in zip(out, sess.run(OUTPUTS, {name: x})):
+            acc += list(arr)
+    return out
+
+
+def predict_onnx(sess, split: DetSplit, mean, std, batch_size: int = 64):
+    """(boxes, scores, labels) per image of ``split``'s images, normalised a batch at a time."""
+    starts = range(0, len(split), batch_size)
+    return run_batches(sess, (normalize(split.x[s : s + batch_size], mean, std) for s in starts))
 
 
 def detection_fields(split: DetSplit, preds, n_classes: int, seed: int = 0) -> dict:

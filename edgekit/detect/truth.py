@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.detect.evaluate import OUTPUTS
+from edgekit.detect.evaluate import run_batches
 from edgekit.detect.metric import PRIMARY, coco_map
 
 
@@ -23,9 +23,5 @@ class DetTruth:
 
     def score(self, sess, x: np.ndarray, batch_size: int = 64) -> float:
         """mAP@0.5:0.95 of a session with outputs boxes, scores, labels on prepared input ``x`` (N, C, H, W)."""
-        name = sess.get_inputs()[0].name
-        out: list[list] = [[], [], []]
-        for start in range(0, len(x), batch_size):
-            for acc, arr in zip(out, sess.run(OUTPUTS, {name: x[start : start + batch_size]})):
-                acc += list(arr)
+        out = run_batches(sess, (x[s : s + batch_size] for s in range(0, len(x), batch_size)))
         return coco_map(self.boxes, self.labels, *out, self.n_classes)[PRIMARY]

@@ -66,14 +66,19 @@ class Decoded(nn.Module):
 
     def forward(self, x: torch.Tensor):
         out = self.net(x)
-        heat = torch.sigmoid(out["heat"])  # (B, K, h, w)
-        b, n_cls, h, w = heat.shape
-        peaks = heat * (F.max_pool2d(heat, 3, 1, 1) == heat).to(heat.dtype)  # a peak keeps its score, others 0
+        logit = out["heat"]  # (B, K, h, w)
+        b, n_cls, h, w = logit.shape
+        # the peak test on the logits: float32 sigmoids round to exactly 1.0 from a logit of 16.6 (torch) or 15.9
+        # (onnxruntime), so on probabilities a confident object's neighbouring cells tie at 1.0 in one runtime and
+        # not the other, and the peak sets differ (max |score diff| 0.14 on a decoder-only case; a pruned detector
+        # failed export parity). Scores stay probabilities: a 0..1 tensor quantizes well, a -inf fill would not
+        is_peak = (F.max_pool2d(logit, 3, 1, 1) == logit).to(logit.dtype)
+        peaks = torch.sigmoid(logit) * is_peak  # a peak keeps its score, others 0
         scores, idx = torch.topk(peaks.reshape(b, -1), min(self.k, n_cls * h * w))  # (B, k)
         labels = torch.div(idx, h * w, rounding_mode="floor")
         cell = idx - labels * (h * w)  # (B, k) index into the h*w grid
-        ys = torch.div(cell, w, rounding_mode="floor").to(heat.dtype)
-        xs = (cell - torch.div(cell, w, rounding_mode="floor") * w).to(heat.dtype)
+        ys = torch.div(cell, w, rounding_mode="floor").to(logit.dtype)
+        xs = (cell - torch.div(cell, w, rounding_mode="floor") * w).to(logit.dtype)
         gather = cell.unsqueeze(1).expand(b, 2, cell.shape[1])
         size = out["size"].reshape(b, 2, h * w).gather(2, gather)  # (B, 2, k) w, h in cells
         off = out["offset"].reshape(b, 2, h * w).gather(2, gather)
