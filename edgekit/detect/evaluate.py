@@ -17,9 +17,14 @@ from edgekit.detect.metric import PRIMARY, match, summarize
 OUTPUTS = ["boxes", "scores", "labels"]  # a detection ONNX file's outputs, (B, K, 4) xyxy px, (B, K), (B, K) int64
 
 
+def session_batch(sess, batch_size: int) -> int:
+    """``batch_size``, or 1 for a file fixed to batch 1 (a torchvision detector: its NMS runs per image)."""
+    return 1 if sess.get_inputs()[0].shape[0] == 1 else batch_size
+
+
 def predict_onnx(sess, split: DetSplit, mean, std, batch_size: int = 64):
     """(boxes, scores, labels) per image from a session with outputs boxes, scores, labels."""
-    name = sess.get_inputs()[0].name
+    name, batch_size = sess.get_inputs()[0].name, session_batch(sess, batch_size)
     out_b, out_s, out_l = [], [], []
     for start in range(0, len(split), batch_size):
         x = normalize(split.x[start : start + batch_size], mean, std)

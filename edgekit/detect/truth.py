@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgekit.detect.evaluate import OUTPUTS
+from edgekit.detect.evaluate import OUTPUTS, session_batch
 from edgekit.detect.metric import PRIMARY, coco_map
 
 
@@ -23,7 +23,7 @@ class DetTruth:
 
     def score(self, sess, x: np.ndarray, batch_size: int = 64) -> float:
         """mAP@0.5:0.95 of a session with outputs boxes, scores, labels on prepared input ``x`` (N, C, H, W)."""
-        name = sess.get_inputs()[0].name
+        name, batch_size = sess.get_inputs()[0].name, session_batch(sess, batch_size)
         out: list[list] = [[], [], []]
         for start in range(0, len(x), batch_size):
             for acc, arr in zip(out, sess.run(OUTPUTS, {name: x[start : start + batch_size]})):

@@ -48,16 +48,20 @@ def export_detection(ctx, cfg, model, meta, ds) -> StageOutput:
     from edgekit.runtime import ort
     from edgekit.torchkit.detect_train import predict
 
+    from edgekit.torchkit.detect_tv_export import export_tv, parity
+    from edgekit.torchkit.detect_tv_model import TVDetector
+    from edgekit.torchkit.detect_tv_train import predict_tv
+
     pre = meta["preprocess"]
     sample = ds.val.take(np.arange(min(cfg.parity_samples, len(ds.val))))
     path = ctx.out / "model.onnx"
-    export_detector(model, torch.from_numpy(normalize(sample.x[:2], pre["mean"], pre["std"])), path, cfg.opset)
+    example = torch.from_numpy(normalize(sample.x[:2], pre["mean"], pre["std"]))
+    tv = isinstance(model, TVDetector)  # a torchvision detector: batch 1, NMS inside (detect_tv_export)
+    (export_tv if tv else export_detector)(model, example, path, cfg.opset)
     (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
 
-    _, ref_s, ref_l = predict(model, sample, pre["mean"], pre["std"])
-    _, got_s, got_l = predict_onnx(ort.session(path, ctx.threads), sample, pre["mean"], pre["std"])
-    diff = float(max(np.abs(np.asarray(r) - np.asarray(g)).max() for r, g in zip(ref_s, got_s)))
-    agree = float(np.mean([r[0] == g[0] for r, g in zip(ref_l, got_l)]))  # the most confident detection's class
+    ref = (predict_tv if tv else predict)(model, sample, pre["mean"], pre["std"])
+    diff, agree = parity(ref, predict_onnx(ort.session(path, ctx.threads), sample, pre["mean"], pre["std"]))
     if diff > cfg.max_abs_diff or agree < cfg.min_top1_agreement:
         raise StageFailed(
             f"stage '{cfg.id}': detector ONNX differs from torch on {len(sample)} images: max |score diff| "
