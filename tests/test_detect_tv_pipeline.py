@@ -31,7 +31,7 @@ stages:
 """
 
 
-@pytest.mark.slow  # trains, prunes, recovers and quantizes SSDlite on 48 canvases (~2-3 min of CPU)
+@pytest.mark.slow  # trains, prunes, recovers and quantizes SSDlite on 48 canvases (66 s of CPU, 3 min wall loaded)
 def test_ssdlite_train_export_evaluate_prune_int8(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "r.yaml").write_text(RECIPE)

@@ -115,10 +115,10 @@ def preprocess(src: Path, dst: Path, console=None) -> None:
         # from a scratch working directory: ORT's symbolic shape inference dumps sym_shape_infer_temp.onnx (+ .data)
         # into the current directory when it cannot infer every shape (a detector's TopK), i.e. the user's folder
         with tempfile.TemporaryDirectory(prefix="edgekit-prep-") as scratch:
-            cwd = os.getcwd()
+            cwd, src_abs, dst_abs = os.getcwd(), src.resolve(), dst.resolve()  # before chdir: paths may be relative
             os.chdir(scratch)
             try:
-                quant_pre_process(str(src.resolve()), str(dst.resolve()), skip_symbolic_shape=False)
+                quant_pre_process(str(src_abs), str(dst_abs), skip_symbolic_shape=False)
             finally:
                 os.chdir(cwd)
     except Exception as e:  # symbolic shape inference raises bare Exceptions on unusual graphs
