@@ -129,3 +129,18 @@ def test_the_onnx_file_is_batch_one_with_nms_inside_and_matches_torch(ssd, tmp_p
     assert "NonMaxSuppression" in ops and "Resize" not in ops  # NMS inside; the canvas is taken as it is
     diff, agree = parity(predict_tv(ssd, split, mean, std), predict_onnx(ort.session(path, 1), split, mean, std))
     assert diff < 1e-4 and agree == 1.0
+
+
+def test_validate_accepts_a_torchvision_detector_and_names_a_typo(tmp_path, capsys):
+    from edgekit.cli.main import main
+
+    recipe = (
+        'edgekit: 1\nname: r\ndata: {source: fashion-detect, limit_train: 8, limit_test: 8}\nmodel: {source: "%s"}\n'
+        "stages:\n  - {id: train, kind: train}\n"
+    )
+    (tmp_path / "ok.yaml").write_text(recipe % SSD)
+    (tmp_path / "typo.yaml").write_text(recipe % SSD[:-1])
+    assert main(["validate", str(tmp_path / "ok.yaml")]) == 0
+    assert main(["validate", str(tmp_path / "typo.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "typo.yaml:4: model.source:" in err and "did you mean 'ssdlite320_mobilenet_v3_large'" in err

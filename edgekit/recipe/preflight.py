@@ -115,7 +115,8 @@ def _check_model(loaded: LoadedRecipe) -> list[str]:
             hint = difflib.get_close_matches(name, sorted(known), n=1)
             raise loaded.error(
                 loc,
-                f"torchvision has no classification model '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""),
+                f"torchvision has no classification or detection model '{name}'"
+                + (f" (did you mean '{hint[0]}'?)" if hint else ""),
             )
     elif prefix == "edgekit":
         known = edgekit_models()

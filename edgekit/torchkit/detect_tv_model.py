@@ -9,7 +9,7 @@ edgekit's (0..K-1); torchvision's 0 is background, so the net has K+1 classes an
 ``CanvasTransform`` replaces torchvision's resize-and-normalise: edgekit's images arrive normalised
 (``preprocess.json``) at the fixed canvas size, so the exported file has no Resize and boxes stay in canvas pixels.
 
-    >>> # det = build_tv_detector("ssdlite320_mobilenet_v3_large", num_classes=10, backbone=None)
+    >>> # det = build_tv_detector("ssdlite320_mobilenet_v3_large", num_classes=10)  # random backbone
     >>> # det.detect(x)  # [(boxes (N, 4) xyxy px, scores (N,), labels (N,) int64), ...]
 """
 
