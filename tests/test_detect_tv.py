@@ -18,6 +18,7 @@ from edgekit.runtime import ort
 from edgekit.torchkit.detect_tv_export import parity
 from edgekit.torchkit.detect_tv_model import TOP_K, TV_DETECTORS, Exported, TVDetector
 from edgekit.torchkit.detect_tv_prune import tv_prune_plan
+from edgekit.torchkit.detect_tv_stage import is_tv_detector
 from edgekit.torchkit.detect_tv_weights import backbone_weights, checkpoint_path
 from edgekit.torchkit.models import build_model
 
@@ -144,3 +145,18 @@ def test_validate_accepts_a_torchvision_detector_and_names_a_typo(tmp_path, caps
     assert main(["validate", str(tmp_path / "typo.yaml")]) == 2
     err = capsys.readouterr().err
     assert "typo.yaml:4: model.source:" in err and "did you mean 'ssdlite320_mobilenet_v3_large'" in err
+
+
+def test_the_train_stage_hands_a_torchvision_detector_over_and_keeps_others():
+    from types import SimpleNamespace
+
+    from edgekit.recipe.model_config import ModelConfig
+
+    def ctx(source):
+        return SimpleNamespace(input=None, recipe=SimpleNamespace(model=ModelConfig(source=source)))
+
+    cfg = SimpleNamespace(model=None)
+    assert is_tv_detector(ctx(SSD), cfg)
+    assert not is_tv_detector(ctx("edgekit:centernet-small"), cfg)
+    assert not is_tv_detector(ctx("torchvision:resnet18"), cfg)  # a classifier: the train stage refuses it
+    assert not is_tv_detector(ctx("torchvision:maskrcnn_resnet50_fpn"), cfg)  # torchvision's, not registered
