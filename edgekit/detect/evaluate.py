@@ -19,14 +19,21 @@ from edgekit.detect.metric import PRIMARY, match, summarize
 OUTPUTS = ["boxes", "scores", "labels"]  # a detection ONNX file's outputs, (B, K, 4) xyxy px, (B, K), (B, K) int64
 
 
+def session_batch(sess, batch_size: int) -> int:
+    """``batch_size``, or 1 for a file fixed to batch 1 (a torchvision detector: its NMS runs per image)."""
+    return 1 if sess.get_inputs()[0].shape[0] == 1 else batch_size
+
+
 def run_batches(sess, batches) -> tuple[list, list, list]:
     """(boxes, scores, labels) per image from a session with outputs boxes, scores, labels, fed ``batches`` of
-    prepared input one at a time (a device streams them out of a bundle)."""
+    prepared input one at a time (a device streams them out of a bundle); split per image for a batch-1 file."""
     name = sess.get_inputs()[0].name
+    step = session_batch(sess, 0)
     out: tuple[list, list, list] = ([], [], [])
     for x in batches:
-        for acc, arr in zip(out, sess.run(OUTPUTS, {name: x})):
-            acc += list(arr)
+        for s in range(0, len(x), step or len(x)):
+            for acc, arr in zip(out, sess.run(OUTPUTS, {name: x[s : s + (step or len(x))]})):
+                acc += list(arr)
     return out
 
 

@@ -21,7 +21,8 @@ from edgekit.fsutil import resolve_path
 from edgekit.modelpath import find_module, resolve_model_path
 from edgekit.recipe.read import LoadedRecipe
 
-_REGISTERED = re.compile(r"@register_model\([^)]*\)\s*\n(?:\s*@[^\n]*\n)*\s*def (\w+)")
+# the first top-level def after the decorator: further decorators may span lines (detection's legacy interface)
+_REGISTERED = re.compile(r"@register_model\([^)]*\)[\s\S]*?\ndef (\w+)")
 HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
@@ -33,13 +34,14 @@ def _spec(module: str):
 
 
 def torchvision_models() -> set[str] | None:
-    """Classification model names torchvision registers, read from its source; None if it is not installed."""
+    """Classification and detection model names torchvision registers, read from its source; None if it is not
+    installed (which detectors edgekit trains is the train stage's to say: torchkit/detect_tv_model.py)."""
     spec = _spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
         return None
     folder = Path(next(iter(spec.submodule_search_locations))) / "models"
     names: set[str] = set()
-    for f in folder.glob("*.py"):  # top level only: detection, segmentation, video... live in subpackages
+    for f in [*folder.glob("*.py"), *folder.glob("detection/*.py")]:  # not segmentation, video... (subpackages)
         names.update(_REGISTERED.findall(f.read_text(errors="replace")))
     return names or None
 
@@ -113,7 +115,8 @@ def _check_model(loaded: LoadedRecipe) -> list[str]:
             hint = difflib.get_close_matches(name, sorted(known), n=1)
             raise loaded.error(
                 loc,
-                f"torchvision has no classification model '{name}'" + (f" (did you mean '{hint[0]}'?)" if hint else ""),
+                f"torchvision has no classification or detection model '{name}'"
+                + (f" (did you mean '{hint[0]}'?)" if hint else ""),
             )
     elif prefix == "edgekit":
         known = edgekit_models()

@@ -72,6 +72,9 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
         ctx.console.print(
             "  [bold yellow]![/] dynamic mode quantizes MatMul/Gemm only; this model's convolutions stay fp32"
         )
+    # a file fixed to batch 1 (a torchvision detector: NMS per image) is calibrated one image at a time
+    fixed_one = model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
+    calib_batch = 1 if fixed_one else cfg.calibration.batch_size
     del model
     tol = cfg.tolerance
     x_val, y_val = quant_common.validation(ctx, cfg, pre)
@@ -79,7 +82,7 @@ def run(ctx: StageContext, cfg: QuantizeConfig) -> StageOutput:
     raw = quant_common.calibration_raw(ctx, cfg)  # dynamic mode uses it only to rank sensitive nodes
 
     def make_reader():
-        return BatchReader(raw, input_name, lambda b: prepare(pre, b), cfg.calibration.batch_size)
+        return BatchReader(raw, input_name, lambda b: prepare(pre, b), calib_batch)
 
     measure = cfg.measure_settings(accuracy_threads=ctx.threads)
     ctx.console.print(f"  measuring the float model on {len(y_val)} validation samples")

@@ -42,15 +42,17 @@ def export_detector(model: torch.nn.Module, example: torch.Tensor, path: Path, o
     onnx.checker.check_model(str(path), full_check=True)
 
 
-def top_class_agreement(ref_scores, ref_labels, got_labels, tol: float) -> float:
-    """Share of images whose most confident detection has torch's class. Where torch's top scores tie (within
-    ``tol``: saturated objects all score 1.0), any of the tied classes agrees: the two runtimes' top-k order ties
-    differently, and neither order is wrong."""
-    hits = []
-    for rs, rl, gl in zip(ref_scores, ref_labels, got_labels):
-        rs, rl = np.asarray(rs), np.asarray(rl)
-        hits.append(len(gl) > 0 and len(rl) > 0 and gl[0] in rl[rs >= rs[0] - tol])
-    return float(np.mean(hits)) if hits else 1.0
+def parity(ref, got, tol: float = 0.0) -> tuple[float, float]:
+    """(max |score diff|, share of images whose top detection has torch's class) between two (boxes, scores,
+    labels) lists. An image with a different number of detections counts as a score diff of 1 (one side found an
+    object the other did not; NMS files vary in length). Where torch's top scores tie within ``tol`` (saturated
+    objects all score 1.0), any tied class agrees: the runtimes order ties differently, and neither is wrong."""
+    diffs, agree = [], []
+    for rs, gs, rl, gl in zip(ref[1], got[1], ref[2], got[2]):
+        rs, gs, rl = np.asarray(rs), np.asarray(gs), np.asarray(rl)
+        diffs.append(1.0 if len(rs) != len(gs) else float(np.abs(rs - gs).max(initial=0.0)))
+        agree.append(len(gl) == 0 if len(rl) == 0 else len(gl) > 0 and gl[0] in rl[rs >= rs[0] - tol])
+    return max(diffs, default=0.0), float(np.mean(agree)) if agree else 1.0
 
 
 def export_detection(ctx, cfg, model, meta, ds) -> StageOutput:
@@ -60,16 +62,21 @@ def export_detection(ctx, cfg, model, meta, ds) -> StageOutput:
     from edgekit.runtime import ort
     from edgekit.torchkit.detect_train import predict
 
+    from edgekit.torchkit.detect_tv_export import export_tv
+    from edgekit.torchkit.detect_tv_model import TVDetector
+    from edgekit.torchkit.detect_tv_train import predict_tv
+
     pre = meta["preprocess"]
     sample = ds.val.take(np.arange(min(cfg.parity_samples, len(ds.val))))
     path = ctx.out / "model.onnx"
-    export_detector(model, torch.from_numpy(normalize(sample.x[:2], pre["mean"], pre["std"])), path, cfg.opset)
+    example = torch.from_numpy(normalize(sample.x[:2], pre["mean"], pre["std"]))
+    tv = isinstance(model, TVDetector)  # a torchvision detector: batch 1, NMS inside (detect_tv_export)
+    (export_tv if tv else export_detector)(model, example, path, cfg.opset)
     (ctx.out / "preprocess.json").write_text(json.dumps(pre, indent=2))
 
-    _, ref_s, ref_l = predict(model, sample, pre["mean"], pre["std"])
-    _, got_s, got_l = predict_onnx(ort.session(path, ctx.threads), sample, pre["mean"], pre["std"])
-    diff = float(max(np.abs(np.asarray(r) - np.asarray(g)).max() for r, g in zip(ref_s, got_s)))
-    agree = top_class_agreement(ref_s, ref_l, got_l, cfg.max_abs_diff)
+    ref = (predict_tv if tv else predict)(model, sample, pre["mean"], pre["std"])
+    got = predict_onnx(ort.session(path, ctx.threads), sample, pre["mean"], pre["std"])
+    diff, agree = parity(ref, got, cfg.max_abs_diff)
     if diff > cfg.max_abs_diff or agree < cfg.min_top1_agreement:
         raise StageFailed(
             f"stage '{cfg.id}': detector ONNX differs from torch on {len(sample)} images: max |score diff| "

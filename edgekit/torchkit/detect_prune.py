@@ -18,9 +18,9 @@ HEAD_OUTPUTS = ("heat.1", "size.1", "offset.1")  # detect_model.CenterNetSmall's
 
 
 def prune_detection(ctx, cfg, ds, settings) -> StageOutput:
-    from edgekit.torchkit.detect_targets import loss, targets
-    from edgekit.torchkit.detect_model import STRIDE
-    from edgekit.torchkit.detect_train import predict
+    from edgekit.torchkit.detect_train import centernet_loss, predict
+    from edgekit.torchkit.detect_tv_model import TVDetector
+    from edgekit.torchkit.detect_tv_prune import tv_prune_plan
     from edgekit.torchkit.models import build_model, load_model, save_model
     from edgekit.torchkit.pruning import PruneError, prune
     from edgekit.torchkit.reshape import diff
@@ -33,24 +33,19 @@ def prune_detection(ctx, cfg, ds, settings) -> StageOutput:
     spec, extra = meta["spec"], {k: v for k, v in meta.items() if k not in ("spec", "pruned")}
     pre = meta["preprocess"]
     example = torch.from_numpy(normalize(ds.val.x[:2], pre["mean"], pre["std"]))
-    settings = replace(
-        settings, seed=ctx.recipe.seed, ignore=(*settings.ignore, *HEAD_OUTPUTS), ignore_classifier=False
-    )
+    if isinstance(model, TVDetector):  # a torchvision detector: backbone only (detect_tv_prune)
+        heads, step_loss, predict = tv_prune_plan(ctx, model, spec)
+    else:
+        heads, step_loss = HEAD_OUTPUTS, centernet_loss
+    settings = replace(settings, seed=ctx.recipe.seed, ignore=(*settings.ignore, *heads), ignore_classifier=False)
 
     def gradients(m) -> None:  # Taylor importance: |w * dL/dw| over a few batches of the detector's own loss
         m.train()
         n = min(cfg.gradient_samples, len(ds.train))
         for start in range(0, n, cfg.batch_size):
             idx = np.arange(start, min(n, start + cfg.batch_size))
-            x = ds.train.x[idx]
-            t = targets(
-                [ds.train.boxes[i] for i in idx],
-                [ds.train.labels[i] for i in idx],
-                m.num_classes,
-                x.shape[2] // STRIDE,
-                x.shape[3] // STRIDE,
-            )
-            loss(m(torch.from_numpy(normalize(x, pre["mean"], pre["std"]))), t)[0].backward()
+            x = torch.from_numpy(normalize(ds.train.x[idx], pre["mean"], pre["std"]))
+            step_loss(m, x, [ds.train.boxes[i] for i in idx], [ds.train.labels[i] for i in idx])[0].backward()
         m.eval()
 
     def score(m) -> float:

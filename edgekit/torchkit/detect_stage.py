@@ -9,13 +9,16 @@ import torch
 
 from edgekit.detect.metric import PRIMARY, coco_map
 from edgekit.run.stage import StageOutput
+from edgekit.torchkit.detect_tv_model import TV_DETECTORS
 
-DETECTORS = ("edgekit:centernet-small",)
+DETECTORS = ("edgekit:centernet-small", *(f"torchvision:{name}" for name in TV_DETECTORS))
 CLASSIFIER_ONLY = ("distill", "head")
 
 
 def train_detection(ctx, cfg, ds) -> StageOutput:
     from edgekit.torchkit.detect_train import fit_detector, predict
+    from edgekit.torchkit.detect_tv_stage import is_tv_detector, start_tv
+    from edgekit.torchkit.detect_tv_train import fit_tv, predict_tv
     from edgekit.torchkit.models import build_model, load_model, save_model
 
     for key in CLASSIFIER_ONLY:
@@ -23,9 +26,15 @@ def train_detection(ctx, cfg, ds) -> StageOutput:
             raise ctx.error(key, f"{key}: is for classifiers; a detection recipe trains without it")
     torch.set_num_threads(ctx.threads)
     torch.manual_seed(ctx.recipe.seed)
+    tv, note = is_tv_detector(ctx, cfg), None  # a torchvision detector: its builder, losses, NMS (detect_tv_*)
+    if tv:
+        fit_detector, predict = fit_tv, predict_tv
     if ctx.input is not None:  # recovery after pruning: the pruned detector, its shapes in model.json
         model, meta = load_model(ctx.input.dir)
         spec, extra = meta["spec"], {k: v for k, v in meta.items() if k != "spec"}
+    elif tv:
+        model, spec, note = start_tv(ctx, cfg.model or ctx.recipe.model, ds)
+        extra = {}
     else:
         model_cfg = cfg.model or ctx.recipe.model
         if model_cfg is None or model_cfg.source not in DETECTORS:
@@ -66,5 +75,6 @@ def train_detection(ctx, cfg, ds) -> StageOutput:
             "history": history,
             "params": sum(p.numel() for p in model.parameters()),
             "test_chance_accuracy": 0.0,
+            **({"backbone_weights": note} if note else {}),
         },
     )

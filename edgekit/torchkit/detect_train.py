@@ -23,6 +23,11 @@ def _flip(x: np.ndarray, boxes: list[np.ndarray]) -> tuple[np.ndarray, list[np.n
     return x[..., ::-1], flipped
 
 
+def centernet_loss(model: torch.nn.Module, x: torch.Tensor, boxes, labels) -> tuple[torch.Tensor, dict]:
+    """(total, {"heat", "size", "offset"}) on a normalised batch x (B, C, H, W) and its boxes and labels."""
+    return loss(model(x), targets(boxes, labels, model.num_classes, x.shape[2] // STRIDE, x.shape[3] // STRIDE))
+
+
 def fit_detector(
     model: torch.nn.Module,
     train: DetSplit,
@@ -33,35 +38,36 @@ def fit_detector(
     batch_size: int = 32,
     seed: int = 0,
     log=None,
+    step_loss=centernet_loss,
+    clip_norm: float | None = None,
 ) -> list[dict]:
-    """Train in place; one history row per epoch: {"epoch", "loss", "heat", "size", "offset", "seconds"}."""
+    """Train in place; one history row per epoch: {"epoch", "loss", <each term of step_loss>, "seconds"}.
+    ``step_loss(model, x, boxes, labels) -> (total, {term: float})``; ``clip_norm`` clips the gradient norm."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    n_cls = model.num_classes
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * math.ceil(len(train) / batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     history = []
     for epoch in range(epochs):
         model.train()
-        t0, parts, seen = time.perf_counter(), {"loss": 0.0, "heat": 0.0, "size": 0.0, "offset": 0.0}, 0
+        t0, parts, seen = time.perf_counter(), {}, 0
         order = rng.permutation(len(train))
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             x, boxes = train.x[idx], [train.boxes[i] for i in idx]
             if rng.random() < 0.5:
                 x, boxes = _flip(x, boxes)
-            h, w = x.shape[2] // STRIDE, x.shape[3] // STRIDE
-            t = targets(boxes, [train.labels[i] for i in idx], n_cls, h, w)
-            out = model(torch.from_numpy(normalize(np.ascontiguousarray(x), mean, std)))
-            total, items = loss(out, t)
+            x = torch.from_numpy(normalize(np.ascontiguousarray(x), mean, std))
+            total, items = step_loss(model, x, boxes, [train.labels[i] for i in idx])
             opt.zero_grad()
             total.backward()
+            if clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
             opt.step()
             sched.step()
-            parts["loss"] += float(total.detach()) * len(idx)
-            for k, v in items.items():
-                parts[k] += v * len(idx)
+            for k, v in {"loss": float(total.detach()), **items}.items():
+                parts[k] = parts.get(k, 0.0) + v * len(idx)
             seen += len(idx)
         row = {"epoch": epoch + 1, **{k: round(v / seen, 4) for k, v in parts.items()}}
         row["seconds"] = round(time.perf_counter() - t0, 1)

@@ -21,6 +21,7 @@ from torch import nn
 from edgekit.errors import InputError
 from edgekit.modelpath import import_function
 from edgekit.torchkit.blocks import BasicBlock
+from edgekit.torchkit.detect_tv_model import TV_DETECTORS
 
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
@@ -143,7 +144,11 @@ def build_model(spec: dict[str, Any], num_classes: int, in_channels: int) -> nn.
 
         return build_text_model(spec, num_classes)
     prefix, _, name = spec["source"].partition(":")
-    if prefix == "torchvision":
+    if prefix == "torchvision" and name in TV_DETECTORS:  # a detector; backbone weights: detect_tv_stage
+        from edgekit.torchkit.detect_tv_model import build_tv_detector
+
+        model = build_tv_detector(name, num_classes)
+    elif prefix == "torchvision":
         import torchvision
 
         if name not in torchvision.models.list_models(module=torchvision.models):
