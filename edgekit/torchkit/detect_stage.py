@@ -8,10 +8,10 @@ from __future__ import annotations
 import torch
 
 from edgekit.detect.metric import PRIMARY, coco_map
+from edgekit.detect.task import CLASSIFIER_ONLY
 from edgekit.run.stage import StageOutput
 
 DETECTORS = ("edgekit:centernet-small",)
-CLASSIFIER_ONLY = ("distill", "head")
 
 
 def train_detection(ctx, cfg, ds) -> StageOutput:
