@@ -105,3 +105,18 @@ def test_a_tiny_detection_curve_end_to_end(tmp_path, capsys, torch_one_thread):
     assert main([*args, "--sizes", "24,48,all", "--min-steps", "1", "--json"]) == 0
     fresh = [p for p in json.loads(capsys.readouterr().out)["points"] if not p["cached"]]
     assert {p["size"] for p in fresh} == {48}
+
+
+def test_one_loader_for_both_tasks(tmp_path):
+    """edgekit.data.load.load_data (what curve reads data with) gives a detection recipe's boxes and a classification
+    recipe's labels, each from its own loader; a bad detection source is the loader's one-line error."""
+    from edgekit.data.errors import DataSourceError
+    from edgekit.data.load import load_data
+    from edgekit.recipe.model import DataConfig
+
+    det = load_data(DataConfig(source="fashion-detect", limit_train=40, limit_test=10, image_size=32), 0, tmp_path)
+    assert det.kind == "detection" and len(det.test) == 10 and det.train.objects >= len(det.train)
+    cls = load_data(DataConfig(source="fashion-mnist", limit_train=100, limit_test=10), 0, tmp_path)
+    assert cls.kind == "image" and len(cls.test) == 10 and hasattr(cls.train, "y")
+    with pytest.raises(DataSourceError, match="fashion-detect takes no argument"):
+        load_data(DataConfig(source="fashion-detect:x"), 0, tmp_path)
