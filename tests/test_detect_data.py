@@ -150,11 +150,11 @@ def test_the_detect_package_never_reaches_torch():
 
 
 def test_the_classification_loader_refuses_detection_data_in_one_line():
-    """bench --recipe and curve load data with edgekit.data.load_dataset: a detection source is a clear refusal
-    there, not a KeyError, until they read boxes."""
+    """edgekit.data.load_dataset reads classification data (bench --recipe calls it): a detection source is a clear
+    refusal there, not a KeyError; edgekit.data.load.load_data (curve) dispatches it to edgekit.detect."""
     from edgekit.data import load_dataset
 
-    with pytest.raises(DataSourceError, match="detection data is read by shrink only"):
+    with pytest.raises(DataSourceError, match="a detection source; edgekit.data.load.load_data reads it"):
         load_dataset(cfg("coco:somewhere"), 0, Path("."))
 
 

@@ -24,7 +24,8 @@ def curve(
     sizes: str = typer.Option(
         DEFAULT_SIZES,
         "--sizes",
-        help="Labelled training examples PER CLASS, increasing; 'all' = the whole training split.",
+        help="Labelled training examples PER CLASS (a detection recipe: training IMAGES), increasing; "
+        "'all' = the whole training split.",
     ),
     seeds: int = typer.Option(
         3, "--seeds", min=1, max=20, help="Seeds (subset draw + training) at sizes up to --seeds-up-to."
@@ -72,7 +73,7 @@ def curve(
     from edgekit.fsutil import write_atomic, write_json
 
     timing = {**runner.timing, "total_s": round(time.perf_counter() - t0, 1)}
-    doc = build(points, runner.arms, ladder, len(runner.data.test), len(runner.data.ds.classes), timing)
+    doc = build(points, runner.arms, ladder, len(runner.data.test), len(runner.data.ds.classes), timing, runner.unit)
     write_json(runner.dir / "curve.json", doc)
     write_atomic(runner.dir / "curve.md", markdown(doc))
     try:

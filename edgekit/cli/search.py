@@ -17,6 +17,7 @@ from edgekit.errors import EdgekitError, Interrupted
 from edgekit.fsutil import check_output_dir, write_json
 from edgekit.search import space
 from edgekit.search.results import describe, metrics, record, shipped, summary
+from edgekit.decide.rows import metric_name, metric_of
 from edgekit.decide.ship import ShipRule
 
 
@@ -87,7 +88,7 @@ def search(
             ) from None
         result = summary(
             [record(t) for t in st.get_trials(deepcopy=False)],
-            list(cfg.objectives),
+            space.objectives(loaded),
             name,
             storage.split("@")[-1] if storage else str(search_dir / study_mod.JOURNAL),
         )
@@ -124,7 +125,7 @@ class Progress:
         if trials:
             acc = max(trials, key=lambda x: x["row"]["accuracy"])
             small = min((x for x in trials if x["feasible"]), key=lambda x: x["row"]["size_bytes"], default=None)
-            best = f"; best accuracy #{acc['number']} {metrics(acc['row'])['accuracy']:.2f} %"
+            best = f"; best {metric_name(acc['row'])} #{acc['number']} {metrics(acc['row'])['accuracy']:.2f} %"
             if small is not None:
                 best += f", smallest within budget #{small['number']} {metrics(small['row'])['size']:.2f} MB"
         n = len([x for x in st.get_trials(deepcopy=False) if x.state.name != "WAITING"])
@@ -143,7 +144,8 @@ def print_result(result: dict) -> None:
     trials = {t["number"]: t for t in result["trials"]}
     failed = [t for t in result["trials"] if t["state"] == "FAIL"]
     table = Table(title=f"search '{result['study']}': frontier over {', '.join(result['objectives'])}")
-    for col in ("trial", "artifact", "accuracy", "size", "p50"):
+    quality = metric_of([t["row"] for t in result["trials"] if t.get("row")])  # the task's metric: accuracy, mAP
+    for col in ("trial", "artifact", quality, "size", "p50"):
         table.add_column(col, justify="left" if col in ("trial", "artifact") else "right")
     for n in result["frontier"]:
         t = trials[n]

@@ -88,3 +88,19 @@ def select(arms: Sequence[Arm], names: str | None) -> list[Arm]:
             f"the recipe's arms: {', '.join(a.name for a in arms)}"
         )
     return [a for a in arms if a.name in wanted]
+
+
+def for_detection(arms: Sequence[Arm], named: bool) -> tuple[list[Arm], list[str]]:
+    """(the arms a detection curve runs, the prompted ones it leaves out): a point of a prompted detector (a VLM
+    asked for boxes, an open-vocabulary model) is the prompted stage's mAP row, which `edgekit shrink` scores; the
+    curve trains detectors only. Naming a prompted arm with --arms is an InputError."""
+    left_out = [a.name for a in arms if not a.trained]
+    if left_out and named:
+        raise InputError(
+            f"--arms: {left_out[0]} is a prompted arm of a detection recipe; a detection curve trains detectors only "
+            "(the prompted row's mAP is in `edgekit shrink`'s report)"
+        )
+    kept = [a for a in arms if a.trained]
+    if not kept:
+        raise InputError("the recipe has no arm for a detection curve: add a train stage (a detector from its start)")
+    return kept, left_out

@@ -6,7 +6,9 @@ Noise at a size has two parts, both in accuracy units:
                    as the standard error of the mean over k seeds: sd / sqrt(k). A size with one seed borrows
                    the sd of the largest smaller size with several (the spread shrinks as sizes grow, so
                    this overstates it rather than ignore it).
-    test set       binomial: p (1 - p) / n_test for each arm's accuracy p on n_test samples.
+    test set       binomial: p (1 - p) / n_test for each arm's accuracy p on n_test samples; or, for a metric
+                   that is no proportion (mAP), the variance its points' bootstrap intervals give (``test_var``:
+                   size -> variance, from a 95 % interval [lo, hi] as ((hi - lo) / (2 * 1.96))^2).
 
 Arm a beats arm b at a size when mean_a - mean_b - 1.96 * sqrt(sum of the four variances) > 0.
 The crossover N* of a over b is the smallest size from which a beats b at that size *and every larger one*;
@@ -37,38 +39,55 @@ def seed_sd(curve: Mapping, size) -> float:
     return seed_sd(curve, earlier[-1]) if earlier else 0.0
 
 
-def variance_of_mean(curve: Mapping, size, n_test: int) -> float:
-    """Variance of the arm's mean accuracy at ``size``: seeds' share plus the test set's (binomial)."""
+def variance_of_mean(curve: Mapping, size, n_test: int, test_var: Mapping | None = None) -> float:
+    """Variance of the arm's mean accuracy at ``size``: seeds' share plus the test set's (binomial, or the
+    points' own bootstrap variance when ``test_var`` gives one)."""
     accs = curve[size]
     m = sum(accs) / len(accs)
-    return seed_sd(curve, size) ** 2 / len(accs) + m * (1 - m) / max(1, n_test)
+    test = test_var[size] if test_var is not None else m * (1 - m) / max(1, n_test)
+    return seed_sd(curve, size) ** 2 / len(accs) + test
 
 
-def summary(curve: Mapping, size, n_test: int) -> dict:
+def bootstrap_var(interval: Sequence[float]) -> float:
+    """The variance a 95 % interval [lo, hi] stands for (normal approximation)."""
+    return ((interval[1] - interval[0]) / (2 * Z95)) ** 2
+
+
+def summary(curve: Mapping, size, n_test: int, test_var: Mapping | None = None) -> dict:
     """Mean, 95 % half-width, seed sd and seed count of one arm at one size."""
     accs = curve[size]
     return {
         "mean": sum(accs) / len(accs),
-        "ci95": Z95 * math.sqrt(variance_of_mean(curve, size, n_test)),
+        "ci95": Z95 * math.sqrt(variance_of_mean(curve, size, n_test, test_var)),
         "seed_sd": seed_sd(curve, size),
         "seeds": len(accs),
     }
 
 
-def compare(a: Mapping, b: Mapping, size, n_test: int) -> dict:
+def compare(
+    a: Mapping, b: Mapping, size, n_test: int, var_a: Mapping | None = None, var_b: Mapping | None = None
+) -> dict:
     """a vs b at one size: difference of means, its 95 % half-width, and 'a' / 'b' / 'tie'."""
     diff = sum(a[size]) / len(a[size]) - sum(b[size]) / len(b[size])
-    half = Z95 * math.sqrt(variance_of_mean(a, size, n_test) + variance_of_mean(b, size, n_test))
+    half = Z95 * math.sqrt(variance_of_mean(a, size, n_test, var_a) + variance_of_mean(b, size, n_test, var_b))
     winner = "a" if diff - half > 0 else "b" if diff + half < 0 else "tie"
     return {"size": size, "diff": round(diff, 5), "ci95": round(half, 5), "winner": winner}
 
 
-def crossover(a: Mapping, b: Mapping, n_test: int, sizes: Sequence | None = None) -> dict:
+def crossover(
+    a: Mapping,
+    b: Mapping,
+    n_test: int,
+    sizes: Sequence | None = None,
+    var_a: Mapping | None = None,
+    var_b: Mapping | None = None,
+) -> dict:
     """The crossover of arm ``a`` over arm ``b`` (curves: size -> accuracies, one per seed, sizes in increasing
-    order). ``n_star``: the smallest size from which a beats b at every size, else None; ``b_wins_up_to``:
-    the largest size (below n_star) where b is better beyond the noise, else None."""
+    order; var_a / var_b: their test-set variances by size where not binomial). ``n_star``: the smallest size from
+    which a beats b at every size, else None; ``b_wins_up_to``: the largest size (below n_star) where b is better
+    beyond the noise, else None."""
     sizes = [s for s in (sizes or list(a)) if s in a and s in b]
-    per_size = [compare(a, b, s, n_test) for s in sizes]
+    per_size = [compare(a, b, s, n_test, var_a, var_b) for s in sizes]
     n_star = None
     for c in reversed(per_size):
         if c["winner"] != "a":

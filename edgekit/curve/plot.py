@@ -19,7 +19,7 @@ def plot(doc: dict) -> bytes:
 
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     try:
-        # x: the mean labelled examples per class each size really used ('all' and capped sizes included)
+        # x: the mean labelled examples (per class, or images) each size really used ('all' and capped sizes included)
         xs = {}
         for r in doc["table"]:
             if r["examples_per_class"] is not None:
@@ -44,7 +44,7 @@ def plot(doc: dict) -> bytes:
             matplotlib.ticker.FixedFormatter([f"all\n({x:,.0f})" if s == "all" else f"{x:g}" for s, x in xs.items()])
         )
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel(f"labelled training examples per class (log; {doc['test_samples']} test samples for every point)")
+        ax.set_xlabel(f"{doc['size_unit']} (log; {doc['test_samples']} test samples for every point)")
         ax.set_ylabel(f"test {doc.get('metric', 'accuracy')} (%)")  # the points' metric (curve.report)
         kinds = {a["kind"] for a in doc["arms"]}
         versus = (

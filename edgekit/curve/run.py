@@ -17,15 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.run.codehash import code_fingerprint, folder_hash
-from edgekit.curve.arms import Arm, recipe_arms, select
+from edgekit.curve.arms import Arm, for_detection, recipe_arms, select
 from edgekit.curve.embeddings import EmbeddingStore
+from edgekit.curve.detect_point import image_subset
 from edgekit.curve.points import CurveData, step_floor
-from edgekit.curve.sizes import SeedPlan, Size, label
+from edgekit.curve.sizes import IMAGES, PER_CLASS, SeedPlan, Size, label
 from edgekit.curve.subsets import in_context_order, subset_indices
+from edgekit.data.errors import DataSourceError
+from edgekit.decide.rows import metric_name
 from edgekit.fsutil import read_json, write_json
 from edgekit.hashing import hash_file, hash_obj
 
-POINT_CODE = ("edgekit.curve.points",)
+POINT_CODE = ("edgekit.curve.points", "edgekit.curve.detect_point")
 
 
 @dataclass(frozen=True)
@@ -49,26 +52,41 @@ class Planned:
 
 class CurveRun:
     def __init__(self, loaded, run_dir: Path, settings: CurveSettings, console):
-        from edgekit.data import load_dataset
         from edgekit.data.dataset import limit
+        from edgekit.data.load import load_data
 
         self.loaded, self.settings, self.console = loaded, settings, console
         self.dir = Path(run_dir) / "curve"
         recipe = loaded.recipe
         self.arms = select(recipe_arms(recipe), settings.arms)
-        ds = load_dataset(recipe.data, recipe.seed, loaded.file.parent)
-        largest = len(subset_indices(ds.train.y, settings.sizes[-1], recipe.seed))  # the ladder increases
+        try:
+            ds = load_data(recipe.data, recipe.seed, loaded.file.parent)
+        except DataSourceError as e:
+            raise loaded.error(("data", e.key), e.message) from None
+        self.detection = ds.kind == "detection"
+        self.unit = IMAGES if self.detection else PER_CLASS  # a detector's sizes count images (detect_point)
+        self.train = ds.train  # what subsets are drawn from
+        if self.detection:
+            self.arms, left_out = for_detection(self.arms, settings.arms is not None)
+            if left_out:
+                console.print(f"  left out: {', '.join(left_out)} (prompted; a detection curve trains detectors only)")
         self.data = CurveData(
             ds,
             limit(ds.test, settings.test_samples, recipe.seed),
             loaded.file.parent,
-            largest,
+            len(self.subset(settings.sizes[-1], recipe.seed)),  # the ladder increases: its largest size
             settings.min_steps,
             settings.in_context,
         )
         self.encoders: dict[Path, object] = {}
         self.stores: dict[Path, EmbeddingStore] = {}
         self._hashes: dict[str, str] = {}
+
+    def subset(self, size: Size, seed: int) -> np.ndarray:
+        """The training indices of ``size`` for ``seed``: stratified per class, or a detector's first images."""
+        if self.detection:
+            return image_subset(len(self.train), size, seed)
+        return subset_indices(self.train.y, size, seed)
 
     # --- what each arm reads -------------------------------------------------------------------------
     def model_path(self, arm: Arm) -> Path | None:
@@ -98,7 +116,7 @@ class CurveRun:
         return self._hashes[str(path)]
 
     def plan(self) -> list[Planned]:
-        y, seed0 = self.data.ds.train.y, self.loaded.recipe.seed
+        seed0 = self.loaded.recipe.seed
         out = []
         for arm in self.arms:
             if arm.flat:
@@ -106,7 +124,7 @@ class CurveRun:
                 continue
             for size in self.settings.sizes:
                 for s in self.settings.plan.seeds_at(size):
-                    out.append(Planned(arm, size, s, subset_indices(y, size, seed0 + s)))
+                    out.append(Planned(arm, size, s, self.subset(size, seed0 + s)))
         from edgekit.run.stagekey import model_fingerprint
 
         code, test = code_fingerprint(POINT_CODE), self.data.test.digest()
@@ -116,7 +134,9 @@ class CurveRun:
         for p in out:
             subset = p.idx
             if p.arm.kind == "few-shot" and p.arm.provider != "embedding":  # the examples shown, not the subset
-                subset = np.array(in_context_order(y, p.idx, self.settings.in_context, seed0 + p.seed))
+                subset = np.array(
+                    in_context_order(self.data.ds.train.y, p.idx, self.settings.in_context, seed0 + p.seed)
+                )
             p.key = hash_obj(
                 {
                     "kind": p.arm.kind,
@@ -169,6 +189,10 @@ class CurveRun:
         from edgekit.curve import points
 
         arm, data = p.arm, self.data
+        if arm.trained and self.detection:
+            from edgekit.curve.detect_point import detect_point
+
+            return detect_point(arm, data, p.idx, self.loaded.recipe.seed + p.seed, timing)
         if arm.trained and arm.stage.head is None:
             return points.train_point(arm, data, p.idx, self.loaded.recipe.seed + p.seed, timing)
         if arm.trained:
@@ -213,7 +237,7 @@ class CurveRun:
         todo = [p for p in planned if found[p.key] is None]
         self.console.print(
             f"curve: {len(self.arms)} arms, {len(planned)} points ({len(planned) - len(todo)} cached), "
-            f"{len(self.data.test)} test samples, sizes per class: "
+            f"{len(self.data.test)} test samples, sizes ({self.unit.name}): "
             f"{', '.join(map(str, self.settings.sizes))}",
             highlight=False,
         )
@@ -239,10 +263,10 @@ class CurveRun:
                     "cached": cached,
                 }
             )
-            where = "flat" if p.size is None else f"{label(p.size)} seed {p.seed}"
+            where = "flat" if p.size is None else f"{label(p.size, self.unit)} seed {p.seed}"
             took = "cached" if cached else f"{point['train_s']:.1f} s"
             self.console.print(
-                f"[{i}/{len(planned)}] {p.arm.name} ({p.arm.kind}) {where}: accuracy "
+                f"[{i}/{len(planned)}] {p.arm.name} ({p.arm.kind}) {where}: {metric_name(point)} "
                 f"{point['accuracy'] * 100:.2f} %  {took}",
                 highlight=False,
             )

@@ -48,5 +48,20 @@ class SeedPlan:
         return list(range(self.seeds if several else 1))
 
 
-def label(size: Size) -> str:
-    return ALL if size == ALL else f"{size}/class"
+@dataclass(frozen=True)
+class Unit:
+    """What a size counts: labelled examples per class (classification), or labelled training images (detection:
+    an image holds objects of several classes, so there is no per-class subset to draw; curve.detect_point)."""
+
+    name: str  # the curve's size_unit and the chart's x axis
+    per: str  # after a count in sentences: "30 per class", "30 images"
+    short: str  # after a count in tables and logs: "30/class", "30 img"
+
+
+PER_CLASS = Unit("labelled examples per class", "per class", "/class")
+IMAGES = Unit("labelled training images", "images", " img")
+UNITS = {u.name: u for u in (PER_CLASS, IMAGES)}
+
+
+def label(size: Size, unit: Unit = PER_CLASS) -> str:
+    return ALL if size == ALL else f"{size}{unit.short}"

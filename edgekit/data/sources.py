@@ -58,8 +58,8 @@ def load_dataset(cfg, seed: int, base_dir: Path) -> Dataset:
     from edgekit.detect.task import DETECT_SOURCES
 
     name, _, arg = cfg.source.partition(":")
-    if name in DETECT_SOURCES:  # images with boxes: edgekit.detect.sources.load_detection (the pipeline calls it)
-        raise DataSourceError("source", f"{cfg.source}: detection data is read by shrink only for now (issue 32)")
+    if name in DETECT_SOURCES:  # images with boxes: edgekit.data.load.load_data dispatches them to edgekit.detect
+        raise DataSourceError("source", f"{cfg.source}: a detection source; edgekit.data.load.load_data reads it")
     train_x, train_y, test, classes, meta = SOURCES[name](cfg=cfg, arg=arg, base_dir=base_dir, seed=seed)
     train, val = split_train_val(train_x, train_y, cfg.val_fraction, seed)
     train = limit(train, cfg.limit_train, seed)

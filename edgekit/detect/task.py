@@ -4,6 +4,9 @@ from __future__ import annotations
 
 # source names (before any ``:argument``) whose samples are images with boxes
 DETECT_SOURCES = ("fashion-detect", "coco", "yolo")
+# train-stage keys that mean something only for classifiers: a detection recipe's train stage refuses them
+# (torchkit.detect_stage), and so does a search space over one (edgekit.search.space)
+CLASSIFIER_ONLY = ("distill", "head")
 
 
 def _source(obj) -> str:

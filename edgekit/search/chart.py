@@ -40,6 +40,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
 
     done = [t for t in result["trials"] if t["state"] == "COMPLETE" and t.get("row")]
     front = set(result["frontier"])
+    quality = metric_of([t["row"] for t in done])  # the task's metric: accuracy, mAP@0.5:0.95
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     try:
         for feasible, face in ((True, "#9aa5b1"), (False, "none")):
@@ -64,7 +65,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
                 color="#1f77b4",
                 alpha=0.35,
                 lw=1.2,
-                label="best accuracy at this size or smaller",
+                label=f"best {quality} at this size or smaller",
                 zorder=1,
             )
         fr = sorted((t for t in done if t["number"] in front), key=lambda t: t["row"]["size_bytes"])
@@ -98,7 +99,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
         ax.xaxis.set_minor_formatter(FuncFormatter(mb_label) if hi / lo < 20 else NullFormatter())
         ax.tick_params(axis="x", which="minor", labelsize=8)
         ax.set_xlabel("artifact size (MB, log scale)")
-        ax.set_ylabel(f"test {metric_of([t['row'] for t in done])} (%)")  # the task's metric: accuracy, mAP
+        ax.set_ylabel(f"test {quality} (%)")
         ax.set_title(f"search '{result['study']}': {len(done)} trials, frontier over {', '.join(result['objectives'])}")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)

@@ -10,7 +10,7 @@ own models by edgekit.search.space, so errors name the file, line and key like e
         recover.distill.weight: [0, 1]
         recover.lr: {low: 5.0e-4, high: 5.0e-3, log: true}
         recover.epochs: {choices: [1, 2]}  # a numeric key's choices, written as a mapping
-      objectives: [accuracy, size, p50]   # maximise accuracy, minimise file size and batch-1 p50 latency
+      objectives: [accuracy, size, p50]   # maximise accuracy (a detector: mAP), minimise file size and batch-1 p50
       trials: 20                           # trial budget (the recipe's own settings are trial 0)
       timeout_min: 45                      # and/or a wall-clock budget
       screening: {evaluate.min_seconds: 1} # cheaper trials (not searched, not in the pasted settings)
@@ -24,8 +24,11 @@ from pydantic import Field
 
 from edgekit.recipe.strict import Strict
 
-OBJECTIVES = ("accuracy", "size", "p50")  # what a trial's artifact row is scored on
-DIRECTIONS = {"accuracy": "maximize", "size": "minimize", "p50": "minimize"}
+OBJECTIVES = ("accuracy", "mAP", "size", "p50")  # what a trial's artifact row is scored on
+DIRECTIONS = {"accuracy": "maximize", "mAP": "maximize", "size": "minimize", "p50": "minimize"}
+# the row axis (edgekit.decide.dominance) each objective reads: a row's ``accuracy`` holds the task's primary metric
+AXIS = {"accuracy": "accuracy", "mAP": "accuracy", "size": "size", "p50": "p50"}
+QUALITY = {"classification": "accuracy", "detection": "mAP"}  # the quality objective's name, by task (task_of)
 
 
 class Range(Strict):
@@ -44,10 +47,11 @@ class SearchConfig(Strict):
         description="'stage.key' (nested: 'recover.distill.weight') -> "
         "[low, high] | [choice, ...] | {low, high, log, step} | {choices: [...]}",
     )
-    objectives: list[Literal[OBJECTIVES]] = Field(  # type: ignore[valid-type]
-        list(OBJECTIVES),
+    objectives: list[Literal[OBJECTIVES]] | None = Field(  # type: ignore[valid-type]
+        None,
         min_length=1,
-        description="accuracy (maximised), size and p50 (minimised), of each trial's artifact",
+        description="the task's metric, accuracy or mAP (maximised), size and p50 (minimised), of each trial's "
+        "artifact; default: all three (edgekit.search.space.objectives)",
     )
     trials: int = Field(20, ge=1, le=100_000, description="trial budget, the recipe's own settings being the first")
     timeout_min: float | None = Field(None, gt=0, description="stop starting trials after this many minutes")

@@ -9,12 +9,14 @@ from typing import Any
 from edgekit.decide.dominance import dominates
 from edgekit.decide.rows import ACCURACY, latency, metric_name
 from edgekit.decide.ship import ShipRule, decide
+from edgekit.search.config import AXIS
 
 SCHEMA = "edgekit.search/1"
 
 
 def metrics(row: dict[str, Any]) -> dict[str, float | None]:
-    """A row's objectives in display units: accuracy %, size MB, p50 ms."""
+    """A row's objectives in display units, by row axis: accuracy (the task's primary metric: accuracy, mAP) %,
+    size MB, p50 ms."""
     return {"accuracy": row["accuracy"] * 100, "size": row["size_bytes"] / 1e6, "p50": latency(row)}
 
 
@@ -28,8 +30,9 @@ def beats_within_noise(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def frontier(trials: list[dict[str, Any]], objectives: list[str]) -> list[int]:
     """Numbers of the completed trials within budget that no other such trial dominates, smallest first."""
     ok = [t for t in trials if t["state"] == "COMPLETE" and t["feasible"] and t.get("row")]
+    axes = [AXIS[o] for o in objectives]
     # within noise, as the shipping rule and the chart judge: a trial better only inside noise does not push another off
-    front = [t for t in ok if not any(dominates(o["row"], t["row"], objectives) for o in ok if o is not t)]
+    front = [t for t in ok if not any(dominates(o["row"], t["row"], axes) for o in ok if o is not t)]
     return [
         t["number"] for t in sorted(front, key=lambda t: (t["row"]["size_bytes"], -t["row"]["accuracy"], t["number"]))
     ]

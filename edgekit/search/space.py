@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from edgekit.errors import RecipeError
 from edgekit.recipe.read import parse
 from edgekit.recipe.model import LoadedRecipe
-from edgekit.search.config import Range
+from edgekit.search.config import QUALITY, Range
 from edgekit.stages import stage_kinds
 from edgekit.recipe.variants import VariantError, pick
 from edgekit.recipe.yamlerrors import format_error, loc_str
@@ -76,11 +76,40 @@ def resolve(loaded: LoadedRecipe) -> list[Param]:
     search = loaded.recipe.search
     if search is None:
         raise loaded.error(("search",), "the recipe has no search: block (see `edgekit schema`, key search)")
+    objectives(loaded)  # the quality objective is named as the task's metric
     params = [_param(loaded, name, spec) for name, spec in search.space.items()]
     for name, value in search.screening.items():
         p = _locate(loaded, ("search", "screening", name), name)
         _check_value(loaded, ("search", "screening", name), p, value)
     return params
+
+
+def objectives(loaded: LoadedRecipe) -> list[str]:
+    """The search's objectives: the recipe's, or the task's metric, size and p50. The quality objective is named
+    as the task's metric (``mAP`` for a detector, ``accuracy`` for a classifier); the other name is a recipe error."""
+    from edgekit.detect.task import task_of
+
+    task = task_of(loaded.recipe)
+    wanted = loaded.recipe.search.objectives
+    if wanted is None:
+        return [QUALITY[task], "size", "p50"]
+    for i, o in enumerate(wanted):
+        if o in QUALITY.values() and o != QUALITY[task]:
+            raise loaded.error(
+                ("search", "objectives", i),
+                f"a {task} recipe is scored by {QUALITY[task]}, not {o}: write {QUALITY[task]}",
+            )
+    return list(wanted)
+
+
+def _refuse_for_task(loaded: LoadedRecipe, loc: tuple, stage, path: tuple[str, ...]) -> None:
+    """A key the stage refuses on this task is no search dimension (the trial would fail at run time, every one)."""
+    from edgekit.detect.task import CLASSIFIER_ONLY, task_of
+
+    if stage.kind == "train" and path[0] in CLASSIFIER_ONLY and task_of(loaded.recipe) == "detection":
+        raise loaded.error(
+            loc, f"'{path[0]}' is for classifiers: a detection recipe trains without it, so it cannot be searched"
+        )
 
 
 def _locate(loaded: LoadedRecipe, loc: tuple, name: str) -> Param:
@@ -98,6 +127,7 @@ def _locate(loaded: LoadedRecipe, loc: tuple, name: str) -> Param:
         raise loaded.error(loc, f"name a key of stage '{stage_id}' as '{stage_id}.KEY'")
     if path[0] in ("id", "kind", "input"):
         raise loaded.error(loc, f"'{path[0]}' wires the recipe and cannot be searched; search a stage setting")
+    _refuse_for_task(loaded, loc, stages[stage_id], path)
     config = type(stages[stage_id])  # a union's member: the model this stage validated against
     try:
         ann = _leaf_type(config, path)

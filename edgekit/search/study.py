@@ -24,9 +24,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from edgekit.errors import EdgekitError, InputError
 from edgekit.recipe.model import LoadedRecipe
-from edgekit.decide.rows import latency
 from edgekit.search import space
-from edgekit.search.config import DIRECTIONS, SearchConfig
+from edgekit.search.config import AXIS, DIRECTIONS, SearchConfig
+from edgekit.search.results import metrics
 from edgekit.search.trial import Outcome, rounded, run_trial, trial_dir
 
 # retried_trial_number has been "experimental" since Optuna 2.8; edgekit pins Optuna, so the warning is noise
@@ -80,9 +80,9 @@ def constraints(loaded: LoadedRecipe, out: Outcome) -> dict[str, float]:
     return b.violations(out.row, out.reference, out.row.get("machine"), out.baselines)
 
 
-def objective_values(cfg: SearchConfig, row: dict[str, Any]) -> list[float]:
-    metric = {"accuracy": row["accuracy"] * 100, "size": row["size_bytes"] / 1e6, "p50": latency(row)}
-    return [metric[o] for o in cfg.objectives]
+def objective_values(objectives: list[str], row: dict[str, Any]) -> list[float]:
+    metric = metrics(row)
+    return [metric[AXIS[o]] for o in objectives]
 
 
 def make_sampler(cfg: SearchConfig, seed: int | None):
@@ -94,8 +94,8 @@ def make_sampler(cfg: SearchConfig, seed: int | None):
 
 
 def open_study(loaded: LoadedRecipe, storage, name: str, seed: int | None) -> optuna.Study:
-    cfg = loaded.recipe.search
-    directions = [DIRECTIONS[o] for o in cfg.objectives]
+    cfg, objectives = loaded.recipe.search, space.objectives(loaded)
+    directions = [DIRECTIONS[o] for o in objectives]
     study = optuna.create_study(
         study_name=name, storage=storage, sampler=make_sampler(cfg, seed), directions=directions, load_if_exists=True
     )
@@ -107,7 +107,7 @@ def open_study(loaded: LoadedRecipe, storage, name: str, seed: int | None) -> op
             f"study '{name}' in this storage optimises other objectives; use --study NEW-NAME or the same objectives"
         )
     if not study.user_attrs.get("objectives"):
-        study.set_user_attr("objectives", list(cfg.objectives))
+        study.set_user_attr("objectives", objectives)
     return study
 
 
@@ -203,7 +203,7 @@ def make_objective(
         for key, value in limits.items():
             trial.set_constraint(key, value)
         trial.set_user_attr("constraints", limits)
-        return objective_values(cfg, out.row)
+        return objective_values(space.objectives(loaded), out.row)
 
     return objective
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import torch
 
 from edgekit.detect.metric import PRIMARY, coco_map
+from edgekit.detect.task import CLASSIFIER_ONLY
 from edgekit.run.stage import StageOutput
 from edgekit.torchkit.detect_tv_model import TV_DETECTORS
 
 DETECTORS = ("edgekit:centernet-small", *(f"torchvision:{name}" for name in TV_DETECTORS))
-CLASSIFIER_ONLY = ("distill", "head")
 
 
 def train_detection(ctx, cfg, ds) -> StageOutput:
