@@ -38,7 +38,7 @@ def file_group(path: Path) -> str | None:
     text = path.read_text() if path.is_file() else ""
     if SHARED_RUN.search(text):
         return SHARED_RUN_GROUP
-    used = [name for name in _session_fixtures() if re.search(rf"\b{name}\b", text)]
+    used = [name for name in _session_fixtures() if re.search(rf"def \w+\([^)]*\b{name}\b", text)]  # a parameter
     if used:
         return f"session-{used[0]}"
     return path.name if OWN_WIDE_FIXTURE.search(text) else None

@@ -43,6 +43,7 @@ def test_units_follow_the_shared_run_the_session_fixtures_and_a_files_own_fixtur
         "test_smoke_user.py": "def test_x(smoke):\n    pass\n",
         "test_module_fixture.py": SUITE,
         "test_loose.py": LOOSE,
+        "test_mentions_it.py": "# the zoo smoke exports it\n" + LOOSE,  # a word in a comment is no parameter
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
@@ -52,6 +53,7 @@ def test_units_follow_the_shared_run_the_session_fixtures_and_a_files_own_fixtur
     assert scope["test_smoke_user.py"] == "session-smoke"
     assert scope["test_module_fixture.py"] == "test_module_fixture.py"
     assert scope["test_loose.py"] == "test_loose.py::test_x"  # a unit of its own
+    assert scope["test_mentions_it.py"] == "test_mentions_it.py::test_x"
     # the real suite: the report run's users are one unit, the zoo's architectures are not
     here = Path(__file__).parents[1]
     assert parallel.scope_of("tests/test_aarch64.py::test_base", here) == parallel.scope_of(
