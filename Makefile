@@ -29,8 +29,12 @@ lint: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
+# the slow tier on two pytest-xdist workers (its tests mostly wait on one single-threaded subprocess, server or
+# emulator at a time); tests that share an expensive run are kept on one worker (tests/parallel.py). Then the few
+# whose verdict compares timings they take (`timing`), by themselves.
 test-slow: install
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m "slow and not timing" -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -m "slow and timing"
 
 install: system-deps $(VENV)/.installed
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 # hooks named here are registered as this conftest's own: the fast tier's guard (slowguard.py) and the record of
-# which edgekit modules the tests import (modulecheck.py)
+# which edgekit modules the tests import (modulecheck.py); how the slow tier is split across xdist workers
+# (parallel.py)
 import modulecheck
 import slowguard
 from slowguard import pytest_runtest_call, pytest_runtest_setup, pytest_terminal_summary  # noqa: F401
 from modulecheck import pytest_collection_modifyitems, pytest_unconfigure  # noqa: F401
+from parallel import pytest_xdist_make_scheduler  # noqa: F401
 
 
 def pytest_configure(config):

@@ -359,6 +359,7 @@ def _busy_loop_procs(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", code]) for _ in range(n)]
 
 
+@pytest.mark.timing  # its verdict rests on timings: run beside no other test (make test-slow)
 @pytest.mark.slow  # harness timing: 5 rounds x >= 1.5 s against a busy loop, ~10 s of CPU on a quiet machine
 def test_noisy_run_is_flagged_unstable(tmp_path):
     # queries of a few ms: long enough that a busy neighbour slows whole queries, not one in a hundred

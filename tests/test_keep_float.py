@@ -69,6 +69,7 @@ def _matmul_model(path: Path, n: int, depth: int) -> Path:
     return path
 
 
+@pytest.mark.timing  # its verdict rests on timings: run beside no other test (make test-slow)
 @pytest.mark.slow  # harness timing: 2 comparisons x 5 rounds x >= 1 s x 2 files, ~20 s on a quiet machine
 def test_harness_comparison_finds_a_clearly_slower_file_and_not_a_twin(tmp_path):
     fast = _matmul_model(tmp_path / "fast.onnx", 64, 1)
