@@ -76,7 +76,7 @@ def bench(
         metavar="",
     ),
     max_ci: float = typer.Option(
-        None, "--max-ci", min=0, max=100, help="Unstable above this 95% CI half-width of p50, in % of p50 (default 3)."
+        None, "--max-ci", min=0, max=100, help="Unstable at or above this p50 95% CI half-width, % of p50 (default 3)."
     ),
     max_drift: float = typer.Option(
         None,
