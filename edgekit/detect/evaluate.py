@@ -28,11 +28,11 @@ def run_batches(sess, batches) -> tuple[list, list, list]:
     """(boxes, scores, labels) per image from a session with outputs boxes, scores, labels, fed ``batches`` of
     prepared input one at a time (a device streams them out of a bundle); split per image for a batch-1 file."""
     name = sess.get_inputs()[0].name
-    step = session_batch(sess, 0)
     out: tuple[list, list, list] = ([], [], [])
     for x in batches:
-        for s in range(0, len(x), step or len(x)):
-            for acc, arr in zip(out, sess.run(OUTPUTS, {name: x[s : s + (step or len(x))]})):
+        step = session_batch(sess, max(len(x), 1))
+        for s in range(0, len(x), step):
+            for acc, arr in zip(out, sess.run(OUTPUTS, {name: x[s : s + step]})):
                 acc += list(arr)
     return out
 
