@@ -28,14 +28,15 @@ TARGET = 0.8
 VARIANTS = {"per-channel": True, "per-tensor": False}  # the first rung, the race's first candidate
 
 
-def export(arch: str, side: int, out: Path) -> Path:
+def export(arch: str, side: int, out: Path, stem_stride: int | None = None) -> Path:
     import torch
 
     from edgekit.torchkit.export import export_onnx
     from edgekit.torchkit.models import build_model
 
     torch.manual_seed(0)
-    model = build_model({"source": f"torchvision:{arch}"}, num_classes=10, in_channels=3)
+    spec = {"source": f"torchvision:{arch}", **({"stem_stride": stem_stride} if stem_stride else {})}
+    model = build_model(spec, num_classes=10, in_channels=3)
     model.train()
     with torch.no_grad():  # recompute BatchNorm statistics: default ones let activations grow through the depth
         for m in model.modules():

@@ -10,7 +10,7 @@ alternating `edgekit.bench` run (5 rounds, batch 1, 1 thread) times the fp32 exp
 before issue 27 (the ladder's first rung, no placement race: "before"), the int8 stage's file ("after") and
 the shipped file. Accuracy is on the recipe's test split. Exit 1 when a target is missed:
 
-    shipped size <= 1/3 fp32, shipped p50 <= 0.5x fp32, shipped accuracy within the recipe's 0.5 pt;
+    shipped size <= 1/3 fp32, shipped p50 <= 0.5x fp32, shipped accuracy within the recipe's budget (BUDGET_PT);
     mobilenet_v3_small's int8 stage p50 <= 0.75x fp32 (its float parent).
 
 Re-running with the same --work reuses every finished stage (edgekit's stage cache). Run it on a quiet machine:
@@ -35,16 +35,20 @@ from mobile_data import digits_folder, fashion_folder  # noqa: E402
 
 # name -> (short name, stem_stride, train epochs, recovery epochs). stem_stride 1 keeps 32x32 maps for issue
 # 13's digits recipe; efficientnet_b0 and mnasnet keep their stride-2 stem (4x the compute otherwise).
-# Recovery as long as the parent's training: a briefly trained parent's pruned copy is mostly re-learning, and
-# the recovery length is what decides the drop (benchmarks/prune_recovery.py, mnasnet0_5 on the fashion folder,
-# 50 % MACs: -6.3 pt after 2 distilled epochs, -1.3 after 4, +3.7 after 6; criteria and protection moved it less).
+# Trained to convergence, as a user would before shrinking: at 4-6 epochs (this script before 2026-12-08) the
+# parents were still climbing (digits: efficientnet_b0 87.7 %, mnasnet0_5 81.6 %, mobilenet_v3_small 98.9 %) and
+# every shrunk file measured mostly how unfinished its parent was (INT8 -4.5 to -7.8 pt, pruned -7 to -11 pt).
+# Recovery half as long as the parent's training: a pruned copy is mostly re-learning (benchmarks/prune_recovery.py,
+# mnasnet0_5 on the fashion folder, 50 % MACs: -6.3 pt after 2 distilled epochs, -1.3 after 4, +3.7 after 6).
 ARCHS = {
-    "mobilenet_v3_small": ("mv3", 1, 6, 6),
-    "efficientnet_b0": ("effb0", 2, 4, 4),
-    "mnasnet0_5": ("mnas", 2, 6, 6),
+    "mobilenet_v3_small": ("mv3", 1, 30, 15),
+    "efficientnet_b0": ("effb0", 2, 20, 10),
+    "mnasnet0_5": ("mnas", 2, 30, 15),
 }
 DATA = {"digits": digits_folder, "fashion": fashion_folder}
-BUDGET_PT = 0.5
+# 1 pt, said in the recipe (the issue's alternative to 0.5): the digits test split is 179 images, so 0.5 pt
+# would refuse any file that answers one image differently
+BUDGET_PT = 1.0
 RECIPE = """\
 edgekit: 1
 name: mobile-{short}

@@ -62,15 +62,34 @@ def test_the_verdict_represents_another_lineage_by_the_runs_own_rule(tmp_path):
         _row("export", 0.900, 4_000_000, 2.0, kind="export"),
         _row("int8", 0.899, 1_000_000, 1.0),
         _row("small", 0.850, 2_000_000, 0.5, kind="export"),
-        _row("small-int8", 0.850, 600_000, 1.5),
+        _row("small-pruned", 0.850, 600_000, 1.5, kind="export"),  # smaller and slower (a float file)
     ]
-    parents = {"int8": "export", "small-int8": "small"}
+    parents = {"int8": "export", "small-pruned": "small"}
     report = build_report(_run(tmp_path, rows, parents, {"ship": {"objective": "latency"}}))
     assert report["final"] == "int8"
     assert [c["id"] for c in report["verdict"]["contenders"]] == ["small"]  # 0.5 ms, not the 600 kB file
     shutil.rmtree(tmp_path / "run")
     default = build_report(_run(tmp_path, rows, parents, {"ship": None}))
-    assert [c["id"] for c in default["verdict"]["contenders"]] == ["small-int8"]
+    assert [c["id"] for c in default["verdict"]["contenders"]] == ["small-pruned"]
+
+
+def test_an_int8_file_slower_than_its_float_parent_never_ships(tmp_path):
+    """Issue 27: the smallest file within budget would be an INT8 measured slower than its float parent (a mobile
+    net where ONNX Runtime's integer kernels lose); the rule refuses it under either objective and says why."""
+    rows = [
+        _row("export", 0.900, 4_000_000, 1.0, kind="export", latency_round_p50_ms=[1.0] * 5, measured_by="evaluate"),
+        _row("int8", 0.900, 1_000_000, 1.2, latency_round_p50_ms=[1.2, 1.3, 1.15, 1.2, 1.2], measured_by="evaluate"),
+    ]
+    for rule in (None, {"objective": "latency"}):
+        report = build_report(_run(tmp_path, rows, {"int8": "export"}, {"ship": rule}))
+        assert report["ship"]["artifact"] == "export"
+        assert report["ship"]["lost_codes"]["int8"] == "int8-slower"
+        assert report["ship"]["lost"]["int8"] == "INT8 slower than its float parent export: p50 1.200 ms vs 1.000 ms"
+        assert any(f["check"] == "int8-slower" for f in report["sense"])
+        shutil.rmtree(tmp_path / "run")
+    rows[1] = {**rows[1], "latency_ms": {"p50": 1.03}, "latency_round_p50_ms": [1.03, 0.98, 1.05, 1.02, 1.04]}
+    report = build_report(_run(tmp_path, rows, {"int8": "export"}, {"ship": None}))
+    assert report["ship"]["artifact"] == "int8"  # the same speed within noise: the smaller file ships
 
 
 def test_a_point_the_ship_rule_calls_dominated_is_never_on_the_charts_frontier(tmp_path):

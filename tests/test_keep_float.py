@@ -49,6 +49,39 @@ def test_one_slow_p50_does_not_keep_the_float_model_when_the_harness_sees_no_cle
     assert m["kept"] == "float" and "1.30x" in m["kept_reason"] and m["speed_check"]["slower"] is True
 
 
+def test_an_inconclusive_comparison_is_measured_again_and_decided_over_ten_rounds(monkeypatch):
+    """1.10x overall with one round at parity (the VM switched speed inside it): measured once more; slower in 9 of
+    10 rounds counts as slower, a second look at parity does not."""
+    import edgekit.quant.speed as speed
+
+    def rounds(ratios):  # float at 1 ms every round; INT8 at the given ratio
+        return [[1.0] * 9 for _ in ratios], [[r] * 9 for r in ratios]
+
+    looks = []
+
+    def measure(second):
+        def fake(float_file, int8_file, threads, settings):
+            looks.append(1)
+            flt, q = rounds([1.1, 1.12, 1.0, 1.1, 1.1] if len(looks) == 1 else second)
+            return flt, q, "m"
+
+        return fake
+
+    monkeypatch.setattr(speed, "_measure", measure([1.1, 1.09, 1.1, 1.11, 1.1]))
+    r = compare(Path("f.onnx"), Path("q.onnx"), threads=1, runs=50, min_seconds=1.0)
+    assert r["slower"] and r["rounds"] == 10 and len(looks) == 2, r
+    looks.clear()
+    monkeypatch.setattr(speed, "_measure", measure([1.0, 0.97, 1.1, 1.0, 1.02]))
+    r = compare(Path("f.onnx"), Path("q.onnx"), threads=1, runs=50, min_seconds=1.0)
+    assert not r["slower"] and r["rounds"] == 10, r
+    looks.clear()
+    monkeypatch.setattr(speed, "_measure", measure([]))  # never asked: clear at the first look
+    flt, q = rounds([1.3] * 5)
+    monkeypatch.setattr(speed, "_measure", lambda *a: (looks.append(1), (flt, q, "m"))[1])
+    r = compare(Path("f.onnx"), Path("q.onnx"), threads=1, runs=50, min_seconds=1.0)
+    assert r["slower"] and r["rounds"] == 5 and len(looks) == 1, r
+
+
 def _matmul_model(path: Path, n: int, depth: int) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 

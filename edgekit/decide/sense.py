@@ -203,8 +203,12 @@ def _slower(check: str, row: dict, parent: dict, what: str, of: str) -> list[Fin
             check,
             row["id"],
             f"the {what} is {mine / theirs:.2f}× slower than its {of} {parent['id']} "
-            f"(p50 {mine:.3f} vs {theirs:.3f} ms{macs}); where latency matters, ship {parent['id']} "
-            f"(ship: {{objective: latency}}){hint}",
+            f"(p50 {mine:.3f} vs {theirs:.3f} ms{macs}); "
+            + (
+                "the shipping rule does not ship it"
+                if check == "int8-slower"
+                else f"where latency matters, ship {parent['id']} (ship: {{objective: latency}}){hint}"
+            ),
         )
     ]
 
@@ -260,6 +264,15 @@ def _collapse(row: dict, parent: dict) -> list[Finding]:
             f"parent {parent['id']} ({(ref - acc) * 100:.1f} pt lost)",
         )
     ]
+
+
+def slower_float_parent(row: dict, arts: list[dict]) -> dict | None:
+    """An INT8 artifact's float parent when the INT8 measured slower than it (noise.slower): the sense check
+    ``int8-slower`` and the shipping rule's refusal read this one verdict. None otherwise, or for a float row."""
+    if row.get("kind") not in QUANT_KINDS:
+        return None
+    parent = _float_parent(row, arts)
+    return parent if parent is not None and _p50(row) and _p50(parent) and slower(row, parent) else None
 
 
 def _float_parent(row: dict, arts: list[dict]) -> dict | None:

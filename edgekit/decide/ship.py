@@ -28,9 +28,10 @@ from edgekit.recipe.budgets import FINAL, Budgets
 from edgekit.decide.dominance import sign
 from edgekit.decide.reference import reference_of
 from edgekit.errors import InputError
-from edgekit.decide.rows import ACCURACY, metric_of
+from edgekit.decide.rows import ACCURACY, latency, metric_of
+from edgekit.decide.sense import slower_float_parent
 from edgekit.decide.ship_why import at_chance, over_limits, pct, samples, summary, why_lost
-from edgekit.units import points
+from edgekit.units import fmt_ms, points
 from edgekit.recipe.strict import ID_PATTERN, Strict
 
 
@@ -74,6 +75,7 @@ LOST_CODES = (
     "at-chance",
     "not-comparable",
     "too-inaccurate",
+    "int8-slower",
     "over-budget",
     "dominated",
     "larger",
@@ -145,7 +147,7 @@ def decide(
     codes: dict[str, str] = {}
     ok: list[dict] = []
     for a in artifacts:
-        why = _disqualified(a, ref, rule, limits, baselines)
+        why = _disqualified(a, ref, rule, limits, baselines) or _int8_slower(a, artifacts)
         if why:
             codes[a["id"]], lost[a["id"]] = why
         else:
@@ -247,6 +249,17 @@ def _disqualified(
         )
     over = over_limits(a, ref, limits, baselines)
     return ("over-budget", over) if over else None
+
+
+def _int8_slower(a: dict, artifacts: list[dict]) -> tuple[str, str] | None:
+    """INT8 is for speed and size together: one measured slower than its float parent never ships, whatever the
+    objective (the parent, or a pruned file, is the honest choice; sense flags it too)."""
+    parent = slower_float_parent(a, artifacts)
+    if parent is None:
+        return None
+    return "int8-slower", (
+        f"INT8 slower than its float parent {parent['id']}: p50 {fmt_ms(latency(a))} vs {fmt_ms(latency(parent))}"
+    )
 
 
 def _better(a: dict, b: dict, objective: str) -> bool:

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import Field
 
 from edgekit.fsutil import write_json
+from edgekit.hashing import hash_file
 from edgekit.decide.rows import PERCENTILES, Row
 from edgekit.recipe.strict import StageConfig
 from edgekit.run.registry import register_stage
@@ -41,6 +42,12 @@ class EvaluateConfig(StageConfig):
         """Every artifact is also scored on each prompted stage's seeded subset: their sizes are part of the key."""
         sizes = prompted_subsets(recipe)
         return {"prompted_subsets": sizes} if sizes else None
+
+
+def _content(model: Path) -> str:
+    """What an artifact measures by: its bytes and the preprocessing beside it."""
+    beside = model.with_name("preprocess.json")
+    return hash_file(model) + (hash_file(beside) if beside.is_file() else "")
 
 
 def prompted_subsets(recipe) -> list[int]:
@@ -124,9 +131,15 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
         rounds=cfg.rounds,
         repeat_unstable=cfg.repeat_unstable,
     )
-    models = [art.file for art in ctx.inputs]
+    # each distinct file is measured once and its record given to every artifact with its bytes: a quantize stage
+    # that kept the float model hands on its input's bytes, and timing the same bytes twice can only measure the
+    # machine (on a VM whose speed switches, one copy came out 11 % "faster" in every round and "dominated" export)
+    digests = [_content(art.file) for art in ctx.inputs]
+    distinct = list(dict.fromkeys(digests))
+    models = [ctx.inputs[digests.index(d)].file for d in distinct]
+    same = f" ({len(models)} distinct files)" if len(models) < len(digests) else ""
     ctx.console.print(
-        f"  evaluating {len(models)} ONNX artifact(s) on {len(ds.test)} test samples, {cfg.threads} thread(s)"
+        f"  evaluating {len(digests)} ONNX artifact(s){same} on {len(ds.test)} test samples, {cfg.threads} thread(s)"
     )
     detection = ds.kind == "detection"  # mAP is scored here (edgekit.detect), the harness measures the rest
     with tempfile.TemporaryDirectory(prefix="edgekit-eval-") as tmp, progress(ctx.console, transient=True) as bar:
@@ -143,13 +156,15 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
             progress=lambda what, done, total: bar.update(task, description=what, completed=done, total=total),
         )
     doc = document(result)
-    task_fields = [{} for _ in ctx.inputs]
+    task_fields = [{} for _ in models]
     if detection:
         from edgekit.detect.evaluate import score_files
 
         task_fields = score_files(models, ds, ctx.recipe.seed, cfg.threads, prompted_subsets(ctx.recipe))
         for rec, f in zip(doc["results"], task_fields):
             rec["accuracy"] = {"value": f["accuracy"], "samples": f["test_samples"]}
+    records = [doc["results"][distinct.index(d)] for d in digests]
+    task_fields = [task_fields[distinct.index(d)] for d in digests]
     chance = 0.0 if detection else chance_level(ds.test.y.tolist())  # always answering the most common class
     test_set = ds.test.digest()  # which samples: the gate compares accuracies only on the same ones
     rows = [
@@ -162,7 +177,7 @@ def run(ctx: StageContext, cfg: EvaluateConfig) -> StageOutput:
             **task,  # detection: metric, metrics, accuracy_ci95 (issue 32's row contract), accuracy_on
         }
         for art, rec, on, task in zip(
-            ctx.inputs, doc["results"], [{}] * len(models) if detection else subset_accuracies(ctx, ds), task_fields
+            ctx.inputs, records, [{}] * len(digests) if detection else subset_accuracies(ctx, ds), task_fields
         )
     ]
     for r in rows:
