@@ -277,6 +277,7 @@ GOLDEN_LATENCY = {
     "ci95",
     "ci95_half_width_rel_p50",
     "round_medians",
+    "round_p10",  # additive in edgekit.bench/1: the fast-speed comparison (decide.noise.slower_at_fast_speed)
 }
 GOLDEN_MACHINE = {
     "id",

@@ -31,6 +31,7 @@ def latency(res: CaseResult) -> dict:
         "ci95": {f"p{p}": [_r(lo), _r(hi)] for p, (lo, hi) in s.ci.items()},
         "ci95_half_width_rel_p50": _r(s.ci_rel, 5),
         "round_medians": [_r(m) for m in s.round_medians],
+        "round_p10": [_r(m) for m in s.round_p10],
     }
 
 

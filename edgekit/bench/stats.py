@@ -7,7 +7,7 @@ coverage), not from a normal approximation of the mean."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -62,6 +62,8 @@ class LatencyStats:
     percentiles: dict[int, float]
     ci: dict[int, tuple[float | None, float | None]]  # 95 % order-statistic interval per percentile
     round_medians: list[float]
+    # p10 of each round: the machine at its fast speed (decide.noise compares files on these, see there)
+    round_p10: list[float] = field(default_factory=list)
     speeds: dict | None = None  # two speed states, when the query times form them (speed_states)
 
     @property
@@ -99,6 +101,7 @@ def summarize(rounds: list[list[float]]) -> LatencyStats:
         percentiles=pct,
         ci={p: quantile_ci(x, p / 100) for p in PERCENTILES},
         round_medians=[float(np.median(r)) for r in rounds if len(r)],
+        round_p10=[float(np.percentile(r, 10)) for r in rounds if len(r)],
         speeds=speed_states(x),
     )
 

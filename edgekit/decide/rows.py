@@ -61,6 +61,7 @@ class Row(TypedDict, total=False):
     latency_round_p50_ms: list[
         float
     ]  # p50 of each alternating round, in order: rows of one evaluate stage compare round by round
+    latency_round_p10_ms: list[float]  # p10 of each round: what decide.noise.slower compares (the fast speed)
     peak_memory_bytes: int | None
     gmacs_per_s: float | None  # MACs per second at p50 (batch x MACs / p50), in units of 1e9
     peak_fraction: float | None  # gmacs_per_s / the machine's attainable GMAC/s (edgekit.bench.peak), 0..1

@@ -100,6 +100,7 @@ def row(stage_id: str, rec: dict, file: str | None = None) -> Row:
         "latency_ms": {p: lat[p] for p in PERCENTILES},
         "latency_p50_ci95_ms": lat["ci95"]["p50"],
         "latency_round_p50_ms": lat["round_medians"],
+        "latency_round_p10_ms": lat.get("round_p10") or [],
         "latency_mean_ms": lat["mean"],
         "latency_cv": lat["cv"],
         "unstable": rec["unstable"],
