@@ -9,6 +9,10 @@ from edgekit.decide.rows import PERCENTILES
 from edgekit.report.fingerprint import fingerprint_id
 
 
+def _floats(v) -> list[float]:
+    return [float(x) for x in v or [] if number(x) is not None]
+
+
 def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, machines: dict) -> dict[str, Any]:
     """One measured row in the report's shape; every optional measurement is None when absent."""
     role = "baseline" if raw.get("role") == "baseline" else "artifact"
@@ -30,7 +34,8 @@ def normalize_row(raw: dict, stage: dict, kinds: dict[str, str], metrics: dict, 
         "latency_ms": latency_percentiles(raw),
         "latency_runs": whole(raw.get("latency_runs")),
         "latency_p50_ci95_ms": pair(raw.get("latency_p50_ci95_ms")),
-        "latency_round_p50_ms": [float(v) for v in raw.get("latency_round_p50_ms") or [] if number(v) is not None],
+        "latency_round_p50_ms": _floats(raw.get("latency_round_p50_ms")),
+        "latency_round_p10_ms": _floats(raw.get("latency_round_p10_ms")),  # what decide.noise.slower compares
         "threads": whole(raw.get("threads")),
         "test_samples": whole(raw.get("test_samples")),
         "test_set": raw["test_set"] if isinstance(raw.get("test_set"), str) else None,
