@@ -1,7 +1,8 @@
-"""The card on mobile architectures (issue 27): train briefly, prune + recover, INT8, ship, then time it.
+"""The card on mobile architectures (issue 27): train to convergence, prune + recover, INT8, ship, then time it.
 
     PYTHONPATH=. python benchmarks/mobile.py                                  # 3 archs on digits + mv3 on fashion
     PYTHONPATH=. python benchmarks/mobile.py --archs mobilenet_v3_small --data digits --work runs/mobile
+    PYTHONPATH=. python benchmarks/mobile.py --archs mobilenet_v3_small --fashion-arch "" --prune-ratio 0.75
 
 Per (architecture, image folder): tests/mobile_data.py writes the folder (sklearn digits 32x32 RGB, or 3,000
 Fashion-MNIST images 40x40 RGB), a recipe like the default one runs through `edgekit shrink` (train ->
@@ -58,7 +59,7 @@ model: {{source: torchvision:{arch}, stem_stride: {stem}}}
 stages:
   - {{id: train, kind: train, epochs: {epochs}, lr: 4.0e-3, batch_size: 64}}
   - {{id: export, kind: export, opset: 18}}
-  - {{id: prune, kind: prune, input: train, target: macs, ratio: 0.5, importance: l2, scope: layer}}
+  - {{id: prune, kind: prune, input: train, target: macs, ratio: {ratio}, importance: l2, scope: layer}}
   - {{id: recover, kind: train, epochs: {recover}, lr: 2.0e-3, batch_size: 64,
      distill: {{teacher: train, temperature: 4.0, weight: 0.5}}}}
   - {{id: export-pruned, kind: export, opset: 18}}
@@ -69,14 +70,17 @@ ship: {{objective: size, max_accuracy_drop_pt: {budget}, reference: export}}
 """
 
 
-def shrink(work: Path, arch: str, data: str) -> Path:
+def shrink(work: Path, arch: str, data: str, ratio: float) -> Path:
     short, stem, epochs, recover = ARCHS[arch]
     DATA[data](work / data)
-    recipe = work / f"{short}-{data}.yaml"
+    tag = "" if ratio == 0.5 else f"-r{ratio:g}"
+    recipe = work / f"{short}-{data}{tag}.yaml"
     recipe.write_text(
-        RECIPE.format(short=short, data=data, arch=arch, stem=stem, epochs=epochs, recover=recover, budget=BUDGET_PT)
+        RECIPE.format(
+            short=short, data=data, arch=arch, stem=stem, epochs=epochs, recover=recover, budget=BUDGET_PT, ratio=ratio
+        )
     )
-    run_dir = work / f"run-{short}-{data}"
+    run_dir = work / f"run-{short}-{data}{tag}"
     t0 = time.time()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
@@ -118,14 +122,14 @@ def before_file(run_dir: Path, export_dir: Path, loaded, ds) -> Path:
     return out
 
 
-def measure(work: Path, arch: str, data: str) -> dict:
+def measure(work: Path, arch: str, data: str, ratio: float = 0.5) -> dict:
     from edgekit.data import load_dataset
     from edgekit.recipe.read import load
     from edgekit.report.build import in_run, read_run
     from edgekit.runtime import ort
     from edgekit.runtime.preprocess import prepare
 
-    run_dir = shrink(work, arch, data)
+    run_dir = shrink(work, arch, data, ratio)
     run = read_run(run_dir)
     dirs = {st["id"]: in_run(run_dir, st["dir"]) for st in run["stages"] if st.get("dir")}
     report = json.loads((run_dir / "report.json").read_text()) if (run_dir / "report.json").is_file() else {}
@@ -190,6 +194,7 @@ def main() -> int:
     ap.add_argument(
         "--fashion-arch", default="mobilenet_v3_small", help="also run this one on the fashion folder ('' for none)"
     )
+    ap.add_argument("--prune-ratio", type=float, default=0.5, help="share of the MACs the prune stage removes")
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "mobile")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -197,7 +202,7 @@ def main() -> int:
     pairs = [(a, d) for d in args.data for a in args.archs]
     if args.fashion_arch and (args.fashion_arch, "fashion") not in pairs and "fashion" not in args.data:
         pairs.append((args.fashion_arch, "fashion"))
-    rows = [measure(args.work.resolve(), a, d) for a, d in pairs]
+    rows = [measure(args.work.resolve(), a, d, args.prune_ratio) for a, d in pairs]
     ok = True
     if args.json:
         print(json.dumps(rows, indent=2))
