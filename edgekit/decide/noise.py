@@ -4,7 +4,7 @@ from the bench harness's alternating rounds, file size exactly. The shipping rul
 within noise a tie, never a win. Torch-free, a leaf (reads edgekit.decide.rows' fields only).
 
     accuracy_tie(0.902, 0.900, 10_000, 10_000)   # True: 0.2 pt is inside the 95 % interval (about ±0.8 pt)
-    slower(a_row, b_row)                         # True when A was slower in every round, and by over 5 %
+    slower(a_row, b_row)                         # True when A was slower at the fast speed (p10 rounds), by over 5 %
     latency_tie(a_row, b_row)                    # True unless one is slower
     clearly_slower(1.30, 1.22)                   # True: slower in every alternating round, 30 % overall
     slower_at_fast_speed(p10_ratios)             # True: per-round p10 ratios 1.15x at the median, 4 of 5 over 1
@@ -96,8 +96,8 @@ def slower_at_fast_speed(ratios: list[float]) -> bool:
 def slower(a: dict, b: dict) -> bool:
     """Whether row ``a``'s batch-1 p50 is slower than row ``b``'s beyond noise. Rows measured in the same evaluate
     stage carry per-round p10s from alternating rounds: slower_at_fast_speed over them; older rows only per-round
-    medians: clearly_slower over those. Otherwise a's 95 % interval of
-    p50 lies above b's; failing both, a's p50 is more than LATENCY_TIE_REL above b's."""
+    medians: clearly_slower over those. Otherwise a's 95 % interval of p50 lies above b's; failing both, a's p50 is
+    more than LATENCY_TIE_REL above b's."""
     pa, pb = latency(a), latency(b)
     if pa is None or pb is None:
         return False

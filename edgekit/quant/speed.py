@@ -11,10 +11,9 @@ measured once more and judged over all 10 rounds. Anything less keeps INT8 (the 
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import replace
 from pathlib import Path
-
-import statistics
 
 import numpy as np
 
@@ -22,8 +21,8 @@ from edgekit.decide.noise import LATENCY_TIE_REL, slower_at_fast_speed
 
 
 def compare(float_file: Path, int8_file: Path, threads: int, runs: int, min_seconds: float) -> dict:
-    """{"slower": bool, "ratio", "round_min", "round_max", "float_p50_ms", "float_ci95_ms", "int8_p50_ms",
-    "int8_ci95_ms", "rounds", "threads", "machine"}; ratio = INT8 p50 / float p50, batch 1."""
+    """{"slower": bool, "ratio", "round_min", "round_max", "p10_rounds", "float_p50_ms", "float_ci95_ms",
+    "int8_p50_ms", "int8_ci95_ms", "rounds", "threads", "machine"}; ratio = INT8 p50 / float p50, batch 1."""
     from edgekit.bench import PRESETS
     from edgekit.bench.stats import summarize
 
