@@ -15,8 +15,7 @@ import statistics
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
+from edgekit.bench.stats import LatencyStats, ratio_with_spread, summarize
 from edgekit.decide.noise import LATENCY_TIE_REL, slower_at_fast_speed
 
 
@@ -24,30 +23,30 @@ def compare(float_file: Path, int8_file: Path, threads: int, runs: int, min_seco
     """{"slower": bool, "ratio", "round_min", "round_max", "p10_rounds", "float_p50_ms", "float_ci95_ms",
     "int8_p50_ms", "int8_ci95_ms", "rounds", "threads", "machine"}; ratio = INT8 p50 / float p50, batch 1."""
     from edgekit.bench import PRESETS
-    from edgekit.bench.stats import summarize
 
     settings = replace(PRESETS["default"], min_runs=max(runs, 50), min_seconds=max(min_seconds, 1.0), rounds=5)
     flt, q, machine = _measure(Path(float_file), Path(int8_file), threads, settings)
-    fast = _per_round(q, flt, 10)
+    fs, qs = summarize(flt), summarize(q)
+    fast = _fast(qs, fs)
     slower = slower_at_fast_speed(fast)
     if not slower and statistics.median(fast) > 1 + LATENCY_TIE_REL:  # once more, judged over all 10 rounds
         f2, q2, _ = _measure(Path(float_file), Path(int8_file), threads, settings)
         flt, q = [*flt, *f2], [*q, *q2]
-        fast = _per_round(q, flt, 10)
+        fs, qs = summarize(flt), summarize(q)
+        fast = _fast(qs, fs)
         slower = slower_at_fast_speed(fast)
-    fs, qs = summarize(flt), summarize(q)
-    per_round, ratio = _per_round(q, flt, 50), qs.p50 / fs.p50
+    spread = ratio_with_spread(q, flt)
     return {
         "slower": slower,
-        "ratio": round(ratio, 4),
-        "round_min": round(min(per_round), 4),
-        "round_max": round(max(per_round), 4),
+        "ratio": round(spread["p50_ratio"], 4),
+        "round_min": round(spread["min"], 4),
+        "round_max": round(spread["max"], 4),
         "p10_rounds": [round(r, 4) for r in fast],  # what decided (noise.slower_at_fast_speed)
         "float_p50_ms": round(fs.p50, 4),
         "float_ci95_ms": list(fs.ci[50]),
         "int8_p50_ms": round(qs.p50, 4),
         "int8_ci95_ms": list(qs.ci[50]),
-        "rounds": len(per_round),
+        "rounds": len(q),
         "threads": threads,
         "machine": machine,
     }
@@ -61,9 +60,9 @@ def _measure(float_file: Path, int8_file: Path, threads: int, settings) -> tuple
     return [list(r) for r in run.results[0].rounds], [list(r) for r in run.results[1].rounds], run.machine.get("id")
 
 
-def _per_round(rounds: list, ref_rounds: list, q: int) -> list[float]:
-    """Per-round ratios of the ``q``-th percentile."""
-    return [float(np.percentile(a, q) / np.percentile(b, q)) for a, b in zip(rounds, ref_rounds) if len(a) and len(b)]
+def _fast(int8: LatencyStats, flt: LatencyStats) -> list[float]:
+    """INT8/float per-round p10 ratios: the rounds at the machine's fast speed."""
+    return [a / b for a, b in zip(int8.round_p10, flt.round_p10)]
 
 
 def describe(s: dict) -> str:
